@@ -1,0 +1,62 @@
+"""Hydra/OmegaConf helpers: build objects from config nodes, and flatten a config for logging."""
+
+from __future__ import annotations
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from textclf.errors import UserError
+
+
+def build(node: DictConfig, group: str):
+    """Instantiate a ``_target_`` node, turning config mistakes into one-line ``UserError``s."""
+    try:
+        return instantiate(node, _convert_="all")
+    except MissingMandatoryValue as error:
+        key = f"{group}.{error.full_key}" if error.full_key and not str(error.full_key).startswith(group) else error.full_key
+        raise UserError(f"{key} has no value. Fix: pass {key}=VALUE on the command line") from None
+    except InstantiationException as error:
+        if isinstance(error.__cause__, UserError):
+            raise error.__cause__ from None
+        detail = str(error.__cause__ or error).strip().splitlines()[-1]
+        raise UserError(f"could not build {group} from its config: {detail}. Fix: check the {group}.* overrides") from None
+    except OmegaConfBaseException as error:
+        detail = str(error).strip().splitlines()[0]
+        raise UserError(f"bad {group} config: {detail}. Fix: check the {group}.* overrides") from None
+
+
+def flatten_config(cfg: DictConfig) -> dict[str, str]:
+    """Resolved leaf values keyed by dotted path, for MLflow params.
+
+    Interpolations that point at a whole node (``${features.transformer}`` inside a pipeline) are
+    aliases of values logged under their own keys, so they are skipped rather than logged twice.
+    """
+    flat: dict[str, str] = {}
+
+    def walk(node, prefix: str) -> None:
+        keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+        for key in keys:
+            path = f"{prefix}{key}"
+            if OmegaConf.is_interpolation(node, key):
+                value = node[key]
+                if isinstance(value, (DictConfig, ListConfig)):
+                    continue
+            value = node[key]
+            if isinstance(value, (DictConfig, ListConfig)) and not _is_scalar_list(value):
+                walk(value, f"{path}.")
+            else:
+                flat[path] = str(OmegaConf.to_container(value) if isinstance(value, ListConfig) else value)
+
+    walk(cfg, "")
+    return flat
+
+
+def _is_scalar_list(node) -> bool:
+    return isinstance(node, ListConfig) and all(not isinstance(item, (DictConfig, ListConfig)) for item in node)
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    """The fully resolved config as YAML, the record of exactly what ran."""
+    return OmegaConf.to_yaml(cfg, resolve=True)

@@ -1,0 +1,12 @@
+"""The one exception type users see.
+
+Every problem caused by the user's input (data, config, model URI, tracking URI) is raised as a
+``UserError`` whose message names the problem and the fix. Entry points print it as a single
+line and exit non-zero; everything else is a bug and keeps its traceback.
+"""
+
+
+class UserError(Exception):
+    """A problem with the user's input, reported as one line that says how to fix it."""
+
+    exit_code = 2

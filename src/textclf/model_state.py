@@ -1,0 +1,112 @@
+"""Write a fitted estimator as data only: ``state.json`` plus ``arrays.npz``, no pickle.
+
+The format is read back by ``textclf.pyfunc_model`` (which must work where textclf is not
+installed, so the reader lives there). Loading it cannot run code: arrays are read with
+``allow_pickle=False`` and objects are rebuilt only from an allow-list of scikit-learn classes,
+by restoring their attributes, never by calling code named in the file.
+
+Node encoding in ``state.json``::
+
+    null, bool, int, float, str          as themselves
+    list                                 a JSON list of nodes
+    {"__tuple__": [...]}                 a tuple
+    {"__dict__": {key: node}}            a dict with string keys
+    {"__items__": [[k, v], ...]}         a dict with other keys
+    {"__array__": "a3"}                  arrays.npz["a3"] (numeric, bool or unicode dtype)
+    {"__scalar__": "float64", "value": } a NumPy scalar
+    {"__type__": "numpy.float64"}        a dtype-like type (TfidfVectorizer's ``dtype``)
+    {"__object__": "sklearn.x.Class", "state": {...}}  an object and its ``__dict__``
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from textclf.pyfunc_model import FORMAT, SAFE_TYPES
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.json"
+ARRAYS_FILE = "arrays.npz"
+
+
+# Attributes used only while fitting, holding compiled objects the format cannot store. Prediction
+# never reads them, so they are left out.
+TRAINING_ONLY_ATTRIBUTES = {"_loss_function_"}
+
+
+class UnsupportedState(TypeError):
+    """An attribute the data-only format cannot hold (a function, an open file...)."""
+
+
+class _Encoder:
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.packages: set[str] = set()
+
+    def encode(self, value, path: str):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, np.generic):
+            return {"__scalar__": value.dtype.name, "value": value.item()}
+        if isinstance(value, np.ndarray):
+            return self._array(value, path)
+        if isinstance(value, list):
+            return [self.encode(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        if isinstance(value, tuple):
+            return {"__tuple__": [self.encode(item, f"{path}[{i}]") for i, item in enumerate(value)]}
+        if isinstance(value, dict):
+            if all(isinstance(key, str) for key in value):
+                return {"__dict__": {key: self.encode(item, f"{path}.{key}") for key, item in value.items()}}
+            return {"__items__": [[self.encode(k, path), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]}
+        if isinstance(value, type):
+            name = f"{value.__module__}.{value.__qualname__}"
+            if name not in SAFE_TYPES:
+                raise UnsupportedState(f"{path} is the type {name}, which the saved format cannot hold")
+            return {"__type__": name}
+        if type(value).__module__.startswith("sklearn.") and hasattr(value, "__dict__"):
+            self.packages.add("scikit-learn")
+            cls = type(value)
+            return {
+                "__object__": f"{cls.__module__}.{cls.__qualname__}",
+                "state": {
+                    key: self.encode(item, f"{path}.{key}")
+                    for key, item in vars(value).items()
+                    if key not in TRAINING_ONLY_ATTRIBUTES
+                },
+            }
+        raise UnsupportedState(
+            f"{path} holds a {type(value).__module__}.{type(value).__qualname__}, which the saved format "
+            "cannot hold; use scikit-learn estimators configured with plain values"
+        )
+
+    def _array(self, array: np.ndarray, path: str):
+        if array.dtype == object:
+            if all(isinstance(item, str) for item in array.ravel()):
+                array = array.astype(str)
+            else:
+                raise UnsupportedState(f"{path} is an object array, which the saved format cannot hold")
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = array
+        return {"__array__": key}
+
+
+def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
+    """Save ``estimator`` and its decision rule into ``folder``; return the packages it needs."""
+    import sklearn
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder = _Encoder()
+    document = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sklearn_version": sklearn.__version__,
+        "decision": decision,
+        "estimator": encoder.encode(estimator, "estimator"),
+    }
+    (folder / STATE_FILE).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    np.savez(folder / ARRAYS_FILE, **encoder.arrays)
+    return sorted(encoder.packages)

@@ -1,0 +1,97 @@
+"""What is being predicted: one primary label per text, or a set of labels per text.
+
+A task turns a ``Split`` into targets, adapts an estimator to them, decides labels from
+probabilities, and scores predictions. ``configs/task/*.yaml`` pick one with ``_target_``, so
+``run`` treats both the same way.
+
+The decision rule (argmax, or per-label thresholds) is plain data saved with the model; one
+function, ``textclf.pyfunc_model.decide_labels``, applies it in training and in serving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MultiLabelBinarizer
+from sklearn.utils import get_tags
+
+from textclf.metrics import multiclass_metrics, multilabel_metrics
+
+
+class MulticlassTask:
+    """Predict each text's primary label (the first label in its row)."""
+
+    name = "multiclass"
+
+    def targets(self, split, label_names) -> np.ndarray:
+        return np.asarray(split.primary_labels)
+
+    def prepare(self, estimator):
+        return estimator
+
+    def fit_decision(self, estimator, probabilities: np.ndarray, split, label_names) -> dict:
+        """Multiclass labels are the most probable class; nothing is tuned."""
+        return {"task": self.name, "classes": [str(c) for c in estimator.classes_]}
+
+
+    def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
+        return multiclass_metrics(split.primary_labels, [row[0] for row in predicted], probabilities, decision["classes"])
+
+
+class MultilabelTask:
+    """Predict every label of a text: one-vs-rest probabilities with per-label thresholds.
+
+    Parameters
+    ----------
+    threshold_grid : list of float
+        Candidate thresholds; each label gets the one with the best validation F1.
+    min_labels : int
+        Every text gets at least this many labels (the most probable ones), since every
+        passage in our data has a topic.
+    """
+
+    name = "multilabel"
+
+    def __init__(self, threshold_grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), min_labels: int = 1):
+        self.threshold_grid = tuple(threshold_grid)
+        self.min_labels = min_labels
+
+    def targets(self, split, label_names) -> np.ndarray:
+        return MultiLabelBinarizer(classes=list(label_names)).fit_transform(split.labels)
+
+    def prepare(self, estimator):
+        """Wrap the classifier in one-vs-rest unless it handles label sets itself."""
+        classifier_tags = get_tags(estimator).classifier_tags
+        if classifier_tags is not None and classifier_tags.multi_label:
+            return estimator
+        if isinstance(estimator, Pipeline):
+            *head, (name, classifier) = estimator.steps
+            return Pipeline([*head, (name, OneVsRestClassifier(classifier))])
+        return OneVsRestClassifier(estimator)
+
+    def fit_decision(self, estimator, probabilities: np.ndarray, split, label_names) -> dict:
+        """Pick, per label, the threshold with the best F1 on the given (validation) split."""
+        truth = self.targets(split, label_names)
+        thresholds = []
+        for column in range(truth.shape[1]):
+            scores = [
+                f1_score(truth[:, column], probabilities[:, column] >= t, zero_division=0.0)
+                for t in self.threshold_grid
+            ]
+            thresholds.append(float(self.threshold_grid[int(np.argmax(scores))]))
+        return {
+            "task": self.name,
+            "classes": list(label_names),
+            "thresholds": thresholds,
+            "min_labels": self.min_labels,
+        }
+
+
+    def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
+        classes = decision["classes"]
+        binarizer = MultiLabelBinarizer(classes=classes)
+        return multilabel_metrics(
+            binarizer.fit_transform(split.labels), binarizer.transform(predicted), probabilities, classes
+        )

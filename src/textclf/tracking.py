@@ -1,0 +1,256 @@
+"""Everything textclf does with MLflow: store, runs, params, datasets, metrics, models, registry.
+
+This is the only module that imports ``mlflow`` (besides ``pyfunc_model``, which MLflow itself
+loads with every saved model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from textclf import pyfunc_model  # noqa: E402
+from textclf.errors import UserError  # noqa: E402
+from textclf.model_state import save_state  # noqa: E402
+
+PARENT_RUN_ENV = "TEXTCLF_PARENT_RUN_ID"
+MODEL_NAME = "model"
+
+
+@dataclass(frozen=True)
+class Registration:
+    uri: str
+    version: str
+    promoted: bool
+    champion_version: str
+
+
+@dataclass
+class Tracker:
+    """A connection to one MLflow store, experiment and registered model name."""
+
+    uri: str
+    experiment_id: str
+    registered_model: str
+    champion_alias: str
+    champion_metric: str
+
+    @classmethod
+    def connect(cls, uri, artifact_location, experiment, registered_model, champion_alias, champion_metric,
+                connect_timeout) -> "Tracker":
+        """Check the store is reachable, create it and the experiment if needed."""
+        check_reachable(uri, connect_timeout)
+        mlflow.set_tracking_uri(uri)
+        try:
+            found = mlflow.get_experiment_by_name(experiment)
+            if found is None:
+                location = None if uri.startswith(("http://", "https://", "databricks")) else _as_uri(artifact_location)
+                experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+            else:
+                experiment_id = found.experiment_id
+        except MlflowException as error:
+            raise UserError(f"cannot use tracking store {uri}: {error.message.splitlines()[0]}. "
+                            "Fix: check tracking.uri or MLFLOW_TRACKING_URI") from None
+        return cls(uri, experiment_id, registered_model, champion_alias, champion_metric)
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.registered_model}@{self.champion_alias}"
+
+    def ui_command(self) -> str:
+        if self.uri.startswith("http"):
+            return f"open {self.uri}"
+        return f"mlflow ui --backend-store-uri {self.uri}"
+
+    @contextlib.contextmanager
+    def start_run(self, run_name: str):
+        """A run that always ends: FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
+        parent = os.environ.get(PARENT_RUN_ENV)
+        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent)
+        try:
+            yield run.info.run_id
+        except KeyboardInterrupt:
+            mlflow.end_run("KILLED")
+            raise
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        else:
+            mlflow.end_run("FINISHED")
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def log_config(self, params: dict[str, str], config_yaml: str) -> None:
+        mlflow.log_params({key: value[:6000] for key, value in params.items()})
+        mlflow.log_text(config_yaml, "config.yaml")
+
+    def log_dataset(self, dataset) -> None:
+        """Each split as an MLflow dataset input, and a hash of all of them as a tag."""
+        for split in dataset.splits:
+            frame = pd.DataFrame({"id": split.ids, "text": split.texts, "label": ["|".join(r) for r in split.labels]})
+            with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
+                warnings.simplefilter("ignore", UserWarning)
+                data = mlflow.data.from_pandas(frame, source=split.source, targets="label",
+                                               name=f"{dataset.name}-{split.name}", digest=split.content_hash()[:8])
+            _log_input(data, split.name, split.content_hash())
+        mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash(),
+                         "data.labels": ",".join(dataset.label_names)})
+        commit = git_commit()
+        if commit:
+            mlflow.set_tag("git.commit", commit)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics)
+
+    def log_artifacts(self, folder) -> None:
+        mlflow.log_artifacts(str(folder))
+
+    def log_model(self, estimator, decision: dict, example_texts: list[str]) -> str:
+        """Save the estimator in the data-only format as a pyfunc model; return its URI."""
+        example = pd.DataFrame({"text": example_texts})
+        probabilities = np.asarray(estimator.predict_proba(example_texts))
+        output = pyfunc_model.predictions_frame(pyfunc_model.decide_labels(probabilities, decision), probabilities, decision)
+        with tempfile.TemporaryDirectory() as folder:
+            packages = save_state(estimator, decision, Path(folder) / "state")
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=pyfunc_model.__file__,
+                artifacts={"state": str(Path(folder) / "state")},
+                signature=mlflow.models.infer_signature(example, output),
+                input_example=example,
+                pip_requirements=requirements(packages),
+            )
+        return info.model_uri
+
+    def register(self, model_uri: str, score: float) -> Registration:
+        """Register the model; move the champion alias to it only if it beats the champion."""
+        client = MlflowClient()
+        version = mlflow.register_model(model_uri, self.registered_model).version
+        try:
+            champion = client.get_model_version_by_alias(self.registered_model, self.champion_alias)
+        except MlflowException:
+            champion = None
+        best = None if champion is None else client.get_run(champion.run_id).data.metrics.get(self.champion_metric)
+        promoted = best is None or score > best
+        if promoted:
+            client.set_registered_model_alias(self.registered_model, self.champion_alias, version)
+        mlflow.set_tags({"registered_model": self.registered_model, "registered_version": version,
+                         "champion": str(promoted).lower()})
+        return Registration(f"models:/{self.registered_model}/{version}", str(version), promoted,
+                            str(version) if promoted else champion.version)
+
+
+def requirements(packages: list[str]) -> list[str]:
+    """Exact pins for what loading the model needs, instead of MLflow's slow inference."""
+    needed = {"mlflow", "numpy", "pandas", "scikit-learn", "scipy", *packages}
+    return [f"{name}=={package_version(name)}" for name in sorted(needed)]
+
+
+def check_reachable(uri: str, timeout: float) -> None:
+    """Fail within ``timeout`` seconds, before training, when a tracking server is down."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise UserError(f"tracking server {uri} is unreachable ({reason}). "
+                            "Fix: start it, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir():
+            raise UserError(f"tracking store folder {folder} does not exist. Fix: create it or change tracking.uri")
+    elif "://" not in uri and not uri.startswith("databricks"):
+        raise UserError(f"tracking URI {uri!r} is not a URI. Fix: use sqlite:///ABS/PATH.db or http://HOST:PORT")
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _log_input(data, context: str, content_hash: str, attempts: int = 5) -> None:
+    # Parallel sweep jobs log the same dataset at the same moment; MLflow's sqlite store then
+    # fails the second insert on a unique constraint. By the retry the row exists and is reused.
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(data, context=context, tags={"content_hash": content_hash})
+            return
+        except MlflowException as error:
+            if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _as_uri(path: str) -> str:
+    return Path(path).expanduser().resolve().as_uri()
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def load_model(model_uri: str, tracking_uri: str):
+    """Load any MLflow pyfunc model, with one-line errors for bad or unknown URIs."""
+    check_reachable(tracking_uri, timeout=5)
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        return mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as error:
+        detail = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
+        raise UserError(f"cannot load model {model_uri!r}: {detail}. "
+                        "Fix: check the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) "
+                        "and the tracking store") from None
+
+
+def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
+    """An experiment's finished runs, best ``metric`` first, with the params that differ."""
+    check_reachable(tracking_uri, timeout=5)
+    mlflow.set_tracking_uri(tracking_uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        names = [e.name for e in MlflowClient().search_experiments()]
+        raise UserError(f"no experiment {experiment!r} in {tracking_uri} (it has {names}). Fix: pass --experiment NAME")
+    runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              max_results=1000)
+    if "tags.textclf.sweep" in runs.columns:
+        runs = runs[runs["tags.textclf.sweep"] != "parent"]
+    if runs.empty:
+        raise UserError(f"experiment {experiment!r} has no finished runs. Fix: run python train.py first")
+    metric_columns = [f"metrics.{name}" for name in dict.fromkeys([metric, *columns])]
+    missing = [name for name in metric_columns if name not in runs.columns]
+    if f"metrics.{metric}" in missing:
+        raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
+                        "e.g. validation/macro_f1")
+    runs = runs.sort_values(f"metrics.{metric}", ascending=False).head(limit)
+    params = [c for c in runs.columns if c.startswith("params.") and runs[c].nunique(dropna=False) > 1]
+    table = pd.DataFrame({"run": runs["tags.mlflow.runName"], "run_id": runs["run_id"].str[:8]})
+    for column in metric_columns:
+        if column not in missing:
+            table[column.removeprefix("metrics.")] = runs[column].round(4)
+    for column in params:
+        table[column.removeprefix("params.")] = runs[column]
+    return table.reset_index(drop=True)

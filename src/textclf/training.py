@@ -1,0 +1,101 @@
+"""``run(cfg)``: the recipe behind ``python train.py``.
+
+Seed, load and check the data, build the model, connect to MLflow, fit, evaluate, log, register.
+Everything that can be checked before training (data, config, tracking store) is checked before
+the MLflow run starts, so bad input never leaves a run behind.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from textclf.config import build, flatten_config, to_yaml
+from textclf.pyfunc_model import decide_labels
+from textclf.report import write_reports
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions and scores of one fitted model on one split."""
+
+    split: str
+    predicted: tuple[tuple[str, ...], ...]
+    probabilities: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Train, evaluate, track and register the model ``cfg`` describes; return its metrics."""
+    seed_everything(cfg.seed)
+    dataset = build(cfg.data, "data")
+    task = build(cfg.task, "task")
+    estimator = task.prepare(build(cfg.model.estimator, "model"))
+
+    from textclf.tracking import Tracker  # mlflow is slow to import; only now is it needed
+
+    tracker = Tracker.connect(**cfg.tracking)
+    with tracker.start_run(run_name=cfg.run_name) as run_id:
+        tracker.log_config(flatten_config(cfg), to_yaml(cfg))
+        tracker.log_dataset(dataset)
+
+        started = time.perf_counter()
+        estimator.fit(list(dataset.train.texts), task.targets(dataset.train, dataset.label_names))
+        fit_seconds = time.perf_counter() - started
+
+        validation_probabilities = np.asarray(estimator.predict_proba(list(dataset.validation.texts)))
+        decision = task.fit_decision(estimator, validation_probabilities, dataset.validation, dataset.label_names)
+        evaluations = [evaluate(estimator, decision, task, split) for split in (dataset.validation, dataset.test)]
+
+        metrics = {"fit_seconds": fit_seconds}
+        for evaluation in evaluations:
+            metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
+        tracker.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            write_reports(dataset, evaluations, decision, Path(folder))
+            tracker.log_artifacts(folder)
+
+        model_uri = tracker.log_model(estimator, decision, example_texts=list(dataset.validation.texts[:3]))
+        registration = tracker.register(model_uri, metrics[tracker.champion_metric])
+    print_summary(run_id, metrics, registration, tracker)
+    return metrics
+
+
+def evaluate(estimator, decision: dict, task, split) -> Evaluation:
+    """Predict ``split`` with the fitted estimator and the saved decision rule, and score it."""
+    started = time.perf_counter()
+    probabilities = np.asarray(estimator.predict_proba(list(split.texts)))
+    predicted = tuple(decide_labels(probabilities, decision))
+    seconds = time.perf_counter() - started
+    metrics = task.score(split, predicted, probabilities, decision)
+    metrics["predict_texts_per_second"] = len(split) / seconds
+    return Evaluation(split.name, predicted, probabilities, metrics, seconds)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python and NumPy; estimators get ``random_state: ${seed}`` in their YAML."""
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def print_summary(run_id: str, metrics: dict[str, float], registration, tracker) -> None:
+    headline = ", ".join(
+        f"{key} {metrics[key]:.3f}"
+        for key in ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds")
+        if key in metrics
+    )
+    champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
+    print(
+        f"\nrun {run_id}: {headline}\n"
+        f"model {registration.uri} (v{registration.version}, {champion})\n"
+        f"load it: mlflow.pyfunc.load_model('{tracker.champion_uri}')\n"
+        f"browse runs: {tracker.ui_command()}"
+    )

@@ -1,0 +1,86 @@
+"""Checks on user data, each raising a ``UserError`` that names the rows and the fix.
+
+They run while the data is read, before a run is started or a model is built, so a bad file never
+leaves a half-written MLflow run behind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from textclf.errors import UserError
+
+MAX_ROWS_SHOWN = 5
+
+
+def _rows(indices: list[int]) -> str:
+    shown = ", ".join(str(i + 1) for i in indices[:MAX_ROWS_SHOWN])
+    more = f" and {len(indices) - MAX_ROWS_SHOWN} more" if len(indices) > MAX_ROWS_SHOWN else ""
+    return f"row(s) {shown}{more}"
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
+    """Return the texts as strings; reject missing, non-text and blank values."""
+    missing = [i for i, value in enumerate(values) if _is_missing(value)]
+    if missing:
+        raise UserError(f"{split} data ({source}) has no text in {_rows(missing)}. Fix: fill or drop those rows")
+    non_text = [i for i, value in enumerate(values) if not isinstance(value, str)]
+    if non_text:
+        raise UserError(
+            f"{split} data ({source}) has non-text values in the text column at {_rows(non_text)} "
+            f"(e.g. {values[non_text[0]]!r}). Fix: make the text column hold strings"
+        )
+    blank = [i for i, value in enumerate(values) if not value.strip()]
+    if blank:
+        raise UserError(f"{split} data ({source}) has empty or whitespace-only texts at {_rows(blank)}. Fix: drop those rows")
+    return tuple(values)
+
+
+def normalise_labels(values: list, split: str, source: str, separator: str | None) -> tuple[tuple[str, ...], ...]:
+    """Return each row's labels as a tuple of strings, primary label first.
+
+    A cell may hold one label, a list of labels, or labels joined by ``separator``.
+    """
+    rows: list[tuple[str, ...]] = []
+    bad: list[int] = []
+    for i, value in enumerate(values):
+        if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from Parquet
+            value = value.tolist()
+        if isinstance(value, (list, tuple)):
+            labels = [str(item).strip() for item in value if not _is_missing(item)]
+        elif _is_missing(value):
+            labels = []
+        elif isinstance(value, str) and separator:
+            labels = [part.strip() for part in value.split(separator)]
+        else:
+            labels = [str(value).strip()]
+        labels = [label for label in labels if label]
+        if not labels:
+            bad.append(i)
+        rows.append(tuple(dict.fromkeys(labels)))  # drop repeats, keep order
+    if bad:
+        raise UserError(f"{split} data ({source}) has missing or empty labels at {_rows(bad)}. Fix: label or drop those rows")
+    return tuple(rows)
+
+
+def check_dataset(dataset) -> None:
+    """Cross-split checks: enough classes, and no label in validation/test that train lacks."""
+    if len(dataset.label_names) < 2:
+        raise UserError(
+            f"train data has a single class ({dataset.label_names[0]!r}); a classifier needs at least two. "
+            "Fix: add examples of other labels"
+        )
+    known = set(dataset.label_names)
+    for split in (dataset.validation, dataset.test):
+        unknown = Counter(label for row in split.labels for label in row if label not in known)
+        if unknown:
+            names = ", ".join(repr(label) for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
+            raise UserError(
+                f"{split.name} data has label(s) {names} that never occur in train. "
+                "Fix: add training examples of them or drop those rows"
+            )

@@ -1,0 +1,27 @@
+"""Train a text classifier from configs/: `python train.py [group=option ...] [key=value ...]`.
+
+All the work happens in `textclf.run(cfg)`; this file only hands it Hydra's config.
+"""
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+import textclf
+from textclf.cli import report_user_errors
+
+# configs/paths/default.yaml resolves every path against the project folder.
+os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@report_user_errors
+def main(cfg: DictConfig) -> float:
+    metrics = textclf.run(cfg)
+    return metrics.get("validation/macro_f1", float("nan"))
+
+
+if __name__ == "__main__":
+    main()
