@@ -10,10 +10,12 @@ import hydra
 from omegaconf import DictConfig
 
 import textclf
-from textclf.cli import report_user_errors
+from textclf.cli import report_config_errors, report_user_errors
 
 # configs/paths/default.yaml resolves every path against the project folder.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
+# Let config errors reach report_config_errors, which prints them as one line.
+os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -24,4 +26,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    report_config_errors(main)()

@@ -11,7 +11,9 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 
 def write_reports(dataset, evaluations, decision: dict, folder: Path) -> None:
-    """For each evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``, ``<split>_errors.csv``."""
+    """For each evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
+    ``<split>_errors.csv`` (the mistakes, to read) and ``<split>_predictions.csv`` (every
+    prediction with its probabilities, to check a loaded model against)."""
     splits = {split.name: split for split in dataset.splits}
     classes = decision["classes"]
     multilabel = "thresholds" in decision
@@ -28,6 +30,7 @@ def write_reports(dataset, evaluations, decision: dict, folder: Path) -> None:
         plot = _plot_multilabel_confusion if multilabel else _plot_confusion
         plot(truth, predicted, classes, f"{dataset.name} {split.name}", folder / f"{split.name}_confusion.png")
         _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
+        _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
 
 
 def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:
@@ -39,6 +42,15 @@ def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:
             if wrong:
                 confidence = float(evaluation.probabilities[i].max())
                 writer.writerow([split.ids[i], split.texts[i], "|".join(truth), "|".join(predicted), f"{confidence:.3f}"])
+
+
+def _write_predictions(split, evaluation, classes, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "true", "predicted", *(f"prob_{name}" for name in classes)])
+        for i, predicted in enumerate(evaluation.predicted):
+            probabilities = (f"{p:.6f}" for p in evaluation.probabilities[i])
+            writer.writerow([split.ids[i], "|".join(split.labels[i]), "|".join(predicted), *probabilities])
 
 
 def _plot_confusion(truth, predicted, classes, title: str, path: Path) -> None:

@@ -7,6 +7,7 @@ loads with every saved model).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -31,6 +32,10 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from textclf import pyfunc_model  # noqa: E402
 from textclf.errors import UserError  # noqa: E402
 from textclf.model_state import save_state  # noqa: E402
+
+# "Creating initial MLflow database tables..." is noise on every new store.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 PARENT_RUN_ENV = "TEXTCLF_PARENT_RUN_ID"
 MODEL_NAME = "model"

@@ -18,8 +18,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from textclf.config import build, flatten_config, to_yaml
+from textclf.errors import UserError
 from textclf.pyfunc_model import decide_labels
 from textclf.report import write_reports
+from textclf.validation import check_estimator_params
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     dataset = build(cfg.data, "data")
     task = build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"))
+    check_estimator_params(estimator)
 
     from textclf.tracking import Tracker  # mlflow is slow to import; only now is it needed
 
@@ -48,7 +51,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         tracker.log_dataset(dataset)
 
         started = time.perf_counter()
-        estimator.fit(list(dataset.train.texts), task.targets(dataset.train, dataset.label_names))
+        fit(estimator, dataset, task)
         fit_seconds = time.perf_counter() - started
 
         validation_probabilities = np.asarray(estimator.predict_proba(list(dataset.validation.texts)))
@@ -69,6 +72,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def fit(estimator, dataset, task) -> None:
+    try:
+        estimator.fit(list(dataset.train.texts), task.targets(dataset.train, dataset.label_names))
+    except ValueError as error:  # scikit-learn's word for settings and data it cannot fit
+        raise UserError(f"the model could not be fitted: {str(error).rstrip('.')}. Fix: check the model.* and features.* settings") from None
+
+
 def evaluate(estimator, decision: dict, task, split) -> Evaluation:
     """Predict ``split`` with the fitted estimator and the saved decision rule, and score it."""
     started = time.perf_counter()
@@ -82,6 +92,8 @@ def evaluate(estimator, decision: dict, task, split) -> Evaluation:
 
 def seed_everything(seed: int) -> None:
     """Seed Python and NumPy; estimators get ``random_state: ${seed}`` in their YAML."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise UserError(f"seed must be an integer, got {seed!r}. Fix: pass seed=42")
     random.seed(seed)
     np.random.seed(seed)
 

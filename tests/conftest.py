@@ -1,0 +1,61 @@
+"""Shared helpers: run the real `python train.py` and `textclf` as users do, on temporary stores."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEEDS = ROOT / "seeds" / "diplomacy"
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TEXTCLF_PARENT_RUN_ID")}
+    env.update(extra)
+    return env
+
+
+def store_overrides(folder: Path) -> list[str]:
+    """Point a run's tracking store, artifacts and Hydra output at ``folder``."""
+    return [
+        f"tracking.uri=sqlite:///{folder}/mlflow.db",
+        f"tracking.artifact_location={folder}/mlruns",
+        f"hydra.run.dir={folder}/outputs/${{now:%H-%M-%S-%f}}",
+        f"hydra.sweep.dir={folder}/multirun/${{now:%H-%M-%S-%f}}",
+    ]
+
+
+def run_train(folder: Path, *overrides: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    flags = [o for o in overrides if o.startswith("-")]  # Hydra wants -m before the overrides
+    command = [sys.executable, str(ROOT / "train.py"), *flags, *store_overrides(folder),
+               *(o for o in overrides if not o.startswith("-"))]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder,
+                          env=env or clean_env())
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "textclf.cli", *args], capture_output=True, text=True,
+                          input=stdin, timeout=timeout, cwd=cwd, env=clean_env())
+
+
+def client(folder: Path):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=f"sqlite:///{folder}/mlflow.db")
+
+
+def all_runs(folder: Path):
+    mlflow_client = client(folder)
+    experiments = mlflow_client.search_experiments()
+    return mlflow_client.search_runs([e.experiment_id for e in experiments]) if experiments else []
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory):
+    """One default `python train.py` run on the seed corpus, shared by read-only tests."""
+    folder = tmp_path_factory.mktemp("store")
+    result = run_train(folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder, result

@@ -1,0 +1,30 @@
+"""`python train.py -m ...`: one nested run per job under one parent run, none lost in parallel."""
+
+from conftest import all_runs, run_train
+
+
+def _check_sweep(folder, models):
+    runs = all_runs(folder)
+    parents = [r for r in runs if r.data.tags.get("textclf.sweep") == "parent"]
+    assert len(parents) == 1
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.info.status == "FINISHED"
+    assert sorted(r.data.params["model.classifier._target_"].rsplit(".", 1)[1] for r in children) == sorted(models)
+    assert all(r.info.status == "FINISHED" and "test/macro_f1" in r.data.metrics for r in children)
+    assert len(runs) == len(models) + 1
+
+
+def test_sequential_sweep_nests_every_job(tmp_path):
+    result = run_train(tmp_path, "-m", "model=tfidf_nb,tfidf_sgd", "features=tfidf_word")
+    assert result.returncode == 0, result.stderr[-2000:]
+    _check_sweep(tmp_path, ["ComplementNB", "SGDClassifier"])
+
+
+def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
+    assert not (tmp_path / "mlflow.db").exists()
+    result = run_train(tmp_path, "-m", "model=tfidf_logreg,tfidf_linearsvc,tfidf_nb,tfidf_sgd",
+                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "database is locked" not in result.stderr
+    _check_sweep(tmp_path, ["CalibratedClassifierCV", "ComplementNB", "LogisticRegression", "SGDClassifier"])

@@ -1,0 +1,101 @@
+"""`python train.py` as users run it: tracked, registered, loadable anywhere, champion rules."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+
+from conftest import SEEDS, all_runs, client, run_train
+
+
+def test_default_run_is_tracked_in_full(trained_store):
+    folder, result = trained_store
+    assert "models:/diplomacy-topics@champion" in result.stdout and "mlflow ui" in result.stdout
+    (run,) = all_runs(folder)
+    assert run.info.status == "FINISHED"
+    metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
+    for split in ("validation", "test"):
+        for name in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "log_loss", "predict_texts_per_second",
+                     "f1/north_korea_security", "precision/trust_restoration", "recall/broadcast_boilerplate"):
+            assert f"{split}/{name}" in metrics, f"{split}/{name}"
+    assert metrics["fit_seconds"] > 0
+    assert metrics["test/macro_f1"] > 0.7  # the keyword-rule baseline is ~0.43
+    assert params["model.classifier._target_"] == "sklearn.linear_model.LogisticRegression"
+    assert params["data.name"] == "diplomacy" and params["seed"] == "42"
+    assert len(tags["data.hash"]) == 64 and tags["registered_version"] == "1" and tags["champion"] == "true"
+    contexts = {tag.value for dataset_input in run.inputs.dataset_inputs for tag in dataset_input.tags
+                if tag.key == "mlflow.data.context"}
+    assert contexts == {"train", "validation", "test"}
+    artifacts = {a.path for a in client(folder).list_artifacts(run.info.run_id)}
+    for split in ("validation", "test"):
+        assert {f"{split}_report.txt", f"{split}_confusion.png", f"{split}_errors.csv",
+                f"{split}_predictions.csv"} <= artifacts
+    assert "config.yaml" in artifacts
+
+
+def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_path):
+    """The registered model predicts exactly what training predicted, with textclf unimportable."""
+    folder, _ = trained_store
+    (run,) = all_runs(folder)
+    expected_csv = client(folder).download_artifacts(run.info.run_id, "test_predictions.csv", str(tmp_path))
+    script = textwrap.dedent(f"""
+        import json, sys
+        class BlockTextclf:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "textclf":
+                    raise ImportError("textclf is not installed here")
+        sys.meta_path.insert(0, BlockTextclf())
+        import mlflow, pandas as pd
+        mlflow.set_tracking_uri("sqlite:///{folder}/mlflow.db")
+        model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+        rows = [json.loads(line) for line in open("{SEEDS}/test.jsonl")]
+        out = model.predict(pd.DataFrame({{"text": [r["text"] for r in rows]}}))
+        out.insert(0, "id", [r["id"] for r in rows])
+        out.to_csv(sys.argv[1], index=False)
+    """)
+    produced = tmp_path / "loaded.csv"
+    subprocess.run([sys.executable, "-c", script, str(produced)], check=True, cwd=tmp_path, timeout=300)
+    expected, loaded = pd.read_csv(expected_csv), pd.read_csv(produced)
+    assert list(loaded["id"]) == list(expected["id"])
+    assert list(loaded["label"]) == list(expected["predicted"])
+    prob_columns = [c for c in expected.columns if c.startswith("prob_")]
+    assert len(prob_columns) == 8
+    assert (loaded[prob_columns] - expected[prob_columns]).abs().max().max() < 1e-5
+
+
+def test_champion_moves_only_to_a_better_model(tmp_path):
+    weaker = run_train(tmp_path, "model=tfidf_nb", "features=tfidf_word")
+    assert weaker.returncode == 0, weaker.stderr[-2000:]
+    stronger = run_train(tmp_path, "model=tfidf_logreg")
+    assert stronger.returncode == 0, stronger.stderr[-2000:]
+    repeat = run_train(tmp_path, "model=tfidf_nb", "features=tfidf_word")
+    assert repeat.returncode == 0, repeat.stderr[-2000:]
+    mlflow_client = client(tmp_path)
+    versions = {int(v.version): v for v in mlflow_client.search_model_versions("name='diplomacy-topics'")}
+    assert sorted(versions) == [1, 2, 3]
+    score = {n: mlflow_client.get_run(v.run_id).data.metrics["validation/macro_f1"] for n, v in versions.items()}
+    champion = int(mlflow_client.get_model_version_by_alias("diplomacy-topics", "champion").version)
+    assert score[2] > score[1]  # logistic regression beats word-only naive Bayes on this corpus
+    assert champion == 2
+    assert "champion stays v2" in repeat.stdout
+
+
+def test_multilabel_run_saves_thresholds_and_returns_label_lists(tmp_path):
+    result = run_train(tmp_path, "task=multilabel", "tracking.registered_model=diplomacy-multilabel")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = all_runs(tmp_path)
+    metrics = run.data.metrics
+    assert {"test/subset_accuracy", "test/hamming_loss", "test/micro_f1"} <= set(metrics)
+    assert metrics["test/micro_f1"] > 0.6
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    model = mlflow.pyfunc.load_model("models:/diplomacy-multilabel@champion")
+    texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:20]]
+    out = model.predict(pd.DataFrame({"text": texts}))
+    assert "labels" in out.columns and "label" not in out.columns
+    assert all(isinstance(row, list) and len(row) >= 1 for row in out["labels"])
+    state = json.loads(next((tmp_path / "mlruns").rglob("state.json")).read_text())
+    assert len(state["decision"]["thresholds"]) == 8
