@@ -209,6 +209,7 @@ def _carve_missing_splits(splits: dict, validation_size: float, test_size: float
     from sklearn.model_selection import train_test_split
 
     train = splits["train"]
+    total = len(train)  # sizes are fractions of the whole file, not of what is left
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
@@ -222,7 +223,8 @@ def _carve_missing_splits(splits: dict, validation_size: float, test_size: float
                 f"example. Fix: add examples or pass data.{split_name}=PATH"
             )
         try:
-            keep, carve = train_test_split(order, test_size=size, random_state=seed, stratify=primaries)
+            keep, carve = train_test_split(order, test_size=max(1, round(size * total)), random_state=seed,
+                                           stratify=primaries)
         except ValueError as error:
             raise UserError(
                 f"cannot carve a {split_name} split of size {size} from {len(train)} training texts: {error}. "

@@ -1,0 +1,102 @@
+"""Reading users' data: CSV, JSONL, Parquet and Hugging Face datasets, labels, carved splits."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from textclf.data import load_files, load_hf
+from textclf.errors import UserError
+
+LABELS = ["visit", "missile", "alliance"]
+
+
+def frame(n=30, multi=False):
+    rows = []
+    for i in range(n):
+        label = LABELS[i % 3]
+        rows.append({"id": f"r{i}", "text": f"text {i} on {label}", "label": f"{label}|visit" if multi and i % 2 else label})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_each_file_format_reads_the_same(tmp_path, suffix):
+    path = tmp_path / f"train{suffix}"
+    data = frame()
+    {".csv": lambda: data.to_csv(path, index=False),
+     ".jsonl": lambda: data.to_json(path, orient="records", lines=True),
+     ".parquet": lambda: data.to_parquet(path)}[suffix]()
+    dataset = load_files("mine", str(path), id_column="id", validation_size=0.2, test_size=0.2, split_seed=1)
+    assert dataset.label_names == ("alliance", "missile", "visit")
+    assert (len(dataset.train), len(dataset.validation), len(dataset.test)) == (18, 6, 6)
+    everything = set(dataset.train.ids) | set(dataset.validation.ids) | set(dataset.test.ids)
+    assert everything == set(data["id"])
+    for split in (dataset.validation, dataset.test):  # stratified: two of each label
+        assert sorted(split.primary_labels) == sorted(LABELS * 2)
+
+
+def test_carved_split_is_seeded(tmp_path):
+    path = tmp_path / "train.csv"
+    frame().to_csv(path, index=False)
+    first, again, other = (load_files("m", str(path), split_seed=seed).test.texts for seed in (1, 1, 2))
+    assert first == again and first != other
+
+
+def test_label_separator_and_list_labels(tmp_path):
+    csv_path, jsonl_path = tmp_path / "train.csv", tmp_path / "train.jsonl"
+    frame(multi=True).to_csv(csv_path, index=False)
+    separated = load_files("m", str(csv_path), label_separator="|")
+    assert ("missile", "visit") in separated.train.labels + separated.validation.labels + separated.test.labels
+    rows = [{"text": f"text {i}", "labels": [LABELS[i % 3], "visit"]} for i in range(30)]
+    jsonl_path.write_text("\n".join(json.dumps(r) for r in rows))
+    listed = load_files("m", str(jsonl_path), label_column="labels")
+    assert all(row[0] in LABELS for row in listed.train.labels)
+    assert ("alliance", "visit") in listed.train.labels + listed.validation.labels + listed.test.labels
+
+
+def test_hugging_face_local_folder(tmp_path):
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    for split in ("train", "validation", "test"):
+        frame().to_csv(folder / f"{split}.csv", index=False)
+    dataset = load_hf("hf", str(folder))
+    assert len(dataset.train) == 30 and len(dataset.validation) == 30
+    assert dataset.label_names == ("alliance", "missile", "visit")
+
+
+def test_hugging_face_class_labels_become_names(tmp_path):
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=LABELS)})
+    data = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(30)], "label": [i % 3 for i in range(30)]},
+                                      features=features)
+    folder = tmp_path / "parquet"
+    folder.mkdir()
+    data.to_parquet(str(folder / "train.parquet"))
+    # A ClassLabel survives in the Parquet schema metadata; test split carved from train.
+    dataset = load_hf("hf", str(folder), validation_split=None, test_split=None)
+    assert set(dataset.label_names) == set(LABELS)
+
+
+def test_one_example_class_cannot_be_stratified(tmp_path):
+    data = frame()
+    data.loc[0, "label"] = "lonely"
+    path = tmp_path / "train.csv"
+    data.to_csv(path, index=False)
+    with pytest.raises(UserError, match="lonely"):
+        load_files("m", str(path))
+
+
+def test_bad_bytes_and_bad_quoting_are_user_errors(tmp_path):
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text,label\ncaf\xe9 talks,visit\n".encode("latin-1"))
+    with pytest.raises(UserError, match="UTF-8"):
+        load_files("m", str(latin))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "ok", "label": "a"}\n{"text": "unterminated\n')
+    with pytest.raises(UserError, match="could not parse"):
+        load_files("m", str(broken))
+    wrong = tmp_path / "train.xlsx"
+    wrong.write_text("x")
+    with pytest.raises(UserError, match="extension"):
+        load_files("m", str(wrong))

@@ -1,0 +1,75 @@
+"""The saved format: every configured model round-trips exactly, and tampering is refused."""
+
+import json
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+from conftest import ROOT
+from textclf.config import build
+from textclf.model_state import UnsupportedState, save_state
+from textclf.pyfunc_model import UnsafeModelError, load_state
+
+TEXTS = [f"{w} talks {i} in seoul on {w}" for i, w in enumerate(["missile", "summit", "alliance", "trust"] * 8)]
+LABELS = ["security", "visit", "alliance", "trust"] * 8
+
+
+def configured(model, task="multiclass"):
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", f"task={task}", "paths.root_dir=."])
+    return build(cfg.model.estimator, "model"), build(cfg.task, "task")
+
+
+@pytest.mark.parametrize("model", ["tfidf_logreg", "tfidf_linearsvc", "tfidf_nb", "tfidf_sgd"])
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_round_trip_predicts_identically(tmp_path, model, task):
+    estimator, task_object = configured(model, task)
+    estimator = task_object.prepare(estimator)
+    if task == "multilabel":
+        targets = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]] * 8)
+    else:
+        targets = np.array(LABELS)
+    estimator.fit(TEXTS, targets)
+    save_state(estimator, {"classes": ["a"]}, tmp_path)
+    loaded, decision = load_state(tmp_path)
+    assert decision == {"classes": ["a"]}
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), estimator.predict_proba(TEXTS))
+
+
+def fitted_folder(tmp_path):
+    estimator, _ = configured("tfidf_logreg")
+    estimator.fit(TEXTS, LABELS)
+    save_state(estimator, {"classes": sorted(set(LABELS))}, tmp_path)
+    return tmp_path
+
+
+def test_planted_pickle_in_arrays_is_refused(tmp_path):
+    folder = fitted_folder(tmp_path)
+    with np.load(folder / "arrays.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    arrays["a0"] = np.array([print, "payload"], dtype=object)  # an object array needs pickle
+    np.savez(folder / "arrays.npz", **arrays)
+    with pytest.raises(UnsafeModelError, match="refusing to load"):
+        load_state(folder)
+
+
+def test_planted_class_outside_scikit_learn_is_refused(tmp_path):
+    folder = fitted_folder(tmp_path)
+    document = json.loads((folder / "state.json").read_text())
+    document["estimator"] = {"__object__": "subprocess.Popen", "state": {"args": ["touch", str(tmp_path / "owned")]}}
+    (folder / "state.json").write_text(json.dumps(document))
+    with pytest.raises(UnsafeModelError, match="only scikit-learn classes"):
+        load_state(folder)
+    document["estimator"] = {"__type__": "os.system"}
+    (folder / "state.json").write_text(json.dumps(document))
+    with pytest.raises(UnsafeModelError, match="os.system"):
+        load_state(folder)
+    assert not (tmp_path / "owned").exists()
+
+
+def test_unsupported_attributes_fail_at_save_time(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+
+    with pytest.raises(UnsupportedState, match="func"):
+        save_state(FunctionTransformer(func=np.log1p).fit([[1.0]]), {}, tmp_path)
