@@ -75,7 +75,7 @@ def test_single_class(tmp_path):
         ("data.nope=1", ["data.nope", "+data.nope"]),
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),
-        ("model.classifier.C=abc", ["'C' parameter"]),
+        ("model.classifier.estimator.C=abc", ["'C' parameter"]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words):

@@ -42,7 +42,7 @@ def test_every_experiment_composes(experiment):
 
 def test_flattened_params_skip_node_aliases():
     flat = flatten_config(composed("run_name=test", "paths.output_dir=."))
-    assert flat["model.classifier.C"] == "20.0"
+    assert flat["model.classifier.estimator.C"] == "0.5"
     assert flat["features.word_ngram_range"] == "[1, 2]"
     assert flat["model.estimator.steps.0.0"] == "features"  # step names stay
     assert not any(key.startswith(("model.estimator.steps.0.1", "model.estimator.steps.1.1")) for key in flat)

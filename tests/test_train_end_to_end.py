@@ -22,7 +22,7 @@ def test_default_run_is_tracked_in_full(trained_store):
             assert f"{split}/{name}" in metrics, f"{split}/{name}"
     assert metrics["fit_seconds"] > 0
     assert metrics["test/macro_f1"] > 0.7  # the keyword-rule baseline is ~0.43
-    assert params["model.classifier._target_"] == "sklearn.linear_model.LogisticRegression"
+    assert params["model.classifier._target_"] == "sklearn.calibration.CalibratedClassifierCV"
     assert params["data.name"] == "diplomacy" and params["seed"] == "42"
     assert len(tags["data.hash"]) == 64 and tags["registered_version"] == "1" and tags["champion"] == "true"
     contexts = {tag.value for dataset_input in run.inputs.dataset_inputs for tag in dataset_input.tags

@@ -38,6 +38,8 @@ logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
 PARENT_RUN_ENV = "TEXTCLF_PARENT_RUN_ID"
+# Params that differ between any two runs by nature, so they say nothing about the difference.
+RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
 MODEL_NAME = "model"
 
 
@@ -251,11 +253,12 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
         raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
                         "e.g. validation/macro_f1")
     runs = runs.sort_values(f"metrics.{metric}", ascending=False).head(limit)
-    params = [c for c in runs.columns if c.startswith("params.") and runs[c].nunique(dropna=False) > 1]
+    params = sorted(c for c in runs.columns if c.startswith("params.") and c not in RUN_SPECIFIC_PARAMS
+              and runs[c].nunique(dropna=False) > 1)
     table = pd.DataFrame({"run": runs["tags.mlflow.runName"], "run_id": runs["run_id"].str[:8]})
     for column in metric_columns:
         if column not in missing:
-            table[column.removeprefix("metrics.")] = runs[column].round(4)
+            table[column.removeprefix("metrics.")] = [float(f"{value:.4g}") for value in runs[column]]
     for column in params:
-        table[column.removeprefix("params.")] = runs[column]
+        table[column.removeprefix("params.")] = runs[column].fillna("-")
     return table.reset_index(drop=True)
