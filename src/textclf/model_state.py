@@ -16,6 +16,10 @@ Node encoding in ``state.json``::
     {"__scalar__": "float64", "value": } a NumPy scalar
     {"__type__": "numpy.float64"}        a dtype-like type (TfidfVectorizer's ``dtype``)
     {"__object__": "sklearn.x.Class", "state": {...}}  an object and its ``__dict__``
+    {"__encoder__": {...}}, {"__sequence_classifier__": {...}}, {"__zeroshot__": {...}}
+        a transformer part, written by its estimator's ``__textclf_state__(writer)`` into a
+        subfolder (safetensors weights, tokenizer, config) and rebuilt by pyfunc_model's
+        inference classes
 """
 
 from __future__ import annotations
@@ -42,11 +46,20 @@ class UnsupportedState(TypeError):
 
 
 class _Encoder:
-    def __init__(self):
+    def __init__(self, folder: Path):
+        self.folder = folder
         self.arrays: dict[str, np.ndarray] = {}
         self.packages: set[str] = set()
 
+    def subfolder(self, prefix: str) -> tuple[Path, str]:
+        """A new, empty folder inside the saved model for a part's files, and its relative name."""
+        name = f"{prefix}_{sum(1 for _ in self.folder.glob(prefix + '_*'))}"
+        (self.folder / name).mkdir()
+        return self.folder / name, name
+
     def encode(self, value, path: str):
+        if hasattr(value, "__textclf_state__"):  # our transformer parts save themselves
+            return value.__textclf_state__(self)
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         if isinstance(value, np.generic):
@@ -82,6 +95,9 @@ class _Encoder:
             "cannot hold; use scikit-learn estimators configured with plain values"
         )
 
+    def array(self, array: np.ndarray, path: str = "array"):
+        return self._array(array, path)
+
     def _array(self, array: np.ndarray, path: str):
         if array.dtype == object:
             if all(isinstance(item, str) for item in array.ravel()):
@@ -99,7 +115,7 @@ def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    encoder = _Encoder()
+    encoder = _Encoder(folder)
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

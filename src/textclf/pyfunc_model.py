@@ -6,7 +6,9 @@ written by ``textclf.model_state`` and refuses anything outside it:
 
 * arrays are read with ``allow_pickle=False``, so a planted pickle cannot run;
 * objects are rebuilt only from scikit-learn classes, by restoring attributes, without calling
-  any code named in the file.
+  any code named in the file;
+* transformer weights are read from safetensors files inside the model folder only
+  (``use_safetensors=True``, no remote code), by the three inference classes defined here.
 
 Input: a DataFrame with a ``text`` column. Output: a DataFrame with ``label`` (multiclass) or
 ``labels`` (multilabel, a list) and one ``prob_<class>`` column per class.
@@ -42,22 +44,25 @@ def load_state(folder):
             arrays = {key: archive[key] for key in archive.files}
     except ValueError as error:  # numpy's "Object arrays cannot be loaded when allow_pickle=False"
         raise UnsafeModelError(f"refusing to load {folder / 'arrays.npz'}: {error}") from None
-    return _decode(document["estimator"], arrays), document["decision"]
+    return _decode(document["estimator"], arrays, folder), document["decision"]
 
 
-def _decode(node, arrays):
+def _decode(node, arrays, folder: Path):
+    def decode(item):
+        return _decode(item, arrays, folder)
+
     if node is None or isinstance(node, (bool, int, float, str)):
         return node
     if isinstance(node, list):
-        return [_decode(item, arrays) for item in node]
+        return [decode(item) for item in node]
     if "__array__" in node:
         return arrays[node["__array__"]]
     if "__tuple__" in node:
-        return tuple(_decode(item, arrays) for item in node["__tuple__"])
+        return tuple(decode(item) for item in node["__tuple__"])
     if "__dict__" in node:
-        return {key: _decode(value, arrays) for key, value in node["__dict__"].items()}
+        return {key: decode(value) for key, value in node["__dict__"].items()}
     if "__items__" in node:
-        return {_decode(key, arrays): _decode(value, arrays) for key, value in node["__items__"]}
+        return {decode(key): decode(value) for key, value in node["__items__"]}
     if "__scalar__" in node:
         return np.dtype(node["__scalar__"]).type(node["value"])
     if "__type__" in node:
@@ -66,7 +71,18 @@ def _decode(node, arrays):
         module, _, name = node["__type__"].rpartition(".")
         return getattr(importlib.import_module(module), name)
     if "__object__" in node:
-        return _rebuild(node["__object__"], {key: _decode(value, arrays) for key, value in node["state"].items()})
+        return _rebuild(node["__object__"], {key: decode(value) for key, value in node["state"].items()})
+    if "__encoder__" in node:
+        settings = node["__encoder__"]
+        return EncoderFeatures.load(_inside(folder, settings["folder"]), settings["max_length"],
+                                    settings["normalize"], settings["batch_size"])
+    if "__sequence_classifier__" in node:
+        settings = node["__sequence_classifier__"]
+        return SequenceClassifier.load(_inside(folder, settings["folder"]), settings["multi_label"],
+                                       settings["max_length"], settings["batch_size"])
+    if "__zeroshot__" in node:
+        settings = node["__zeroshot__"]
+        return ZeroShot(decode(settings["encoder"]), decode(settings["label_embeddings"]), settings["temperature"])
     raise UnsafeModelError(f"refusing to load an unknown node {sorted(node)!r}")
 
 
@@ -80,6 +96,104 @@ def _rebuild(path: str, state: dict):
     instance = cls.__new__(cls)
     instance.__dict__.update(state)
     return instance
+
+
+def _inside(base: Path, relative: str) -> str:
+    path = (base / relative).resolve()
+    if not path.is_relative_to(base.resolve()):
+        raise UnsafeModelError(f"refusing to load {relative!r}: it points outside the model folder")
+    return str(path)
+
+
+class EncoderFeatures:
+    """Mean-pooled token embeddings of a transformers encoder (the sentence-transformers recipe).
+
+    Texts are encoded in batches sorted by length, so each batch pads only to its longest text.
+    """
+
+    def __init__(self, model, tokenizer, folder: str, max_length: int, normalize: bool, batch_size: int):
+        self.model, self.tokenizer, self.folder = model.eval(), tokenizer, folder
+        self.max_length, self.normalize, self.batch_size = max_length, normalize, batch_size
+
+    @classmethod
+    def load(cls, folder: str, max_length: int, normalize: bool, batch_size: int, local_files_only: bool = True):
+        from transformers import AutoModel, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_files_only)
+        model = AutoModel.from_pretrained(folder, local_files_only=local_files_only, use_safetensors=True)
+        return cls(model, tokenizer, folder, max_length, normalize, batch_size)
+
+    def transform(self, texts) -> np.ndarray:
+        return self.encode(list(texts))
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        import torch
+
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        vectors = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        starts = range(0, len(texts), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="encoding", unit="batch")
+        with torch.inference_mode():
+            for start in starts:
+                rows = order[start:start + self.batch_size]
+                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                hidden = self.model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                if self.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                vectors[rows] = pooled.numpy()
+        return vectors
+
+
+class SequenceClassifier:
+    """A fine-tuned transformers sequence classifier: softmax, or sigmoid per label."""
+
+    def __init__(self, model, tokenizer, multi_label: bool, max_length: int, batch_size: int):
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.multi_label, self.max_length, self.batch_size = multi_label, max_length, batch_size
+
+    @classmethod
+    def load(cls, folder: str, multi_label: bool, max_length: int, batch_size: int):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True,
+                                                                   use_safetensors=True)
+        return cls(model, tokenizer, multi_label, max_length, batch_size)
+
+    def predict_proba(self, texts) -> np.ndarray:
+        import torch
+
+        texts = list(texts)
+        order = np.argsort([len(text) for text in texts], kind="stable")
+        probabilities = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+                logits = self.model(**batch).logits.double()
+                scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
+                probabilities[rows] = scores.numpy()
+        return probabilities
+
+
+class ZeroShot:
+    """Scores labels by cosine similarity between a text and each label's description."""
+
+    def __init__(self, encoder: EncoderFeatures, label_embeddings: np.ndarray, temperature: float):
+        self.encoder, self.label_embeddings, self.temperature = encoder, label_embeddings, temperature
+
+    def predict_proba(self, texts) -> np.ndarray:
+        similarity = self.encoder.transform(texts) @ self.label_embeddings.T / self.temperature
+        similarity -= similarity.max(axis=1, keepdims=True)
+        exponent = np.exp(similarity.astype(np.float64))
+        return exponent / exponent.sum(axis=1, keepdims=True)
 
 
 def decide_labels(probabilities: np.ndarray, decision: dict) -> list[tuple[str, ...]]:

@@ -129,6 +129,11 @@ class Tracker:
     def log_metrics(self, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics)
 
+    def log_history(self, history: list[dict]) -> None:
+        """Per-epoch metrics as MLflow steps, under ``train/``."""
+        for entry in history:
+            mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
+
     def log_artifacts(self, folder) -> None:
         mlflow.log_artifacts(str(folder))
 
@@ -170,7 +175,8 @@ class Tracker:
 def requirements(packages: list[str]) -> list[str]:
     """Exact pins for what loading the model needs, instead of MLflow's slow inference."""
     needed = {"mlflow", "numpy", "pandas", "scikit-learn", "scipy", *packages}
-    return [f"{name}=={package_version(name)}" for name in sorted(needed)]
+    # torch reports "2.13.0+cpu"; the local build tag is not installable from PyPI.
+    return [f"{name}=={package_version(name).split('+')[0]}" for name in sorted(needed)]
 
 
 def check_reachable(uri: str, timeout: float) -> None:

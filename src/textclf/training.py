@@ -58,6 +58,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
         decision = task.fit_decision(estimator, validation_probabilities, dataset.validation, dataset.label_names)
         evaluations = [evaluate(estimator, decision, task, split) for split in (dataset.validation, dataset.test)]
 
+        tracker.log_history(training_history(estimator))
         metrics = {"fit_seconds": fit_seconds}
         for evaluation in evaluations:
             metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
@@ -77,6 +78,12 @@ def fit(estimator, dataset, task) -> None:
         estimator.fit(list(dataset.train.texts), task.targets(dataset.train, dataset.label_names))
     except ValueError as error:  # scikit-learn's word for settings and data it cannot fit
         raise UserError(f"the model could not be fitted: {str(error).rstrip('.')}. Fix: check the model.* and features.* settings") from None
+
+
+def training_history(estimator) -> list[dict]:
+    """Per-epoch metrics of an estimator that trains in epochs (``history_``), else nothing."""
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return list(getattr(final, "history_", []))
 
 
 def evaluate(estimator, decision: dict, task, split) -> Evaluation:

@@ -1,0 +1,62 @@
+"""On-disk cache of sentence embeddings, keyed by encoder, settings and text.
+
+One sqlite file per cache folder; a row per (encoder fingerprint, max_length, text hash). The
+fingerprint hashes the encoder's weights and config, so a different or retrained encoder never
+reads another's vectors. sqlite serialises writers, so parallel sweep jobs can share it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+
+@functools.lru_cache(maxsize=8)
+def encoder_fingerprint(folder: str) -> str:
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        path = Path(folder) / name
+        if path.exists():
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class EmbeddingCache:
+    def __init__(self, cache_dir: str, encoder_folder: str, max_length: int):
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        self.path = Path(cache_dir) / "embeddings.sqlite"
+        self.prefix = f"{encoder_fingerprint(encoder_folder)}:{max_length}:"
+        with self._connect() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB)")
+
+    def _connect(self):
+        return sqlite3.connect(self.path, timeout=60)
+
+    def _key(self, text: str) -> str:
+        return self.prefix + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def embed(self, texts: list[str], encode) -> np.ndarray:
+        """Vectors for ``texts``: cached ones read, the rest computed by ``encode`` and stored."""
+        keys = [self._key(text) for text in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._connect() as db:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                rows = db.execute(f"SELECT key, vector FROM embeddings WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+                found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
+        missing = list(dict.fromkeys(text for text, key in zip(texts, keys) if key not in found))
+        if missing:
+            vectors = encode(missing)
+            new = {self._key(text): vector.astype(np.float32) for text, vector in zip(missing, vectors)}
+            with self._connect() as db:
+                db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?)",
+                               [(key, vector.tobytes()) for key, vector in new.items()])
+            found.update(new)
+        self.hits, self.misses = len(texts) - len(missing), len(missing)
+        return np.stack([found[key] for key in keys])
