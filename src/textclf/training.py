@@ -59,7 +59,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         evaluations = [evaluate(estimator, decision, task, split) for split in (dataset.validation, dataset.test)]
 
         tracker.log_history(training_history(estimator))
-        metrics = {"fit_seconds": fit_seconds}
+        metrics = {"fit_seconds": fit_seconds,
+                   "predict_single_text_ms": single_text_latency_ms(estimator, dataset.test.texts)}
         for evaluation in evaluations:
             metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
         tracker.log_metrics(metrics)
@@ -95,6 +96,16 @@ def evaluate(estimator, decision: dict, task, split) -> Evaluation:
     metrics = task.score(split, predicted, probabilities, decision)
     metrics["predict_texts_per_second"] = len(split) / seconds
     return Evaluation(split.name, predicted, probabilities, metrics, seconds)
+
+
+def single_text_latency_ms(estimator, texts, repeats: int = 20) -> float:
+    """Median milliseconds to tag one text, the latency a caller of the served model feels."""
+    timings = []
+    for text in list(texts)[:repeats]:
+        started = time.perf_counter()
+        estimator.predict_proba([text])
+        timings.append(time.perf_counter() - started)
+    return 1000 * float(np.median(timings))
 
 
 def seed_everything(seed: int) -> None:

@@ -1,0 +1,83 @@
+"""The real all-MiniLM-L6-v2, fine-tuned briefly through `python train.py`, registered, loaded
+back in a fresh offline process without textclf, and served by `mlflow models serve`."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pandas as pd
+import pytest
+
+from conftest import SEEDS, all_runs, client, run_train
+from serving import invoke, served_model
+
+
+def slice_of(split: str, n: int, folder):
+    rows = [json.loads(line) for line in (SEEDS / f"{split}.jsonl").read_text().splitlines()]
+    per_label = {}
+    for row in rows:  # the first n/8 passages of each primary label
+        per_label.setdefault(row["labels"][0], [])
+        if len(per_label[row["labels"][0]]) < n // 8:
+            per_label[row["labels"][0]].append(row)
+    path = folder / f"{split}.jsonl"
+    path.write_text("\n".join(json.dumps(r) for group in per_label.values() for r in group) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def finetuned_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("minilm")
+    result = run_train(
+        folder, "model=minilm_finetune", "model.estimator.epochs=1", "model.estimator.max_length=64",
+        "data=files", "data.name=slice", "data.label_column=labels", "data.id_column=id",
+        f"data.train={slice_of('train', 160, folder)}", f"data.validation={slice_of('validation', 40, folder)}",
+        f"data.test={slice_of('test', 40, folder)}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_finetuned_run_logs_epochs_as_steps(finetuned_store):
+    (run,) = all_runs(finetuned_store)
+    history = client(finetuned_store).get_metric_history(run.info.run_id, "train/held_out_macro_f1")
+    assert [point.step for point in history] == [1]
+    assert run.data.tags["registered_model"] == "slice-topics"
+
+
+def test_finetuned_model_reloads_offline_without_textclf(finetuned_store, tmp_path):
+    (run,) = all_runs(finetuned_store)
+    expected = pd.read_csv(client(finetuned_store).download_artifacts(run.info.run_id, "test_predictions.csv",
+                                                                      str(tmp_path)))
+    script = textwrap.dedent(f"""
+        import json, os, sys
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        class BlockTextclf:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "textclf":
+                    raise ImportError("textclf is not installed here")
+        sys.meta_path.insert(0, BlockTextclf())
+        import mlflow, pandas as pd
+        mlflow.set_tracking_uri("sqlite:///{finetuned_store}/mlflow.db")
+        model = mlflow.pyfunc.load_model("models:/slice-topics@champion")
+        rows = [json.loads(line) for line in open("{finetuned_store}/test.jsonl")]
+        model.predict(pd.DataFrame({{"text": [r["text"] for r in rows]}})).to_csv(sys.argv[1], index=False)
+    """)
+    produced = tmp_path / "loaded.csv"
+    subprocess.run([sys.executable, "-c", script, str(produced)], check=True, cwd=tmp_path, timeout=300)
+    loaded = pd.read_csv(produced)
+    assert list(loaded["label"]) == list(expected["predicted"])
+    columns = [c for c in expected.columns if c.startswith("prob_")]
+    assert (loaded[columns] - expected[columns]).abs().max().max() < 1e-4
+
+
+def test_mlflow_models_serve_answers_with_the_finetuned_model(finetuned_store):
+    texts = ["Pyongyang launched a ballistic missile toward the East Sea.", "Reporter Kim Ji-won, Seoul."]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{finetuned_store}/mlflow.db")
+    in_process = mlflow.pyfunc.load_model("models:/slice-topics@champion").predict(pd.DataFrame({"text": texts}))
+    with served_model("models:/slice-topics@champion", f"sqlite:///{finetuned_store}/mlflow.db") as url:
+        served = invoke(url, texts)
+    assert [row["label"] for row in served] == list(in_process["label"])
+    assert abs(served[0]["prob_north_korea_security"] - in_process.loc[0, "prob_north_korea_security"]) < 1e-6
