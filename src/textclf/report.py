@@ -14,6 +14,7 @@ def write_reports(dataset, evaluations, decision: dict, folder: Path) -> None:
     """For each evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
     ``<split>_errors.csv`` (the mistakes, to read) and ``<split>_predictions.csv`` (every
     prediction with its probabilities, to check a loaded model against)."""
+    folder.mkdir(parents=True, exist_ok=True)
     splits = {split.name: split for split in dataset.splits}
     classes = decision["classes"]
     multilabel = "thresholds" in decision

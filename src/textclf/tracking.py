@@ -7,11 +7,11 @@ loads with every saved model).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +31,6 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 from textclf import pyfunc_model  # noqa: E402
 from textclf.errors import UserError  # noqa: E402
-from textclf.model_state import save_state  # noqa: E402
 
 # "Creating initial MLflow database tables..." is noise on every new store.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -68,12 +67,14 @@ class Tracker:
         check_reachable(uri, connect_timeout)
         mlflow.set_tracking_uri(uri)
         try:
-            found = mlflow.get_experiment_by_name(experiment)
-            if found is None:
-                location = None if uri.startswith(("http://", "https://", "databricks")) else _as_uri(artifact_location)
-                experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
-            else:
-                experiment_id = found.experiment_id
+            with store_lock(uri):  # two processes creating one new sqlite store would corrupt it
+                found = mlflow.get_experiment_by_name(experiment)
+                if found is None:
+                    remote = uri.startswith(("http://", "https://", "databricks"))
+                    location = None if remote else _as_uri(artifact_location)
+                    experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+                else:
+                    experiment_id = found.experiment_id
         except MlflowException as error:
             raise UserError(f"cannot use tracking store {uri}: {error.message.splitlines()[0]}. "
                             "Fix: check tracking.uri or MLFLOW_TRACKING_URI") from None
@@ -137,35 +138,36 @@ class Tracker:
     def log_artifacts(self, folder) -> None:
         mlflow.log_artifacts(str(folder))
 
-    def log_model(self, estimator, decision: dict, example_texts: list[str]) -> str:
-        """Save the estimator in the data-only format as a pyfunc model; return its URI."""
+    def log_model(self, state_folder: Path, packages: list[str], served, decision: dict, example_texts: list[str]) -> str:
+        """Log a model saved by ``save_state`` (and loaded back as ``served``) as a pyfunc model."""
         example = pd.DataFrame({"text": example_texts})
-        probabilities = np.asarray(estimator.predict_proba(example_texts))
+        probabilities = np.asarray(served.predict_proba(example_texts))
         output = pyfunc_model.predictions_frame(pyfunc_model.decide_labels(probabilities, decision), probabilities, decision)
-        with tempfile.TemporaryDirectory() as folder:
-            packages = save_state(estimator, decision, Path(folder) / "state")
-            info = mlflow.pyfunc.log_model(
-                name=MODEL_NAME,
-                python_model=pyfunc_model.__file__,
-                artifacts={"state": str(Path(folder) / "state")},
-                signature=mlflow.models.infer_signature(example, output),
-                input_example=example,
-                pip_requirements=requirements(packages),
-            )
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME,
+            python_model=pyfunc_model.__file__,
+            artifacts={"state": str(state_folder)},
+            signature=mlflow.models.infer_signature(example, output),
+            input_example=example,
+            pip_requirements=requirements(packages),
+        )
         return info.model_uri
 
     def register(self, model_uri: str, score: float) -> Registration:
         """Register the model; move the champion alias to it only if it beats the champion."""
         client = MlflowClient()
-        version = mlflow.register_model(model_uri, self.registered_model).version
-        try:
-            champion = client.get_model_version_by_alias(self.registered_model, self.champion_alias)
-        except MlflowException:
-            champion = None
-        best = None if champion is None else client.get_run(champion.run_id).data.metrics.get(self.champion_metric)
-        promoted = best is None or score > best
-        if promoted:
-            client.set_registered_model_alias(self.registered_model, self.champion_alias, version)
+        # Locked so that parallel runs can neither race to create the registered model nor
+        # both read the old champion and overwrite each other's alias.
+        with store_lock(self.uri):
+            version = mlflow.register_model(model_uri, self.registered_model).version
+            try:
+                champion = client.get_model_version_by_alias(self.registered_model, self.champion_alias)
+            except MlflowException:
+                champion = None
+            best = None if champion is None else client.get_run(champion.run_id).data.metrics.get(self.champion_metric)
+            promoted = best is None or score > best
+            if promoted:
+                client.set_registered_model_alias(self.registered_model, self.champion_alias, version)
         mlflow.set_tags({"registered_model": self.registered_model, "registered_version": version,
                          "champion": str(promoted).lower()})
         return Registration(f"models:/{self.registered_model}/{version}", str(version), promoted,
@@ -177,6 +179,21 @@ def requirements(packages: list[str]) -> list[str]:
     needed = {"mlflow", "numpy", "pandas", "scikit-learn", "scipy", *packages}
     # torch reports "2.13.0+cpu"; the local build tag is not installable from PyPI.
     return [f"{name}=={package_version(name).split('+')[0]}" for name in sorted(needed)]
+
+
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """An exclusive lock on a local sqlite store (a no-op for servers, which serialise writes)."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".lock")
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def check_reachable(uri: str, timeout: float) -> None:

@@ -19,7 +19,8 @@ from omegaconf import DictConfig
 
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
-from textclf.pyfunc_model import decide_labels
+from textclf.model_state import save_state
+from textclf.pyfunc_model import decide_labels, load_state
 from textclf.report import write_reports
 from textclf.validation import check_estimator_params
 
@@ -56,19 +57,22 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
         validation_probabilities = np.asarray(estimator.predict_proba(list(dataset.validation.texts)))
         decision = task.fit_decision(estimator, validation_probabilities, dataset.validation, dataset.label_names)
-        evaluations = [evaluate(estimator, decision, task, split) for split in (dataset.validation, dataset.test)]
-
         tracker.log_history(training_history(estimator))
-        metrics = {"fit_seconds": fit_seconds,
-                   "predict_single_text_ms": single_text_latency_ms(estimator, dataset.test.texts)}
-        for evaluation in evaluations:
-            metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
-        tracker.log_metrics(metrics)
-        with tempfile.TemporaryDirectory() as folder:
-            write_reports(dataset, evaluations, decision, Path(folder))
-            tracker.log_artifacts(folder)
 
-        model_uri = tracker.log_model(estimator, decision, example_texts=list(dataset.validation.texts[:3]))
+        with tempfile.TemporaryDirectory() as folder:
+            # Score the model as it was saved, i.e. exactly what loading the registered model gives.
+            packages = save_state(estimator, decision, Path(folder) / "state")
+            served, _ = load_state(Path(folder) / "state")
+            evaluations = [evaluate(served, decision, task, split) for split in (dataset.validation, dataset.test)]
+            metrics = {"fit_seconds": fit_seconds,
+                       "predict_single_text_ms": single_text_latency_ms(served, dataset.test.texts)}
+            for evaluation in evaluations:
+                metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
+            tracker.log_metrics(metrics)
+            model_uri = tracker.log_model(Path(folder) / "state", packages, served, decision,
+                                          example_texts=list(dataset.validation.texts[:3]))
+            write_reports(dataset, evaluations, decision, Path(folder) / "reports")
+            tracker.log_artifacts(Path(folder) / "reports")
         registration = tracker.register(model_uri, metrics[tracker.champion_metric])
     print_summary(run_id, metrics, registration, tracker)
     return metrics
