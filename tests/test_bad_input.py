@@ -103,3 +103,126 @@ def test_empty_prediction_input(trained_store, tmp_path):
     folder, _ = trained_store
     result = run_cli("predict", "-", stdin="\n  \n", cwd=folder)
     assert_clean_failure(result, tmp_path, "no texts")
+
+
+def test_a_folder_instead_of_a_file(tmp_path):
+    assert_clean_failure(files_run(tmp_path, tmp_path), tmp_path, "not found")
+
+
+def test_wrong_extension(tmp_path):
+    train = tmp_path / "train.xlsx"
+    train.write_bytes(b"PK\x03\x04 not really a spreadsheet")
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "unsupported extension", ".xlsx")
+
+
+def test_corrupt_parquet(tmp_path):
+    train = tmp_path / "train.parquet"
+    train.write_bytes(b"PAR1 this is not a parquet body")
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "parquet")
+
+
+def test_bad_csv_quoting(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text('text,label\n"an unterminated quote,visit\nplain,missile\n', encoding="utf-8")
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
+
+
+def test_non_utf8_bytes(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "UTF-8")
+
+
+def test_missing_text_column(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [{"body": r["text"], "label": r["label"]} for r in good_rows()])
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "text column 'text'", "data.text_column")
+
+
+@pytest.mark.parametrize("bad_label", [None, "", "  "])
+def test_missing_or_empty_labels(tmp_path, bad_label):
+    rows = good_rows()
+    rows[5]["label"] = bad_label
+    assert_clean_failure(files_run(tmp_path, write_jsonl(tmp_path / "train.jsonl", rows)), tmp_path, "row(s) 6")
+
+
+def test_unknown_label_in_test(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", good_rows())
+    validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
+    test = write_jsonl(tmp_path / "test.jsonl", [{"text": "tariffs rise", "label": "trade"}])
+    result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={test}")
+    assert_clean_failure(result, tmp_path, "test data", "'trade'")
+
+
+def test_class_with_one_example(tmp_path):
+    rows = good_rows() + [{"text": "a lone passage on tariffs", "label": "trade"}]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
+    result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
+    assert_clean_failure(result, tmp_path, "'trade'", "single training example")
+
+
+def test_duplicate_ids(tmp_path):
+    rows = [dict(row, id="same" if i < 2 else f"id{i}") for i, row in enumerate(good_rows())]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    assert_clean_failure(files_run(tmp_path, train, "data.id_column=id"), tmp_path, "duplicate ids", "'same'")
+
+
+def test_same_text_in_train_and_test(tmp_path):
+    rows = good_rows()
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    test = write_jsonl(tmp_path / "test.jsonl", [rows[0], {"text": "talks resume", "label": "visit"}])
+    result = files_run(tmp_path, train, f"data.validation={test}", f"data.test={test}")
+    assert_clean_failure(result, tmp_path, "also appear in train")
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("data.trian=x.csv", ["data.trian"]),         # a typo of a real key
+        ("+model.classifier.nope=1", ["nope"]),       # a new key the estimator does not take
+        ("task.min_labels=2", ["task.min_labels"]),  # a key of the other task option
+        ("tracking.connect_timeout=[1", ["cannot parse"]),
+        ("data=nope", ["data/nope", "diplomacy"]),
+    ],
+)
+def test_more_bad_overrides(tmp_path, override, words):
+    assert_clean_failure(run_train(tmp_path, override), tmp_path, *words)
+
+
+def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path):
+    import time
+
+    started = time.monotonic()
+    result = run_train(tmp_path, "tracking.uri=http://127.0.0.1:9", "tracking.connect_timeout=3")
+    assert_clean_failure(result, tmp_path, "unreachable", "127.0.0.1:9")
+    assert time.monotonic() - started < 30
+    assert "fit" not in result.stdout
+
+
+def test_malformed_tracking_uri(tmp_path):
+    assert_clean_failure(run_train(tmp_path, "tracking.uri=not-a-uri"), tmp_path, "not a URI")
+
+
+def test_a_one_megabyte_text_trains(tmp_path):
+    rows = good_rows(30)
+    rows[0]["text"] = ("a very long passage about a visit " * 30000)[:1_000_000]
+    train = write_jsonl(tmp_path / "train.jsonl", rows)
+    result = files_run(tmp_path, train, "features=tfidf_word")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_tampered_registered_model_is_refused(tmp_path):
+    result = run_train(tmp_path, "features=tfidf_word", "model=tfidf_nb")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (arrays,) = list((tmp_path / "mlruns").rglob("arrays.npz"))
+    import numpy as np
+
+    with np.load(arrays) as archive:
+        content = {key: archive[key] for key in archive.files}
+    content["a0"] = np.array([object(), "planted"], dtype=object)
+    np.savez(arrays, **content)
+    source = tmp_path / "in.txt"
+    source.write_text("a passage\n")
+    predicted = run_cli("predict", str(source), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
+    line = assert_clean_failure(predicted, tmp_path / "none", "refusing to load")
+    assert "allow_pickle" in line

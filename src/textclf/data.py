@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from textclf.errors import UserError
-from textclf.validation import check_dataset, normalise_labels, normalise_texts
+from textclf.validation import check_dataset, check_unique_ids, normalise_labels, normalise_texts
 
 READERS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -201,6 +201,7 @@ def _to_split(name, frame, source, text_column, label_column, id_column, label_s
         if id_column is not None
         else tuple(f"{name}-{row}" for row in range(len(frame)))
     )
+    check_unique_ids(ids, name, source)
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source)
 
 

@@ -249,7 +249,7 @@ def load_model(model_uri: str, tracking_uri: str):
     mlflow.set_tracking_uri(tracking_uri)
     try:
         return mlflow.pyfunc.load_model(model_uri)
-    except (MlflowException, OSError) as error:
+    except (MlflowException, OSError, ValueError) as error:  # ValueError: pyfunc_model.UnsafeModelError
         detail = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
         raise UserError(f"cannot load model {model_uri!r}: {detail}. "
                         "Fix: check the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) "

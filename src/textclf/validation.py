@@ -68,13 +68,38 @@ def normalise_labels(values: list, split: str, source: str, separator: str | Non
     return tuple(rows)
 
 
+def check_unique_ids(ids: tuple[str, ...], split: str, source: str) -> None:
+    repeated = [i for i, count in Counter(ids).items() if count > 1]
+    if repeated:
+        raise UserError(f"{split} data ({source}) has duplicate ids ({', '.join(map(repr, repeated[:MAX_ROWS_SHOWN]))}). "
+                        "Fix: make the id column unique, or set data.id_column=null")
+
+
 def check_dataset(dataset) -> None:
-    """Cross-split checks: enough classes, and no label in validation/test that train lacks."""
+    """Cross-split checks: ids, leakage, enough classes and examples, no label train lacks."""
+    seen: dict[str, str] = {}
+    for split in dataset.splits:
+        clashes = [i for i in split.ids if seen.get(i, split.name) != split.name]
+        if clashes:
+            raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
+                            "Fix: make ids unique across splits")
+        seen.update(dict.fromkeys(split.ids, split.name))
+    train_texts = {" ".join(text.lower().split()) for text in dataset.train.texts}
+    for split in (dataset.validation, dataset.test):
+        leaked = [i for i, text in enumerate(split.texts) if " ".join(text.lower().split()) in train_texts]
+        if leaked:
+            raise UserError(f"{len(leaked)} {split.name} text(s) also appear in train ({split.name} {_rows(leaked)}); "
+                            "scores would be inflated. Fix: remove them from one of the splits")
     if len(dataset.label_names) < 2:
         raise UserError(
             f"train data has a single class ({dataset.label_names[0]!r}); a classifier needs at least two. "
             "Fix: add examples of other labels"
         )
+    counts = Counter(label for row in dataset.train.labels for label in row)
+    lonely = sorted(label for label, count in counts.items() if count < 2)
+    if lonely:
+        raise UserError(f"label(s) {', '.join(map(repr, lonely))} have a single training example, too few to learn "
+                        "or calibrate. Fix: add examples or drop those rows")
     known = set(dataset.label_names)
     for split in (dataset.validation, dataset.test):
         unknown = Counter(label for row in split.labels for label in row if label not in known)

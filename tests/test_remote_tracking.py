@@ -1,0 +1,55 @@
+"""Training against a real `mlflow server` on loopback: tracked, registered, loaded back from it."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from conftest import run_train
+from serving import free_port
+
+
+@pytest.fixture(scope="module")
+def tracking_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(process.stderr.read()[-2000:])
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+    yield url, folder
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
+    url, server_folder = tracking_server
+    result = run_train(tmp_path, f"tracking.uri={url}", "features=tfidf_word", "model=tfidf_nb")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
+    assert list((server_folder / "artifacts").rglob("state.json"))  # the server stored the model
+
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    (run,) = mlflow.search_runs(experiment_names=["diplomacy"], output_format="list")
+    assert run.info.status == "FINISHED" and "test/macro_f1" in run.data.metrics
+    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+    out = model.predict(pd.DataFrame({"text": ["Pyongyang fired a missile on Sunday."]}))
+    assert out.loc[0, "label"] == "north_korea_security"
