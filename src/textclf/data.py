@@ -8,6 +8,7 @@ raised as ``UserError`` before any training starts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ class Split:
     def primary_labels(self) -> tuple[str, ...]:
         return tuple(row[0] for row in self.labels)
 
+    @functools.cached_property
     def content_hash(self) -> str:
         """SHA-256 of every text and label, so two runs can tell whether they saw the same data."""
         digest = hashlib.sha256()
@@ -61,10 +63,11 @@ class Dataset:
     def splits(self) -> tuple[Split, Split, Split]:
         return (self.train, self.validation, self.test)
 
+    @functools.cached_property
     def content_hash(self) -> str:
         digest = hashlib.sha256()
         for split in self.splits:
-            digest.update(f"{split.name}:{split.content_hash()}".encode())
+            digest.update(f"{split.name}:{split.content_hash}".encode())
         return digest.hexdigest()
 
 

@@ -11,6 +11,8 @@ Node encoding in ``state.json``::
     list                                 a JSON list of nodes
     {"__tuple__": [...]}                 a tuple
     {"__dict__": {key: node}}            a dict with string keys
+    {"__plain_dict__": {key: value}}     a dict of strings to JSON scalars, stored as is (the
+                                         vocabulary of a vectorizer: fast to write and read)
     {"__items__": [[k, v], ...]}         a dict with other keys
     {"__array__": "a3"}                  arrays.npz["a3"] (numeric, bool or unicode dtype)
     {"__scalar__": "float64", "value": } a NumPy scalar
@@ -35,6 +37,8 @@ FORMAT_VERSION = 1
 STATE_FILE = "state.json"
 ARRAYS_FILE = "arrays.npz"
 
+
+PLAIN = (str, int, float, bool, type(None))
 
 # Attributes used only while fitting, holding compiled objects the format cannot store. Prediction
 # never reads them, so they are left out.
@@ -71,6 +75,8 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"__tuple__": [self.encode(item, f"{path}[{i}]") for i, item in enumerate(value)]}
         if isinstance(value, dict):
+            if all(type(key) is str for key in value) and all(type(item) in PLAIN for item in value.values()):
+                return {"__plain_dict__": value}
             if all(isinstance(key, str) for key in value):
                 return {"__dict__": {key: self.encode(item, f"{path}.{key}") for key, item in value.items()}}
             return {"__items__": [[self.encode(k, path), self.encode(v, f"{path}[{k!r}]")] for k, v in value.items()]}
@@ -123,6 +129,7 @@ def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
         "decision": decision,
         "estimator": encoder.encode(estimator, "estimator"),
     }
-    (folder / STATE_FILE).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    with (folder / STATE_FILE).open("w", encoding="utf-8") as handle:
+        json.dump(document, handle, ensure_ascii=False)
     np.savez(folder / ARRAYS_FILE, **encoder.arrays)
     return sorted(encoder.packages)

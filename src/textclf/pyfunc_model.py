@@ -36,7 +36,8 @@ class UnsafeModelError(ValueError):
 def load_state(folder):
     """Return ``(estimator, decision)`` from a folder written by ``textclf.model_state.save_state``."""
     folder = Path(folder)
-    document = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    with (folder / "state.json").open(encoding="utf-8") as handle:
+        document = json.load(handle)
     if document.get("format") != FORMAT:
         raise UnsafeModelError(f"{folder} is not a textclf saved model (format {document.get('format')!r})")
     try:
@@ -59,6 +60,8 @@ def _decode(node, arrays, folder: Path):
         return arrays[node["__array__"]]
     if "__tuple__" in node:
         return tuple(decode(item) for item in node["__tuple__"])
+    if "__plain_dict__" in node:
+        return node["__plain_dict__"]
     if "__dict__" in node:
         return {key: decode(value) for key, value in node["__dict__"].items()}
     if "__items__" in node:

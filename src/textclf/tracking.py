@@ -119,9 +119,9 @@ class Tracker:
             with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
                 warnings.simplefilter("ignore", UserWarning)
                 data = mlflow.data.from_pandas(frame, source=split.source, targets="label",
-                                               name=f"{dataset.name}-{split.name}", digest=split.content_hash()[:8])
-            _log_input(data, split.name, split.content_hash())
-        mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash(),
+                                               name=f"{dataset.name}-{split.name}", digest=split.content_hash[:8])
+            _log_input(data, split.name, split.content_hash)
+        mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
                          "data.labels": ",".join(dataset.label_names)})
         commit = git_commit()
         if commit:

@@ -1,0 +1,198 @@
+"""textclf end to end against a bare scikit-learn script, in one invocation, on the same machine.
+
+    python benchmarks/run.py --train ../shared/data/20newsgroups/train.csv \
+        --test ../shared/data/20newsgroups/test.csv --json results-20ng.json
+    python benchmarks/run.py --train ../shared/data/reuters21578/modapte_train.jsonl \
+        --test ../shared/data/reuters21578/modapte_test.jsonl --multilabel --text-fields title,text
+
+Inputs are CSV or JSONL with a text field (or several, joined) and a label field (one label, or a
+list). Both contenders read the same prepared files: train minus a seeded, stratified 15%
+validation part (textclf's threshold tuning and champion rule need one; the bare script simply
+does not use it), and the test file. Prints a table of wall time, peak RSS and scores with
+textclf/bare ratios, plus the costs users feel every day (start-up, fresh-process load, loaded-
+model throughput). Benchmarks are not tests: nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def measure(command: list[str], env: dict | None = None) -> dict:
+    """Wall seconds and peak RSS (MB) of one child process, with its stdout."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                               env=env)
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[:3]} failed:\n{stderr[-3000:]}")
+    return {"wall_seconds": wall, "stdout": stdout}
+
+
+def measured(command: list[str], env: dict | None = None) -> dict:
+    """Run ``command`` under a tiny wrapper that reports its own child's peak RSS exactly."""
+    wrapper = ("import json, os, resource, subprocess, sys, time; t = time.perf_counter(); "
+               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+               "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "sys.stderr.write(p.stderr); "
+               "print(json.dumps({'rc': p.returncode, 'wall_seconds': w, 'peak_rss_mb': r.ru_maxrss / 1024, "
+               "'stdout': p.stdout}))")
+    result = measure([sys.executable, "-c", wrapper, *command], env=env)
+    report = json.loads(result["stdout"].strip().splitlines()[-1])
+    if report["rc"] != 0:
+        raise RuntimeError(f"{command[:3]} exited {report['rc']}")
+    return report
+
+
+def prepare(args, folder: Path) -> dict[str, Path]:
+    """Write train/validation/test JSONL with `text` and `labels` (a list) for both contenders."""
+    def read(path: str) -> pd.DataFrame:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False) if path.endswith(".csv") else pd.read_json(path, lines=True)
+        fields = args.text_fields.split(",")
+        text = frame[fields].astype(str).agg("\n".join, axis=1).str.strip()
+        labels = frame[args.label_field].map(lambda v: list(v) if isinstance(v, list) else [str(v)])
+        prepared = pd.DataFrame({"text": text, "labels": labels})
+        prepared = prepared[(prepared["text"] != "") & (prepared["labels"].map(len) > 0)]
+        return prepared.head(args.limit) if args.limit else prepared
+
+    train, test = read(args.train), read(args.test)
+    primary = train["labels"].str[0]
+    rare = primary.map(primary.value_counts()) < 2  # a stratified split needs two of each
+    keep, hold = train_test_split(train.index[~rare], test_size=0.15, random_state=0, stratify=primary[~rare])
+    parts = {"train": train.loc[sorted(keep) + list(train.index[rare])], "validation": train.loc[sorted(hold)],
+             "test": test}
+    if args.multilabel:  # labels that never occur in train cannot be learned or scored by textclf
+        known = {label for row in parts["train"]["labels"] for label in row}
+        for name in ("validation", "test"):
+            part = parts[name].assign(labels=parts[name]["labels"].map(lambda row: [l for l in row if l in known]))
+            parts[name] = part[part["labels"].map(len) > 0]
+    paths = {}
+    for name, part in parts.items():
+        paths[name] = folder / f"{name}.jsonl"
+        part.to_json(paths[name], orient="records", lines=True, force_ascii=False)
+    return paths
+
+
+def run_textclf(model: str, paths: dict, args, folder: Path) -> dict:
+    store = folder / model
+    command = [sys.executable, str(ROOT / "train.py"), "data=files", f"data.name=bench-{model}",
+               f"data.train={paths['train']}", f"data.validation={paths['validation']}", f"data.test={paths['test']}",
+               "data.label_column=labels", f"model={model}", f"features={args.features}",
+               f"task={'multilabel' if args.multilabel else 'multiclass'}",
+               f"tracking.uri=sqlite:///{store}/mlflow.db", f"tracking.artifact_location={store}/mlruns",
+               f"hydra.run.dir={store}/outputs"]
+    store.mkdir()
+    result = measured(command)
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
+    (run,) = mlflow.search_runs(experiment_names=[f"bench-{model}"], output_format="list")
+    metrics = run.data.metrics
+    result.update({key: metrics[f"test/{key}"] for key in ("accuracy", "macro_f1", "micro_f1")})
+    result["startup_seconds"] = metrics.get("startup_seconds")
+    result["fit_seconds"] = metrics["fit_seconds"]
+    result["model_uri"] = f"models:/bench-{model}-topics@champion"
+    result["tracking_uri"] = f"sqlite:///{store}/mlflow.db"
+    return result
+
+
+LOAD_AND_TAG = """
+import sys, time
+started = time.perf_counter()
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(sys.argv[2])
+model.predict(pd.DataFrame({"text": ["The ministers will meet in Jakarta next week."]}))
+print(time.perf_counter() - started)
+"""
+
+THROUGHPUT = """
+import sys, time
+import mlflow, pandas as pd
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model(sys.argv[2])
+texts = pd.read_json(sys.argv[3], lines=True)[["text"]]
+started = time.perf_counter()
+model.predict(texts)
+print(len(texts) / (time.perf_counter() - started))
+"""
+
+
+def everyday_costs(textclf: dict, paths: dict) -> dict:
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    help_wall = measure([sys.executable, str(ROOT / "train.py"), "--help"], env=env)["wall_seconds"]
+    process = measure([sys.executable, "-c", LOAD_AND_TAG, textclf["tracking_uri"], textclf["model_uri"]], env=env)
+    throughput = float(measure([sys.executable, "-c", THROUGHPUT, textclf["tracking_uri"], textclf["model_uri"],
+                                str(paths["test"])], env=env)["stdout"].strip().splitlines()[-1])
+    return {"help_seconds": help_wall, "fresh_load_and_tag_seconds": process["wall_seconds"],
+            "loaded_model_texts_per_second": throughput}
+
+
+def table(rows: list[tuple[str, float, float]]) -> str:
+    lines = [f"{'':34} {'bare':>12} {'textclf':>12} {'ratio':>8}"]
+    for name, bare, ours in rows:
+        ratio = ours / bare if bare else float("nan")
+        lines.append(f"{name:34} {bare:12.4g} {ours:12.4g} {ratio:8.3f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--multilabel", action="store_true")
+    parser.add_argument("--models", default="tfidf_linearsvc,tfidf_logreg")
+    parser.add_argument("--features", default="tfidf_word", help="textclf features option (bare.py mirrors tfidf_word)")
+    parser.add_argument("--text-fields", default="text", help="comma-separated fields joined into the text")
+    parser.add_argument("--label-field", default=None, help="default: labels for --multilabel, else label")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N rows of each file (smoke runs)")
+    parser.add_argument("--json", default=None, help="write all measurements here")
+    args = parser.parse_args()
+    args.label_field = args.label_field or ("labels" if args.multilabel else "label")
+
+    results = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}, "models": {}}
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work)
+        paths = prepare(args, folder)
+        print(f"train {sum(1 for _ in open(paths['train']))}, validation {sum(1 for _ in open(paths['validation']))}, "
+              f"test {sum(1 for _ in open(paths['test']))} texts")
+        for model in args.models.split(","):
+            bare_command = [sys.executable, str(ROOT / "benchmarks" / "bare.py"), "--train", str(paths["train"]),
+                            "--test", str(paths["test"]), "--model", model] + (["--multilabel"] if args.multilabel else [])
+            bare = measured(bare_command)
+            bare.update(json.loads(bare.pop("stdout").strip().splitlines()[-1]))
+            ours = run_textclf(model, paths, args, folder)
+            ours.pop("stdout")
+            ours.update(everyday_costs(ours, paths))
+            score = "micro_f1" if args.multilabel else "accuracy"
+            print(f"\n{model} ({'multilabel' if args.multilabel else 'multiclass'})")
+            print(table([
+                ("wall seconds (end to end)", bare["wall_seconds"], ours["wall_seconds"]),
+                ("peak RSS MB", bare["peak_rss_mb"], ours["peak_rss_mb"]),
+                ("fit seconds", bare["fit_seconds"], ours["fit_seconds"]),
+                (f"test {score}", bare[score], ours[score]),
+                ("test macro-F1", bare["macro_f1"], ours["macro_f1"]),
+                ("predict texts/s (loaded model)", bare["predict_texts_per_second"], ours["loaded_model_texts_per_second"]),
+            ]))
+            print(f"  start-up to first training step {ours['startup_seconds']:.2f} s; `train.py --help` "
+                  f"{ours['help_seconds']:.2f} s; fresh process load + tag one text {ours['fresh_load_and_tag_seconds']:.2f} s")
+            results["models"][model] = {"bare": bare, "textclf": ours}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
