@@ -129,7 +129,7 @@ def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
         "decision": decision,
         "estimator": encoder.encode(estimator, "estimator"),
     }
-    with (folder / STATE_FILE).open("w", encoding="utf-8") as handle:
-        json.dump(document, handle, ensure_ascii=False)
+    # json.dumps, not json.dump: only the one-shot call uses the C encoder (7x faster here).
+    (folder / STATE_FILE).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     np.savez(folder / ARRAYS_FILE, **encoder.arrays)
     return sorted(encoder.packages)

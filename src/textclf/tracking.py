@@ -143,6 +143,8 @@ class Tracker:
         example = pd.DataFrame({"text": example_texts})
         probabilities = np.asarray(served.predict_proba(example_texts))
         output = pyfunc_model.predictions_frame(pyfunc_model.decide_labels(probabilities, decision), probabilities, decision)
+        # MLflow checks the input example by loading the model once more (about 2 s on 20
+        # Newsgroups); pyfunc.log_model offers no switch to skip it.
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=pyfunc_model.__file__,
