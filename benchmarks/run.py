@@ -39,7 +39,7 @@ def measure(command: list[str], env: dict | None = None) -> dict:
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{command[:3]} failed:\n{stderr[-3000:]}")
-    return {"wall_seconds": wall, "stdout": stdout}
+    return {"wall_seconds": wall, "stdout": stdout, "stderr": stderr}
 
 
 def measured(command: list[str], env: dict | None = None) -> dict:
@@ -47,13 +47,13 @@ def measured(command: list[str], env: dict | None = None) -> dict:
     wrapper = ("import json, os, resource, subprocess, sys, time; t = time.perf_counter(); "
                "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
                "w = time.perf_counter() - t; r = resource.getrusage(resource.RUSAGE_CHILDREN); "
-               "sys.stderr.write(p.stderr); "
+               "sys.stderr.write(p.stderr[-3000:] if p.returncode else ''); "
                "print(json.dumps({'rc': p.returncode, 'wall_seconds': w, 'peak_rss_mb': r.ru_maxrss / 1024, "
                "'stdout': p.stdout}))")
     result = measure([sys.executable, "-c", wrapper, *command], env=env)
     report = json.loads(result["stdout"].strip().splitlines()[-1])
     if report["rc"] != 0:
-        raise RuntimeError(f"{command[:3]} exited {report['rc']}")
+        raise RuntimeError(f"{command[:3]} exited {report['rc']}:\n{result['stderr']}")
     return report
 
 
@@ -74,9 +74,16 @@ def prepare(args, folder: Path) -> dict[str, Path]:
     keep, hold = train_test_split(train.index[~rare], test_size=0.15, random_state=0, stratify=primary[~rare])
     parts = {"train": train.loc[sorted(keep) + list(train.index[rare])], "validation": train.loc[sorted(hold)],
              "test": test}
-    if args.multilabel:  # labels that never occur in train cannot be learned or scored by textclf
-        known = {label for row in parts["train"]["labels"] for label in row}
-        for name in ("validation", "test"):
+    # textclf refuses test texts that also appear in train (Reuters has such duplicates): both
+    # contenders get the test set without them.
+    seen = {" ".join(text.lower().split()) for text in parts["train"]["text"]}
+    for name in ("validation", "test"):
+        part = parts[name]
+        parts[name] = part[~part["text"].map(lambda text: " ".join(text.lower().split()) in seen)]
+    if args.multilabel:  # textclf needs two training examples of a label to learn and score it
+        counts = pd.Series([label for row in parts["train"]["labels"] for label in row]).value_counts()
+        known = set(counts[counts >= 2].index)
+        for name in ("train", "validation", "test"):
             part = parts[name].assign(labels=parts[name]["labels"].map(lambda row: [l for l in row if l in known]))
             parts[name] = part[part["labels"].map(len) > 0]
     paths = {}

@@ -11,6 +11,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds" / "diplomacy"
 
 
+# Start of a script run with `python -c` to load models as a user without textclf would.
+WITHOUT_TEXTCLF = """
+import json, os, sys
+os.environ["HF_HUB_OFFLINE"] = "1"
+class BlockTextclf:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "textclf":
+            raise ImportError("textclf is not installed here")
+sys.meta_path.insert(0, BlockTextclf())
+import mlflow, pandas as pd
+"""
+
+
 def clean_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TEXTCLF_PARENT_RUN_ID")}
     env.update(extra)

@@ -16,6 +16,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
+    """Poll ``url`` until it answers; fail early if ``process`` dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[:4]} exited: {process.stderr.read()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not come up") from None
+            time.sleep(0.5)
+
+
 @contextlib.contextmanager
 def served_model(model_uri: str, tracking_uri: str, timeout: float = 120):
     port = free_port()
@@ -25,17 +40,7 @@ def served_model(model_uri: str, tracking_uri: str, timeout: float = 120):
     process = subprocess.Popen(mlflow_cli, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited: {process.stderr.read()[-2000:]}")
-            try:
-                urllib.request.urlopen(f"{url}/ping", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("mlflow models serve did not come up") from None
-                time.sleep(0.5)
+        wait_until_up(f"{url}/ping", process, timeout)
         yield url
     finally:
         process.terminate()

@@ -9,7 +9,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from conftest import SEEDS, all_runs, client, run_train
+from conftest import SEEDS, WITHOUT_TEXTCLF, all_runs, client, run_train
 from serving import invoke, served_model
 
 
@@ -49,15 +49,7 @@ def test_finetuned_model_reloads_offline_without_textclf(finetuned_store, tmp_pa
     (run,) = all_runs(finetuned_store)
     expected = pd.read_csv(client(finetuned_store).download_artifacts(run.info.run_id, "test_predictions.csv",
                                                                       str(tmp_path)))
-    script = textwrap.dedent(f"""
-        import json, os, sys
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        class BlockTextclf:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "textclf":
-                    raise ImportError("textclf is not installed here")
-        sys.meta_path.insert(0, BlockTextclf())
-        import mlflow, pandas as pd
+    script = WITHOUT_TEXTCLF + textwrap.dedent(f"""
         mlflow.set_tracking_uri("sqlite:///{finetuned_store}/mlflow.db")
         model = mlflow.pyfunc.load_model("models:/slice-topics@champion")
         rows = [json.loads(line) for line in open("{finetuned_store}/test.jsonl")]

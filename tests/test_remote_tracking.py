@@ -3,14 +3,12 @@
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
 from conftest import run_train
-from serving import free_port
+from serving import free_port, wait_until_up
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +21,7 @@ def tracking_server(tmp_path_factory):
          "--workers", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(process.stderr.read()[-2000:])
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2).close()
-            break
-        except OSError:
-            assert time.monotonic() < deadline, "mlflow server did not start"
-            time.sleep(0.5)
+    wait_until_up(f"{url}/health", process, timeout=120)
     yield url, folder
     process.terminate()
     process.wait(timeout=30)

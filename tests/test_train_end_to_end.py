@@ -7,7 +7,7 @@ import textwrap
 
 import pandas as pd
 
-from conftest import SEEDS, all_runs, client, run_train
+from conftest import SEEDS, WITHOUT_TEXTCLF, all_runs, client, run_train
 
 
 def test_default_run_is_tracked_in_full(trained_store):
@@ -40,14 +40,7 @@ def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_pa
     folder, _ = trained_store
     (run,) = all_runs(folder)
     expected_csv = client(folder).download_artifacts(run.info.run_id, "test_predictions.csv", str(tmp_path))
-    script = textwrap.dedent(f"""
-        import json, sys
-        class BlockTextclf:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "textclf":
-                    raise ImportError("textclf is not installed here")
-        sys.meta_path.insert(0, BlockTextclf())
-        import mlflow, pandas as pd
+    script = WITHOUT_TEXTCLF + textwrap.dedent(f"""
         mlflow.set_tracking_uri("sqlite:///{folder}/mlflow.db")
         model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
         rows = [json.loads(line) for line in open("{SEEDS}/test.jsonl")]

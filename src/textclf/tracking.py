@@ -24,7 +24,6 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -138,11 +137,8 @@ class Tracker:
     def log_artifacts(self, folder) -> None:
         mlflow.log_artifacts(str(folder))
 
-    def log_model(self, state_folder: Path, packages: list[str], served, decision: dict, example_texts: list[str]) -> str:
-        """Log a model saved by ``save_state`` (and loaded back as ``served``) as a pyfunc model."""
-        example = pd.DataFrame({"text": example_texts})
-        probabilities = np.asarray(served.predict_proba(example_texts))
-        output = pyfunc_model.predictions_frame(pyfunc_model.decide_labels(probabilities, decision), probabilities, decision)
+    def log_model(self, state_folder: Path, packages: list[str], example: pd.DataFrame, output: pd.DataFrame) -> str:
+        """Log a model saved by ``save_state`` as a pyfunc model; return its URI."""
         # MLflow checks the input example by loading the model once more (about 2 s on 20
         # Newsgroups); pyfunc.log_model offers no switch to skip it.
         info = mlflow.pyfunc.log_model(

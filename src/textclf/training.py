@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
 from textclf.model_state import save_state
-from textclf.pyfunc_model import decide_labels, load_state
+from textclf.pyfunc_model import decide_labels, load_state, predictions_frame
 from textclf.report import write_reports
 from textclf.validation import check_estimator_params
 
@@ -61,18 +62,19 @@ def run(cfg: DictConfig) -> dict[str, float]:
         tracker.log_history(training_history(estimator))
 
         with tempfile.TemporaryDirectory() as folder:
-            # Score the model as it was saved, i.e. exactly what loading the registered model gives.
-            packages = save_state(estimator, decision, Path(folder) / "state")
-            del estimator  # the saved copy replaces it; holding both doubles peak memory
-            served, _ = load_state(Path(folder) / "state")
+            state = Path(folder) / "state"
+            packages = save_state(estimator, decision, state)
+            example = example_io(estimator, decision, dataset.validation.texts[:3])
+            del estimator  # from here on the saved copy stands in; holding both doubles peak memory
+            model_uri = tracker.log_model(state, packages, *example)
+            # Score the model as saved: exactly what loading the registered model gives.
+            served, _ = load_state(state)
             evaluations = [evaluate(served, decision, task, split) for split in (dataset.validation, dataset.test)]
             metrics = {"fit_seconds": fit_seconds, "startup_seconds": startup_seconds,
                        "predict_single_text_ms": single_text_latency_ms(served, dataset.test.texts)}
             for evaluation in evaluations:
                 metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
             tracker.log_metrics(metrics)
-            model_uri = tracker.log_model(Path(folder) / "state", packages, served, decision,
-                                          example_texts=list(dataset.validation.texts[:3]))
             write_reports(dataset, evaluations, decision, Path(folder) / "reports")
             tracker.log_artifacts(Path(folder) / "reports")
         registration = tracker.register(model_uri, metrics[tracker.champion_metric])
@@ -102,6 +104,12 @@ def evaluate(estimator, decision: dict, task, split) -> Evaluation:
     metrics = task.score(split, predicted, probabilities, decision)
     metrics["predict_texts_per_second"] = len(split) / seconds
     return Evaluation(split.name, predicted, probabilities, metrics, seconds)
+
+
+def example_io(estimator, decision: dict, texts) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An input example and the model's output for it, for the saved model's signature."""
+    probabilities = np.asarray(estimator.predict_proba(list(texts)))
+    return pd.DataFrame({"text": list(texts)}), predictions_frame(decide_labels(probabilities, decision), probabilities, decision)
 
 
 def single_text_latency_ms(estimator, texts, repeats: int = 20) -> float:

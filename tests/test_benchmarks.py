@@ -1,0 +1,34 @@
+"""The benchmark runner keeps working (on a tiny dataset); it measures, and nothing here asserts a timing."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+
+from conftest import ROOT, SEEDS, clean_env
+
+
+def as_csv(split: str, path, per_label: int):
+    rows = [json.loads(line) for line in (SEEDS / f"{split}.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame({"label": [r["labels"][0] for r in rows], "id": [r["id"] for r in rows],
+                          "text": [r["text"] for r in rows]})
+    frame.groupby("label").head(per_label).to_csv(path, index=False)
+    return path
+
+
+def test_runner_compares_textclf_with_the_bare_script(tmp_path):
+    train, test = as_csv("train", tmp_path / "train.csv", 30), as_csv("test", tmp_path / "test.csv", 10)
+    out = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--train", str(train),
+                             "--test", str(test), "--models", "tfidf_linearsvc", "--json", str(out)],
+                            capture_output=True, text=True, timeout=600, env=clean_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "wall seconds (end to end)" in result.stdout and "peak RSS MB" in result.stdout
+    measured = json.loads(out.read_text())["models"]["tfidf_linearsvc"]
+    for side in ("bare", "textclf"):
+        assert measured[side]["wall_seconds"] > 0 and measured[side]["peak_rss_mb"] > 0
+        assert 0 <= measured[side]["accuracy"] <= 1
+    # same estimator settings, same data: the two agree on accuracy
+    assert abs(measured["bare"]["accuracy"] - measured["textclf"]["accuracy"]) < 1e-9
+    assert measured["textclf"]["fresh_load_and_tag_seconds"] > 0
