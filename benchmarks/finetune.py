@@ -36,9 +36,11 @@ def bare_trainer(texts, labels, folder: str) -> float:
     data = Dataset.from_dict({"text": texts, "label": [classes.index(label) for label in labels]})
     data = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=SETTINGS["max_length"]),
                     batched=True, remove_columns=["text"])
+    steps = SETTINGS["epochs"] * -(-len(texts) // SETTINGS["batch_size"])
     arguments = TrainingArguments(output_dir="/tmp/bare-trainer", per_device_train_batch_size=SETTINGS["batch_size"],
                                   learning_rate=SETTINGS["learning_rate"], num_train_epochs=SETTINGS["epochs"],
-                                  weight_decay=0.01, warmup_ratio=0.1, group_by_length=True, save_strategy="no",
+                                  weight_decay=0.01, warmup_steps=int(0.1 * steps), train_sampling_strategy="group_by_length",
+                                  save_strategy="no",
                                   report_to=[], logging_strategy="no", seed=SETTINGS["seed"], use_cpu=True,
                                   dataloader_num_workers=0, disable_tqdm=True)
     trainer = Trainer(model=model, args=arguments, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer))

@@ -4,7 +4,7 @@ import pandas as pd
 
 from conftest import all_runs, client, run_train
 
-TIMINGS = ("fit_seconds", "predict_single_text_ms", "validation/predict_texts_per_second",
+TIMINGS = ("fit_seconds", "startup_seconds", "predict_single_text_ms", "validation/predict_texts_per_second",
            "test/predict_texts_per_second")
 
 

@@ -73,3 +73,17 @@ def test_mlflow_models_serve_answers_with_the_finetuned_model(finetuned_store):
         served = invoke(url, texts)
     assert [row["label"] for row in served] == list(in_process["label"])
     assert abs(served[0]["prob_north_korea_security"] - in_process.loc[0, "prob_north_korea_security"]) < 1e-6
+
+
+def test_zero_shot_is_evaluated_and_registered_without_training_examples(finetuned_store, tmp_path):
+    """`train.py` treats zero-shot like any model: scored on validation and test, then registered."""
+    result = run_train(
+        tmp_path, "model=minilm_zeroshot", "data=files", "data.name=zs", "data.label_column=labels",
+        "data.id_column=id", f"data.train={finetuned_store / 'train.jsonl'}",
+        f"data.validation={finetuned_store / 'validation.jsonl'}", f"data.test={finetuned_store / 'test.jsonl'}",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = all_runs(tmp_path)
+    assert run.data.metrics["fit_seconds"] < 30  # nothing is trained: descriptions are embedded
+    assert run.data.metrics["test/macro_f1"] > 0.2  # well above chance (0.125) with no examples
+    assert run.data.tags["registered_version"] == "1"

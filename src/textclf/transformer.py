@@ -159,9 +159,11 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.history_, best_score, best_state, waited = [], -1.0, None, 0
         optimizer, scheduler = self._optimizer(model, len(train_rows))
         rng = np.random.default_rng(self.random_state)
+        # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
+        tokens = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            loss = self._train_epoch(model, tokenizer, texts, encoded, train_rows, optimizer, scheduler, rng, epoch)
+            loss = self._train_epoch(model, tokenizer, tokens, encoded, train_rows, optimizer, scheduler, rng, epoch)
             seconds = time.perf_counter() - started
             # Without a held-out part every epoch counts as an improvement: the last one is kept.
             score = self._held_out_macro_f1(model, tokenizer, texts, targets, held_rows) if len(held_rows) else 1.0
@@ -195,31 +197,32 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         from transformers import get_linear_schedule_with_warmup
 
         steps = self.epochs * int(np.ceil(n_train / self.batch_size))
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        # fused: one kernel for all parameters, as the transformers Trainer uses by default
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+                                      fused=True)
         return optimizer, get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
 
-    def _batches(self, texts, rows, rng):
+    def _batches(self, tokens, rows, rng):
         """Length-grouped batches in random order: little padding, still shuffled."""
         rows = rng.permutation(rows)
         chunk = self.batch_size * 50
         grouped = []
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            grouped.extend(part[np.argsort([len(texts[i]) for i in part], kind="stable")])
+            grouped.extend(part[np.argsort([len(tokens[i]) for i in part], kind="stable")])
         batches = [grouped[i:i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def _train_epoch(self, model, tokenizer, texts, encoded, rows, optimizer, scheduler, rng, epoch) -> float:
+    def _train_epoch(self, model, tokenizer, tokens, encoded, rows, optimizer, scheduler, rng, epoch) -> float:
         import torch
         from tqdm.auto import tqdm
 
         model.train()
-        batches = self._batches(texts, rows, rng)
+        batches = self._batches(tokens, rows, rng)
         total = 0.0
         bar = tqdm(batches, desc=f"epoch {epoch}/{self.epochs}", unit="batch", disable=not self.progress)
         for batch_rows in bar:
-            inputs = tokenizer([texts[i] for i in batch_rows], padding=True, truncation=True,
-                               max_length=self.max_length, return_tensors="pt")
+            inputs = tokenizer.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
             loss = model(**inputs, labels=torch.as_tensor(encoded[batch_rows])).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
