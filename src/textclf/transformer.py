@@ -55,10 +55,23 @@ def set_threads(num_threads: int | None) -> None:
         torch.set_num_threads(num_threads)
 
 
-def _copy_encoder_files(source: str, target: Path) -> None:
-    for name in ENCODER_FILES:
-        if (Path(source) / name).exists():
-            shutil.copy2(Path(source) / name, target / name)
+def _encoder_state(writer, source: str, max_length: int, batch_size: int) -> dict:
+    """Copy an encoder's weights and tokenizer into the saved model; return its state node."""
+    folder, name = writer.subfolder("encoder")
+    for file in ENCODER_FILES:
+        if (Path(source) / file).exists():
+            shutil.copy2(Path(source) / file, folder / file)
+    writer.packages.update({"torch", "transformers", "tokenizers"})
+    return {"__encoder__": {"folder": name, "max_length": max_length, "normalize": True, "batch_size": batch_size}}
+
+
+class _LabelSetClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that takes an indicator matrix itself, so task=multilabel does not wrap it."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
 
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
@@ -101,14 +114,10 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         return cache.embed(texts, lambda missing: self.features_.encode(missing, progress=len(missing) > 4 * self.batch_size))
 
     def __textclf_state__(self, writer) -> dict:
-        folder, name = writer.subfolder("encoder")
-        _copy_encoder_files(self.features_.folder, folder)
-        writer.packages.update({"torch", "transformers", "tokenizers"})
-        return {"__encoder__": {"folder": name, "max_length": self.max_length, "normalize": True,
-                                "batch_size": self.batch_size}}
+        return _encoder_state(writer, self.features_.folder, self.max_length, self.batch_size)
 
 
-class TransformerClassifier(ClassifierMixin, BaseEstimator):
+class TransformerClassifier(_LabelSetClassifier):
     """Fine-tunes a whole encoder plus a classification head; multiclass or multilabel.
 
     ``y`` as labels gives single-label softmax training; ``y`` as an indicator matrix gives
@@ -133,11 +142,6 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
 
     def fit(self, X, y):
         import torch
@@ -261,7 +265,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
                                             "max_length": self.max_length, "batch_size": INFERENCE_BATCH_SIZE}}
 
 
-class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
+class ZeroShotClassifier(_LabelSetClassifier):
     """Labels texts by cosine similarity to label descriptions; ``fit`` only learns the label set.
 
     Parameters
@@ -280,11 +284,6 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         self.max_length = max_length
         self.batch_size = batch_size
         self.num_threads = num_threads
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = True
-        return tags
 
     def fit(self, X, y):
         set_threads(self.num_threads)
@@ -314,11 +313,7 @@ class ZeroShotClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[probabilities.argmax(axis=1)]
 
     def __textclf_state__(self, writer) -> dict:
-        folder, name = writer.subfolder("encoder")
-        _copy_encoder_files(self.scorer_.encoder.folder, folder)
-        writer.packages.update({"torch", "transformers", "tokenizers"})
         return {"__zeroshot__": {
-            "encoder": {"__encoder__": {"folder": name, "max_length": self.max_length, "normalize": True,
-                                        "batch_size": self.batch_size}},
+            "encoder": _encoder_state(writer, self.scorer_.encoder.folder, self.max_length, self.batch_size),
             "label_embeddings": writer.array(self.scorer_.label_embeddings),
             "temperature": self.temperature}}
