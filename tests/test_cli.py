@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from conftest import SEEDS, run_cli, run_train
+from conftest import run_cli, run_train
 
 TEXTS = [
     "The defense ministers will hold talks in Canberra next week, with the agenda still being finalised.",

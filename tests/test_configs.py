@@ -1,6 +1,5 @@
 """Every config option composes and builds; every experiment composes."""
 
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
