@@ -10,6 +10,13 @@ import time
 import urllib.request
 
 
+def with_venv_on_path() -> dict:
+    """The environment with this interpreter's bin folder on PATH: `mlflow models serve` runs
+    `uvicorn` by name, and CI does not activate the venv."""
+    bin_folder = os.path.dirname(sys.executable)
+    return dict(os.environ, PATH=f"{bin_folder}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -34,7 +41,7 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float) -> None:
 @contextlib.contextmanager
 def served_model(model_uri: str, tracking_uri: str, timeout: float = 120):
     port = free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri, HF_HUB_OFFLINE="1")
+    env = dict(with_venv_on_path(), MLFLOW_TRACKING_URI=tracking_uri, HF_HUB_OFFLINE="1")
     mlflow_cli = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
                   "-h", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(mlflow_cli, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

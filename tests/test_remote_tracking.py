@@ -1,6 +1,5 @@
 """Training against a real `mlflow server` on loopback: tracked, registered, loaded back from it."""
 
-import os
 import subprocess
 import sys
 
@@ -8,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_train
-from serving import free_port, wait_until_up
+from serving import free_port, wait_until_up, with_venv_on_path
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +18,7 @@ def tracking_server(tmp_path_factory):
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
          "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"))
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/health", process, timeout=120)
     yield url, folder
