@@ -27,6 +27,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from textclf.validation import normalised_text
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,10 +78,10 @@ def prepare(args, folder: Path) -> dict[str, Path]:
              "test": test}
     # textclf refuses test texts that also appear in train (Reuters has such duplicates): both
     # contenders get the test set without them.
-    seen = {" ".join(text.lower().split()) for text in parts["train"]["text"]}
+    seen = {normalised_text(text) for text in parts["train"]["text"]}
     for name in ("validation", "test"):
         part = parts[name]
-        parts[name] = part[~part["text"].map(lambda text: " ".join(text.lower().split()) in seen)]
+        parts[name] = part[~part["text"].map(lambda text: normalised_text(text) in seen)]
     if args.multilabel:  # textclf needs two training examples of a label to learn and score it
         counts = pd.Series([label for row in parts["train"]["labels"] for label in row]).value_counts()
         known = set(counts[counts >= 2].index)

@@ -108,6 +108,15 @@ def _inside(base: Path, relative: str) -> str:
     return str(path)
 
 
+def _length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_length: int):
+    """Yield (row indices, tokenised batch), texts sorted by length so each batch pads little."""
+    order = np.argsort([len(text) for text in texts], kind="stable")
+    for start in range(0, len(texts), batch_size):
+        rows = order[start:start + batch_size]
+        yield rows, tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt")
+
+
 class EncoderFeatures:
     """Mean-pooled token embeddings of a transformers encoder (the sentence-transformers recipe).
 
@@ -132,18 +141,14 @@ class EncoderFeatures:
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         import torch
 
-        order = np.argsort([len(text) for text in texts], kind="stable")
         vectors = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
-        starts = range(0, len(texts), self.batch_size)
+        batches = _length_sorted_batches(self.tokenizer, texts, self.batch_size, self.max_length)
         if progress:
             from tqdm.auto import tqdm
 
-            starts = tqdm(starts, desc="encoding", unit="batch")
+            batches = tqdm(batches, desc="encoding", unit="batch", total=-(-len(texts) // self.batch_size))
         with torch.inference_mode():
-            for start in starts:
-                rows = order[start:start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+            for rows, batch in batches:
                 hidden = self.model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -173,13 +178,9 @@ class SequenceClassifier:
         import torch
 
         texts = list(texts)
-        order = np.argsort([len(text) for text in texts], kind="stable")
         probabilities = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float64)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start:start + self.batch_size]
-                batch = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+            for rows, batch in _length_sorted_batches(self.tokenizer, texts, self.batch_size, self.max_length):
                 logits = self.model(**batch).logits.double()
                 scores = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
                 probabilities[rows] = scores.numpy()
@@ -224,6 +225,12 @@ def predictions_frame(labels: list[tuple[str, ...]], probabilities: np.ndarray, 
     return frame
 
 
+def tag_texts(estimator, decision: dict, texts: list[str]) -> pd.DataFrame:
+    """What the served model returns for ``texts``: labels and per-class probabilities."""
+    probabilities = np.asarray(estimator.predict_proba(texts))
+    return predictions_frame(decide_labels(probabilities, decision), probabilities, decision)
+
+
 class TextclfModel(mlflow.pyfunc.PythonModel):
     """Tags texts with a textclf model saved in the data-only format."""
 
@@ -233,9 +240,7 @@ class TextclfModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if "text" not in model_input.columns:
             raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
-        texts = model_input["text"].astype(str).tolist()
-        probabilities = np.asarray(self.estimator.predict_proba(texts))
-        return predictions_frame(decide_labels(probabilities, self.decision), probabilities, self.decision)
+        return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
 
 
 mlflow.models.set_model(TextclfModel())

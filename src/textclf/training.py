@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
 from textclf.model_state import save_state
-from textclf.pyfunc_model import decide_labels, load_state, predictions_frame
+from textclf.pyfunc_model import decide_labels, load_state, tag_texts
 from textclf.report import write_reports
 from textclf.validation import check_estimator_params
 
@@ -107,8 +107,7 @@ def evaluate(estimator, decision: dict, task, split) -> Evaluation:
 
 def example_io(estimator, decision: dict, texts) -> tuple[pd.DataFrame, pd.DataFrame]:
     """An input example and the model's output for it, for the saved model's signature."""
-    probabilities = np.asarray(estimator.predict_proba(list(texts)))
-    return pd.DataFrame({"text": list(texts)}), predictions_frame(decide_labels(probabilities, decision), probabilities, decision)
+    return pd.DataFrame({"text": list(texts)}), tag_texts(estimator, decision, list(texts))
 
 
 def single_text_latency_ms(estimator, texts, repeats: int = 20) -> float:

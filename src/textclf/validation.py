@@ -24,6 +24,11 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def normalised_text(text: str) -> str:
+    """Lower-cased, whitespace-folded: how texts are compared when looking for train/test leaks."""
+    return " ".join(text.lower().split())
+
+
 def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
     """Return the texts as strings; reject missing, non-text and blank values."""
     missing = [i for i, value in enumerate(values) if _is_missing(value)]
@@ -84,9 +89,9 @@ def check_dataset(dataset) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    train_texts = {" ".join(text.lower().split()) for text in dataset.train.texts}
+    train_texts = {normalised_text(text) for text in dataset.train.texts}
     for split in (dataset.validation, dataset.test):
-        leaked = [i for i, text in enumerate(split.texts) if " ".join(text.lower().split()) in train_texts]
+        leaked = [i for i, text in enumerate(split.texts) if normalised_text(text) in train_texts]
         if leaked:
             raise UserError(f"{len(leaked)} {split.name} text(s) also appear in train ({split.name} {_rows(leaked)}); "
                             "scores would be inflated. Fix: remove them from one of the splits")
