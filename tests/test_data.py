@@ -102,3 +102,21 @@ def test_bad_bytes_and_bad_quoting_are_user_errors(tmp_path):
     wrong.write_text("x")
     with pytest.raises(UserError, match="extension"):
         load_files("m", str(wrong))
+
+
+def test_leak_check_sees_case_and_whitespace_variants_but_not_different_texts(tmp_path):
+    words = " ".join(f"word{i}" for i in range(40))
+    train = [{"text": f"Opening {words} closing", "label": "a"}, {"text": "short one", "label": "b"},
+             {"text": "another short text", "label": "a"}, {"text": "b side text", "label": "b"}]
+    write = lambda name, rows: (tmp_path / name).write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    write("train.jsonl", train)
+    different_middle = f"Opening {words.replace('word20', 'word99')} closing"
+    write("validation.jsonl", [{"text": different_middle, "label": "a"}, {"text": "SHORT   one", "label": "b"}])
+    write("test.jsonl", [{"text": "fresh words here", "label": "a"}])
+    with pytest.raises(UserError, match=r"1 validation text\(s\) also appear in train \(validation row\(s\) 2\)"):
+        load_files("t", str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl"), str(tmp_path / "test.jsonl"))
+    variant = f"opening\u00a0{words.replace(' ', chr(10) + '  ')}\tCLOSING "
+    write("validation.jsonl", [{"text": different_middle, "label": "a"}, {"text": "b side, new", "label": "b"}])
+    write("test.jsonl", [{"text": variant, "label": "a"}])
+    with pytest.raises(UserError, match=r"1 test text\(s\) also appear in train \(test row\(s\) 1\)"):
+        load_files("t", str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl"), str(tmp_path / "test.jsonl"))

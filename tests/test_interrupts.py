@@ -1,32 +1,14 @@
 """Ctrl-C and SIGTERM during fitting: the run ends KILLED, nothing is registered, the store lives on."""
 
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, all_runs, clean_env, client, run_train, store_overrides
+from conftest import ROOT, all_runs, clean_env, client, run_train, store_overrides, wait_for_running_run
 from tiny_bert import build_tiny_bert
-
-
-def wait_for_running_run(folder, process, timeout=120):
-    """Poll the store read-only with sqlite3: an MLflow client here could race train.py creating it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stderr.read()[-2000:]
-        try:
-            with sqlite3.connect(f"file:{folder / 'mlflow.db'}?mode=ro", uri=True) as db:
-                statuses = [row[0] for row in db.execute("SELECT status FROM runs")]
-                metrics = db.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
-        except sqlite3.Error:  # not created yet
-            statuses, metrics = [], 0
-        if statuses == ["RUNNING"] and metrics == 0:
-            return
-        time.sleep(0.5)
-    raise TimeoutError("the run never started")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -34,7 +16,8 @@ def test_signal_during_fit_kills_the_run_cleanly(tmp_path, signum):
     tiny = build_tiny_bert(tmp_path / "tiny")
     # A fine-tuning long enough to be interrupted mid-fit: many epochs of a tiny BERT.
     command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path), "model=minilm_finetune",
-               f"model.encoder={tiny}", "model.estimator.epochs=100000", "model.estimator.patience=100000",
+               f"model.encoder={tiny}", "model.estimator.max_length=64", "model.estimator.epochs=100000",
+               "model.estimator.patience=100000",
                "model.estimator.progress=false"]
     process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

@@ -46,12 +46,42 @@ def fitted_folder(tmp_path):
 
 def test_planted_pickle_in_arrays_is_refused(tmp_path):
     folder = fitted_folder(tmp_path)
-    with np.load(folder / "arrays.npz") as archive:
-        arrays = {key: archive[key] for key in archive.files}
-    arrays["a0"] = np.array([print, "payload"], dtype=object)  # an object array needs pickle
-    np.savez(folder / "arrays.npz", **arrays)
+    planted = np.array([print, "payload"], dtype=object)  # an object array needs pickle
+    np.save(folder / "arrays" / "a0.npy", planted, allow_pickle=True)
     with pytest.raises(UnsafeModelError, match="refusing to load"):
         load_state(folder)
+
+
+def test_a_large_planted_pickle_is_refused_too(tmp_path):
+    folder = fitted_folder(tmp_path)
+    planted = np.array([print, *(f"payload {i}" for i in range(200_000))], dtype=object)  # over 1 MiB: mmap path
+    np.save(folder / "arrays" / "a0.npy", planted, allow_pickle=True)
+    assert (folder / "arrays" / "a0.npy").stat().st_size > 1 << 20
+    with pytest.raises(UnsafeModelError, match="refusing to load"):
+        load_state(folder)
+
+
+def test_array_names_cannot_point_outside_the_model(tmp_path):
+    folder = fitted_folder(tmp_path)
+    np.save(tmp_path.parent / "outside.npy", np.zeros(3))
+    document = json.loads((folder / "state.json").read_text())
+    document["estimator"] = {"__array__": "../../outside"}
+    (folder / "state.json").write_text(json.dumps(document))
+    with pytest.raises(UnsafeModelError, match="not an array name"):
+        load_state(folder)
+
+
+def test_a_large_vocabulary_round_trips_through_arrays(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [f"term{i} t{i % 7}é w{i * 31 % 977} \u00fcber{i % 13}" for i in range(3000)]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(texts)
+    assert len(vectorizer.vocabulary_) > 1000  # stored as __str_int_dict__, not JSON
+    save_state(vectorizer, {"classes": []}, tmp_path)
+    assert "__str_int_dict__" in (tmp_path / "state.json").read_text()
+    loaded, _ = load_state(tmp_path)
+    assert loaded.vocabulary_ == vectorizer.vocabulary_
+    assert (loaded.transform(texts[:50]) != vectorizer.transform(texts[:50])).nnz == 0
 
 
 def test_planted_class_outside_scikit_learn_is_refused(tmp_path):

@@ -131,3 +131,9 @@ def test_zero_shot_names_labels_without_description(tiny):
 
     with pytest.raises(UserError, match="visit"):
         ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile"}).fit(TEXTS, LABELS)
+
+
+def test_max_length_beyond_the_encoders_positions_is_refused_before_training(tiny):
+    texts = ["a missile test", "a summit visit"] * 4
+    with pytest.raises(ValueError, match="max_length=512 exceeds the 128 positions"):
+        TransformerClassifier(encoder=tiny, max_length=512, progress=False).fit(texts, ["security", "visit"] * 4)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +44,33 @@ class Split:
         """SHA-256 of every text and label, so two runs can tell whether they saw the same data."""
         digest = hashlib.sha256()
         for text, labels in zip(self.texts, self.labels):
-            digest.update(json.dumps([text, list(labels)], ensure_ascii=False).encode())
+            # Length-prefixed, so no two different splits hash the same bytes.
+            record = "\x1f".join((text, *labels))
+            digest.update(f"{len(text)}:{len(labels)}:{len(record)}:{record}".encode())
         return digest.hexdigest()
+
+    def summary(self) -> "SplitSummary":
+        return SplitSummary(self.name, self.source, len(self), self.content_hash)
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    """What the tracking store records about a split: its origin, size and content hash."""
+
+    name: str
+    source: str
+    rows: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What the tracking store records about a dataset (no texts: those stay in training)."""
+
+    name: str
+    content_hash: str
+    label_names: tuple[str, ...]
+    splits: tuple[SplitSummary, ...]
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,10 @@ class Dataset:
         for split in self.splits:
             digest.update(f"{split.name}:{split.content_hash}".encode())
         return digest.hexdigest()
+
+    def summary(self) -> DatasetSummary:
+        return DatasetSummary(self.name, self.content_hash, self.label_names,
+                              tuple(split.summary() for split in self.splits))
 
 
 def load_files(

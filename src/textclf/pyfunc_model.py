@@ -4,7 +4,9 @@ MLflow copies this file into the model and runs it on load, so it must not impor
 loads wherever numpy, pandas, scikit-learn and mlflow are installed. It reads the data-only format
 written by ``textclf.model_state`` and refuses anything outside it:
 
-* arrays are read with ``allow_pickle=False``, so a planted pickle cannot run;
+* arrays are read with ``allow_pickle=False``, so a planted pickle cannot run; large ones are
+  memory-mapped (read-only), so loading a model with a big vocabulary is quick and processes
+  serving the same model share its pages;
 * objects are rebuilt only from scikit-learn classes, by restoring attributes, without calling
   any code named in the file;
 * transformer weights are read from safetensors files inside the model folder only
@@ -12,20 +14,24 @@ written by ``textclf.model_state`` and refuses anything outside it:
 
 Input: a DataFrame with a ``text`` column. Output: a DataFrame with ``label`` (multiclass) or
 ``labels`` (multilabel, a list) and one ``prob_<class>`` column per class.
+
+textclf's training process imports this file too, for ``decide_labels`` and ``tag_texts``; mlflow
+is imported only where MLflow runs the file as a model's code, so training does not pay for it.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 
 FORMAT = "textclf-state"
 ALLOWED_MODULE_PREFIX = "sklearn."
+MMAP_BYTES = 1 << 20  # arrays above 1 MiB are memory-mapped rather than read
 SAFE_TYPES = {"numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32", "builtins.float", "builtins.int"}
 
 
@@ -40,12 +46,17 @@ def load_state(folder):
         document = json.load(handle)
     if document.get("format") != FORMAT:
         raise UnsafeModelError(f"{folder} is not a textclf saved model (format {document.get('format')!r})")
+    return _decode(document["estimator"], folder / "arrays", folder), document["decision"]
+
+
+def _load_array(arrays: Path, key: str) -> np.ndarray:
+    if not re.fullmatch(r"a[0-9]+", key):
+        raise UnsafeModelError(f"refusing to load array {key!r}: not an array name")
+    path = arrays / f"{key}.npy"
     try:
-        with np.load(folder / "arrays.npz", allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+        return np.load(path, mmap_mode="r" if path.stat().st_size > MMAP_BYTES else None, allow_pickle=False)
     except ValueError as error:  # numpy's "Object arrays cannot be loaded when allow_pickle=False"
-        raise UnsafeModelError(f"refusing to load {folder / 'arrays.npz'}: {error}") from None
-    return _decode(document["estimator"], arrays, folder), document["decision"]
+        raise UnsafeModelError(f"refusing to load {path}: {error}") from None
 
 
 def _decode(node, arrays, folder: Path):
@@ -57,11 +68,17 @@ def _decode(node, arrays, folder: Path):
     if isinstance(node, list):
         return [decode(item) for item in node]
     if "__array__" in node:
-        return arrays[node["__array__"]]
+        return _load_array(arrays, node["__array__"])
     if "__tuple__" in node:
         return tuple(decode(item) for item in node["__tuple__"])
     if "__plain_dict__" in node:
         return node["__plain_dict__"]
+    if "__str_int_dict__" in node:
+        parts = {name: _load_array(arrays, key) for name, key in node["__str_int_dict__"].items()}
+        text = parts["keys"].tobytes().decode("utf-8")
+        ends = np.cumsum(parts["key_lengths"]).tolist()
+        keys = [text[start:end] for start, end in zip([0, *ends[:-1]], ends)]
+        return dict(zip(keys, parts["values"].tolist()))
     if "__dict__" in node:
         return {key: decode(value) for key, value in node["__dict__"].items()}
     if "__items__" in node:
@@ -231,16 +248,23 @@ def tag_texts(estimator, decision: dict, texts: list[str]) -> pd.DataFrame:
     return predictions_frame(decide_labels(probabilities, decision), probabilities, decision)
 
 
-class TextclfModel(mlflow.pyfunc.PythonModel):
-    """Tags texts with a textclf model saved in the data-only format."""
+def python_model():
+    """The MLflow ``PythonModel`` that tags texts with a model saved in the data-only format."""
+    import mlflow
 
-    def load_context(self, context):
-        self.estimator, self.decision = load_state(context.artifacts["state"])
+    class TextclfModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            self.estimator, self.decision = load_state(context.artifacts["state"])
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        if "text" not in model_input.columns:
-            raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
-        return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            if "text" not in model_input.columns:
+                raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
+            return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+
+    return TextclfModel()
 
 
-mlflow.models.set_model(TextclfModel())
+if __name__ != "textclf.pyfunc_model":  # MLflow is running this file as a saved model's code
+    import mlflow
+
+    mlflow.models.set_model(python_model())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,28 +11,36 @@ from sklearn.metrics import classification_report, confusion_matrix, multilabel_
 from sklearn.preprocessing import MultiLabelBinarizer
 
 
-def write_reports(dataset, evaluations, decision: dict, folder: Path) -> None:
-    """For each evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions and scores of one fitted model on one split."""
+
+    split: str
+    predicted: tuple[tuple[str, ...], ...]
+    probabilities: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+
+
+def write_reports(dataset_name: str, split, evaluation: Evaluation, decision: dict, folder: Path) -> None:
+    """For one evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
     ``<split>_errors.csv`` (the mistakes, to read) and ``<split>_predictions.csv`` (every
     prediction with its probabilities, to check a loaded model against)."""
     folder.mkdir(parents=True, exist_ok=True)
-    splits = {split.name: split for split in dataset.splits}
     classes = decision["classes"]
     multilabel = "thresholds" in decision
-    for evaluation in evaluations:
-        split = splits[evaluation.split]
-        if multilabel:
-            binarizer = MultiLabelBinarizer(classes=classes)
-            truth, predicted = binarizer.fit_transform(split.labels), binarizer.transform(evaluation.predicted)
-        else:
-            truth, predicted = list(split.primary_labels), [row[0] for row in evaluation.predicted]
-        report = classification_report(truth, predicted, labels=None if multilabel else classes,
-                                       target_names=classes, digits=3, zero_division=0.0)
-        (folder / f"{split.name}_report.txt").write_text(report, encoding="utf-8")
-        plot = _plot_multilabel_confusion if multilabel else _plot_confusion
-        plot(truth, predicted, classes, f"{dataset.name} {split.name}", folder / f"{split.name}_confusion.png")
-        _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
-        _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
+    if multilabel:
+        binarizer = MultiLabelBinarizer(classes=classes)
+        truth, predicted = binarizer.fit_transform(split.labels), binarizer.transform(evaluation.predicted)
+    else:
+        truth, predicted = list(split.primary_labels), [row[0] for row in evaluation.predicted]
+    report = classification_report(truth, predicted, labels=None if multilabel else classes,
+                                   target_names=classes, digits=3, zero_division=0.0)
+    (folder / f"{split.name}_report.txt").write_text(report, encoding="utf-8")
+    plot = _plot_multilabel_confusion if multilabel else _plot_confusion
+    plot(truth, predicted, classes, f"{dataset_name} {split.name}", folder / f"{split.name}_confusion.png")
+    _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
+    _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
 
 
 def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:
@@ -55,13 +64,10 @@ def _write_predictions(split, evaluation, classes, path: Path) -> None:
 
 
 def _plot_confusion(truth, predicted, classes, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     matrix = confusion_matrix(truth, predicted, labels=classes)
-    figure, axes = plt.subplots(figsize=(1.0 + 0.8 * len(classes), 0.8 + 0.7 * len(classes)))
+    side = min(12.0, 1.0 + 0.6 * len(classes))  # past ~20 classes the cells shrink instead
+    figure, axes = plt.subplots(figsize=(side + 1.0, side))
     image = axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     axes.set_yticks(range(len(classes)), classes)
@@ -69,34 +75,40 @@ def _plot_confusion(truth, predicted, classes, title: str, path: Path) -> None:
     axes.set_ylabel("true")
     axes.set_title(title)
     threshold = matrix.max() / 2 if matrix.size else 0
+    size = 9 if len(classes) <= 12 else 7
     for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center", color="white" if count > threshold else "black")
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=size,
+                  color="white" if count > threshold else "black")
     figure.colorbar(image, ax=axes, fraction=0.04)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
 
 
 def _plot_multilabel_confusion(truth, predicted, classes, title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    matrices = multilabel_confusion_matrix(truth, predicted)
-    columns = 4
-    rows = int(np.ceil(len(classes) / columns))
-    figure, grid = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
-    for axes, name, matrix in zip(grid.ravel(), classes, matrices):
-        axes.imshow(matrix, cmap="Blues")
-        for (row, column), count in np.ndenumerate(matrix):
-            axes.text(column, row, str(count), ha="center", va="center")
-        axes.set_xticks([0, 1], ["no", "yes"])
-        axes.set_yticks([0, 1], ["no", "yes"])
-        axes.set_title(name, fontsize=9)
-    for axes in grid.ravel()[len(classes):]:
-        axes.axis("off")
-    figure.suptitle(f"{title}: per-label confusion (rows true, columns predicted)")
+    """One row per label: its hits, misses and false alarms, shaded by share of that label's row."""
+    plt = _pyplot()
+    matrices = multilabel_confusion_matrix(truth, predicted)  # per label [[tn, fp], [fn, tp]]
+    counts = np.stack([matrices[:, 1, 1], matrices[:, 1, 0], matrices[:, 0, 1]], axis=1)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axes = plt.subplots(figsize=(6.0, 1.4 + 0.26 * len(classes)))
+    axes.imshow(shares, cmap="Blues", aspect="auto", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(counts):
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=8,
+                  color="white" if shares[row, column] > 0.5 else "black")
+    axes.set_xticks([0, 1, 2], ["hit (TP)", "missed (FN)", "false alarm (FP)"])
+    axes.xaxis.tick_top()
+    axes.set_yticks(range(len(classes)), classes, fontsize=8)
+    axes.set_title(f"{title}: per-label outcomes", pad=24)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never a window
+    import matplotlib.pyplot as plt
+
+    return plt

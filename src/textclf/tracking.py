@@ -1,7 +1,8 @@
 """Everything textclf does with MLflow: store, runs, params, datasets, metrics, models, registry.
 
 This is the only module that imports ``mlflow`` (besides ``pyfunc_model``, which MLflow itself
-loads with every saved model).
+loads with every saved model). During ``python train.py`` it runs in a worker process beside the
+training (see ``tracking_worker``); ``textclf predict`` and ``compare`` use it directly.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
 import subprocess
+import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
@@ -25,11 +24,15 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow  # noqa: E402
 import pandas as pd  # noqa: E402
+from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
+from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.types import ColSpec, Schema  # noqa: E402
 
 from textclf import pyfunc_model  # noqa: E402
 from textclf.errors import UserError  # noqa: E402
+from textclf.tracking_worker import Registration, check_reachable  # noqa: E402
 
 # "Creating initial MLflow database tables..." is noise on every new store.
 logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
@@ -41,23 +44,18 @@ RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
 MODEL_NAME = "model"
 
 
-@dataclass(frozen=True)
-class Registration:
-    uri: str
-    version: str
-    promoted: bool
-    champion_version: str
-
-
 @dataclass
 class Tracker:
-    """A connection to one MLflow store, experiment and registered model name."""
+    """A connection to one MLflow store, experiment and registered model name, and the run's
+    dataset and logged model once known (reports and registration refer back to them)."""
 
     uri: str
     experiment_id: str
     registered_model: str
     champion_alias: str
     champion_metric: str
+    dataset_name: str | None = None
+    model_uri: str | None = None
 
     @classmethod
     def connect(cls, uri, artifact_location, experiment, registered_model, champion_alias, champion_metric,
@@ -79,47 +77,33 @@ class Tracker:
                             "Fix: check tracking.uri or MLFLOW_TRACKING_URI") from None
         return cls(uri, experiment_id, registered_model, champion_alias, champion_metric)
 
-    @property
-    def champion_uri(self) -> str:
-        return f"models:/{self.registered_model}@{self.champion_alias}"
-
-    def ui_command(self) -> str:
-        if self.uri.startswith("http"):
-            return f"open {self.uri}"
-        return f"mlflow ui --backend-store-uri {self.uri}"
-
-    @contextlib.contextmanager
-    def start_run(self, run_name: str):
-        """A run that always ends: FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
+    def begin_run(self, run_name: str) -> str:
+        """Start the run (nested under a sweep's parent run, if any); return its id."""
         parent = os.environ.get(PARENT_RUN_ENV)
-        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent)
-        try:
-            yield run.info.run_id
-        except KeyboardInterrupt:
-            mlflow.end_run("KILLED")
-            raise
-        except BaseException:
-            mlflow.end_run("FAILED")
-            raise
-        else:
-            mlflow.end_run("FINISHED")
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        return mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent).info.run_id
+
+    def end_run(self, status: str) -> None:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status)
 
     def log_config(self, params: dict[str, str], config_yaml: str) -> None:
         mlflow.log_params({key: value[:6000] for key, value in params.items()})
         mlflow.log_text(config_yaml, "config.yaml")
 
     def log_dataset(self, dataset) -> None:
-        """Each split as an MLflow dataset input, and a hash of all of them as a tag."""
+        """Each split of a ``DatasetSummary`` as an MLflow dataset input, plus dataset tags.
+
+        Only metadata crosses over (source, size, content hash, schema), not the texts: MLflow
+        stores no more than that for a pandas dataset either, and the texts stay in training.
+        """
+        self.dataset_name = dataset.name
+        schema = Schema([ColSpec("string", "id"), ColSpec("string", "text"), ColSpec("string", "label")])
         for split in dataset.splits:
-            frame = pd.DataFrame({"id": split.ids, "text": split.texts, "label": ["|".join(r) for r in split.labels]})
             with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
                 warnings.simplefilter("ignore", UserWarning)
-                data = mlflow.data.from_pandas(frame, source=split.source, targets="label",
-                                               name=f"{dataset.name}-{split.name}", digest=split.content_hash[:8])
-            _log_input(data, split.name, split.content_hash)
+                data = MetaDataset(resolve_dataset_source(split.source), name=f"{dataset.name}-{split.name}",
+                                   digest=split.content_hash[:8], schema=schema)
+            _log_input(data, split.name, {"content_hash": split.content_hash, "rows": str(split.rows)})
         mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
                          "data.labels": ",".join(dataset.label_names)})
         commit = git_commit()
@@ -134,30 +118,38 @@ class Tracker:
         for entry in history:
             mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
 
-    def log_artifacts(self, folder) -> None:
-        mlflow.log_artifacts(str(folder))
+    def log_reports(self, split, evaluation, decision: dict) -> None:
+        """The report files of one evaluated split (see ``textclf.report``), at the artifact root."""
+        from textclf.report import write_reports  # matplotlib and scikit-learn: only needed from here
+
+        with tempfile.TemporaryDirectory() as folder:
+            write_reports(self.dataset_name, split, evaluation, decision, Path(folder))
+            mlflow.log_artifacts(folder)
 
     def log_model(self, state_folder: Path, packages: list[str], example: pd.DataFrame, output: pd.DataFrame) -> str:
         """Log a model saved by ``save_state`` as a pyfunc model; return its URI."""
-        # MLflow checks the input example by loading the model once more (about 2 s on 20
-        # Newsgroups); pyfunc.log_model offers no switch to skip it.
-        info = mlflow.pyfunc.log_model(
-            name=MODEL_NAME,
-            python_model=pyfunc_model.__file__,
-            artifacts={"state": str(state_folder)},
-            signature=mlflow.models.infer_signature(example, output),
-            input_example=example,
-            pip_requirements=requirements(packages),
-        )
+        # With an input_example MLflow would load the whole model again to check it (seconds and
+        # a second copy of the model in memory on large vocabularies), with no switch to skip it;
+        # the signature alone fixes the serving schema, and our tests check the reload.
+        with warnings.catch_warnings():  # "An input example was not provided": on purpose, as above
+            warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_NAME,
+                python_model=pyfunc_model.__file__,
+                artifacts={"state": str(state_folder)},
+                signature=mlflow.models.infer_signature(example, output),
+                pip_requirements=requirements(packages),
+            )
+        self.model_uri = info.model_uri
         return info.model_uri
 
-    def register(self, model_uri: str, score: float) -> Registration:
-        """Register the model; move the champion alias to it only if it beats the champion."""
+    def register(self, score: float) -> Registration:
+        """Register the logged model; move the champion alias to it only if it beats the champion."""
         client = MlflowClient()
         # Locked so that parallel runs can neither race to create the registered model nor
         # both read the old champion and overwrite each other's alias.
         with store_lock(self.uri):
-            version = mlflow.register_model(model_uri, self.registered_model).version
+            version = mlflow.register_model(self.model_uri, self.registered_model).version
             try:
                 champion = client.get_model_version_by_alias(self.registered_model, self.champion_alias)
             except MlflowException:
@@ -194,23 +186,6 @@ def store_lock(uri: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def check_reachable(uri: str, timeout: float) -> None:
-    """Fail within ``timeout`` seconds, before training, when a tracking server is down."""
-    if uri.startswith(("http://", "https://")):
-        try:
-            urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
-        except (urllib.error.URLError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise UserError(f"tracking server {uri} is unreachable ({reason}). "
-                            "Fix: start it, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).parent
-        if not folder.is_dir():
-            raise UserError(f"tracking store folder {folder} does not exist. Fix: create it or change tracking.uri")
-    elif "://" not in uri and not uri.startswith("databricks"):
-        raise UserError(f"tracking URI {uri!r} is not a URI. Fix: use sqlite:///ABS/PATH.db or http://HOST:PORT")
-
-
 def git_commit() -> str | None:
     try:
         result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -220,12 +195,12 @@ def git_commit() -> str | None:
     return result.stdout.strip() or None if result.returncode == 0 else None
 
 
-def _log_input(data, context: str, content_hash: str, attempts: int = 5) -> None:
+def _log_input(data, context: str, tags: dict[str, str], attempts: int = 5) -> None:
     # Parallel sweep jobs log the same dataset at the same moment; MLflow's sqlite store then
     # fails the second insert on a unique constraint. By the retry the row exists and is reused.
     for attempt in range(attempts):
         try:
-            mlflow.log_input(data, context=context, tags={"content_hash": content_hash})
+            mlflow.log_input(data, context=context, tags=tags)
             return
         except MlflowException as error:
             if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
@@ -235,10 +210,6 @@ def _log_input(data, context: str, content_hash: str, attempts: int = 5) -> None
 
 def _as_uri(path: str) -> str:
     return Path(path).expanduser().resolve().as_uri()
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def load_model(model_uri: str, tracking_uri: str):

@@ -1,8 +1,9 @@
 """``run(cfg)``: the recipe behind ``python train.py``.
 
-Seed, load and check the data, build the model, connect to MLflow, fit, evaluate, log, register.
-Everything that can be checked before training (data, config, tracking store) is checked before
-the MLflow run starts, so bad input never leaves a run behind.
+Seed, load and check the data, build the model, fit, evaluate, log, register. Everything that can
+be checked before training (data, config, tracking store) is checked before the MLflow run starts,
+so bad input never leaves a run behind. MLflow's work runs in a second process beside training
+(``tracking_worker``): each ``tracker.*`` call below returns at once.
 """
 
 from __future__ import annotations
@@ -11,30 +12,20 @@ import os
 import random
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
 from textclf.model_state import save_state
-from textclf.pyfunc_model import decide_labels, load_state, tag_texts
-from textclf.report import write_reports
+from textclf.pyfunc_model import decide_labels, tag_texts
+from textclf.report import Evaluation
+from textclf.tracking_worker import TrackingWorker, check_reachable
 from textclf.validation import check_estimator_params
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Predictions and scores of one fitted model on one split."""
-
-    split: str
-    predicted: tuple[tuple[str, ...], ...]
-    probabilities: np.ndarray
-    metrics: dict[str, float]
-    seconds: float
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
@@ -44,13 +35,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     task = build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"))
     check_estimator_params(estimator)
+    check_reachable(cfg.tracking.uri, cfg.tracking.connect_timeout)
 
-    from textclf.tracking import Tracker  # mlflow is slow to import; only now is it needed
-
-    tracker = Tracker.connect(**cfg.tracking)
-    with tracker.start_run(run_name=cfg.run_name) as run_id:
-        tracker.log_config(flatten_config(cfg), to_yaml(cfg))
-        tracker.log_dataset(dataset)
+    with TrackingWorker(OmegaConf.to_container(cfg.tracking, resolve=True)) as tracker, tracker.start_run(cfg.run_name):
+        tracker.call("log_config", flatten_config(cfg), to_yaml(cfg), urgent=True)  # the first artifact written
+        tracker.log_dataset(dataset.summary())
 
         startup_seconds = seconds_since_process_start()
         started = time.perf_counter()
@@ -59,25 +48,25 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
         decision = task.fit_decision(estimator, dataset.validation, dataset.label_names)
         tracker.log_history(training_history(estimator))
-
-        with tempfile.TemporaryDirectory() as folder:
-            state = Path(folder) / "state"
-            packages = save_state(estimator, decision, state)
+        with tempfile.TemporaryDirectory() as folder:  # the worker logs from it before it is removed
             example = example_io(estimator, decision, dataset.validation.texts[:3])
-            del estimator  # from here on the saved copy stands in; holding both doubles peak memory
-            model_uri = tracker.log_model(state, packages, *example)
-            # Score the model as saved: exactly what loading the registered model gives.
-            served, _ = load_state(state)
-            evaluations = [evaluate(served, decision, task, split) for split in (dataset.validation, dataset.test)]
-            metrics = {"fit_seconds": fit_seconds, "startup_seconds": startup_seconds,
-                       "predict_single_text_ms": single_text_latency_ms(served, dataset.test.texts)}
+            with ThreadPoolExecutor(1) as background:
+                # Writing the model files is mostly waiting on the disk, with the GIL released:
+                # predict meanwhile.
+                saving = background.submit(save_and_log_model, tracker, estimator, decision,
+                                           Path(folder) / "state", example)
+                evaluations = []
+                for split in (dataset.validation, dataset.test):
+                    evaluations.append(evaluate(estimator, decision, task, split))
+                    tracker.log_reports(split, evaluations[-1], decision)
+                saving.result()
+            metrics = {"fit_seconds": fit_seconds, "startup_seconds": startup_seconds}
             for evaluation in evaluations:
                 metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
+            metrics["predict_single_text_ms"] = single_text_latency_ms(estimator, dataset.test.texts)
             tracker.log_metrics(metrics)
-            write_reports(dataset, evaluations, decision, Path(folder) / "reports")
-            tracker.log_artifacts(Path(folder) / "reports")
-        registration = tracker.register(model_uri, metrics[tracker.champion_metric])
-    print_summary(run_id, metrics, registration, tracker)
+            registration = tracker.result(tracker.register(metrics[tracker.champion_metric]))
+    print_summary(tracker.run_id, metrics, registration, tracker)
     return metrics
 
 
@@ -103,6 +92,11 @@ def evaluate(estimator, decision: dict, task, split) -> Evaluation:
     metrics = task.score(split, predicted, probabilities, decision)
     metrics["predict_texts_per_second"] = len(split) / seconds
     return Evaluation(split.name, predicted, probabilities, metrics, seconds)
+
+
+def save_and_log_model(tracker, estimator, decision: dict, folder: Path, example) -> None:
+    packages = save_state(estimator, decision, folder)
+    tracker.log_model(folder, packages, *example)
 
 
 def example_io(estimator, decision: dict, texts) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -160,6 +160,10 @@ class TransformerClassifier(_LabelSetClassifier):
         model = AutoModelForSequenceClassification.from_pretrained(
             path, num_labels=len(self.classes_),
             problem_type="multi_label_classification" if self.multi_label_ else "single_label_classification")
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions is not None and self.max_length > positions:
+            raise ValueError(f"max_length={self.max_length} exceeds the {positions} positions encoder {self.encoder} "
+                             f"can read; set model.estimator.max_length to at most {positions}")
         self.history_, best_score, best_state, waited = [], -1.0, None, 0
         optimizer, scheduler = self._optimizer(model, len(train_rows))
         rng = np.random.default_rng(self.random_state)

@@ -29,6 +29,31 @@ def normalised_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+class _TextIndex:
+    """``text in index``: whether a text equals one of ``texts`` once normalised.
+
+    Normalising every text costs a split and a join per text; this compares only texts whose
+    first and last eight words already match (texts equal once normalised always do).
+    """
+
+    def __init__(self, texts):
+        self.candidates: dict[tuple, list[str]] = {}
+        for text in texts:
+            self.candidates.setdefault(_words_at_ends(text), []).append(text)
+
+    def __contains__(self, text: str) -> bool:
+        candidates = self.candidates.get(_words_at_ends(text))
+        if not candidates:
+            return False
+        normalised = normalised_text(text)
+        return any(normalised_text(candidate) == normalised for candidate in candidates)
+
+
+def _words_at_ends(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    lowered = text.lower()
+    return tuple(lowered.split(None, 8)[:8]), tuple(lowered.rsplit(None, 8)[-8:])
+
+
 def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
     """Return the texts as strings; reject missing, non-text and blank values."""
     missing = [i for i, value in enumerate(values) if _is_missing(value)]
@@ -89,9 +114,9 @@ def check_dataset(dataset) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    train_texts = {normalised_text(text) for text in dataset.train.texts}
+    train_texts = _TextIndex(dataset.train.texts)
     for split in (dataset.validation, dataset.test):
-        leaked = [i for i, text in enumerate(split.texts) if normalised_text(text) in train_texts]
+        leaked = [i for i, text in enumerate(split.texts) if text in train_texts]
         if leaked:
             raise UserError(f"{len(leaked)} {split.name} text(s) also appear in train ({split.name} {_rows(leaked)}); "
                             "scores would be inflated. Fix: remove them from one of the splits")
