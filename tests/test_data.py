@@ -108,7 +108,10 @@ def test_leak_check_sees_case_and_whitespace_variants_but_not_different_texts(tm
     words = " ".join(f"word{i}" for i in range(40))
     train = [{"text": f"Opening {words} closing", "label": "a"}, {"text": "short one", "label": "b"},
              {"text": "another short text", "label": "a"}, {"text": "b side text", "label": "b"}]
-    write = lambda name, rows: (tmp_path / name).write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+
+    def write(name, rows):
+        (tmp_path / name).write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+
     write("train.jsonl", train)
     different_middle = f"Opening {words.replace('word20', 'word99')} closing"
     write("validation.jsonl", [{"text": different_middle, "label": "a"}, {"text": "SHORT   one", "label": "b"}])

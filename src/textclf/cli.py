@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import sys
 from pathlib import Path
@@ -109,6 +110,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command() -> None:
+    """The ``textclf`` command: ``main``, then an exit without the interpreter's teardown."""
+    main()
+    # Everything is written by now. Tearing down MLflow, SciPy and SQLAlchemy would take 0.6 s of
+    # a 3-second `textclf predict`; only the command skips it, main() stays safe to call.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(0)
+
+
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
@@ -153,4 +165,4 @@ def _markdown(table) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    command()
