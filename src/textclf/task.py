@@ -31,7 +31,7 @@ class MulticlassTask:
     def prepare(self, estimator):
         return estimator
 
-    def fit_decision(self, estimator, split, label_names) -> dict:
+    def fit_decision(self, estimator, split, label_names, probabilities) -> dict:
         """Multiclass labels are the most probable class; nothing is tuned."""
         return {"task": self.name, "classes": [str(c) for c in estimator.classes_]}
 
@@ -71,9 +71,9 @@ class MultilabelTask:
             return Pipeline([*head, (name, OneVsRestClassifier(classifier))])
         return OneVsRestClassifier(estimator)
 
-    def fit_decision(self, estimator, split, label_names) -> dict:
-        """Pick, per label, the threshold with the best F1 on the given (validation) split."""
-        probabilities = np.asarray(estimator.predict_proba(list(split.texts)))
+    def fit_decision(self, estimator, split, label_names, probabilities) -> dict:
+        """Pick, per label, the threshold with the best F1 on ``split`` (validation), given the
+        fitted estimator's ``probabilities`` for it."""
         truth = self.targets(split, label_names)
         thresholds = []
         for column in range(truth.shape[1]):

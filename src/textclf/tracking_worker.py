@@ -41,6 +41,7 @@ from pathlib import Path
 
 from textclf.errors import UserError
 
+BACKGROUND_NICENESS = 5  # about a third of the CPU share of a normal process, when they compete
 # The Tracker methods this process may call in the worker (see textclf.tracking for what each does).
 WORKER_METHODS = {"log_config", "log_dataset", "log_history", "log_model", "log_reports", "log_metrics", "register"}
 
@@ -206,6 +207,9 @@ def serve(connection) -> None:
     # Ctrl-C reaches the whole process group; the training process decides how the run ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Training comes first: on a machine with fewer free cores than busy processes, the worker
+    # yields the CPU to the fit and the predictions.
+    os.nice(BACKGROUND_NICENESS)
     tracker, failed = None, False
     while True:
         try:

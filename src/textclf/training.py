@@ -46,7 +46,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
         fit(estimator, dataset, task)
         fit_seconds = time.perf_counter() - started
 
-        decision = task.fit_decision(estimator, dataset.validation, dataset.label_names)
+        # Validation probabilities serve twice: to fit the decision rule (thresholds), and to score.
+        validation_probabilities, validation_seconds = predict(estimator, dataset.validation)
+        decision = task.fit_decision(estimator, dataset.validation, dataset.label_names, validation_probabilities)
         tracker.log_history(training_history(estimator))
         with tempfile.TemporaryDirectory() as folder:  # the worker logs from it before it is removed
             example = example_io(estimator, decision, dataset.validation.texts[:3])
@@ -55,10 +57,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
                 # predict meanwhile.
                 saving = background.submit(save_and_log_model, tracker, estimator, decision,
                                            Path(folder) / "state", example)
-                evaluations = []
-                for split in (dataset.validation, dataset.test):
-                    evaluations.append(evaluate(estimator, decision, task, split))
-                    tracker.log_reports(split, evaluations[-1], decision)
+                evaluations = [evaluate(dataset.validation, validation_probabilities, validation_seconds, decision, task)]
+                tracker.log_reports(dataset.validation, evaluations[0], decision)
+                evaluations.append(evaluate(dataset.test, *predict(estimator, dataset.test), decision, task))
+                tracker.log_reports(dataset.test, evaluations[1], decision)
                 saving.result()
             metrics = {"fit_seconds": fit_seconds, "startup_seconds": startup_seconds}
             for evaluation in evaluations:
@@ -83,12 +85,18 @@ def training_history(estimator) -> list[dict]:
     return list(getattr(final, "history_", []))
 
 
-def evaluate(estimator, decision: dict, task, split) -> Evaluation:
-    """Predict ``split`` with the fitted estimator and the saved decision rule, and score it."""
+def predict(estimator, split) -> tuple[np.ndarray, float]:
+    """The fitted estimator's probabilities for ``split``, and the seconds they took."""
     started = time.perf_counter()
     probabilities = np.asarray(estimator.predict_proba(list(split.texts)))
+    return probabilities, time.perf_counter() - started
+
+
+def evaluate(split, probabilities: np.ndarray, seconds: float, decision: dict, task) -> Evaluation:
+    """Apply the saved decision rule to ``split``'s probabilities, and score the labels."""
+    started = time.perf_counter()
     predicted = tuple(decide_labels(probabilities, decision))
-    seconds = time.perf_counter() - started
+    seconds += time.perf_counter() - started
     metrics = task.score(split, predicted, probabilities, decision)
     metrics["predict_texts_per_second"] = len(split) / seconds
     return Evaluation(split.name, predicted, probabilities, metrics, seconds)
