@@ -84,8 +84,7 @@ class _Encoder:
         if isinstance(value, tuple):
             return {"__tuple__": [self.encode(item, f"{path}[{i}]") for i, item in enumerate(value)]}
         if isinstance(value, dict):
-            if len(value) >= LARGE_DICT and all(type(key) is str for key in value) and all(
-                    isinstance(item, (int, np.integer)) and not isinstance(item, bool) for item in value.values()):
+            if len(value) >= LARGE_DICT and _is_str_to_int(value):
                 return self._str_int_dict(value)
             if all(type(key) is str for key in value) and all(type(item) in PLAIN for item in value.values()):
                 return {"__plain_dict__": value}
@@ -133,6 +132,13 @@ class _Encoder:
         key = f"a{len(self.arrays)}"
         self.arrays[key] = array
         return {"__array__": key}
+
+
+def _is_str_to_int(value: dict) -> bool:
+    # The types of a million entries, checked at C speed: set(map(type, ...)), not a loop.
+    value_types = set(map(type, value.values()))
+    return set(map(type, value)) == {str} and all(issubclass(t, (int, np.integer)) and t is not bool
+                                                  for t in value_types)
 
 
 def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
