@@ -11,7 +11,6 @@ function, ``textclf.pyfunc_model.decide_labels``, applies it in training and in 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
@@ -74,14 +73,17 @@ class MultilabelTask:
     def fit_decision(self, estimator, split, label_names, probabilities) -> dict:
         """Pick, per label, the threshold with the best F1 on ``split`` (validation), given the
         fitted estimator's ``probabilities`` for it."""
-        truth = self.targets(split, label_names)
-        thresholds = []
-        for column in range(truth.shape[1]):
-            scores = [
-                f1_score(truth[:, column], probabilities[:, column] >= t, zero_division=0.0)
-                for t in self.threshold_grid
-            ]
-            thresholds.append(float(self.threshold_grid[int(np.argmax(scores))]))
+        truth = self.targets(split, label_names).astype(bool)
+        grid = np.asarray(self.threshold_grid)
+        # F1 of every label at every threshold at once: 2·TP / (2·TP + FP + FN), and 0 where a
+        # label is neither present nor predicted (scikit-learn's zero_division=0.0; same values).
+        predicted = probabilities[None, :, :] >= grid[:, None, None]  # thresholds x texts x labels
+        true_positives = (predicted & truth).sum(axis=1)
+        false_positives = (predicted & ~truth).sum(axis=1)
+        false_negatives = (~predicted & truth).sum(axis=1)
+        denominator = 2 * true_positives + false_positives + false_negatives
+        f1 = np.where(denominator > 0, 2 * true_positives / np.maximum(denominator, 1), 0.0)
+        thresholds = [float(t) for t in grid[np.argmax(f1, axis=0)]]  # first best, as before
         return {
             "task": self.name,
             "classes": list(label_names),

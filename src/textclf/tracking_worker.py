@@ -41,6 +41,7 @@ from pathlib import Path
 
 from textclf.errors import UserError
 
+WORKER_DIED = "the tracking worker process died (see the messages above)"
 BACKGROUND_NICENESS = 5  # about a third of the CPU share of a normal process, when they compete
 # The Tracker methods this process may call in the worker (see textclf.tracking for what each does).
 WORKER_METHODS = {"log_config", "log_dataset", "log_history", "log_model", "log_reports", "log_metrics", "register"}
@@ -71,6 +72,7 @@ class TrackingWorker:
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._may_interrupt = True
+        self._worker_gone = False
         self._run: Future | None = None
         # A fresh interpreter that shares none of this process's memory or threads, and imports
         # nothing but what tracking needs; the two talk over a socket pair.
@@ -103,8 +105,11 @@ class TrackingWorker:
         """Queue ``Tracker.<method>(*args, **kwargs)``; if ``urgent``, its failure interrupts training."""
         future: Future = Future()
         with self._lock:  # calls may come from several threads; keep the three queues in one order
-            self._unanswered.append((future, urgent))
             self._calls.append(future)
+            if self._worker_gone:
+                future.set_exception(TrackingError(WORKER_DIED))
+                return future
+            self._unanswered.append((future, urgent))
             self._outbox.put((method, args, kwargs))
         return future
 
@@ -191,13 +196,14 @@ class TrackingWorker:
             if interrupt:
                 _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
         with self._lock:
+            self._worker_gone = True
             lost = list(self._unanswered)
             self._unanswered.clear()
             interrupt = bool(lost) and self._may_interrupt
             if interrupt:
-                self.failure = TrackingError("the tracking worker process died (see the messages above)")
+                self.failure = TrackingError(WORKER_DIED)
         for future, _ in lost:
-            future.set_exception(TrackingError("the tracking worker process died (see the messages above)"))
+            future.set_exception(TrackingError(WORKER_DIED))
         if interrupt:
             _thread.interrupt_main()
 
