@@ -168,8 +168,13 @@ class Tracker:
 def requirements(packages: list[str]) -> list[str]:
     """Exact pins for what loading the model needs, instead of MLflow's slow inference."""
     needed = {"mlflow", "numpy", "pandas", "scikit-learn", "scipy", *packages}
+    return [f"{name}=={installed_version(name)}" for name in sorted(needed)]
+
+
+def installed_version(name: str) -> str:
+    """The installed version of a package, as a model pins it."""
     # torch reports "2.13.0+cpu"; the local build tag is not installable from PyPI.
-    return [f"{name}=={package_version(name).split('+')[0]}" for name in sorted(needed)]
+    return package_version(name).split("+")[0]
 
 
 @contextlib.contextmanager
@@ -240,7 +245,7 @@ def warn_about_version_mismatches(requirements: Path) -> None:
         if not pinned:
             continue
         try:
-            installed = package_version(name).split("+")[0]
+            installed = installed_version(name)
         except PackageNotFoundError:
             installed = "not installed"
         if installed != pinned:
