@@ -32,11 +32,11 @@ def clean_env(**extra) -> dict:
     return env
 
 
-def store_overrides(folder: Path) -> list[str]:
-    """Point a run's tracking store, artifacts and Hydra output at ``folder``."""
+def store_overrides(folder: Path, artifact_location: Path | None = None) -> list[str]:
+    """Point a run's tracking store, artifacts (default ``folder/mlruns``) and Hydra output at ``folder``."""
     return [
         f"tracking.uri=sqlite:///{folder}/mlflow.db",
-        f"tracking.artifact_location={folder}/mlruns",
+        f"tracking.artifact_location={artifact_location or folder / 'mlruns'}",
         f"hydra.run.dir={folder}/outputs/${{now:%H-%M-%S-%f}}",
         f"hydra.sweep.dir={folder}/multirun/${{now:%H-%M-%S-%f}}",
     ]
@@ -48,6 +48,18 @@ def run_train(folder: Path, *overrides: str, timeout: int = 600, env: dict | Non
                *(o for o in overrides if not o.startswith("-"))]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=folder,
                           env=env or clean_env())
+
+
+def start_long_finetune(folder: Path) -> subprocess.Popen:
+    """Start `python train.py` fine-tuning a tiny BERT for (nearly) ever, to interrupt mid-fit."""
+    from tiny_bert import build_tiny_bert
+
+    tiny = build_tiny_bert(folder / "tiny")
+    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(folder), "model=minilm_finetune",
+               f"model.encoder={tiny}", "model.estimator.max_length=64", "model.estimator.epochs=100000",
+               "model.estimator.patience=100000", "model.estimator.progress=false"]
+    return subprocess.Popen(command, cwd=folder, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

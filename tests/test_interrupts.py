@@ -1,26 +1,16 @@
 """Ctrl-C and SIGTERM during fitting: the run ends KILLED, nothing is registered, the store lives on."""
 
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import ROOT, all_runs, clean_env, client, run_train, store_overrides, wait_for_running_run
-from tiny_bert import build_tiny_bert
+from conftest import all_runs, client, run_train, start_long_finetune, wait_for_running_run
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_fit_kills_the_run_cleanly(tmp_path, signum):
-    tiny = build_tiny_bert(tmp_path / "tiny")
-    # A fine-tuning long enough to be interrupted mid-fit: many epochs of a tiny BERT.
-    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path), "model=minilm_finetune",
-               f"model.encoder={tiny}", "model.estimator.max_length=64", "model.estimator.epochs=100000",
-               "model.estimator.patience=100000",
-               "model.estimator.progress=false"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = start_long_finetune(tmp_path)  # many epochs of a tiny BERT: long enough to interrupt
     wait_for_running_run(tmp_path, process)
     time.sleep(2)  # inside fit: the run exists, no metric is logged yet
     process.send_signal(signum)

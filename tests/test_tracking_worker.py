@@ -8,21 +8,14 @@ import time
 
 import psutil
 
-from conftest import ROOT, all_runs, clean_env, client, wait_for_running_run
-from tiny_bert import build_tiny_bert
-
-
-def train_command(folder, *overrides, artifact_location=None):
-    return [sys.executable, str(ROOT / "train.py"), f"tracking.uri=sqlite:///{folder}/mlflow.db",
-            f"tracking.artifact_location={artifact_location or folder / 'mlruns'}",
-            f"hydra.run.dir={folder}/outputs", *overrides]
+from conftest import ROOT, all_runs, clean_env, client, start_long_finetune, store_overrides, wait_for_running_run
 
 
 def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
     not_a_folder = tmp_path / "file.txt"
     not_a_folder.write_text("artifacts cannot go under a file")
-    result = subprocess.run(train_command(tmp_path, artifact_location=not_a_folder / "mlruns"), cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=clean_env())
+    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path, not_a_folder / "mlruns")]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=clean_env())
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: tracking failed") and "Fix:" in lines[0], result.stderr
@@ -32,12 +25,7 @@ def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
 
 
 def test_when_training_is_killed_outright_the_worker_ends_the_run_killed(tmp_path):
-    tiny = build_tiny_bert(tmp_path / "tiny")
-    command = train_command(tmp_path, "model=minilm_finetune", f"model.encoder={tiny}", "model.estimator.max_length=64",
-                            "model.estimator.epochs=100000", "model.estimator.patience=100000",
-                            "model.estimator.progress=false")
-    process = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = start_long_finetune(tmp_path)
     wait_for_running_run(tmp_path, process)
     (worker,) = psutil.Process(process.pid).children()
     assert "textclf.tracking_worker" in " ".join(worker.cmdline())
