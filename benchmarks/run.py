@@ -67,7 +67,7 @@ def measured(command: list[str], env: dict | None = None) -> dict:
     process = subprocess.Popen([sys.executable, "-c", wrapper, *command], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     peak_tree = {"rss": 0, "pss": 0}
-    sampler = threading.Thread(target=_sample_tree_rss, args=(process, peak_tree), daemon=True)
+    sampler = threading.Thread(target=_sample_tree_memory, args=(process, peak_tree), daemon=True)
     sampler.start()
     stdout, stderr = process.communicate()
     sampler.join()
@@ -79,7 +79,7 @@ def measured(command: list[str], env: dict | None = None) -> dict:
     return report
 
 
-def _sample_tree_rss(process: subprocess.Popen, peak: dict[str, int]) -> None:
+def _sample_tree_memory(process: subprocess.Popen, peak: dict[str, int]) -> None:
     """Track the peak summed RSS of the command's processes (every 50 ms), and their summed PSS
     whenever that RSS sum reaches a new high.
 
