@@ -1,10 +1,11 @@
-"""Task rules: the multi-label decision rule picks each label's best validation threshold."""
+"""Task rules: the multi-label decision rule picks each label's best validation threshold, and the
+report tables count what each label got."""
 
 import numpy as np
 from sklearn.metrics import f1_score
 
 from textclf.data import Split
-from textclf.task import MultilabelTask
+from textclf.task import MulticlassTask, MultilabelTask
 
 
 def test_each_label_gets_the_threshold_with_the_best_validation_f1():
@@ -27,3 +28,18 @@ def test_each_label_gets_the_threshold_with_the_best_validation_f1():
     assert decision["thresholds"] == expected
     assert decision["thresholds"][5] == task.threshold_grid[0]
     assert len(set(expected)) > 1  # the data really makes labels choose differently
+
+
+def test_report_tables_count_what_each_label_got():
+    labels = (("a",), ("a",), ("b",), ("c",), ("c",), ("c",))
+    predicted = (("a",), ("b",), ("b",), ("c",), ("a",), ("c",))
+    split = Split("test", tuple(f"text {i}" for i in range(6)), labels, tuple(map(str, range(6))), "mem")
+    report, confusion = MulticlassTask().tables(split, predicted, {"classes": ["a", "b", "c"]})
+    assert confusion.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]  # rows true, columns predicted
+    assert report.split("\n")[2].split() == ["a", "0.500", "0.500", "0.500", "2"]
+
+    multilabel = (("a", "b"), ("b",), ("c",))
+    guessed = (("a",), ("b", "c"), ("c",))
+    split = Split("test", ("x", "y", "z"), multilabel, ("1", "2", "3"), "mem")
+    _, counts = MultilabelTask().tables(split, guessed, {"classes": ["a", "b", "c"]})
+    assert counts.tolist() == [[1, 0, 0], [1, 1, 0], [1, 0, 1]]  # per label: hits, misses, false alarms

@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    classification_report,
+    confusion_matrix,
     f1_score,
     hamming_loss,
     log_loss,
+    multilabel_confusion_matrix,
     precision_recall_fscore_support,
 )
 
@@ -23,13 +26,16 @@ def _averaged_and_per_label(y_true, y_pred, classes, labels) -> dict[str, float]
     return scores
 
 
+def class_indices(labels, classes: list[str]) -> np.ndarray:
+    # Metrics take class indices: scikit-learn's checks sort and compare string labels on every
+    # call, which costs more than the metrics themselves on a few thousand texts.
+    index = {name: i for i, name in enumerate(classes)}
+    return np.fromiter((index[label] for label in labels), dtype=np.int64)
+
+
 def multiclass_metrics(y_true, y_pred, probabilities: np.ndarray, classes: list[str]) -> dict[str, float]:
     """Accuracy, macro/micro/weighted F1, per-label precision/recall/F1 and log loss."""
-    # As class indices: scikit-learn's checks sort and compare string labels on every call,
-    # which costs more than the metrics themselves on a few thousand texts.
-    index = {name: i for i, name in enumerate(classes)}
-    y_true = np.fromiter((index[label] for label in y_true), dtype=np.int64)
-    y_pred = np.fromiter((index[label] for label in y_pred), dtype=np.int64)
+    y_true, y_pred = class_indices(y_true, classes), class_indices(y_pred, classes)
     scores = {"accuracy": accuracy_score(y_true, y_pred)}
     scores.update(_averaged_and_per_label(y_true, y_pred, classes, labels=list(range(len(classes)))))
     scores["log_loss"] = log_loss(y_true, probabilities, labels=list(range(len(classes))))
@@ -44,3 +50,18 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np
     clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
     scores["log_loss"] = float(-np.mean(y_true * np.log(clipped) + (1 - y_true) * np.log(1 - clipped)))
     return {key: float(value) for key, value in scores.items()}
+
+
+def multiclass_tables(y_true, y_pred, classes: list[str]) -> tuple[str, np.ndarray]:
+    """scikit-learn's classification report, and the confusion matrix (rows true, columns predicted)."""
+    y_true, y_pred = class_indices(y_true, classes), class_indices(y_pred, classes)
+    labels = list(range(len(classes)))
+    report = classification_report(y_true, y_pred, labels=labels, target_names=classes, digits=3, zero_division=0.0)
+    return report, confusion_matrix(y_true, y_pred, labels=labels)
+
+
+def multilabel_tables(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str]) -> tuple[str, np.ndarray]:
+    """scikit-learn's classification report, and per label its hits, misses and false alarms."""
+    report = classification_report(y_true, y_pred, target_names=classes, digits=3, zero_division=0.0)
+    matrices = multilabel_confusion_matrix(y_true, y_pred)  # per label [[tn, fp], [fn, tp]]
+    return report, np.stack([matrices[:, 1, 1], matrices[:, 1, 0], matrices[:, 0, 1]], axis=1)

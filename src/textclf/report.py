@@ -1,4 +1,8 @@
-"""Artifacts people read after a run: classification reports, confusion matrices, mistakes."""
+"""Artifacts people read after a run: classification reports, confusion matrices, mistakes.
+
+The tracking worker writes these. The numbers in them are computed in training (``task.tables``),
+so the worker never imports scikit-learn (about 90 MB more in a process that only draws and writes).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report, confusion_matrix, multilabel_confusion_matrix
-from sklearn.preprocessing import MultiLabelBinarizer
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,8 @@ class Evaluation:
     probabilities: np.ndarray
     metrics: dict[str, float]
     seconds: float
+    report: str  # scikit-learn's classification report
+    confusion: np.ndarray  # multi-class: rows true, columns predicted; multi-label: per label hits, misses, false alarms
 
 
 def write_reports(dataset_name: str, split, evaluation: Evaluation, decision: dict, folder: Path) -> None:
@@ -29,16 +33,9 @@ def write_reports(dataset_name: str, split, evaluation: Evaluation, decision: di
     folder.mkdir(parents=True, exist_ok=True)
     classes = decision["classes"]
     multilabel = "thresholds" in decision
-    if multilabel:
-        binarizer = MultiLabelBinarizer(classes=classes)
-        truth, predicted = binarizer.fit_transform(split.labels), binarizer.transform(evaluation.predicted)
-    else:
-        truth, predicted = list(split.primary_labels), [row[0] for row in evaluation.predicted]
-    report = classification_report(truth, predicted, labels=None if multilabel else classes,
-                                   target_names=classes, digits=3, zero_division=0.0)
-    (folder / f"{split.name}_report.txt").write_text(report, encoding="utf-8")
+    (folder / f"{split.name}_report.txt").write_text(evaluation.report, encoding="utf-8")
     plot = _plot_multilabel_confusion if multilabel else _plot_confusion
-    plot(truth, predicted, classes, f"{dataset_name} {split.name}", folder / f"{split.name}_confusion.png")
+    plot(evaluation.confusion, classes, f"{dataset_name} {split.name}", folder / f"{split.name}_confusion.png")
     _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
     _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
 
@@ -63,9 +60,8 @@ def _write_predictions(split, evaluation, classes, path: Path) -> None:
             writer.writerow([split.ids[i], "|".join(split.labels[i]), "|".join(predicted), *probabilities])
 
 
-def _plot_confusion(truth, predicted, classes, title: str, path: Path) -> None:
+def _plot_confusion(matrix: np.ndarray, classes, title: str, path: Path) -> None:
     plt = _pyplot()
-    matrix = confusion_matrix(truth, predicted, labels=classes)
     side = min(12.0, 1.0 + 0.6 * len(classes))  # past ~20 classes the cells shrink instead
     figure, axes = plt.subplots(figsize=(side + 1.0, side))
     image = axes.imshow(matrix, cmap="Blues")
@@ -85,11 +81,9 @@ def _plot_confusion(truth, predicted, classes, title: str, path: Path) -> None:
     plt.close(figure)
 
 
-def _plot_multilabel_confusion(truth, predicted, classes, title: str, path: Path) -> None:
+def _plot_multilabel_confusion(counts: np.ndarray, classes, title: str, path: Path) -> None:
     """One row per label: its hits, misses and false alarms, shaded by share of that label's row."""
     plt = _pyplot()
-    matrices = multilabel_confusion_matrix(truth, predicted)  # per label [[tn, fp], [fn, tp]]
-    counts = np.stack([matrices[:, 1, 1], matrices[:, 1, 0], matrices[:, 0, 1]], axis=1)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     figure, axes = plt.subplots(figsize=(6.0, 1.4 + 0.26 * len(classes)))
     axes.imshow(shares, cmap="Blues", aspect="auto", vmin=0, vmax=1)

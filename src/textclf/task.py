@@ -16,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils import get_tags
 
-from textclf.metrics import multiclass_metrics, multilabel_metrics
+from textclf.metrics import multiclass_metrics, multiclass_tables, multilabel_metrics, multilabel_tables
 
 
 class MulticlassTask:
@@ -37,6 +37,10 @@ class MulticlassTask:
 
     def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
         return multiclass_metrics(split.primary_labels, [row[0] for row in predicted], probabilities, decision["classes"])
+
+    def tables(self, split, predicted, decision) -> tuple[str, np.ndarray]:
+        """The classification report, and the confusion matrix (rows true, columns predicted)."""
+        return multiclass_tables(split.primary_labels, [row[0] for row in predicted], decision["classes"])
 
 
 class MultilabelTask:
@@ -98,3 +102,8 @@ class MultilabelTask:
         return multilabel_metrics(
             binarizer.fit_transform(split.labels), binarizer.transform(predicted), probabilities, classes
         )
+
+    def tables(self, split, predicted, decision) -> tuple[str, np.ndarray]:
+        """The classification report, and per label its hits, misses and false alarms."""
+        binarizer = MultiLabelBinarizer(classes=decision["classes"])
+        return multilabel_tables(binarizer.fit_transform(split.labels), binarizer.transform(predicted), decision["classes"])

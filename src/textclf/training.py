@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from textclf import fitting
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
+from textclf.fitting import FittedModel
 from textclf.model_state import save_state
 from textclf.pyfunc_model import decide_labels, tag_texts
 from textclf.report import Evaluation
@@ -43,11 +45,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
         startup_seconds = seconds_since_process_start()
         started = time.perf_counter()
-        fit(estimator, dataset, task)
+        model = fit(estimator, dataset, task)
         fit_seconds = time.perf_counter() - started
 
         # Validation probabilities serve twice: to fit the decision rule (thresholds), and to score.
-        validation_probabilities, validation_seconds = predict(estimator, dataset.validation)
+        validation_probabilities, validation_seconds = model.probabilities(dataset.validation)
         decision = task.fit_decision(estimator, dataset.validation, dataset.label_names, validation_probabilities)
         tracker.log_history(training_history(estimator))
         with tempfile.TemporaryDirectory() as folder:  # the worker logs from it before it is removed
@@ -59,7 +61,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
                                            Path(folder) / "state", example)
                 evaluations = [evaluate(dataset.validation, validation_probabilities, validation_seconds, decision, task)]
                 tracker.log_reports(dataset.validation, evaluations[0], decision)
-                evaluations.append(evaluate(dataset.test, *predict(estimator, dataset.test), decision, task))
+                evaluations.append(evaluate(dataset.test, *model.probabilities(dataset.test), decision, task))
                 tracker.log_reports(dataset.test, evaluations[1], decision)
                 saving.result()
             metrics = {"fit_seconds": fit_seconds, "startup_seconds": startup_seconds}
@@ -72,9 +74,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def fit(estimator, dataset, task) -> None:
+def fit(estimator, dataset, task) -> FittedModel:
+    """Fit on the train split, preparing the validation and test features meanwhile where the
+    estimator allows it (see ``textclf.fitting``)."""
     try:
-        estimator.fit(list(dataset.train.texts), task.targets(dataset.train, dataset.label_names))
+        return fitting.fit(estimator, list(dataset.train.texts), task.targets(dataset.train, dataset.label_names),
+                           predict_next=(dataset.validation, dataset.test))
     except ValueError as error:  # scikit-learn's word for settings and data it cannot fit
         raise UserError(f"the model could not be fitted: {str(error).rstrip('.')}. Fix: check the model.* and features.* settings") from None
 
@@ -85,13 +90,6 @@ def training_history(estimator) -> list[dict]:
     return list(getattr(final, "history_", []))
 
 
-def predict(estimator, split) -> tuple[np.ndarray, float]:
-    """The fitted estimator's probabilities for ``split``, and the seconds they took."""
-    started = time.perf_counter()
-    probabilities = np.asarray(estimator.predict_proba(list(split.texts)))
-    return probabilities, time.perf_counter() - started
-
-
 def evaluate(split, probabilities: np.ndarray, seconds: float, decision: dict, task) -> Evaluation:
     """Apply the saved decision rule to ``split``'s probabilities, and score the labels."""
     started = time.perf_counter()
@@ -99,7 +97,8 @@ def evaluate(split, probabilities: np.ndarray, seconds: float, decision: dict, t
     seconds += time.perf_counter() - started
     metrics = task.score(split, predicted, probabilities, decision)
     metrics["predict_texts_per_second"] = len(split) / seconds
-    return Evaluation(split.name, predicted, probabilities, metrics, seconds)
+    report, confusion = task.tables(split, predicted, decision)
+    return Evaluation(split.name, predicted, probabilities, metrics, seconds, report, confusion)
 
 
 def save_and_log_model(tracker, estimator, decision: dict, folder: Path, example) -> None:

@@ -1,0 +1,97 @@
+"""textclf.fitting: a Pipeline prepares the next splits' features while its classifier fits, and
+gives exactly the probabilities of ``fit`` then ``predict_proba``."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from textclf import fitting
+from textclf.data import Split, load_files
+
+CORPUS = Path(__file__).resolve().parents[1] / "seeds" / "diplomacy"
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_files(name="diplomacy", train=str(CORPUS / "train.jsonl"), validation=str(CORPUS / "validation.jsonl"),
+                      test=str(CORPUS / "test.jsonl"), text_column="text", label_column="labels", id_column="id")
+
+
+def tfidf_svm() -> Pipeline:
+    return Pipeline([
+        ("features", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+        ("classifier", CalibratedClassifierCV(LinearSVC(C=0.5, random_state=0), cv=3)),
+    ])
+
+
+def test_pipeline_probabilities_match_fit_then_predict_proba(corpus, monkeypatch):
+    monkeypatch.setattr(fitting, "CHUNK_TEXTS", 97)  # several uneven chunks per split, stacked back in order
+    targets = np.asarray(corpus.train.primary_labels)
+    reference = tfidf_svm().fit(list(corpus.train.texts), targets)
+
+    estimator = tfidf_svm()
+    model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation, corpus.test))
+
+    check_is_fitted(estimator)
+    for split in (corpus.validation, corpus.test):
+        probabilities, seconds = model.probabilities(split)
+        assert seconds > 0
+        np.testing.assert_array_equal(probabilities, reference.predict_proba(list(split.texts)))
+    # The pipeline itself is the fitted one, as saved with the model.
+    np.testing.assert_array_equal(estimator.predict_proba(list(corpus.test.texts)[:5]),
+                                  reference.predict_proba(list(corpus.test.texts)[:5]))
+
+
+def test_a_split_not_prepared_ahead_is_predicted_whole(corpus):
+    targets = np.asarray(corpus.train.primary_labels)
+    estimator = tfidf_svm()
+    model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation,))
+    probabilities, _ = model.probabilities(corpus.test)
+    np.testing.assert_array_equal(probabilities, estimator.predict_proba(list(corpus.test.texts)))
+
+
+class TextClassifier(ClassifierMixin, BaseEstimator):
+    """Not a Pipeline: takes texts itself, as the fine-tuned transformer does."""
+
+    def fit(self, X, y):
+        self.pipeline_ = tfidf_svm().fit(X, y)
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.pipeline_.predict_proba(X)
+
+
+def test_an_estimator_that_is_not_a_pipeline_fits_then_predicts(corpus):
+    estimator = TextClassifier()
+    model = fitting.fit(estimator, list(corpus.train.texts), np.asarray(corpus.train.primary_labels),
+                        predict_next=(corpus.validation, corpus.test))
+    check_is_fitted(estimator)
+    probabilities, _ = model.probabilities(corpus.test)
+    np.testing.assert_array_equal(probabilities, estimator.predict_proba(list(corpus.test.texts)))
+
+
+class PoisonIntolerant(TfidfVectorizer):
+    def transform(self, raw_documents):
+        if any("POISON" in text for text in raw_documents):
+            raise RuntimeError("the tokenizer broke on a text")
+        return super().transform(raw_documents)
+
+
+def test_a_failure_while_preparing_features_reaches_the_caller_of_that_split(corpus):
+    poisoned = Split("test", ("POISON", *corpus.test.texts[1:]), corpus.test.labels, corpus.test.ids, "mem")
+    estimator = Pipeline([("features", PoisonIntolerant()), ("classifier", LogisticRegression(max_iter=500))])
+    model = fitting.fit(estimator, list(corpus.train.texts), np.asarray(corpus.train.primary_labels),
+                        predict_next=(corpus.validation, poisoned))
+    probabilities, _ = model.probabilities(corpus.validation)  # the split before it is unharmed
+    assert probabilities.shape == (len(corpus.validation), len(estimator.classes_))
+    with pytest.raises(RuntimeError, match="tokenizer broke"):
+        model.probabilities(poisoned)
