@@ -1,13 +1,14 @@
 """Fit an estimator, and have the features of the splits to predict next ready when it ends.
 
 A scikit-learn ``Pipeline`` fits its feature steps, then its final classifier. A linear
-classifier fits in compiled code that releases the GIL, so during that fit the second core
-sits idle, while the prediction that follows spends most of its time turning texts into
-features, which is Python work. So once the feature steps are fitted, a thread pushes the
-validation and test texts through them while the classifier fits, and after the fit only the
-classifier's ``predict_proba`` is left. The probabilities are exactly those of ``fit`` then
-``predict_proba``; only the order of the work changes. An estimator that is not a Pipeline
-(a fine-tuned transformer) fits first and predicts after, as usual.
+classifier such as LinearSVC fits in compiled code that releases the GIL, so during that fit
+the second core sits idle, while the prediction that follows spends most of its time turning
+texts into features, which is Python work. So once the feature steps are fitted, a thread
+pushes the validation and test texts through them while the classifier fits, and after the fit
+only the classifier's ``predict_proba`` is left. Only the order of the work changes: with TF-IDF
+features (each text's own) the probabilities are exactly those of ``fit`` then
+``predict_proba``. An estimator that is not a Pipeline (a fine-tuned transformer) fits first
+and predicts after, as usual.
 """
 
 from __future__ import annotations
