@@ -16,7 +16,6 @@ model throughput). Benchmarks are not tests: nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics

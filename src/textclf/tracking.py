@@ -121,7 +121,7 @@ class Tracker:
 
     def log_reports(self, split, evaluation, decision: dict) -> None:
         """The report files of one evaluated split (see ``textclf.report``), at the artifact root."""
-        from textclf.report import write_reports  # matplotlib and scikit-learn: only needed from here
+        from textclf.report import write_reports  # matplotlib: only needed from here
 
         with tempfile.TemporaryDirectory() as folder:
             write_reports(self.dataset_name, split, evaluation, decision, Path(folder))

@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from textclf import fitting
 from textclf.config import build, flatten_config, to_yaml
 from textclf.errors import UserError
-from textclf.fitting import FittedModel
 from textclf.model_state import save_state
 from textclf.pyfunc_model import decide_labels, tag_texts
 from textclf.report import Evaluation
@@ -74,7 +73,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-def fit(estimator, dataset, task) -> FittedModel:
+def fit(estimator, dataset, task) -> fitting.FittedModel:
     """Fit on the train split, preparing the validation and test features meanwhile where the
     estimator allows it (see ``textclf.fitting``)."""
     try:
