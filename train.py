@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 import textclf
-from textclf.cli import report_config_errors, report_user_errors
+from textclf.cli.errors import report_config_errors, report_user_errors
 
 # configs/paths/default.yaml resolves every path against the project folder.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
@@ -21,8 +21,9 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
+    """Train; return the metric a sweeper optimises (``optimized_metric`` in configs/train.yaml)."""
     metrics = textclf.run(cfg)
-    return metrics.get("validation/macro_f1", float("nan"))
+    return metrics.get(cfg.optimized_metric, float("nan"))
 
 
 if __name__ == "__main__":

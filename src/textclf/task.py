@@ -4,8 +4,8 @@ A task turns a ``Split`` into targets, adapts an estimator to them, decides labe
 probabilities, and scores predictions. ``configs/task/*.yaml`` pick one with ``_target_``, so
 ``run`` treats both the same way.
 
-The decision rule (argmax, or per-label thresholds) is plain data saved with the model; one
-function, ``textclf.pyfunc_model.decide_labels``, applies it in training and in serving.
+The decision rule (``ArgmaxDecision``, or ``ThresholdDecision`` with per-label thresholds) is saved
+with the model, and applies the same way in training and in serving.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils import get_tags
 
-from textclf.metrics import multiclass_metrics, multiclass_tables, multilabel_metrics, multilabel_tables
+from textclf.evaluation.metrics import multiclass_metrics, multiclass_tables, multilabel_metrics, multilabel_tables
+from textclf.serving.decision import ArgmaxDecision, ThresholdDecision
 
 
 class MulticlassTask:
@@ -30,17 +31,17 @@ class MulticlassTask:
     def prepare(self, estimator):
         return estimator
 
-    def fit_decision(self, estimator, split, label_names, probabilities) -> dict:
+    def fit_decision(self, fitted, dataset) -> ArgmaxDecision:
         """Multiclass labels are the most probable class; nothing is tuned."""
-        return {"task": self.name, "classes": [str(c) for c in estimator.classes_]}
-
+        return ArgmaxDecision(tuple(str(c) for c in fitted.estimator.classes_))
 
     def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
-        return multiclass_metrics(split.primary_labels, [row[0] for row in predicted], probabilities, decision["classes"])
+        return multiclass_metrics(split.primary_labels, [row[0] for row in predicted], probabilities,
+                                  list(decision.classes))
 
     def tables(self, split, predicted, decision) -> tuple[str, np.ndarray]:
         """The classification report, and the confusion matrix (rows true, columns predicted)."""
-        return multiclass_tables(split.primary_labels, [row[0] for row in predicted], decision["classes"])
+        return multiclass_tables(split.primary_labels, [row[0] for row in predicted], list(decision.classes))
 
 
 class MultilabelTask:
@@ -74,9 +75,15 @@ class MultilabelTask:
             return Pipeline([*head, (name, OneVsRestClassifier(classifier))])
         return OneVsRestClassifier(estimator)
 
-    def fit_decision(self, estimator, split, label_names, probabilities) -> dict:
-        """Pick, per label, the threshold with the best F1 on ``split`` (validation), given the
-        fitted estimator's ``probabilities`` for it."""
+    def fit_decision(self, fitted, dataset) -> ThresholdDecision:
+        """Per label, the threshold with the best F1 on the validation split."""
+        probabilities, _ = fitted.probabilities(dataset.validation)
+        thresholds = self.best_thresholds(dataset.validation, dataset.label_names, probabilities)
+        return ThresholdDecision(tuple(dataset.label_names), thresholds, self.min_labels)
+
+    def best_thresholds(self, split, label_names, probabilities) -> tuple[float, ...]:
+        """Pick, per label, the threshold with the best F1 on ``split``, given a fitted
+        estimator's ``probabilities`` for it."""
         truth = self.targets(split, label_names).astype(bool)
         grid = np.asarray(self.threshold_grid)
         # F1 of every label at every threshold at once: 2·TP / (2·TP + FP + FN), and 0 where a
@@ -87,17 +94,10 @@ class MultilabelTask:
         false_negatives = (~predicted & truth).sum(axis=1)
         denominator = 2 * true_positives + false_positives + false_negatives
         f1 = np.where(denominator > 0, 2 * true_positives / np.maximum(denominator, 1), 0.0)
-        thresholds = [float(t) for t in grid[np.argmax(f1, axis=0)]]  # first best, as before
-        return {
-            "task": self.name,
-            "classes": list(label_names),
-            "thresholds": thresholds,
-            "min_labels": self.min_labels,
-        }
-
+        return tuple(float(t) for t in grid[np.argmax(f1, axis=0)])  # the first best
 
     def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
-        classes = decision["classes"]
+        classes = list(decision.classes)
         binarizer = MultiLabelBinarizer(classes=classes)
         return multilabel_metrics(
             binarizer.fit_transform(split.labels), binarizer.transform(predicted), probabilities, classes
@@ -105,5 +105,6 @@ class MultilabelTask:
 
     def tables(self, split, predicted, decision) -> tuple[str, np.ndarray]:
         """The classification report, and per label its hits, misses and false alarms."""
-        binarizer = MultiLabelBinarizer(classes=decision["classes"])
-        return multilabel_tables(binarizer.fit_transform(split.labels), binarizer.transform(predicted), decision["classes"])
+        classes = list(decision.classes)
+        binarizer = MultiLabelBinarizer(classes=classes)
+        return multilabel_tables(binarizer.fit_transform(split.labels), binarizer.transform(predicted), classes)

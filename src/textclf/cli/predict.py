@@ -1,4 +1,4 @@
-"""Reading texts to tag and writing predictions, for ``textclf predict``."""
+"""``textclf predict``: read texts, tag them with a registered model, write the predictions."""
 
 from __future__ import annotations
 
@@ -59,3 +59,15 @@ def write_predictions(predictions: pd.DataFrame, destination: str, output_format
     finally:
         if handle is not sys.stdout:
             handle.close()
+
+
+def predict(args, default_tracking_uri: str) -> None:
+    texts = read_texts(args.input, args.text_column)
+    from textclf.tracking.runs import load_model
+
+    model = load_model(args.model_uri, args.tracking_uri or default_tracking_uri)
+    import pandas as pd
+
+    predictions = model.predict(pd.DataFrame({"text": texts}))
+    predictions.insert(0, "text", texts)
+    write_predictions(predictions, args.output, args.format)

@@ -139,17 +139,3 @@ def check_dataset(dataset) -> None:
                 f"{split.name} data has label(s) {names} that never occur in train. "
                 "Fix: add training examples of them or drop those rows"
             )
-
-
-def check_estimator_params(estimator) -> None:
-    """Validate every (nested) scikit-learn estimator's parameters now, not minutes into ``fit``."""
-    from sklearn.utils._param_validation import InvalidParameterError
-
-    parts = [estimator, *(v for v in estimator.get_params(deep=True).values() if hasattr(v, "get_params"))]
-    for part in parts:
-        if not hasattr(part, "_parameter_constraints"):  # only scikit-learn's own classes declare them
-            continue
-        try:
-            part._validate_params()
-        except InvalidParameterError as error:
-            raise UserError(f"bad model setting: {error} Fix: change that model.* or features.* value") from None

@@ -1,7 +1,6 @@
 """Write a fitted estimator as data only: ``state.json`` plus ``arrays/*.npy``, no pickle.
 
-The format is read back by ``textclf.pyfunc_model`` (which must work where textclf is not
-installed, so the reader lives there). Loading it cannot run code: arrays are read with
+``reader`` reads it back. Loading it cannot run code: arrays are read with
 ``allow_pickle=False`` and objects are rebuilt only from an allow-list of scikit-learn classes,
 by restoring their attributes, never by calling code named in the file.
 
@@ -27,8 +26,7 @@ Node encoding in ``state.json``::
     {"__object__": "sklearn.x.Class", "state": {...}}  an object and its ``__dict__``
     {"__encoder__": {...}}, {"__sequence_classifier__": {...}}, {"__zeroshot__": {...}}
         a transformer part, written by its estimator's ``__textclf_state__(writer)`` into a
-        subfolder (safetensors weights, tokenizer, config) and rebuilt by pyfunc_model's
-        inference classes
+        subfolder (safetensors weights, tokenizer, config) and rebuilt by ``inference``
 """
 
 from __future__ import annotations
@@ -38,12 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textclf.pyfunc_model import FORMAT, SAFE_TYPES
-
-FORMAT_VERSION = 1
-STATE_FILE = "state.json"
-ARRAYS_FOLDER = "arrays"
-
+from .format import ARRAYS_FOLDER, FORMAT, FORMAT_VERSION, SAFE_TYPES, STATE_FILE
 
 PLAIN = (str, int, float, bool, type(None))
 # Dicts of strings to ints at least this long are stored as arrays (__str_int_dict__).
@@ -141,7 +134,7 @@ def _is_str_to_int(value: dict) -> bool:
                                                   for t in value_types)
 
 
-def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
+def save_state(estimator, decision, folder: str | Path) -> list[str]:
     """Save ``estimator`` and its decision rule into ``folder``; return the packages it needs."""
     import sklearn
 
@@ -152,7 +145,7 @@ def save_state(estimator, decision: dict, folder: str | Path) -> list[str]:
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "sklearn_version": sklearn.__version__,
-        "decision": decision,
+        "decision": decision.to_json(),
         "estimator": encoder.encode(estimator, "estimator"),
     }
     # json.dumps, not json.dump: only the one-shot call uses the C encoder (7x faster here).

@@ -22,7 +22,8 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
 
-        from textclf.tracking import PARENT_RUN_ENV, Tracker
+        from textclf.tracking.store import PARENT_RUN_ENV
+        from textclf.tracking.tracker import Tracker
 
         tracker = Tracker.connect(**config.tracking)
         overrides = " ".join(config.hydra.overrides.task)

@@ -1,102 +1,22 @@
-"""Labeled text splits: read from files or Hugging Face datasets, checked, and frozen.
+"""Readers of labeled texts: CSV, JSONL and Parquet files, and Hugging Face datasets.
 
-Data crosses module boundaries as ``Dataset`` and ``Split``: frozen dataclasses of tuples. The
-readers in this module are what ``configs/data/*.yaml`` point at with ``_target_``; each returns a
-``Dataset`` whose problems (missing file or column, empty text, unknown label...) have already been
-raised as ``UserError`` before any training starts.
+These are what ``configs/data/*.yaml`` point at with ``_target_``; each returns a ``Dataset``
+whose problems (missing file or column, empty text, unknown label...) have already been raised as
+``UserError`` before any training starts.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from textclf.data.checks import check_dataset, check_unique_ids, normalise_labels, normalise_texts
+from textclf.data.dataset import Dataset, Split
+from textclf.data.splitting import carve_missing_splits
 from textclf.errors import UserError
-from textclf.validation import check_dataset, check_unique_ids, normalise_labels, normalise_texts
 
 READERS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split of labeled texts. ``labels[i]`` lists text i's labels, primary label first."""
-
-    name: str
-    texts: tuple[str, ...]
-    labels: tuple[tuple[str, ...], ...]
-    ids: tuple[str, ...]
-    source: str
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    @property
-    def primary_labels(self) -> tuple[str, ...]:
-        return tuple(row[0] for row in self.labels)
-
-    @functools.cached_property
-    def content_hash(self) -> str:
-        """SHA-256 of every text and label, so two runs can tell whether they saw the same data."""
-        digest = hashlib.sha256()
-        for text, labels in zip(self.texts, self.labels):
-            # Length-prefixed, so no two different splits hash the same bytes.
-            record = "\x1f".join((text, *labels))
-            digest.update(f"{len(text)}:{len(labels)}:{len(record)}:{record}".encode())
-        return digest.hexdigest()
-
-    def summary(self) -> "SplitSummary":
-        return SplitSummary(self.name, self.source, len(self), self.content_hash)
-
-
-@dataclass(frozen=True)
-class SplitSummary:
-    """What the tracking store records about a split: its origin, size and content hash."""
-
-    name: str
-    source: str
-    rows: int
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class DatasetSummary:
-    """What the tracking store records about a dataset (no texts: those stay in training)."""
-
-    name: str
-    content_hash: str
-    label_names: tuple[str, ...]
-    splits: tuple[SplitSummary, ...]
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Train, validation and test splits plus the sorted label set learned from train."""
-
-    name: str
-    train: Split
-    validation: Split
-    test: Split
-    label_names: tuple[str, ...]
-
-    @property
-    def splits(self) -> tuple[Split, Split, Split]:
-        return (self.train, self.validation, self.test)
-
-    @functools.cached_property
-    def content_hash(self) -> str:
-        digest = hashlib.sha256()
-        for split in self.splits:
-            digest.update(f"{split.name}:{split.content_hash}".encode())
-        return digest.hexdigest()
-
-    def summary(self) -> DatasetSummary:
-        return DatasetSummary(self.name, self.content_hash, self.label_names,
-                              tuple(split.summary() for split in self.splits))
 
 
 def load_files(
@@ -133,7 +53,7 @@ def load_files(
         split_name: _to_split(split_name, frame, source, text_column, label_column, id_column, label_separator)
         for split_name, (frame, source) in frames.items()
     }
-    splits = _carve_missing_splits(splits, validation_size, test_size, split_seed)
+    splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
     return _finish(name, splits)
 
 
@@ -183,7 +103,7 @@ def load_hf(
         splits[split_name] = _to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, label_separator
         )
-    splits = _carve_missing_splits(splits, validation_size, test_size, split_seed)
+    splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
     return _finish(name, splits)
 
 
@@ -234,48 +154,6 @@ def _to_split(name, frame, source, text_column, label_column, id_column, label_s
     )
     check_unique_ids(ids, name, source)
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source)
-
-
-def _carve_missing_splits(splits: dict, validation_size: float, test_size: float, seed: int) -> dict:
-    """Split train into the missing validation/test parts, stratified by primary label."""
-    from sklearn.model_selection import train_test_split
-
-    train = splits["train"]
-    total = len(train)  # sizes are fractions of the whole file, not of what is left
-    for split_name, size in (("test", test_size), ("validation", validation_size)):
-        if split_name in splits:
-            continue
-        order = np.arange(len(train))
-        primaries = train.primary_labels
-        counts = pd.Series(primaries).value_counts()
-        if (counts < 2).any():
-            rare = ", ".join(counts[counts < 2].index.astype(str))
-            raise UserError(
-                f"cannot carve a stratified {split_name} split from train: label(s) {rare} have one "
-                f"example. Fix: add examples or pass data.{split_name}=PATH"
-            )
-        try:
-            keep, carve = train_test_split(order, test_size=max(1, round(size * total)), random_state=seed,
-                                           stratify=primaries)
-        except ValueError as error:
-            raise UserError(
-                f"cannot carve a {split_name} split of size {size} from {len(train)} training texts: {error}. "
-                f"Fix: pass data.{split_name}=PATH or change data.{split_name}_size"
-            ) from None
-        splits[split_name] = _subset(train, sorted(carve), split_name)
-        train = _subset(train, sorted(keep), "train")
-    splits["train"] = train
-    return splits
-
-
-def _subset(split: Split, rows, name: str) -> Split:
-    return Split(
-        name=name,
-        texts=tuple(split.texts[i] for i in rows),
-        labels=tuple(split.labels[i] for i in rows),
-        ids=tuple(split.ids[i] for i in rows),
-        source=split.source,
-    )
 
 
 def _finish(name: str, splits: dict) -> Dataset:

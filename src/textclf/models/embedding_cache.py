@@ -1,6 +1,6 @@
 """On-disk cache of sentence embeddings, keyed by encoder, settings and text.
 
-One sqlite file per cache folder; a row per (encoder fingerprint, max_length, text hash). The
+One sqlite file per cache folder; a row per (encoder fingerprint, settings, text hash). The
 fingerprint hashes the encoder's weights and config, so a different or retrained encoder never
 reads another's vectors. sqlite serialises writers, so parallel sweep jobs can share it.
 """
@@ -28,10 +28,11 @@ def encoder_fingerprint(folder: str) -> str:
 
 
 class EmbeddingCache:
-    def __init__(self, cache_dir: str, encoder_folder: str, max_length: int):
+    def __init__(self, cache_dir: str, encoder_folder: str, settings: str):
+        """``settings``: everything besides the weights that changes a vector (length, pooling...)."""
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         self.path = Path(cache_dir) / "embeddings.sqlite"
-        self.prefix = f"{encoder_fingerprint(encoder_folder)}:{max_length}:"
+        self.prefix = f"{encoder_fingerprint(encoder_folder)}:{settings}:"
         with self._connect() as db:
             db.execute("CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB)")
 

@@ -1,0 +1,75 @@
+"""How the ``textclf`` command and ``train.py`` report user mistakes: one ``error:`` line, exit 2.
+
+Ctrl-C exits 130. Neither prints a traceback unless ``TEXTCLF_DEBUG=1`` is set.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+from textclf.errors import UserError
+
+
+def report_user_errors(function):
+    """Turn ``UserError`` into one line on stderr and exit 2; Ctrl-C into exit 130."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except UserError as error:
+            if os.environ.get("TEXTCLF_DEBUG"):
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            print("interrupted: the run was marked KILLED and nothing was registered", file=sys.stderr)
+            sys.exit(130)
+
+    return wrapper
+
+
+def report_config_errors(hydra_main):
+    """Run a ``@hydra.main`` function, turning config and override mistakes into one line.
+
+    train.py sets ``HYDRA_FULL_ERROR=1`` so Hydra raises instead of printing its own multi-line
+    report; a genuine bug still shows its full traceback.
+    """
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    @functools.wraps(hydra_main)
+    def wrapper():
+        try:
+            return hydra_main()
+        except (HydraException, OmegaConfBaseException) as error:
+            if os.environ.get("TEXTCLF_DEBUG"):
+                raise
+            print(f"error: {describe_config_error(error)}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
+
+
+def describe_config_error(error: Exception) -> str:
+    from omegaconf.errors import OmegaConfBaseException
+
+    message = str(error).strip()
+    first = message.splitlines()[0] if message else type(error).__name__
+    if "Available options in" in message:
+        listing = message.split("Available options in", 1)[1].split("Config search path")[0]
+        options = [line.strip() for line in listing.splitlines()[1:] if line.strip()]
+        return f"{first} (choose one of: {', '.join(options)}). Fix: pick an existing option"
+    if getattr(error, "override", None):
+        return (f"cannot parse override {error.override!r}: {first}. Fix: write key=value, quoting values "
+                "with spaces or brackets")
+    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
+    full_key = getattr(cause, "full_key", None)
+    if "not in struct" in str(cause) and full_key:
+        return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
+                f"or add a new key with +{full_key}=VALUE")
+    if "Could not override" in message and full_key:
+        return f"cannot override {full_key!r}: {first}. Fix: check the key name and value"
+    return f"{first.rstrip('.')}. Fix: check the command-line overrides (python train.py --help)"

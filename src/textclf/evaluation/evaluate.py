@@ -1,0 +1,42 @@
+"""One fitted model scored on one split, and the metrics of a whole run."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Predictions and scores of one fitted model on one split."""
+
+    split: str
+    predicted: tuple[tuple[str, ...], ...]
+    probabilities: np.ndarray
+    metrics: dict[str, float]
+    seconds: float
+    report: str  # scikit-learn's classification report
+    confusion: np.ndarray  # multi-class: rows true, columns predicted; multi-label: per label hits, misses, false alarms
+
+
+def evaluate(fitted, split, decision, task) -> Evaluation:
+    """Predict ``split`` with ``fitted`` (a ``models.fitting.FittedModel``), apply the decision
+    rule, and score the labels."""
+    probabilities, seconds = fitted.probabilities(split)
+    started = time.perf_counter()
+    predicted = tuple(decision.labels(probabilities))
+    seconds += time.perf_counter() - started
+    metrics = task.score(split, predicted, probabilities, decision)
+    metrics["predict_texts_per_second"] = len(split) / seconds
+    report, confusion = task.tables(split, predicted, decision)
+    return Evaluation(split.name, predicted, probabilities, metrics, seconds, report, confusion)
+
+
+def collect_metrics(fitted, evaluations: list[Evaluation]) -> dict[str, float]:
+    """Every metric of a run, keyed ``split/metric`` (``test/macro_f1``), plus the fit's timings."""
+    metrics = dict(fitted.timings)
+    for evaluation in evaluations:
+        metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
+    return metrics

@@ -1,0 +1,47 @@
+"""Artifacts people read after a run: classification reports, confusion matrices, mistakes.
+
+The tracking worker writes these. The numbers in them are computed in training (``task.tables``),
+so the worker never imports scikit-learn (about 90 MB more in a process that only draws and writes).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from textclf.evaluation.evaluate import Evaluation
+from textclf.evaluation.plots import plot_confusion, plot_multilabel_confusion
+
+
+def write_reports(dataset_name: str, split, evaluation: Evaluation, decision, folder: Path) -> None:
+    """For one evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
+    ``<split>_errors.csv`` (the mistakes, to read) and ``<split>_predictions.csv`` (every
+    prediction with its probabilities, to check a loaded model against)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = decision.classes
+    multilabel = decision.task == "multilabel"
+    (folder / f"{split.name}_report.txt").write_text(evaluation.report, encoding="utf-8")
+    plot = plot_multilabel_confusion if multilabel else plot_confusion
+    plot(evaluation.confusion, classes, f"{dataset_name} {split.name}", folder / f"{split.name}_confusion.png")
+    _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
+    _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
+
+
+def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "true", "predicted", "confidence"])
+        for i, (truth, predicted) in enumerate(zip(split.labels, evaluation.predicted)):
+            wrong = set(truth) != set(predicted) if multilabel else truth[0] != predicted[0]
+            if wrong:
+                confidence = float(evaluation.probabilities[i].max())
+                writer.writerow([split.ids[i], split.texts[i], "|".join(truth), "|".join(predicted), f"{confidence:.3f}"])
+
+
+def _write_predictions(split, evaluation, classes, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "true", "predicted", *(f"prob_{name}" for name in classes)])
+        for i, predicted in enumerate(evaluation.predicted):
+            probabilities = (f"{p:.6f}" for p in evaluation.probabilities[i])
+            writer.writerow([split.ids[i], "|".join(split.labels[i]), "|".join(predicted), *probabilities])

