@@ -51,7 +51,7 @@ def bare_trainer(texts, labels, folder: str) -> float:
 
 
 def textclf_classifier(texts, labels, folder: str) -> float:
-    from textclf.transformer import TransformerClassifier
+    from textclf.models.finetune import TransformerClassifier
 
     model = TransformerClassifier(encoder=folder, batch_size=SETTINGS["batch_size"], max_length=SETTINGS["max_length"],
                                   learning_rate=SETTINGS["learning_rate"], epochs=SETTINGS["epochs"],

@@ -1,11 +1,25 @@
-"""Bad input: one line naming the problem and the fix, exit 2, no traceback, nothing half-written."""
+"""Bad input: one line naming the problem and the fix, exit 2, no traceback, nothing half-written.
+
+Each case runs train.py's (or textclf's) own entry point in this process; tests/test_train_contract.py
+keeps a few as real `python train.py` processes.
+"""
 
 import json
 
 import pandas as pd
 import pytest
 
-from conftest import all_runs, client, run_cli, run_train
+from helpers.stores import all_runs, client
+
+
+@pytest.fixture
+def run_train(train_in_process):
+    return train_in_process
+
+
+@pytest.fixture
+def run_cli(cli_in_process):
+    return cli_in_process
 
 
 def write_jsonl(path, rows):
@@ -31,38 +45,39 @@ def assert_clean_failure(result, folder, *words):
     return lines[0]
 
 
-def files_run(folder, train, *extra):
-    return run_train(folder, "data=files", f"data.train={train}", *extra)
+@pytest.fixture
+def files_run(run_train):
+    return lambda folder, train, *extra: run_train(folder, "data=files", f"data.train={train}", *extra)
 
 
-def test_missing_file(tmp_path):
+def test_missing_file(tmp_path, files_run):
     result = files_run(tmp_path, tmp_path / "nope.csv")
     assert_clean_failure(result, tmp_path, "not found", "nope.csv")
     assert not (tmp_path / "mlflow.db").exists()  # reported before any store or run was made
 
 
-def test_missing_column(tmp_path):
+def test_missing_column(tmp_path, files_run):
     train = tmp_path / "train.csv"
     pd.DataFrame(good_rows()).rename(columns={"label": "topic"}).to_csv(train, index=False)
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "'label'", "topic", "data.label_column")
 
 
 @pytest.mark.parametrize("bad_text", ["", "   ", None, 42])
-def test_empty_null_or_non_text_values(tmp_path, bad_text):
+def test_empty_null_or_non_text_values(tmp_path, bad_text, files_run):
     rows = good_rows()
     rows[3]["text"] = bad_text
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "row(s) 4")
 
 
-def test_unknown_label_in_validation(tmp_path):
+def test_unknown_label_in_validation(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", good_rows())
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "a passage on trade", "label": "trade"}])
     result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
     assert_clean_failure(result, tmp_path, "'trade'", "never occur in train")
 
 
-def test_single_class(tmp_path):
+def test_single_class(tmp_path, files_run):
     rows = [dict(row, label="visit") for row in good_rows()]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "single class")
@@ -78,19 +93,19 @@ def test_single_class(tmp_path):
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),
     ],
 )
-def test_bad_overrides(tmp_path, override, words):
+def test_bad_overrides(tmp_path, override, words, run_train):
     assert_clean_failure(run_train(tmp_path, override), tmp_path, *words)
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_bad_setting_found_during_fit_fails_the_run_cleanly(tmp_path):
+def test_bad_setting_found_during_fit_fails_the_run_cleanly(tmp_path, run_train):
     result = run_train(tmp_path, "features.word_ngram_range=[2,1]")
     assert_clean_failure(result, tmp_path, "ngram_range")
     (run,) = all_runs(tmp_path)
     assert run.info.status == "FAILED"
 
 
-def test_unknown_model_uri(trained_store, tmp_path):
+def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     folder, _ = trained_store
     source = tmp_path / "in.txt"
     source.write_text("a passage\n")
@@ -99,53 +114,53 @@ def test_unknown_model_uri(trained_store, tmp_path):
         assert_clean_failure(result, tmp_path, "cannot load model")
 
 
-def test_empty_prediction_input(trained_store, tmp_path):
+def test_empty_prediction_input(trained_store, tmp_path, run_cli):
     folder, _ = trained_store
     result = run_cli("predict", "-", stdin="\n  \n", cwd=folder)
     assert_clean_failure(result, tmp_path, "no texts")
 
 
-def test_a_folder_instead_of_a_file(tmp_path):
+def test_a_folder_instead_of_a_file(tmp_path, files_run):
     assert_clean_failure(files_run(tmp_path, tmp_path), tmp_path, "not found")
 
 
-def test_wrong_extension(tmp_path):
+def test_wrong_extension(tmp_path, files_run):
     train = tmp_path / "train.xlsx"
     train.write_bytes(b"PK\x03\x04 not really a spreadsheet")
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "unsupported extension", ".xlsx")
 
 
-def test_corrupt_parquet(tmp_path):
+def test_corrupt_parquet(tmp_path, files_run):
     train = tmp_path / "train.parquet"
     train.write_bytes(b"PAR1 this is not a parquet body")
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "parquet")
 
 
-def test_bad_csv_quoting(tmp_path):
+def test_bad_csv_quoting(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_text('text,label\n"an unterminated quote,visit\nplain,missile\n', encoding="utf-8")
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
 
 
-def test_non_utf8_bytes(tmp_path):
+def test_non_utf8_bytes(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "UTF-8")
 
 
-def test_missing_text_column(tmp_path):
+def test_missing_text_column(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", [{"body": r["text"], "label": r["label"]} for r in good_rows()])
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "text column 'text'", "data.text_column")
 
 
 @pytest.mark.parametrize("bad_label", [None, "", "  "])
-def test_missing_or_empty_labels(tmp_path, bad_label):
+def test_missing_or_empty_labels(tmp_path, bad_label, files_run):
     rows = good_rows()
     rows[5]["label"] = bad_label
     assert_clean_failure(files_run(tmp_path, write_jsonl(tmp_path / "train.jsonl", rows)), tmp_path, "row(s) 6")
 
 
-def test_unknown_label_in_test(tmp_path):
+def test_unknown_label_in_test(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", good_rows())
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
     test = write_jsonl(tmp_path / "test.jsonl", [{"text": "tariffs rise", "label": "trade"}])
@@ -153,7 +168,7 @@ def test_unknown_label_in_test(tmp_path):
     assert_clean_failure(result, tmp_path, "test data", "'trade'")
 
 
-def test_class_with_one_example(tmp_path):
+def test_class_with_one_example(tmp_path, files_run):
     rows = good_rows() + [{"text": "a lone passage on tariffs", "label": "trade"}]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
@@ -161,13 +176,13 @@ def test_class_with_one_example(tmp_path):
     assert_clean_failure(result, tmp_path, "'trade'", "single training example")
 
 
-def test_duplicate_ids(tmp_path):
+def test_duplicate_ids(tmp_path, files_run):
     rows = [dict(row, id="same" if i < 2 else f"id{i}") for i, row in enumerate(good_rows())]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     assert_clean_failure(files_run(tmp_path, train, "data.id_column=id"), tmp_path, "duplicate ids", "'same'")
 
 
-def test_same_text_in_train_and_test(tmp_path):
+def test_same_text_in_train_and_test(tmp_path, files_run):
     rows = good_rows()
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     test = write_jsonl(tmp_path / "test.jsonl", [rows[0], {"text": "talks resume", "label": "visit"}])
@@ -185,11 +200,11 @@ def test_same_text_in_train_and_test(tmp_path):
         ("data=nope", ["data/nope", "diplomacy"]),
     ],
 )
-def test_more_bad_overrides(tmp_path, override, words):
+def test_more_bad_overrides(tmp_path, override, words, run_train):
     assert_clean_failure(run_train(tmp_path, override), tmp_path, *words)
 
 
-def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path):
+def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path, run_train):
     import time
 
     started = time.monotonic()
@@ -199,11 +214,11 @@ def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path):
     assert "fit" not in result.stdout
 
 
-def test_malformed_tracking_uri(tmp_path):
+def test_malformed_tracking_uri(tmp_path, run_train):
     assert_clean_failure(run_train(tmp_path, "tracking.uri=not-a-uri"), tmp_path, "not a URI")
 
 
-def test_a_one_megabyte_text_trains(tmp_path):
+def test_a_one_megabyte_text_trains(tmp_path, files_run):
     rows = good_rows(30)
     rows[0]["text"] = ("a very long passage about a visit " * 30000)[:1_000_000]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
@@ -211,7 +226,7 @@ def test_a_one_megabyte_text_trains(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_tampered_registered_model_is_refused(tmp_path):
+def test_tampered_registered_model_is_refused(tmp_path, run_train, run_cli):
     result = run_train(tmp_path, "features=tfidf_word", "model=tfidf_nb")
     assert result.returncode == 0, result.stderr[-2000:]
     (array,) = list((tmp_path / "mlruns").rglob("arrays/a0.npy"))

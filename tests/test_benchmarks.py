@@ -6,7 +6,8 @@ import sys
 
 import pandas as pd
 
-from conftest import ROOT, SEEDS, clean_env
+from helpers.paths import ROOT, SEEDS
+from helpers.processes import clean_env
 
 
 def as_csv(split: str, path, per_label: int):

@@ -1,31 +1,91 @@
-"""Every config option composes and builds; every experiment composes."""
+"""Every config option composes, builds and fits; every experiment's sweep builds every model it names."""
 
+import itertools
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 
-from conftest import ROOT
+from helpers.paths import CONFIGS, ROOT
+from helpers.training import composed
 from textclf.config import build, flatten_config
 
-CONFIGS = ROOT / "configs"
+TEXTS = [f"{w} talks {i} in seoul on {w}" for i, w in enumerate(["missile", "summit", "alliance", "trust"] * 6)]
+LABELS = ["security", "visit", "alliance", "trust"] * 6
+INDICATORS = np.array([[1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]] * 6)
 
 
 def options(group):
     return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
 
 
-def composed(*overrides):
-    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
-        return compose("train", overrides=["paths.root_dir=" + str(ROOT), *overrides], return_hydra_config=False)
+TFIDF_MODELS = [m for m in options("model") if m.startswith("tfidf_")]
+ENCODER_MODELS = [m for m in options("model") if not m.startswith("tfidf_")]  # they bring their own features
+TFIDF_FEATURES = [f for f in options("features") if f != "none"]
 
 
-@pytest.mark.parametrize("model", options("model"))
-@pytest.mark.parametrize("features", options("features"))
-@pytest.mark.parametrize("task", options("task"))
-def test_every_model_features_task_combination_builds(model, features, task):
-    cfg = composed(f"model={model}", f"features={features}", f"task={task}")
+def fit_and_predict(cfg, task_name):
     estimator = build(cfg.task, "task").prepare(build(cfg.model.estimator, "model"))
-    assert hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")
+    estimator.fit(TEXTS, INDICATORS if task_name == "multilabel" else np.array(LABELS))
+    return estimator.predict_proba(TEXTS[:5])
+
+
+@pytest.mark.parametrize(("model", "features", "task"),
+                         list(itertools.product(TFIDF_MODELS, TFIDF_FEATURES, options("task"))))
+def test_every_tfidf_model_features_task_combination_fits(model, features, task):
+    probabilities = fit_and_predict(composed(f"model={model}", f"features={features}", f"task={task}"), task)
+    assert probabilities.shape == (5, 4)
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+
+
+@pytest.mark.parametrize(("model", "task"), list(itertools.product(ENCODER_MODELS, options("task"))))
+def test_every_encoder_model_fits_on_each_task(model, task, tiny):
+    overrides = [f"model={model}", f"task={task}", f"model.encoder={tiny}", "paths.cache_dir=null"]
+    if model == "minilm_finetune":
+        overrides += ["model.estimator.epochs=1", "model.estimator.progress=false"]
+    if model == "minilm_zeroshot":
+        overrides += ["~model.estimator.descriptions", "+model.estimator.descriptions={alliance: ally, "
+                      "security: missile, trust: trust, visit: summit}"]
+    cfg = composed(*overrides)
+    assert cfg.features.transformer is None  # the encoder is the feature extractor
+    assert fit_and_predict(cfg, task).shape == (5, 4)
+
+
+def sweep_jobs(experiment):
+    """The override lists of every job that `python train.py -m experiment=NAME` launches."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.root_dir={ROOT}", f"experiment={experiment}"],
+                      return_hydra_config=True)
+    params = cfg.hydra.sweeper.params or {}
+    choices = [[f"{key}={value.strip()}" for value in str(values).split(",")] for key, values in params.items()]
+    return [list(job) for job in itertools.product(*choices)]
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_builds_every_model_it_sweeps(experiment):
+    jobs = sweep_jobs(experiment)
+    assert len(jobs) > 1
+    for job in jobs:
+        cfg = composed(f"experiment={experiment}", *job)
+        estimator = build(cfg.task, "task").prepare(build(cfg.model.estimator, "model"))
+        assert hasattr(estimator, "predict_proba"), job
+
+
+def test_a_misspelled_model_in_an_experiment_is_caught(tmp_path, monkeypatch):
+    experiment = tmp_path / "experiment"
+    experiment.mkdir()
+    (experiment / "typo.yaml").write_text("# @package _global_\nhydra:\n  sweeper:\n    params:\n"
+                                          "      model: tfidf_logreg,tfidf_lgoreg\n")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.root_dir={ROOT}", f"hydra.searchpath=[file://{tmp_path}]",
+                                          "experiment=typo"], return_hydra_config=True)
+    models = str(cfg.hydra.sweeper.params.model).split(",")
+    with pytest.raises(Exception, match="tfidf_lgoreg"):
+        for model in models:
+            composed(f"model={model}")
 
 
 def test_seed_corpus_config_loads():
@@ -33,15 +93,14 @@ def test_seed_corpus_config_loads():
     assert len(dataset.label_names) == 8 and len(dataset.train) > 1000
 
 
-@pytest.mark.parametrize("experiment", options("experiment"))
-def test_every_experiment_composes(experiment):
-    cfg = composed(f"experiment={experiment}")
-    assert cfg.model and cfg.data
-
-
 def test_flattened_params_skip_node_aliases():
-    flat = flatten_config(composed("run_name=test", "paths.output_dir=."))
+    flat = flatten_config(composed())
     assert flat["model.classifier.estimator.C"] == "0.5"
     assert flat["features.word_ngram_range"] == "[1, 2]"
     assert flat["model.estimator.steps.0.0"] == "features"  # step names stay
     assert not any(key.startswith(("model.estimator.steps.0.1", "model.estimator.steps.1.1")) for key in flat)
+
+
+def test_train_returns_the_metric_a_sweeper_optimises():
+    cfg = composed("tracking.champion_metric=test/accuracy")
+    assert cfg.optimized_metric == "test/accuracy"

@@ -67,7 +67,3 @@ def main(argv: list[str] | None = None) -> None:
         from textclf.cli.compare import compare
 
         compare(args, default_tracking_uri())
-
-
-if __name__ == "__main__":
-    command()

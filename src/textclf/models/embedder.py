@@ -22,7 +22,7 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     max_length, batch_size : int
         Tokens kept per text; texts encoded at once.
     pooling : str or None
-        ``cls``, ``mean``, ``max``, ``mean_sqrt_len`` or ``lasttoken`` (``+`` joins several);
+        ``cls``, ``mean``, ``max``, ``mean_sqrt_len_tokens`` or ``lasttoken`` (``+`` joins several);
         None: the encoder's own (a sentence-transformers folder's ``modules.json``), else ``mean``.
     normalize : bool or None
         L2-normalise the vectors; None: the encoder's own (a ``Normalize`` module), else False.

@@ -60,7 +60,8 @@ class ZeroShotClassifier(LabelSetClassifier):
         return self.scorer_.predict_proba([str(text) for text in X])
 
     def predict(self, X):
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def __textclf_state__(self, writer) -> dict:
         return {"__zeroshot__": {"encoder": encoder_state(writer, self.scorer_.encoder),

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-# sentence-transformers' Pooling modes that textclf can run, in the order it concatenates them.
-POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "lasttoken")
-_POOLING_KEYS = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens",
-                 "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens", "lasttoken": "pooling_mode_lasttoken"}
+# sentence-transformers' Pooling modes that textclf can run.
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len_tokens", "lasttoken")
+# Older sentence-transformers wrote one switch per mode; several on are concatenated in this order.
+_LEGACY_POOLING_KEYS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
+                        "pooling_mode_mean_tokens": "mean", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+                        "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -35,11 +37,19 @@ def sentence_transformers_layout(folder: str) -> tuple[str, tuple[str, ...], boo
     pooling: tuple[str, ...] = ("cls",)  # sentence-transformers' default when a model has no Pooling module
     if "Pooling" in kinds:
         config = json.loads((Path(folder) / kinds["Pooling"]["path"] / "config.json").read_text(encoding="utf-8"))
-        weighted = config.get("pooling_mode_weightedmean_tokens", False)
-        pooling = tuple(mode for mode in POOLING_MODES if config.get(_POOLING_KEYS[mode], False))
-        if weighted or not pooling:
-            raise ValueError(f"encoder {folder} pools with modes textclf cannot run; supported: {', '.join(POOLING_MODES)}")
+        pooling = _pooling_modes(config)
+        if not pooling or not set(pooling) <= set(POOLING_MODES):
+            raise ValueError(f"encoder {folder} pools with {list(pooling)}, which textclf cannot run; "
+                             f"supported: {', '.join(POOLING_MODES)}")
     return transformer_folder, pooling, "Normalize" in kinds
+
+
+def _pooling_modes(config: dict) -> tuple[str, ...]:
+    """The modes of a Pooling config: ``pooling_mode`` (a name or a list), or the older switches."""
+    if "pooling_mode" in config:
+        mode = config["pooling_mode"]
+        return (mode,) if isinstance(mode, str) else tuple(mode)
+    return tuple(mode for key, mode in _LEGACY_POOLING_KEYS.items() if config.get(key, False))
 
 
 def _length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_length: int):
@@ -65,7 +75,7 @@ def pool(hidden, attention_mask, modes: tuple[str, ...]):
             parts.append(hidden.masked_fill(mask == 0, -1e9).max(1).values)
         elif mode == "mean":
             parts.append((hidden * mask).sum(1) / lengths)
-        elif mode == "mean_sqrt_len":
+        elif mode == "mean_sqrt_len_tokens":
             parts.append((hidden * mask).sum(1) / torch.sqrt(lengths))
         else:  # lasttoken: the last token that is not padding
             last = attention_mask.sum(1) - 1

@@ -156,6 +156,8 @@ class BackgroundTracker:
                 raise
 
     def _interrupt_training(self, failure: BaseException) -> None:
+        if self.failure is not None:  # the first failure is the cause; later ones follow from it
+            return
         self.failure = failure
         _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[1] / "seeds" / "diplomacy"
+CORPUS = Path(__file__).resolve().parents[2] / "seeds" / "diplomacy"
 LABELS = {
     "alliance_reassurance", "domestic_crisis_explanation", "trust_restoration", "high_level_engagement",
     "north_korea_security", "regional_cooperation", "leadership_transition", "broadcast_boilerplate",

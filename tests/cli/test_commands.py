@@ -1,11 +1,12 @@
-"""`textclf predict` and `textclf compare` on a real store."""
+"""`textclf predict` and `textclf compare` on a real store (the first test as a real process, the
+rest through the command's own main in this process)."""
 
 import io
 import json
 
 import pandas as pd
 
-from conftest import run_cli, run_train
+from helpers.processes import run_cli
 
 TEXTS = [
     "The defense ministers will hold talks in Canberra next week, with the agenda still being finalised.",
@@ -28,7 +29,8 @@ def test_predict_csv_from_a_text_file(trained_store, tmp_path):
     assert ((probabilities.sum(axis=1) - 1).abs() < 1e-3).all()
 
 
-def test_predict_jsonl_from_stdin_and_from_a_jsonl_file(trained_store, tmp_path):
+def test_predict_jsonl_from_stdin_and_from_a_jsonl_file(trained_store, tmp_path, cli_in_process):
+    run_cli = cli_in_process
     folder, _ = trained_store
     output = tmp_path / "out.jsonl"
     result = run_cli("predict", "-", "--output", str(output), stdin="\n".join(TEXTS), cwd=folder)
@@ -44,7 +46,8 @@ def test_predict_jsonl_from_stdin_and_from_a_jsonl_file(trained_store, tmp_path)
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == [r["label"] for r in rows]
 
 
-def test_predict_csv_input(trained_store, tmp_path):
+def test_predict_csv_input(trained_store, tmp_path, cli_in_process):
+    run_cli = cli_in_process
     folder, _ = trained_store
     source = tmp_path / "in.csv"
     pd.DataFrame({"text": TEXTS, "other": [1, 2]}).to_csv(source, index=False)
@@ -53,9 +56,9 @@ def test_predict_csv_input(trained_store, tmp_path):
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
 
 
-def test_compare_sorts_runs_and_shows_differing_params(tmp_path):
-    for model in ("tfidf_nb", "tfidf_logreg"):
-        assert run_train(tmp_path, f"model={model}", "features=tfidf_word").returncode == 0
+def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_process):
+    run_cli = cli_in_process
+    tmp_path, _ = two_model_store
     result = run_cli("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--format", "csv")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))

@@ -6,8 +6,8 @@ import sys
 import pandas as pd
 import pytest
 
-from conftest import run_train
-from serving import free_port, wait_until_up, with_venv_on_path
+from helpers.processes import run_train
+from helpers.serving import free_port, wait_until_up, with_venv_on_path
 
 
 @pytest.fixture(scope="module")

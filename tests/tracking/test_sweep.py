@@ -1,6 +1,7 @@
 """`python train.py -m ...`: one nested run per job under one parent run, none lost in parallel."""
 
-from conftest import all_runs, run_train
+from helpers.processes import run_train
+from helpers.stores import all_runs, client
 
 
 def _check_sweep(folder, models):
@@ -22,9 +23,11 @@ def test_sequential_sweep_nests_every_job(tmp_path):
 
 
 def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
+    """Four jobs at once on a store that does not exist yet: all nested, FINISHED, registered."""
     assert not (tmp_path / "mlflow.db").exists()
     result = run_train(tmp_path, "-m", "model=tfidf_logreg,tfidf_linearsvc,tfidf_nb,tfidf_sgd",
-                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "database is locked" not in result.stderr
+    assert len(client(tmp_path).search_model_versions()) == 4
     _check_sweep(tmp_path, ["CalibratedClassifierCV", "ComplementNB", "LogisticRegression", "SGDClassifier"])

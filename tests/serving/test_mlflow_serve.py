@@ -3,7 +3,7 @@
 import mlflow
 import pandas as pd
 
-from serving import invoke, served_model
+from helpers.serving import invoke, served_model
 
 TEXTS = ["The defense ministers will hold talks in Canberra next week.",
          "Copyright 2025 Hanbit News. Redistribution prohibited.",

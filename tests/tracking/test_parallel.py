@@ -1,9 +1,13 @@
-"""Parallel runs on a store that does not exist yet: every run FINISHED with all its metrics."""
+"""Parallel runs on a store that does not exist yet: every run FINISHED with all its metrics.
+
+(Parallel sweep jobs on a new store: tracking/test_sweep.py.)"""
 
 import subprocess
 import sys
 
-from conftest import ROOT, all_runs, clean_env, client, run_train, store_overrides
+from helpers.paths import ROOT
+from helpers.processes import clean_env, run_train, store_overrides
+from helpers.stores import all_runs, client
 
 
 def assert_complete(runs, expected):
@@ -12,15 +16,6 @@ def assert_complete(runs, expected):
     for run in finished:
         assert run.info.status == "FINISHED"
         assert {"validation/macro_f1", "test/macro_f1", "fit_seconds"} <= set(run.data.metrics)
-
-
-def test_four_joblib_jobs_on_a_new_store(tmp_path):
-    result = run_train(tmp_path, "-m", "model=tfidf_logreg,tfidf_linearsvc,tfidf_nb,tfidf_sgd",
-                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4")
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "database is locked" not in result.stderr
-    assert_complete(all_runs(tmp_path), 4)
-    assert len(client(tmp_path).search_model_versions()) == 4
 
 
 def test_two_train_processes_started_together_on_a_new_store(tmp_path):

@@ -1,4 +1,4 @@
-"""textclf.fitting: a Pipeline prepares the next splits' features while its classifier fits, and
+"""textclf.models.fitting: a Pipeline prepares the next splits' features while its classifier fits, and
 gives exactly the probabilities of ``fit`` then ``predict_proba``."""
 
 from pathlib import Path
@@ -13,10 +13,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from textclf import fitting
+from textclf.models import fitting
 from textclf.data import Split, load_files
 
-CORPUS = Path(__file__).resolve().parents[1] / "seeds" / "diplomacy"
+CORPUS = Path(__file__).resolve().parents[2] / "seeds" / "diplomacy"
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,7 @@ def test_pipeline_probabilities_match_fit_then_predict_proba(corpus, monkeypatch
 
     check_is_fitted(estimator)
     for split in (corpus.validation, corpus.test):
-        probabilities, seconds = model.probabilities(split)
-        assert seconds > 0
+        probabilities, _ = model.probabilities(split)
         np.testing.assert_array_equal(probabilities, reference.predict_proba(list(split.texts)))
     # The pipeline itself is the fitted one, as saved with the model.
     np.testing.assert_array_equal(estimator.predict_proba(list(corpus.test.texts)[:5]),

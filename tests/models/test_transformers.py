@@ -7,21 +7,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.utils import estimator_checks
 
-from textclf.model_state import save_state
-from textclf.pyfunc_model import load_state
-from textclf.transformer import SentenceEmbedder, TransformerClassifier, ZeroShotClassifier
-from tiny_bert import build_tiny_bert
+from textclf.serving.writer import save_state
+from textclf.serving.reader import load_state
+from textclf.models.embedder import SentenceEmbedder
+from textclf.models.finetune import TransformerClassifier
+from textclf.models.zeroshot import ZeroShotClassifier
+from textclf.serving.decision import ArgmaxDecision
 
 SECURITY = ["missile launch in pyongyang", "rocket fired on the week", "pyongyang fired a missile",
             "a rocket launch of pyongyang"]
 VISITS = ["summit meeting in seoul", "the minister visit to tokyo", "talks and meeting on the week",
           "minister talks in tokyo"]
 TEXTS, LABELS = SECURITY + VISITS, ["security"] * 4 + ["visit"] * 4
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 def estimators(tiny):
@@ -60,16 +57,30 @@ def test_fine_tuning_overfits_a_tiny_task_and_survives_save_load(tiny, tmp_path)
     assert list(model.classes_) == ["security", "visit"]
     assert (model.predict(TEXTS) == np.array(LABELS)).mean() == 1.0
     assert len(model.history_) >= 1 and {"train_loss", "held_out_macro_f1"} <= set(model.history_[0])
-    save_state(model, {"classes": ["security", "visit"]}, tmp_path)
+    save_state(model, ArgmaxDecision(("security", "visit")), tmp_path)
     loaded, _ = load_state(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
 
 
-def test_early_stopping_keeps_the_best_epoch(tiny):
-    model = TransformerClassifier(encoder=tiny, epochs=6, batch_size=2, learning_rate=5.0e-3, patience=1,
-                                  validation_fraction=0.5, progress=False).fit(TEXTS * 2, LABELS * 2)
-    scores = [h["held_out_macro_f1"] for h in model.history_]
-    assert model.history_[model.best_epoch_ - 1]["held_out_macro_f1"] == max(scores)
+def test_early_stopping_restores_the_best_epoch_and_stops(tiny):
+    """Among seeded runs with a large learning rate, some epoch scores worse than an earlier one:
+    training then stops after ``patience`` worse epochs and the best epoch's weights come back."""
+    from sklearn.metrics import f1_score
+
+    texts, labels = TEXTS * 3, LABELS * 3
+    stopped_after_a_worse_epoch = 0
+    for seed in range(6):
+        model = TransformerClassifier(encoder=tiny, epochs=12, batch_size=2, learning_rate=0.05, patience=0,
+                                      validation_fraction=0.5, random_state=seed, progress=False).fit(texts, labels)
+        scores = [h["held_out_macro_f1"] for h in model.history_]
+        held_out = model.held_out_rows_
+        restored = f1_score(np.array(labels)[held_out], model.predict([texts[i] for i in held_out]), average="macro")
+        assert restored == pytest.approx(max(scores))  # the model kept is the best epoch's
+        if scores[-1] < max(scores):
+            stopped_after_a_worse_epoch += 1
+            assert len(scores) < 12  # patience=0: the first epoch without improvement ends training
+            assert len(scores) == scores.index(max(scores)) + 2
+    assert stopped_after_a_worse_epoch >= 1  # the case above really happened
 
 
 def test_fine_tuning_is_seeded(tiny):
@@ -97,9 +108,9 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
     again = clone(embedder).fit(TEXTS).transform(TEXTS)  # a new process would see the same file
     np.testing.assert_array_equal(first, again)
     assert (tmp_path / "embeddings.sqlite").exists()
-    from textclf.embedding_cache import EmbeddingCache
+    from textclf.models.embedding_cache import EmbeddingCache
 
-    cache = EmbeddingCache(str(tmp_path), tiny, 128)
+    cache = EmbeddingCache(str(tmp_path), tiny, "128:mean:0")
     calls = []
     cache.embed(TEXTS + ["new text on trust"], lambda missing: calls.append(missing) or embedder.features_.encode(missing))
     assert calls == [["new text on trust"]] and cache.hits == 8
@@ -110,7 +121,7 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
 def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])
     pipeline.fit(TEXTS, LABELS)
-    save_state(pipeline, {"classes": ["security", "visit"]}, tmp_path)
+    save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path)
     assert (tmp_path / "encoder_0" / "model.safetensors").exists()
     loaded, _ = load_state(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), pipeline.predict_proba(TEXTS), atol=1e-6)
@@ -137,3 +148,29 @@ def test_max_length_beyond_the_encoders_positions_is_refused_before_training(tin
     texts = ["a missile test", "a summit visit"] * 4
     with pytest.raises(ValueError, match="max_length=512 exceeds the 128 positions"):
         TransformerClassifier(encoder=tiny, max_length=512, progress=False).fit(texts, ["security", "visit"] * 4)
+
+
+def _cls_pooling_sentence_transformer(tiny, folder):
+    """A sentence-transformers model folder around the tiny BERT: CLS pooling, then Normalize."""
+    from sentence_transformers import SentenceTransformer, models
+
+    transformer = models.Transformer(tiny, max_seq_length=64)
+    pooling = models.Pooling(transformer.get_embedding_dimension(), pooling_mode="cls")
+    model = SentenceTransformer(modules=[transformer, pooling, models.Normalize()], device="cpu")
+    model.save(str(folder))
+    return model
+
+
+def test_embeddings_follow_the_encoders_own_pooling_and_normalisation(tiny, tmp_path):
+    model = _cls_pooling_sentence_transformer(tiny, tmp_path / "st")
+    expected = model.encode(TEXTS, convert_to_numpy=True)
+    embedder = SentenceEmbedder(encoder=str(tmp_path / "st"), max_length=64).fit(TEXTS)
+    assert embedder.features_.pooling == ("cls",) and embedder.features_.normalize
+    np.testing.assert_allclose(embedder.transform(TEXTS), expected, atol=1e-5)
+    mean_pooled = SentenceEmbedder(encoder=str(tmp_path / "st"), max_length=64, pooling="mean").fit(TEXTS)
+    assert not np.allclose(mean_pooled.transform(TEXTS), expected, atol=1e-3)  # the setting really changes it
+    # ...and the saved model pools the same way.
+    pipeline = Pipeline([("features", embedder), ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
+    save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path / "saved")
+    loaded, _ = load_state(tmp_path / "saved")
+    np.testing.assert_allclose(loaded[0].transform(TEXTS), expected, atol=1e-5)

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import ROOT
+from helpers.paths import ROOT
 from textclf.config import build
-from textclf.model_state import UnsupportedState, save_state
-from textclf.pyfunc_model import UnsafeModelError, load_state
+from textclf.serving.writer import UnsupportedState, save_state
+from textclf.serving.format import UnsafeModelError
+from textclf.serving.decision import ArgmaxDecision, ThresholdDecision
+from textclf.serving.reader import load_state
 
 TEXTS = [f"{w} talks {i} in seoul on {w}" for i, w in enumerate(["missile", "summit", "alliance", "trust"] * 8)]
 LABELS = ["security", "visit", "alliance", "trust"] * 8
@@ -31,16 +33,18 @@ def test_round_trip_predicts_identically(tmp_path, model, task):
     else:
         targets = np.array(LABELS)
     estimator.fit(TEXTS, targets)
-    save_state(estimator, {"classes": ["a"]}, tmp_path)
-    loaded, decision = load_state(tmp_path)
-    assert decision == {"classes": ["a"]}
+    decision = (ThresholdDecision(("a", "b", "c", "d"), (0.1, 0.2, 0.3, 0.4), 1) if task == "multilabel"
+                else ArgmaxDecision(("alliance", "security", "trust", "visit")))
+    save_state(estimator, decision, tmp_path)
+    loaded, loaded_decision = load_state(tmp_path)
+    assert loaded_decision == decision
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), estimator.predict_proba(TEXTS))
 
 
 def fitted_folder(tmp_path):
     estimator, _ = configured("tfidf_logreg")
     estimator.fit(TEXTS, LABELS)
-    save_state(estimator, {"classes": sorted(set(LABELS))}, tmp_path)
+    save_state(estimator, ArgmaxDecision(tuple(sorted(set(LABELS)))), tmp_path)
     return tmp_path
 
 
@@ -77,7 +81,7 @@ def test_a_large_vocabulary_round_trips_through_arrays(tmp_path):
     texts = [f"term{i} t{i % 7}é w{i * 31 % 977} \u00fcber{i % 13}" for i in range(3000)]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2)).fit(texts)
     assert len(vectorizer.vocabulary_) > 1000  # stored as __str_int_dict__, not JSON
-    save_state(vectorizer, {"classes": []}, tmp_path)
+    save_state(vectorizer, ArgmaxDecision(()), tmp_path)
     assert "__str_int_dict__" in (tmp_path / "state.json").read_text()
     loaded, _ = load_state(tmp_path)
     assert loaded.vocabulary_ == vectorizer.vocabulary_
@@ -102,4 +106,18 @@ def test_unsupported_attributes_fail_at_save_time(tmp_path):
     from sklearn.preprocessing import FunctionTransformer
 
     with pytest.raises(UnsupportedState, match="func"):
-        save_state(FunctionTransformer(func=np.log1p).fit([[1.0]]), {}, tmp_path)
+        save_state(FunctionTransformer(func=np.log1p).fit([[1.0]]), ArgmaxDecision(()), tmp_path)
+
+
+def test_a_format_1_model_still_reads(tmp_path):
+    """Format 1 saved decisions without a kind: the thresholds said which rule it was."""
+    folder = fitted_folder(tmp_path)
+    document = json.loads((folder / "state.json").read_text())
+    document["format_version"] = 1
+    document["decision"] = {"task": "multilabel", "classes": ["a", "b"], "thresholds": [0.3, 0.6], "min_labels": 1}
+    (folder / "state.json").write_text(json.dumps(document))
+    _, decision = load_state(folder)
+    assert decision == ThresholdDecision(("a", "b"), (0.3, 0.6), 1)
+    document["decision"] = {"task": "multiclass", "classes": ["a", "b"]}
+    (folder / "state.json").write_text(json.dumps(document))
+    assert load_state(folder)[1] == ArgmaxDecision(("a", "b"))

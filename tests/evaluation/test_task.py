@@ -5,6 +5,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from textclf.data import Split
+from textclf.serving.decision import ArgmaxDecision, ThresholdDecision
 from textclf.task import MulticlassTask, MultilabelTask
 
 
@@ -17,7 +18,7 @@ def test_each_label_gets_the_threshold_with_the_best_validation_f1():
     rows = tuple(tuple(n for n, on in zip(names, row) if on) or (names[0],) for row in truth)
     split = Split("validation", tuple(f"text {i}" for i in range(400)), rows, tuple(map(str, range(400))), "mem")
     task = MultilabelTask()
-    decision = task.fit_decision(None, split, names, probabilities)
+    thresholds = task.best_thresholds(split, names, probabilities)
 
     targets = task.targets(split, names)
     expected = []
@@ -25,8 +26,8 @@ def test_each_label_gets_the_threshold_with_the_best_validation_f1():
         scores = [f1_score(targets[:, column], probabilities[:, column] >= t, zero_division=0.0)
                   for t in task.threshold_grid]
         expected.append(task.threshold_grid[int(np.argmax(scores))])
-    assert decision["thresholds"] == expected
-    assert decision["thresholds"][5] == task.threshold_grid[0]
+    assert list(thresholds) == expected
+    assert thresholds[5] == task.threshold_grid[0]
     assert len(set(expected)) > 1  # the data really makes labels choose differently
 
 
@@ -34,12 +35,12 @@ def test_report_tables_count_what_each_label_got():
     labels = (("a",), ("a",), ("b",), ("c",), ("c",), ("c",))
     predicted = (("a",), ("b",), ("b",), ("c",), ("a",), ("c",))
     split = Split("test", tuple(f"text {i}" for i in range(6)), labels, tuple(map(str, range(6))), "mem")
-    report, confusion = MulticlassTask().tables(split, predicted, {"classes": ["a", "b", "c"]})
+    report, confusion = MulticlassTask().tables(split, predicted, ArgmaxDecision(("a", "b", "c")))
     assert confusion.tolist() == [[1, 1, 0], [0, 1, 0], [1, 0, 2]]  # rows true, columns predicted
     assert report.split("\n")[2].split() == ["a", "0.500", "0.500", "0.500", "2"]
 
     multilabel = (("a", "b"), ("b",), ("c",))
     guessed = (("a",), ("b", "c"), ("c",))
     split = Split("test", ("x", "y", "z"), multilabel, ("1", "2", "3"), "mem")
-    _, counts = MultilabelTask().tables(split, guessed, {"classes": ["a", "b", "c"]})
+    _, counts = MultilabelTask().tables(split, guessed, ThresholdDecision(("a", "b", "c"), (0.5,) * 3, 1))
     assert counts.tolist() == [[1, 0, 0], [1, 1, 0], [1, 0, 1]]  # per label: hits, misses, false alarms

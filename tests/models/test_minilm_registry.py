@@ -9,8 +9,10 @@ import textwrap
 import pandas as pd
 import pytest
 
-from conftest import SEEDS, WITHOUT_TEXTCLF, all_runs, client, run_train
-from serving import invoke, served_model
+from helpers.paths import SEEDS
+from helpers.processes import WITHOUT_TEXTCLF, run_train
+from helpers.stores import all_runs, client
+from helpers.serving import invoke, served_model
 
 
 def slice_of(split: str, n: int, folder):
@@ -31,8 +33,8 @@ def finetuned_store(tmp_path_factory):
     result = run_train(
         folder, "model=minilm_finetune", "model.estimator.epochs=1", "model.estimator.max_length=64",
         "data=files", "data.name=slice", "data.label_column=labels", "data.id_column=id",
-        f"data.train={slice_of('train', 160, folder)}", f"data.validation={slice_of('validation', 40, folder)}",
-        f"data.test={slice_of('test', 40, folder)}",
+        f"data.train={slice_of('train', 96, folder)}", f"data.validation={slice_of('validation', 24, folder)}",
+        f"data.test={slice_of('test', 24, folder)}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return folder

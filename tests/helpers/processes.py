@@ -1,0 +1,64 @@
+"""Run the real `python train.py` and `textclf` in fresh processes, on temporary stores."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers.paths import ROOT
+
+# Start of a script run with `python -c` to load models as a user without textclf would.
+WITHOUT_TEXTCLF = """
+import json, os, sys
+os.environ["HF_HUB_OFFLINE"] = "1"
+class BlockTextclf:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "textclf":
+            raise ImportError("textclf is not installed here")
+sys.meta_path.insert(0, BlockTextclf())
+import mlflow, pandas as pd
+"""
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "TEXTCLF_PARENT_RUN_ID")}
+    env.update(extra)
+    return env
+
+
+def store_overrides(folder: Path, artifact_location: Path | None = None) -> list[str]:
+    """Point a run's tracking store, artifacts (default ``folder/mlruns``) and Hydra output at ``folder``."""
+    return [
+        f"tracking.uri=sqlite:///{folder}/mlflow.db",
+        f"tracking.artifact_location={artifact_location or folder / 'mlruns'}",
+        f"hydra.run.dir={folder}/outputs/${{now:%H-%M-%S-%f}}",
+        f"hydra.sweep.dir={folder}/multirun/${{now:%H-%M-%S-%f}}",
+    ]
+
+
+def train_command(folder: Path, *overrides: str) -> list[str]:
+    flags = [o for o in overrides if o.startswith("-")]  # Hydra wants -m before the overrides
+    return [sys.executable, str(ROOT / "train.py"), *flags, *store_overrides(folder),
+            *(o for o in overrides if not o.startswith("-"))]
+
+
+def run_train(folder: Path, *overrides: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(train_command(folder, *overrides), capture_output=True, text=True, timeout=timeout,
+                          cwd=folder, env=env or clean_env())
+
+
+def start_long_finetune(folder: Path) -> subprocess.Popen:
+    """Start `python train.py` fine-tuning a tiny BERT for (nearly) ever, to interrupt mid-fit."""
+    from helpers.tiny_bert import build_tiny_bert
+
+    tiny = build_tiny_bert(folder / "tiny")
+    command = train_command(folder, "model=minilm_finetune", f"model.encoder={tiny}", "model.estimator.max_length=64",
+                            "model.estimator.epochs=100000", "model.estimator.patience=100000",
+                            "model.estimator.progress=false")
+    return subprocess.Popen(command, cwd=folder, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "textclf.cli", *args], capture_output=True, text=True,
+                          input=stdin, timeout=timeout, cwd=cwd, env=clean_env())

@@ -1,0 +1,65 @@
+"""`python train.py` and `textclf` in this process: the real entry points, their exit codes and
+their one-line errors, without a new interpreter per case."""
+
+import runpy
+import sys
+from dataclasses import dataclass
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from helpers.paths import CONFIGS, ROOT
+from helpers.processes import store_overrides
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def composed(*overrides: str):
+    """The real configs composed with ``overrides``, outside Hydra's runtime (no output folder)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides=[f"paths.root_dir={ROOT}", "paths.output_dir=.", "run_name=test",
+                                           *overrides])
+
+
+def _exit_code(call) -> int:
+    try:
+        call()
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 1
+    return 0
+
+
+def train_here(folder, *overrides: str, monkeypatch, capsys) -> Result:
+    """``python train.py OVERRIDES`` with its store in ``folder``, run by train.py's own main."""
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *store_overrides(folder), *overrides])
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID", raising=False)
+    capsys.readouterr()
+    GlobalHydra.instance().clear()
+    try:
+        # As a script, so Hydra finds configs/ beside it, as it does for `python train.py`.
+        code = _exit_code(lambda: runpy.run_path(str(ROOT / "train.py"), run_name="__main__"))
+    finally:
+        GlobalHydra.instance().clear()
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def cli_here(*args: str, capsys, monkeypatch, stdin: str | None = None) -> Result:
+    """``textclf ARGS`` run by the command's own main."""
+    import io
+
+    from textclf.cli import main
+
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    capsys.readouterr()
+    code = _exit_code(lambda: main(list(args)))
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)

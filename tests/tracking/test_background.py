@@ -1,0 +1,98 @@
+"""MLflow's work happens in a worker process beside training; nothing is lost when either side fails."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from helpers.paths import ROOT
+from helpers.processes import clean_env, store_overrides
+from helpers.stores import all_runs, client, wait_for_running_run
+
+
+def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("artifacts cannot go under a file")
+    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path, not_a_folder / "mlruns")]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=clean_env())
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: tracking failed") and "Fix:" in lines[0], result.stderr
+    assert "Not a directory" in lines[0] and "Traceback" not in result.stderr
+    assert [run.info.status for run in all_runs(tmp_path)] == ["FAILED"]
+    assert client(tmp_path).search_model_versions() == []
+
+
+def test_when_training_is_killed_outright_the_worker_ends_the_run_killed(tmp_path, long_finetune):
+    process = long_finetune  # many epochs of a tiny BERT: long enough to interrupt
+    wait_for_running_run(tmp_path, process)
+    (worker,) = psutil.Process(process.pid).children()
+    assert "textclf.tracking.worker" in " ".join(worker.cmdline())
+    os.kill(process.pid, signal.SIGKILL)  # no handler runs: out of memory, or kill -9
+    process.communicate(timeout=60)
+    worker.wait(timeout=60)  # the worker notices and exits: no orphan is left behind
+    deadline = time.monotonic() + 10
+    while all_runs(tmp_path)[0].info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert client(tmp_path).search_model_versions() == []
+
+
+def settings(folder, **changes):
+    return dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
+                registered_model="demo-topics", champion_alias="champion", champion_metric="validation/macro_f1",
+                connect_timeout=5, **changes)
+
+
+def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
+    from textclf.tracking.background import BackgroundTracker
+
+    with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("ordered"):
+        for step in range(1, 6):
+            tracker.log_history([{"epoch": step, "loss": float(step)}])
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FINISHED" and tracker.run_id == run.info.run_id
+    history = client(tmp_path).get_metric_history(run.info.run_id, "train/loss")
+    assert [(point.step, point.value) for point in history] == [(s, float(s)) for s in range(1, 6)]
+
+
+def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
+    from textclf.tracking.background import BackgroundTracker
+
+    with pytest.raises(Exception, match="skipped: an earlier tracking call failed|log_history"):
+        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("failing"):
+            tracker.log_history([{"epoch": 1, "loss": "not a number"}])  # MLflow refuses a string metric
+            tracker.log_history([{"epoch": 2, "loss": 2.0}])
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FAILED"
+    assert client(tmp_path).get_metric_history(run.info.run_id, "train/loss") == []
+
+
+def test_a_store_that_cannot_be_opened_interrupts_training_at_once(tmp_path):
+    from textclf.errors import UserError
+    from textclf.tracking.background import BackgroundTracker
+
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("")
+    started = time.monotonic()
+    with pytest.raises(UserError, match="tracking"):
+        with BackgroundTracker(settings(not_a_folder)) as tracker, tracker.run("never"):
+            while time.monotonic() - started < 60:  # "training": only an interrupt ends it early
+                time.sleep(0.05)
+    assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
+    from textclf.tracking.background import BackgroundTracker
+
+    with pytest.raises(KeyboardInterrupt):
+        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("interrupted"):
+            tracker.log_history([{"epoch": 1, "loss": 1.0}])
+            raise KeyboardInterrupt
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED"

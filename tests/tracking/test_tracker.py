@@ -1,0 +1,84 @@
+"""The MLflow tracker in this process, against a real sqlite store: runs, logging, the champion rule."""
+
+import pandas as pd
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from textclf.data import DatasetSummary, SplitSummary
+from textclf.errors import UserError
+from textclf.serving.decision import ArgmaxDecision
+from textclf.serving.writer import save_state
+from textclf.tracking.store import StoreKind, check_reachable, store_kind, ui_command
+
+TEXTS, LABELS = ["a missile launch", "a summit visit", "rockets fired", "talks in seoul"], ["nk", "visit"] * 2
+
+
+@pytest.fixture
+def tracker(tmp_path):
+    from textclf.tracking.tracker import Tracker
+
+    return Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
+                           experiment="demo", registered_model="demo-topics", champion_alias="champion",
+                           champion_metric="validation/macro_f1", connect_timeout=5)
+
+
+def log_a_model(tracker, folder):
+    model = Pipeline([("features", TfidfVectorizer()), ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
+    decision = ArgmaxDecision(("nk", "visit"))
+    packages = save_state(model, decision, folder)
+    example = pd.DataFrame({"text": TEXTS[:1]})
+    return tracker.log_model(str(folder), packages, example, pd.DataFrame({"label": ["nk"], "prob_nk": [0.6],
+                                                                           "prob_visit": [0.4]}))
+
+
+def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    run_id = tracker.begin_run("demo run")
+    tracker.log_config({"model.C": "1.0", "seed": "7"}, "seed: 7\n")
+    tracker.log_dataset(DatasetSummary("demo", "f" * 64, ("nk", "visit"),
+                                       (SplitSummary("train", str(tmp_path / "train.csv"), 4, "a" * 64),)))
+    tracker.log_history([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.4}])
+    tracker.log_metrics({"validation/macro_f1": 0.5})
+    tracker.end_run("FINISHED")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name == "demo run"
+    assert run.data.params == {"model.C": "1.0", "seed": "7"}
+    assert run.data.tags["data.hash"] == "f" * 64 and run.data.tags["data.labels"] == "nk,visit"
+    assert [m.value for m in client.get_metric_history(run_id, "train/train_loss")] == [0.9, 0.4]
+    assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
+    assert {t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context"} == {"train"}
+
+
+def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    registrations = []
+    for i, score in enumerate([0.5, 0.7, 0.6]):
+        tracker.begin_run(f"run {i}")
+        tracker.log_metrics({"validation/macro_f1": score})
+        log_a_model(tracker, tmp_path / f"state{i}")
+        registrations.append(tracker.register(score))
+        tracker.end_run("FINISHED")
+    assert [r.promoted for r in registrations] == [True, True, False]
+    assert [r.version for r in registrations] == ["1", "2", "3"]
+    assert registrations[2].champion_version == "2"
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert str(client.get_model_version_by_alias("demo-topics", "champion").version) == "2"
+
+
+def test_store_kinds_and_reachability(tmp_path):
+    assert store_kind("sqlite:////x/mlflow.db") is StoreKind.SQLITE
+    assert store_kind("http://127.0.0.1:5000") is StoreKind.SERVER
+    assert store_kind("postgresql://u@h/db") is StoreKind.OTHER
+    with pytest.raises(UserError, match="not a URI"):
+        store_kind("mlflow.db")
+    with pytest.raises(UserError, match="does not exist"):
+        check_reachable(f"sqlite:///{tmp_path}/missing/mlflow.db", 1)
+    with pytest.raises(UserError, match="unreachable"):
+        check_reachable("http://127.0.0.1:9", 1)
+    assert ui_command("http://h:5000") == "open http://h:5000"
+    assert ui_command("sqlite:////x.db").startswith("mlflow ui --backend-store-uri")
