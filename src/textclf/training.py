@@ -37,8 +37,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         decision = task.fit_decision(fitted, dataset)
         tracker.log_history(training_history(estimator))
         tracker.log_model(estimator, decision, example_texts=dataset.validation.texts[:3])
-        evaluations = [evaluate(fitted, split, decision, task) for split in dataset.eval_splits]
-        tracker.log_evaluations(dataset, evaluations, decision)
+        evaluations = []
+        for split in dataset.eval_splits:  # each split's reports are drawn while the next is scored
+            evaluations.append(evaluate(fitted, split, decision, task))
+            tracker.log_reports(split, evaluations[-1], decision)
         metrics = collect_metrics(fitted, evaluations)
         registration = tracker.register(metrics)
     print_summary(tracker, metrics, registration)

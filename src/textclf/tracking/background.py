@@ -122,11 +122,9 @@ class BackgroundTracker:
 
         self._saved = self._saving.submit(save_and_log)
 
-    def log_evaluations(self, dataset, evaluations, decision) -> None:
-        """The report files of each evaluated split."""
-        splits = {split.name: split for split in dataset.splits}
-        for evaluation in evaluations:
-            self._channel.submit("log_reports", splits[evaluation.split], evaluation, decision)
+    def log_reports(self, split, evaluation, decision) -> None:
+        """The report files of one evaluated split."""
+        self._channel.submit("log_reports", split, evaluation, decision)
 
     def register(self, metrics: dict[str, float]) -> Registration:
         """Log the run's metrics, then register its model under the champion rule."""
