@@ -5,6 +5,7 @@ import io
 import json
 
 import pandas as pd
+import pytest
 
 from helpers.processes import run_cli
 
@@ -56,6 +57,7 @@ def test_predict_csv_input(trained_store, tmp_path, cli_in_process):
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
 
 
+@pytest.mark.xdist_group("two_model_store")  # the store is built once, on one worker
 def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_process):
     run_cli = cli_in_process
     tmp_path, _ = two_model_store

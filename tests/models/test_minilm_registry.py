@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 
 from helpers.paths import SEEDS
+
+pytestmark = pytest.mark.xdist_group("finetuned_minilm")  # one worker builds the fine-tuned store
 from helpers.processes import WITHOUT_TEXTCLF, run_train
 from helpers.stores import all_runs, client
 from helpers.serving import invoke, served_model

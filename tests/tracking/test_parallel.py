@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from helpers.paths import ROOT
-from helpers.processes import clean_env, run_train, store_overrides
+from helpers.processes import clean_env, store_overrides
 from helpers.stores import all_runs, client
 
 

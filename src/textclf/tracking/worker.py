@@ -66,7 +66,12 @@ def serve(connection) -> None:
         except BaseException:
             reply = (False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}"))
         failed = failed or not reply[0]
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:  # the training process died while this call ran: the run did not finish
+            if tracker is not None:
+                tracker.end_run("KILLED")
+            break
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing is left to clean up; a full interpreter teardown would only add time
