@@ -7,7 +7,7 @@ def compare(args, default_tracking_uri: str) -> None:
     from textclf.tracking.runs import compare_runs
 
     table = compare_runs(args.tracking_uri or default_tracking_uri, args.experiment, args.metric,
-                                  [c for c in args.columns.split(",") if c], args.limit)
+                         [c for c in args.columns.split(",") if c], args.limit)
     if args.format == "csv":
         print(table.to_csv(index=False), end="")
     elif args.format == "markdown":

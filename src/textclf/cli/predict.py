@@ -32,9 +32,7 @@ def read_texts(source: str, text_column: str) -> list[str]:
                 texts = ["" if value is None else str(value) for value in frame[text_column]]
             else:
                 texts = path.read_text(encoding="utf-8").splitlines()
-        except (UnicodeDecodeError, ValueError) as error:
-            if isinstance(error, UserError):
-                raise
+        except (UnicodeDecodeError, ValueError) as error:  # a UserError above is neither: it passes
             raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. Fix: pass UTF-8 CSV, JSONL or text") from None
     texts = [text for text in texts if text.strip()]
     if not texts:
@@ -66,8 +64,6 @@ def predict(args, default_tracking_uri: str) -> None:
     from textclf.tracking.runs import load_model
 
     model = load_model(args.model_uri, args.tracking_uri or default_tracking_uri)
-    import pandas as pd
-
     predictions = model.predict(pd.DataFrame({"text": texts}))
     predictions.insert(0, "text", texts)
     write_predictions(predictions, args.output, args.format)

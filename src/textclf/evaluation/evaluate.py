@@ -36,7 +36,7 @@ def evaluate(fitted, split, decision, task) -> Evaluation:
 
 def collect_metrics(fitted, evaluations: list[Evaluation]) -> dict[str, float]:
     """Every metric of a run, keyed ``split/metric`` (``test/macro_f1``), plus the fit's timings."""
-    metrics = dict(fitted.timings)
+    metrics = fitted.timings()
     for evaluation in evaluations:
         metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
     return metrics

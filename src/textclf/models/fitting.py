@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -62,7 +62,6 @@ class FittedModel:
         probabilities = self.estimator[-1].predict_proba(_stack(chunks))
         return np.asarray(probabilities), feature_seconds + time.perf_counter() - started
 
-    @property
     def timings(self) -> dict[str, float]:
         """Seconds from process start to the fit (our start-up cost), seconds to fit, and the median
         milliseconds to tag one text (what a caller of the served model feels)."""

@@ -44,6 +44,7 @@ from textclf.tracking.store import Registration, TrackingError, check_reachable,
 
 WORKER_DIED = "the tracking worker process died (see the messages above)"
 
+
 @contextlib.contextmanager
 def open_tracker(cfg: DictConfig, dataset):
     """A started run in the store ``cfg.tracking`` names, with the config and dataset logged."""
@@ -188,7 +189,7 @@ class _WorkerChannel:
         threading.Thread(target=self._receive_loop, daemon=True).start()
 
     def submit(self, call: str, *args, urgent: bool = False, **kwargs) -> Future:
-        """Queue one of the worker's calls (``textclf.tracking.worker.CALLS``)."""
+        """Queue ``connect``, ``end_run`` or one of the worker's calls (``textclf.tracking.worker.calls``)."""
         future: Future = Future()
         with self._lock:  # calls may come from several threads; keep the queues in one order
             self._calls.append(future)
