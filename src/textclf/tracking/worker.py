@@ -27,6 +27,27 @@ def calls(tracker) -> dict:
             "log_metrics": tracker.log_metrics, "register": tracker.register}
 
 
+def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object]:
+    """Run one call; ``(True, result)`` or ``(False, error)``. ``connect`` answers the new Tracker."""
+    try:
+        if call == "connect":
+            from textclf.tracking.tracker import Tracker  # the slow MLflow import happens here, beside training
+
+            return True, Tracker.connect(**kwargs)
+        if call == "end_run":
+            return True, tracker and tracker.end_run(*args)
+        if failed:
+            return False, TrackingError(f"{call} skipped: an earlier tracking call failed")
+        return True, handlers[call](*args, **kwargs)
+    except UserError as error:
+        return False, error
+    except OSError as error:  # the store or artifact location: a full disk, a bad path, permissions
+        return False, UserError(f"tracking failed while running {call}: {error}. "
+                                "Fix: check tracking.uri, tracking.artifact_location and free disk space")
+    except BaseException:
+        return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
+
+
 def serve(connection) -> None:
     """The worker's loop: run each call on the Tracker and send back its result or error."""
     # Ctrl-C reaches the whole process group; the training process decides how the run ends.
@@ -35,43 +56,28 @@ def serve(connection) -> None:
     # Training comes first: on a machine with fewer free cores than busy processes, the worker
     # yields the CPU to the fit and the predictions.
     os.nice(BACKGROUND_NICENESS)
-    tracker, handlers, failed = None, {}, False
-    while True:
-        try:
-            message = connection.recv()
-        except EOFError:  # the training process died without ending the run
-            if tracker is not None:
-                tracker.end_run("KILLED")
-            break
-        if message is None:
-            break
-        call, args, kwargs = message
-        try:
-            if call == "connect":
-                from textclf.tracking.tracker import Tracker  # the slow MLflow import happens here, beside training
-
-                tracker = Tracker.connect(**kwargs)
-                handlers, reply = calls(tracker), (True, None)
-            elif call == "end_run":
-                reply = (True, tracker and tracker.end_run(*args))
-            elif failed:
-                reply = (False, TrackingError(f"{call} skipped: an earlier tracking call failed"))
-            else:
-                reply = (True, handlers[call](*args, **kwargs))
-        except UserError as error:
-            reply = (False, error)
-        except OSError as error:  # the store or artifact location: a full disk, a bad path, permissions
-            reply = (False, UserError(f"tracking failed while running {call}: {error}. "
-                                      "Fix: check tracking.uri, tracking.artifact_location and free disk space"))
-        except BaseException:
-            reply = (False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}"))
-        failed = failed or not reply[0]
-        try:
-            connection.send(reply)
-        except OSError:  # the training process died while this call ran: the run did not finish
-            if tracker is not None:
-                tracker.end_run("KILLED")
-            break
+    tracker, handlers, failed, closed = None, {}, False, False
+    try:
+        while True:
+            try:
+                message = connection.recv()
+            except (EOFError, OSError):  # EOF, or a reset when it died with our reply unread
+                break
+            if message is None:
+                closed = True
+                break
+            reply = _answer(tracker, handlers, failed, *message)
+            if message[0] == "connect" and reply[0]:
+                tracker, handlers = reply[1], calls(reply[1])
+                reply = (True, None)
+            failed = failed or not reply[0]
+            try:
+                connection.send(reply)
+            except OSError:  # training died while this call ran
+                break
+    finally:
+        if not closed and tracker is not None:
+            tracker.end_run("KILLED")  # training is gone without ending the run; never FINISHED
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing is left to clean up; a full interpreter teardown would only add time
