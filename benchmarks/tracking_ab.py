@@ -1,4 +1,9 @@
-"""A/B: textclf with MLflow in a worker process vs on a thread vs the bare script."""
+"""A/B of where MLflow runs (issue 12): the tracking worker process against a thread of the
+training process (``TEXTCLF_TRACKING_IN=thread``, which exists only in commit bccf943: check it
+out to rerun) and against the bare script, alternating, with benchmarks/run.py's measurement.
+
+    python benchmarks/tracking_ab.py --repeats 3 --dataset 20ng   # or --dataset seeds
+"""
 import argparse, tempfile, json, os, sys, statistics, subprocess
 from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]

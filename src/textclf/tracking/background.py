@@ -65,9 +65,7 @@ class BackgroundTracker:
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # a failure that interrupted training
         self.run_id: str | None = None
-        import os
-        channel = _ThreadChannel if os.environ.get("TEXTCLF_TRACKING_IN") == "thread" else _WorkerChannel
-        self._channel = channel(self._interrupt_training)
+        self._channel = _WorkerChannel(self._interrupt_training)
         # Model files are written here and read by the worker; removed once the worker is done.
         self._scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
         self._saving = ThreadPoolExecutor(1, thread_name_prefix="save-model")
@@ -255,56 +253,6 @@ class _WorkerChannel:
             future.set_exception(TrackingError(WORKER_DIED))
         if interrupt:
             self._interrupt(TrackingError(WORKER_DIED))
-
-
-class _ThreadChannel:
-    """EXPERIMENT: MLflow's work on one thread of this process."""
-
-    def __init__(self, interrupt):
-        self._interrupt = interrupt
-        self._calls: list[Future] = []
-        self._lock = threading.Lock()
-        self._may_interrupt = True
-        self._failed = False
-        self._tracker = None
-        self._handlers = {}
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="tracking")
-
-    def submit(self, call, *args, urgent=False, **kwargs):
-        with self._lock:
-            future = self._executor.submit(self._run, call, args, kwargs, urgent)
-            self._calls.append(future)
-        return future
-
-    def _run(self, call, args, kwargs, urgent):
-        from textclf.tracking.worker import _answer, calls
-        ok, value = _answer(self._tracker, self._handlers, self._failed, call, args, kwargs)
-        if call == "connect" and ok:
-            self._tracker, self._handlers = value, calls(value)
-            value = None
-        self._failed = self._failed or not ok
-        if ok:
-            return value
-        with self._lock:
-            interrupt = urgent and self._may_interrupt
-        if interrupt:
-            self._interrupt(value)
-        raise value
-
-    def wait_for_all(self):
-        with self._lock:
-            calls = list(self._calls)
-        for call in calls:
-            call.result()
-
-    def stop_interrupting(self):
-        with self._lock:
-            self._may_interrupt = False
-
-    def close(self):
-        with self._lock:
-            self._may_interrupt = False
-        self._executor.shutdown(wait=True)
 
 
 def _raise_keyboard_interrupt(signum, frame):
