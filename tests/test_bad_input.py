@@ -98,11 +98,21 @@ def test_bad_overrides(tmp_path, override, words, run_train):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_bad_setting_found_during_fit_fails_the_run_cleanly(tmp_path, run_train):
+def test_bad_setting_found_during_fit_leaves_no_run(tmp_path, run_train):
     result = run_train(tmp_path, "features.word_ngram_range=[2,1]")
     assert_clean_failure(result, tmp_path, "ngram_range")
-    (run,) = all_runs(tmp_path)
-    assert run.info.status == "FAILED"
+    assert all_runs(tmp_path) == []  # the run that began is ended FAILED and moved to the trash
+    (trashed,) = client(tmp_path).search_runs(["1"], run_view_type=2)  # ViewType.DELETED_ONLY
+    assert trashed.info.status == "FAILED"
+
+
+def test_bad_data_found_only_by_the_fit_leaves_no_run(tmp_path, run_train):
+    rows = [{"text": chr(0x4E00 + i), "label": "x" if i % 2 else "y"} for i in range(40)]  # one-letter texts: no vocabulary
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    result = run_train(tmp_path, "data=files", f"data.train={tmp_path / 'train.jsonl'}", "features=tfidf_word",
+                       "model=tfidf_nb")
+    assert_clean_failure(result, tmp_path, "vocabulary")
+    assert all_runs(tmp_path) == []
 
 
 def test_unknown_model_uri(trained_store, tmp_path, run_cli):

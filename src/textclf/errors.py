@@ -10,3 +10,7 @@ class UserError(Exception):
     """A problem with the user's input, reported as one line that says how to fix it."""
 
     exit_code = 2
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM, with a message that says what became of the run."""

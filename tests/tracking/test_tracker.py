@@ -36,7 +36,7 @@ def log_a_model(tracker, folder):
 def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    run_id = tracker.begin_run("demo run")
+    run_id = tracker.begin_run("demo run", owner="host/boot/1/1")
     tracker.log_config({"model.C": "1.0", "seed": "7"}, "seed: 7\n")
     tracker.log_dataset(DatasetSummary("demo", "f" * 64, ("nk", "visit"),
                                        (SplitSummary("train", str(tmp_path / "train.csv"), 4, "a" * 64),)))
@@ -58,15 +58,16 @@ def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
 
     registrations = []
     for i, score in enumerate([0.5, 0.7, 0.6]):
-        tracker.begin_run(f"run {i}")
+        tracker.begin_run(f"run {i}", owner="host/boot/1/1")
         tracker.log_metrics({"validation/macro_f1": score})
         log_a_model(tracker, tmp_path / f"state{i}")
-        registrations.append(tracker.register(score))
-        tracker.end_run("FINISHED")
+        registrations.append(tracker.register_and_finish(score))
     assert [r.promoted for r in registrations] == [True, True, False]
     assert [r.version for r in registrations] == ["1", "2", "3"]
     assert registrations[2].champion_version == "2"
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert {run.info.status for run in client.search_runs(["1"])} == {"FINISHED"}
+    assert [m.name for m in client.search_registered_models()] == ["demo-topics"]  # the lock is gone
     assert str(client.get_model_version_by_alias("demo-topics", "champion").version) == "2"
 
 

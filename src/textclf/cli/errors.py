@@ -5,11 +5,13 @@ Ctrl-C exits 130. Neither prints a traceback unless ``TEXTCLF_DEBUG=1`` is set.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import sys
+import threading
 
-from textclf.errors import UserError
+from textclf.errors import Interrupted, UserError
 
 
 def report_user_errors(function):
@@ -24,11 +26,24 @@ def report_user_errors(function):
                 raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            print("interrupted: the run was marked KILLED and nothing was registered", file=sys.stderr)
-            sys.exit(130)
+        except KeyboardInterrupt as interrupt:
+            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted: nothing was registered",
+                  file=sys.stderr)
+            exit_past_a_running_fit(130)
 
     return wrapper
+
+
+def exit_past_a_running_fit(code: int) -> None:
+    """Exit with ``code``. A fit left on its thread by Ctrl-C (``models.fitting``) is still inside
+    compiled code, which the interpreter's teardown would crash under (PyTorch aborts the process):
+    then run the exit handlers and leave without the teardown."""
+    if not any(thread.name == "fit" and thread.is_alive() for thread in threading.enumerate()):
+        sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def report_config_errors(hydra_main):

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Sequence
 
@@ -79,7 +80,33 @@ class FittedModel:
 
 def fit(estimator, texts: list[str], targets, predict_next: Sequence = ()) -> FittedModel:
     """Fit ``estimator`` on ``texts``; a Pipeline meanwhile prepares the features of the splits
-    in ``predict_next``, in that order. The last split's texts time single-text predictions."""
+    in ``predict_next``, in that order. The last split's texts time single-text predictions.
+
+    The fit runs on a thread that this one waits for in short steps: compiled fits (liblinear,
+    L-BFGS) only return to Python when done, and Ctrl-C or SIGTERM must stop training within a
+    second even then. After an interrupt the thread is left to the process's exit.
+    """
+    return _on_interruptible_thread(_fit, estimator, texts, targets, predict_next)
+
+
+def _on_interruptible_thread(function, *args):
+    outcome: Future = Future()
+
+    def work() -> None:
+        try:
+            outcome.set_result(function(*args))
+        except BaseException as error:  # reaches the caller's thread
+            outcome.set_exception(error)
+
+    threading.Thread(target=work, name="fit", daemon=True).start()
+    while True:
+        try:
+            return outcome.result(timeout=0.2)  # between waits, this thread runs signal handlers
+        except FutureTimeout:
+            continue
+
+
+def _fit(estimator, texts: list[str], targets, predict_next: Sequence) -> FittedModel:
     startup_seconds, started = seconds_since_process_start(), time.perf_counter()
     latency_texts = predict_next[-1].texts if predict_next else texts
     if not isinstance(estimator, Pipeline) or len(estimator) < 2:

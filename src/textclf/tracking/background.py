@@ -8,13 +8,18 @@ predicts, so ``python train.py`` costs about what the bare fit costs (benchmarks
 this process never imports MLflow.
 
 Each method below returns at once; the worker runs the calls one at a time, in the order they were
-made. The guarantees of an in-process tracker still hold:
+made. What holds whatever goes wrong (the fault matrix in tests/faults/ checks each):
 
-* the run always ends: FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM; if this
-  process dies outright (SIGKILL, out of memory), the worker ends the run KILLED;
-* failing to open the store or start the run interrupts training at once, not after the fit;
-* any other tracking failure is raised before the run could be called FINISHED, and the run
-  ends FAILED.
+* the run ends FINISHED only as its last step, registering its model in the same call; an
+  interrupt that arrives before that step registers nothing, one that arrives during it waits
+  for it (about a second) and then exits 130;
+* Ctrl-C or SIGTERM end the run KILLED, a failure FAILED, bad input found during training FAILED
+  and deleted;
+* if this process dies outright (SIGKILL, out of memory), the worker ends the run KILLED; if the
+  worker dies, training stops at once with one line; if both die, the next process on the store
+  ends the run FAILED (``recovery``);
+* the first failure is the one reported: calls after a failed one are skipped, never reported;
+* a tracking server that stops answering stops training within 30 s (``watch_server``).
 """
 
 from __future__ import annotations
@@ -38,11 +43,14 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.config import flatten_config, to_yaml
+from textclf.errors import Interrupted, UserError
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
-from textclf.tracking.store import Registration, TrackingError, check_reachable, ui_command
+from textclf.tracking.ownership import this_process
+from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, ui_command,
+                                   watch_server)
 
-WORKER_DIED = "the tracking worker process died (see the messages above)"
+END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
 
 
 @contextlib.contextmanager
@@ -63,8 +71,9 @@ class BackgroundTracker:
         self.uri = tracking["uri"]
         self.champion_uri = f"models:/{tracking['registered_model']}@{tracking['champion_alias']}"
         self.champion_metric = tracking["champion_metric"]
-        self.failure: BaseException | None = None  # a failure that interrupted training
+        self.failure: BaseException | None = None  # the first failure that interrupted training
         self.run_id: str | None = None
+        self._finished = False
         self._channel = _WorkerChannel(self._interrupt_training)
         # Model files are written here and read by the worker; removed once the worker is done.
         self._scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
@@ -77,27 +86,39 @@ class BackgroundTracker:
 
     def __exit__(self, kind, error, trace) -> None:
         self.close()
-        if isinstance(error, KeyboardInterrupt) and self.failure is not None:
-            raise self.failure from None
+        if error is not None and self.failure is not None:
+            raise self.failure from None  # the cause, not the interrupt or the skipped calls it led to
 
     @contextlib.contextmanager
     def run(self, run_name: str):
-        """A run that always ends: FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM."""
+        """A run that always ends: see the module docstring."""
         previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        started = self._channel.submit("begin_run", run_name, urgent=True)
+        self._started = self._channel.submit("begin_run", run_name, this_process(), urgent=True)
+        stop_watching = threading.Event()
         try:
+            self._channel.allow_interrupts(True)
+            if is_remote(self.uri):
+                watch_server(self.uri, self._interrupt_training, stop_watching)
             yield
-            self._channel.wait_for_all()  # every call answered, none failed
+            if not self._finished:  # nothing was registered: the run ends once every call succeeded
+                self._channel.wait_for_all()
+                self.run_id = self._started.result()
+                self._end("FINISHED")
         except KeyboardInterrupt:
+            self.run_id = _result_if_done(self._started)
             self._end("FAILED" if self.failure else "KILLED")
+            if self.failure is None:
+                raise Interrupted(f"interrupted: run {self.run_id or '(not started)'} ended KILLED; "
+                                  "nothing was registered") from None
+            raise
+        except UserError:  # bad input found only once training ran: the run holds nothing to keep
+            self._end("FAILED", delete=True)
             raise
         except BaseException:
             self._end("FAILED")
             raise
-        else:
-            self.run_id = started.result()
-            self._end("FINISHED")
         finally:
+            stop_watching.set()
             signal.signal(signal.SIGTERM, previous)
 
     def log_config(self, cfg: DictConfig) -> None:
@@ -128,13 +149,23 @@ class BackgroundTracker:
         self._channel.submit("log_reports", split, evaluation, decision)
 
     def register(self, metrics: dict[str, float]) -> Registration:
-        """Log the run's metrics, then register its model under the champion rule."""
+        """Log the metrics; then, as the run's last step, register the model and end the run
+        FINISHED. Only a run whose every call succeeded and that no interrupt reached gets here."""
         self._channel.submit("log_metrics", metrics)
         if self._saved is not None:
             self._saved.result()  # the model is logged before it is registered
-        registered = self._channel.submit("register", metrics[self.champion_metric])
-        self._channel.wait_for_all()
-        return registered.result()
+        self._channel.wait_for_all()  # every call answered, none failed
+        with _signals_deferred() as arrived:
+            finishing = self._channel.submit("register_and_finish", metrics[self.champion_metric])
+            self._channel.allow_interrupts(False)  # the worker's answer decides how this ends now
+            registration = finishing.result()
+        self._finished = True
+        self.run_id = self._started.result()
+        if arrived:
+            champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
+            raise Interrupted(f"interrupted during the last step, which completed: run {self.run_id} FINISHED, "
+                              f"model {registration.uri} ({champion})")
+        return registration
 
     def ui_command(self) -> str:
         return ui_command(self.uri)
@@ -142,15 +173,19 @@ class BackgroundTracker:
     def close(self) -> None:
         """Stop the worker (after the calls already sent), wait for it, remove the model files."""
         self._saving.shutdown(wait=True, cancel_futures=True)
-        self._channel.close()
+        self._channel.close(timeout=5 if self.failure is not None else 30)
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def _end(self, status: str) -> None:
-        self._channel.stop_interrupting()  # from here on failures are raised, not interrupts
-        ended = self._channel.submit("end_run", status)
+    def _end(self, status: str, delete: bool = False) -> None:
+        if self._finished:
+            return
+        self._channel.allow_interrupts(False)  # from here on failures are raised, not interrupts
+        ended = self._channel.submit("end_run", status, delete)
         try:
-            ended.result(timeout=60)
-        except Exception:
+            # A store that stopped answering would keep us here: the next process on the store
+            # ends the run instead (``recovery``).
+            ended.result(timeout=5 if self.failure is not None else END_RUN_SECONDS)
+        except Exception:  # noqa: BLE001 - the run cannot be ended from here; the cause is raised by the caller
             if status == "FINISHED":
                 raise
 
@@ -164,8 +199,9 @@ class BackgroundTracker:
 class _WorkerChannel:
     """The worker process and the socket to it: calls go out in order, answers come back in order.
 
-    ``submit`` returns a ``Future`` per call. A failed *urgent* call, or the worker's death while
-    calls are unanswered, calls ``interrupt`` with the failure (until ``stop_interrupting``).
+    ``submit`` returns a ``Future`` per call. A failed *urgent* call, or the worker's death, calls
+    ``interrupt`` with the failure while interrupts are allowed (``allow_interrupts``); one that
+    comes earlier waits until they are.
     """
 
     def __init__(self, interrupt):
@@ -174,8 +210,9 @@ class _WorkerChannel:
         self._unanswered: deque[tuple[Future, bool]] = deque()
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._may_interrupt = True
-        self._gone = False
+        self._may_interrupt = False
+        self._pending: BaseException | None = None  # a failure that came before interrupts were allowed
+        self._gone: TrackingLost | None = None
         # A fresh interpreter that shares none of this process's memory or threads, and imports
         # nothing but what tracking needs; the two talk over a socket pair.
         ours, theirs = socket.socketpair()
@@ -193,8 +230,8 @@ class _WorkerChannel:
         future: Future = Future()
         with self._lock:  # calls may come from several threads; keep the queues in one order
             self._calls.append(future)
-            if self._gone:
-                future.set_exception(TrackingError(WORKER_DIED))
+            if self._gone is not None:
+                future.set_exception(self._gone)
                 return future
             self._unanswered.append((future, urgent))
             self._outbox.put((call, args, kwargs))
@@ -207,17 +244,20 @@ class _WorkerChannel:
         for call in calls:
             call.result()
 
-    def stop_interrupting(self) -> None:
+    def allow_interrupts(self, allowed: bool) -> None:
         with self._lock:
-            self._may_interrupt = False
+            self._may_interrupt = allowed
+            pending, self._pending = (self._pending, None) if allowed else (None, self._pending)
+        if pending is not None:
+            self._interrupt(pending)
 
-    def close(self) -> None:
+    def close(self, timeout: float) -> None:
         with self._lock:
             self._may_interrupt = False
             self._outbox.put(None)
         try:
-            self._process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # stuck on a store that stopped answering
             self._process.kill()
 
     def _send_loop(self) -> None:
@@ -237,22 +277,59 @@ class _WorkerChannel:
                 break
             with self._lock:
                 future, urgent = self._unanswered.popleft()
-                interrupt = not ok and urgent and self._may_interrupt
             if ok:
                 future.set_result(value)
             else:
                 future.set_exception(value)
-            if interrupt:
-                self._interrupt(value)
+                if urgent:
+                    self._report(value)
+        gone = TrackingLost(self._death())
         with self._lock:
-            self._gone = True
+            self._gone = gone
             lost = list(self._unanswered)
             self._unanswered.clear()
-            interrupt = bool(lost) and self._may_interrupt
+            closing = not self._may_interrupt and not lost  # close() asked it to stop
         for future, _ in lost:
-            future.set_exception(TrackingError(WORKER_DIED))
+            future.set_exception(gone)
+        if not closing:
+            self._report(gone)
+
+    def _report(self, failure: BaseException) -> None:
+        with self._lock:
+            interrupt = self._may_interrupt
+            if not interrupt and self._pending is None:
+                self._pending = failure
         if interrupt:
-            self._interrupt(TrackingError(WORKER_DIED))
+            self._interrupt(failure)
+
+    def _death(self) -> str:
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited (code {code})"
+        return (f"the tracking worker process {how}, so training stopped; the next train.py, predict or "
+                "compare on this store ends the run FAILED. Fix: rerun; if it happens again, check memory "
+                "and any process that signals ours")
+
+
+def _result_if_done(future: Future):
+    if future.done() and future.exception() is None:
+        return future.result()
+    return None
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM until the block ends; yield the list of those that arrived."""
+    arrived: list[int] = []
+    handlers = {signum: signal.signal(signum, lambda number, frame: arrived.append(number))
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield arrived
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
 
 
 def _raise_keyboard_interrupt(signum, frame):

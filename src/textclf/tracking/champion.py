@@ -1,15 +1,34 @@
-"""The champion rule: the alias moves to a new version only when it beats the holder's score."""
+"""The champion rule, and the lock that makes it hold when runs register at the same moment.
+
+The alias moves to a new version only when it beats the holder's score. Reading the holder and
+moving the alias are two requests, so two runs registering at once could both read the old
+holder and the worse one could write last. Every store kind (sqlite, a tracking server, a
+database) refuses a second registered model of the same name, atomically: a registered model
+named after ours, created and deleted around register-compare-set, is a lock on all of them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import random
+import time
+
+from textclf.errors import UserError
+from textclf.tracking.ownership import is_gone
 from textclf.tracking.store import Registration
+
+LOCK_SUFFIX = ".textclf-lock"
+LOCK_WAIT_SECONDS = 120
+# A lock whose owner cannot be checked (another host) is taken as abandoned after this long;
+# registering holds it for well under a second.
+LOCK_STALE_SECONDS = 300
 
 
 def promote_if_better(client, registered_model: str, alias: str, metric: str, version: str,
                       score: float) -> Registration:
     """Point ``alias`` at ``version`` if ``score`` beats the current holder's ``metric``.
 
-    ``client`` is an ``MlflowClient``; the caller holds whatever lock the store needs.
+    ``client`` is an ``MlflowClient``; the caller holds ``registry_lock``.
     """
     holder = current_holder(client, registered_model, alias)
     best = None if holder is None else client.get_run(holder.run_id).data.metrics.get(metric)
@@ -28,3 +47,43 @@ def current_holder(client, registered_model: str, alias: str):
         return client.get_model_version_by_alias(registered_model, alias)
     except MlflowException:
         return None
+
+
+@contextlib.contextmanager
+def registry_lock(client, registered_model: str, owner: str):
+    """Hold the lock on ``registered_model`` (see the module docstring); ``owner`` names this process."""
+    from mlflow.exceptions import MlflowException
+
+    name = registered_model + LOCK_SUFFIX
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            client.create_registered_model(name, description=owner)
+            break
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        release_if_abandoned(client, name)
+        if time.monotonic() > deadline:
+            raise UserError(f"registered model {registered_model!r} stayed locked for {LOCK_WAIT_SECONDS} s "
+                            f"(lock {name!r}). Fix: if no textclf run is registering, delete that registered model")
+        time.sleep(0.05 + 0.1 * random.random())  # apart, so that waiters do not retry in step
+    try:
+        yield
+    finally:
+        client.delete_registered_model(name)
+
+
+def release_if_abandoned(client, lock_name: str) -> bool:
+    """Delete the lock ``lock_name`` if the process holding it is gone; whether it did."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        lock = client.get_registered_model(lock_name)
+        age = time.time() - lock.creation_timestamp / 1000
+        if is_gone(lock.description or "") or age > LOCK_STALE_SECONDS:
+            client.delete_registered_model(lock_name)
+            return True
+    except MlflowException:  # released meanwhile
+        pass
+    return False

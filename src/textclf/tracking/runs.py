@@ -7,18 +7,37 @@ from pathlib import Path
 import pandas as pd
 
 from textclf.errors import UserError
+from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
+from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
 from textclf.tracking.tracker import connect, mlflow
 
 # Params that differ between any two runs by nature, so they say nothing about the difference.
 RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
 
 
-def load_model(model_uri: str, tracking_uri: str):
-    """Load any MLflow pyfunc model, with one-line errors for bad or unknown URIs."""
-    from mlflow.exceptions import MlflowException
+def open_store(tracking_uri: str, command: str) -> None:
+    """Point MLflow at the store and end the runs that processes which died left RUNNING."""
+    from mlflow.tracking import MlflowClient
 
     connect(tracking_uri, timeout=5)
+    try:
+        end_abandoned_runs(MlflowClient(), found_by=f"textclf {command}")
+    except Exception as error:  # noqa: BLE001 - tidying up is not what the user asked for; reading may still work
+        if not is_store_failure(error):
+            raise
+
+
+def load_model(model_uri: str, tracking_uri: str):
+    """Load any MLflow pyfunc model, with one-line errors for bad or unknown URIs and stores."""
+    with store_errors_as_user_errors(tracking_uri):
+        open_store(tracking_uri, "predict")
+        return _load_model(model_uri)
+
+
+def _load_model(model_uri: str):
+    from mlflow.exceptions import MlflowException
+
     try:
         folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
         # MLflow's own check of the model's requirements reads the metadata of every installed
@@ -26,6 +45,8 @@ def load_model(model_uri: str, tracking_uri: str):
         # compared directly below instead.
         model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
     except (MlflowException, OSError, ValueError) as error:  # ValueError: serving.format.UnsafeModelError
+        if is_store_failure(error):
+            raise
         detail = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
         raise UserError(f"cannot load model {model_uri!r}: {detail}. "
                         "Fix: check the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) "
@@ -36,13 +57,19 @@ def load_model(model_uri: str, tracking_uri: str):
 
 def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
     """An experiment's finished runs, best ``metric`` first, with the params that differ."""
+    with store_errors_as_user_errors(tracking_uri):
+        open_store(tracking_uri, "compare")
+        return _compare_runs(experiment, metric, columns, limit)
+
+
+def _compare_runs(experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
     from mlflow.tracking import MlflowClient
 
-    connect(tracking_uri, timeout=5)
     found = mlflow.get_experiment_by_name(experiment)
     if found is None:
         names = [e.name for e in MlflowClient().search_experiments()]
-        raise UserError(f"no experiment {experiment!r} in {tracking_uri} (it has {names}). Fix: pass --experiment NAME")
+        raise UserError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} (it has {names}). "
+                        "Fix: pass --experiment NAME")
     runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
                               max_results=1000)
     if "tags.textclf.sweep" in runs.columns:

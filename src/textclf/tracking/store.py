@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
+import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -11,6 +14,9 @@ from enum import Enum
 from pathlib import Path
 
 from textclf.errors import UserError
+
+HEARTBEAT_SECONDS = 3
+SERVER_SILENCE_SECONDS = 15  # with HEARTBEAT_SECONDS, training stops within ~21 s of the last answer
 
 # A sweep's parent run id, handed to its jobs (see textclf.tracking.sweep).
 PARENT_RUN_ENV = "TEXTCLF_PARENT_RUN_ID"
@@ -60,6 +66,51 @@ def check_reachable(uri: str, timeout: float) -> None:
                         "Fix: create it or change tracking.uri")
 
 
+# Exceptions from these libraries mean the store failed (unwritable, corrupt, unreachable).
+STORE_LIBRARIES = {"sqlalchemy", "sqlite3", "requests", "urllib3", "psycopg", "psycopg2", "pymysql", "alembic"}
+# MLflow's error codes that mean the same (others, such as INVALID_PARAMETER_VALUE, mean a bug of ours).
+STORE_ERROR_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "PERMISSION_DENIED", "UNAUTHENTICATED",
+                     "ENDPOINT_NOT_FOUND", "REQUEST_LIMIT_EXCEEDED"}
+
+
+def is_store_failure(error: BaseException | None) -> bool:
+    """Whether ``error`` (or what caused it) is the store failing rather than textclf."""
+    while error is not None:
+        if type(error).__module__.split(".")[0] in STORE_LIBRARIES:
+            return True
+        if getattr(error, "error_code", None) in STORE_ERROR_CODES:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextlib.contextmanager
+def store_errors_as_user_errors(uri: str):
+    """Around reading a store in ``compare`` or ``predict``: its failures become one line."""
+    try:
+        yield
+    except Exception as error:
+        if is_store_failure(error):
+            raise unusable_store(uri, error) from None
+        raise
+
+
+def unusable_store(uri: str, error: BaseException) -> UserError:
+    """One line for a store MLflow could not open or write, naming the cause and the fix."""
+    cause = getattr(error, "message", None) or str(error) or type(error).__name__
+    cause = cause.strip().splitlines()[0]
+    cause = re.sub(r"^\((sqlite3|psycopg2?|pymysql)\.\w+\)\s*", "", cause)  # SQLAlchemy's wrapper prefix
+    lowered = cause.lower()
+    if "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
+        fix = "make the store and its folder writable, or point tracking.uri at a store you can write"
+    elif "malformed" in lowered or "not a database" in lowered or "no such table" in lowered:
+        fix = ("its runs cannot be read; restore it from a backup, or point tracking.uri at a new "
+               "file and keep this one aside")
+    else:
+        fix = "check tracking.uri or MLFLOW_TRACKING_URI"
+    return UserError(f"cannot use tracking store {uri}: {cause}. Fix: {fix}")
+
+
 def ui_command(uri: str) -> str:
     """How a person looks at the store's runs."""
     return f"open {uri}" if store_kind(uri) is StoreKind.SERVER else f"mlflow ui --backend-store-uri {uri}"
@@ -87,6 +138,37 @@ class Registration:
     version: str
     promoted: bool
     champion_version: str
+
+
+class TrackingLost(UserError):
+    """Tracking stopped working during a run (its worker died, its server stopped answering)."""
+
+    exit_code = 1
+
+
+def watch_server(uri: str, on_lost, stop: threading.Event) -> None:
+    """Ask the tracking server ``uri`` for its health every few seconds, on a thread, until
+    ``stop`` is set; call ``on_lost`` once if it has not answered for ``SERVER_SILENCE_SECONDS``.
+
+    MLflow's own client would retry a silent server for minutes; training should not run on for
+    that long with nothing recorded.
+    """
+    def watch() -> None:
+        last_answer = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=HEARTBEAT_SECONDS).close()
+                last_answer = time.monotonic()
+            except (urllib.error.URLError, OSError):
+                silent = time.monotonic() - last_answer
+                if silent >= SERVER_SILENCE_SECONDS and not stop.is_set():
+                    on_lost(TrackingLost(
+                        f"tracking server {uri} stopped answering {silent:.0f} s ago, so training stopped; "
+                        "the next train.py, predict or compare on it ends the run FAILED. "
+                        "Fix: restart the server (or check the network) and rerun"))
+                    return
+
+    threading.Thread(target=watch, name="watch-server", daemon=True).start()
 
 
 class TrackingError(Exception):

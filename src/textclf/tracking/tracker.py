@@ -17,19 +17,27 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow retries a silent tracking server 7 times with growing pauses, each try waiting up to
+# 120 s: minutes of a hung train.py, predict or compare. Three tries of 10 s fail in ~30 s.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 import mlflow  # noqa: E402
 from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
 from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
 from mlflow.exceptions import MlflowException  # noqa: E402
+from mlflow.entities import RunTag  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.types import ColSpec, Schema  # noqa: E402
 
 from textclf import serving  # noqa: E402
-from textclf.errors import UserError  # noqa: E402
-from textclf.tracking.champion import promote_if_better  # noqa: E402
+from textclf.tracking.champion import promote_if_better, registry_lock  # noqa: E402
+from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
+from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
 from textclf.tracking.requirements import requirements  # noqa: E402
-from textclf.tracking.store import PARENT_RUN_ENV, Registration, check_reachable, is_remote, store_lock  # noqa: E402
+from textclf.tracking.store import (PARENT_RUN_ENV, Registration, check_reachable, is_remote,  # noqa: E402
+                                   store_lock, unusable_store)
 
 MODEL_NAME = "model"
 # The copy of textclf.serving a saved model carries, importable without textclf.
@@ -79,19 +87,28 @@ class Tracker:
                     experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
                 else:
                     experiment_id = found.experiment_id
-        except MlflowException as error:
-            raise UserError(f"cannot use tracking store {uri}: {error.message.splitlines()[0]}. "
-                            "Fix: check tracking.uri or MLFLOW_TRACKING_URI") from None
+            end_abandoned_runs(MlflowClient(), found_by="python train.py")
+        except Exception as error:  # noqa: BLE001 - creating the experiment is the store's first use: any failure is its
+            raise unusable_store(uri, error) from None
         return cls(uri, experiment_id, registered_model, champion_alias, champion_metric)
 
-    def begin_run(self, run_name: str) -> str:
-        """Start the run (nested under a sweep's parent run, if any); return its id."""
+    def begin_run(self, run_name: str, owner: str) -> str:
+        """Start the run (nested under a sweep's parent run, if any), owned by the training process
+        ``owner`` (see ``ownership``); return its id."""
         parent = os.environ.get(PARENT_RUN_ENV)
-        return mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent).info.run_id
+        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent,
+                               tags={OWNER_TAG: owner})
+        return run.info.run_id
 
-    def end_run(self, status: str) -> None:
-        if mlflow.active_run() is not None:
-            mlflow.end_run(status)
+    def end_run(self, status: str, delete: bool = False) -> None:
+        """End the active run with ``status``; ``delete`` moves it to the store's trash as well
+        (bad input found during training: such a run holds nothing worth keeping)."""
+        run = mlflow.active_run()
+        if run is None:
+            return
+        mlflow.end_run(status)
+        if delete:
+            MlflowClient().delete_run(run.info.run_id)
 
     def log_config(self, params: dict[str, str], config_yaml: str) -> None:
         mlflow.log_params({key: value[:6000] for key, value in params.items()})
@@ -156,16 +173,24 @@ class Tracker:
         self.model_uri = info.model_uri
         return info.model_uri
 
-    def register(self, score: float) -> Registration:
-        """Register the logged model; move the champion alias to it only if it beats the champion."""
+    def register_and_finish(self, score: float) -> Registration:
+        """The run's last step: register its model, end the run FINISHED, then move the champion
+        alias to the new version only if it beats the champion.
+
+        If this process dies part way, the next process on the store finds the run still RUNNING
+        and deletes its version (``recovery``); the alias only ever moves to a FINISHED run's model.
+        """
+        client, run_id = MlflowClient(), mlflow.active_run().info.run_id
         # Locked so that parallel runs can neither race to create the registered model nor
         # both read the old champion and overwrite each other's alias.
-        with store_lock(self.uri):
+        with registry_lock(client, self.registered_model, this_process()):
             version = str(mlflow.register_model(self.model_uri, self.registered_model).version)
-            registration = promote_if_better(MlflowClient(), self.registered_model, self.champion_alias,
+            mlflow.end_run("FINISHED")
+            registration = promote_if_better(client, self.registered_model, self.champion_alias,
                                              self.champion_metric, version, score)
-        mlflow.set_tags({"registered_model": self.registered_model, "registered_version": version,
-                         "champion": str(registration.promoted).lower()})
+        tags = {"registered_model": self.registered_model, "registered_version": version,
+                "champion": str(registration.promoted).lower()}
+        client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
         return registration
 
 

@@ -8,14 +8,20 @@ above all nothing registered.
 
 from __future__ import annotations
 
-import os
 import signal
-import sys
-import traceback
-from multiprocessing.connection import Connection
 
-from textclf.errors import UserError
-from textclf.tracking.store import TrackingError
+# Ctrl-C reaches the whole process group; the training process decides how the run ends. Set
+# first, so that no signal lands in the worker's start-up either.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from multiprocessing.connection import Connection  # noqa: E402
+
+from textclf.errors import UserError  # noqa: E402
+from textclf.tracking.store import TrackingError, is_store_failure, unusable_store  # noqa: E402
 
 BACKGROUND_NICENESS = 5  # about a third of the CPU share of a normal process, when they compete
 
@@ -24,7 +30,7 @@ def calls(tracker) -> dict:
     """What the training process may ask of the worker's tracker."""
     return {"begin_run": tracker.begin_run, "log_config": tracker.log_config, "log_dataset": tracker.log_dataset,
             "log_history": tracker.log_history, "log_model": tracker.log_model, "log_reports": tracker.log_reports,
-            "log_metrics": tracker.log_metrics, "register": tracker.register}
+            "log_metrics": tracker.log_metrics, "register_and_finish": tracker.register_and_finish}
 
 
 def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object]:
@@ -44,15 +50,16 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
     except OSError as error:  # the store or artifact location: a full disk, a bad path, permissions
         return False, UserError(f"tracking failed while running {call}: {error}. "
                                 "Fix: check tracking.uri, tracking.artifact_location and free disk space")
+    except Exception as error:  # noqa: BLE001 - sorted below: the store's failure, or a bug of ours
+        if is_store_failure(error) and tracker is not None:
+            return False, unusable_store(tracker.uri, error)
+        return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
     except BaseException:
         return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
 
 
 def serve(connection) -> None:
     """The worker's loop: run each call on the Tracker and send back its result or error."""
-    # Ctrl-C reaches the whole process group; the training process decides how the run ends.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Training comes first: on a machine with fewer free cores than busy processes, the worker
     # yields the CPU to the fit and the predictions.
     os.nice(BACKGROUND_NICENESS)

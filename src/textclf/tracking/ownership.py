@@ -1,0 +1,62 @@
+"""Which process owns a run or a lock, and whether that process still exists (no MLflow here).
+
+A run records its owner as ``host/boot id/pid/start ticks``. A process id alone is not enough:
+after a reboot, or once the id is reused, another process may carry it. The boot id changes on
+every boot, and the start time (clock ticks since boot) tells two processes with one id apart.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+OWNER_TAG = "textclf.owner"        # on a run: the training process that started it
+ENDED_BY_TAG = "textclf.ended_by"  # on a run another process ended: why
+
+
+def this_process() -> str:
+    """This process's owner string."""
+    return describe(os.getpid())
+
+
+def describe(pid: int) -> str:
+    return f"{socket.gethostname()}/{_boot_id()}/{pid}/{_start_ticks(pid)}"
+
+
+def is_gone(owner: str) -> bool:
+    """Whether the process ``owner`` names no longer exists. Owners on another host, or written
+    by an older textclf, cannot be checked here: they count as alive."""
+    try:
+        host, boot, pid, ticks = owner.split("/")
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if boot != _boot_id():
+        return True  # the machine restarted since: every process of that boot is gone
+    return _start_ticks(int(pid)) != ticks
+
+
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # not Linux: processes are then told apart by id only
+        return "-"
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        # Field 22 of /proc/PID/stat, counted after the command name (which may hold spaces).
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except FileNotFoundError:
+        return "gone"
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:
+        pass
+    return "-"
