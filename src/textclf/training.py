@@ -19,6 +19,7 @@ from textclf.errors import UserError
 from textclf.evaluation.evaluate import collect_metrics, evaluate
 from textclf.models import fitting
 from textclf.models.params import check_estimator_params
+from textclf.pause import pause_at
 from textclf.tracking.background import open_tracker
 
 HEADLINE_METRICS = ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds")
@@ -32,6 +33,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     estimator = task.prepare(build(cfg.model.estimator, "model"))
     check_estimator_params(estimator)
 
+    pause_at("before_run")
     with open_tracker(cfg, dataset) as tracker:
         fitted = fit(estimator, dataset, task)
         decision = task.fit_decision(fitted, dataset)

@@ -1,29 +1,8 @@
 """Training against a real `mlflow server` on loopback: tracked, registered, loaded back from it."""
 
-import subprocess
-import sys
-
 import pandas as pd
-import pytest
 
 from helpers.processes import run_train
-from helpers.serving import free_port, wait_until_up, with_venv_on_path
-
-
-@pytest.fixture(scope="module")
-def tracking_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("server")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
-         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/health", process, timeout=120)
-    yield url, folder
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def test_train_register_and_load_through_a_server(tracking_server, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import signal
 import sys
 import threading
 
@@ -19,6 +20,7 @@ def report_user_errors(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM ends work as Ctrl-C does
         try:
             return function(*args, **kwargs)
         except UserError as error:
@@ -27,11 +29,15 @@ def report_user_errors(function):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(error.exit_code)
         except KeyboardInterrupt as interrupt:
-            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted: nothing was registered",
+            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted before a run began: nothing was logged",
                   file=sys.stderr)
             exit_past_a_running_fit(130)
 
     return wrapper
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def exit_past_a_running_fit(code: int) -> None:

@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse
 from sklearn.pipeline import Pipeline
 
+from textclf.pause import pause_at
+
 
 CHUNK_TEXTS = 2000  # texts transformed at a time ahead of need
 LATENCY_TEXTS = 20  # one-text predictions timed for the latency metric
@@ -107,6 +109,7 @@ def _on_interruptible_thread(function, *args):
 
 
 def _fit(estimator, texts: list[str], targets, predict_next: Sequence) -> FittedModel:
+    pause_at("fit")
     startup_seconds, started = seconds_since_process_start(), time.perf_counter()
     latency_texts = predict_next[-1].texts if predict_next else texts
     if not isinstance(estimator, Pipeline) or len(estimator) < 2:

@@ -44,6 +44,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf.config import flatten_config, to_yaml
 from textclf.errors import Interrupted, UserError
+from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
 from textclf.tracking.ownership import this_process
@@ -104,8 +105,13 @@ class BackgroundTracker:
                 self._channel.wait_for_all()
                 self.run_id = self._started.result()
                 self._end("FINISHED")
+        except Interrupted:  # already says what became of the run
+            raise
         except KeyboardInterrupt:
             self.run_id = _result_if_done(self._started)
+            if self._finished:
+                raise Interrupted(f"interrupted after the last step: run {self.run_id} FINISHED and its model "
+                                  "is registered") from None
             self._end("FAILED" if self.failure else "KILLED")
             if self.failure is None:
                 raise Interrupted(f"interrupted: run {self.run_id or '(not started)'} ended KILLED; "
@@ -140,6 +146,7 @@ class BackgroundTracker:
 
         def save_and_log() -> None:
             packages = save_state(estimator, decision, folder)
+            pause_at("save_model")
             self._channel.submit("log_model", str(folder), packages, *example)
 
         self._saved = self._saving.submit(save_and_log)
@@ -161,6 +168,7 @@ class BackgroundTracker:
             registration = finishing.result()
         self._finished = True
         self.run_id = self._started.result()
+        pause_at("after_register")
         if arrived:
             champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
             raise Interrupted(f"interrupted during the last step, which completed: run {self.run_id} FINISHED, "

@@ -6,6 +6,8 @@ During ``python train.py`` a ``Tracker`` lives in a worker process beside the tr
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -32,6 +34,7 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from mlflow.types import ColSpec, Schema  # noqa: E402
 
 from textclf import serving  # noqa: E402
+from textclf.pause import pause_at  # noqa: E402
 from textclf.tracking.champion import promote_if_better, registry_lock  # noqa: E402
 from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
 from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
@@ -148,6 +151,7 @@ class Tracker:
 
         with tempfile.TemporaryDirectory() as folder:
             write_reports(self.dataset_name, split, evaluation, decision, Path(folder))
+            pause_at("reports")
             mlflow.log_artifacts(folder)
 
     def log_model(self, state_folder: str, packages: list[str], example, output) -> str:
@@ -184,7 +188,9 @@ class Tracker:
         # Locked so that parallel runs can neither race to create the registered model nor
         # both read the old champion and overwrite each other's alias.
         with registry_lock(client, self.registered_model, this_process()):
-            version = str(mlflow.register_model(self.model_uri, self.registered_model).version)
+            with contextlib.redirect_stderr(io.StringIO()):  # "Successfully registered model ...": printed, not logged
+                version = str(mlflow.register_model(self.model_uri, self.registered_model).version)
+            pause_at("register")
             mlflow.end_run("FINISHED")
             registration = promote_if_better(client, self.registered_model, self.champion_alias,
                                              self.champion_metric, version, score)

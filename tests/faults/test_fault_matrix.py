@@ -1,0 +1,186 @@
+"""The fault matrix: SIGINT, SIGTERM and SIGKILL delivered to the training process, to its tracking
+worker and to the whole process group, at each edge of a run (``textclf.pause.MOMENTS``), on a
+sqlite store and against a real `mlflow server`.
+
+Every cell checks what always holds (``assert_store_is_truthful``): once the next process has
+opened the store, no run is RUNNING, a FINISHED run has its metrics and its registered version, a
+version belongs to a FINISHED run, the champion alias is on a FINISHED run's model, and no
+registry lock is left. Then the cell's own outcome (``expected``): exit code, one line saying
+what happened, the run's status, and whether its model is registered.
+"""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from helpers.processes import clean_env, train_command
+from textclf.pause import MOMENTS
+
+TARGETS = ("training", "worker", "group")
+SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
+CELLS = [(moment, target, name) for moment in MOMENTS for target in TARGETS for name in SIGNALS
+         if not (moment == "before_run" and target == "worker")]  # the worker starts with the run
+
+
+def expected(moment: str, target: str, name: str) -> dict:
+    """The outcome of one cell: ``exit`` code, ``status`` of the run (None: no run), ``registered``,
+    and ``says``: a phrase of the one line printed (None: nothing is printed)."""
+    killed = name == "SIGKILL"
+    if target == "worker" and not killed:  # the worker ignores them: training decides, and was not asked
+        return dict(exit=0, status="FINISHED", registered=True, says=None)
+    if moment == "before_run":
+        return dict(exit=-9 if killed else 130, status=None, registered=False,
+                    says=None if killed else "interrupted before a run began")
+    if moment == "after_register":  # the last step is done
+        if killed:
+            return dict(exit=0 if target == "worker" else -9, status="FINISHED", registered=True, says=None)
+        return dict(exit=130, status="FINISHED", registered=True, says="interrupted after the last step")
+    if moment == "register":  # registering has begun: it completes unless the process doing it dies
+        if target == "training" and killed:
+            return dict(exit=-9, status="FINISHED", registered=True, says=None)
+        if killed:  # the worker dies between registering the version and ending the run
+            return dict(exit=1 if target == "worker" else -9, status="FAILED", registered=False,
+                        says="worker process was killed" if target == "worker" else None)
+        return dict(exit=130, status="FINISHED", registered=True, says="interrupted during the last step")
+    # fit, reports, save_model: before the last step
+    if not killed:
+        return dict(exit=130, status="KILLED", registered=False, says="ended KILLED; nothing was registered")
+    if target == "training":  # the worker sees training go and ends the run
+        return dict(exit=-9, status="KILLED", registered=False, says=None)
+    if target == "worker":
+        return dict(exit=1, status="FAILED", registered=False, says="worker process was killed")
+    return dict(exit=-9, status="FAILED", registered=False, says=None)  # both gone: the next process ends it
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def store(request, tmp_path):
+    """(tracking URI, overrides, an MlflowClient on it) for one cell's own experiment."""
+    from mlflow.tracking import MlflowClient
+
+    name = f"fault-{abs(hash(request.node.nodeid)) % 10**8}"
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path}/mlflow.db"
+    else:
+        uri = request.getfixturevalue("tracking_server")[0]
+    overrides = [f"tracking.uri={uri}", f"tracking.experiment={name}", f"tracking.registered_model={name}-topics"]
+    return uri, overrides, MlflowClient(uri), name
+
+
+@pytest.mark.parametrize("moment,target,name", CELLS, ids=["-".join(cell) for cell in CELLS])
+def test_fault(store, tmp_path, moment, target, name):
+    uri, overrides, client, experiment = store
+    pause_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        train_command(tmp_path, "features=tfidf_word", "model=tfidf_nb", *overrides), cwd=tmp_path,
+        env=clean_env(TEXTCLF_PAUSE_AT=moment, TEXTCLF_PAUSE_FILE=str(pause_file)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        wait_for(lambda: pause_file.exists() and pause_file.read_text().strip(), process, f"the pause at {moment}")
+        if moment != "before_run":  # the worker starts the run beside training: the cell needs it started
+            wait_for(lambda: runs_of(client, experiment, from_test=uri), process, "the run to start")
+        worker = worker_of(process.pid)
+        deliver(SIGNALS[name], target, process, worker)
+        pause_file.unlink()  # let the paused process go on, if it still can
+        _, stderr = process.communicate(timeout=90)
+        if worker is not None:
+            psutil.wait_procs([worker], timeout=60)  # it may still be ending the run
+    finally:
+        kill_group(process)
+
+    outcome = expected(moment, target, name)
+    assert process.returncode == outcome["exit"], stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    said = [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted"))]
+    if outcome["says"] is None:
+        assert said == [], stderr[-3000:]
+    else:
+        assert len(said) == 1 and outcome["says"] in said[0], stderr[-3000:]
+
+    from textclf.tracking.recovery import end_abandoned_runs
+
+    end_abandoned_runs(client, found_by="the next process")  # what train.py, predict and compare do first
+    runs = runs_of(client, experiment)
+    assert_store_is_truthful(client, runs, experiment)
+    if outcome["status"] is None:
+        assert runs == []
+        return
+    (run,) = runs
+    assert run.info.status == outcome["status"]
+    versions = client.search_model_versions(f"name = '{experiment}-topics'")
+    assert len(versions) == (1 if outcome["registered"] else 0)
+
+
+def assert_store_is_truthful(client, runs, experiment: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    statuses = {run.info.run_id: run.info.status for run in runs}
+    assert "RUNNING" not in statuses.values()
+    for run in runs:
+        if run.info.status == "FINISHED":
+            assert "test/macro_f1" in run.data.metrics and run.data.tags.get("registered_version")
+    registered = f"{experiment}-topics"
+    for version in client.search_model_versions(f"name = '{registered}'"):
+        assert statuses.get(version.run_id) == "FINISHED", (version.version, statuses)
+    try:
+        holder = client.get_model_version_by_alias(registered, "champion")
+        assert statuses.get(holder.run_id) == "FINISHED"
+    except MlflowException:
+        pass  # no champion
+    assert not client.search_registered_models(f"name LIKE '{registered}.textclf-lock%'")
+
+
+def runs_of(client, experiment: str, from_test: str | None = None) -> list:
+    """The experiment's runs. ``from_test``: the store's URI, while train.py may still be creating
+    it: a sqlite store is then read with sqlite3, read-only (an MLflow client would race the
+    creation), and the answer is only whether a run exists."""
+    if from_test and from_test.startswith("sqlite:///"):
+        try:
+            with sqlite3.connect(f"file:{from_test.removeprefix('sqlite:///')}?mode=ro", uri=True) as db:
+                return db.execute("SELECT run_uuid FROM runs").fetchall()
+        except sqlite3.Error:
+            return []
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def wait_for(condition, process, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process.poll() is not None:
+            raise AssertionError(f"train.py exited before {what}: {process.stderr.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
+
+
+def worker_of(pid: int):
+    """The tracking worker the training process started, if it has."""
+    for child in psutil.Process(pid).children():
+        try:
+            if "textclf.tracking.worker" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
+def deliver(signum: int, target: str, process, worker) -> None:
+    if target == "training":
+        process.send_signal(signum)
+    elif target == "worker":
+        worker.send_signal(signum)
+    else:
+        os.killpg(process.pid, signum)
+
+
+def kill_group(process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=30)
