@@ -14,14 +14,26 @@ import random
 import time
 
 from textclf.errors import UserError
+from textclf.pause import pause_at
 from textclf.tracking.ownership import is_gone
-from textclf.tracking.store import Registration
+from textclf.tracking.store import Registration, is_store_failure
 
 LOCK_SUFFIX = ".textclf-lock"
 LOCK_WAIT_SECONDS = 120
 # A lock whose owner cannot be checked (another host) is taken as abandoned after this long;
 # registering holds it for well under a second.
 LOCK_STALE_SECONDS = 300
+
+
+def register_candidate(client, registered_model: str, alias: str, metric: str, score: float, owner: str,
+                       create_version, finish_run) -> Registration:
+    """Under ``registry_lock``: ``create_version()`` (returns the new version), ``finish_run()``,
+    then ``promote_if_better``. The alias thus only ever moves to a finished run's model."""
+    with registry_lock(client, registered_model, owner):
+        version = str(create_version())
+        pause_at("register")
+        finish_run()
+        return promote_if_better(client, registered_model, alias, metric, version, score)
 
 
 def promote_if_better(client, registered_model: str, alias: str, metric: str, version: str,
@@ -61,7 +73,8 @@ def registry_lock(client, registered_model: str, owner: str):
             client.create_registered_model(name, description=owner)
             break
         except MlflowException as error:
-            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            # A busy store may also answer "database is locked": that is worth another try too.
+            if error.error_code != "RESOURCE_ALREADY_EXISTS" and not is_store_failure(error):
                 raise
         release_if_abandoned(client, name)
         if time.monotonic() > deadline:
@@ -71,7 +84,22 @@ def registry_lock(client, registered_model: str, owner: str):
     try:
         yield
     finally:
-        client.delete_registered_model(name)
+        _release(client, name)
+
+
+def _release(client, name: str, attempts: int = 5) -> None:
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(attempts):
+        try:
+            client.delete_registered_model(name)
+            return
+        except MlflowException as error:
+            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return
+            if not is_store_failure(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def release_if_abandoned(client, lock_name: str) -> bool:
