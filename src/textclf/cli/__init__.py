@@ -1,4 +1,5 @@
-"""The ``textclf`` command: ``textclf predict`` tags texts, ``textclf compare`` lists runs.
+"""The ``textclf`` command: ``textclf predict`` tags texts, ``textclf compare`` lists runs,
+``textclf verify`` checks a stored model.
 
 User errors print one line and exit 2; Ctrl-C exits 130 (see ``errors``).
 """
@@ -33,6 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output, else csv)")
     predict.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
     predict.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    predict.add_argument("--no-verify", action="store_true",
+                         help="load the model without checking its files against their recorded digest (its code runs)")
+
+    verify = commands.add_parser("verify", help="check a stored model's files against the digest recorded when it was logged")
+    verify.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"registered model or run (default: {DEFAULT_MODEL_URI})")
+    verify.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
 
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
@@ -63,6 +70,11 @@ def main(argv: list[str] | None = None) -> None:
         from textclf.cli.predict import predict
 
         predict(args, default_tracking_uri())
+    elif args.command == "verify":
+        from textclf.tracking.runs import verify_model
+
+        folder = verify_model(args.model_uri, args.tracking_uri or default_tracking_uri())
+        print(f"ok: {args.model_uri} matches the digest recorded when it was logged ({folder})")
     else:
         from textclf.cli.compare import compare
 

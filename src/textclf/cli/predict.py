@@ -63,7 +63,7 @@ def predict(args, default_tracking_uri: str) -> None:
     texts = read_texts(args.input, args.text_column)
     from textclf.tracking.runs import load_model
 
-    model = load_model(args.model_uri, args.tracking_uri or default_tracking_uri)
+    model = load_model(args.model_uri, args.tracking_uri or default_tracking_uri, verify=not args.no_verify)
     predictions = model.predict(pd.DataFrame({"text": texts}))
     predictions.insert(0, "text", texts)
     write_predictions(predictions, args.output, args.format)

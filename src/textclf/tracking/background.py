@@ -47,6 +47,7 @@ from textclf.errors import Interrupted, UserError
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
+from textclf.tracking.manifest import file_digests
 from textclf.tracking.ownership import this_process
 from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, ui_command,
                                    watch_server)
@@ -146,8 +147,11 @@ class BackgroundTracker:
 
         def save_and_log() -> None:
             packages = save_state(estimator, decision, folder)
+            # Hashed here, beside the predictions, not in the worker after the copy: the files are
+            # copied as they are, and every load hashes the stored copy again.
+            digests = file_digests(folder)
             pause_at("save_model")
-            self._channel.submit("log_model", str(folder), packages, *example)
+            self._channel.submit("log_model", str(folder), packages, *example, state_digests=digests)
 
         self._saved = self._saving.submit(save_and_log)
 

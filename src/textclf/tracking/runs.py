@@ -11,6 +11,7 @@ from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
 from textclf.tracking.tracker import connect, mlflow
+from textclf.tracking.verify import imports_from_source_only, verified_folder
 
 # Params that differ between any two runs by nature, so they say nothing about the difference.
 RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
@@ -28,18 +29,33 @@ def open_store(tracking_uri: str, command: str) -> None:
             raise
 
 
-def load_model(model_uri: str, tracking_uri: str):
-    """Load any MLflow pyfunc model, with one-line errors for bad or unknown URIs and stores."""
+def load_model(model_uri: str, tracking_uri: str, verify: bool = True):
+    """Load an MLflow pyfunc model, with one-line errors for bad or unknown URIs and stores.
+
+    ``verify``: first check its files against the digest recorded when it was logged, and refuse
+    it on any difference (``verify``). Without it, any MLflow model loads, and its code runs.
+    """
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "predict")
+        if verify:
+            imports_from_source_only()
+            return _load_model(model_uri, verified_folder(model_uri))
         return _load_model(model_uri)
 
 
-def _load_model(model_uri: str):
+def verify_model(model_uri: str, tracking_uri: str) -> Path:
+    """``textclf verify``: the folder of a model whose files match their recorded digest."""
+    with store_errors_as_user_errors(tracking_uri):
+        open_store(tracking_uri, "verify")
+        return verified_folder(model_uri)
+
+
+def _load_model(model_uri: str, folder: Path | None = None):
     from mlflow.exceptions import MlflowException
 
     try:
-        folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
+        if folder is None:
+            folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
         # MLflow's own check of the model's requirements reads the metadata of every installed
         # distribution (half a second of a three-second `textclf predict`); the model's pins are
         # compared directly below instead.

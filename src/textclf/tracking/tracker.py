@@ -36,6 +36,7 @@ from mlflow.types import ColSpec, Schema  # noqa: E402
 from textclf import serving  # noqa: E402
 from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
 from textclf.tracking.champion import register_candidate  # noqa: E402
+from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests  # noqa: E402
 from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
 from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
 from textclf.tracking.requirements import requirements  # noqa: E402
@@ -45,6 +46,7 @@ from textclf.tracking.store import (PARENT_RUN_ENV, Registration, check_reachabl
 MODEL_NAME = "model"
 # The copy of textclf.serving a saved model carries, importable without textclf.
 SERVING_PACKAGE = "textclf_serving"
+STATE_FOLDER = "artifacts/state"  # where MLflow puts the ``state`` artifact inside the model folder
 
 
 def quiet_mlflow() -> None:
@@ -76,6 +78,7 @@ class Tracker:
     champion_metric: str
     dataset_name: str | None = None
     model_uri: str | None = None
+    model_digest: str | None = None
 
     @classmethod
     def connect(cls, uri, artifact_location, experiment, registered_model, champion_alias, champion_metric,
@@ -154,8 +157,11 @@ class Tracker:
             pause_at("reports")
             mlflow.log_artifacts(folder)
 
-    def log_model(self, state_folder: str, packages: list[str], example, output) -> str:
-        """Log a model saved by ``serving.writer.save_state`` as a pyfunc model; return its URI."""
+    def log_model(self, state_folder: str, packages: list[str], example, output,
+                  state_digests: dict[str, str] | None = None) -> str:
+        """Log a model saved by ``serving.writer.save_state`` as a pyfunc model, with its manifest
+        (``manifest``; ``state_digests``: those of ``state_folder``'s files, if already known);
+        return its URI."""
         with tempfile.TemporaryDirectory() as staging:
             # The serving package travels with the model under a name of its own, so the model
             # loads where textclf is not installed.
@@ -175,7 +181,20 @@ class Tracker:
                     pip_requirements=requirements(packages),
                 )
         self.model_uri = info.model_uri
+        self.model_digest = self._log_manifest(info.model_uri, state_digests)
         return info.model_uri
+
+    def _log_manifest(self, model_uri: str, state_digests: dict[str, str] | None) -> str:
+        folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
+        if state_digests is None:
+            files = file_digests(folder)
+        else:
+            files = {**file_digests(folder, skip=STATE_FOLDER),
+                     **{f"{STATE_FOLDER}/{path}": digest for path, digest in state_digests.items()}}
+        digest = digest_of(files)
+        mlflow.log_dict({"model": model_uri, "sha256": digest, "files": files}, MANIFEST_ARTIFACT)
+        mlflow.set_tag(DIGEST_TAG, digest)
+        return digest
 
     def register_and_finish(self, score: float) -> Registration:
         """The run's last step: register its model, end the run FINISHED, then move the champion
@@ -188,7 +207,8 @@ class Tracker:
 
         def create_version() -> str:
             with contextlib.redirect_stderr(io.StringIO()):  # "Successfully registered model ...": printed, not logged
-                return mlflow.register_model(self.model_uri, self.registered_model).version
+                return mlflow.register_model(self.model_uri, self.registered_model,
+                                             tags={DIGEST_TAG: self.model_digest}).version
 
         # Locked: parallel runs could otherwise race to create the registered model, or both read
         # the old champion and overwrite each other's alias.

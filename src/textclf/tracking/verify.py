@@ -1,0 +1,82 @@
+"""Check a stored model against the digest recorded when it was logged, before loading it.
+
+Loading an MLflow model runs the Python code stored with it. ``verified_folder`` resolves the
+model URI to one registered version (or run), downloads that model's files, and compares their
+digest (``manifest``) with the one recorded on the version (or run). Only then may the folder be
+loaded, with ``imports_from_source_only`` in force so that no stale compiled copy of the model's
+code is read in place of the verified source.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from textclf.errors import UserError
+from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
+from textclf.tracking.tracker import mlflow
+
+UNVERIFIABLE = ("Fix: pass a registered model (models:/NAME@ALIAS, models:/NAME/N) or a run's model "
+                "(runs:/ID/model), or --no-verify to load it unchecked if you trust where it came from")
+
+
+def verified_folder(model_uri: str) -> Path:
+    """The local folder of ``model_uri``'s files, once they match their recorded digest."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    pinned_uri, recorded, run_id = _recorded_digest(client, model_uri)
+    folder = Path(mlflow.artifacts.download_artifacts(pinned_uri))  # a local store: its folder, no copy
+    found = file_digests(folder)
+    if digest_of(found) != recorded:
+        raise UserError(f"model {model_uri} is not the model that was logged: {_what_changed(run_id, found)}. "
+                        "Fix: do not load it; restore its files from a backup or train it again")
+    return folder
+
+
+def imports_from_source_only() -> None:
+    """From now on this process imports Python code from its source files only: compiled copies
+    are kept in a private folder, never beside a model's code (where anyone could plant one)."""
+    sys.dont_write_bytecode = True
+    if sys.pycache_prefix is None:
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="textclf-pycache-")
+
+
+def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:
+    """(a URI of exactly the version or run checked, its recorded digest, its run id)."""
+    from mlflow.exceptions import MlflowException
+
+    by_alias = re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri)
+    by_version = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
+    by_run = re.fullmatch(r"runs:/([0-9a-f]+)/model", model_uri)
+    try:
+        if by_alias or by_version:
+            version = (client.get_model_version_by_alias(*by_alias.groups()) if by_alias
+                       else client.get_model_version(*by_version.groups()))
+            pinned, tags, run_id = f"models:/{version.name}/{version.version}", version.tags, version.run_id
+        elif by_run:
+            run_id = by_run.group(1)
+            pinned, tags = model_uri, client.get_run(run_id).data.tags
+        else:
+            raise UserError(f"cannot verify {model_uri}: only registered versions and runs record a model's "
+                            f"digest. {UNVERIFIABLE}")
+    except MlflowException as error:
+        raise UserError(f"cannot load model {model_uri!r}: {error.message.strip().splitlines()[0]}. Fix: check "
+                        "the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) and the tracking "
+                        "store") from None
+    if DIGEST_TAG not in tags:
+        raise UserError(f"cannot verify {model_uri}: it was logged without a digest (by an older textclf, "
+                        f"or not by textclf). {UNVERIFIABLE}")
+    return pinned, tags[DIGEST_TAG], run_id
+
+
+def _what_changed(run_id: str, found: dict[str, str]) -> str:
+    try:
+        recorded = mlflow.artifacts.load_dict(f"runs:/{run_id}/{MANIFEST_ARTIFACT}")["files"]
+    except Exception:  # noqa: BLE001 - the manifest itself may be gone or changed; the digest already said no
+        return "its files differ from the recorded digest"
+    changed = changed_files(recorded, found)
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return f"changed since: {shown}" if changed else "its files differ from the recorded digest"
