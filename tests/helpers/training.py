@@ -58,7 +58,7 @@ def cli_here(*args: str, capsys, monkeypatch, stdin: str | None = None) -> Resul
     from textclf.cli import main
 
     if stdin is not None:
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8")), encoding="utf-8"))
     capsys.readouterr()
     code = _exit_code(lambda: main(list(args)))
     captured = capsys.readouterr()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+
+from textclf.safe_csv import write_rows
+
 
 def compare(args, default_tracking_uri: str) -> None:
     from textclf.tracking.runs import compare_runs
@@ -9,7 +13,7 @@ def compare(args, default_tracking_uri: str) -> None:
     table = compare_runs(args.tracking_uri or default_tracking_uri, args.experiment, args.metric,
                          [c for c in args.columns.split(",") if c], args.limit)
     if args.format == "csv":
-        print(table.to_csv(index=False), end="")
+        write_rows(sys.stdout, [list(table.columns), *table.itertuples(index=False)])
     elif args.format == "markdown":
         print(_markdown(table))
     else:

@@ -6,11 +6,11 @@ so the worker never imports scikit-learn (about 90 MB more in a process that onl
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from textclf.evaluation.evaluate import Evaluation
 from textclf.evaluation.plots import plot_confusion, plot_multilabel_confusion
+from textclf.safe_csv import write_rows
 
 
 def write_reports(dataset_name: str, split, evaluation: Evaluation, decision, folder: Path) -> None:
@@ -28,20 +28,24 @@ def write_reports(dataset_name: str, split, evaluation: Evaluation, decision, fo
 
 
 def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text", "true", "predicted", "confidence"])
+    def rows():
+        yield ["id", "text", "true", "predicted", "confidence"]
         for i, (truth, predicted) in enumerate(zip(split.labels, evaluation.predicted)):
             wrong = set(truth) != set(predicted) if multilabel else truth[0] != predicted[0]
             if wrong:
                 confidence = float(evaluation.probabilities[i].max())
-                writer.writerow([split.ids[i], split.texts[i], "|".join(truth), "|".join(predicted), f"{confidence:.3f}"])
+                yield [split.ids[i], split.texts[i], "|".join(truth), "|".join(predicted), f"{confidence:.3f}"]
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        write_rows(handle, rows())
 
 
 def _write_predictions(split, evaluation, classes, path: Path) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "true", "predicted", *(f"prob_{name}" for name in classes)])
+    def rows():
+        yield ["id", "true", "predicted", *(f"prob_{name}" for name in classes)]
         for i, predicted in enumerate(evaluation.predicted):
             probabilities = (f"{p:.6f}" for p in evaluation.probabilities[i])
-            writer.writerow([split.ids[i], "|".join(split.labels[i]), "|".join(predicted), *probabilities])
+            yield [split.ids[i], "|".join(split.labels[i]), "|".join(predicted), *probabilities]
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        write_rows(handle, rows())
