@@ -13,6 +13,7 @@ import run as bench
 p = argparse.ArgumentParser()
 p.add_argument("--repeats", type=int, default=3)
 p.add_argument("--dataset", default="20ng")
+p.add_argument("--kinds", default="bare,worker,thread", help="which contenders, in the order they alternate")
 a = p.parse_args()
 folder = Path(tempfile.mkdtemp(prefix=f"ab-{a.dataset}-"))
 if a.dataset == "20ng":
@@ -26,7 +27,7 @@ else:
     model_args, data_args = [], []
 results = {"worker": [], "thread": [], "bare": []}
 for r in range(a.repeats):
-    for kind in ("bare", "worker", "thread") if a.dataset == "20ng" else ("worker", "thread"):
+    for kind in [k for k in a.kinds.split(",") if a.dataset == "20ng" or k != "bare"]:
         store = folder / f"{kind}-{r}"
         subprocess.run(["rm", "-rf", str(store)]); store.mkdir()
         env = dict(os.environ, TEXTCLF_TRACKING_IN=kind, MLFLOW_DISABLE_TELEMETRY="true")

@@ -134,8 +134,9 @@ def _is_str_to_int(value: dict) -> bool:
                                                   for t in value_types)
 
 
-def save_state(estimator, decision, folder: str | Path) -> list[str]:
-    """Save ``estimator`` and its decision rule into ``folder``; return the packages it needs."""
+def save_state(estimator, decision, folder: str | Path, on_written=None) -> list[str]:
+    """Save ``estimator`` and its decision rule into ``folder``; return the packages it needs.
+    ``on_written(path)``, if given, is called as each file is complete."""
     import sklearn
 
     folder = Path(folder)
@@ -149,8 +150,11 @@ def save_state(estimator, decision, folder: str | Path) -> list[str]:
         "estimator": encoder.encode(estimator, "estimator"),
     }
     # json.dumps, not json.dump: only the one-shot call uses the C encoder (7x faster here).
+    on_written = on_written or (lambda path: None)
     (folder / STATE_FILE).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    on_written(folder / STATE_FILE)
     (folder / ARRAYS_FOLDER).mkdir(exist_ok=True)
     for key, array in encoder.arrays.items():
         np.save(folder / ARRAYS_FOLDER / f"{key}.npy", array, allow_pickle=False)
+        on_written(folder / ARRAYS_FOLDER / f"{key}.npy")
     return sorted(encoder.packages)

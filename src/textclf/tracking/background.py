@@ -47,7 +47,7 @@ from textclf.errors import Interrupted, UserError
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
-from textclf.tracking.manifest import file_digests
+from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
 from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, ui_command,
                                    watch_server)
@@ -146,10 +146,11 @@ class BackgroundTracker:
         folder = self._scratch / "state"
 
         def save_and_log() -> None:
-            packages = save_state(estimator, decision, folder)
-            # Hashed here, beside the predictions, not in the worker after the copy: the files are
-            # copied as they are, and every load hashes the stored copy again.
-            digests = file_digests(folder)
+            # Hashed here as they are written, not in the worker after MLflow copied them: the
+            # copy is exact, and every load hashes the stored copy again.
+            hashing = DigestsAsWritten(folder)
+            packages = save_state(estimator, decision, folder, on_written=hashing)
+            digests = hashing.digests()
             pause_at("save_model")
             self._channel.submit("log_model", str(folder), packages, *example, state_digests=digests)
 
@@ -165,6 +166,7 @@ class BackgroundTracker:
         self._channel.submit("log_metrics", metrics)
         if self._saved is not None:
             self._saved.result()  # the model is logged before it is registered
+        self._channel.submit("wait_for_reports")
         self._channel.wait_for_all()  # every call answered, none failed
         with _signals_deferred() as arrived:
             finishing = self._channel.submit("register_and_finish", metrics[self.champion_metric])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 DIGEST_TAG = "textclf.model_sha256"
@@ -49,6 +50,25 @@ def digest_of(files: dict[str, str]) -> str:
 def changed_files(recorded: dict[str, str], found: dict[str, str]) -> list[str]:
     """Paths added, removed or changed between two manifests, sorted."""
     return sorted(path for path in recorded.keys() | found.keys() if recorded.get(path) != found.get(path))
+
+
+class DigestsAsWritten:
+    """Call it with each file as it is written: it hashes them on two threads meanwhile, so that
+    hashing a large model overlaps writing it (hashlib releases the GIL)."""
+
+    def __init__(self, folder: Path):
+        self._folder = Path(folder)
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="hash")
+        self._digests: dict[str, Future] = {}
+
+    def __call__(self, path: Path) -> None:
+        self._digests[Path(path).relative_to(self._folder).as_posix()] = self._pool.submit(_sha256, Path(path))
+
+    def digests(self) -> dict[str, str]:
+        """``file_digests(folder)``, once every file is hashed."""
+        found = {path: digest.result() for path, digest in sorted(self._digests.items())}
+        self._pool.shutdown()
+        return found
 
 
 def _sha256(path: Path) -> str:

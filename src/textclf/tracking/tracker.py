@@ -14,7 +14,8 @@ import subprocess
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -79,6 +80,8 @@ class Tracker:
     dataset_name: str | None = None
     model_uri: str | None = None
     model_digest: str | None = None
+    _reports: list[Future] = field(default_factory=list)
+    _drawing: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="reports"))
 
     @classmethod
     def connect(cls, uri, artifact_location, experiment, registered_model, champion_alias, champion_metric,
@@ -149,13 +152,25 @@ class Tracker:
             mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
 
     def log_reports(self, split, evaluation, decision) -> None:
-        """The report files of one evaluated split (see ``textclf.evaluation.reports``)."""
+        """Draw and log the report files of one evaluated split (``textclf.evaluation.reports``)
+        on a thread, and return: drawing is Python work and copying the model files into the
+        store (``log_model``) is mostly waiting on the disk, so the two overlap. Wait for them
+        with ``wait_for_reports``."""
+        run_id = mlflow.active_run().info.run_id  # the active run is per thread in MLflow: name it
+        self._reports.append(self._drawing.submit(self._write_reports, run_id, split, evaluation, decision))
+
+    def wait_for_reports(self) -> None:
+        """Until every report is logged; raise the first failure among them."""
+        for report in self._reports:
+            report.result()
+
+    def _write_reports(self, run_id: str, split, evaluation, decision) -> None:
         from textclf.evaluation.reports import write_reports  # matplotlib: only needed from here
 
         with tempfile.TemporaryDirectory() as folder:
             write_reports(self.dataset_name, split, evaluation, decision, Path(folder))
             pause_at("reports")
-            mlflow.log_artifacts(folder)
+            MlflowClient().log_artifacts(run_id, folder)
 
     def log_model(self, state_folder: str, packages: list[str], example, output,
                   state_digests: dict[str, str] | None = None) -> str:
