@@ -119,9 +119,11 @@ def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     folder, _ = trained_store
     source = tmp_path / "in.txt"
     source.write_text("a passage\n")
-    for uri in ("models:/no-such-model@champion", "not a uri", "runs:/0123456789abcdef/model"):
+    for uri in ("models:/no-such-model@champion", "runs:/0123456789abcdef/model"):
         result = run_cli("predict", str(source), "--model-uri", uri, cwd=folder)
         assert_clean_failure(result, tmp_path, "cannot load model")
+    result = run_cli("predict", str(source), "--model-uri", "not a uri", cwd=folder)
+    assert_clean_failure(result, tmp_path, "cannot verify", "--no-verify")
 
 
 def test_empty_prediction_input(trained_store, tmp_path, run_cli):

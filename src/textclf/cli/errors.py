@@ -27,7 +27,7 @@ def report_user_errors(function):
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
             print(f"error: {error}", file=sys.stderr)
-            sys.exit(error.exit_code)
+            exit_past_a_running_fit(error.exit_code)
         except KeyboardInterrupt as interrupt:
             print(interrupt if isinstance(interrupt, Interrupted) else "interrupted before a run began: nothing was logged",
                   file=sys.stderr)

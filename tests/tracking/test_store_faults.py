@@ -1,0 +1,101 @@
+"""A store that fails: a corrupted sqlite file, a tracking server that stops answering mid-run.
+One line names the store and the fix; no run is left RUNNING once the store is back."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from helpers.processes import clean_env, train_command
+from helpers.serving import free_port, wait_until_up, with_venv_on_path
+
+
+def corrupt(path):
+    data = bytearray(path.read_bytes())
+    for start in range(4096, len(data), 3 * 4096):  # every third page after the header
+        data[start:start + 100] = b"\xff" * 100
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def corrupted_store(tmp_path_factory):
+    from helpers.processes import run_train
+
+    folder = tmp_path_factory.mktemp("corrupted")
+    assert run_train(folder, "features=tfidf_word", "model=tfidf_nb").returncode == 0
+    corrupt(folder / "mlflow.db")
+    return folder
+
+
+def assert_one_line_naming_the_store(result, folder):
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot use tracking store"), result.stderr[-2000:]
+    assert str(folder / "mlflow.db") in lines[0] and "malformed" in lines[0] and "Fix:" in lines[0]
+
+
+def test_a_corrupted_store_is_one_line_from_train_predict_and_compare(corrupted_store, train_in_process,
+                                                                       cli_in_process):
+    folder = corrupted_store
+    assert_one_line_naming_the_store(train_in_process(folder, "features=tfidf_word", "model=tfidf_nb"), folder)
+    uri = f"sqlite:///{folder}/mlflow.db"
+    assert_one_line_naming_the_store(cli_in_process("compare", "--tracking-uri", uri), folder)
+    assert_one_line_naming_the_store(cli_in_process("predict", "--tracking-uri", uri, stdin="a text\n"), folder)
+
+
+def start_server(folder, port):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
+    wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
+    return process
+
+
+def test_a_server_that_stops_answering_stops_training_within_30_s(tmp_path, tiny):
+    from mlflow.tracking import MlflowClient
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = start_server(tmp_path, port)
+    command = train_command(tmp_path, f"tracking.uri={url}", "model=minilm_finetune", f"model.encoder={tiny}",
+                            "model.estimator.max_length=64", "model.estimator.epochs=100000",
+                            "model.estimator.patience=100000", "model.estimator.progress=false")
+    training = subprocess.Popen(command, cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        client = MlflowClient(url)
+        deadline = time.monotonic() + 120
+        while not (client.get_experiment_by_name("diplomacy")
+                   and client.search_runs([client.get_experiment_by_name("diplomacy").experiment_id])):
+            assert training.poll() is None and time.monotonic() < deadline, training.stderr.read()[-2000:]
+            time.sleep(0.5)
+        time.sleep(2)  # inside the fit
+        os.killpg(server.pid, signal.SIGSTOP)  # up, but silent (its uvicorn workers too): the worst kind
+        stopped = time.monotonic()
+        _, stderr = training.communicate(timeout=60)
+        assert time.monotonic() - stopped < 30, stderr[-2000:]
+    finally:
+        training.kill()
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    assert training.returncode == 1 and "Traceback" not in stderr, stderr[-2000:]
+    said = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(said) == 1 and f"tracking server {url} stopped answering" in said[0], stderr[-2000:]
+
+    server = start_server(tmp_path, port)  # back, on the same store
+    try:
+        from textclf.tracking.recovery import end_abandoned_runs
+
+        client = MlflowClient(url)
+        end_abandoned_runs(client, found_by="the next process")  # what train.py, predict, compare do first
+        (run,) = client.search_runs([client.get_experiment_by_name("diplomacy").experiment_id])
+        assert run.info.status == "FAILED" and "textclf.ended_by" in run.data.tags
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
