@@ -247,6 +247,10 @@ def test_tampered_registered_model_is_refused(tmp_path, run_train, run_cli):
     np.save(array, np.array([object(), "planted"], dtype=object), allow_pickle=True)
     source = tmp_path / "in.txt"
     source.write_text("a passage\n")
-    predicted = run_cli("predict", str(source), "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", cwd=tmp_path)
-    line = assert_clean_failure(predicted, tmp_path / "none", "refusing to load")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    predicted = run_cli("predict", str(source), "--tracking-uri", uri, cwd=tmp_path)
+    assert_clean_failure(predicted, tmp_path / "none", "is not the model that was logged", "arrays/a0.npy")
+    # Unverified, the format itself still refuses a pickled array.
+    unverified = run_cli("predict", str(source), "--tracking-uri", uri, "--no-verify", cwd=tmp_path)
+    line = assert_clean_failure(unverified, tmp_path / "none", "refusing to load")
     assert "allow_pickle" in line
