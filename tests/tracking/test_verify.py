@@ -124,8 +124,11 @@ print(model.predict(pd.DataFrame({{"text": [{TEXT!r}]}})).loc[0, "label"])
 def test_a_model_without_a_recorded_digest_needs_no_verify(store):
     from mlflow.tracking import MlflowClient
 
+    import mlflow
+
     folder, _ = store
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")  # MLflow's registry looks the logged model up there
     champion = client.get_model_version_by_alias("diplomacy-topics", "champion")
     unsigned = client.create_model_version("diplomacy-topics", champion.source, champion.run_id)
     uri = f"models:/diplomacy-topics/{unsigned.version}"

@@ -19,6 +19,7 @@ from textclf.tracking.ownership import is_gone
 from textclf.tracking.store import Registration, is_store_failure
 
 LOCK_SUFFIX = ".textclf-lock"
+RETRY_CODES = {"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"}
 LOCK_WAIT_SECONDS = 120
 # A lock whose owner cannot be checked (another host) is taken as abandoned after this long;
 # registering holds it for well under a second.
@@ -73,8 +74,9 @@ def registry_lock(client, registered_model: str, owner: str):
             client.create_registered_model(name, description=owner)
             break
         except MlflowException as error:
-            # A busy store may also answer "database is locked": that is worth another try too.
-            if error.error_code != "RESOURCE_ALREADY_EXISTS" and not is_store_failure(error):
+            # A busy store may also answer "database is locked", or, seen from a tracking server
+            # under load, that the lock it was creating does not exist: both are worth another try.
+            if error.error_code not in RETRY_CODES and not is_store_failure(error):
                 raise
         release_if_abandoned(client, name)
         if time.monotonic() > deadline:
