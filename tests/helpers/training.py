@@ -57,6 +57,9 @@ def cli_here(*args: str, capsys, monkeypatch, stdin: str | None = None) -> Resul
 
     from textclf.cli import main
 
+    # mlflow.set_tracking_uri also sets MLFLOW_TRACKING_URI: without this, a store one test opened
+    # would be the default of the next.
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode("utf-8")), encoding="utf-8"))
     capsys.readouterr()
