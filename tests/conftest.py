@@ -74,20 +74,14 @@ def long_finetune(tmp_path):
 @pytest.fixture(scope="session")
 def tracking_server(tmp_path_factory):
     """A real `mlflow server` on loopback with its own sqlite store and artifact folder: (url, folder)."""
-    import subprocess
-    import sys
+    import os
+    import signal
 
-    from helpers.serving import free_port, wait_until_up, with_venv_on_path
+    from helpers.serving import free_port, start_tracking_server
 
     folder = tmp_path_factory.mktemp("server")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
-         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(f"{url}/health", process, timeout=120)
-    yield url, folder
-    process.terminate()
+    process = start_tracking_server(folder, port)
+    yield f"http://127.0.0.1:{port}", folder
+    os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)

@@ -14,3 +14,8 @@ class UserError(Exception):
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM, with a message that says what became of the run."""
+
+
+def raise_keyboard_interrupt(signum, frame):
+    """A signal handler: SIGTERM ends work as Ctrl-C does (``signal.signal(SIGTERM, ...)``)."""
+    raise KeyboardInterrupt(f"signal {signum}")

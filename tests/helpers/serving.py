@@ -62,3 +62,16 @@ def invoke(url: str, texts: list[str]) -> list[dict]:
     request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())["predictions"]
+
+
+def start_tracking_server(folder, port: int) -> subprocess.Popen:
+    """A real `mlflow server` on loopback, its store and artifacts in ``folder``, in a process
+    group of its own (its uvicorn workers are children: signal the group to reach them)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
+    wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
+    return process

@@ -4,13 +4,12 @@ One line names the store and the fix; no run is left RUNNING once the store is b
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
 from helpers.processes import clean_env, train_command
-from helpers.serving import free_port, wait_until_up, with_venv_on_path
+from helpers.serving import free_port, start_tracking_server
 
 
 def corrupt(path):
@@ -46,23 +45,12 @@ def test_a_corrupted_store_is_one_line_from_train_predict_and_compare(corrupted_
     assert_one_line_naming_the_store(cli_in_process("predict", "--tracking-uri", uri, stdin="a text\n"), folder)
 
 
-def start_server(folder, port):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
-         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
-    wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
-    return process
-
-
 def test_a_server_that_stops_answering_stops_training_within_30_s(tmp_path, tiny):
     from mlflow.tracking import MlflowClient
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = start_server(tmp_path, port)
+    server = start_tracking_server(tmp_path, port)
     command = train_command(tmp_path, f"tracking.uri={url}", "model=minilm_finetune", f"model.encoder={tiny}",
                             "model.estimator.max_length=64", "model.estimator.epochs=100000",
                             "model.estimator.patience=100000", "model.estimator.progress=false")
@@ -88,7 +76,7 @@ def test_a_server_that_stops_answering_stops_training_within_30_s(tmp_path, tiny
     said = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(said) == 1 and f"tracking server {url} stopped answering" in said[0], stderr[-2000:]
 
-    server = start_server(tmp_path, port)  # back, on the same store
+    server = start_tracking_server(tmp_path, port)  # back, on the same store
     try:
         from textclf.tracking.recovery import end_abandoned_runs
 

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from textclf.errors import Interrupted, UserError
+from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
 
 
 def report_user_errors(function):
@@ -20,7 +20,7 @@ def report_user_errors(function):
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # SIGTERM ends work as Ctrl-C does
+        signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
         try:
             return function(*args, **kwargs)
         except UserError as error:
@@ -34,10 +34,6 @@ def report_user_errors(function):
             exit_past_a_running_fit(130)
 
     return wrapper
-
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def exit_past_a_running_fit(code: int) -> None:

@@ -43,7 +43,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from textclf.config import flatten_config, to_yaml
-from textclf.errors import Interrupted, UserError
+from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
@@ -94,7 +94,7 @@ class BackgroundTracker:
     @contextlib.contextmanager
     def run(self, run_name: str):
         """A run that always ends: see the module docstring."""
-        previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
         self._started = self._channel.submit("begin_run", run_name, this_process(), urgent=True)
         stop_watching = threading.Event()
         try:
@@ -345,6 +345,3 @@ def _signals_deferred():
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
 
-
-def _raise_keyboard_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")

@@ -30,7 +30,8 @@ def calls(tracker) -> dict:
     """What the training process may ask of the worker's tracker."""
     return {"begin_run": tracker.begin_run, "log_config": tracker.log_config, "log_dataset": tracker.log_dataset,
             "log_history": tracker.log_history, "log_model": tracker.log_model, "log_reports": tracker.log_reports,
-            "log_metrics": tracker.log_metrics, "wait_for_reports": tracker.wait_for_reports, "register_and_finish": tracker.register_and_finish}
+            "log_metrics": tracker.log_metrics, "wait_for_reports": tracker.wait_for_reports,
+            "register_and_finish": tracker.register_and_finish}
 
 
 def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object]:
@@ -50,11 +51,9 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
     except OSError as error:  # the store or artifact location: a full disk, a bad path, permissions
         return False, UserError(f"tracking failed while running {call}: {error}. "
                                 "Fix: check tracking.uri, tracking.artifact_location and free disk space")
-    except Exception as error:  # noqa: BLE001 - sorted below: the store's failure, or a bug of ours
+    except BaseException as error:  # the store's failure, or a bug of ours (with its traceback)
         if is_store_failure(error) and tracker is not None:
             return False, unusable_store(tracker.uri, error)
-        return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
-    except BaseException:
         return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
 
 
