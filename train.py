@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import textclf
@@ -22,7 +23,7 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Train; return the metric a sweeper optimises (``optimized_metric`` in configs/train.yaml)."""
-    metrics = textclf.run(cfg)
+    metrics = textclf.run(cfg, overrides=HydraConfig.get().overrides.task)
     return metrics.get(cfg.optimized_metric, float("nan"))
 
 

@@ -120,9 +120,11 @@ def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     source = tmp_path / "in.txt"
     source.write_text("a passage\n")
     for uri in ("models:/no-such-model@champion", "runs:/0123456789abcdef/model"):
-        result = run_cli("predict", str(source), "--model-uri", uri, cwd=folder)
+        result = run_cli("predict", str(source), "--model-uri", uri, "--tracking-uri", f"sqlite:///{folder}/mlflow.db",
+                         cwd=folder)
         assert_clean_failure(result, tmp_path, "cannot load model")
-    result = run_cli("predict", str(source), "--model-uri", "not a uri", cwd=folder)
+    result = run_cli("predict", str(source), "--model-uri", "not a uri", "--tracking-uri",
+                     f"sqlite:///{folder}/mlflow.db", cwd=folder)
     assert_clean_failure(result, tmp_path, "cannot verify", "--no-verify")
 
 
@@ -178,14 +180,6 @@ def test_unknown_label_in_test(tmp_path, files_run):
     test = write_jsonl(tmp_path / "test.jsonl", [{"text": "tariffs rise", "label": "trade"}])
     result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={test}")
     assert_clean_failure(result, tmp_path, "test data", "'trade'")
-
-
-def test_class_with_one_example(tmp_path, files_run):
-    rows = good_rows() + [{"text": "a lone passage on tariffs", "label": "trade"}]
-    train = write_jsonl(tmp_path / "train.jsonl", rows)
-    validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
-    result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
-    assert_clean_failure(result, tmp_path, "'trade'", "single training example")
 
 
 def test_duplicate_ids(tmp_path, files_run):

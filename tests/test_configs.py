@@ -26,7 +26,7 @@ TFIDF_FEATURES = [f for f in options("features") if f != "none"]
 
 
 def fit_and_predict(cfg, task_name):
-    estimator = build(cfg.task, "task").prepare(build(cfg.model.estimator, "model"))
+    estimator = build(cfg.task, "task").prepare(build(cfg.model.estimator, "model"), sorted(set(LABELS)))
     estimator.fit(TEXTS, INDICATORS if task_name == "multilabel" else np.array(LABELS))
     return estimator.predict_proba(TEXTS[:5])
 

@@ -20,14 +20,26 @@ def test_default_run_is_tracked_in_full(trained_store):
     assert run.info.status == "FINISHED"
     metrics, params, tags = run.data.metrics, run.data.params, run.data.tags
     for split in ("validation", "test"):
-        for name in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "log_loss", "predict_texts_per_second",
-                     "f1/north_korea_security", "precision/trust_restoration", "recall/broadcast_boilerplate"):
+        for name in ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "log_loss", "predict_texts_per_second"):
             assert f"{split}/{name}" in metrics, f"{split}/{name}"
+        # per-label scores in a chart group of their own in the MLflow UI, apart from the headline ones
+        for name in ("f1/north_korea_security", "precision/trust_restoration", "recall/broadcast_boilerplate"):
+            assert f"{split}_per_label/{name}" in metrics, f"{split}_per_label/{name}"
+        assert not [key for key in metrics if key.startswith(f"{split}/") and key.count("/") > 1]
     assert metrics["fit_seconds"] > 0
     assert metrics["test/macro_f1"] > 0.7  # the keyword-rule baseline is ~0.43
-    assert params["model.classifier._target_"] == "sklearn.calibration.CalibratedClassifierCV"
+    assert params["model.classifier._target_"] == "textclf.models.calibration.CalibratedClassifier"
     assert params["data.name"] == "diplomacy" and params["seed"] == "42"
     assert len(tags["data.hash"]) == 64 and tags["registered_version"] == "1" and tags["champion"] == "true"
+    # what the run is, as the MLflow UI shows it: the script, a name, a span that covers the fit
+    assert run.info.run_name == "tfidf_linearsvc" and tags["textclf.task"] == "multiclass"
+    assert tags["mlflow.source.name"].endswith("train.py") and "textclf.overrides" in tags
+    assert (run.info.end_time - run.info.start_time) / 1000 > metrics["fit_seconds"]
+    version = client(folder).get_model_version("diplomacy-topics", "1")
+    assert version.tags["textclf.model"] == "tfidf_linearsvc" and version.tags["textclf.task"] == "multiclass"
+    assert version.tags["textclf.labels"].count(",") == 7 and version.tags["data.hash"] == tags["data.hash"]
+    assert float(version.tags["validation/macro_f1"]) == pytest.approx(metrics["validation/macro_f1"], abs=1e-4)
+    assert version.description.startswith("tfidf_linearsvc: multiclass, 8 labels, validation/macro_f1 0.")
     contexts = {tag.value for dataset_input in run.inputs.dataset_inputs for tag in dataset_input.tags
                 if tag.key == "mlflow.data.context"}
     assert contexts == {"train", "validation", "test"}
@@ -75,16 +87,18 @@ def test_champion_stays_when_a_weaker_model_is_registered(two_model_store):
 
 
 def test_multilabel_run_saves_thresholds_and_returns_label_lists(tmp_path):
-    result = run_train(tmp_path, "task=multilabel", "tracking.registered_model=diplomacy-multilabel")
+    result = run_train(tmp_path, "task=multilabel")
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = all_runs(tmp_path)
     metrics = run.data.metrics
     assert {"test/subset_accuracy", "test/hamming_loss", "test/micro_f1"} <= set(metrics)
+    assert "test/accuracy" not in metrics  # subset accuracy is named as such
+    assert run.info.run_name == "tfidf_linearsvc task=multilabel"
     assert metrics["test/micro_f1"] > 0.6
     import mlflow
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
-    model = mlflow.pyfunc.load_model("models:/diplomacy-multilabel@champion")
+    model = mlflow.pyfunc.load_model("models:/diplomacy-topics-multilabel@champion")  # its own default name
     texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:20]]
     out = model.predict(pd.DataFrame({"text": texts}))
     assert "labels" in out.columns and "label" not in out.columns

@@ -8,6 +8,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from textclf.errors import UserError
+from textclf.extras import missing_extra, missing_extra_message
 
 
 def build(node: DictConfig, group: str):
@@ -20,11 +21,21 @@ def build(node: DictConfig, group: str):
     except InstantiationException as error:
         if isinstance(error.__cause__, UserError):
             raise error.__cause__ from None
+        if extra := missing_extra(error):
+            raise UserError(missing_extra_message(_chosen(group), extra)) from None
         detail = str(error.__cause__ or error).strip().splitlines()[-1]
         raise UserError(f"could not build {group} from its config: {detail}. Fix: check the {group}.* overrides") from None
     except OmegaConfBaseException as error:
         detail = str(error).strip().splitlines()[0]
         raise UserError(f"bad {group} config: {detail}. Fix: check the {group}.* overrides") from None
+
+
+def _chosen(group: str) -> str:
+    """``group=option`` as the user picked it (``model=minilm_logreg``), when Hydra is running."""
+    from hydra.core.hydra_config import HydraConfig
+
+    option = HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+    return f"{group}={option}" if option else f"this {group} config"
 
 
 def flatten_config(cfg: DictConfig) -> dict[str, str]:

@@ -28,7 +28,7 @@ class MulticlassTask:
     def targets(self, split, label_names) -> np.ndarray:
         return np.asarray(split.primary_labels)
 
-    def prepare(self, estimator):
+    def prepare(self, estimator, label_names=()):
         return estimator
 
     def fit_decision(self, fitted, dataset) -> ArgmaxDecision:
@@ -65,10 +65,13 @@ class MultilabelTask:
     def targets(self, split, label_names) -> np.ndarray:
         return MultiLabelBinarizer(classes=list(label_names)).fit_transform(split.labels)
 
-    def prepare(self, estimator):
-        """Wrap the classifier in one-vs-rest unless it handles label sets itself."""
+    def prepare(self, estimator, label_names=()):
+        """Wrap the classifier in one-vs-rest unless it handles label sets itself. One that takes
+        ``label_names`` (zero-shot) learns which label each target column is."""
         classifier_tags = get_tags(estimator).classifier_tags
         if classifier_tags is not None and classifier_tags.multi_label:
+            if "label_names" in estimator.get_params(deep=False):
+                estimator.set_params(label_names=list(label_names))
             return estimator
         if isinstance(estimator, Pipeline):
             *head, (name, classifier) = estimator.steps

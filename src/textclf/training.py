@@ -10,6 +10,8 @@ in ``textclf.tracking.background``; how a Pipeline prepares predictions while it
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Sequence
 
 import numpy as np
 from omegaconf import DictConfig
@@ -21,20 +23,28 @@ from textclf.models import fitting
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.tracking.background import open_tracker
+from textclf.tracking.description import describe_run
 
-HEADLINE_METRICS = ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds")
+HEADLINE_METRICS = ("validation/macro_f1", "test/macro_f1", "test/accuracy", "test/subset_accuracy", "fit_seconds")
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Train, evaluate, track and register the model ``cfg`` describes; return its metrics."""
+def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
+    """Train, evaluate, track and register the model ``cfg`` describes; return its metrics.
+
+    ``overrides``: the ``key=value`` list ``cfg`` was composed with; with the model's name they
+    name the run (``tfidf_logreg C=5.0``) unless ``cfg.run_name`` does.
+    """
+    started = time.time()  # the run's start time in MLflow: reading the data is part of the work
     seed_everything(cfg.seed)
     dataset = build(cfg.data, "data")
+    report_dropped_overlap(dataset)
     task = build(cfg.task, "task")
-    estimator = task.prepare(build(cfg.model.estimator, "model"))
+    estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
     check_estimator_params(estimator)
+    description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
 
     pause_at("before_run")
-    with open_tracker(cfg, dataset) as tracker:
+    with open_tracker(cfg, dataset, description) as tracker:
         fitted = fit(estimator, dataset, task)
         decision = task.fit_decision(fitted, dataset)
         tracker.log_history(training_history(estimator))
@@ -68,6 +78,12 @@ def fit(estimator, dataset, task) -> fitting.FittedModel:
                         "Fix: check the model.* and features.* settings") from None
 
 
+def report_dropped_overlap(dataset) -> None:
+    if dataset.dropped_overlap:
+        counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
+        print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train")
+
+
 def training_history(estimator) -> list[dict]:
     """Per-epoch metrics of an estimator that trains in epochs (``history_``), else nothing."""
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
@@ -78,7 +94,7 @@ def print_summary(tracker, metrics: dict[str, float], registration) -> None:
     headline = ", ".join(f"{key} {metrics[key]:.3f}" for key in HEADLINE_METRICS if key in metrics)
     champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
     print(
-        f"\nrun {tracker.run_id}: {headline}\n"
+        f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
         f"model {registration.uri} (v{registration.version}, {champion})\n"
         f"load it: mlflow.pyfunc.load_model('{tracker.champion_uri}')\n"
         f"browse runs: {tracker.ui_command()}"

@@ -1,5 +1,5 @@
 """`textclf predict` and `textclf compare` on a real store (the first test as a real process, the
-rest through the command's own main in this process)."""
+rest through the command's own main in this process). How the store is found: test_store_discovery.py."""
 
 import io
 import json
@@ -15,14 +15,18 @@ TEXTS = [
 ]
 
 
+def store_uri(folder):
+    return f"sqlite:///{folder}/mlflow.db"
+
+
 def test_predict_csv_from_a_text_file(trained_store, tmp_path):
     folder, _ = trained_store
     source = tmp_path / "texts.txt"
     source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    result = run_cli("predict", str(source), cwd=folder)
+    result = run_cli("predict", str(source), "--tracking-uri", store_uri(folder), cwd=folder)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
-    assert list(table.columns[:2]) == ["text", "label"]
+    assert list(table.columns[:3]) == ["line", "text", "label"]
     assert len([c for c in table.columns if c.startswith("prob_")]) == 8
     assert list(table["text"]) == TEXTS
     assert table.loc[1, "label"] == "north_korea_security"
@@ -34,7 +38,8 @@ def test_predict_jsonl_from_stdin_and_from_a_jsonl_file(trained_store, tmp_path,
     run_cli = cli_in_process
     folder, _ = trained_store
     output = tmp_path / "out.jsonl"
-    result = run_cli("predict", "-", "--output", str(output), stdin="\n".join(TEXTS), cwd=folder)
+    result = run_cli("predict", "-", "--output", str(output), "--tracking-uri", store_uri(folder),
+                     stdin="\n".join(TEXTS), cwd=folder)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in output.read_text().splitlines()]
     assert [r["text"] for r in rows] == TEXTS and all("label" in r for r in rows)
@@ -42,7 +47,7 @@ def test_predict_jsonl_from_stdin_and_from_a_jsonl_file(trained_store, tmp_path,
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(json.dumps({"body": t}) for t in TEXTS), encoding="utf-8")
     result = run_cli("predict", str(source), "--text-column", "body", "--format", "jsonl",
-                     "--model-uri", "models:/diplomacy-topics/1", cwd=folder)
+                     "--model-uri", "models:/diplomacy-topics/1", "--tracking-uri", store_uri(folder), cwd=folder)
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["label"] for line in result.stdout.splitlines()] == [r["label"] for r in rows]
 
@@ -52,9 +57,49 @@ def test_predict_csv_input(trained_store, tmp_path, cli_in_process):
     folder, _ = trained_store
     source = tmp_path / "in.csv"
     pd.DataFrame({"text": TEXTS, "other": [1, 2]}).to_csv(source, index=False)
-    result = run_cli("predict", str(source), "-o", str(tmp_path / "out.csv"), cwd=folder)
+    result = run_cli("predict", str(source), "-o", str(tmp_path / "out.csv"), "--tracking-uri", store_uri(folder),
+                     cwd=folder)
     assert result.returncode == 0, result.stderr
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
+
+
+def test_predict_keeps_ids_and_offers_top_k_and_min_confidence(trained_store, tmp_path, cli_in_process):
+    run_cli = cli_in_process
+    folder, _ = trained_store
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"id": ["p-17", "p-18", "p-19"], "text": [TEXTS[0], "", TEXTS[1]]}).to_csv(source, index=False)
+    result = run_cli("predict", str(source), "--top-k", "3", "--min-confidence", "0.99", "--tracking-uri",
+                     store_uri(folder), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert list(table.columns) == ["id", "text", "label", "top1", "top1_prob", "top2", "top2_prob", "top3",
+                                   "top3_prob", "confidence", "uncertain"]
+    assert list(table["id"]) == ["p-17", "p-19"]  # the blank text is skipped, the ids stay with their texts
+    assert list(table["top1"]) == list(table["label"]) and list(table["confidence"]) == list(table["top1_prob"])
+    assert (table["top1_prob"] >= table["top2_prob"]).all() and (table["top2_prob"] >= table["top3_prob"]).all()
+    assert list(table["uncertain"]) == list(table["confidence"] < 0.99) and table["uncertain"].any()
+
+    result = run_cli("predict", "-", "--format", "jsonl", "--top-k", "9", "--tracking-uri", store_uri(folder),
+                     stdin="\n\n" + TEXTS[1], cwd=folder)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == ("error: --top-k 9 asks for more labels than the model's 8 classes. "
+                                     "Fix: pass --top-k 8 or less")
+    result = run_cli("predict", "-", "--format", "jsonl", "--top-k", "1", "--tracking-uri", store_uri(folder),
+                     stdin="\n\n" + TEXTS[1], cwd=folder)
+    (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert list(row) == ["line", "text", "label", "top1", "top1_prob"] and row["line"] == 3
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--top-k", "0", "argument --top-k: expected a whole number of 1 or more, got '0'. Fix: pass e.g. --top-k 3"),
+    ("--top-k", "two", "argument --top-k: expected a whole number of 1 or more, got 'two'"),
+    ("--min-confidence", "1.5", "argument --min-confidence: expected a probability from 0 to 1, got '1.5'"),
+    ("--min-confidence", "nan", "argument --min-confidence: expected a probability from 0 to 1, got 'nan'"),
+])
+def test_bad_top_k_and_min_confidence_are_one_line_errors(flag, value, expected, tmp_path, cli_in_process):
+    result = cli_in_process("predict", flag, value, stdin="a text\n", cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {expected}"), result.stderr
 
 
 @pytest.mark.xdist_group("two_model_store")  # the store is built once, on one worker
@@ -69,7 +114,8 @@ def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_p
     assert scores == sorted(scores, reverse=True)
     assert "model.classifier._target_" in table.columns  # differs between the runs
     assert "data.name" not in table.columns  # the same in both runs
-    assert table.loc[0, "run"] == "tfidf_logreg"
+    assert table.loc[0, "run"] == "tfidf_logreg" and table.loc[1, "run"] == "tfidf_nb features=tfidf_word"
     markdown = run_cli("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--format", "markdown",
                        "--metric", "test/macro_f1")
-    assert markdown.returncode == 0 and markdown.stdout.startswith("| run | run_id | test/macro_f1")
+    assert markdown.returncode == 0
+    assert markdown.stdout.startswith("multiclass: 2 run(s), highest test/macro_f1 first\n| run | task | test/macro_f1")

@@ -1,5 +1,6 @@
-"""Reading texts for `textclf predict` and writing its predictions: in batches, safe for
-spreadsheets, read back row for row, and never half-written."""
+"""Reading texts for `textclf predict`, each with the id or line that names it, and writing its
+predictions (top-k labels, confidence): in batches, safe for spreadsheets, read back row for row,
+and never half-written."""
 
 import csv
 import io
@@ -10,12 +11,23 @@ import pandas as pd
 import pytest
 
 from textclf.cli import predict as predict_module
-from textclf.cli.predict import opened_output, read_batches, write_predictions
+from textclf.cli.predict import (Batch, opened_output, read_batches, shaped_predictions, tagged_batch,
+                                 write_predictions)
 from textclf.errors import UserError
 
 
 def read_texts(source, column):
-    return [text for batch in read_batches(source, column) for text in batch]
+    return [text for batch in read_batches(source, column) for text in batch.texts]
+
+
+def read_texts_with_ids(source, id_column):
+    return [text for batch in read_batches(source, "text", id_column) for text in batch.texts]
+
+
+def keys_and_texts(source, column="text", id_column=None):
+    batches = list(read_batches(source, column, id_column))
+    assert len({batch.key_column for batch in batches}) == 1
+    return batches[0].key_column, [(k, t) for batch in batches for k, t in zip(batch.keys, batch.texts)]
 
 
 def test_texts_from_csv_jsonl_text_and_stdin(tmp_path, monkeypatch):
@@ -32,9 +44,9 @@ def test_texts_from_csv_jsonl_text_and_stdin(tmp_path, monkeypatch):
 def test_texts_come_in_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(predict_module, "BATCH_TEXTS", 3)
     (tmp_path / "in.txt").write_text("".join(f"text {i}\n" for i in range(7)))
-    assert [len(batch) for batch in read_batches(str(tmp_path / "in.txt"), "text")] == [3, 3, 1]
+    assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.txt"), "text")] == [3, 3, 1]
     pd.DataFrame({"text": [f"t{i}" for i in range(7)]}).to_csv(tmp_path / "in.csv", index=False)
-    assert [len(batch) for batch in read_batches(str(tmp_path / "in.csv"), "text")] == [3, 3, 1]
+    assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.csv"), "text")] == [3, 3, 1]
 
 
 def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
@@ -93,3 +105,119 @@ def test_a_failure_part_way_leaves_no_output_file(tmp_path):
             handle.write("text,label\r\n")
             raise UserError("the input broke off")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_rows_keep_their_line_numbers_past_blank_lines(tmp_path, monkeypatch):
+    (tmp_path / "in.txt").write_text("first\n\n  \nsecond\r\n\nthird")
+    assert keys_and_texts(str(tmp_path / "in.txt")) == ("line", [(1, "first"), (4, "second"), (6, "third")])
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\nfrom stdin\n")))
+    assert keys_and_texts("-") == ("line", [(2, "from stdin")])
+    (tmp_path / "in.jsonl").write_text('{"text": "a"}\n\n{"text": ""}\n{"text": "b"}\n')
+    assert keys_and_texts(str(tmp_path / "in.jsonl")) == ("line", [(1, "a"), (4, "b")])
+    # A CSV row is numbered by the line it starts on: the header is line 1, a quoted cell may
+    # span lines, a blank line is still a line.
+    (tmp_path / "in.csv").write_text('text,other\none,1\n"two\nlines",2\n\n,3\nfive,4\n', encoding="utf-8")
+    assert keys_and_texts(str(tmp_path / "in.csv")) == ("line", [(2, "one"), (3, "two\nlines"), (7, "five")])
+
+
+def test_rows_keep_the_inputs_id_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(predict_module, "BATCH_TEXTS", 2)
+    pd.DataFrame({"id": ["a7", "b8", "c9"], "text": ["one", " ", "three"], "ref": [1, 2, 3]}).to_csv(
+        tmp_path / "in.csv", index=False)
+    assert keys_and_texts(str(tmp_path / "in.csv")) == ("id", [("a7", "one"), ("c9", "three")])
+    assert keys_and_texts(str(tmp_path / "in.csv"), id_column="ref") == ("ref", [("1", "one"), ("3", "three")])
+    (tmp_path / "in.jsonl").write_text('{"id": 10, "body": "x"}\n{"body": "y"}\n{"id": 12, "body": "z"}\n')
+    assert keys_and_texts(str(tmp_path / "in.jsonl"), "body") == ("id", [(10, "x"), (None, "y"), (12, "z")])
+
+
+def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
+    pd.DataFrame({"text": ["one"]}).to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(UserError, match="has no column 'ref'.*Fix: pass --id-column NAME"):
+        read_texts_with_ids(str(tmp_path / "in.csv"), "ref")
+    (tmp_path / "in.txt").write_text("a text\n")
+    with pytest.raises(UserError, match="--id-column ref needs a CSV or JSONL input"):
+        read_texts_with_ids(str(tmp_path / "in.txt"), "ref")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a text\n")))
+    with pytest.raises(UserError, match="standard input is plain text"):
+        read_texts_with_ids("-", "ref")
+    (tmp_path / "bad.jsonl").write_text('{"text": "a"}\n["text", "b"]\n')
+    with pytest.raises(UserError, match="line 2 is not a JSON object"):
+        read_texts(str(tmp_path / "bad.jsonl"), "text")
+    (tmp_path / "ragged.csv").write_text("text,other\none,1\ntwo, with a comma,2\n")
+    with pytest.raises(UserError, match="line 3 has 3 cells, its header 2"):
+        read_texts(str(tmp_path / "ragged.csv"), "text")
+
+
+def test_a_csv_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):
+    long_text = "a long passage " * 20000  # 300,000 characters, past the csv module's 131,072
+    pd.DataFrame({"text": [long_text]}).to_csv(tmp_path / "in.csv", index=False)
+    assert read_texts(str(tmp_path / "in.csv"), "text") == [long_text]
+
+
+MULTICLASS = pd.DataFrame({"label": ["b", "a", "c"], "prob_a": [0.2, 0.5, 0.3], "prob_b": [0.7, 0.45, 0.3],
+                           "prob_c": [0.1, 0.05, 0.4]})
+
+
+def test_top_k_replaces_the_probability_columns_with_the_k_most_probable_labels():
+    shaped = shaped_predictions(MULTICLASS, top_k=2)
+    assert list(shaped.columns) == ["label", "top1", "top1_prob", "top2", "top2_prob"]
+    assert list(shaped["top1"]) == ["b", "a", "c"] and list(shaped["top2"]) == ["a", "b", "a"]
+    assert list(shaped["top1_prob"]) == [0.7, 0.5, 0.4] and list(shaped["top2_prob"]) == [0.2, 0.45, 0.3]
+    assert list(shaped_predictions(MULTICLASS, top_k=3)["top3"]) == ["c", "c", "b"]
+    with pytest.raises(UserError, match="--top-k 4 asks for more labels than the model's 3 classes. "
+                                        "Fix: pass --top-k 3"):
+        shaped_predictions(MULTICLASS, top_k=4)
+    assert shaped_predictions(MULTICLASS) is MULTICLASS  # no flag: the model's own columns
+
+
+def test_min_confidence_marks_rows_below_it_uncertain():
+    shaped = shaped_predictions(MULTICLASS.copy(), min_confidence=0.5)
+    assert [c for c in shaped.columns if not c.startswith("prob_")] == ["label", "confidence", "uncertain"]
+    assert list(shaped["confidence"]) == [0.7, 0.5, 0.4]
+    assert list(shaped["uncertain"]) == [False, False, True]  # 0.5 is not below 0.5
+    # Multi-label: the least probable of the predicted labels; none predicted: 1 - the highest.
+    multilabel = pd.DataFrame({"labels": [["a", "b"], ["b"], []], "prob_a": [0.9, 0.1, 0.2],
+                               "prob_b": [0.6, 0.8, 0.1]})
+    shaped = shaped_predictions(multilabel, top_k=1, min_confidence=0.7)
+    assert list(shaped.columns) == ["labels", "top1", "top1_prob", "confidence", "uncertain"]
+    assert list(shaped["confidence"]) == pytest.approx([0.6, 0.8, 0.8])
+    assert list(shaped["uncertain"]) == [True, False, False]
+
+
+def test_top_k_and_min_confidence_need_the_models_probabilities():
+    with pytest.raises(UserError, match="no prob_<class> columns"):
+        shaped_predictions(pd.DataFrame({"label": ["a"]}), top_k=1)
+    with pytest.raises(UserError, match="no label or labels column"):
+        shaped_predictions(pd.DataFrame({"tag": ["a"], "prob_a": [1.0]}), min_confidence=0.5)
+
+
+class FixedModel:
+    """Predicts the same row for every text, as a registered model's pyfunc would shape it."""
+
+    def __init__(self, row):
+        self.row = row
+
+    def predict(self, frame):
+        return pd.DataFrame([self.row] * len(frame))
+
+
+def test_rows_start_with_their_key_and_text_and_write_as_csv_and_jsonl(tmp_path):
+    batch = Batch("id", ["=7", "b"], ["t1", "t2"])
+    rows = tagged_batch(FixedModel({"label": "x", "prob_x": 0.6, "prob_y": 0.4}), batch, None, 0.7)
+    assert list(rows.columns) == ["id", "text", "label", "prob_x", "prob_y", "confidence", "uncertain"]
+    with opened_output(str(tmp_path / "out.csv")) as handle:
+        write_predictions(rows, handle, "csv", header=True)
+    with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
+        written = list(csv.reader(handle))
+    assert written[1] == ["'=7", "t1", "x", "0.6000", "0.4000", "0.6000", "True"]  # the id is a cell like any other
+    with opened_output(str(tmp_path / "out.jsonl")) as handle:
+        write_predictions(rows, handle, "jsonl", header=True)
+    first = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    assert first["id"] == "=7" and first["uncertain"] is True and first["confidence"] == 0.6
+
+
+def test_an_id_column_named_like_an_output_column_is_refused():
+    model = FixedModel({"label": "x", "prob_x": 1.0})
+    for name in ("label", "text", "prob_x"):
+        with pytest.raises(UserError, match=f"id column {name!r} has the name of an output column"):
+            tagged_batch(model, Batch(name, ["k"], ["t"]), None, None)

@@ -123,3 +123,75 @@ def test_leak_check_sees_case_and_whitespace_variants_but_not_different_texts(tm
     write("test.jsonl", [{"text": variant, "label": "a"}])
     with pytest.raises(UserError, match=r"1 test text\(s\) also appear in train \(test row\(s\) 1\)"):
         load_files("t", str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl"), str(tmp_path / "test.jsonl"))
+
+
+def news_with_repeats(n=600, repeats=30, seed=0):
+    """Articles of five topics where ``repeats`` texts occur two or three times, with case and
+    spacing changes, as in public news datasets (BBC News: ~100 repeats in 2,225)."""
+    import random
+
+    rng = random.Random(seed)
+    topics = ["business", "entertainment", "politics", "sport", "tech"]
+    words = {topic: [f"{topic}{i}" for i in range(40)] for topic in topics}
+    rows = []
+    for i in range(n):
+        topic = topics[i % 5]
+        rows.append({"text": f"story {i}: " + " ".join(rng.choices(words[topic], k=30)), "label": topic})
+    for i in rng.sample(range(n), repeats):
+        for _ in range(rng.choice([1, 2])):
+            rows.append({"text": "  " + rows[i]["text"].upper() + " ", "label": rows[i]["label"]})
+    rng.shuffle(rows)
+    return pd.DataFrame(rows)
+
+
+def test_carved_splits_keep_copies_of_a_text_on_one_side(tmp_path):
+    from textclf.data.duplicates import normalised_text
+
+    news_with_repeats().to_csv(tmp_path / "train.csv", index=False)
+    dataset = load_files("news", str(tmp_path / "train.csv"), split_seed=3)  # validation and test carved
+    sides = {}
+    for split in dataset.splits:
+        for text in split.texts:
+            sides.setdefault(normalised_text(text), set()).add(split.name)
+    assert all(len(names) == 1 for names in sides.values())
+    assert 85 <= len(dataset.validation) <= 110 and 85 <= len(dataset.test) <= 110  # 15% of 600 distinct texts
+
+
+def test_overlapping_user_splits_are_refused_with_the_switch_then_dropped_with_it(tmp_path):
+    from textclf.data.duplicates import normalised_text
+
+    data = news_with_repeats()
+    data.iloc[:500].to_csv(tmp_path / "train.csv", index=False)
+    test = pd.concat([data.iloc[500:], data.iloc[:7].assign(text=lambda f: f.text.str.lower())])
+    test.to_csv(tmp_path / "test.csv", index=False)
+    dataset = load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="drop")
+    in_train = {normalised_text(text) for text in dataset.train.texts}
+    leaked = sum(normalised_text(text) in in_train for text in test.text)  # of train as left after carving validation
+    assert leaked >= 7
+    assert dataset.dropped_overlap == (("test", leaked),)
+    assert len(dataset.test) == len(test) - leaked and not any(normalised_text(t) in in_train for t in dataset.test.texts)
+    with pytest.raises(UserError, match=f"{leaked} test text.*Fix: pass data.overlap=drop"):
+        load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"))
+    with pytest.raises(UserError, match="data.overlap must be one of error, drop"):
+        load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="keep")
+
+
+def test_news_with_repeats_trains_and_the_dropped_count_is_printed_and_logged(tmp_path, train_in_process):
+    """The BBC News case: train and test files, validation carved from a train with repeats, and
+    a test file sharing some texts with train."""
+    from helpers.stores import all_runs
+
+    data = news_with_repeats()
+    data.iloc[:520].to_csv(tmp_path / "train.csv", index=False)
+    pd.concat([data.iloc[520:], data.iloc[:5]]).to_csv(tmp_path / "test.csv", index=False)
+    files = ["data=files", f"data.train={tmp_path / 'train.csv'}", f"data.test={tmp_path / 'test.csv'}",
+             "model=tfidf_logreg"]
+    refused = train_in_process(tmp_path, *files)
+    assert refused.returncode == 2 and "data.overlap=drop" in refused.stderr
+    result = train_in_process(tmp_path, *files, "data.overlap=drop")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = next(line for line in result.stdout.splitlines() if line.startswith("data.overlap=drop"))
+    dropped = int(line.split("dropped ")[1].split()[0])
+    assert dropped >= 5
+    (run,) = all_runs(tmp_path)
+    assert run.data.tags["data.overlap_dropped.test"] == str(dropped)

@@ -66,3 +66,12 @@ def cli_here(*args: str, capsys, monkeypatch, stdin: str | None = None) -> Resul
     code = _exit_code(lambda: main(list(args)))
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+def run_description(name: str, task: str = "multiclass", labels=("nk", "visit")):
+    """A ``RunDescription`` for tests that drive a tracker directly."""
+    import time
+
+    from textclf.tracking.description import RunDescription
+
+    return RunDescription(name, "logreg", task, tuple(labels), (), "train.py", round(time.time() * 1000))

@@ -137,6 +137,22 @@ def test_zero_shot_with_the_real_minilm_needs_no_training_examples():
     assert list(predicted) == ["north_korea_security", "high_level_engagement"]
 
 
+def test_multilabel_zero_shot_columns_follow_the_tasks_label_order_whatever_the_descriptions():
+    from textclf.task import MultilabelTask
+
+    # "aaa_extra" sorts first and has no training label: it must not take another label's column.
+    descriptions = {"aaa_extra": "recipes for baking bread and cakes",
+                    "north_korea_security": "North Korean missile launches and military threats",
+                    "high_level_engagement": "visits, summits and meetings between senior officials"}
+    label_names = ["high_level_engagement", "north_korea_security"]
+    model = MultilabelTask().prepare(ZeroShotClassifier(descriptions=descriptions), label_names)
+    model.fit(["x", "y"], np.array([[1, 0], [0, 1]]))
+    probabilities = model.predict_proba(["Pyongyang fired a ballistic missile into the East Sea at dawn.",
+                                         "The foreign minister will travel to Jakarta for talks with her counterpart."])
+    assert probabilities.shape == (2, 2)
+    assert probabilities[0].argmax() == 1 and probabilities[1].argmax() == 0  # missile -> nk; visit -> engagement
+
+
 def test_zero_shot_names_labels_without_description(tiny):
     from textclf.errors import UserError
 

@@ -12,6 +12,7 @@ import pytest
 from helpers.paths import ROOT
 from helpers.processes import clean_env, store_overrides
 from helpers.stores import all_runs, client, wait_for_running_run
+from helpers.training import run_description
 
 
 def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
@@ -52,7 +53,7 @@ def settings(folder, **changes):
 def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
     from textclf.tracking.background import BackgroundTracker
 
-    with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("ordered"):
+    with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("ordered")):
         for step in range(1, 6):
             tracker.log_history([{"epoch": step, "loss": float(step)}])
     (run,) = all_runs(tmp_path)
@@ -65,7 +66,7 @@ def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
     from textclf.tracking.background import BackgroundTracker
 
     with pytest.raises(Exception, match="skipped: an earlier tracking call failed|log_history"):
-        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("failing"):
+        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("failing")):
             tracker.log_history([{"epoch": 1, "loss": "not a number"}])  # MLflow refuses a string metric
             tracker.log_history([{"epoch": 2, "loss": 2.0}])
     (run,) = all_runs(tmp_path)
@@ -81,7 +82,7 @@ def test_a_store_that_cannot_be_opened_interrupts_training_at_once(tmp_path):
     not_a_folder.write_text("")
     started = time.monotonic()
     with pytest.raises(UserError, match="tracking"):
-        with BackgroundTracker(settings(not_a_folder)) as tracker, tracker.run("never"):
+        with BackgroundTracker(settings(not_a_folder)) as tracker, tracker.run(run_description("never")):
             while time.monotonic() - started < 60:  # "training": only an interrupt ends it early
                 time.sleep(0.05)
     assert time.monotonic() - started < 30
@@ -91,7 +92,7 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
     from textclf.tracking.background import BackgroundTracker
 
     with pytest.raises(KeyboardInterrupt):
-        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run("interrupted"):
+        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("interrupted")):
             tracker.log_history([{"epoch": 1, "loss": 1.0}])
             raise KeyboardInterrupt
     (run,) = all_runs(tmp_path)

@@ -55,6 +55,8 @@ def test_four_registrations_at_once_leave_the_best_as_champion(tracking_server):
         best = max(range(RACERS), key=lambda i: scores[i])
         holder = setup.get_model_version_by_alias(name, "champion")
         assert holder.run_id == runs[best], (trial, scores, [r.version for r in reports])
+        says_champion = [run for run in runs if setup.get_run(run).data.tags.get("champion") == "true"]
+        assert says_champion == [runs[best]], (trial, scores)
         # The lock puts the registrations in one order (their version numbers). A run reports
         # "promoted" exactly when it beat every version registered before it; the best always does.
         order = sorted(range(RACERS), key=lambda i: int(reports[i].version))

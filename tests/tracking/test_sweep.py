@@ -20,6 +20,13 @@ def test_sequential_sweep_nests_every_job(tmp_path):
     result = run_train(tmp_path, "-m", "model=tfidf_nb,tfidf_sgd", "features=tfidf_word")
     assert result.returncode == 0, result.stderr[-2000:]
     _check_sweep(tmp_path, ["ComplementNB", "SGDClassifier"])
+    # each job's summary names its run; the sweep ends with its jobs ranked in one table
+    assert "(tfidf_nb features=tfidf_word)" in result.stdout and "(tfidf_sgd features=tfidf_word)" in result.stdout
+    table = result.stdout.split("multiclass: 2 run(s), highest validation/macro_f1 first")[1].splitlines()
+    ranked = [line.split()[0] for line in table[2:4]]
+    scores = {run.info.run_name.split()[0]: run.data.metrics["validation/macro_f1"] for run in all_runs(tmp_path)
+              if "validation/macro_f1" in run.data.metrics}
+    assert ranked == sorted(scores, key=scores.get, reverse=True)
 
 
 def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
@@ -30,4 +37,4 @@ def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "database is locked" not in result.stderr
     assert len(client(tmp_path).search_model_versions()) == 4
-    _check_sweep(tmp_path, ["CalibratedClassifierCV", "ComplementNB", "LogisticRegression", "SGDClassifier"])
+    _check_sweep(tmp_path, ["CalibratedClassifier", "ComplementNB", "LogisticRegression", "SGDClassifier"])

@@ -11,6 +11,7 @@ from textclf.errors import UserError
 from textclf.serving.decision import ArgmaxDecision
 from textclf.serving.writer import save_state
 from textclf.tracking.store import StoreKind, check_reachable, store_kind, ui_command
+from helpers.training import run_description
 
 TEXTS, LABELS = ["a missile launch", "a summit visit", "rockets fired", "talks in seoul"], ["nk", "visit"] * 2
 
@@ -36,7 +37,7 @@ def log_a_model(tracker, folder):
 def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    run_id = tracker.begin_run("demo run", owner="host/boot/1/1")
+    run_id = tracker.begin_run(run_description("demo run"), owner="host/boot/1/1")
     tracker.log_config({"model.C": "1.0", "seed": "7"}, "seed: 7\n")
     tracker.log_dataset(DatasetSummary("demo", "f" * 64, ("nk", "visit"),
                                        (SplitSummary("train", str(tmp_path / "train.csv"), 4, "a" * 64),)))
@@ -58,7 +59,7 @@ def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
 
     registrations = []
     for i, score in enumerate([0.5, 0.7, 0.6]):
-        tracker.begin_run(f"run {i}", owner="host/boot/1/1")
+        tracker.begin_run(run_description(f"run {i}"), owner="host/boot/1/1")
         tracker.log_metrics({"validation/macro_f1": score})
         log_a_model(tracker, tmp_path / f"state{i}")
         registrations.append(tracker.register_and_finish(score))
@@ -69,6 +70,23 @@ def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
     assert {run.info.status for run in client.search_runs(["1"])} == {"FINISHED"}
     assert [m.name for m in client.search_registered_models()] == ["demo-topics"]  # the lock is gone
     assert str(client.get_model_version_by_alias("demo-topics", "champion").version) == "2"
+    # only the current champion's run says it is one: run 0 lost the title to run 1
+    runs = sorted(client.search_runs(["1"]), key=lambda run: run.info.run_name)
+    assert [run.data.tags["champion"] for run in runs] == ["false", "true", "false"]
+    assert client.get_model_version("demo-topics", "3").description.startswith("run 2: multiclass, 2 labels")
+
+
+@pytest.mark.parametrize(("task", "labels", "says"), [("multilabel", ("nk", "visit"), "holds multiclass models"),
+                                                      ("multiclass", ("nk", "visit", "trade"), "adds trade")])
+def test_a_run_of_another_task_or_label_set_is_refused_before_it_starts(tracker, tmp_path, task, labels, says):
+    from mlflow.tracking import MlflowClient
+
+    tracker.begin_run(run_description("first"), owner="host/boot/1/1")
+    log_a_model(tracker, tmp_path / "state")
+    tracker.register_and_finish(0.5)
+    with pytest.raises(UserError, match=f"{says}.*Fix: pass tracking.registered_model="):
+        tracker.begin_run(run_description("second", task=task, labels=labels), owner="host/boot/1/1")
+    assert len(MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"])) == 1  # no run was started
 
 
 def test_store_kinds_and_reachability(tmp_path):

@@ -1,28 +1,63 @@
 """The ``textclf`` command: ``textclf predict`` tags texts, ``textclf compare`` lists runs,
 ``textclf verify`` checks a stored model.
 
-User errors print one line and exit 2; Ctrl-C exits 130 (see ``errors``).
+User errors print one line and exit 2; Ctrl-C exits 130 (see ``errors``). Each command reads the
+store ``tracking.discovery`` finds, as ``train.py`` does, and never creates one.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import signal
 import sys
-from pathlib import Path
 
+from textclf import __version__
 from textclf.cli.errors import report_user_errors
 
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
+# Shown by --help, which prints it as it is: plain text, unlike the module docstring.
+DESCRIPTION = ("Tag texts with a trained model (predict), list an experiment's runs (compare), "
+               "check a stored model's files (verify).")
+TRACKING_URI_HELP = ("MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db in the textclf project "
+                     "folder this runs in; a missing sqlite file is refused, never created)")
 
 
-def default_tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, reporting a bad flag as textclf reports any bad input: one ``error:`` line, exit 2
+    (argparse's own report puts the whole usage above it)."""
+
+    def error(self, message: str):
+        fix = "" if "Fix:" in message else f". Fix: see {self.prog} --help"
+        self.exit(2, f"error: {message}{fix}\n")
+
+
+def top_k_count(text: str) -> int:
+    """``--top-k``: a whole number, 1 or more (more than the model's classes is refused once known)."""
+    value = int(text) if text.strip().isdigit() else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}. "
+                                         "Fix: pass e.g. --top-k 3")
+    return value
+
+
+def probability(text: str) -> float:
+    """``--min-confidence``: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # NaN too
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {text!r}. "
+                                         "Fix: pass e.g. --min-confidence 0.6")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textclf", description=__doc__.splitlines()[0])
+    parser = OneLineErrorParser(prog="textclf", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"textclf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     predict = commands.add_parser("predict", help="tag texts with a saved model")
@@ -33,49 +68,71 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
     predict.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output, else csv)")
     predict.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
-    predict.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    predict.add_argument("--id-column", default=None,
+                         help="column of a CSV/JSONL input copied to each output row (default: id, when the input "
+                              "has it; otherwise each row gets its line number in the input)")
+    predict.add_argument("--top-k", type=top_k_count, default=None, metavar="N",
+                         help="the N most probable labels and their probabilities (top1, top1_prob, ...) "
+                              "instead of one prob_<class> column per class")
+    predict.add_argument("--min-confidence", type=probability, default=None, metavar="P",
+                         help="add a confidence column (the predicted label's probability; multi-label: the "
+                              "lowest among the predicted labels) and an uncertain column, true below P")
+    predict.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     predict.add_argument("--no-verify", action="store_true",
                          help="load the model without checking its files against their recorded digest (its code runs)")
 
     verify = commands.add_parser("verify", help="check a stored model's files against the digest recorded when it was logged")
     verify.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"registered model or run (default: {DEFAULT_MODEL_URI})")
-    verify.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    verify.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
-    compare.add_argument("--metric", default="validation/macro_f1", help="sort by this metric (descending)")
-    compare.add_argument("--columns", default="validation/macro_f1,test/macro_f1,test/accuracy,fit_seconds",
-                         help="comma-separated metrics to show")
+    compare.add_argument("--metric", default="validation/macro_f1",
+                         help="rank by this metric, best first (lowest first for losses and times)")
+    compare.add_argument("--columns", default=None,
+                         help="comma-separated metrics to show (default: the headline metrics of each run's task)")
     compare.add_argument("--limit", type=int, default=50, help="show at most this many runs")
     compare.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
-    compare.add_argument("--tracking-uri", default=None, help="MLflow store (default: MLFLOW_TRACKING_URI or ./mlflow.db)")
+    compare.add_argument("--wide", action="store_true",
+                         help="show every param that differs, names and values in full "
+                              "(default: what fits 120 columns)")
+    compare.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     return parser
 
 
 def command() -> None:
     """The ``textclf`` command: ``main``, then an exit without the interpreter's teardown."""
-    main()
+    try:
+        main()
+        sys.stdout.flush()
+        code = 0
+    except BrokenPipeError:
+        # The reader stopped early (`textclf compare | head -1`): not a failure worth a traceback.
+        # Later writes go nowhere, and the exit status is a SIGPIPE's, as for `seq 1000000 | head -1`.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
     # Everything is written by now. Tearing down MLflow, SciPy and SQLAlchemy would take 0.6 s of
     # a 3-second `textclf predict`; only the command skips it, main() stays safe to call.
-    sys.stdout.flush()
     sys.stderr.flush()
     logging.shutdown()
-    os._exit(0)
+    os._exit(code)
 
 
 @report_user_errors
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from textclf.tracking.discovery import find_tracking_uri
+
     if args.command == "predict":
         from textclf.cli.predict import predict
 
-        predict(args, default_tracking_uri())
+        predict(args)  # finds its store once the first texts are read: bad input is reported first
     elif args.command == "verify":
         from textclf.tracking.runs import verify_model
 
-        folder = verify_model(args.model_uri, args.tracking_uri or default_tracking_uri())
+        folder = verify_model(args.model_uri, find_tracking_uri(args.tracking_uri))
         print(f"ok: {args.model_uri} matches the digest recorded when it was logged ({folder})")
     else:
         from textclf.cli.compare import compare
 
-        compare(args, default_tracking_uri())
+        compare(args, find_tracking_uri(args.tracking_uri))

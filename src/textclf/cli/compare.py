@@ -1,27 +1,24 @@
-"""``textclf compare``: an experiment's runs as a table, best first."""
+"""``textclf compare``: an experiment's runs, ranked within each task, as a table that fits a
+120-column terminal (``--wide``: every differing param, names and values in full)."""
 
 from __future__ import annotations
 
 import sys
 
+import pandas as pd
+
 from textclf.safe_csv import write_rows
 
 
-def compare(args, default_tracking_uri: str) -> None:
-    from textclf.tracking.runs import compare_runs
+def compare(args, tracking_uri: str) -> None:
+    from textclf.tracking.comparison import compare_runs, render
 
-    table = compare_runs(args.tracking_uri or default_tracking_uri, args.experiment, args.metric,
-                         [c for c in args.columns.split(",") if c], args.limit)
-    if args.format == "csv":
+    columns = [c for c in args.columns.split(",") if c] if args.columns else None
+    rankings = compare_runs(tracking_uri, args.experiment, args.metric, columns, args.limit)
+    if args.format == "csv":  # for other programs: every column, full names
+        tables = [ranking.table.assign(task=ranking.task) for ranking in rankings]
+        table = pd.concat(tables, ignore_index=True).fillna("-")
+        table = table[["run", "task", *[c for c in table.columns if c not in ("run", "task")]]]
         write_rows(sys.stdout, [list(table.columns), *table.itertuples(index=False)])
-    elif args.format == "markdown":
-        print(_markdown(table))
-    else:
-        print(table.to_string(index=False))
-
-
-def _markdown(table) -> str:
-    header = "| " + " | ".join(map(str, table.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(str(value) for value in row) + " |" for row in table.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+        return
+    print("\n\n".join(render(ranking, args.wide, markdown=args.format == "markdown") for ranking in rankings))

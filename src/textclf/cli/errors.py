@@ -1,6 +1,7 @@
 """How the ``textclf`` command and ``train.py`` report user mistakes: one ``error:`` line, exit 2.
 
-Ctrl-C exits 130. Neither prints a traceback unless ``TEXTCLF_DEBUG=1`` is set.
+Ctrl-C exits 130. Neither prints a traceback unless ``TEXTCLF_DEBUG=1`` is set. textclf's own
+warnings print as one ``warning:`` line.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import warnings
 
 from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
 
@@ -21,6 +23,7 @@ def report_user_errors(function):
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+        warnings.formatwarning = format_warning
         try:
             return function(*args, **kwargs)
         except UserError as error:
@@ -34,6 +37,17 @@ def report_user_errors(function):
             exit_past_a_running_fit(130)
 
     return wrapper
+
+
+_python_formatwarning = warnings.formatwarning
+
+
+def format_warning(message, category, filename, lineno, line=None) -> str:
+    """A warning of textclf's own (its class lives in textclf, e.g. CalibrationFoldsWarning) as
+    one line, like errors: where in the code it was raised tells the user nothing."""
+    if category.__module__.startswith("textclf."):
+        return f"warning: {message}\n"
+    return _python_formatwarning(message, category, filename, lineno, line)
 
 
 def exit_past_a_running_fit(code: int) -> None:

@@ -3,79 +3,155 @@
 Texts stream through in batches of ``BATCH_TEXTS``: read, tag, write, next, so memory stays flat
 however many texts come in. Output goes to a hidden file beside the destination, renamed into
 place once every text is tagged: a failure part way leaves no half-written file behind.
+
+Each output row starts with what names its text in the input: the input's id column, or the line
+the text starts on. Blank texts are skipped, so counting output rows would not find them again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import sys
+from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 
 from textclf.errors import UserError
 from textclf.safe_csv import write_rows
 
 BATCH_TEXTS = 2000
+DEFAULT_ID_COLUMN = "id"
+LINE_COLUMN = "line"
+PROBABILITY_PREFIX = "prob_"  # a model's one column per class (serving.tagging)
 
 
-def read_batches(source: str, text_column: str) -> Iterator[list[str]]:
-    """Lists of non-empty texts from a CSV or JSONL file (``text_column``), a text file (one a
-    line), or stdin ('-'). Raises ``UserError`` when there is none at all."""
-    found = False
-    for batch in _raw_batches(source, text_column):
-        texts = [text for text in batch if text.strip()]
-        if texts:
+@dataclass(frozen=True)
+class Batch:
+    """Non-empty texts to tag, and for each the value that names it in the output."""
+
+    key_column: str  # the input's id column, or LINE_COLUMN
+    keys: list
+    texts: list[str]
+
+
+def read_batches(source: str, text_column: str, id_column: str | None = None) -> Iterator[Batch]:
+    """Batches of non-empty texts from a CSV or JSONL file (``text_column``), a text file (one a
+    line), or stdin ('-'). Each text keeps the input's ``id_column`` (default ``id``, when the input
+    has it) or its line number. Raises ``UserError`` when there is no text at all."""
+    keys, texts, found = [], [], False
+    for key_column, key, text in _records(source, text_column, id_column):
+        if not text.strip():
+            continue
+        keys.append(key)
+        texts.append(text)
+        if len(texts) == BATCH_TEXTS:
             found = True
-            yield texts
-    if not found:
+            yield Batch(key_column, keys, texts)
+            keys, texts = [], []
+    if texts:
+        yield Batch(key_column, keys, texts)
+    elif not found:
         origin = "standard input" if source == "-" else source
         raise UserError(f"no texts to tag in {origin}. Fix: give at least one non-empty text")
 
 
-def _raw_batches(source: str, text_column: str) -> Iterator[list[str]]:
-    if source == "-":
-        yield from _line_batches(sys.stdin.buffer, "standard input")
-        return
-    path = Path(source)
-    if not path.is_file():
+def _records(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+    """(key column, key, text) for every record of the input, blank ones included."""
+    path = None if source == "-" else Path(source)
+    if path is not None and not path.is_file():
         raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL or text file")
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".jsonl", ".json"):
+    suffix = "" if path is None else path.suffix.lower()
+    if id_column is not None and suffix not in (".csv", ".jsonl", ".json"):
+        raise UserError(f"--id-column {id_column} needs a CSV or JSONL input, and {path or 'standard input'} is "
+                        "plain text. Fix: drop --id-column (rows get their line number), or pass a CSV or JSONL file")
+    if path is None:
+        yield from _text_lines(sys.stdin.buffer, "standard input")
+    elif suffix == ".csv":
+        yield from _csv_rows(path, text_column, id_column)
+    elif suffix in (".jsonl", ".json"):
+        yield from _json_lines(path, text_column, id_column)
+    else:
         with path.open("rb") as handle:
-            yield from _line_batches(handle, str(path))
-        return
+            yield from _text_lines(handle, str(path))
+
+
+def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
+    for number, line in enumerate(handle, start=1):
+        yield LINE_COLUMN, number, _decoded(line, origin, number).rstrip("\r\n")
+
+
+def _decoded(line: bytes, origin: str, number: int) -> str:
     try:
-        chunks = (pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=BATCH_TEXTS) if suffix == ".csv"
-                  else pd.read_json(path, lines=True, dtype=False, chunksize=BATCH_TEXTS))
-        with chunks:
-            for chunk in chunks:
-                if text_column not in chunk.columns:
-                    raise UserError(f"{path} has no column {text_column!r} (columns: {list(chunk.columns)}). "
-                                    "Fix: pass --text-column NAME")
-                yield ["" if value is None else str(value) for value in chunk[text_column]]
-    except (UnicodeDecodeError, ValueError) as error:  # a UserError above is neither: it passes
+        return line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{origin} line {number} is not UTF-8 (byte {line[error.start]:#04x} at position "
+                        f"{error.start}). Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+    key_column = None  # decided by the first record: its id field if it has one, else line numbers
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            decoded = _decoded(line, str(path), number).lstrip("\ufeff")
+            if not decoded.strip():
+                continue
+            try:
+                record = json.loads(decoded)
+            except ValueError as error:
+                record = error
+            if not isinstance(record, dict):
+                raise UserError(f"{path} line {number} is not a JSON object. Fix: write one object a line, "
+                                f'e.g. {{"{text_column}": "..."}}')
+            if key_column is None:
+                key_column = _key_column(path, list(record), id_column, f"line {number}")
+            if text_column not in record:
+                raise UserError(f"{path} line {number} has no field {text_column!r} (fields: {list(record)}). "
+                                "Fix: pass --text-column NAME")
+            key = number if key_column == LINE_COLUMN else record.get(key_column)
+            yield key_column, key, "" if record[text_column] is None else str(record[text_column])
+
+
+def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+    # pandas, which read these files before, has no limit on a cell; the csv module's default
+    # (128 KiB) would refuse a long passage.
+    csv.field_size_limit(2**31 - 1)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            if text_column not in header:
+                raise UserError(f"{path} has no column {text_column!r} (columns: {header}). "
+                                "Fix: pass --text-column NAME")
+            key_column = _key_column(path, header, id_column, "its header")
+            text_at = header.index(text_column)
+            key_at = None if key_column == LINE_COLUMN else header.index(key_column)
+            first_line = rows.line_num + 1  # a quoted cell may span lines: a row starts after the last
+            for row in rows:
+                if len(row) > len(header):
+                    raise UserError(f"{path} line {first_line} has {len(row)} cells, its header {len(header)}. "
+                                    "Fix: quote cells that hold a comma")
+                cells = row + [""] * (len(header) - len(row))  # a blank line is a row of no cells
+                yield key_column, first_line if key_at is None else cells[key_at], cells[text_at]
+                first_line = rows.line_num + 1
+    except (UnicodeDecodeError, csv.Error) as error:  # a UserError above is neither: it passes
         raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. "
                         "Fix: pass UTF-8 CSV, JSONL or text") from None
 
 
-def _line_batches(handle, origin: str) -> Iterator[list[str]]:
-    batch = []
-    for number, line in enumerate(handle, start=1):
-        try:
-            batch.append(line.decode("utf-8").rstrip("\r\n"))
-        except UnicodeDecodeError as error:
-            raise UserError(f"{origin} line {number} is not UTF-8 (byte {line[error.start]:#04x} at position "
-                            f"{error.start}). Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
-        if len(batch) == BATCH_TEXTS:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+def _key_column(path: Path, columns: list[str], id_column: str | None, where: str) -> str:
+    if id_column is None:
+        return DEFAULT_ID_COLUMN if DEFAULT_ID_COLUMN in columns else LINE_COLUMN
+    if id_column not in columns:
+        raise UserError(f"{path} has no column {id_column!r} in {where} (columns: {columns}). "
+                        "Fix: pass --id-column NAME, or drop it to number rows by line")
+    return id_column
 
 
 @contextlib.contextmanager
@@ -94,6 +170,47 @@ def opened_output(destination: str):
         partial.unlink(missing_ok=True)
 
 
+def shaped_predictions(predictions: pd.DataFrame, top_k: int | None = None,
+                       min_confidence: float | None = None) -> pd.DataFrame:
+    """A model's ``label``/``labels`` and ``prob_<class>`` columns, with the ``prob_`` columns
+    replaced by ``top1``, ``top1_prob``, ... (``top_k``), and ``confidence`` and ``uncertain``
+    (``confidence`` below ``min_confidence``) added."""
+    if top_k is None and min_confidence is None:
+        return predictions
+    probability_columns = [c for c in predictions.columns if c.startswith(PROBABILITY_PREFIX)]
+    if not probability_columns:
+        raise UserError("the model returns no prob_<class> columns, which --top-k and --min-confidence read. "
+                        "Fix: drop those flags, or use a model trained by textclf")
+    classes = np.array([c.removeprefix(PROBABILITY_PREFIX) for c in probability_columns], dtype=object)
+    probabilities = predictions[probability_columns].to_numpy(dtype=float)
+    shaped = predictions.drop(columns=probability_columns) if top_k else predictions
+    if top_k:
+        if top_k > len(classes):
+            raise UserError(f"--top-k {top_k} asks for more labels than the model's {len(classes)} classes. "
+                            f"Fix: pass --top-k {len(classes)} or less")
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        for rank in range(top_k):
+            shaped[f"top{rank + 1}"] = classes[ranked[:, rank]]
+            shaped[f"top{rank + 1}_prob"] = np.take_along_axis(probabilities, ranked[:, rank:rank + 1], axis=1)[:, 0]
+    if min_confidence is not None:
+        shaped["confidence"] = _confidence(predictions, list(classes), probabilities)
+        shaped["uncertain"] = shaped["confidence"] < min_confidence
+    return shaped
+
+
+def _confidence(predictions: pd.DataFrame, classes: list[str], probabilities: np.ndarray) -> np.ndarray:
+    """The predicted label's probability; multi-label: the lowest among the predicted labels, or,
+    when none is predicted, one minus the highest (how sure the model is that none applies)."""
+    column = {name: j for j, name in enumerate(classes)}
+    if "label" in predictions.columns:
+        return np.array([probabilities[i, column[label]] for i, label in enumerate(predictions["label"])])
+    if "labels" in predictions.columns:
+        return np.array([min(probabilities[i, column[label]] for label in labels) if len(labels)
+                         else 1 - probabilities[i].max() for i, labels in enumerate(predictions["labels"])])
+    raise UserError("the model returns no label or labels column, which --min-confidence reads. "
+                    "Fix: drop --min-confidence, or use a model trained by textclf")
+
+
 def write_predictions(predictions: pd.DataFrame, handle, output_format: str, header: bool) -> None:
     """One batch as CSV (list-valued ``labels`` as ``a|b``, cells safe for spreadsheets) or JSONL."""
     if output_format == "jsonl":
@@ -106,15 +223,28 @@ def write_predictions(predictions: pd.DataFrame, handle, output_format: str, hea
     write_rows(handle, chain([columns] if header else [], rows))
 
 
-def predict(args, default_tracking_uri: str) -> None:
+def tagged_batch(model, batch: Batch, top_k: int | None, min_confidence: float | None) -> pd.DataFrame:
+    """The rows written for ``batch``: its keys, its texts, then the model's predictions."""
+    predictions = shaped_predictions(model.predict(pd.DataFrame({"text": batch.texts})), top_k, min_confidence)
+    if batch.key_column in predictions.columns or batch.key_column == "text":
+        raise UserError(f"the input's id column {batch.key_column!r} has the name of an output column. "
+                        "Fix: rename that column in the input, or pass --id-column with another one")
+    predictions.insert(0, "text", batch.texts)
+    predictions.insert(0, batch.key_column, batch.keys)
+    return predictions
+
+
+def predict(args) -> None:
+    from textclf.tracking.discovery import find_tracking_uri
+
     output_format = args.format or ("jsonl" if args.output.endswith(".jsonl") else "csv")
-    batches = read_batches(args.input, args.text_column)
-    first = next(batches)  # bad input is reported before the model is loaded
+    batches = read_batches(args.input, args.text_column, args.id_column)
+    first = next(batches)  # bad input is reported before the store is looked for and the model loaded
+    tracking_uri = find_tracking_uri(args.tracking_uri)
     from textclf.tracking.runs import load_model
 
-    model = load_model(args.model_uri, args.tracking_uri or default_tracking_uri, verify=not args.no_verify)
+    model = load_model(args.model_uri, tracking_uri, verify=not args.no_verify)
     with opened_output(args.output) as handle:
-        for i, texts in enumerate(chain([first], batches)):
-            predictions = model.predict(pd.DataFrame({"text": texts}))
-            predictions.insert(0, "text", texts)
-            write_predictions(predictions, handle, output_format, header=i == 0)
+        for i, batch in enumerate(chain([first], batches)):
+            rows = tagged_batch(model, batch, args.top_k, args.min_confidence)
+            write_predictions(rows, handle, output_format, header=i == 0)

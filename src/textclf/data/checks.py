@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from textclf.data.duplicates import TextIndex, rows_in
 from textclf.errors import UserError
 
 MAX_ROWS_SHOWN = 5
@@ -22,36 +23,6 @@ def _rows(indices: list[int]) -> str:
 
 def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def normalised_text(text: str) -> str:
-    """Lower-cased, whitespace-folded: how texts are compared when looking for train/test leaks."""
-    return " ".join(text.lower().split())
-
-
-class _TextIndex:
-    """``text in index``: whether a text equals one of ``texts`` once normalised.
-
-    Normalising every text costs a split and a join per text; this compares only texts whose
-    first and last eight words already match (texts equal once normalised always do).
-    """
-
-    def __init__(self, texts):
-        self.candidates: dict[tuple, list[str]] = {}
-        for text in texts:
-            self.candidates.setdefault(_words_at_ends(text), []).append(text)
-
-    def __contains__(self, text: str) -> bool:
-        candidates = self.candidates.get(_words_at_ends(text))
-        if not candidates:
-            return False
-        normalised = normalised_text(text)
-        return any(normalised_text(candidate) == normalised for candidate in candidates)
-
-
-def _words_at_ends(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    lowered = text.lower()
-    return tuple(lowered.split(None, 8)[:8]), tuple(lowered.rsplit(None, 8)[-8:])
 
 
 def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
@@ -106,7 +77,7 @@ def check_unique_ids(ids: tuple[str, ...], split: str, source: str) -> None:
 
 
 def check_dataset(dataset) -> None:
-    """Cross-split checks: ids, leakage, enough classes and examples, no label train lacks."""
+    """Cross-split checks: ids, leakage, enough classes, no label train lacks."""
     seen: dict[str, str] = {}
     for split in dataset.splits:
         clashes = [i for i in split.ids if seen.get(i, split.name) != split.name]
@@ -114,22 +85,20 @@ def check_dataset(dataset) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    train_texts = _TextIndex(dataset.train.texts)
-    for split in (dataset.validation, dataset.test):
-        leaked = [i for i, text in enumerate(split.texts) if text in train_texts]
+    train_texts = TextIndex(dataset.train.texts)
+    for split in dataset.eval_splits:
+        leaked = rows_in(split.texts, train_texts)
         if leaked:
             raise UserError(f"{len(leaked)} {split.name} text(s) also appear in train ({split.name} {_rows(leaked)}); "
-                            "scores would be inflated. Fix: remove them from one of the splits")
+                            "scores would be inflated. Fix: pass data.overlap=drop to drop them from validation "
+                            "and test, or remove them from one of the files")
     if len(dataset.label_names) < 2:
         raise UserError(
             f"train data has a single class ({dataset.label_names[0]!r}); a classifier needs at least two. "
             "Fix: add examples of other labels"
         )
-    counts = Counter(label for row in dataset.train.labels for label in row)
-    lonely = sorted(label for label, count in counts.items() if count < 2)
-    if lonely:
-        raise UserError(f"label(s) {', '.join(map(repr, lonely))} have a single training example, too few to learn "
-                        "or calibrate. Fix: add examples or drop those rows")
+    # A label with a single training example is not refused: every model trains on it
+    # (tfidf_linearsvc's calibration says, in a warning, how it copes with fewer than 3).
     known = set(dataset.label_names)
     for split in (dataset.validation, dataset.test):
         unknown = Counter(label for row in split.labels for label in row if label not in known)

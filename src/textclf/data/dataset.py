@@ -56,6 +56,7 @@ class DatasetSummary:
     content_hash: str
     label_names: tuple[str, ...]
     splits: tuple[SplitSummary, ...]
+    dropped_overlap: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Dataset:
     validation: Split
     test: Split
     label_names: tuple[str, ...]
+    # (split, rows) that data.overlap=drop removed because train holds their text
+    dropped_overlap: tuple[tuple[str, int], ...] = ()
 
     @property
     def splits(self) -> tuple[Split, Split, Split]:
@@ -81,7 +84,7 @@ class Dataset:
 
     def summary(self) -> DatasetSummary:
         return DatasetSummary(self.name, self.content_hash, self.label_names,
-                              tuple(split.summary() for split in self.splits))
+                              tuple(split.summary() for split in self.splits), self.dropped_overlap)
 
     @property
     def eval_splits(self) -> tuple[Split, Split]:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from textclf.data.checks import check_dataset, check_unique_ids, normalise_labels, normalise_texts
 from textclf.data.dataset import Dataset, Split
-from textclf.data.splitting import carve_missing_splits
+from textclf.data.splitting import carve_missing_splits, drop_train_overlap
 from textclf.errors import UserError
 
 READERS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -31,6 +31,7 @@ def load_files(
     validation_size: float = 0.15,
     test_size: float = 0.15,
     split_seed: int = 0,
+    overlap: str = "error",
 ) -> Dataset:
     """Read labeled texts from CSV, JSONL or Parquet files.
 
@@ -44,6 +45,9 @@ def load_files(
     text_column, label_column, id_column : str
         Column names. The label column holds a string, a list of strings (JSONL, Parquet), or a
         string of labels joined by ``label_separator`` for multi-label data.
+    overlap : {"error", "drop"}
+        What to do with validation or test texts that train also holds: refuse them, or drop
+        those rows (and report how many).
     """
     frames = {"train": _read_table(train, "train")}
     for split_name, path in (("validation", validation), ("test", test)):
@@ -54,7 +58,7 @@ def load_files(
         for split_name, (frame, source) in frames.items()
     }
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits)
+    return _finish(name, splits, overlap)
 
 
 def load_hf(
@@ -71,6 +75,7 @@ def load_hf(
     validation_size: float = 0.15,
     test_size: float = 0.15,
     split_seed: int = 0,
+    overlap: str = "error",
 ) -> Dataset:
     """Read a dataset with ``datasets.load_dataset`` (a local folder, or a hub name when online).
 
@@ -104,7 +109,7 @@ def load_hf(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, label_separator
         )
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits)
+    return _finish(name, splits, overlap)
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
@@ -156,7 +161,8 @@ def _to_split(name, frame, source, text_column, label_column, id_column, label_s
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source)
 
 
-def _finish(name: str, splits: dict) -> Dataset:
+def _finish(name: str, splits: dict, overlap: str) -> Dataset:
+    splits, dropped = drop_train_overlap(splits, overlap)
     label_names = tuple(sorted({label for row in splits["train"].labels for label in row}))
     dataset = Dataset(
         name=name,
@@ -164,6 +170,7 @@ def _finish(name: str, splits: dict) -> Dataset:
         validation=splits["validation"],
         test=splits["test"],
         label_names=label_names,
+        dropped_overlap=tuple(dropped.items()),
     )
     check_dataset(dataset)
     return dataset

@@ -35,8 +35,13 @@ def evaluate(fitted, split, decision, task) -> Evaluation:
 
 
 def collect_metrics(fitted, evaluations: list[Evaluation]) -> dict[str, float]:
-    """Every metric of a run, keyed ``split/metric`` (``test/macro_f1``), plus the fit's timings."""
+    """Every metric of a run, plus the fit's timings. Keys are ``split/metric``
+    (``test/macro_f1``), and ``split_per_label/metric/label`` (``test_per_label/f1/nk``) for
+    per-label scores: the MLflow UI groups charts by the first part, so the dozens of per-label
+    charts sit apart from the headline ones."""
     metrics = fitted.timings()
     for evaluation in evaluations:
-        metrics.update({f"{evaluation.split}/{key}": value for key, value in evaluation.metrics.items()})
+        for key, value in evaluation.metrics.items():
+            group = f"{evaluation.split}_per_label" if "/" in key else evaluation.split
+            metrics[f"{group}/{key}"] = value
     return metrics

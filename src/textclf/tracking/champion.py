@@ -19,6 +19,7 @@ from textclf.tracking.ownership import is_gone
 from textclf.tracking.store import Registration, is_store_failure
 
 LOCK_SUFFIX = ".textclf-lock"
+CHAMPION_TAG = "champion"  # on a run: "true" while its model holds the alias
 RETRY_CODES = {"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"}
 LOCK_WAIT_SECONDS = 120
 # A lock whose owner cannot be checked (another host) is taken as abandoned after this long;
@@ -48,6 +49,10 @@ def promote_if_better(client, registered_model: str, alias: str, metric: str, ve
     promoted = best is None or score > best
     if promoted:
         client.set_registered_model_alias(registered_model, alias, version)
+        if holder is not None:  # only the current champion's run says it is one
+            client.set_tag(holder.run_id, CHAMPION_TAG, "false")
+    # Tagged here, under the lock, so that a later champion's "false" always lands after this.
+    client.set_tag(client.get_model_version(registered_model, version).run_id, CHAMPION_TAG, str(promoted).lower())
     return Registration(f"models:/{registered_model}/{version}", version, promoted,
                         version if promoted else str(holder.version))
 

@@ -1,26 +1,25 @@
-"""Reading a store: the runs ``textclf compare`` lists, the models ``textclf predict`` loads."""
+"""Reading a store: opening it for ``textclf compare`` (``comparison``), and the models
+``textclf predict`` and ``textclf verify`` load."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from textclf.errors import UserError
+from textclf.tracking.discovery import naming_the_store, require_existing_store
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
 from textclf.tracking.tracker import connect, mlflow
 from textclf.tracking.verify import imports_from_source_only, verified_folder
 
-# Params that differ between any two runs by nature, so they say nothing about the difference.
-RUN_SPECIFIC_PARAMS = {"params.paths.output_dir", "params.run_name"}
-
 
 def open_store(tracking_uri: str, command: str) -> None:
-    """Point MLflow at the store and end the runs that processes which died left RUNNING."""
+    """Point MLflow at an existing store and end the runs that processes which died left RUNNING.
+    Reading never creates a store (``require_existing_store``)."""
     from mlflow.tracking import MlflowClient
 
+    require_existing_store(tracking_uri, command)
     connect(tracking_uri, timeout=5)
     try:
         end_abandoned_runs(MlflowClient(), found_by=f"textclf {command}")
@@ -37,17 +36,19 @@ def load_model(model_uri: str, tracking_uri: str, verify: bool = True):
     """
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "predict")
-        if verify:
-            imports_from_source_only()
-            return _load_model(model_uri, verified_folder(model_uri))
-        return _load_model(model_uri)
+        with naming_the_store(tracking_uri):
+            if verify:
+                imports_from_source_only()
+                return _load_model(model_uri, verified_folder(model_uri))
+            return _load_model(model_uri)
 
 
 def verify_model(model_uri: str, tracking_uri: str) -> Path:
     """``textclf verify``: the folder of a model whose files match their recorded digest."""
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "verify")
-        return verified_folder(model_uri)
+        with naming_the_store(tracking_uri):
+            return verified_folder(model_uri)
 
 
 def _load_model(model_uri: str, folder: Path | None = None):
@@ -69,41 +70,3 @@ def _load_model(model_uri: str, folder: Path | None = None):
                         "and the tracking store") from None
     warn_about_version_mismatches(folder / "requirements.txt")
     return model
-
-
-def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
-    """An experiment's finished runs, best ``metric`` first, with the params that differ."""
-    with store_errors_as_user_errors(tracking_uri):
-        open_store(tracking_uri, "compare")
-        return _compare_runs(experiment, metric, columns, limit)
-
-
-def _compare_runs(experiment: str, metric: str, columns: list[str], limit: int) -> pd.DataFrame:
-    from mlflow.tracking import MlflowClient
-
-    found = mlflow.get_experiment_by_name(experiment)
-    if found is None:
-        names = [e.name for e in MlflowClient().search_experiments()]
-        raise UserError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} (it has {names}). "
-                        "Fix: pass --experiment NAME")
-    runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                              max_results=1000)
-    if "tags.textclf.sweep" in runs.columns:
-        runs = runs[runs["tags.textclf.sweep"] != "parent"]
-    if runs.empty:
-        raise UserError(f"experiment {experiment!r} has no finished runs. Fix: run python train.py first")
-    metric_columns = [f"metrics.{name}" for name in dict.fromkeys([metric, *columns])]
-    missing = [name for name in metric_columns if name not in runs.columns]
-    if f"metrics.{metric}" in missing:
-        raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
-                        "e.g. validation/macro_f1")
-    runs = runs.sort_values(f"metrics.{metric}", ascending=False).head(limit)
-    params = sorted(c for c in runs.columns if c.startswith("params.") and c not in RUN_SPECIFIC_PARAMS
-                    and runs[c].nunique(dropna=False) > 1)
-    table = pd.DataFrame({"run": runs["tags.mlflow.runName"], "run_id": runs["run_id"].str[:8]})
-    for column in metric_columns:
-        if column not in missing:
-            table[column.removeprefix("metrics.")] = [float(f"{value:.4g}") for value in runs[column]]
-    for column in params:
-        table[column.removeprefix("params.")] = runs[column].fillna("-")
-    return table.reset_index(drop=True)

@@ -3,7 +3,7 @@
 It runs in the launching process before any job starts, so it also creates the tracking store
 and experiment once: parallel jobs (``hydra/launcher=joblib``) then never race to create a new
 sqlite database. Jobs find the parent through an environment variable, which joblib's worker
-processes inherit.
+processes inherit. When the sweep ends, it prints its jobs ranked by ``optimized_metric``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class ParentRunCallback(Callback):
         atexit.register(self._end, "FAILED")
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        print_ranking(self.parent_run_id, config.optimized_metric)
         self._end("FINISHED")
 
     def _end(self, status: str) -> None:
@@ -45,3 +46,13 @@ class ParentRunCallback(Callback):
         MlflowClient().set_terminated(self.parent_run_id, status)
         print(f"sweep parent run {self.parent_run_id}: {status}")
         self.parent_run_id = None
+
+
+def print_ranking(parent_run_id: str | None, metric: str) -> None:
+    """The sweep's jobs in one table, best first (per task, as ``textclf compare`` ranks them)."""
+    from textclf.tracking.comparison import render, sweep_rankings
+
+    if parent_run_id is None:
+        return
+    for ranking in sweep_rankings(parent_run_id, metric):
+        print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False)}")

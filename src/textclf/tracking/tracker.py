@@ -7,6 +7,7 @@ During ``python train.py`` a ``Tracker`` lives in a worker process beside the tr
 from __future__ import annotations
 
 import contextlib
+import getpass
 import io
 import os
 import shutil
@@ -37,9 +38,11 @@ from mlflow.types import ColSpec, Schema  # noqa: E402
 from textclf import serving  # noqa: E402
 from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
 from textclf.tracking.champion import register_candidate  # noqa: E402
+from textclf.tracking.description import RunDescription  # noqa: E402
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests  # noqa: E402
 from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
 from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
+from textclf.tracking.registry import check_same_task  # noqa: E402
 from textclf.tracking.requirements import requirements  # noqa: E402
 from textclf.tracking.store import (PARENT_RUN_ENV, Registration, check_reachable, is_remote,  # noqa: E402
                                    store_lock, unusable_store)
@@ -70,14 +73,16 @@ def connect(uri: str, timeout: float) -> None:
 @dataclass
 class Tracker:
     """A connection to one MLflow store, experiment and registered model name, and the run's
-    dataset and logged model once known (reports and registration refer back to them)."""
+    description, dataset and logged model once known (reports and registration refer back to them)."""
 
     uri: str
     experiment_id: str
     registered_model: str
     champion_alias: str
     champion_metric: str
+    description: RunDescription | None = None
     dataset_name: str | None = None
+    data_hash: str | None = None
     model_uri: str | None = None
     model_digest: str | None = None
     _reports: list[Future] = field(default_factory=list)
@@ -101,13 +106,20 @@ class Tracker:
             raise unusable_store(uri, error) from None
         return cls(uri, experiment_id, registered_model, champion_alias, champion_metric)
 
-    def begin_run(self, run_name: str, owner: str) -> str:
+    def begin_run(self, description: RunDescription, owner: str) -> str:
         """Start the run (nested under a sweep's parent run, if any), owned by the training process
-        ``owner`` (see ``ownership``); return its id."""
+        ``owner`` (see ``ownership``); return its id. A run of another task or label set than the
+        versions of its registered model is refused first (``registry``)."""
+        check_same_task(MlflowClient(), self.registered_model, description.task, description.labels)
+        self.description = description
+        tags = {**description.run_tags(), OWNER_TAG: owner, "mlflow.user": getpass.getuser()}
         parent = os.environ.get(PARENT_RUN_ENV)
-        run = mlflow.start_run(experiment_id=self.experiment_id, run_name=run_name, parent_run_id=parent,
-                               tags={OWNER_TAG: owner})
-        return run.info.run_id
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        # Created here with the training's own start time: this process starts seconds later.
+        run = MlflowClient().create_run(self.experiment_id, start_time=description.started_ms, tags=tags,
+                                        run_name=description.name)
+        return mlflow.start_run(run_id=run.info.run_id).info.run_id
 
     def end_run(self, status: str, delete: bool = False) -> None:
         """End the active run with ``status``; ``delete`` moves it to the store's trash as well
@@ -129,7 +141,7 @@ class Tracker:
         Only metadata crosses over (source, size, content hash, schema), not the texts: MLflow
         stores no more than that for a pandas dataset either, and the texts stay in training.
         """
-        self.dataset_name = dataset.name
+        self.dataset_name, self.data_hash = dataset.name, dataset.content_hash
         schema = Schema([ColSpec("string", "id"), ColSpec("string", "text"), ColSpec("string", "label")])
         for split in dataset.splits:
             with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
@@ -138,10 +150,11 @@ class Tracker:
                                    digest=split.content_hash[:8], schema=schema)
             _log_input(data, split.name, {"content_hash": split.content_hash, "rows": str(split.rows)})
         mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
-                         "data.labels": ",".join(dataset.label_names)})
+                         "data.labels": ",".join(dataset.label_names),
+                         **{f"data.overlap_dropped.{split}": str(rows) for split, rows in dataset.dropped_overlap}})
         commit = git_commit()
         if commit:
-            mlflow.set_tag("git.commit", commit)
+            mlflow.set_tags({"git.commit": commit, "mlflow.source.git.commit": commit})
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics)
@@ -218,19 +231,22 @@ class Tracker:
         If this process dies part way, the next process on the store finds the run still RUNNING
         and deletes its version (``recovery``); the alias only ever moves to a FINISHED run's model.
         """
-        client, run_id = MlflowClient(), mlflow.active_run().info.run_id
+        client, run_id, about = MlflowClient(), mlflow.active_run().info.run_id, self.description
 
         def create_version() -> str:
+            check_same_task(client, self.registered_model, about.task, about.labels)  # a run that started meanwhile
+            tags = {DIGEST_TAG: self.model_digest, **about.version_tags(self.data_hash, self.champion_metric, score)}
             with contextlib.redirect_stderr(io.StringIO()):  # "Successfully registered model ...": printed, not logged
-                return mlflow.register_model(self.model_uri, self.registered_model,
-                                             tags={DIGEST_TAG: self.model_digest}).version
+                version = mlflow.register_model(self.model_uri, self.registered_model, tags=tags).version
+            client.update_model_version(self.registered_model, version,
+                                        about.version_description(self.champion_metric, score, run_id))
+            return version
 
         # Locked: parallel runs could otherwise race to create the registered model, or both read
         # the old champion and overwrite each other's alias.
         registration = register_candidate(client, self.registered_model, self.champion_alias, self.champion_metric,
                                           score, this_process(), create_version, lambda: mlflow.end_run("FINISHED"))
-        tags = {"registered_model": self.registered_model, "registered_version": registration.version,
-                "champion": str(registration.promoted).lower()}
+        tags = {"registered_model": self.registered_model, "registered_version": registration.version}
         client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
         return registration
 

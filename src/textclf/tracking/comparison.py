@@ -1,0 +1,180 @@
+"""Runs side by side: ``textclf compare`` and the table a sweep ends with.
+
+Runs are ranked only against runs of the same task (a multi-label subset accuracy and a
+multi-class accuracy are not the same score), best first in the metric's own direction (losses
+and times ascending), with the headline metrics of their task and the params that differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from textclf.errors import UserError
+from textclf.tracking.description import TASK_TAG
+from textclf.tracking.registry import MULTILABEL_TARGET
+from textclf.tracking.store import store_errors_as_user_errors
+
+HEADLINE_METRICS = {
+    "multiclass": ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"),
+    "multilabel": ("validation/macro_f1", "test/macro_f1", "test/subset_accuracy", "fit_seconds"),
+}
+LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
+WIDTH = 120  # of the default table (``render``)
+LONGEST_RUN_NAME = 36
+LONGEST_VALUE = 18
+# Params that differ between any two runs by nature, so they say nothing about the difference.
+RUN_SPECIFIC_PARAMS = {"paths.output_dir", "run_name", "model.name"}  # model.name: the run name says it
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The runs of one task, best first by ``metric``. ``table`` columns: ``run``, ``run_id``,
+    the ``metrics``, then the ``params`` that differ between these runs (full dotted names)."""
+
+    task: str
+    metric: str
+    table: pd.DataFrame
+    metrics: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric.endswith(LOWER_IS_BETTER)
+
+
+def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str] | None,
+                 limit: int) -> list[Ranking]:
+    """An experiment's finished runs (not sweep parents), one ranking per task."""
+    from textclf.tracking.runs import mlflow, open_store
+
+    with store_errors_as_user_errors(tracking_uri):
+        open_store(tracking_uri, "compare")
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            names = [e.name for e in mlflow.search_experiments()]
+            raise UserError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} (it has {names}). "
+                            "Fix: pass --experiment NAME")
+        runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                                  max_results=1000)
+    if "tags.textclf.sweep" in runs.columns:
+        runs = runs[runs["tags.textclf.sweep"] != "parent"]
+    if runs.empty:
+        raise UserError(f"experiment {experiment!r} has no finished runs. Fix: run python train.py first")
+    if f"metrics.{metric}" not in runs.columns:
+        raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
+                        "e.g. validation/macro_f1")
+    return rank_by_task(runs, metric, columns, limit)
+
+
+def sweep_rankings(parent_run_id: str, metric: str) -> list[Ranking]:
+    """The finished and failed jobs of a sweep (``sweep.ParentRunCallback``), ranked."""
+    from textclf.tracking.runs import mlflow
+
+    parent = mlflow.get_run(parent_run_id)
+    runs = mlflow.search_runs([parent.info.experiment_id], max_results=1000,
+                              filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    if runs.empty or f"metrics.{metric}" not in runs.columns:
+        return []
+    return rank_by_task(runs, metric, None, limit=len(runs))
+
+
+def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, limit: int) -> list[Ranking]:
+    """``runs`` as ``mlflow.search_runs`` returns them, split by task and ranked by ``metric``."""
+    tasks = _tasks(runs)
+    rankings = []
+    for task in sorted(set(tasks), key=lambda name: (name != "multiclass", name)):
+        group = runs[tasks == task].sort_values(f"metrics.{metric}", ascending=lower_is_better(metric),
+                                                na_position="last").head(limit)
+        wanted = list(dict.fromkeys([metric, *(columns or HEADLINE_METRICS.get(task, ()))]))
+        table = pd.DataFrame({"run": group["tags.mlflow.runName"].fillna("-"), "run_id": group["run_id"].str[:8]})
+        metrics = tuple(name for name in wanted if f"metrics.{name}" in group.columns)
+        for name in metrics:
+            table[name] = [float(f"{value:.4g}") for value in group[f"metrics.{name}"]]
+        params = tuple(column.removeprefix("params.") for column in _differing_params(group))
+        for name in params:
+            table[name] = group[f"params.{name}"].fillna("-")
+        rankings.append(Ranking(task, metric, table.reset_index(drop=True), metrics, params))
+    return rankings
+
+
+def _tasks(runs: pd.DataFrame) -> pd.Series:
+    """Each run's task: its tag, or for runs older than the tag, its task config."""
+    from_config = runs.get("params.task._target_", pd.Series("", index=runs.index)).fillna("")
+    derived = from_config.map(lambda target: "multilabel" if target.endswith(MULTILABEL_TARGET) else "multiclass")
+    tagged = runs.get(f"tags.{TASK_TAG}", pd.Series(None, index=runs.index, dtype=object))
+    return tagged.fillna(derived)
+
+
+def _differing_params(runs: pd.DataFrame) -> list[str]:
+    """Params that differ, those every run has and with short names first: a param only some
+    runs have is usually part of a structure another run lacks altogether (a second vectorizer)."""
+    differing = [column for column in runs.columns if column.startswith("params.")
+                 and column.removeprefix("params.") not in RUN_SPECIFIC_PARAMS
+                 and runs[column].nunique(dropna=False) > 1]
+    return sorted(differing, key=lambda column: (runs[column].isna().any(), column.count("."), column))
+
+
+def render(ranking, wide: bool, markdown: bool = False) -> str:
+    """One task's ranking: a heading, the table, and what was left out to fit ``WIDTH``."""
+    direction = "lowest" if lower_is_better(ranking.metric) else "highest"
+    heading = f"{ranking.task}: {len(ranking.table)} run(s), {direction} {ranking.metric} first"
+    table = ranking.table.copy()
+    table.insert(1, "task", ranking.task)
+    hidden = 0
+    if not wide:
+        table = _shortened(table.drop(columns="run_id"), list(ranking.params))
+        # Params go from the right until the table fits; run, task and metrics always stay.
+        while _width(table, markdown) > WIDTH and len(table.columns) > 2 + len(ranking.metrics):
+            table = table.iloc[:, :-1]
+            hidden += 1
+    body = _markdown(table) if markdown else table.to_string(index=False)
+    note = f"\n({hidden} more differing param(s) hidden: textclf compare --wide shows every one)" if hidden else ""
+    return f"{heading}\n{body}{note}"
+
+
+def _shortened(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """Run names and param values cut to a readable length; param names to their last parts."""
+    table["run"] = table["run"].map(lambda name: _cut(str(name), LONGEST_RUN_NAME))
+    renamed = dict(zip(params, short_names(params)))
+    for column in params:
+        table[column] = table[column].map(lambda value: _cut(_short_value(str(value)), LONGEST_VALUE))
+    return table.rename(columns=renamed)
+
+
+def short_names(names: list[str]) -> list[str]:
+    """The fewest trailing parts of each dotted name that keep them apart:
+    ``model.classifier.C`` -> ``C``; ``features.word.ngram_range`` -> ``word.ngram_range``."""
+    def suffix(name: str, parts: int) -> str:
+        return ".".join(name.split(".")[-parts:])
+
+    shortened = []
+    for name in names:
+        parts = 1
+        while parts <= name.count(".") and sum(suffix(other, parts) == suffix(name, parts) for other in names) > 1:
+            parts += 1
+        shortened.append(suffix(name, parts))
+    return shortened
+
+
+def _short_value(value: str) -> str:
+    """``sklearn.linear_model.LogisticRegression`` -> ``LogisticRegression``."""
+    *module, name = value.split(".")
+    return name if module and name[:1].isupper() and " " not in value else value
+
+
+def _cut(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _width(table: pd.DataFrame, markdown: bool) -> int:
+    text = _markdown(table) if markdown else table.to_string(index=False)
+    return max(len(line) for line in text.splitlines())
+
+
+def _markdown(table) -> str:
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    rows = ["| " + " | ".join(str(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *rows])

@@ -1,0 +1,86 @@
+"""What a run is, in the words a person reads in the MLflow UI (no MLflow here).
+
+A run is named after its model and the overrides it was given (``tfidf_logreg C=5.0``); the
+full override list, the task and the label set are tags; the model version it registers carries
+the same facts as tags and one line of description. ``registry`` uses the task and label set to
+keep one task per registered model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from dataclasses import dataclass
+
+from omegaconf import DictConfig
+
+# Overrides that say where a run is stored or written, not what it is: left out of its name.
+WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name")
+LONGEST_VALUE = 24  # characters of an override's value shown in a run name
+LONGEST_LABEL_TAG = 4000  # MLflow refuses longer tag values on some stores; longer label sets are hashed
+
+OVERRIDES_TAG = "textclf.overrides"
+MODEL_TAG = "textclf.model"
+TASK_TAG = "textclf.task"
+LABELS_TAG = "textclf.labels"
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    """A run's name and what it trains; ``started_ms``: when the work began (the run's start time)."""
+
+    name: str
+    model: str
+    task: str
+    labels: tuple[str, ...]
+    overrides: tuple[str, ...]
+    source: str
+    started_ms: int
+
+    def run_tags(self) -> dict[str, str]:
+        """Tags the run is created with: its overrides, model, task and labels, and the script
+        that ran it as MLflow's source (the worker process that creates the run is not it)."""
+        return {OVERRIDES_TAG: " ".join(self.overrides), MODEL_TAG: self.model, TASK_TAG: self.task,
+                LABELS_TAG: label_set(self.labels), "mlflow.source.name": self.source,
+                "mlflow.source.type": "LOCAL"}
+
+    def version_tags(self, data_hash: str | None, metric: str, score: float) -> dict[str, str]:
+        tags = {MODEL_TAG: self.model, TASK_TAG: self.task, LABELS_TAG: label_set(self.labels), metric: f"{score:.4f}"}
+        return {**tags, "data.hash": data_hash} if data_hash else tags
+
+    def version_description(self, metric: str, score: float, run_id: str) -> str:
+        return (f"{self.name}: {self.task}, {len(self.labels)} labels, {metric} {score:.4f} "
+                f"(run {run_id[:8]})")
+
+
+def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int) -> RunDescription:
+    """The description of the run ``cfg`` configures; ``overrides``: the command line's
+    ``key=value`` list. ``cfg.run_name`` names it when set."""
+    overrides = tuple(str(override) for override in overrides)
+    model = cfg.model.get("name") or cfg.model.estimator["_target_"].rsplit(".", 1)[-1]
+    name = cfg.run_name or " ".join([model, *(short_override(o) for o in overrides if _says_what(o))])
+    source = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    return RunDescription(name, model, task, tuple(labels), overrides, source, started_ms)
+
+
+def _says_what(override: str) -> bool:
+    key = override.lstrip("+~").split("=", 1)[0]
+    return key != "model" and not key.startswith(WHERE_NOT_WHAT)
+
+
+def short_override(override: str) -> str:
+    """``model.classifier.C=5.0`` -> ``C=5.0``; a path's value -> its file name."""
+    key, _, value = override.lstrip("+~").partition("=")
+    value = value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
+    if len(value) > LONGEST_VALUE:
+        value = value[: LONGEST_VALUE - 3] + "..."
+    return f"{key.rsplit('.', 1)[-1]}={value}" if _ else key
+
+
+def label_set(labels) -> str:
+    """The label set as a tag value: the names joined by commas, or their digest when too long."""
+    joined = ",".join(labels)
+    if len(joined) <= LONGEST_LABEL_TAG:
+        return joined
+    return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()

@@ -1,0 +1,76 @@
+"""`textclf compare` on a real store: ranked within each task, in the metric's direction, in 120
+columns unless --wide. The runs are written straight into the store (no training needed)."""
+
+import io
+
+import pandas as pd
+import pytest
+
+LONG_PARAM = "features.transformer.transformer_list.{}.1.ngram_range._args_.0"
+
+
+@pytest.fixture(scope="module")
+def mixed_store(tmp_path_factory):
+    """Three multi-class runs and two multi-label runs; the multi-label ones score higher."""
+    from mlflow.tracking import MlflowClient
+
+    folder = tmp_path_factory.mktemp("mixed")
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    experiment = client.create_experiment("diplomacy", artifact_location=(folder / "mlruns").as_uri())
+    runs = [("tfidf_logreg C=5.0", "multiclass", 0.90, 0.40, "5.0"), ("tfidf_nb", "multiclass", 0.86, 0.30, "1.0"),
+            ("tfidf_sgd", "multiclass", 0.88, 0.90, "2.0"),
+            ("tfidf_linearsvc task=multilabel", "multilabel", 0.95, 0.10, "0.5"),
+            ("minilm_logreg task=multilabel", "multilabel", 0.97, 0.20, "10.0")]
+    for name, task, f1, loss, c in runs:
+        run = client.create_run(experiment, run_name=name, tags={"textclf.task": task})
+        long_params = {LONG_PARAM.format(i): f"{name} {i}" for i in range(6)}  # differ between runs
+        for key, value in {"model.classifier.C": c, "data.name": "diplomacy", **long_params}.items():
+            client.log_param(run.info.run_id, key, value)
+        accuracy = "test/accuracy" if task == "multiclass" else "test/subset_accuracy"
+        for key, value in {"validation/macro_f1": f1, "validation/log_loss": loss, "test/macro_f1": f1 - 0.02,
+                           accuracy: f1 - 0.05, "fit_seconds": 1.5}.items():
+            client.log_metric(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+def sections(stdout: str) -> dict[str, list[str]]:
+    """The table of each task, by its heading's task name."""
+    return {block.splitlines()[0].split(":")[0]: block.splitlines() for block in stdout.strip().split("\n\n")}
+
+
+def test_runs_are_ranked_within_their_task_only(mixed_store, cli_in_process):
+    result = cli_in_process("compare", "--tracking-uri", mixed_store)
+    assert result.returncode == 0, result.stderr
+    tables = sections(result.stdout)
+    assert list(tables) == ["multiclass", "multilabel"]
+    multiclass = "\n".join(tables["multiclass"])
+    assert multiclass.index("tfidf_logreg") < multiclass.index("tfidf_sgd") < multiclass.index("tfidf_nb")
+    assert "multilabel" not in multiclass and "test/accuracy" in multiclass
+    assert "test/subset_accuracy" in tables["multilabel"][1] and "test/accuracy" not in tables["multilabel"][1]
+
+
+def test_the_default_table_fits_120_columns_and_wide_shows_everything(mixed_store, cli_in_process):
+    narrow = cli_in_process("compare", "--tracking-uri", mixed_store)
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 120
+    assert narrow.stdout.splitlines()[1].split()[-1] == "C"  # model.classifier.C, shortened
+    assert "--wide shows every one" in narrow.stdout
+    wide = cli_in_process("compare", "--tracking-uri", mixed_store, "--wide")
+    assert wide.returncode == 0, wide.stderr
+    assert "features.transformer.transformer_list.5.1.ngram_range._args_.0" in wide.stdout
+    assert "data.name" not in wide.stdout  # the same in every run
+
+
+def test_losses_sort_ascending(mixed_store, cli_in_process):
+    result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "validation/log_loss")
+    multiclass = "\n".join(sections(result.stdout)["multiclass"])
+    assert "lowest validation/log_loss first" in multiclass
+    assert multiclass.index("tfidf_nb") < multiclass.index("tfidf_logreg") < multiclass.index("tfidf_sgd")
+
+
+def test_csv_has_every_column_and_a_task_column(mixed_store, cli_in_process):
+    result = cli_in_process("compare", "--tracking-uri", mixed_store, "--format", "csv")
+    table = pd.read_csv(io.StringIO(result.stdout))
+    assert list(table["task"]) == ["multiclass"] * 3 + ["multilabel"] * 2
+    assert list(table["run"])[:3] == ["tfidf_logreg C=5.0", "tfidf_sgd", "tfidf_nb"]
+    assert "model.classifier.C" in table.columns and "run_id" in table.columns
