@@ -136,3 +136,25 @@ def test_a_model_without_a_recorded_digest_needs_no_verify(store):
     assert refused.returncode == 2 and "without a digest" in refused.stderr and "--no-verify" in refused.stderr
     trusted = predict(folder, "--model-uri", uri, "--no-verify")
     assert trusted.returncode == 0 and ",north_korea_security," in trusted.stdout
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "transformer"])
+def test_digests_taken_while_saving_cover_every_file_written(tmp_path, tiny, kind):
+    """The manifest is hashed as the files are written; a transformer part writes its weights and
+    tokenizer itself, and those must be in it too, or its model would read as changed."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.naive_bayes import ComplementNB
+    from sklearn.pipeline import make_pipeline
+
+    from textclf.models.zeroshot import ZeroShotClassifier
+    from textclf.serving.decision import ArgmaxDecision
+    from textclf.serving.writer import save_state
+    from textclf.tracking.manifest import DigestsAsWritten, file_digests
+
+    texts, labels = ["a missile test", "a summit visit"] * 3, ["security", "visit"] * 3
+    model = (make_pipeline(TfidfVectorizer(), ComplementNB()) if kind == "tfidf" else
+             ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile", "visit": "summit"}))
+    model.fit(texts, labels)
+    hashing = DigestsAsWritten(tmp_path / "state")
+    save_state(model, ArgmaxDecision(("security", "visit")), tmp_path / "state", on_written=hashing)
+    assert hashing.digests() == file_digests(tmp_path / "state")

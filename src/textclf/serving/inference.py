@@ -96,6 +96,7 @@ class EncoderFeatures:
     @classmethod
     def load(cls, folder: str, max_length: int, batch_size: int, pooling: tuple[str, ...], normalize: bool,
              local_files_only: bool = True):
+        import torch  # noqa: F401 - first, so a missing torch is named as such, not as transformers words it
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_files_only)
@@ -149,6 +150,7 @@ class SequenceClassifier:
 
     @classmethod
     def load(cls, folder: str, multi_label: bool, max_length: int, batch_size: int):
+        import torch  # noqa: F401 - first, as in EncoderFeatures.load
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

@@ -56,11 +56,13 @@ class _Encoder:
         self.folder = folder
         self.arrays: dict[str, np.ndarray] = {}
         self.packages: set[str] = set()
+        self.subfolders: list[Path] = []
 
     def subfolder(self, prefix: str) -> tuple[Path, str]:
         """A new, empty folder inside the saved model for a part's files, and its relative name."""
         name = f"{prefix}_{sum(1 for _ in self.folder.glob(prefix + '_*'))}"
         (self.folder / name).mkdir()
+        self.subfolders.append(self.folder / name)
         return self.folder / name, name
 
     def encode(self, value, path: str):
@@ -151,6 +153,9 @@ def save_state(estimator, decision, folder: str | Path, on_written=None) -> list
     }
     # json.dumps, not json.dump: only the one-shot call uses the C encoder (7x faster here).
     on_written = on_written or (lambda path: None)
+    for part in encoder.subfolders:  # transformer parts wrote their files (weights, tokenizer) while encoding
+        for path in sorted(p for p in part.rglob("*") if p.is_file()):
+            on_written(path)
     (folder / STATE_FILE).write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     on_written(folder / STATE_FILE)
     (folder / ARRAYS_FOLDER).mkdir(exist_ok=True)

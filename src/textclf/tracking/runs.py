@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textclf.errors import UserError
+from textclf.extras import missing_extra, missing_extra_message
 from textclf.tracking.discovery import naming_the_store, require_existing_store
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
@@ -61,6 +62,12 @@ def _load_model(model_uri: str, folder: Path | None = None):
         # distribution (half a second of a three-second `textclf predict`); the model's pins are
         # compared directly below instead.
         model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+    except ModuleNotFoundError as error:  # a MiniLM model where the transformers extra is not installed
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        raise UserError(f"cannot load model {model_uri!r}: "
+                        + missing_extra_message("it", extra)) from None
     except (MlflowException, OSError, ValueError) as error:  # ValueError: serving.format.UnsafeModelError
         if is_store_failure(error):
             raise
