@@ -30,7 +30,7 @@ import pandas as pd
 import psutil
 from sklearn.model_selection import train_test_split
 
-from textclf.data.checks import normalised_text
+from textclf.data.duplicates import normalised_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

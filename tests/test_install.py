@@ -65,8 +65,12 @@ def without(monkeypatch):
         monkeypatch.setattr(extras, "is_installed", lambda name: name != package and installed(name))
         if package == "datasets":  # the hf reader imports it outright (hiding torch so would break
             monkeypatch.setitem(sys.modules, package, None)  # scipy, which looks torch up there)
+        import textclf.models
+
         for module in [name for name in sys.modules if name.startswith("textclf.models.")]:
             monkeypatch.delitem(sys.modules, module)
+            # and from the package, where Hydra's _locate would find the module already imported
+            monkeypatch.delattr(textclf.models, module.split(".")[2], raising=False)
 
     return hide
 
