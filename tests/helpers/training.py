@@ -75,3 +75,21 @@ def run_description(name: str, task: str = "multiclass", labels=("nk", "visit"))
     from textclf.tracking.description import RunDescription
 
     return RunDescription(name, "logreg", task, tuple(labels), (), "train.py", round(time.time() * 1000))
+
+
+def log_a_model(tracker, folder):
+    """Fit a small TF-IDF model, save it into ``folder`` and log it with ``tracker`` (a ``Tracker``
+    with a started run); return its URI."""
+    import pandas as pd
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from textclf.serving.decision import ArgmaxDecision
+    from textclf.serving.writer import save_state
+
+    texts, labels = ["a missile launch", "a summit visit", "rockets fired", "talks in seoul"], ["nk", "visit"] * 2
+    model = Pipeline([("features", TfidfVectorizer()), ("classifier", LogisticRegression())]).fit(texts, labels)
+    packages = save_state(model, ArgmaxDecision(("nk", "visit")), folder)
+    output = pd.DataFrame({"label": ["nk"], "prob_nk": [0.6], "prob_visit": [0.4]})
+    return tracker.log_model(str(folder), packages, pd.DataFrame({"text": texts[:1]}), output)

@@ -1,19 +1,11 @@
 """The MLflow tracker in this process, against a real sqlite store: runs, logging, the champion rule."""
 
-import pandas as pd
 import pytest
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
+from helpers.training import log_a_model, run_description
 from textclf.data import DatasetSummary, SplitSummary
 from textclf.errors import UserError
-from textclf.serving.decision import ArgmaxDecision
-from textclf.serving.writer import save_state
 from textclf.tracking.store import StoreKind, check_reachable, store_kind, ui_command
-from helpers.training import run_description
-
-TEXTS, LABELS = ["a missile launch", "a summit visit", "rockets fired", "talks in seoul"], ["nk", "visit"] * 2
 
 
 @pytest.fixture
@@ -23,15 +15,6 @@ def tracker(tmp_path):
     return Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
                            experiment="demo", registered_model="demo-topics", champion_alias="champion",
                            champion_metric="validation/macro_f1", connect_timeout=5)
-
-
-def log_a_model(tracker, folder):
-    model = Pipeline([("features", TfidfVectorizer()), ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
-    decision = ArgmaxDecision(("nk", "visit"))
-    packages = save_state(model, decision, folder)
-    example = pd.DataFrame({"text": TEXTS[:1]})
-    return tracker.log_model(str(folder), packages, example, pd.DataFrame({"label": ["nk"], "prob_nk": [0.6],
-                                                                           "prob_visit": [0.4]}))
 
 
 def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):

@@ -1,0 +1,53 @@
+"""One task and one label set per registered model: refused at the start of a run, and again
+under the registry lock when two runs of different tasks started before either registered."""
+
+import pytest
+
+from helpers.stores import all_runs, client
+from helpers.training import log_a_model, run_description
+from textclf.errors import UserError
+
+
+def test_train_py_refuses_another_task_under_a_used_name_in_one_line(tmp_path, train_in_process):
+    fast = ["model=tfidf_nb", "features=tfidf_word"]
+    assert train_in_process(tmp_path, *fast).returncode == 0
+    refused = train_in_process(tmp_path, *fast, "task=multilabel", "tracking.registered_model=diplomacy-topics")
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr[-2000:]
+    assert lines[0].startswith("error: registered model 'diplomacy-topics' holds multiclass models")
+    assert "tracking.registered_model=" in lines[0]
+    assert len(all_runs(tmp_path)) == 1  # no run was created for it
+    assert len(client(tmp_path).search_model_versions("name='diplomacy-topics'")) == 1
+    # by default a multi-label run goes to a registered model of its own
+    assert train_in_process(tmp_path, *fast, "task=multilabel").returncode == 0
+    assert len(client(tmp_path).search_model_versions("name='diplomacy-topics-multilabel'")) == 1
+
+
+def test_two_runs_of_different_tasks_started_together_cannot_both_register(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from textclf.tracking.tracker import Tracker
+
+    def tracker():
+        return Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
+                               experiment="demo", registered_model="demo-topics", champion_alias="champion",
+                               champion_metric="validation/macro_f1", connect_timeout=5)
+
+    # Both start while the name has no version yet, so both pass the check at the start.
+    single, multi = tracker(), tracker()
+    multi.begin_run(run_description("multi", task="multilabel"), owner="host/boot/1/1")
+    log_a_model(multi, tmp_path / "multi")
+    import mlflow
+
+    mlflow.end_run()  # the fluent API holds one active run per thread: park multi's, start single's
+    single.begin_run(run_description("single"), owner="host/boot/1/1")
+    log_a_model(single, tmp_path / "single")
+    single.register_and_finish(0.5)
+    mlflow.start_run(run_id=client(tmp_path).search_runs(["1"], "attributes.run_name = 'multi'")[0].info.run_id)
+    try:
+        with pytest.raises(UserError, match="holds multiclass models"):
+            multi.register_and_finish(0.9)
+    finally:
+        mlflow.end_run("FAILED")  # as the worker would, once training saw the error
+    versions = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_model_versions("name='demo-topics'")
+    assert [v.tags["textclf.task"] for v in versions] == ["multiclass"]
