@@ -30,7 +30,7 @@ def compose_config(overrides: Sequence[str] = (), project: str | Path | None = N
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from textclf.cli.errors import describe_config_error
+    from textclf.config import describe_config_error
 
     root = Path(project).resolve() if project is not None else find_project_root()
     if root is None or not (root / "configs" / "train.yaml").is_file():

@@ -18,14 +18,13 @@ from omegaconf import DictConfig
 
 from textclf.config import build
 from textclf.errors import UserError
+from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.evaluate import collect_metrics, evaluate
 from textclf.models import fitting
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.tracking.background import open_tracker
 from textclf.tracking.description import describe_run
-
-HEADLINE_METRICS = ("validation/macro_f1", "test/macro_f1", "test/accuracy", "test/subset_accuracy", "fit_seconds")
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
@@ -55,7 +54,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
             tracker.log_reports(split, evaluations[-1], decision)
         metrics = collect_metrics(fitted, evaluations)
         registration = tracker.register(metrics)
-    print_summary(tracker, metrics, registration)
+    print_summary(tracker, metrics, registration, HEADLINE_METRICS[task.name])
     return metrics
 
 
@@ -90,8 +89,8 @@ def training_history(estimator) -> list[dict]:
     return list(getattr(final, "history_", []))
 
 
-def print_summary(tracker, metrics: dict[str, float], registration) -> None:
-    headline = ", ".join(f"{key} {metrics[key]:.3f}" for key in HEADLINE_METRICS if key in metrics)
+def print_summary(tracker, metrics: dict[str, float], registration, headline_metrics) -> None:
+    headline = ", ".join(f"{key} {metrics[key]:.3f}" for key in headline_metrics if key in metrics)
     champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
     print(
         f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"

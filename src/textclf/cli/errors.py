@@ -71,6 +71,8 @@ def report_config_errors(hydra_main):
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from textclf.config import describe_config_error  # Hydra: imported only where train.py runs
+
     @functools.wraps(hydra_main)
     def wrapper():
         try:
@@ -82,25 +84,3 @@ def report_config_errors(hydra_main):
             sys.exit(2)
 
     return wrapper
-
-
-def describe_config_error(error: Exception) -> str:
-    from omegaconf.errors import OmegaConfBaseException
-
-    message = str(error).strip()
-    first = message.splitlines()[0] if message else type(error).__name__
-    if "Available options in" in message:
-        listing = message.split("Available options in", 1)[1].split("Config search path")[0]
-        options = [line.strip() for line in listing.splitlines()[1:] if line.strip()]
-        return f"{first} (choose one of: {', '.join(options)}). Fix: pick an existing option"
-    if getattr(error, "override", None):
-        return (f"cannot parse override {error.override!r}: {first}. Fix: write key=value, quoting values "
-                "with spaces or brackets")
-    cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
-    full_key = getattr(cause, "full_key", None)
-    if "not in struct" in str(cause) and full_key:
-        return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
-                f"or add a new key with +{full_key}=VALUE")
-    if "Could not override" in message and full_key:
-        return f"cannot override {full_key!r}: {first}. Fix: check the key name and value"
-    return f"{first.rstrip('.')}. Fix: check the command-line overrides (python train.py --help)"

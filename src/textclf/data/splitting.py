@@ -23,11 +23,11 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     from sklearn.model_selection import train_test_split
 
     train = splits["train"]
-    total = len(duplicate_groups(train.texts))  # sizes are fractions of the whole file, not of what is left
+    groups = duplicate_groups(train.texts)  # row lists, in order of first appearance; normalised once
+    total = len(groups)  # sizes are fractions of the whole file, not of what is left
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
-        groups = duplicate_groups(train.texts)
         group_labels = [train.labels[rows[0]][0] for rows in groups]
         rare = sorted(label for label, count in Counter(group_labels).items() if count < 2)
         if rare:
@@ -39,13 +39,15 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
                                            random_state=seed, stratify=group_labels)
         except ValueError as error:
+            left = sum(len(rows) for rows in groups)
             raise UserError(
-                f"cannot carve a {split_name} split of size {size} from {len(train)} training texts: {error}. "
+                f"cannot carve a {split_name} split of size {size} from {left} training texts: {error}. "
                 f"Fix: pass data.{split_name}=PATH or change data.{split_name}_size"
             ) from None
         splits[split_name] = subset(train, _rows_of(groups, carve), split_name)
-        train = subset(train, _rows_of(groups, keep), "train")
-    splits["train"] = train
+        groups = [groups[group] for group in sorted(keep)]  # what is left of train, in the same order
+    if len(groups) < total:  # something was carved
+        splits["train"] = subset(train, _rows_of(groups, range(len(groups))), "train")
     return splits
 
 

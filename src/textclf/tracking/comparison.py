@@ -12,14 +12,10 @@ from dataclasses import dataclass
 import pandas as pd
 
 from textclf.errors import UserError
-from textclf.tracking.description import TASK_TAG
-from textclf.tracking.registry import MULTILABEL_TARGET
+from textclf.evaluation import HEADLINE_METRICS
+from textclf.tracking.description import TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
 
-HEADLINE_METRICS = {
-    "multiclass": ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"),
-    "multilabel": ("validation/macro_f1", "test/macro_f1", "test/subset_accuracy", "fit_seconds"),
-}
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
 WIDTH = 120  # of the default table (``render``)
 LONGEST_RUN_NAME = 36
@@ -102,7 +98,7 @@ def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, lim
 def _tasks(runs: pd.DataFrame) -> pd.Series:
     """Each run's task: its tag, or for runs older than the tag, its task config."""
     from_config = runs.get("params.task._target_", pd.Series("", index=runs.index)).fillna("")
-    derived = from_config.map(lambda target: "multilabel" if target.endswith(MULTILABEL_TARGET) else "multiclass")
+    derived = from_config.map(task_from_config)
     tagged = runs.get(f"tags.{TASK_TAG}", pd.Series(None, index=runs.index, dtype=object))
     return tagged.fillna(derived)
 

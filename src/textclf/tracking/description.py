@@ -24,6 +24,7 @@ OVERRIDES_TAG = "textclf.overrides"
 MODEL_TAG = "textclf.model"
 TASK_TAG = "textclf.task"
 LABELS_TAG = "textclf.labels"
+MULTILABEL_TARGET = "MultilabelTask"  # the class name in a run's param task._target_
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def short_override(override: str) -> str:
     if len(value) > LONGEST_VALUE:
         value = value[: LONGEST_VALUE - 3] + "..."
     return f"{key.rsplit('.', 1)[-1]}={value}" if _ else key
+
+
+def task_from_config(target: str) -> str:
+    """A run's task from its param ``task._target_``: for runs logged before the task tag."""
+    return "multilabel" if target.endswith(MULTILABEL_TARGET) else "multiclass"
 
 
 def label_set(labels) -> str:

@@ -10,9 +10,8 @@ the registry lock just before it registers (two runs may start at once).
 from __future__ import annotations
 
 from textclf.errors import UserError
-from textclf.tracking.description import LABELS_TAG, TASK_TAG, label_set
+from textclf.tracking.description import LABELS_TAG, TASK_TAG, label_set, task_from_config
 
-MULTILABEL_TARGET = "MultilabelTask"
 NAMES_SHOWN = 3
 
 
@@ -49,8 +48,7 @@ def _task_of(client, version) -> tuple[str | None, str | None]:
         run = client.get_run(version.run_id)
     except MlflowException:  # the run was deleted: nothing to go by
         return None, None
-    target = run.data.params.get("task._target_", "")
-    task = "multilabel" if target.endswith(MULTILABEL_TARGET) else "multiclass"
+    task = task_from_config(run.data.params.get("task._target_", ""))
     return run.data.tags.get(TASK_TAG, task), run.data.tags.get(LABELS_TAG, run.data.tags.get("data.labels"))
 
 

@@ -110,15 +110,16 @@ class Tracker:
         """Start the run (nested under a sweep's parent run, if any), owned by the training process
         ``owner`` (see ``ownership``); return its id. A run of another task or label set than the
         versions of its registered model is refused first (``registry``)."""
-        check_same_task(MlflowClient(), self.registered_model, description.task, description.labels)
+        client = MlflowClient()
+        check_same_task(client, self.registered_model, description.task, description.labels)
         self.description = description
         tags = {**description.run_tags(), OWNER_TAG: owner, "mlflow.user": getpass.getuser()}
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent:
             tags["mlflow.parentRunId"] = parent
         # Created here with the training's own start time: this process starts seconds later.
-        run = MlflowClient().create_run(self.experiment_id, start_time=description.started_ms, tags=tags,
-                                        run_name=description.name)
+        run = client.create_run(self.experiment_id, start_time=description.started_ms, tags=tags,
+                                run_name=description.name)
         return mlflow.start_run(run_id=run.info.run_id).info.run_id
 
     def end_run(self, status: str, delete: bool = False) -> None:
