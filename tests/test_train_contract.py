@@ -28,8 +28,11 @@ def test_default_run_is_tracked_in_full(trained_store):
         assert not [key for key in metrics if key.startswith(f"{split}/") and key.count("/") > 1]
     assert metrics["fit_seconds"] > 0
     assert metrics["test/macro_f1"] > 0.7  # the keyword-rule baseline is ~0.43
-    assert params["model.classifier._target_"] == "textclf.models.calibration.CalibratedClassifier"
+    assert params["model.classifier._target_"] == "textclf.models.calibration.TemperatureScaledClassifier"
     assert params["data.name"] == "diplomacy" and params["seed"] == "42"
+    # the features the corpus size chose, printed and tagged
+    assert tags["features.corpus"].startswith("small: training texts total ")
+    assert "features.corpus: small: training texts total " in result.stdout
     assert len(tags["data.hash"]) == 64 and tags["registered_version"] == "1" and tags["champion"] == "true"
     # what the run is, as the MLflow UI shows it: the script, a name, a span that covers the fit
     assert run.info.run_name == "tfidf_linearsvc" and tags["textclf.task"] == "multiclass"

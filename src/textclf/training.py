@@ -45,6 +45,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     pause_at("before_run")
     with open_tracker(cfg, dataset, description) as tracker:
         fitted = fit(estimator, dataset, task)
+        tracker.log_choices(report_choices(estimator))
         decision = task.fit_decision(fitted, dataset)
         tracker.log_history(training_history(estimator))
         tracker.log_model(estimator, decision, example_texts=dataset.validation.texts[:3])
@@ -81,6 +82,16 @@ def report_dropped_overlap(dataset) -> None:
     if dataset.dropped_overlap:
         counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
         print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train")
+
+
+def report_choices(estimator) -> dict[str, str]:
+    """What the fitted steps chose from the data under their configured rules (``choices_``, e.g.
+    which TF-IDF features suit the corpus size): printed, and returned for the run's tags."""
+    steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+    choices = {key: value for step in steps for key, value in getattr(step, "choices_", {}).items()}
+    for key, value in choices.items():
+        print(f"{key}: {value}")
+    return choices
 
 
 def training_history(estimator) -> list[dict]:

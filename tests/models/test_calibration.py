@@ -1,21 +1,21 @@
-"""CalibratedClassifier: tfidf_linearsvc trains when a class or label has 1 or 2 training examples
-(fewer folds, or calibration on the training data, with a warning), gives exactly
-CalibratedClassifierCV's probabilities otherwise, and saves as plain scikit-learn."""
+"""TemperatureScaledClassifier, tfidf_linearsvc's classifier: predictions exactly LinearSVC's,
+probabilities from a temperature fitted out of sample, rare classes and labels train with a
+warning, and a saved model holds a plain LogisticRegression that predicts the same."""
 
 import json
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.multiclass import OneVsRestClassifier
+from scipy.special import softmax
+from sklearn.datasets import make_classification
+from sklearn.metrics import log_loss
 from sklearn.svm import LinearSVC
 
 from helpers.training import composed
 from textclf.config import build
 from textclf.data import Split
-from textclf.models.calibration import CalibratedClassifier, CalibrationFoldsWarning
+from textclf.models.calibration import CalibrationWarning, TemperatureScaledClassifier
 from textclf.serving.decision import ThresholdDecision
 from textclf.serving.reader import load_state
 from textclf.serving.writer import save_state
@@ -46,6 +46,34 @@ def split_of(rows, name="train") -> Split:
                  tuple(f"{name}{i}" for i in range(len(rows))), "test")
 
 
+def noisy_problem(seed=0):
+    """A 4-class problem with more features than training rows, like TF-IDF: a linear SVM
+    separates its training rows with wide margins that unseen rows do not get."""
+    X, y = make_classification(n_samples=1600, n_features=1000, n_informative=30, n_classes=4, flip_y=0.1,
+                               random_state=seed)
+    return X[:800], y[:800], X[800:], y[800:]
+
+
+def test_predictions_are_exactly_linear_svc_fitted_on_all_the_data():
+    X, y, X_test, _ = noisy_problem()
+    model = TemperatureScaledClassifier(LinearSVC(random_state=0), holdout=0.1, random_state=0).fit(X, y)
+    plain = LinearSVC(random_state=0).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X_test), plain.predict(X_test))
+    expected = softmax(plain.decision_function(X_test) / model.temperature_, axis=1)
+    np.testing.assert_allclose(model.predict_proba(X_test), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_temperature_is_fitted_out_of_sample():
+    """Fitted on the training rows' own scores (in sample), the temperature is too low and the
+    probabilities overconfident; fitted on held-out rows, unseen data's log loss is lower."""
+    X, y, X_test, y_test = noisy_problem()
+    model = TemperatureScaledClassifier(LinearSVC(random_state=0), holdout=0.1, random_state=0).fit(X, y)
+    scores = model.estimator_.decision_function(X_test)
+    ours = log_loss(y_test, softmax(scores / model.temperature_, axis=1))
+    for other in (model.temperature_ / 2, model.temperature_ * 2, 1.0):
+        assert ours < log_loss(y_test, softmax(scores / other, axis=1))
+
+
 def fitted_multilabel_model():
     """The real tfidf_linearsvc config, wrapped by the real multi-label task, fitted on 18 texts."""
     cfg = composed("model=tfidf_linearsvc", "task=multilabel")
@@ -55,20 +83,13 @@ def fitted_multilabel_model():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         estimator.fit(list(train.texts), task.targets(train, list(TOPICS)))
-    return estimator, train, [w for w in caught if issubclass(w.category, CalibrationFoldsWarning)]
+    return estimator, train, [w for w in caught if issubclass(w.category, CalibrationWarning)]
 
 
-def test_a_label_with_one_or_two_positives_trains_with_fewer_folds_and_a_warning():
+def test_a_label_with_one_positive_trains_with_a_warning():
     estimator, train, caught = fitted_multilabel_model()
-    per_label = dict(zip(TOPICS, estimator.steps[-1][1].estimators_))
-    assert {label: model.cv_used_ for label, model in per_label.items()} == {
-        "alliance": 3, "missile": 3, "visit": 3, "trade": 2, "cyber": None}
     messages = [str(w.message) for w in caught]
-    assert len(messages) == 2, messages
-    assert sum("a label has only 2 training examples: calibrating on 2 folds instead of 3" in m for m in messages) == 1
-    assert sum("a label has a single training example" in m and "calibrating on the training data itself" in m
-               for m in messages) == 1
-
+    assert len(messages) == 1 and messages[0].startswith("a label has a single training example"), messages
     probabilities = estimator.predict_proba(list(train.texts))
     assert probabilities.shape == (18, 5)
     assert np.all((probabilities >= 0) & (probabilities <= 1))
@@ -76,47 +97,26 @@ def test_a_label_with_one_or_two_positives_trains_with_fewer_folds_and_a_warning
     assert np.argmax(probabilities[:, 4]) == 7 and set(np.argsort(probabilities[:, 3])[-2:]) == {4, 11}
 
 
-def test_the_saved_model_holds_plain_calibrated_classifier_cv_and_predicts_the_same(tmp_path):
+def test_the_saved_model_holds_plain_logistic_regressions_and_predicts_the_same(tmp_path):
     estimator, train, _ = fitted_multilabel_model()
     save_state(estimator, ThresholdDecision(tuple(TOPICS), (0.5,) * 5, 1), tmp_path)
     state = (tmp_path / "state.json").read_text()
     assert "textclf" not in json.dumps(json.loads(state)["estimator"])
-    assert state.count('"sklearn.calibration.CalibratedClassifierCV"') == 6  # 5 fitted, 1 one-vs-rest template
+    assert state.count('"sklearn.linear_model._logistic.LogisticRegression"') == 5  # one per label
     loaded, _ = load_state(tmp_path)
     texts = list(train.texts) + ["hackers launch tariffs at the summit"]
     np.testing.assert_array_equal(loaded.predict_proba(texts), estimator.predict_proba(texts))
 
 
-@pytest.mark.parametrize("multilabel", [False, True])
-def test_with_enough_examples_it_is_exactly_calibrated_classifier_cv(multilabel):
-    rows = labelled_rows(30, rare={i: ("trade",) for i in range(0, 30, 5)})
-    features = TfidfVectorizer().fit_transform([text for text, _ in rows])
-    if multilabel:
-        targets = np.array([[label in labels for label in ("alliance", "missile", "visit", "trade")]
-                            for _, labels in rows], dtype=int)
-        wrap = OneVsRestClassifier
-    else:
-        targets = np.array([labels[0] for _, labels in rows])
-        wrap = lambda model: model  # noqa: E731
-    svc = LinearSVC(C=0.5, class_weight="balanced", random_state=42)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CalibrationFoldsWarning)
-        ours = wrap(CalibratedClassifier(svc, method="sigmoid", cv=3)).fit(features, targets)
-    theirs = wrap(CalibratedClassifierCV(svc, method="sigmoid", cv=3)).fit(features, targets)
-    np.testing.assert_array_equal(ours.predict_proba(features), theirs.predict_proba(features))
-    np.testing.assert_array_equal(ours.predict(features), theirs.predict(features))
-
-
 def test_a_class_with_a_single_example_trains_a_multiclass_model():
-    rows = labelled_rows(12) + [("hackers breached the ministry network", ("cyber",))]
+    rows = labelled_rows(30) + [("hackers breached the ministry network", ("cyber",))]
     texts, labels = [text for text, _ in rows], [labels[0] for _, labels in rows]
-    features = TfidfVectorizer().fit_transform(texts)
-    with pytest.warns(CalibrationFoldsWarning, match="class 'cyber' has a single training example"):
-        model = CalibratedClassifier(LinearSVC(random_state=0)).fit(features, labels)
-    assert model.cv_used_ is None and list(model.classes_) == ["alliance", "cyber", "missile", "visit"]
-    probabilities = model.predict_proba(features)
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
-    assert model.predict(features[-1:])[0] == "cyber"
+    cfg = composed("model=tfidf_linearsvc")
+    with pytest.warns(CalibrationWarning, match="class 'cyber' has a single training example"):
+        model = build(cfg.model.estimator, "model").fit(texts, labels)
+    assert list(model.classes_) == ["alliance", "cyber", "missile", "visit"]
+    np.testing.assert_allclose(model.predict_proba(texts).sum(axis=1), 1.0)
+    assert model.predict(texts[-1:])[0] == "cyber"
 
 
 def write_csv(path, rows):
@@ -134,7 +134,7 @@ def test_train_py_trains_tfidf_linearsvc_on_rare_labels(tmp_path, train_in_proce
     test = write_csv(tmp_path / "test.csv", labelled_rows(9, offset=200, rare={2: ("cyber",)}))
     if task == "multiclass":  # "cyber" as the primary label of one training text
         write_csv(train, labelled_rows(18) + [("hackers breached the ministry network", ("cyber",))])
-    with pytest.warns(CalibrationFoldsWarning) as caught:
+    with pytest.warns(CalibrationWarning) as caught:
         result = train_in_process(tmp_path, "data=files", f"data.train={train}", f"data.validation={validation}",
                                   f"data.test={test}", f"task={task}", "data.label_separator=|")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -146,9 +146,9 @@ def test_train_py_trains_tfidf_linearsvc_on_rare_labels(tmp_path, train_in_proce
 def test_textclf_warnings_print_as_one_line():
     from textclf.cli.errors import format_warning
 
-    line = format_warning(CalibrationFoldsWarning("a label has only 2 training examples"), CalibrationFoldsWarning,
+    line = format_warning(CalibrationWarning("a label has a single training example"), CalibrationWarning,
                           "/site-packages/sklearn/multiclass.py", 96, "estimator.fit(X, y)")
-    assert line == "warning: a label has only 2 training examples\n"
+    assert line == "warning: a label has a single training example\n"
     other = format_warning(UserWarning("not ours"), UserWarning, "lib.py", 3, "x = 1")
     assert other.startswith("lib.py:3: UserWarning: not ours")
 
@@ -158,4 +158,14 @@ def test_it_passes_scikit_learn_estimator_checks():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the checks fit classes of 1 example on purpose
-        check_estimator(CalibratedClassifier(LinearSVC(random_state=0)))
+        check_estimator(TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0))
+
+
+def test_two_fits_with_the_same_seed_give_the_same_probabilities():
+    """The copy fits in a forked child while the full model fits here: two liblinear fits on two
+    threads would share one random number generator and differ from run to run."""
+    X, y, X_test, _ = noisy_problem()
+    first, second = (TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X, y)
+                     for _ in range(2))
+    assert first.temperature_ == second.temperature_
+    np.testing.assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))

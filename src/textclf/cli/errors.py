@@ -43,7 +43,7 @@ _python_formatwarning = warnings.formatwarning
 
 
 def format_warning(message, category, filename, lineno, line=None) -> str:
-    """A warning of textclf's own (its class lives in textclf, e.g. CalibrationFoldsWarning) as
+    """A warning of textclf's own (its class lives in textclf, e.g. CalibrationWarning) as
     one line, like errors: where in the code it was raised tells the user nothing."""
     if category.__module__.startswith("textclf."):
         return f"warning: {message}\n"

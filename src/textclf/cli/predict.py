@@ -241,9 +241,15 @@ def predict(args) -> None:
     batches = read_batches(args.input, args.text_column, args.id_column)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
     tracking_uri = find_tracking_uri(args.tracking_uri)
-    from textclf.tracking.runs import load_model
+    from textclf.tracking.local_registry import load_registered_locally
 
-    model = load_model(args.model_uri, tracking_uri, verify=not args.no_verify)
+    # A registered version in a local sqlite store loads without importing MLflow (the cold start
+    # users feel); anything else, or anything unusual about it, takes MLflow's path.
+    model = None if args.no_verify else load_registered_locally(args.model_uri, tracking_uri)
+    if model is None:
+        from textclf.tracking.runs import load_model
+
+        model = load_model(args.model_uri, tracking_uri, verify=not args.no_verify)
     with opened_output(args.output) as handle:
         for i, batch in enumerate(chain([first], batches)):
             rows = tagged_batch(model, batch, args.top_k, args.min_confidence)

@@ -2,7 +2,7 @@
 
 scikit-learn's own estimators are written straight into ``configs/model/*.yaml``; this package
 holds textclf's transformer estimators (``embedder``, ``finetune``, ``zeroshot``), the encoder
-helpers and embedding cache they share, the calibration that copes with rare classes
-(``calibration``, tfidf_linearsvc's), how a Pipeline is fitted (``fitting``) and the check of
-model settings before training (``params``). Importing it imports no heavy library.
+helpers and embedding cache they share, TF-IDF features that scale with the corpus (``tfidf``),
+probabilities for a linear SVM (``calibration``, tfidf_linearsvc's), how a Pipeline is fitted
+(``fitting``) and the check of model settings before training (``params``). Importing it imports no heavy library.
 """

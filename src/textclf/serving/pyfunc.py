@@ -9,17 +9,28 @@ from .reader import load_state
 from .tagging import tag_texts
 
 
+class SavedModel:
+    """A saved model's estimator and decision rule, read from its state folder; ``predict`` tags
+    a DataFrame's ``text`` column. (``textclf predict`` uses it directly on a local store.)"""
+
+    def __init__(self, state_folder: str):
+        self.estimator, self.decision = load_state(state_folder)
+
+    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+        if "text" not in model_input.columns:
+            raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
+        return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+
+
 def python_model():
     """A ``PythonModel`` (built on call: mlflow is imported only where a model is saved or loaded)."""
     import mlflow
 
     class TextclfModel(mlflow.pyfunc.PythonModel):
         def load_context(self, context):
-            self.estimator, self.decision = load_state(context.artifacts["state"])
+            self.saved = SavedModel(context.artifacts["state"])
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            if "text" not in model_input.columns:
-                raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
-            return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+            return self.saved.predict(model_input)
 
     return TextclfModel()

@@ -142,6 +142,11 @@ class BackgroundTracker:
     def log_history(self, history: list[dict]) -> None:
         self._channel.submit("log_history", history)
 
+    def log_choices(self, choices: dict[str, str]) -> None:
+        """What fitted steps chose from the data (``training.report_choices``), as tags."""
+        if choices:
+            self._channel.submit("log_tags", choices)
+
     def log_model(self, estimator, decision, example_texts) -> None:
         """Save the model and log it, on a thread: writing files is mostly waiting on the disk,
         with the GIL released, so the caller predicts meanwhile."""

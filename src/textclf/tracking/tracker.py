@@ -39,6 +39,7 @@ from textclf import serving  # noqa: E402
 from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
 from textclf.tracking.champion import register_candidate  # noqa: E402
 from textclf.tracking.description import RunDescription  # noqa: E402
+from textclf.tracking.local_registry import SERVING_PACKAGE  # noqa: E402
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests  # noqa: E402
 from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
 from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
@@ -48,8 +49,6 @@ from textclf.tracking.store import (PARENT_RUN_ENV, Registration, check_reachabl
                                    store_lock, unusable_store)
 
 MODEL_NAME = "model"
-# The copy of textclf.serving a saved model carries, importable without textclf.
-SERVING_PACKAGE = "textclf_serving"
 STATE_FOLDER = "artifacts/state"  # where MLflow puts the ``state`` artifact inside the model folder
 
 
@@ -159,6 +158,9 @@ class Tracker:
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         mlflow.log_metrics(metrics)
+
+    def log_tags(self, tags: dict[str, str]) -> None:
+        mlflow.set_tags(tags)
 
     def log_history(self, history: list[dict]) -> None:
         """Per-epoch metrics as MLflow steps, under ``train/``."""

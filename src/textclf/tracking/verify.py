@@ -10,11 +10,10 @@ code is read in place of the verified source.
 from __future__ import annotations
 
 import re
-import sys
-import tempfile
 from pathlib import Path
 
 from textclf.errors import UserError
+from textclf.tracking.local_registry import imports_from_source_only  # noqa: F401 - part of this module's API
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
 from textclf.tracking.tracker import mlflow
 
@@ -34,14 +33,6 @@ def verified_folder(model_uri: str) -> Path:
         raise UserError(f"model {model_uri} is not the model that was logged: {_what_changed(run_id, found)}. "
                         "Fix: do not load it; restore its files from a backup or train it again")
     return folder
-
-
-def imports_from_source_only() -> None:
-    """From now on this process imports Python code from its source files only: compiled copies
-    are kept in a private folder, never beside a model's code (where anyone could plant one)."""
-    sys.dont_write_bytecode = True
-    if sys.pycache_prefix is None:
-        sys.pycache_prefix = tempfile.mkdtemp(prefix="textclf-pycache-")
 
 
 def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:

@@ -1,0 +1,121 @@
+"""``textclf predict`` from a local sqlite store without importing MLflow: the cold-start path.
+
+Tagging one text with a TF-IDF model needs NumPy, scikit-learn and pandas (about a second to
+import); finding and checking the model through MLflow needs MLflow, SQLAlchemy and Alembic too
+(another 1.3 seconds), which made a fresh ``textclf predict`` 2.2 times the floor
+(experiments/speed.md). For the common case, a registered version (``models:/NAME@ALIAS`` or
+``models:/NAME/N``) in a sqlite store on this machine, this module reads the three registry rows
+it needs with the standard ``sqlite3`` module, checks the files against the recorded digest, and
+loads the model with the serving code saved in it: exactly what MLflow would load.
+
+Anything else answers None and the caller takes MLflow's path: another store or URI, a schema this
+code does not know, a version whose run is still RUNNING (its process may have died; MLflow's
+path ends such runs first, ``recovery``), files that differ from their digest (MLflow's path names
+what changed), or a model saved by another program or an older textclf.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from textclf.tracking.manifest import DIGEST_TAG, digest_of, file_digests
+from textclf.tracking.requirements import warn_about_version_mismatches
+from textclf.tracking.store import StoreKind, sqlite_path, store_kind
+
+# The copy of textclf.serving a saved model carries (in its code/ folder), importable without textclf.
+SERVING_PACKAGE = "textclf_serving"
+# The model-from-code loader MLflow records for every model textclf logs.
+CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
+
+
+def load_registered_locally(model_uri: str, tracking_uri: str):
+    """The model ``model_uri`` names, verified and loaded without MLflow; None where this path
+    does not apply (see the module's docstring)."""
+    if store_kind(tracking_uri) is not StoreKind.SQLITE or not sqlite_path(tracking_uri).is_file():
+        return None
+    version = _registered_version(sqlite_path(tracking_uri), model_uri)
+    if version is None:
+        return None
+    folder, recorded_digest = version
+    if not folder.is_dir() or digest_of(file_digests(folder)) != recorded_digest:
+        return None
+    return _load_saved_model(folder)
+
+
+def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | None:
+    """(the model's folder, its recorded digest) for a version of a FINISHED run, read-only."""
+    by_alias = re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri)
+    by_number = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
+    if not (by_alias or by_number):
+        return None
+    try:
+        with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as connection:
+            if by_alias:
+                row = connection.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                                         by_alias.groups()).fetchone()
+                if row is None:
+                    return None
+                name, number = by_alias.group(1), row[0]
+            else:
+                name, number = by_number.group(1), int(by_number.group(2))
+            row = connection.execute(
+                "SELECT v.storage_location, r.status, t.value FROM model_versions v "
+                "JOIN runs r ON r.run_uuid = v.run_id "
+                "JOIN model_version_tags t ON t.name = v.name AND t.version = v.version AND t.key = ? "
+                "WHERE v.name = ? AND v.version = ? AND v.current_stage != 'Deleted_Internal'",
+                (DIGEST_TAG, name, number)).fetchone()
+    except sqlite3.Error:  # locked, another schema, not a database: MLflow's path says what is wrong
+        return None
+    if row is None:
+        return None
+    location, run_status, digest = row
+    parsed = urlparse(location or "")
+    if run_status != "FINISHED" or parsed.scheme != "file":
+        return None
+    return Path(unquote(parsed.path)), digest
+
+
+class LocallyLoadedModel:
+    """A saved textclf model loaded by its own serving code; ``predict`` as MLflow's pyfunc."""
+
+    def __init__(self, saved, folder: Path):
+        self._saved = saved
+        self.folder = folder
+
+    def predict(self, model_input):
+        return self._saved.predict(model_input)
+
+
+def _load_saved_model(folder: Path):
+    import yaml  # MLflow's MLmodel file is YAML; PyYAML comes with MLflow
+
+    flavor = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")).get("flavors", {}).get(
+        "python_function", {})
+    state = flavor.get("artifacts", {}).get("state", {}).get("path")
+    code = folder / str(flavor.get("code"))
+    if flavor.get("loader_module") != CODE_MODEL_LOADER or not state or not (code / SERVING_PACKAGE).is_dir():
+        return None
+    # The model's own copy of the serving code, as MLflow would import it (its folder on sys.path).
+    imports_from_source_only()
+    sys.path.insert(0, str(code))
+    try:
+        from textclf_serving import pyfunc
+    finally:
+        sys.path.remove(str(code))
+    if not hasattr(pyfunc, "SavedModel"):  # saved by a textclf from before this path existed
+        return None
+    warn_about_version_mismatches(folder / "requirements.txt")
+    return LocallyLoadedModel(pyfunc.SavedModel(str(folder / state)), folder)
+
+
+def imports_from_source_only() -> None:
+    """From now on this process imports Python code from its source files only: compiled copies
+    are kept in a private folder, never beside a model's code (where anyone could plant one)."""
+    sys.dont_write_bytecode = True
+    if sys.pycache_prefix is None:
+        sys.pycache_prefix = tempfile.mkdtemp(prefix="textclf-pycache-")
