@@ -20,6 +20,7 @@ import numpy as np
 
 from .decision import Decision, decision_from_json
 from .format import ALLOWED_MODULE_PREFIX, ARRAYS_FOLDER, FORMAT, SAFE_TYPES, STATE_FILE, UnsafeModelError
+from .linear_tfidf import linear_tfidf_model
 
 MMAP_BYTES = 1 << 20  # arrays above 1 MiB are memory-mapped rather than read
 
@@ -31,7 +32,9 @@ def load_state(folder) -> tuple[object, Decision]:
         document = json.load(handle)
     if document.get("format") != FORMAT:
         raise UnsafeModelError(f"{folder} is not a textclf saved model (format {document.get('format')!r})")
-    estimator = _Decoder(folder).decode(document["estimator"])
+    decoder = _Decoder(folder)
+    # TF-IDF + a linear classifier predicts without importing scikit-learn (``linear_tfidf``).
+    estimator = linear_tfidf_model(document["estimator"], decoder.decode) or decoder.decode(document["estimator"])
     return estimator, decision_from_json(document["decision"])
 
 

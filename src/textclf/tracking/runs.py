@@ -11,7 +11,8 @@ from textclf.tracking.discovery import naming_the_store, require_existing_store
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
-from textclf.tracking.tracker import connect, mlflow
+from textclf.tracking.local_registry import import_libraries_named_in
+from textclf.tracking.tracker import STATE_FOLDER, connect, mlflow
 from textclf.tracking.verify import imports_from_source_only, verified_folder
 
 
@@ -39,8 +40,10 @@ def load_model(model_uri: str, tracking_uri: str, verify: bool = True):
         open_store(tracking_uri, "predict")
         with naming_the_store(tracking_uri):
             if verify:
+                folder = verified_folder(model_uri)
+                import_libraries_named_in(folder, STATE_FOLDER)
                 imports_from_source_only()
-                return _load_model(model_uri, verified_folder(model_uri))
+                return _load_model(model_uri, folder)
             return _load_model(model_uri)
 
 
