@@ -95,7 +95,7 @@ def test_seed_corpus_config_loads():
 
 def test_flattened_params_skip_node_aliases():
     flat = flatten_config(composed())
-    assert flat["model.classifier.estimator.C"] == "0.5"
+    assert flat["model.classifier.estimator.C"] == "1.0"
     assert flat["features.word_ngram_range"] == "[1, 2]"
     assert flat["model.estimator.steps.0.0"] == "features"  # step names stay
     assert not any(key.startswith(("model.estimator.steps.0.1", "model.estimator.steps.1.1")) for key in flat)

@@ -38,7 +38,8 @@ def test_round_trip_predicts_identically(tmp_path, model, task):
     save_state(estimator, decision, tmp_path)
     loaded, loaded_decision = load_state(tmp_path)
     assert loaded_decision == decision
-    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), estimator.predict_proba(TEXTS))
+    # TF-IDF + linear models are predicted with NumPy alone (serving.linear_tfidf): equal to rounding
+    np.testing.assert_allclose(loaded.predict_proba(TEXTS), estimator.predict_proba(TEXTS), rtol=1e-9, atol=1e-12)
 
 
 def fitted_folder(tmp_path):

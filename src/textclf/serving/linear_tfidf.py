@@ -47,7 +47,7 @@ class LinearTfidfModel:
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         scores = np.asarray(self.transform(texts) @ self.coef.T) + self.intercept
         if self.multilabel or scores.shape[1] == 1:  # a sigmoid per label, or per two-class model
-            positive = 1.0 / (1.0 + np.exp(-scores))
+            positive = np.exp(-np.logaddexp(0.0, -scores))  # 1 / (1 + e^-s), without overflow
             return positive if self.multilabel else np.hstack([1 - positive, positive])
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)

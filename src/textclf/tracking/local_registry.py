@@ -24,6 +24,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from textclf.errors import UserError
+from textclf.extras import missing_extra, missing_extra_message
 from textclf.tracking.manifest import DIGEST_TAG, digest_of, file_digests
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import StoreKind, sqlite_path, store_kind
@@ -51,7 +53,7 @@ def load_registered_locally(model_uri: str, tracking_uri: str):
     folder, recorded_digest = version
     if not folder.is_dir() or digest_of(file_digests(folder)) != recorded_digest:
         return None
-    return _load_saved_model(folder)
+    return _load_saved_model(folder, model_uri)
 
 
 def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | None:
@@ -98,7 +100,7 @@ class LocallyLoadedModel:
         return self._saved.predict(model_input)
 
 
-def _load_saved_model(folder: Path):
+def _load_saved_model(folder: Path, model_uri: str):
     import yaml  # MLflow's MLmodel file is YAML; PyYAML comes with MLflow
 
     flavor = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")).get("flavors", {}).get(
@@ -118,7 +120,13 @@ def _load_saved_model(folder: Path):
     if not hasattr(pyfunc, "SavedModel"):  # saved by a textclf from before this path existed
         return None
     warn_about_version_mismatches(folder / "requirements.txt")
-    return LocallyLoadedModel(pyfunc.SavedModel(str(folder / state)), folder)
+    try:
+        return LocallyLoadedModel(pyfunc.SavedModel(str(folder / state)), folder)
+    except ModuleNotFoundError as error:  # a MiniLM model where the transformers extra is not installed
+        extra = missing_extra(error)
+        if extra is None:
+            raise
+        raise UserError(f"cannot load model {model_uri!r}: " + missing_extra_message("it", extra)) from None
 
 
 def imports_from_source_only() -> None:
