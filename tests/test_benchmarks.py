@@ -1,4 +1,5 @@
-"""The benchmark runner keeps working (on a tiny dataset); it measures, and nothing here asserts a timing."""
+"""The benchmark runners keep working (``benchmarks/all.py --tiny``: a tiny dataset, one MiniLM
+model, 32 fine-tuning passages); they measure, and nothing here asserts a timing."""
 
 import json
 import subprocess
@@ -18,18 +19,18 @@ def as_csv(split: str, path, per_label: int):
     return path
 
 
-def test_runner_compares_textclf_with_the_ten_line_script(tmp_path):
+def test_runners_compare_textclf_with_what_a_user_would_write(tmp_path):
     train, test = as_csv("train", tmp_path / "train.csv", 30), as_csv("test", tmp_path / "test.csv", 10)
-    out = tmp_path / "results.json"
+    out = tmp_path / "results"
     # Every corpus counts as large: textclf's features are then the script's (word 1-2-grams in at
     # least 2 texts), and its predictions LinearSVC's own, like the script's.
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--train", str(train),
-                             "--test", str(test), "--repeats", "1", "--override", "features.small_corpus_max_chars=0",
-                             "--json", str(out)], capture_output=True, text=True, timeout=600, env=clean_env())
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "all.py"), "--tiny", "--train", str(train),
+                             "--test", str(test), "--override", "features.small_corpus_max_chars=0",
+                             "--json-folder", str(out)], capture_output=True, text=True, timeout=900, env=clean_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "wall seconds (end to end)" in result.stdout and "peak RSS MB" in result.stdout
     assert "`textclf predict`" in result.stdout
-    measured = json.loads(out.read_text())["models"]["tfidf_linearsvc"]
+    measured = json.loads((out / "results-20newsgroups-default.json").read_text())["models"]["tfidf_linearsvc"]
     assert measured["baseline_name"] == "script"
     for side in ("baseline", "textclf"):
         assert measured[side]["wall_seconds"] > 0 and measured[side]["peak_rss_mb"] > 0
@@ -39,3 +40,8 @@ def test_runner_compares_textclf_with_the_ten_line_script(tmp_path):
     assert abs(measured["baseline"]["accuracy"] - measured["textclf"]["accuracy"]) < 1e-9
     for cost in ("fresh_load_and_tag_seconds", "textclf_predict_one_text_seconds", "import_floor_seconds"):
         assert measured["textclf"][cost] > 0
+    tagging = json.loads((out / "results-tagging.json").read_text())["results"]["minilm_zeroshot"]
+    for inference in ("fp32", "int8"):
+        assert tagging[inference]["passages_per_second"] > 0 and 0 <= tagging[inference]["test_macro_f1"] <= 1
+    finetune = json.loads((out / "results-finetune.json").read_text())["summary"]
+    assert finetune["textclf"]["train_samples_per_second"] > 0 and finetune["bare"]["ratio_to_bare"] == 1.0

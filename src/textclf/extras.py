@@ -2,7 +2,8 @@
 
 ``pip install -e .`` installs what the TF-IDF models need. The MiniLM models need the
 ``transformers`` extra, ``data=hf`` the ``hf`` extra; without them, building that config fails
-with ``UserError`` naming the extra, before a run starts (``textclf.config.build``).
+with ``UserError`` naming the extra, before a run starts (``textclf.config.build``). Their
+``inference: int8`` needs the ``int8`` extra (ONNX Runtime), checked as such a model is fitted.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 # extra -> the importable packages it adds, as the error names them
-EXTRAS = {"transformers": ("torch", "transformers"), "hf": ("datasets",)}
+EXTRAS = {"transformers": ("torch", "transformers"), "hf": ("datasets",), "int8": ("onnxruntime", "onnx")}
 
 
 def require_extra(extra: str) -> None:

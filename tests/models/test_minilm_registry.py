@@ -91,16 +91,22 @@ def test_zero_shot_is_evaluated_and_registered_without_training_examples(finetun
     assert run.data.metrics["fit_seconds"] < 30  # nothing is trained: descriptions are embedded
     assert run.data.metrics["test/macro_f1"] > 0.2  # well above chance (0.125) with no examples
     assert run.data.tags["registered_version"] == "1"
-    # where the transformers extra is missing, predict says so in one line
-    hidden = ("import sys; sys.modules['torch'] = None; from textclf.cli import main; "
-              f"main(['predict', '--model-uri', 'models:/zs-topics@champion', '--tracking-uri', "
-              f"'sqlite:///{tmp_path}/mlflow.db'])")
-    refused = subprocess.run([sys.executable, "-c", hidden], input="a missile test\n", capture_output=True, text=True,
-                             timeout=300, cwd=tmp_path)
+    # it runs int8 (the config's inference): it needs no torch, and where ONNX Runtime is missing,
+    # predict says so in one line
+    def predict_without(package):
+        hidden = (f"import sys; sys.modules[{package!r}] = None; from textclf.cli import main; "
+                  f"main(['predict', '--model-uri', 'models:/zs-topics@champion', '--tracking-uri', "
+                  f"'sqlite:///{tmp_path}/mlflow.db'])")
+        return subprocess.run([sys.executable, "-c", hidden], input="a missile test\n", capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path)
+
+    without_torch = predict_without("torch")
+    assert without_torch.returncode == 0 and "label" in without_torch.stdout, without_torch.stderr[-2000:]
+    refused = predict_without("onnxruntime")
     (line,) = refused.stderr.strip().splitlines()
     assert refused.returncode == 2 and line.startswith(
-        "error: cannot load model 'models:/zs-topics@champion': it needs torch and transformers, which are not "
-        "installed") and line.endswith("Fix: pip install -e '.[transformers]'"), refused.stderr[-2000:]
+        "error: cannot load model 'models:/zs-topics@champion': it needs onnxruntime and onnx, which are not "
+        "installed") and line.endswith("Fix: pip install -e '.[int8]'"), refused.stderr[-2000:]
     # and with everything installed, predict loads it: its transformer files match their digests
     tagged = subprocess.run([sys.executable, "-m", "textclf.cli", "predict", "--model-uri", "models:/zs-topics@champion",
                              "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"], input="a missile test\n",

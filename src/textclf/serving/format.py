@@ -1,9 +1,9 @@
 """Names shared by the writer and the reader of the saved format."""
 
 FORMAT = "textclf-state"
-# 1: the first format. 2: decisions carry a "kind"; encoders carry their pooling. The reader
-# reads both.
-FORMAT_VERSION = 2
+# 1: the first format. 2: decisions carry a "kind"; encoders carry their pooling. 3: transformer
+# parts carry their "inference" (fp32, or int8 with a model.int8.onnx graph). The reader reads all.
+FORMAT_VERSION = 3
 STATE_FILE = "state.json"
 ARRAYS_FOLDER = "arrays"
 # Objects are rebuilt only from classes in these modules, by restoring their attributes.

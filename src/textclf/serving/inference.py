@@ -87,6 +87,8 @@ class EncoderFeatures:
     """Sentence embeddings from a transformers encoder: pooled token embeddings, optionally
     L2-normalised (the sentence-transformers recipe, with the encoder's own pooling)."""
 
+    inference = "fp32"  # int8: serving.int8.Int8EncoderFeatures
+
     def __init__(self, model, tokenizer, folder: str, max_length: int, batch_size: int,
                  pooling: tuple[str, ...], normalize: bool):
         self.model, self.tokenizer, self.folder = model.eval(), tokenizer, folder
@@ -142,6 +144,8 @@ def _sigmoid(logits):
 
 class SequenceClassifier:
     """A fine-tuned transformers sequence classifier: softmax over classes, or a sigmoid per label."""
+
+    inference = "fp32"  # int8: serving.int8.Int8SequenceClassifier
 
     def __init__(self, model, tokenizer, multi_label: bool, max_length: int, batch_size: int):
         self.model, self.tokenizer = model.eval(), tokenizer

@@ -6,7 +6,8 @@
 * objects are rebuilt only from scikit-learn classes, by restoring attributes, without calling
   any code named in the file;
 * transformer weights are read from safetensors files inside the model folder only, by the
-  inference classes of ``inference``.
+  inference classes of ``inference``; an int8 part (``inference: int8``) runs its ONNX graph of
+  standard operators in ONNX Runtime (``int8``), which loads no code.
 """
 
 from __future__ import annotations
@@ -97,19 +98,22 @@ class _Decoder:
         return rebuild(node["__object__"], {key: self.decode(value) for key, value in node["state"].items()})
 
     def _encoder(self, node):
-        from .inference import EncoderFeatures
-
         settings = node["__encoder__"]
-        return EncoderFeatures.load(self.inside(settings["folder"]), settings["max_length"], settings["batch_size"],
-                                    pooling=tuple(settings.get("pooling", ("mean",))),
-                                    normalize=settings["normalize"])
+        if _inference(settings) == "int8":
+            from .int8 import Int8EncoderFeatures as runtime
+        else:
+            from .inference import EncoderFeatures as runtime
+        return runtime.load(self.inside(settings["folder"]), settings["max_length"], settings["batch_size"],
+                            pooling=tuple(settings.get("pooling", ("mean",))), normalize=settings["normalize"])
 
     def _sequence_classifier(self, node):
-        from .inference import SequenceClassifier
-
         settings = node["__sequence_classifier__"]
-        return SequenceClassifier.load(self.inside(settings["folder"]), settings["multi_label"],
-                                       settings["max_length"], settings["batch_size"])
+        if _inference(settings) == "int8":
+            from .int8 import Int8SequenceClassifier as runtime
+        else:
+            from .inference import SequenceClassifier as runtime
+        return runtime.load(self.inside(settings["folder"]), settings["multi_label"], settings["max_length"],
+                            settings["batch_size"])
 
     def _zeroshot(self, node):
         from .inference import ZeroShot
@@ -129,6 +133,15 @@ class _Decoder:
                 "__str_int_dict__": _str_int_dict, "__dict__": _dict, "__items__": _items, "__scalar__": _scalar,
                 "__type__": _type, "__object__": _object, "__encoder__": _encoder,
                 "__sequence_classifier__": _sequence_classifier, "__zeroshot__": _zeroshot}
+
+
+def _inference(settings: dict) -> str:
+    """How a transformer part runs: ``fp32`` (torch; every model before format 3) or ``int8``
+    (its int8 graph, ONNX Runtime)."""
+    inference = settings.get("inference", "fp32")
+    if inference not in ("fp32", "int8"):
+        raise UnsafeModelError(f"refusing to load a transformer part with inference {inference!r}")
+    return inference
 
 
 def rebuild(path: str, state: dict):

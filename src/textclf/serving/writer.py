@@ -26,7 +26,8 @@ Node encoding in ``state.json``::
     {"__object__": "sklearn.x.Class", "state": {...}}  an object and its ``__dict__``
     {"__encoder__": {...}}, {"__sequence_classifier__": {...}}, {"__zeroshot__": {...}}
         a transformer part, written by its estimator's ``__textclf_state__(writer)`` into a
-        subfolder (safetensors weights, tokenizer, config) and rebuilt by ``inference``
+        subfolder (safetensors weights, tokenizer, config; with ``"inference": "int8"`` also the
+        ``model.int8.onnx`` graph) and rebuilt by ``inference`` (fp32) or ``int8``
 """
 
 from __future__ import annotations

@@ -1,0 +1,99 @@
+"""``inference: int8``: the int8 graph answers as the float model does, travels as data only, runs
+each text on its own, and loads without torch; tiny BERT, offline."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from textclf.models.embedder import SentenceEmbedder
+from textclf.serving.decision import ArgmaxDecision
+from textclf.serving.int8 import INT8_GRAPH, Int8EncoderFeatures
+from textclf.serving.reader import load_state
+from textclf.serving.writer import save_state
+
+TEXTS = ["missile launch in pyongyang", "rocket fired on the week", "pyongyang fired a missile",
+         "a rocket launch of pyongyang", "summit meeting in seoul", "the minister visit to tokyo",
+         "talks and meeting on the week", "minister talks in tokyo"]
+LABELS = ["security"] * 4 + ["visit"] * 4
+# What a saved model may hold: weights, graphs, tokenizer and settings, arrays; never a pickle.
+DATA_SUFFIXES = {".json", ".npy", ".safetensors", ".onnx", ".txt"}
+PICKLE_OPCODES = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def saved_int8_pipeline(tiny, folder):
+    pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny, inference="int8")),
+                         ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
+    save_state(pipeline, ArgmaxDecision(("security", "visit")), folder)
+    return pipeline
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max", "lasttoken"])
+def test_int8_embeddings_are_the_float_ones_within_quantization_noise(tiny, pooling):
+    float_vectors = SentenceEmbedder(encoder=tiny, pooling=pooling, normalize=True).fit(TEXTS).transform(TEXTS)
+    int8 = SentenceEmbedder(encoder=tiny, pooling=pooling, normalize=True, inference="int8").fit(TEXTS)
+    assert isinstance(int8.features_, Int8EncoderFeatures)
+    vectors = int8.transform(TEXTS)
+    assert vectors.shape == float_vectors.shape
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)  # normalised in the graph
+    assert (vectors * float_vectors).sum(axis=1).min() > 0.999  # cosine to float, text by text
+
+
+def test_the_graph_really_is_int8(tiny, tmp_path):
+    import onnx
+
+    saved_int8_pipeline(tiny, tmp_path)
+    graph = onnx.load(str(tmp_path / "encoder_0" / INT8_GRAPH))
+    operators = {node.op_type for node in graph.graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger"} <= operators or "DynamicQuantizeMatMul" in operators
+    float_matmuls = [n.name for n in graph.graph.node if n.op_type == "MatMul" and "dense" in n.name]
+    assert float_matmuls == []  # every Linear layer runs in int8
+
+
+def test_saved_int8_model_is_data_only_and_predicts_as_in_training(tiny, tmp_path):
+    pipeline = saved_int8_pipeline(tiny, tmp_path)
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert {path.suffix for path in files} <= DATA_SUFFIXES
+    assert not [path for path in files if path.read_bytes()[:2] in PICKLE_OPCODES]
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert '"inference": "int8"' in json.dumps(state)
+    loaded, _ = load_state(tmp_path)
+    assert isinstance(loaded[0], Int8EncoderFeatures)
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), pipeline.predict_proba(TEXTS))
+
+
+def test_a_text_gets_the_same_numbers_alone_or_among_others(tiny):
+    """Activations are quantized per call: were texts batched, a text's vector would depend on the
+    texts beside it, and a served label on the request it came in."""
+    features = SentenceEmbedder(encoder=tiny, inference="int8").fit(TEXTS).features_
+    together = features.transform(TEXTS + ["talks " * 40])  # a long text beside them changes nothing
+    alone = np.stack([features.transform([text])[0] for text in TEXTS])
+    np.testing.assert_array_equal(together[:len(TEXTS)], alone)
+
+
+def test_an_int8_model_loads_and_predicts_without_torch_or_transformers(tiny, tmp_path):
+    pipeline = saved_int8_pipeline(tiny, tmp_path)
+    script = textwrap.dedent(f"""
+        import json, sys
+        from textclf.serving.reader import load_state
+        estimator, _ = load_state({str(tmp_path)!r})
+        probabilities = estimator.predict_proba({TEXTS!r}).tolist()
+        print(json.dumps([[name for name in ("torch", "transformers") if name in sys.modules], probabilities]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported, probabilities = json.loads(result.stdout.strip().splitlines()[-1])
+    assert imported == []
+    np.testing.assert_array_equal(probabilities, pipeline.predict_proba(TEXTS))
+
+
+def test_int8_models_pin_onnxruntime_not_torch(tiny, tmp_path):
+    pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny, inference="int8")),
+                         ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
+    packages = save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path)
+    assert "onnxruntime" in packages and "torch" not in packages and "transformers" not in packages
