@@ -169,3 +169,25 @@ def test_two_fits_with_the_same_seed_give_the_same_probabilities():
                      for _ in range(2))
     assert first.temperature_ == second.temperature_
     np.testing.assert_array_equal(first.predict_proba(X_test), second.predict_proba(X_test))
+
+
+def test_a_rare_class_gets_a_temperature_from_out_of_fold_scores_not_from_one_held_out_example():
+    """A rare label's 10% held-out part holds one positive or none: fitted there, its temperature
+    collapses and its probabilities are all 0 or 1, leaving a tuned threshold nothing to choose."""
+    X, y = make_classification(n_samples=1200, n_features=400, n_informative=20, weights=[0.985], flip_y=0,
+                               class_sep=2.0, random_state=1)
+    X_train, y_train, X_test = X[:800], y[:800], X[800:]
+    assert 5 <= y_train.sum() <= 20
+
+    def saturated(model):
+        positive = model.predict_proba(X_test)[:, 1]
+        return np.mean((positive < 1e-6) | (positive > 1 - 1e-6))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # liblinear's convergence warning on this toy problem
+        one_part = TemperatureScaledClassifier(LinearSVC(random_state=0), min_held_out=1, random_state=0).fit(
+            X_train, y_train)
+        folds = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X_train, y_train)
+    assert folds.temperature_ > 2 * one_part.temperature_
+    assert saturated(folds) < 0.5 < saturated(one_part)
+    np.testing.assert_array_equal(folds.predict(X_test), one_part.predict(X_test))  # decisions stay LinearSVC's

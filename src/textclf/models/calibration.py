@@ -22,14 +22,14 @@ a saved model stores (``__textclf_state__``), so the saved format needs nothing 
 from __future__ import annotations
 
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets
@@ -52,6 +52,11 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         Has ``decision_function``, ``coef_`` and ``intercept_`` once fitted (``LinearSVC``).
     holdout : float
         Share of the training texts held out to fit the temperature (stratified by class).
+    min_held_out : int
+        Fewer held-out examples of a class than this, and every text is held out once instead,
+        over ``rare_folds`` stratified folds (rare labels of a multi-label corpus).
+    rare_folds : int
+        Folds for that case (at most the rarest class's count).
     random_state : int
         Seeds the held-out part.
 
@@ -69,45 +74,59 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "decision_function"])],
         "holdout": [Interval(Real, 0, 1, closed="neither")],
+        "min_held_out": [Interval(Integral, 1, None, closed="left")],
+        "rare_folds": [Interval(Integral, 2, None, closed="left")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, holdout=0.1, random_state=None):
+    def __init__(self, estimator=None, holdout=0.1, min_held_out=5, rare_folds=3, random_state=None):
         self.estimator = estimator
         self.holdout = holdout
+        self.min_held_out = min_held_out
+        self.rare_folds = rare_folds
         self.random_state = random_state
 
     def fit(self, X, y):
         self._validate_params()
         check_classification_targets(y)
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)  # rows are picked below
-        kept, held = self._held_out_rows(y)
-        held_out_scores = ChildResult(_fit_and_score, (clone(self.estimator), X, y, kept, held))
+        folds = self._held_out_folds(y)
+        held_out_scores = ChildResult(_fit_and_score, (clone(self.estimator), X, y, folds))
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
+        held = np.concatenate([held for _, held in folds])
         self.temperature_ = _best_temperature(held_out_scores.result(), np.searchsorted(self.classes_, y[held]))
         self.scaled_ = _as_logistic_regression(self.estimator_, self.temperature_)
         if hasattr(self.estimator_, "n_features_in_"):
             self.n_features_in_ = self.estimator_.n_features_in_
         return self
 
-    def _held_out_rows(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows to fit the copy on, and rows to fit the temperature on. A class with one example
-        cannot be both trained on and held out: it stays in training, with a warning."""
+    def _held_out_folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(rows a copy fits on, rows it scores)`` for each copy. One copy holds out ``holdout``
+        of the rows; but when that part would hold fewer than ``min_held_out`` examples of a class
+        (a rare label of a multi-label corpus), its temperature would be fitted on one positive or
+        none and collapse, so every row is held out once instead, over ``rare_folds`` stratified
+        folds (fewer if a class has fewer examples). A class with one example cannot be both
+        trained on and held out: it stays in training, with a warning."""
         classes, counts = np.unique(y, return_counts=True)
-        single = np.isin(y, classes[counts < 2])
-        rows = np.flatnonzero(~single)
-        if single.any():
+        single = np.flatnonzero(np.isin(y, classes[counts < 2]))
+        rows = np.setdiff1d(np.arange(len(y)), single)
+        if len(single):
             warnings.warn(f"{_describe(classes, counts)} has a single training example: it is not held out, so the "
                           "temperature is fitted without it", CalibrationWarning, stacklevel=3)
-        class_count = len(np.unique(y[rows]))
-        held_size = max(int(round(self.holdout * len(rows))), class_count)
-        if class_count == 0 or len(rows) - held_size < class_count:  # too few to leave every class in training
+        row_classes, row_counts = np.unique(y[rows], return_counts=True)
+        held_size = max(int(round(self.holdout * len(rows))), len(row_classes))
+        if len(row_classes) == 0 or len(rows) - held_size < len(row_classes):  # too few to hold any out
             warnings.warn("too few training examples to hold some out: the temperature is fitted on the training "
                           "data itself, so the probabilities are overconfident", CalibrationWarning, stacklevel=3)
-            return np.arange(len(y)), np.arange(len(y))
+            return [(np.arange(len(y)), np.arange(len(y)))]
         kept, held = train_test_split(rows, test_size=held_size, random_state=self.random_state, stratify=y[rows])
-        return np.sort(np.concatenate([kept, np.flatnonzero(single)])), np.sort(held)
+        if np.unique(y[held], return_counts=True)[1].min() >= self.min_held_out:
+            return [(np.sort(np.concatenate([kept, single])), np.sort(held))]
+        folds = StratifiedKFold(min(self.rare_folds, int(row_counts.min())), shuffle=True,
+                                random_state=self.random_state)
+        return [(np.sort(np.concatenate([rows[fit], single])), np.sort(rows[score]))
+                for fit, score in folds.split(rows, y[rows])]
 
     def decision_function(self, X):
         check_is_fitted(self, "scaled_")
@@ -135,9 +154,9 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         return writer.encode(self.scaled_, "scaled_")
 
 
-def _fit_and_score(estimator, X, y, kept: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Fit on the ``kept`` rows; score the ``held`` rows."""
-    return estimator.fit(X[kept], y[kept]).decision_function(X[held])
+def _fit_and_score(estimator, X, y, folds: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """For each fold, fit on its first rows and score its second; the scores in fold order."""
+    return np.concatenate([clone(estimator).fit(X[fit], y[fit]).decision_function(X[score]) for fit, score in folds])
 
 
 def _best_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
