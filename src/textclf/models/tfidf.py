@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from numbers import Integral
 
-import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+
+from textclf.serving.linear_tfidf import term_counts
 
 
 class WordCharTfidf(TransformerMixin, BaseEstimator):
@@ -113,7 +113,7 @@ class CountingTfidfVectorizer(TfidfVectorizer):
 
     scikit-learn counts each text's terms in a Python dict, one term at a time. Here a list
     comprehension maps each text's terms to column numbers (adding new terms to the vocabulary as
-    it meets them), and one sparse ``sum_duplicates`` turns the repeats into counts. Pruning
+    it meets them), and ``serving.linear_tfidf.term_counts`` turns the repeats into counts. Pruning
     (``min_df``...), sorting the vocabulary and TF-IDF weighting stay scikit-learn's.
     """
 
@@ -131,16 +131,9 @@ class CountingTfidfVectorizer(TfidfVectorizer):
 
             def columns(text):
                 return [add(term, len(vocabulary)) for term in analyze(text)]
-        indices, indptr = [], [0]
-        for text in raw_documents:
-            indices.extend(columns(text))
-            indptr.append(len(indices))
+        counts = term_counts(raw_documents, columns, vocabulary, self.dtype)
         if not fixed_vocab and not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-        index_type = np.int32 if len(indices) <= np.iinfo(np.int32).max else np.int64
-        counts = sp.csr_matrix((np.ones(len(indices), dtype=self.dtype), np.asarray(indices, dtype=index_type),
-                                np.asarray(indptr, dtype=index_type)), shape=(len(indptr) - 1, len(vocabulary)))
-        counts.sum_duplicates()  # sorts each row's columns and adds up the repeats: the counts
         return vocabulary, counts
 
     def __textclf_state__(self, writer):

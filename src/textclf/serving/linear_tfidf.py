@@ -69,14 +69,9 @@ class TfidfFeatures:
         self.norm = norm
 
     def transform(self, texts: list[str]):
-        columns, indptr = [], [0]
-        known = self.vocabulary.get
-        for text in texts:
-            columns.extend(column for column in map(known, self.analyze(text)) if column is not None)
-            indptr.append(len(columns))
-        matrix = sp.csr_matrix((np.ones(len(columns)), np.asarray(columns, dtype=np.int64),
-                                np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(self.idf)))
-        matrix.sum_duplicates()  # the term counts, columns sorted
+        known, analyze = self.vocabulary.get, self.analyze
+        matrix = term_counts(texts, lambda text: [column for column in map(known, analyze(text)) if column is not None],
+                             self.vocabulary)
         if self.sublinear_tf:
             np.log(matrix.data, matrix.data)
             matrix.data += 1.0
@@ -108,6 +103,22 @@ class TfidfFeatures:
                 if n >= len(word):  # the whole word was the n-gram: counted once, as scikit-learn does
                     break
         return ngrams
+
+
+def term_counts(texts, columns_of, vocabulary: dict, dtype=np.float64):
+    """The text x term count matrix, from each text's list of columns (``columns_of``, which may
+    add terms to ``vocabulary`` as it meets them): one sparse ``sum_duplicates`` turns repeated
+    columns into counts, where scikit-learn counts in a dict per text. Also the term count of
+    ``textclf.models.tfidf.CountingTfidfVectorizer``."""
+    indices, indptr = [], [0]
+    for text in texts:
+        indices.extend(columns_of(text))
+        indptr.append(len(indices))
+    index_type = np.int32 if len(indices) <= np.iinfo(np.int32).max else np.int64
+    counts = sp.csr_matrix((np.ones(len(indices), dtype=dtype), np.asarray(indices, dtype=index_type),
+                            np.asarray(indptr, dtype=index_type)), shape=(len(indptr) - 1, len(vocabulary)))
+    counts.sum_duplicates()  # sorts each row's columns and adds up the repeats: the counts
+    return counts
 
 
 def linear_tfidf_model(node: dict, decode) -> LinearTfidfModel | None:

@@ -38,6 +38,9 @@ LINEAR_TFIDF_CLASSES = {"sklearn.pipeline.Pipeline", "sklearn.pipeline.FeatureUn
                         "sklearn.feature_extraction.text.TfidfTransformer",
                         "sklearn.linear_model._logistic.LogisticRegression", "sklearn.multiclass.OneVsRestClassifier",
                         "sklearn.preprocessing._label.LabelBinarizer"}
+# The two forms of a registered version's URI, for this module and MLflow's path (``verify``).
+MODEL_BY_ALIAS = re.compile(r"models:/([^/@]+)@([^/]+)")
+MODEL_BY_NUMBER = re.compile(r"models:/([^/@]+)/(\d+)")
 # The model-from-code loader MLflow records for every model textclf logs.
 CODE_MODEL_LOADER = "mlflow.pyfunc.loaders.code_model"
 
@@ -58,8 +61,7 @@ def load_registered_locally(model_uri: str, tracking_uri: str):
 
 def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | None:
     """(the model's folder, its recorded digest) for a version of a FINISHED run, read-only."""
-    by_alias = re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri)
-    by_number = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
+    by_alias, by_number = MODEL_BY_ALIAS.fullmatch(model_uri), MODEL_BY_NUMBER.fullmatch(model_uri)
     if not (by_alias or by_number):
         return None
     try:
@@ -137,7 +139,7 @@ def imports_from_source_only() -> None:
         sys.pycache_prefix = tempfile.mkdtemp(prefix="textclf-pycache-")
 
 
-def import_libraries_named_in(model_folder: Path, state: str = "artifacts/state") -> None:
+def import_libraries_named_in(model_folder: Path, state: str) -> None:
     """Import the scikit-learn modules a saved model will need, before ``imports_from_source_only``.
 
     From then on every module is compiled from its source, which for scikit-learn and SciPy costs

@@ -11,9 +11,9 @@ from textclf.tracking.discovery import naming_the_store, require_existing_store
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
-from textclf.tracking.local_registry import import_libraries_named_in
+from textclf.tracking.local_registry import import_libraries_named_in, imports_from_source_only
 from textclf.tracking.tracker import STATE_FOLDER, connect, mlflow
-from textclf.tracking.verify import imports_from_source_only, verified_folder
+from textclf.tracking.verify import verified_folder
 
 
 def open_store(tracking_uri: str, command: str) -> None:

@@ -3,7 +3,7 @@
 Loading an MLflow model runs the Python code stored with it. ``verified_folder`` resolves the
 model URI to one registered version (or run), downloads that model's files, and compares their
 digest (``manifest``) with the one recorded on the version (or run). Only then may the folder be
-loaded, with ``imports_from_source_only`` in force so that no stale compiled copy of the model's
+loaded, with ``local_registry.imports_from_source_only`` in force so that no stale compiled copy of the model's
 code is read in place of the verified source.
 """
 
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from textclf.errors import UserError
-from textclf.tracking.local_registry import imports_from_source_only  # noqa: F401 - part of this module's API
+from textclf.tracking.local_registry import MODEL_BY_ALIAS, MODEL_BY_NUMBER
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
 from textclf.tracking.tracker import mlflow
 
@@ -39,8 +39,7 @@ def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:
     """(a URI of exactly the version or run checked, its recorded digest, its run id)."""
     from mlflow.exceptions import MlflowException
 
-    by_alias = re.fullmatch(r"models:/([^/@]+)@([^/]+)", model_uri)
-    by_version = re.fullmatch(r"models:/([^/@]+)/(\d+)", model_uri)
+    by_alias, by_version = MODEL_BY_ALIAS.fullmatch(model_uri), MODEL_BY_NUMBER.fullmatch(model_uri)
     by_run = re.fullmatch(r"runs:/([0-9a-f]+)/model", model_uri)
     try:
         if by_alias or by_version:
