@@ -58,7 +58,8 @@ class MultilabelTask:
 
     name = "multilabel"
 
-    def __init__(self, threshold_grid=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7), min_labels: int = 1):
+    def __init__(self, threshold_grid=(0.005, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4,
+                                      0.45, 0.5, 0.55, 0.6, 0.65, 0.7), min_labels: int = 1):
         self.threshold_grid = tuple(threshold_grid)
         self.min_labels = min_labels
 

@@ -44,3 +44,20 @@ def test_report_tables_count_what_each_label_got():
     split = Split("test", ("x", "y", "z"), multilabel, ("1", "2", "3"), "mem")
     _, counts = MultilabelTask().tables(split, guessed, ThresholdDecision(("a", "b", "c"), (0.5,) * 3, 1))
     assert counts.tolist() == [[1, 0, 0], [1, 1, 0], [1, 0, 1]]  # per label: hits, misses, false alarms
+
+
+def test_the_configured_grid_reaches_a_rare_labels_low_probabilities():
+    """Calibrated one-vs-rest probabilities put a rare label's texts far below 0.1 (Reuters-21578):
+    the shipped grid must reach down to them, or the label is never predicted."""
+    from omegaconf import OmegaConf
+
+    from tests.helpers.paths import ROOT
+
+    grid = OmegaConf.load(ROOT / "configs/task/multilabel.yaml").task.threshold_grid
+    names = ["common", "rare"]
+    rows = tuple(("common", "rare") if i < 4 else ("common",) for i in range(200))
+    split = Split("validation", tuple(f"text {i}" for i in range(200)), rows, tuple(map(str, range(200))), "mem")
+    probabilities = np.column_stack([np.full(200, 0.9), np.where(np.arange(200) < 4, 0.012, 0.002)])
+    thresholds = MultilabelTask(threshold_grid=grid).best_thresholds(split, names, probabilities)
+    assert 0.002 < thresholds[1] <= 0.012  # all four found, no false alarm
+    assert MultilabelTask().threshold_grid == tuple(grid)  # the Python default is the shipped one
