@@ -4,6 +4,7 @@ All the work happens in `textclf.run(cfg)`; this file only hands it Hydra's conf
 """
 
 import os
+import sys
 from pathlib import Path
 
 import hydra
@@ -12,6 +13,7 @@ from omegaconf import DictConfig
 
 import textclf
 from textclf.cli.errors import report_config_errors, report_user_errors
+from textclf.errors import Pruned
 
 # configs/paths/default.yaml resolves every path against the project folder.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
@@ -23,7 +25,11 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Train; return the metric a sweeper optimises (``optimized_metric`` in configs/train.yaml)."""
-    metrics = textclf.run(cfg, overrides=HydraConfig.get().overrides.task)
+    try:
+        metrics = textclf.run(cfg, overrides=HydraConfig.get().overrides.task)
+    except Pruned as pruned:  # a search's pruner stopped this trial: its run ended KILLED
+        print(f"trial {cfg.hparams_search.trial} {pruned}: its run ended KILLED", file=sys.stderr)
+        return float("nan")
     return metrics.get(cfg.optimized_metric, float("nan"))
 
 

@@ -19,3 +19,12 @@ class Interrupted(KeyboardInterrupt):
 def raise_keyboard_interrupt(signum, frame):
     """A signal handler: SIGTERM ends work as Ctrl-C does (``signal.signal(SIGTERM, ...)``)."""
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+class Pruned(Exception):
+    """A search trial's pruner stopped this run at a held-out score (``search.trial``): the run
+    ends KILLED, tagged as pruned, and registers nothing."""
+
+    def __init__(self, kind: str, step: int, value: float):
+        super().__init__(f"pruned after {kind} {step} (held-out score {value:.4f})")
+        self.kind, self.step, self.value = kind, step, value

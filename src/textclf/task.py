@@ -35,6 +35,10 @@ class MulticlassTask:
         """Multiclass labels are the most probable class; nothing is tuned."""
         return ArgmaxDecision(tuple(str(c) for c in fitted.estimator.classes_))
 
+    def decide(self, split, label_names, probabilities) -> ArgmaxDecision:
+        """The decision for probabilities whose columns are ``label_names`` (cross-validation)."""
+        return ArgmaxDecision(tuple(label_names))
+
     def score(self, split, predicted, probabilities, decision) -> dict[str, float]:
         return multiclass_metrics(split.primary_labels, [row[0] for row in predicted], probabilities,
                                   list(decision.classes))
@@ -82,8 +86,12 @@ class MultilabelTask:
     def fit_decision(self, fitted, dataset) -> ThresholdDecision:
         """Per label, the threshold with the best F1 on the validation split."""
         probabilities, _ = fitted.probabilities(dataset.validation)
-        thresholds = self.best_thresholds(dataset.validation, dataset.label_names, probabilities)
-        return ThresholdDecision(tuple(dataset.label_names), thresholds, self.min_labels)
+        return self.decide(dataset.validation, dataset.label_names, probabilities)
+
+    def decide(self, split, label_names, probabilities) -> ThresholdDecision:
+        """Per label, the threshold with the best F1 on ``split``, given ``probabilities`` for it."""
+        thresholds = self.best_thresholds(split, label_names, probabilities)
+        return ThresholdDecision(tuple(label_names), thresholds, self.min_labels)
 
     def best_thresholds(self, split, label_names, probabilities) -> tuple[float, ...]:
         """Pick, per label, the threshold with the best F1 on ``split``, given a fitted

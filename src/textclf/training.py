@@ -18,11 +18,15 @@ from omegaconf import DictConfig
 
 from textclf.config import build
 from textclf.errors import UserError
+from textclf import held_out_reports
 from textclf.evaluation import HEADLINE_METRICS
+from textclf.evaluation.crossval import cross_validate
 from textclf.evaluation.evaluate import collect_metrics, evaluate
 from textclf.models import fitting
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
+from textclf.search.trial import run_tags as search_run_tags
+from textclf.search.trial import search_trial
 from textclf.tracking.background import open_tracker
 from textclf.tracking.description import describe_run
 
@@ -40,10 +44,15 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     task = build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
     check_estimator_params(estimator)
+    folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
 
     pause_at("before_run")
-    with open_tracker(cfg, dataset, description) as tracker:
+    with open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)):
+        tracker.log_tags(search_run_tags(cfg))
+        cv = cross_validate(estimator, dataset, task, folds) if folds is not None else None
+        if cv is not None:
+            tracker.log_cross_validation(cv)
         fitted = fit(estimator, dataset, task)
         tracker.log_choices(report_choices(estimator))
         decision = task.fit_decision(fitted, dataset)
@@ -53,8 +62,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
         for split in dataset.eval_splits:  # each split's reports are drawn while the next is scored
             evaluations.append(evaluate(fitted, split, decision, task))
             tracker.log_reports(split, evaluations[-1], decision)
-        metrics = collect_metrics(fitted, evaluations)
-        registration = tracker.register(metrics)
+        metrics = collect_metrics(fitted, evaluations, cv)
+        registration = tracker.register(metrics) if cfg.tracking.register else tracker.finish(metrics)
     print_summary(tracker, metrics, registration, HEADLINE_METRICS[task.name])
     return metrics
 
@@ -101,7 +110,11 @@ def training_history(estimator) -> list[dict]:
 
 
 def print_summary(tracker, metrics: dict[str, float], registration, headline_metrics) -> None:
-    headline = ", ".join(f"{key} {metrics[key]:.3f}" for key in headline_metrics if key in metrics)
+    headline = ", ".join(f"{key} {metrics[key]:.3f}" for key in ("cv/macro_f1", *headline_metrics) if key in metrics)
+    if registration is None:
+        print(f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
+              "model logged with the run, not registered (tracking.register=false)")
+        return
     champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
     print(
         f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"

@@ -83,6 +83,29 @@ def test_early_stopping_restores_the_best_epoch_and_stops(tiny):
     assert stopped_after_a_worse_epoch >= 1  # the case above really happened
 
 
+def test_each_epochs_held_out_score_is_reported_and_a_listener_can_stop_training(tiny):
+    """What a search trial listens to (pruning): every epoch's held-out macro-F1, as it comes;
+    raising from the listener ends the fit there."""
+    from textclf import held_out_reports
+    from textclf.errors import Pruned
+
+    heard = []
+    with held_out_reports.listening(lambda kind, step, value: heard.append((kind, step, value))):
+        model = TransformerClassifier(encoder=tiny, epochs=3, batch_size=4, patience=5, validation_fraction=0.5,
+                                      random_state=0, progress=False).fit(TEXTS * 2, LABELS * 2)
+    assert heard == [("epoch", h["epoch"], h["held_out_macro_f1"]) for h in model.history_]
+    assert len(heard) == 3
+
+    def prune_at_epoch_2(kind, step, value):
+        if step == 2:
+            raise Pruned(kind, step, value)
+
+    stopped = TransformerClassifier(encoder=tiny, epochs=5, batch_size=4, patience=5, validation_fraction=0.5,
+                                    random_state=0, progress=False)
+    with held_out_reports.listening(prune_at_epoch_2), pytest.raises(Pruned, match="after epoch 2"):
+        stopped.fit(TEXTS * 2, LABELS * 2)
+
+
 def test_fine_tuning_is_seeded(tiny):
     first, second = (TransformerClassifier(encoder=tiny, epochs=2, batch_size=4, random_state=3, progress=False)
                      .fit(TEXTS, LABELS).predict_proba(TEXTS) for _ in range(2))
@@ -97,6 +120,96 @@ def test_fine_tuning_multilabel(tiny):
     assert probabilities.shape == (8, 2)
     assert not np.allclose(probabilities.sum(axis=1), 1.0)  # independent sigmoids, not a softmax
     assert (model.predict(TEXTS) == targets).mean() > 0.9
+
+
+# Twelve security texts, one visit: unweighted, the tiny model never predicts the visit.
+IMBALANCED_TEXTS = SECURITY * 3 + VISITS[:1]
+IMBALANCED = {"single": ["security"] * 12 + ["visit"], "multi": np.array([[1, 0]] * 12 + [[0, 1]])}
+HEAVY_ON_VISIT = {"single": {"visit": 100.0}, "multi": {1: 100.0}}  # multi-label: labels are target columns
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+def test_class_weight_on_the_minority_class_makes_it_predicted_for_more_texts(tiny, kind):
+    """One full batch a step: weighting the one visit text 100x outweighs the twelve others."""
+    def visits_predicted(class_weight):
+        model = TransformerClassifier(encoder=tiny, epochs=5, batch_size=16, learning_rate=5.0e-3, warmup_ratio=0.0,
+                                      validation_fraction=0.0, class_weight=class_weight, progress=False)
+        predicted = np.asarray(model.fit(IMBALANCED_TEXTS, IMBALANCED[kind]).predict(TEXTS))
+        return int((predicted == "visit").sum() if kind == "single" else predicted[:, 1].sum())
+
+    unweighted, balanced, heavy = (visits_predicted(w) for w in (None, "balanced", HEAVY_ON_VISIT[kind]))
+    assert unweighted == 0 and unweighted < balanced < heavy == len(TEXTS)
+
+
+def test_class_weight_losses_match_a_hand_computation():
+    import torch
+    import torch.nn.functional as F
+    from sklearn.utils.class_weight import compute_class_weight
+
+    from textclf.models.finetune import class_weights, targets_for
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.3, -0.2], [-1.0, 1.5, 0.0], [0.7, 0.2, 0.9]])
+    labels = np.array(["a", "a", "b", "c", "a", "c"])
+    targets = targets_for(labels)
+    rows = targets.encode(labels)[[0, 1, 2, 3]]  # the rows trained on: "a", "a", "b", "c"
+    balanced = class_weights("balanced", targets, rows)
+    np.testing.assert_allclose(balanced, compute_class_weight("balanced", classes=np.array(["a", "b", "c"]),
+                                                              y=labels[[0, 1, 2, 3]]))
+    given = class_weights({"b": 3.0}, targets, rows)
+    assert given.tolist() == [1.0, 3.0, 1.0]  # labels the dict leaves out weigh 1
+    encoded = torch.as_tensor(rows)
+    by_hand = (given[encoded] * F.cross_entropy(logits, encoded, reduction="none")).sum() / given[encoded].sum()
+    torch.testing.assert_close(targets.loss(given)(logits, encoded), by_hand)
+
+    indicators = np.array([[1, 0, 1], [0, 0, 1], [0, 1, 1], [0, 0, 1]])
+    targets = targets_for(indicators)
+    encoded = torch.as_tensor(targets.encode(indicators))
+    balanced = class_weights("balanced", targets, targets.encode(indicators))
+    assert balanced.tolist() == [3.0, 3.0, 1.0]  # n_negative / n_positive; no negatives: weighs 1
+    given = class_weights({0: 4.0}, targets, targets.encode(indicators))
+    by_hand = F.binary_cross_entropy_with_logits(logits, encoded, pos_weight=torch.tensor([4.0, 1.0, 1.0]))
+    torch.testing.assert_close(targets.loss(given)(logits, encoded), by_hand)
+    assert not torch.isclose(targets.loss(given)(logits, encoded), targets.loss(None)(logits, encoded))
+
+
+@pytest.mark.parametrize("y", [LABELS, np.array([[1, 0]] * 4 + [[0, 1]] * 3 + [[1, 1]])], ids=["single", "multi"])
+def test_class_weight_none_trains_as_the_models_own_loss(tiny, y):
+    import torch
+
+    from textclf.models.finetune import targets_for
+
+    settings = dict(encoder=tiny, epochs=2, batch_size=4, random_state=3, progress=False)
+    unset = TransformerClassifier(**settings).fit(TEXTS, y)
+    none = TransformerClassifier(**settings, class_weight=None).fit(TEXTS, y)
+    np.testing.assert_array_equal(none.predict_proba(TEXTS), unset.predict_proba(TEXTS))
+    # ...and that is the loss the model computes itself from labels=, as training did before class_weight.
+    targets = targets_for(np.asarray(y))
+    labels = torch.as_tensor(targets.encode(np.asarray(y)))
+    inputs = none.tokenizer_(TEXTS, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        output = none.model_(**inputs, labels=labels)
+    assert torch.equal(targets.loss(None)(output.logits, labels), output.loss)
+
+
+def test_class_weight_naming_an_unknown_label_or_mode_is_refused(tiny):
+    from textclf.errors import UserError
+    from textclf.models.params import check_estimator_params
+
+    model = TransformerClassifier(encoder=tiny, class_weight={"visits": 2.0}, progress=False)
+    with pytest.raises(UserError, match=r"class_weight names label 'visits'.*\(security, visit\)\. Fix: "):
+        model.fit(TEXTS, LABELS)
+    with pytest.raises(UserError, match="class_weight"):
+        check_estimator_params(TransformerClassifier(encoder=tiny, class_weight="balance"))
+
+
+def test_class_weight_is_a_config_setting_of_the_trained_minilm_models():
+    from helpers.training import composed
+    from textclf.config import build, flatten_config
+
+    assert flatten_config(composed("model=minilm_finetune"))["model.estimator.class_weight"] == "None"  # logged
+    assert flatten_config(composed("model=minilm_logreg"))["model.classifier.class_weight"] == "balanced"
+    cfg = composed("model=minilm_finetune", "model.estimator.class_weight={visit: 3.0}")
+    assert build(cfg.model.estimator, "model").get_params()["class_weight"] == {"visit": 3.0}
 
 
 def test_embeddings_are_cached_on_disk(tiny, tmp_path):

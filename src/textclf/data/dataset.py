@@ -16,6 +16,9 @@ class Split:
     labels: tuple[tuple[str, ...], ...]
     ids: tuple[str, ...]
     source: str
+    # The group each text belongs to (``data.group_column``, e.g. an article id), kept inside one
+    # fold by cross-validation; empty when the data names no group column.
+    groups: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.texts)

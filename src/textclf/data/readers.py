@@ -27,6 +27,7 @@ def load_files(
     text_column: str = "text",
     label_column: str = "label",
     id_column: str | None = None,
+    group_column: str | None = None,
     label_separator: str | None = None,
     validation_size: float = 0.15,
     test_size: float = 0.15,
@@ -42,8 +43,9 @@ def load_files(
     train, validation, test : str
         Paths. A missing validation or test split is carved out of train with a split stratified
         by primary label and seeded by ``split_seed``.
-    text_column, label_column, id_column : str
-        Column names. The label column holds a string, a list of strings (JSONL, Parquet), or a
+    text_column, label_column, id_column, group_column : str
+        Column names. The group column (optional) says which texts belong together, e.g. passages
+        of one article: cross-validation keeps a group inside one fold (``cv.group_column``). The label column holds a string, a list of strings (JSONL, Parquet), or a
         string of labels joined by ``label_separator`` for multi-label data.
     overlap : {"error", "drop"}
         What to do with validation or test texts that train also holds: refuse them, or drop
@@ -54,7 +56,8 @@ def load_files(
         if path is not None:
             frames[split_name] = _read_table(path, split_name)
     splits = {
-        split_name: _to_split(split_name, frame, source, text_column, label_column, id_column, label_separator)
+        split_name: _to_split(split_name, frame, source, text_column, label_column, id_column, group_column,
+                              label_separator)
         for split_name, (frame, source) in frames.items()
     }
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
@@ -71,6 +74,7 @@ def load_hf(
     text_column: str = "text",
     label_column: str = "label",
     id_column: str | None = None,
+    group_column: str | None = None,
     label_separator: str | None = None,
     validation_size: float = 0.15,
     test_size: float = 0.15,
@@ -106,7 +110,8 @@ def load_hf(
         if isinstance(feature, datasets.ClassLabel):
             frame[label_column] = [feature.int2str(int(value)) for value in frame[label_column]]
         splits[split_name] = _to_split(
-            split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, label_separator
+            split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
+            label_separator
         )
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
     return _finish(name, splits, overlap)
@@ -143,8 +148,8 @@ def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
     return frame, str(file.resolve())
 
 
-def _to_split(name, frame, source, text_column, label_column, id_column, label_separator) -> Split:
-    for role, column in (("text", text_column), ("label", label_column), ("id", id_column)):
+def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator) -> Split:
+    for role, column in (("text", text_column), ("label", label_column), ("id", id_column), ("group", group_column)):
         if column is not None and column not in frame.columns:
             raise UserError(
                 f"{name} data ({source}) has no {role} column {column!r}; its columns are "
@@ -158,7 +163,14 @@ def _to_split(name, frame, source, text_column, label_column, id_column, label_s
         else tuple(f"{name}-{row}" for row in range(len(frame)))
     )
     check_unique_ids(ids, name, source)
-    return Split(name=name, texts=texts, labels=labels, ids=ids, source=source)
+    groups = ()
+    if group_column is not None:
+        missing = frame[group_column].isna().to_numpy().nonzero()[0]
+        if len(missing):
+            raise UserError(f"{name} data ({source}) has no {group_column!r} group in row {missing[0]} "
+                            f"({len(missing)} row(s) in all). Fix: fill the group column, or unset cv.group_column")
+        groups = tuple(str(value) for value in frame[group_column])
+    return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups)
 
 
 def _finish(name: str, splits: dict, overlap: str) -> Dataset:

@@ -86,4 +86,5 @@ def subset(split: Split, rows, name: str) -> Split:
         labels=tuple(split.labels[i] for i in rows),
         ids=tuple(split.ids[i] for i in rows),
         source=split.source,
+        groups=tuple(split.groups[i] for i in rows) if split.groups else (),
     )

@@ -34,12 +34,13 @@ def evaluate(fitted, split, decision, task) -> Evaluation:
     return Evaluation(split.name, predicted, probabilities, metrics, seconds, report, confusion)
 
 
-def collect_metrics(fitted, evaluations: list[Evaluation]) -> dict[str, float]:
-    """Every metric of a run, plus the fit's timings. Keys are ``split/metric``
+def collect_metrics(fitted, evaluations: list[Evaluation], cv=None) -> dict[str, float]:
+    """Every metric of a run, plus the fit's timings and, after cross-validation (``cv``), the
+    mean and spread over folds (``cv/macro_f1``, ``cv/macro_f1_std``). Keys are ``split/metric``
     (``test/macro_f1``), and ``split_per_label/metric/label`` (``test_per_label/f1/nk``) for
     per-label scores: the MLflow UI groups charts by the first part, so the dozens of per-label
     charts sit apart from the headline ones."""
-    metrics = fitted.timings()
+    metrics = {**fitted.timings(), **(cv.metrics() if cv is not None else {})}
     for evaluation in evaluations:
         for key, value in evaluation.metrics.items():
             group = f"{evaluation.split}_per_label" if "/" in key else evaluation.split

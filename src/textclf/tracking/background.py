@@ -40,18 +40,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from textclf.config import flatten_config, to_yaml
-from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
+from textclf.errors import Interrupted, Pruned, UserError, raise_keyboard_interrupt
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
 from textclf.tracking.description import RunDescription
 from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
-from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, ui_command,
-                                   watch_server)
+from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, store_settings,
+                                   ui_command, watch_server)
 
 END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
 
@@ -60,7 +60,7 @@ END_RUN_SECONDS = 60  # how long ending the run may take before this process giv
 def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
     """A started run in the store ``cfg.tracking`` names, described by ``description``, with the
     config and dataset logged."""
-    tracking = OmegaConf.to_container(cfg.tracking, resolve=True)
+    tracking = store_settings(cfg.tracking)
     check_reachable(tracking["uri"], tracking["connect_timeout"])
     with BackgroundTracker(tracking) as tracker, tracker.run(description):
         tracker.log_config(cfg)
@@ -122,6 +122,10 @@ class BackgroundTracker:
                 raise Interrupted(f"interrupted: run {self.run_id or '(not started)'} ended KILLED; "
                                   "nothing was registered") from None
             raise
+        except Pruned as pruned:  # a search trial's pruner stopped it: nothing to register
+            self._channel.submit("log_tags", {"textclf.pruned": str(pruned)})
+            self._end("KILLED")
+            raise
         except UserError:  # bad input found only once training ran: the run holds nothing to keep
             self._end("FAILED", delete=True)
             raise
@@ -141,6 +145,15 @@ class BackgroundTracker:
 
     def log_history(self, history: list[dict]) -> None:
         self._channel.submit("log_history", history)
+
+    def log_tags(self, tags: dict[str, str]) -> None:
+        if tags:
+            self._channel.submit("log_tags", tags)
+
+    def log_cross_validation(self, cv) -> None:
+        """Fold metrics, their mean and spread, and the out-of-fold probabilities
+        (``Tracker.log_cross_validation``)."""
+        self._channel.submit("log_cross_validation", cv)
 
     def log_choices(self, choices: dict[str, str]) -> None:
         """What fitted steps chose from the data (``training.report_choices``), as tags."""
@@ -189,6 +202,15 @@ class BackgroundTracker:
             raise Interrupted(f"interrupted during the last step, which completed: run {self.run_id} FINISHED, "
                               f"model {registration.uri} ({champion})")
         return registration
+
+    def finish(self, metrics: dict[str, float]) -> None:
+        """Log the metrics and end the run FINISHED without registering its model (a search
+        trial's run: ``tracking.register=false``)."""
+        self._channel.submit("log_metrics", metrics)
+        if self._saved is not None:
+            self._saved.result()  # the model is logged before the run ends
+        self._channel.submit("wait_for_reports")
+        # the run's end follows when its block exits (``run``), once every call succeeded
 
     def ui_command(self) -> str:
         return ui_command(self.uri)

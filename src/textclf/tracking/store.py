@@ -29,6 +29,14 @@ class StoreKind(Enum):
     OTHER = "other"        # another database URI SQLAlchemy understands
 
 
+def store_settings(tracking) -> dict:
+    """``tracking`` (the config group, resolved) without ``register``: what ``Tracker.connect``
+    takes. Whether to register is the run's choice, not the store's."""
+    from omegaconf import OmegaConf
+
+    return {key: value for key, value in OmegaConf.to_container(tracking, resolve=True).items() if key != "register"}
+
+
 def store_kind(uri: str) -> StoreKind:
     """What kind of store a tracking URI names."""
     if uri.startswith("sqlite:///"):

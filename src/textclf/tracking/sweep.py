@@ -4,6 +4,9 @@ It runs in the launching process before any job starts, so it also creates the t
 and experiment once: parallel jobs (``hydra/launcher=joblib``) then never race to create a new
 sqlite database. Jobs find the parent through an environment variable, which joblib's worker
 processes inherit. When the sweep ends, it prints its jobs ranked by ``optimized_metric``.
+
+A search (``hparams_search=NAME``) that continues an earlier study continues that study's parent
+run too: one parent run per study, its trials from every invocation nested under it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' runs
+
 
 class ParentRunCallback(Callback):
     def __init__(self):
@@ -22,14 +27,18 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
 
-        from textclf.tracking.store import PARENT_RUN_ENV
+        from textclf.tracking.store import PARENT_RUN_ENV, store_settings
         from textclf.tracking.tracker import Tracker
 
-        tracker = Tracker.connect(**config.tracking)
+        tracker = Tracker.connect(**store_settings(config.tracking))
         overrides = " ".join(config.hydra.overrides.task)
-        run = MlflowClient().create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(),
-                                        tags={"textclf.sweep": "parent"})
-        self.parent_run_id = run.info.run_id
+        study = search_study_name(config)
+        client = MlflowClient()
+        self.parent_run_id = study_parent_run(client, tracker.experiment_id, study) if study else None
+        if self.parent_run_id is None:
+            tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
+            run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
+            self.parent_run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
@@ -46,6 +55,37 @@ class ParentRunCallback(Callback):
         MlflowClient().set_terminated(self.parent_run_id, status)
         print(f"sweep parent run {self.parent_run_id}: {status}")
         self.parent_run_id = None
+
+
+def search_study_name(config: DictConfig) -> str | None:
+    """The Optuna study a search sweep continues or starts (``search.study``); None for a plain sweep."""
+    if config.get("hparams_search") is None:
+        return None
+    from textclf.search.study import study_name
+
+    return study_name(config.hparams_search, config.data.name, config.hydra.overrides.task)
+
+
+def study_parent_run(client, experiment_id: str, study: str) -> str | None:
+    """The parent run of an earlier sweep of ``study``, running again; None if there is none."""
+    escaped = study.replace("'", "\\'")
+    runs = client.search_runs([experiment_id], f"tags.`{STUDY_TAG}` = '{escaped}' and tags.`textclf.sweep` = 'parent'",
+                              max_results=1, order_by=["attributes.start_time DESC"])
+    if not runs:
+        return None
+    client.update_run(runs[0].info.run_id, status="RUNNING")
+    return runs[0].info.run_id
+
+
+def log_study(parent_run_id: str, tags: dict[str, str], plots) -> None:
+    """A study's summary tags and plot files on its parent run (plots under ``study/``)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(parent_run_id, key, value)
+    for plot in plots:
+        client.log_artifact(parent_run_id, str(plot), artifact_path="study")
 
 
 def print_ranking(parent_run_id: str | None, metric: str) -> None:

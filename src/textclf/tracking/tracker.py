@@ -37,6 +37,7 @@ from mlflow.types import ColSpec, Schema  # noqa: E402
 
 from textclf import serving  # noqa: E402
 from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
+from textclf.safe_csv import write_rows  # noqa: E402
 from textclf.tracking.champion import register_candidate  # noqa: E402
 from textclf.tracking.description import RunDescription  # noqa: E402
 from textclf.tracking.local_registry import SERVING_PACKAGE  # noqa: E402
@@ -166,6 +167,18 @@ class Tracker:
         """Per-epoch metrics as MLflow steps, under ``train/``."""
         for entry in history:
             mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
+
+    def log_cross_validation(self, cv) -> None:
+        """A ``evaluation.crossval.CrossValidation``: each fold's overall metrics as steps of
+        ``cv_fold/<metric>``, and ``oof_predictions.csv`` (the mean and spread over folds come
+        with the run's metrics)."""
+        for number, fold in enumerate(cv.fold_metrics, start=1):
+            mlflow.log_metrics({f"cv_fold/{key}": value for key, value in fold.items() if "/" not in key}, step=number)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "oof_predictions.csv"
+            with path.open("w", newline="", encoding="utf-8") as handle:
+                write_rows(handle, cv.oof_rows())
+            mlflow.log_artifact(str(path))
 
     def log_reports(self, split, evaluation, decision) -> None:
         """Draw and log the report files of one evaluated split (``textclf.evaluation.reports``)

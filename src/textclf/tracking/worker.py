@@ -31,6 +31,7 @@ def calls(tracker) -> dict:
     return {"begin_run": tracker.begin_run, "log_config": tracker.log_config, "log_dataset": tracker.log_dataset,
             "log_history": tracker.log_history, "log_model": tracker.log_model, "log_reports": tracker.log_reports,
             "log_metrics": tracker.log_metrics, "log_tags": tracker.log_tags,
+            "log_cross_validation": tracker.log_cross_validation,
             "wait_for_reports": tracker.wait_for_reports,
             "register_and_finish": tracker.register_and_finish}
 

@@ -1,0 +1,130 @@
+"""``python train.py -m hparams_search=NAME``: an Optuna study run as a Hydra sweep.
+
+The hydra-optuna-sweeper plugin pins optuna<3 and fails on SQLAlchemy 2 storage, so textclf
+carries its own (``hydra_plugins/textclf_optuna_sweeper`` hands Hydra this class). Each round
+asks the study for ``n_jobs`` trials, launches them as one batch through Hydra's launcher (the
+joblib launcher runs them side by side), and tells the study how each ended: its
+``optimized_metric``, pruned, or failed. Trials register nothing; at the end the parent run gets
+the study's best value and params as tags and Optuna's plots as artifacts, and with
+``hparams_search.register_best=true`` the best configuration is fitted once more and registered
+under the usual champion rule.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobStatus
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from textclf.errors import UserError
+from textclf.search import space as search_space
+from textclf.search.study import draw_plots, open_study, storage_url, study_name, summary_tags
+from textclf.search.trial import PRUNED_ATTR
+
+
+class StudySweeper:
+    """The work of ``OptunaSweeper`` (its parameters are ``hydra.sweeper``'s keys)."""
+
+    def __init__(self, n_trials: int, n_jobs: int, timeout: float | None, direction: str, sampler, params):
+        self.n_trials, self.n_jobs, self.timeout = n_trials, n_jobs, timeout
+        self.direction, self.sampler, self.params = direction, sampler, params
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
+                                                                task_function=task_function)
+        self.job_number = 0
+
+    def sweep(self, arguments: list[str]) -> None:
+        search = self.config.get("hparams_search")
+        if search is None:
+            raise UserError("hydra/sweeper=textclf_optuna needs a search space. Fix: pass hparams_search=NAME "
+                            "(configs/hparams_search/)")
+        name = study_name(search, self.config.data.name, arguments)
+        url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
+        space, pinned = search_space.with_command_line(
+            search_space.distributions(OmegaConf.to_container(self.params, resolve=True)), arguments)
+        study = open_study(name, url, self.direction, pruner=instantiate(search.pruner))
+        close_abandoned_trials(study)
+        # Seeded by how far the study has got, so a continued study does not redraw its first trials.
+        study.sampler = instantiate(self.sampler, seed=self.config.seed + len(study.trials)) \
+            if "seed" in self.sampler else instantiate(self.sampler)
+        done = len(study.trials)
+        print(f"study '{name}' in {url}: {done} trial(s) so far, {max(self.n_trials - done, 0)} to run")
+        job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
+        started = time.monotonic()
+        while len(study.trials) < self.n_trials and not self._out_of_time(started):
+            batch = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - len(study.trials)))]
+            returns = self._launch([[*job, *search_space.as_overrides(trial.params),
+                                     f"hparams_search.trial={trial.number}"] for trial in batch])
+            for trial, returned in zip(batch, returns):
+                tell(study, trial, returned)
+        self._record(study)
+        if search.register_best and _has_best(study):
+            print(f"refitting the best trial ({study.best_trial.number}) to register it")
+            best = study.best_trial.params  # wins over a pin of this invocation's command line
+            kept = [override for override in job if override.split("=", 1)[0].lstrip("+~") not in best]
+            self._launch([[*kept, *search_space.as_overrides(best), "tracking.register=true"]])
+
+    def _launch(self, batch: list[list[str]]):
+        returns = self.launcher.launch(batch, initial_job_idx=self.job_number)
+        self.job_number += len(batch)
+        return returns
+
+    def _out_of_time(self, started: float) -> bool:
+        return self.timeout is not None and time.monotonic() - started > self.timeout
+
+    def _record(self, study) -> None:
+        """The study's best on the terminal and, as tags and plots, on the sweep's parent run."""
+        from textclf.tracking.store import PARENT_RUN_ENV
+        from textclf.tracking.sweep import log_study
+
+        tags = summary_tags(study)
+        if "optuna.best_value" in tags:
+            best = " ".join(search_space.as_overrides(study.best_trial.params))
+            print(f"best: trial {tags['optuna.best_trial']}, {self.config.optimized_metric} "
+                  f"{tags['optuna.best_value']}: {best}")
+        parent = os.environ.get(PARENT_RUN_ENV)
+        if parent:
+            with tempfile.TemporaryDirectory() as folder:
+                log_study(parent, tags, draw_plots(study, Path(folder)))
+
+
+def tell(study, trial, returned) -> None:
+    """Tell the study how a trial's job ended: its value, pruned (the job marked it so), or failed."""
+    from optuna.trial import TrialState
+
+    value = returned._return_value if returned.status == JobStatus.COMPLETED else None  # noqa: SLF001 - no raise
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        study.tell(trial, float(value))
+    elif PRUNED_ATTR in study.trials[trial.number].user_attrs:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"trial {trial.number} failed: {value if value is not None else 'no score'}")
+
+
+def close_abandoned_trials(study) -> None:
+    """Trials left RUNNING by a sweep that was killed: failed, so a continued study counts them."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        study.tell(trial.number, state=TrialState.FAIL)
+
+
+def _has_best(study) -> bool:
+    from optuna.trial import TrialState
+
+    return any(trial.state == TrialState.COMPLETE for trial in study.trials)
+
+
+def _quoted(value: str) -> str:
+    """A value Hydra's override grammar reads back as the same string (spaces, slashes, colons)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -1,0 +1,60 @@
+"""Inside one trial's job: report held-out scores to the study, and stop when the pruner says so.
+
+The sweeper (``search.sweeper``) asks the study for a trial and launches a job with
+``hparams_search.trial=N`` (and the study's name and storage). The job's run listens to the
+held-out scores its training reports (``held_out_reports``): each fold's with ``cv=kfold``, else
+each epoch's. Each is stored as the trial's intermediate value; when the study's pruner (Optuna's
+median pruner by default) finds it worse than the median of earlier trials at the same step, the
+run stops with ``errors.Pruned`` and ends KILLED, tagged as pruned.
+"""
+
+from __future__ import annotations
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from textclf.errors import Pruned
+
+PRUNED_ATTR = "pruned"
+
+
+def search_trial(cfg: DictConfig) -> "TrialReporter | None":
+    """The trial this run is, when a search launched it; else None."""
+    search = cfg.get("hparams_search")
+    if search is None or search.get("trial") is None:
+        return None
+    return TrialReporter(search, steps="fold" if cfg.get("cv") is not None else "epoch")
+
+
+def run_tags(cfg: DictConfig) -> dict[str, str]:
+    """Tags for a run a search launched: its study, and its trial number or its role as the refit."""
+    search = cfg.get("hparams_search")
+    if search is None or not search.get("study_name"):
+        return {}
+    role = {"optuna.trial": str(search.trial)} if search.get("trial") is not None else {"textclf.search": "refit of the best trial"}
+    return {"textclf.study": str(search.study_name), **role}
+
+
+class TrialReporter:
+    """Listens to held-out reports of one kind (``steps``: "fold" or "epoch") for trial
+    ``search.trial`` of the study ``search.study_name`` in ``search.storage``."""
+
+    def __init__(self, search: DictConfig, steps: str):
+        import optuna
+
+        from textclf.search.study import storage_for
+
+        self.steps = steps
+        storage = storage_for(str(search.storage))
+        study = optuna.load_study(study_name=str(search.study_name), storage=storage, pruner=instantiate(search.pruner))
+        trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name),
+                                                                   int(search.trial))
+        self.trial = optuna.trial.Trial(study, trial_id)
+
+    def __call__(self, kind: str, step: int, value: float) -> None:
+        if kind != self.steps:
+            return
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            self.trial.set_user_attr(PRUNED_ATTR, f"{kind} {step}")
+            raise Pruned(kind, step, value)

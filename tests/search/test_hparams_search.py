@@ -1,0 +1,74 @@
+"""`python train.py -m hparams_search=...` end to end, on real stores: an Optuna study whose trials
+run through Hydra's launcher, one parent run per study with a nested run per trial, resumed by
+rerunning the command, pruning by fold scores, and the best configuration registered once."""
+
+import sqlite3
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from helpers.processes import run_train
+from helpers.stores import all_runs, client
+
+pytestmark = pytest.mark.timeout(600)
+
+SEARCH = ["-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word", "cv=kfold", "cv.folds=2",
+          "hparams_search.study_name=contract", "hparams_search.pruner.n_startup_trials=3",
+          "hparams_search.pruner.n_warmup_steps=1"]
+
+
+def _study(folder):
+    return optuna.load_study(study_name="contract", storage=f"sqlite:///{folder}/optuna.db")
+
+
+def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
+    # 3 trials, two at a time through the joblib launcher; none registers a model
+    first = run_train(tmp_path, *SEARCH, "hydra.sweeper.n_trials=3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    study = _study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert client(tmp_path).search_model_versions() == []
+    (parent,) = [r for r in all_runs(tmp_path) if r.data.tags.get("textclf.sweep") == "parent"]
+
+    # the same command with a higher total continues the same study and parent run; a hopeless
+    # C pinned on the command line makes both new trials fall below the median at fold 1
+    second = run_train(tmp_path, *SEARCH, "hydra.sweeper.n_trials=5", "model.classifier.estimator.C=0.00001",
+                       "hparams_search.register_best=true")
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = _study(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED] * 2
+    assert all(list(t.intermediate_values) == [1, 2] for t in study.trials[:3])  # each fold a step
+    assert "trial 3 pruned after fold 1" in second.stderr
+
+    runs = all_runs(tmp_path)
+    parents = [r for r in runs if r.data.tags.get("textclf.sweep") == "parent"]
+    assert [p.info.run_id for p in parents] == [parent.info.run_id]  # one parent per study
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    trials = {int(r.data.tags["optuna.trial"]): r for r in children if "optuna.trial" in r.data.tags}
+    assert sorted(trials) == [0, 1, 2, 3, 4]
+    for number, run in trials.items():
+        assert run.data.tags["textclf.study"] == "contract"
+        if number < 3:
+            assert run.info.status == "FINISHED"
+            assert run.data.metrics["cv/macro_f1"] == pytest.approx(study.trials[number].value)
+        else:
+            assert run.info.status == "KILLED" and "pruned after fold 1" in run.data.tags["textclf.pruned"]
+
+    # the best trial refitted once and registered; no trial registered anything
+    best = study.best_trial
+    (refit,) = [r for r in children if r.data.tags.get("textclf.search") == "refit of the best trial"]
+    (version,) = client(tmp_path).search_model_versions()
+    assert version.run_id == refit.info.run_id
+    assert float(refit.data.params["model.classifier.estimator.C"]) == pytest.approx(best.params["model.classifier.estimator.C"])
+    assert parent.data.tags["optuna.best_value"] == f"{best.value:.6g}"
+    assert parent.data.tags["optuna.best_trial"] == str(best.number)
+    assert parent.data.tags["optuna.trials.pruned"] == "2"
+    plots = {a.path for a in client(tmp_path).list_artifacts(parent.info.run_id, "study")}
+    assert plots == {"study/history.png", "study/param_importances.png", "study/parallel_coordinates.png"}
+
+    # the study lives beside the tracking store, never inside it
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "trials" not in tables and "studies" not in tables

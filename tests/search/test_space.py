@@ -1,0 +1,65 @@
+"""A search space in YAML becomes Optuna distributions; the command line pins or adds choices."""
+
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from helpers.training import composed
+from textclf.errors import UserError
+from textclf.search.space import as_overrides, distributions, with_command_line
+
+
+def test_every_kind_of_entry_becomes_its_distribution():
+    space = distributions({"model.classifier.C": {"type": "float", "low": 0.01, "high": 10.0, "log": True},
+                           "features.min_df": {"type": "int", "low": 1, "high": 3},
+                           "features": {"type": "categorical", "choices": ["tfidf_word", "tfidf_word_char"]}})
+    assert space["model.classifier.C"] == FloatDistribution(0.01, 10.0, log=True)
+    assert space["features.min_df"] == IntDistribution(1, 3)
+    assert space["features"] == CategoricalDistribution(["tfidf_word", "tfidf_word_char"])
+
+
+@pytest.mark.parametrize("entry", [{"low": 1, "high": 2}, {"type": "float", "low": 2.0, "high": 1.0},
+                                   {"type": "categorical"}, "0.1,1.0"])
+def test_a_malformed_entry_is_one_user_error(entry):
+    with pytest.raises(UserError, match="search space entry 'C'"):
+        distributions({"C": entry})
+
+
+def test_the_command_line_pins_a_key_or_makes_it_a_choice():
+    space = distributions({"model.classifier.C": {"type": "float", "low": 0.01, "high": 10.0},
+                           "features": {"type": "categorical", "choices": ["tfidf_word"]}})
+    space, pinned = with_command_line(space, ["model.classifier.C=1.5", "seed=1,2,3", "cv=kfold"])
+    assert "model.classifier.C" not in space and pinned == ["model.classifier.C=1.5", "cv=kfold"]
+    assert space["seed"] == CategoricalDistribution(["1", "2", "3"])
+    with pytest.raises(UserError, match="only a list of choices"):
+        with_command_line(space, ["seed=range(1,5)"])
+
+
+def test_drawn_values_are_overrides_hydra_composes():
+    """What a trial draws, as overrides, composes into the config the trial runs (n-gram ranges
+    written as string choices become lists)."""
+    overrides = as_overrides({"model.classifier.estimator.C": 0.123456789, "features": "tfidf_word",
+                              "features.word_ngram_range": "[1,3]", "features.sublinear_tf": False})
+    cfg = composed(*overrides)
+    assert cfg.model.classifier.estimator.C == 0.123456789
+    assert list(cfg.features.word_ngram_range) == [1, 3] and cfg.features.sublinear_tf is False
+    assert cfg.features.transformer._target_.endswith("TfidfVectorizer")
+
+
+@pytest.mark.parametrize("name", ["tfidf_linearsvc", "tfidf_logreg", "minilm_finetune"])
+def test_every_shipped_space_draws_configs_that_build(name):
+    """Each configs/hparams_search space parses, and a draw from it builds the model it tunes."""
+    import optuna
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from helpers.paths import CONFIGS
+
+    spec = OmegaConf.load(CONFIGS / "hparams_search" / f"{name}.yaml").hydra.sweeper.params
+    space = distributions(OmegaConf.to_container(spec))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(3):
+        trial = study.ask(space)
+        cfg = composed(f"hparams_search={name}", *as_overrides(trial.params))
+        assert cfg.model.name == name
+        instantiate(cfg.model.estimator, _convert_="all")
+        study.tell(trial, 0.5)
