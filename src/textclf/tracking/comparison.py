@@ -64,16 +64,20 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
     return rank_by_task(runs, metric, columns, limit)
 
 
-def sweep_rankings(parent_run_id: str, metric: str) -> list[Ranking]:
-    """The finished and failed jobs of a sweep (``sweep.ParentRunCallback``), ranked."""
+def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:
+    """The finished and failed jobs of a sweep (``sweep.ParentRunCallback``), ranked; and how many
+    search trials were pruned (left out: they have no final scores)."""
     from textclf.tracking.runs import mlflow
 
     parent = mlflow.get_run(parent_run_id)
     runs = mlflow.search_runs([parent.info.experiment_id], max_results=1000,
                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
+    pruned = runs["tags.textclf.pruned"].notna() if "tags.textclf.pruned" in runs.columns else None
+    if pruned is not None:
+        runs = runs[~pruned]
     if runs.empty or f"metrics.{metric}" not in runs.columns:
-        return []
-    return rank_by_task(runs, metric, None, limit=len(runs))
+        return [], int(pruned.sum()) if pruned is not None else 0
+    return rank_by_task(runs, metric, None, limit=len(runs)), int(pruned.sum()) if pruned is not None else 0
 
 
 def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, limit: int) -> list[Ranking]:

@@ -94,5 +94,8 @@ def print_ranking(parent_run_id: str | None, metric: str) -> None:
 
     if parent_run_id is None:
         return
-    for ranking in sweep_rankings(parent_run_id, metric):
+    rankings, pruned = sweep_rankings(parent_run_id, metric)
+    for ranking in rankings:
         print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False)}")
+    if pruned:
+        print(f"({pruned} pruned trial(s) left out: their runs ended KILLED, tagged textclf.pruned)")
