@@ -195,3 +195,23 @@ def test_news_with_repeats_trains_and_the_dropped_count_is_printed_and_logged(tm
     assert dropped >= 5
     (run,) = all_runs(tmp_path)
     assert run.data.tags["data.overlap_dropped.test"] == str(dropped)
+
+
+def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from textclf.data import load_files
+    from textclf.errors import UserError
+
+    frame = pd.DataFrame({"text": [f"passage number {i}" for i in range(40)], "label": ["a", "b"] * 20,
+                          "article": [f"art{i // 4}" for i in range(40)]})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    dataset = load_files("groups", str(tmp_path / "train.csv"), group_column="article", split_seed=0)
+    for split in dataset.splits:  # carved splits keep each text's group
+        assert len(split.groups) == len(split)
+        assert all(group == f"art{int(text.rsplit(' ', 1)[1]) // 4}" for text, group in zip(split.texts, split.groups))
+    frame.loc[3, "article"] = None
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(UserError, match="no 'article' group in row 3"):
+        load_files("groups", str(tmp_path / "train.csv"), group_column="article")

@@ -72,3 +72,20 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "trials" not in tables and "studies" not in tables
+
+
+def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_one_line(tmp_path):
+    """``hydra.sweeper.timeout=0``: the first round runs, no second one starts. A pinned setting the
+    model refuses ends the search with the trial's one error line and exit 2."""
+    short = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word",
+                      "hparams_search.study_name=short", "hydra.sweeper.timeout=0", "hydra.sweeper.n_jobs=1",
+                      "hydra.launcher.n_jobs=1")
+    assert short.returncode == 0, short.stderr[-3000:]
+    study = optuna.load_study(study_name="short", storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+
+    bad = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word",
+                    "hparams_search.study_name=bad", "hydra.sweeper.n_trials=2", "model.classifier.estimator.C=-1")
+    assert bad.returncode == 2
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "'C' parameter of LinearSVC" in errors[0] and "Traceback" not in bad.stderr

@@ -21,7 +21,7 @@ class TextclfOptunaSweeperConf:
     n_trials: int = 20
     # trials launched side by side in each round (match hydra.launcher.n_jobs)
     n_jobs: int = 1
-    # seconds after which no new round starts (null: no limit)
+    # seconds after which no new round starts (null: no limit); the first round always runs
     timeout: Optional[float] = None
     direction: str = "maximize"
     sampler: Any = field(default_factory=lambda: {"_target_": "optuna.samplers.TPESampler", "seed": 0})

@@ -2,8 +2,9 @@
 
 The hydra-optuna-sweeper plugin pins optuna<3 and fails on SQLAlchemy 2 storage, so textclf
 carries its own (``hydra_plugins/textclf_optuna_sweeper`` hands Hydra this class). Each round
-asks the study for ``n_jobs`` trials, launches them as one batch through Hydra's launcher (the
-joblib launcher runs them side by side), and tells the study how each ended: its
+asks the study for ``n_jobs`` trials (one in the first round: a refused setting then fails once),
+launches them as one batch through Hydra's launcher (the joblib launcher runs them side by side),
+and tells the study how each ended: its
 ``optimized_metric``, pruned, or failed. Trials register nothing; at the end the parent run gets
 the study's best value and params as tags and Optuna's plots as artifacts, and with
 ``hparams_search.register_best=true`` the best configuration is fitted once more and registered
@@ -60,8 +61,14 @@ class StudySweeper:
         print(f"study '{name}' in {url}: {done} trial(s) so far, {max(self.n_trials - done, 0)} to run")
         job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
         started = time.monotonic()
-        while len(study.trials) < self.n_trials and not self._out_of_time(started):
-            batch = [study.ask(space) for _ in range(min(self.n_jobs, self.n_trials - len(study.trials)))]
+        while len(study.trials) < self.n_trials:
+            if self._out_of_time(started) and len(study.trials) > done:  # the first round always runs
+                print(f"hydra.sweeper.timeout={self.timeout} s reached: no new trial started")
+                break
+            # The first round runs one trial alone: a setting the model refuses then stops the search
+            # with one error line, not one per parallel job.
+            size = 1 if len(study.trials) == done else self.n_jobs
+            batch = [study.ask(space) for _ in range(min(size, self.n_trials - len(study.trials)))]
             returns = self._launch([[*job, *search_space.as_overrides(trial.params),
                                      f"hparams_search.trial={trial.number}"] for trial in batch])
             for trial, returned in zip(batch, returns):

@@ -1,0 +1,46 @@
+"""Where a study lives and what it is called: beside the tracking store, never in it; named by what
+is searched, so the same command continues it; trials a killed sweep left running are closed."""
+
+import optuna
+import pytest
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from textclf.errors import UserError
+from textclf.search.study import open_study, storage_url, study_name, summary_tags
+from textclf.search.sweeper import close_abandoned_trials
+
+
+def _search(**settings):
+    return OmegaConf.create({"name": "tfidf_linearsvc", "study_name": None, "storage": None, **settings})
+
+
+def test_the_name_is_what_is_searched_not_where_or_how():
+    arguments = ["hparams_search=tfidf_linearsvc", "cv=kfold", "tracking.uri=sqlite:///x/mlflow.db",
+                 "hydra.sweeper.n_trials=40", "hydra/launcher=joblib", "features=tfidf_word"]
+    assert study_name(_search(), "diplomacy", arguments) == "tfidf_linearsvc diplomacy cv=kfold features=tfidf_word"
+    # more trials, another store or launcher: the same study
+    assert study_name(_search(), "diplomacy", arguments[:2] + arguments[-1:]) == study_name(_search(), "diplomacy", arguments)
+    assert study_name(_search(study_name="mine"), "diplomacy", arguments) == "mine"
+
+
+def test_the_study_sits_beside_a_sqlite_store_and_never_in_it(tmp_path):
+    assert storage_url(_search(), f"sqlite:///{tmp_path}/mlflow.db", "/project") == f"sqlite:///{tmp_path}/optuna.db"
+    assert storage_url(_search(), "http://tracking:5000", "/project") == "sqlite:////project/optuna.db"
+    with pytest.raises(UserError, match="cannot share a database"):
+        storage_url(_search(storage=f"sqlite:///{tmp_path}/mlflow.db"), f"sqlite:///{tmp_path}/mlflow.db", "/p")
+
+
+def test_trials_a_killed_sweep_left_running_are_failed_and_the_best_is_tagged(tmp_path):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = open_study("s", url, sampler=optuna.samplers.RandomSampler(seed=0))
+    space = {"C": optuna.distributions.FloatDistribution(0.1, 1.0)}
+    finished = study.ask(space)
+    study.tell(finished, 0.8)
+    study.ask(space)  # its job was killed with the sweep: it stays RUNNING
+    again = open_study("s", url)
+    close_abandoned_trials(again)
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    tags = summary_tags(again)
+    assert tags["optuna.best_value"] == "0.8" and tags["optuna.best.C"] == str(finished.params["C"])
+    assert (tags["optuna.trials.complete"], tags["optuna.trials.fail"]) == ("1", "1")
