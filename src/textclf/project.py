@@ -23,8 +23,9 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def compose_config(overrides: Sequence[str] = (), project: str | Path | None = None):
-    """The config ``python train.py OVERRIDES`` would run, composed outside Hydra's runtime."""
+def compose_config(overrides: Sequence[str] = (), project: str | Path | None = None, config_name: str = "train"):
+    """The config ``python train.py OVERRIDES`` would run (``config_name``: another top config of
+    ``configs/``, such as ``audit``), composed outside Hydra's runtime."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -41,7 +42,7 @@ def compose_config(overrides: Sequence[str] = (), project: str | Path | None = N
         with initialize_config_dir(str(root / "configs"), version_base="1.3"):
             # What train.py's Hydra runtime would otherwise fill in: the project folder, and an
             # output folder (nothing is written there; it is logged as a param).
-            return compose("train", overrides=[f"paths.root_dir={root}", "paths.output_dir=null", *overrides])
+            return compose(config_name, overrides=[f"paths.root_dir={root}", "paths.output_dir=null", *overrides])
     except (HydraException, OmegaConfBaseException) as error:
         raise UserError(describe_config_error(error)) from None
     finally:

@@ -172,8 +172,10 @@ def test_overlapping_user_splits_are_refused_with_the_switch_then_dropped_with_i
     assert len(dataset.test) == len(test) - leaked and not any(normalised_text(t) in in_train for t in dataset.test.texts)
     with pytest.raises(UserError, match=f"{leaked} test text.*Fix: pass data.overlap=drop"):
         load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"))
-    with pytest.raises(UserError, match="data.overlap must be one of error, drop"):
-        load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="keep")
+    with pytest.raises(UserError, match="data.overlap must be one of error, drop, keep"):
+        load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="ignore")
+    kept = load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="keep")
+    assert len(kept.test) == len(test) and kept.dropped_overlap == ()  # for textclf audit to report
 
 
 def test_news_with_repeats_trains_and_the_dropped_count_is_printed_and_logged(tmp_path, train_in_process):

@@ -20,7 +20,7 @@ from textclf.cli.errors import report_user_errors
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
 DESCRIPTION = ("Tag texts with a trained model (predict), list an experiment's runs (compare), "
-               "check a stored model's files (verify).")
+               "check a stored model's files (verify), find problems in labeled data (audit).")
 TRACKING_URI_HELP = ("MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db in the textclf project "
                      "folder this runs in; a missing sqlite file is refused, never created)")
 
@@ -55,6 +55,19 @@ def probability(text: str) -> float:
     return value
 
 
+FAIL_ON_KINDS = ("label_issues", "duplicates", "leakage")
+
+
+def problem_kinds(text: str) -> tuple[str, ...]:
+    """``--fail-on``: a comma-separated list of kinds of problems."""
+    kinds = tuple(kind.strip() for kind in text.split(",") if kind.strip())
+    unknown = [kind for kind in kinds if kind not in FAIL_ON_KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown kind {(unknown or [text])[0]!r}. Fix: pass some of "
+                                         f"{','.join(FAIL_ON_KINDS)}")
+    return kinds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="textclf", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"textclf {__version__}")
@@ -84,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check a stored model's files against the digest recorded when it was logged")
     verify.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"registered model or run (default: {DEFAULT_MODEL_URI})")
     verify.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
+
+    audit = commands.add_parser("audit", help="find likely label errors, duplicates and other data problems")
+    audit.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="train.py's data, task and model overrides, and audit.* settings (configs/audit.yaml)")
+    audit.add_argument("--output", default=None, help="report folder (default: audit.output_dir, under outputs/audit/)")
+    audit.add_argument("--fail-on", type=problem_kinds, default=(), metavar="KINDS",
+                       help=f"exit 1 if any of these is found (comma-separated: {', '.join(FAIL_ON_KINDS)}); for CI")
 
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
@@ -127,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
         from textclf.cli.predict import predict
 
         predict(args)  # finds its store once the first texts are read: bad input is reported first
+    elif args.command == "audit":
+        from textclf.cli.audit import audit
+
+        audit(args)
     elif args.command == "verify":
         from textclf.tracking.runs import verify_model
 

@@ -76,8 +76,9 @@ def check_unique_ids(ids: tuple[str, ...], split: str, source: str) -> None:
                         "Fix: make the id column unique, or set data.id_column=null")
 
 
-def check_dataset(dataset) -> None:
-    """Cross-split checks: ids, leakage, enough classes, no label train lacks."""
+def check_dataset(dataset, leakage: bool = True) -> None:
+    """Cross-split checks: ids, leakage (unless ``leakage`` is False: ``data.overlap=keep``), enough
+    classes, no label train lacks."""
     seen: dict[str, str] = {}
     for split in dataset.splits:
         clashes = [i for i in split.ids if seen.get(i, split.name) != split.name]
@@ -85,7 +86,7 @@ def check_dataset(dataset) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    train_texts = TextIndex(dataset.train.texts)
+    train_texts = TextIndex(dataset.train.texts if leakage else ())
     for split in dataset.eval_splits:
         leaked = rows_in(split.texts, train_texts)
         if leaked:

@@ -184,5 +184,5 @@ def _finish(name: str, splits: dict, overlap: str) -> Dataset:
         label_names=label_names,
         dropped_overlap=tuple(dropped.items()),
     )
-    check_dataset(dataset)
+    check_dataset(dataset, leakage=overlap != "keep")
     return dataset

@@ -11,7 +11,7 @@ from textclf.data.dataset import Split
 from textclf.data.duplicates import TextIndex, duplicate_groups, rows_in
 from textclf.errors import UserError
 
-OVERLAP_CHOICES = ("error", "drop")
+OVERLAP_CHOICES = ("error", "drop", "keep")
 
 
 def carve_missing_splits(splits: dict, validation_size: float, test_size: float, seed: int) -> dict:
@@ -54,11 +54,11 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
 def drop_train_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]]:
     """With ``overlap="drop"``, remove from validation and test every row whose text is in
     train; return the splits and how many rows each lost. ``"error"`` leaves them for the
-    leakage check to refuse."""
+    leakage check to refuse, ``"keep"`` for ``textclf audit`` to report."""
     if overlap not in OVERLAP_CHOICES:
         raise UserError(f"data.overlap must be one of {', '.join(OVERLAP_CHOICES)}, got {overlap!r}. "
-                        "Fix: pass data.overlap=error or data.overlap=drop")
-    if overlap == "error":
+                        "Fix: pass data.overlap=error, drop or keep")
+    if overlap in ("error", "keep"):
         return splits, {}
     train_texts = TextIndex(splits["train"].texts)
     dropped = {}

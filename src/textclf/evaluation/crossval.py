@@ -105,8 +105,13 @@ class CrossValidation:
 
 def cross_validate(estimator, dataset, task, plan: KFold) -> CrossValidation:
     """Fit a clone of ``estimator`` per fold of train + validation; score each fold."""
-    pool = _pool(dataset.train, dataset.validation)
-    label_names = tuple(dataset.label_names)
+    return cross_validate_pool(estimator, pool_of(dataset.train, dataset.validation), dataset.label_names, task, plan)
+
+
+def cross_validate_pool(estimator, pool: Split, label_names, task, plan: KFold) -> CrossValidation:
+    """Fit a clone of ``estimator`` per fold of ``pool``; score each fold (``textclf audit`` pools
+    every split)."""
+    label_names = tuple(label_names)
     folds = plan.split(pool)
     probabilities = np.zeros((len(pool), len(label_names)))
     fold_of_row = np.empty(len(pool), dtype=np.int64)
@@ -127,10 +132,11 @@ def cross_validate(estimator, dataset, task, plan: KFold) -> CrossValidation:
     return CrossValidation(pool, label_names, fold_of_row, probabilities, tuple(fold_metrics), plan.score)
 
 
-def _pool(train: Split, validation: Split) -> Split:
-    groups = train.groups + validation.groups if train.groups and validation.groups else ()
-    return Split("cv", train.texts + validation.texts, train.labels + validation.labels,
-                 train.ids + validation.ids, f"{train.source} + {validation.source}", groups)
+def pool_of(*splits: Split) -> Split:
+    """One split holding the rows of ``splits``, in order."""
+    groups = sum((split.groups for split in splits), ()) if all(split.groups for split in splits) else ()
+    return Split("cv", sum((split.texts for split in splits), ()), sum((split.labels for split in splits), ()),
+                 sum((split.ids for split in splits), ()), " + ".join(split.source for split in splits), groups)
 
 
 def _fit_fold(estimator, train: Split, held: Split, task, label_names) -> fitting.FittedModel:

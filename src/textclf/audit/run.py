@@ -1,0 +1,97 @@
+"""``run_audit(cfg)``: the recipe behind ``textclf audit``.
+
+Read the data as ``train.py`` would (leakage kept, to report it), pool every split, get each
+text's out-of-fold probabilities from each model of ``audit.models`` and average them, and run
+every check on the pool. Nothing is trained for keeps and nothing is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from omegaconf import DictConfig
+
+from textclf.audit import checks
+from textclf.audit.label_issues import LabelIssue, find_label_issues
+from textclf.audit.similarity import Pair, char_tfidf, duplicate_pairs, label_similarity
+from textclf.config import build
+from textclf.data import Split
+from textclf.errors import UserError
+from textclf.evaluation.crossval import KFold, cross_validate_pool, pool_of
+from textclf.models.params import check_estimator_params
+from textclf.training import seed_everything
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """What the audit found. Rows are positions in ``pool`` (every split, in order);
+    ``origins[row]`` is the split and the row within it."""
+
+    dataset: str
+    model: str
+    task: str
+    pool: Split
+    origins: tuple[tuple[str, int], ...]
+    label_issues: tuple[LabelIssue, ...]
+    duplicates: tuple[Pair, ...]
+    outliers: tuple[tuple[int, float], ...]
+    lengths: tuple[tuple[int, str], ...]
+    counts: dict
+    imbalance: float
+    label_pairs: tuple[checks.LabelPair, ...]
+
+    def leakage(self) -> list[Pair]:
+        """Duplicate pairs whose texts sit in different splits."""
+        return [pair for pair in self.duplicates if self.origins[pair.first][0] != self.origins[pair.second][0]]
+
+    def found(self) -> dict[str, int]:
+        """How many of each kind of problem; what the summary table, the run's metrics and
+        ``--fail-on`` read."""
+        return {"label_issues": len(self.label_issues), "duplicates": len(self.duplicates),
+                "leakage": len(self.leakage()), "outliers": len(self.outliers), "length": len(self.lengths),
+                "label_pairs": len(self.label_pairs)}
+
+
+def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
+    """Audit the data ``cfg`` reads; ``models``: each model of ``audit.models`` by name, its config
+    composed as ``model=NAME`` (``cli.audit``)."""
+    seed_everything(cfg.seed)
+    dataset = build(cfg.data, "data")
+    task = build(cfg.task, "task")
+    estimators = {name: task.prepare(build(model.estimator, "model"), dataset.label_names)
+                  for name, model in models.items()}
+    for estimator in estimators.values():
+        check_estimator_params(estimator)
+    settings = cfg.audit
+    if not isinstance(settings.folds, int) or settings.folds < 2:
+        raise UserError(f"audit.folds must be an integer of at least 2, got {settings.folds!r}. Fix: pass audit.folds=5")
+    pool = pool_of(*dataset.splits)
+    origins = tuple((split.name, row) for split in dataset.splits for row in range(len(split)))
+
+    folds = KFold(folds=settings.folds, seed=cfg.seed)
+    probabilities = np.mean([cross_validate_pool(estimator, pool, dataset.label_names, task, folds).probabilities
+                             for estimator in estimators.values()], axis=0)
+    multilabel = task.name == "multilabel"
+    given = pool.labels if multilabel else tuple(row[:1] for row in pool.labels)
+    issues = find_label_issues(given, probabilities, dataset.label_names, multilabel, all_labels=pool.labels)
+
+    vectors = char_tfidf(pool.texts)
+    duplicates = duplicate_pairs(pool.texts, vectors, settings.near_duplicate_similarity)
+    return AuditReport(
+        dataset=dataset.name, model=" + ".join(models), task=task.name, pool=pool, origins=origins,
+        label_issues=tuple(issues), duplicates=tuple(duplicates),
+        outliers=tuple(least_like_any_label(vectors, given, dataset.label_names, settings.outlier_share)),
+        lengths=tuple(checks.length_problems(pool.texts, settings.min_chars, settings.max_words)),
+        counts=checks.label_counts(dataset.splits), imbalance=checks.imbalance(checks.label_counts(dataset.splits)),
+        label_pairs=tuple(checks.rare_label_pairs(pool.labels, settings.rare_pair_count, settings.common_label_count)
+                          if multilabel else ()),
+    )
+
+
+def least_like_any_label(vectors, labels, label_names, share: float) -> list[tuple[int, float]]:
+    """The ``share`` of texts least similar to every label's mean vector, least similar first."""
+    similarity = label_similarity(vectors, labels, label_names)
+    count = int(np.ceil(share * len(similarity))) if share > 0 else 0
+    rows = np.argsort(similarity, kind="stable")[:count]
+    return [(int(row), float(similarity[row])) for row in rows]

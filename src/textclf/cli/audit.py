@@ -1,0 +1,47 @@
+"""``textclf audit [overrides]``: run the audit on the data train.py would read, write the report
+folder (whole or not at all), log it as an MLflow run, print the summary."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from textclf.errors import UserError
+
+
+def audit(args) -> None:
+    from textclf.audit.report import summary_table, write_report
+    from textclf.audit.run import run_audit
+    from textclf.config import flatten_config
+    from textclf.project import compose_config
+    from textclf.tracking.store import store_settings
+
+    cfg = compose_config(args.overrides, config_name="audit")
+    models = {str(name): compose_config([*args.overrides, f"model={name}"], config_name="audit").model
+              for name in cfg.audit.models}
+    output = Path(args.output if args.output else cfg.audit.output_dir).expanduser().resolve()
+    if output.exists() and any(output.iterdir()):
+        raise UserError(f"report folder {output} already holds files. Fix: pass --output to a new or empty folder")
+    report = run_audit(cfg, models)
+    # Written beside the destination and moved into place once complete: never half a report.
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".audit-") as staging:
+        write_report(report, Path(staging) / "report")
+        if output.exists():
+            output.rmdir()
+        shutil.move(str(Path(staging) / "report"), output)
+    from textclf.tracking.audit_run import log_audit
+
+    params = {key: value for key, value in flatten_config(cfg).items() if key.startswith(("audit.", "data.", "task."))}
+    run_id = log_audit(store_settings(cfg.tracking), f"audit {' '.join(args.overrides)}".strip(), params,
+                       {f"audit/{kind}": count for kind, count in report.found().items()}, output)
+    print(summary_table(report))
+    print(f"report: {output}\nrun {run_id} in experiment {OmegaConf.select(cfg, 'tracking.experiment')}-audit")
+    failed = [kind for kind in args.fail_on if report.found()[kind]]
+    if failed:
+        print(f"failing (--fail-on): {', '.join(f'{report.found()[kind]} {kind}' for kind in failed)}", file=sys.stderr)
+        raise SystemExit(1)

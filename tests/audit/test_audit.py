@@ -1,0 +1,148 @@
+"""`textclf audit`: planted wrong labels and duplicates are found on data made here, the report
+folder and its MLflow run hold what users read, --fail-on gates CI, and bad input is one line."""
+
+import json
+import random
+
+import pandas as pd
+import pytest
+
+from helpers.paths import SEEDS
+from helpers.stores import client
+from helpers.training import cli_here
+from textclf.audit.checks import length_problems, rare_label_pairs
+
+pytestmark = pytest.mark.xdist_group("audit")  # one worker: the planted data and its audit are built once
+
+FLIPS = 66  # 5% of the seed corpus's training passages
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """The seed corpus as CSV files, with FLIPS primary labels changed, a copy of a train text in
+    train (case and spacing changed), and one in test with a new dateline (leakage)."""
+    folder = tmp_path_factory.mktemp("planted")
+    rows = {name: [json.loads(line) for line in (SEEDS / f"{name}.jsonl").read_text().splitlines()]
+            for name in ("train", "validation", "test")}
+    train, validation, test = rows["train"], rows["validation"], rows["test"]
+    labels = sorted({row["labels"][0] for row in train})
+    rng = random.Random(0)
+    flipped = set()
+    for row in rng.sample(train, FLIPS):
+        row["labels"] = [rng.choice([label for label in labels if label not in row["labels"]])]
+        flipped.add(row["id"])
+    copied, leaked = train[5], train[9]
+    train.append({"id": "copy-in-train", "text": "  " + copied["text"].upper().replace(" ", "  "), "labels": copied["labels"]})
+    test.append({"id": "leaked-to-test", "text": "SEOUL (Wire) -- " + leaked["text"], "labels": leaked["labels"]})
+    for name, part in (("train", train), ("validation", validation), ("test", test)):
+        pd.DataFrame({"id": [r["id"] for r in part], "text": [r["text"] for r in part],
+                      "topic": ["|".join(r["labels"]) for r in part]}).to_csv(folder / f"{name}.csv", index=False)
+    data = ["data=files", "data.name=planted", f"data.train={folder / 'train.csv'}",
+            f"data.validation={folder / 'validation.csv'}", f"data.test={folder / 'test.csv'}",
+            "data.label_column=topic", "data.label_separator=|", "data.id_column=id",
+            f"tracking.uri=sqlite:///{folder}/mlflow.db", f"tracking.artifact_location={folder}/mlruns", "audit.folds=3"]
+    return folder, data, flipped, copied, leaked
+
+
+@pytest.fixture(scope="module")
+def audited(planted):
+    folder, data, *_ = planted
+    monkeypatch = pytest.MonkeyPatch()
+    capsys = _Capture()
+    result = cli_here("audit", *data, "--output", str(folder / "report"), capsys=capsys, monkeypatch=monkeypatch)
+    monkeypatch.undo()
+    return result
+
+
+class _Capture:
+    """cli_here's capsys for a module-scoped fixture: the command's own output, captured here."""
+
+    def __init__(self):
+        import io
+        import sys
+
+        self._sys, self._io = sys, io
+        self.readouterr()
+
+    def readouterr(self):
+        import collections
+
+        out, err = getattr(self, "_out", None), getattr(self, "_err", None)
+        result = collections.namedtuple("Captured", "out err")(out.getvalue() if out else "", err.getvalue() if err else "")
+        self._out, self._err = self._io.StringIO(), self._io.StringIO()
+        self._sys.stdout, self._sys.stderr = self._out, self._err
+        return result
+
+
+def test_planted_wrong_labels_are_found(planted, audited):
+    folder, _, flipped, *_ = planted
+    assert audited.returncode == 0, audited.stderr[-2000:]
+    issues = pd.read_csv(folder / "report" / "label_issues.csv", keep_default_na=False)
+    assert list(issues.columns) == ["split", "row", "id", "text", "given_label", "suggested_label", "quality"]
+    reported = set(issues["id"])
+    assert len(flipped & reported) >= 0.7 * FLIPS, (len(flipped & reported), len(reported))  # recall
+    assert len(flipped & reported) >= 0.6 * len(reported), (len(flipped & reported), len(reported))  # precision
+    assert list(issues["quality"]) == sorted(issues["quality"])  # least believable first
+    train = pd.read_csv(folder / "train.csv")
+    row = issues[issues["id"].isin(flipped)].iloc[0]
+    assert train.iloc[int(row["row"])]["id"] == row["id"] and row["split"] == "train"
+    assert row["given_label"] == train.iloc[int(row["row"])]["topic"] != row["suggested_label"]
+
+
+def test_planted_duplicates_and_leakage_are_found(planted, audited):
+    folder, _, _, copied, leaked = planted
+    duplicates = pd.read_csv(folder / "report" / "duplicates.csv", keep_default_na=False)
+    pairs = {frozenset((a, b)): (kind, across) for a, b, kind, across in
+             zip(duplicates["id"], duplicates["other_id"], duplicates["kind"], duplicates["across_splits"])}
+    assert pairs[frozenset((copied["id"], "copy-in-train"))] == ("exact", False)
+    assert pairs[frozenset((leaked["id"], "leaked-to-test"))] == ("near", True)
+    assert "1 across splits: leakage" in audited.stdout
+
+
+def test_the_report_is_an_mlflow_run_in_the_audit_experiment(planted, audited):
+    folder, *_ = planted
+    store = client(folder)
+    (experiment,) = [e for e in store.search_experiments() if e.name == "planted-audit"]
+    (run,) = store.search_runs([experiment.experiment_id])
+    issues = pd.read_csv(folder / "report" / "label_issues.csv")
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["audit/label_issues"] == len(issues)
+    assert run.data.metrics["audit/leakage"] == 1
+    assert run.data.params["audit.models"] == "['tfidf_linearsvc', 'minilm_logreg']"
+    artifacts = {a.path for a in store.list_artifacts(run.info.run_id)}
+    assert {"label_issues.csv", "duplicates.csv", "outliers.csv", "summary.md", "label_counts.csv"} <= artifacts
+    assert "Likely label errors" in (folder / "report" / "summary.md").read_text()
+
+
+def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, monkeypatch):
+    _, data, *_ = planted
+    quick = [*data, "audit.models=[tfidf_linearsvc]"]
+    failing = cli_here("audit", *quick, "--output", str(tmp_path / "a"), "--fail-on", "leakage,duplicates",
+                       capsys=capsys, monkeypatch=monkeypatch)
+    assert failing.returncode == 1 and "failing (--fail-on): 1 leakage, 2 duplicates" in failing.stderr
+    passing = cli_here("audit", *quick, "audit.near_duplicate_similarity=0.99", "--output", str(tmp_path / "b"),
+                       "--fail-on", "leakage", capsys=capsys, monkeypatch=monkeypatch)
+    assert passing.returncode == 0, passing.stderr[-2000:]
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--fail-on", "typos"], "unknown kind 'typos'"),
+    (["data=files", "data.train=/nowhere/train.csv"], "/nowhere/train.csv"),
+    (["audit.folds=1", "audit.models=[tfidf_linearsvc]"], "audit.folds must be"),
+    (["audit.models=[tfidf_nothing]"], "tfidf_nothing"),
+])
+def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path, capsys, monkeypatch):
+    result = cli_here("audit", *arguments, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output",
+                      str(tmp_path / "report"), capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 2
+    assert result.stderr.count("error:") == 1 and message in result.stderr and "Fix:" in result.stderr
+    assert not (tmp_path / "report").exists()
+
+
+def test_length_and_label_pair_checks():
+    problems = length_problems(["tiny", "a normal passage of ordinary length", " ".join(["word"] * 101)], 20, 100)
+    assert [(row, problem.split(":")[0]) for row, problem in problems] == [(0, "too short"), (2, "too long")]
+    # a and b are common and independent enough to meet ~12 times; they meet once: a slip
+    labels = [("a",)] * 40 + [("b",)] * 40 + [("a", "c")] * 30 + [("b", "c")] * 30 + [("a", "b")]
+    (pair,) = rare_label_pairs(labels, rare_pair_count=2, common_label_count=20)
+    assert (pair.first, pair.second, pair.count) == ("a", "b", 1) and pair.expected > 2
