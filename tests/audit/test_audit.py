@@ -8,20 +8,19 @@ import pandas as pd
 import pytest
 
 from helpers.paths import SEEDS
+from helpers.shared import built_once
 from helpers.stores import client
 from helpers.training import cli_here
 from textclf.audit.checks import length_problems, rare_label_pairs
 
-pytestmark = pytest.mark.xdist_group("audit")  # one worker: the planted data and its audit are built once
-
 FLIPS = 66  # 5% of the seed corpus's training passages
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def planted(tmp_path_factory):
     """The seed corpus as CSV files, with FLIPS primary labels changed, a copy of a train text in
-    train (case and spacing changed), and one in test with a new dateline (leakage)."""
-    folder = tmp_path_factory.mktemp("planted")
+    train (case and spacing changed), and one in test with a new dateline (leakage); audited once
+    (``textclf audit`` into ``report/``, its output in ``result.json``)."""
     rows = {name: [json.loads(line) for line in (SEEDS / f"{name}.jsonl").read_text().splitlines()]
             for name in ("train", "validation", "test")}
     train, validation, test = rows["train"], rows["validation"], rows["test"]
@@ -34,44 +33,60 @@ def planted(tmp_path_factory):
     copied, leaked = train[5], train[9]
     train.append({"id": "copy-in-train", "text": "  " + copied["text"].upper().replace(" ", "  "), "labels": copied["labels"]})
     test.append({"id": "leaked-to-test", "text": "SEOUL (Wire) -- " + leaked["text"], "labels": leaked["labels"]})
-    for name, part in (("train", train), ("validation", validation), ("test", test)):
-        pd.DataFrame({"id": [r["id"] for r in part], "text": [r["text"] for r in part],
-                      "topic": ["|".join(r["labels"]) for r in part]}).to_csv(folder / f"{name}.csv", index=False)
-    data = ["data=files", "data.name=planted", f"data.train={folder / 'train.csv'}",
+
+    def build(folder):
+        for name, part in (("train", train), ("validation", validation), ("test", test)):
+            pd.DataFrame({"id": [r["id"] for r in part], "text": [r["text"] for r in part],
+                          "topic": ["|".join(r["labels"]) for r in part]}).to_csv(folder / f"{name}.csv", index=False)
+        monkeypatch, capture = pytest.MonkeyPatch(), _Capture()
+        with capture.redirected():
+            result = cli_here("audit", *_data(folder), "--output", str(folder / "report"), capsys=capture,
+                              monkeypatch=monkeypatch)
+        monkeypatch.undo()
+        (folder / "result.json").write_text(json.dumps(result.__dict__))
+
+    folder = built_once(tmp_path_factory, "planted-audit", build)
+    return folder, _data(folder), flipped, copied, leaked
+
+
+def _data(folder):
+    return ["data=files", "data.name=planted", f"data.train={folder / 'train.csv'}",
             f"data.validation={folder / 'validation.csv'}", f"data.test={folder / 'test.csv'}",
             "data.label_column=topic", "data.label_separator=|", "data.id_column=id",
             f"tracking.uri=sqlite:///{folder}/mlflow.db", f"tracking.artifact_location={folder}/mlruns", "audit.folds=3"]
-    return folder, data, flipped, copied, leaked
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def audited(planted):
-    folder, data, *_ = planted
-    monkeypatch = pytest.MonkeyPatch()
-    capsys = _Capture()
-    result = cli_here("audit", *data, "--output", str(folder / "report"), capsys=capsys, monkeypatch=monkeypatch)
-    monkeypatch.undo()
-    return result
+    from helpers.training import Result
+
+    return Result(**json.loads((planted[0] / "result.json").read_text()))
 
 
 class _Capture:
-    """cli_here's capsys for a module-scoped fixture: the command's own output, captured here."""
+    """``capsys`` for ``cli_here`` outside a test: use inside ``redirected()``."""
 
     def __init__(self):
         import io
-        import sys
 
-        self._sys, self._io = sys, io
-        self.readouterr()
+        self.out, self.err = io.StringIO(), io.StringIO()
+
+    def redirected(self):
+        import contextlib
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(contextlib.redirect_stdout(self.out))
+        stack.enter_context(contextlib.redirect_stderr(self.err))
+        return stack
 
     def readouterr(self):
-        import collections
+        from types import SimpleNamespace
 
-        out, err = getattr(self, "_out", None), getattr(self, "_err", None)
-        result = collections.namedtuple("Captured", "out err")(out.getvalue() if out else "", err.getvalue() if err else "")
-        self._out, self._err = self._io.StringIO(), self._io.StringIO()
-        self._sys.stdout, self._sys.stderr = self._out, self._err
-        return result
+        captured = SimpleNamespace(out=self.out.getvalue(), err=self.err.getvalue())
+        for stream in (self.out, self.err):
+            stream.seek(0)
+            stream.truncate()
+        return captured
 
 
 def test_planted_wrong_labels_are_found(planted, audited):

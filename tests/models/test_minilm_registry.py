@@ -11,7 +11,7 @@ import pytest
 
 from helpers.paths import SEEDS
 
-pytestmark = pytest.mark.xdist_group("finetuned_minilm")  # one worker builds the fine-tuned store
+from helpers.shared import built_once
 from helpers.processes import WITHOUT_TEXTCLF, run_train
 from helpers.stores import all_runs, client
 from helpers.serving import invoke, served_model
@@ -29,17 +29,18 @@ def slice_of(split: str, n: int, folder):
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def finetuned_store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("minilm")
-    result = run_train(
-        folder, "model=minilm_finetune", "model.estimator.epochs=1", "model.estimator.max_length=64",
-        "data=files", "data.name=slice", "data.label_column=labels", "data.id_column=id",
-        f"data.train={slice_of('train', 96, folder)}", f"data.validation={slice_of('validation', 24, folder)}",
-        f"data.test={slice_of('test', 24, folder)}",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder
+    def build(folder):
+        result = run_train(
+            folder, "model=minilm_finetune", "model.estimator.epochs=1", "model.estimator.max_length=64",
+            "data=files", "data.name=slice", "data.label_column=labels", "data.id_column=id",
+            f"data.train={slice_of('train', 96, folder)}", f"data.validation={slice_of('validation', 24, folder)}",
+            f"data.test={slice_of('test', 24, folder)}",
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    return built_once(tmp_path_factory, "finetuned-minilm", build)
 
 
 def test_finetuned_run_logs_epochs_as_steps(finetuned_store):

@@ -20,7 +20,8 @@ from textclf.cli.errors import report_user_errors
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
 DESCRIPTION = ("Tag texts with a trained model (predict), list an experiment's runs (compare), "
-               "check a stored model's files (verify), find problems in labeled data (audit).")
+               "check a stored model's files (verify), find problems in labeled data (audit), "
+               "pick texts to label next (suggest).")
 TRACKING_URI_HELP = ("MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db in the textclf project "
                      "folder this runs in; a missing sqlite file is refused, never created)")
 
@@ -105,6 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--fail-on", type=problem_kinds, default=(), metavar="KINDS",
                        help=f"exit 1 if any of these is found (comma-separated: {', '.join(FAIL_ON_KINDS)}); for CI")
 
+    suggest = commands.add_parser("suggest", help="pick the unlabeled texts worth labeling next")
+    suggest.add_argument("input", help="unlabeled texts: CSV, JSONL or text file (one text a line); '-' reads stdin")
+    suggest.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
+    suggest.add_argument("-n", type=int, default=40, help="how many texts to pick (default: 40)")
+    suggest.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
+    suggest.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output, else csv)")
+    suggest.add_argument("--labeled", default=None,
+                         help="the labeled data (CSV, JSONL or text file): no pick is a near-copy of one of its texts")
+    suggest.add_argument("--strategy", choices=["margin", "entropy"], default="margin",
+                         help="how uncertainty is measured (default: margin between the two most probable labels)")
+    suggest.add_argument("--near-duplicate-similarity", type=float, default=0.9,
+                         help="picks at least this similar (character n-gram cosine) to another pick or to the "
+                              "labeled data are skipped (default: 0.9)")
+    suggest.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
+    suggest.add_argument("--id-column", default=None, help="id column of a CSV/JSONL input (default: id, when present; "
+                                                          "otherwise the line number)")
+    suggest.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
+
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
     compare.add_argument("--metric", default="validation/macro_f1",
@@ -147,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
         from textclf.cli.predict import predict
 
         predict(args)  # finds its store once the first texts are read: bad input is reported first
+    elif args.command == "suggest":
+        from textclf.cli.suggest import suggest
+
+        suggest(args)
     elif args.command == "audit":
         from textclf.cli.audit import audit
 

@@ -234,22 +234,27 @@ def tagged_batch(model, batch: Batch, top_k: int | None, min_confidence: float |
     return predictions
 
 
+def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
+    """The model at ``model_uri``. A registered version in a local sqlite store loads without
+    importing MLflow (the cold start users feel); anything else, or anything unusual about it,
+    takes MLflow's path."""
+    from textclf.tracking.local_registry import load_registered_locally
+
+    model = load_registered_locally(model_uri, tracking_uri) if verify else None
+    if model is None:
+        from textclf.tracking.runs import load_model
+
+        model = load_model(model_uri, tracking_uri, verify=verify)
+    return model
+
+
 def predict(args) -> None:
     from textclf.tracking.discovery import find_tracking_uri
 
     output_format = args.format or ("jsonl" if args.output.endswith(".jsonl") else "csv")
     batches = read_batches(args.input, args.text_column, args.id_column)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
-    tracking_uri = find_tracking_uri(args.tracking_uri)
-    from textclf.tracking.local_registry import load_registered_locally
-
-    # A registered version in a local sqlite store loads without importing MLflow (the cold start
-    # users feel); anything else, or anything unusual about it, takes MLflow's path.
-    model = None if args.no_verify else load_registered_locally(args.model_uri, tracking_uri)
-    if model is None:
-        from textclf.tracking.runs import load_model
-
-        model = load_model(args.model_uri, tracking_uri, verify=not args.no_verify)
+    model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     with opened_output(args.output) as handle:
         for i, batch in enumerate(chain([first], batches)):
             rows = tagged_batch(model, batch, args.top_k, args.min_confidence)

@@ -1,0 +1,45 @@
+"""``textclf suggest POOL --model-uri URI -n N``: the unlabeled texts worth labeling next, with the
+model's guess and the reason for each pick, as CSV (or JSONL) ready to label and append to a
+training file."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from textclf.cli.predict import (PROBABILITY_PREFIX, opened_output, read_batches, shaped_predictions,
+                                 write_predictions)
+from textclf.errors import UserError
+
+TOP_SHOWN = 3  # the model's most probable labels written per pick
+
+
+def suggest(args) -> None:
+    from textclf.audit.suggest import pick_for_labeling
+    from textclf.cli.predict import load_for_predicting
+    from textclf.tracking.discovery import find_tracking_uri
+
+    if args.n < 1:
+        raise UserError(f"-n must be 1 or more, got {args.n}. Fix: pass e.g. -n 40")
+    batches = list(read_batches(args.input, args.text_column, args.id_column))
+    labeled = [text for batch in read_batches(args.labeled, args.text_column) for text in batch.texts] if args.labeled else []
+    keys = [key for batch in batches for key in batch.keys]
+    texts = [text for batch in batches for text in batch.texts]
+    model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=True)
+    predictions = model.predict(pd.DataFrame({"text": texts}))
+    columns = [c for c in predictions.columns if c.startswith(PROBABILITY_PREFIX)]
+    if len(columns) < 2:
+        raise UserError("the model returns no prob_<class> columns, which suggest ranks by. Fix: use a model "
+                        "trained by textclf")
+    classes = [c.removeprefix(PROBABILITY_PREFIX) for c in columns]
+    picks = pick_for_labeling(texts, predictions[columns].to_numpy(dtype=float), classes, args.n, labeled_texts=labeled,
+                              strategy=args.strategy, multilabel="labels" in predictions.columns,
+                              near_duplicate_similarity=args.near_duplicate_similarity)
+    rows = [pick.row for pick in picks]
+    chosen = shaped_predictions(predictions.iloc[rows].reset_index(drop=True), top_k=min(TOP_SHOWN, len(classes)))
+    chosen.insert(0, "text", [texts[row] for row in rows])
+    chosen.insert(0, batches[0].key_column, [keys[row] for row in rows])
+    chosen["uncertainty"] = [pick.uncertainty for pick in picks]
+    chosen["reason"] = [pick.reason for pick in picks]
+    output_format = args.format or ("jsonl" if args.output.endswith(".jsonl") else "csv")
+    with opened_output(args.output) as handle:
+        write_predictions(chosen, handle, output_format, header=True)

@@ -1,0 +1,77 @@
+"""`textclf suggest`: the least certain texts, spread over the pool, never two near-copies nor a
+copy of the labeled data, exactly -n of them; bad input is one line."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers.paths import SEEDS
+from helpers.processes import run_train
+from helpers.shared import built_once
+from helpers.training import cli_here
+from textclf.audit.suggest import pick_for_labeling, uncertainty
+
+
+def test_uncertainty_ranks_close_calls_first():
+    probabilities = np.array([[0.9, 0.05, 0.05], [0.45, 0.44, 0.11], [1 / 3, 1 / 3, 1 / 3], [0.6, 0.3, 0.1]])
+    assert list(np.argsort(-uncertainty(probabilities, "margin", False), kind="stable")) == [2, 1, 3, 0]
+    assert list(np.argsort(-uncertainty(probabilities, "entropy", False), kind="stable")) == [2, 1, 3, 0]
+    # multi-label: how close the least decided label is to 0.5
+    assert uncertainty(np.array([[0.5, 0.1], [0.95, 0.02]]), "margin", True).tolist() == pytest.approx([1.0, 0.1])
+
+
+def test_picks_skip_near_copies_of_each_other_and_of_the_labeled_data():
+    stories = [f"story {i}: the {word} ministry said talks on {topic} would resume next {day}"
+               for i, (word, topic, day) in enumerate(zip(
+                   ["foreign", "defense", "trade", "finance", "unification", "interior", "energy", "health"],
+                   ["tariffs", "drills", "visas", "fisheries", "rail links", "pandemic aid", "pipelines", "water"],
+                   ["week", "month", "spring", "autumn", "year", "Monday", "Friday", "winter"]))]
+    copies = [stories[0].upper(), stories[0].title(), stories[0].replace(" ", "  ")]
+    texts = stories + copies  # 8 distinct stories, then 3 near-copies of story 0
+    probabilities = np.tile([0.8, 0.2], (len(texts), 1))
+    probabilities[[0, 8, 9, 10]] = [0.5, 0.5]  # story 0 and its copies: the least certain
+    picks = pick_for_labeling(texts, probabilities, ["a", "b"], 10, seed=0)
+    rows = [pick.row for pick in picks]
+    assert rows[0] in {0, 8, 9, 10}  # the least certain first
+    assert len(rows) == 8 and len(set(rows) & {0, 8, 9, 10}) == 1  # 10 asked, but only 8 are not copies
+    # story 0 is already labeled: none of its copies is picked
+    labeled = pick_for_labeling(texts, probabilities, ["a", "b"], 10, labeled_texts=[stories[0]], seed=0)
+    assert sorted(pick.row for pick in labeled) == [1, 2, 3, 4, 5, 6, 7]
+    assert len({pick.cluster for pick in pick_for_labeling(texts, probabilities, ["a", "b"], 4, seed=0)}) == 4
+    assert all("margin" in pick.reason and "cluster" in pick.reason for pick in labeled)
+
+
+@pytest.fixture(scope="session")
+def champion(tmp_path_factory):
+    def build(folder):
+        result = run_train(folder, "features=tfidf_word")
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    return built_once(tmp_path_factory, "suggest-champion", build)
+
+
+def test_suggest_writes_n_picks_ready_to_label(champion, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "picks.csv"
+    result = cli_here("suggest", str(SEEDS / "test.jsonl"), "-n", "7", "--labeled", str(SEEDS / "train.jsonl"),
+                      "-o", str(output), "--tracking-uri", f"sqlite:///{champion}/mlflow.db", capsys=capsys,
+                      monkeypatch=monkeypatch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    picks = pd.read_csv(output)
+    assert len(picks) == 7 and picks["id"].is_unique
+    assert list(picks.columns[:3]) == ["id", "text", "label"] and {"top1_prob", "uncertainty", "reason"} <= set(picks.columns)
+    test = pd.read_json(SEEDS / "test.jsonl", lines=True).set_index("id")
+    assert all(test.loc[ident, "text"] == text for ident, text in zip(picks["id"], picks["text"]))
+    assert (picks["label"] == picks["top1"]).all()
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["-n", "0"], "-n must be 1 or more"),
+    (["--strategy", "loudest"], "invalid choice: 'loudest'"),
+    (["--labeled", "/nowhere/train.csv"], "/nowhere/train.csv"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(arguments, message, champion, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "picks.csv"
+    result = cli_here("suggest", str(SEEDS / "test.jsonl"), *arguments, "-o", str(output),
+                      "--tracking-uri", f"sqlite:///{champion}/mlflow.db", capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 2 and result.stderr.count("error:") == 1 and message in result.stderr
+    assert "Fix:" in result.stderr and not output.exists()

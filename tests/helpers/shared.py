@@ -1,0 +1,25 @@
+"""A costly fixture built once per test run, whichever pytest-xdist worker asks for it first.
+
+Session fixtures are per worker: with `-n 2`, each would be built twice. These folders live beside
+the workers' own temporary folders and are filled under a lock; the second worker waits, then
+reads what the first built. Their tests only read them.
+"""
+
+import fcntl
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder ``name``, filled by ``build(folder)`` the first time any worker asks."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's, not the worker's
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            folder.mkdir(exist_ok=True)
+            build(folder)
+            done.touch()
+    return folder
