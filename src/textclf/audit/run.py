@@ -59,8 +59,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     seed_everything(cfg.seed)
     dataset = build(cfg.data, "data")
     task = build(cfg.task, "task")
-    estimators = {name: task.prepare(build(model.estimator, "model"), dataset.label_names)
-                  for name, model in models.items()}
+    estimators = {name: _built(name, model, task, dataset.label_names) for name, model in models.items()}
     for estimator in estimators.values():
         check_estimator_params(estimator)
     settings = cfg.audit
@@ -87,6 +86,13 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
         label_pairs=tuple(checks.rare_label_pairs(pool.labels, settings.rare_pair_count, settings.common_label_count)
                           if multilabel else ()),
     )
+
+
+def _built(name: str, model: DictConfig, task, label_names):
+    try:
+        return task.prepare(build(model.estimator, "model"), label_names)
+    except UserError as error:  # e.g. minilm_logreg without the transformers extra
+        raise UserError(f"audit.models has {name}: {error}, or leave it out (audit.models=[tfidf_linearsvc])") from None
 
 
 def least_like_any_label(vectors, labels, label_names, share: float) -> list[tuple[int, float]]:
