@@ -3,16 +3,21 @@
 import pytest
 
 from helpers.processes import run_train, start_long_finetune
+from helpers.shared import built_once, kept_result, keep_result
 from helpers.training import cli_here, train_here
 
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory):
-    """One default `python train.py` run on the seed corpus, shared by read-only tests."""
-    folder = tmp_path_factory.mktemp("store")
-    result = run_train(folder)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder, result
+    """One default `python train.py` run on the seed corpus, shared by read-only tests (built once
+    per test run: ``helpers.shared``)."""
+    def build(folder):
+        result = run_train(folder)
+        assert result.returncode == 0, result.stderr[-3000:]
+        keep_result(folder / "train.json", result)
+
+    folder = built_once(tmp_path_factory, "trained-store", build)
+    return folder, kept_result(folder / "train.json")
 
 
 @pytest.fixture(scope="session")
@@ -27,11 +32,14 @@ def tiny(tmp_path_factory):
 def two_model_store(tmp_path_factory):
     """A strong model registered first (champion), then a weaker one (not promoted): two runs that
     differ in model and features, for the champion rule and for `textclf compare`."""
-    folder = tmp_path_factory.mktemp("two-models")
-    results = [run_train(folder, "model=tfidf_logreg"), run_train(folder, "model=tfidf_nb", "features=tfidf_word")]
-    for result in results:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return folder, results
+    def build(folder):
+        for number, overrides in enumerate((["model=tfidf_logreg"], ["model=tfidf_nb", "features=tfidf_word"])):
+            result = run_train(folder, *overrides)
+            assert result.returncode == 0, result.stderr[-3000:]
+            keep_result(folder / f"train{number}.json", result)
+
+    folder = built_once(tmp_path_factory, "two-models", build)
+    return folder, [kept_result(folder / f"train{number}.json") for number in (0, 1)]
 
 
 @pytest.fixture

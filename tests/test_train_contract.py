@@ -76,7 +76,6 @@ def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_pa
     assert (loaded[prob_columns] - expected[prob_columns]).abs().max().max() < 1e-5
 
 
-@pytest.mark.xdist_group("two_model_store")  # the store is built once, on one worker
 def test_champion_stays_when_a_weaker_model_is_registered(two_model_store):
     """(That the alias moves to a better version is tested on a real store in tracking/test_tracker.py.)"""
     folder, (stronger, weaker) = two_model_store

@@ -102,7 +102,6 @@ def test_bad_top_k_and_min_confidence_are_one_line_errors(flag, value, expected,
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {expected}"), result.stderr
 
 
-@pytest.mark.xdist_group("two_model_store")  # the store is built once, on one worker
 def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_process):
     run_cli = cli_in_process
     tmp_path, _ = two_model_store

@@ -6,7 +6,9 @@ reads what the first built. Their tests only read them.
 """
 
 import fcntl
+import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,3 +25,13 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
             build(folder)
             done.touch()
     return folder
+
+
+def keep_result(path: Path, result: subprocess.CompletedProcess) -> None:
+    """A finished process's exit code and output, for the workers that did not run it."""
+    path.write_text(json.dumps({"args": [str(a) for a in result.args], "returncode": result.returncode,
+                                "stdout": result.stdout, "stderr": result.stderr}))
+
+
+def kept_result(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess(**json.loads(path.read_text()))
