@@ -64,6 +64,8 @@ def test_hugging_face_local_folder(tmp_path):
     dataset = load_hf("hf", str(folder))
     assert len(dataset.train) == 30 and len(dataset.validation) == 30
     assert dataset.label_names == ("alliance", "missile", "visit")
+    few = load_hf("hf", str(folder), per_label=2, split_seed=1)  # data.per_label from any source
+    assert len(few.train) == 6 and len(few.validation) == 30 and len(few.test) == 30
 
 
 def test_hugging_face_class_labels_become_names(tmp_path):
@@ -217,3 +219,27 @@ def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_p
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(UserError, match="no 'article' group in row 3"):
         load_files("groups", str(tmp_path / "train.csv"), group_column="article")
+
+
+def test_per_label_keeps_k_training_texts_of_each_primary_label_seeded(tmp_path):
+    """data.per_label: K per primary label (all of a rarer one), drawn by the seed, validation and
+    test whole; multi-label rows are counted by their primary label and keep every label."""
+    from collections import Counter
+
+    rows = ([{"text": f"alliance note {i}", "labels": ["alliance", "visit"] if i % 2 else ["alliance"]} for i in range(20)]
+            + [{"text": f"missile note {i}", "labels": ["missile"]} for i in range(12)]
+            + [{"text": f"visit note {i}", "labels": ["visit"]} for i in range(3)])
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    whole = load_files("m", str(path), label_column="labels", validation_size=0.2, test_size=0.2, split_seed=0)
+    few = [load_files("m", str(path), label_column="labels", validation_size=0.2, test_size=0.2, split_seed=seed,
+                      per_label=4) for seed in (0, 0, 1)]
+    counts = Counter(few[0].train.primary_labels)
+    assert counts == {"alliance": 4, "missile": 4, "visit": min(4, Counter(whole.train.primary_labels)["visit"])}
+    assert few[0].validation == whole.validation and few[0].test == whole.test
+    assert set(few[0].train.texts) <= set(whole.train.texts)
+    assert any(len(labels) == 2 for labels in few[0].train.labels + few[2].train.labels)  # second labels kept
+    assert few[0].train == few[1].train  # seeded
+    assert few[0].train.texts != few[2].train.texts  # another seed, another draw
+    with pytest.raises(UserError, match="data.per_label must be a whole number"):
+        load_files("m", str(path), label_column="labels", per_label=0)

@@ -38,3 +38,42 @@ def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
     assert "database is locked" not in result.stderr
     assert len(client(tmp_path).search_model_versions()) == 4
     _check_sweep(tmp_path, ["ComplementNB", "LogisticRegression", "SGDClassifier", "TemperatureScaledClassifier"])
+
+
+def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):
+    """experiment=learning_curve's end: per model and data.per_label, the mean and spread over
+    seeds of the finished jobs' test macro-F1, as a plot and a table on the parent run."""
+    import csv
+    import statistics
+
+    import mlflow
+
+    from textclf.tracking.sweep import log_learning_curves
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    store = mlflow.MlflowClient()
+    experiment = store.create_experiment("curves", artifact_location=str(tmp_path / "mlruns"))
+    parent = store.create_run(experiment, tags={"textclf.sweep": "parent"}).info.run_id
+    scores = {("tfidf_linearsvc", "8"): [0.50, 0.54], ("tfidf_linearsvc", "None"): [0.86, 0.86],
+              ("minilm_logreg", "8"): [0.61, 0.65, 0.66]}
+    for (model, size), values in scores.items():
+        for value in values:
+            run = store.create_run(experiment, tags={"mlflow.parentRunId": parent, "textclf.model": model}).info.run_id
+            store.log_param(run, "data.per_label", size)
+            store.log_metric(run, "test/macro_f1", value)
+            store.set_terminated(run, "FINISHED")
+    killed = store.create_run(experiment, tags={"mlflow.parentRunId": parent, "textclf.model": "minilm_logreg"})
+    store.log_param(killed.info.run_id, "data.per_label", "8")
+    store.log_metric(killed.info.run_id, "test/macro_f1", 0.0)
+    store.set_terminated(killed.info.run_id, "KILLED")  # an interrupted job is left out
+
+    curves = log_learning_curves(parent, "test/macro_f1")
+    assert [size for size, *_ in curves["tfidf_linearsvc"]] == ["8", "all"]
+    (size, mean, spread), = curves["minilm_logreg"]
+    assert mean == statistics.mean([0.61, 0.65, 0.66]) and spread == statistics.stdev([0.61, 0.65, 0.66])
+    folder = store.download_artifacts(parent, "learning_curve", str(tmp_path / "out"))
+    with open(f"{folder}/learning_curve.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(row["model"], row["per_label"], row["seeds"]) for row in table] == [
+        ("minilm_logreg", "8", "3"), ("tfidf_linearsvc", "8", "2"), ("tfidf_linearsvc", "all", "2")]
+    assert (tmp_path / "out" / "learning_curve" / "learning_curve.png").stat().st_size > 10_000

@@ -13,7 +13,7 @@ import pandas as pd
 
 from textclf.data.checks import check_dataset, check_unique_ids, normalise_labels, normalise_texts
 from textclf.data.dataset import Dataset, Split
-from textclf.data.splitting import carve_missing_splits, drop_train_overlap
+from textclf.data.splitting import carve_missing_splits, drop_train_overlap, keep_per_label
 from textclf.errors import UserError
 
 READERS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -33,6 +33,7 @@ def load_files(
     test_size: float = 0.15,
     split_seed: int = 0,
     overlap: str = "error",
+    per_label: int | None = None,
 ) -> Dataset:
     """Read labeled texts from CSV, JSONL or Parquet files.
 
@@ -47,9 +48,12 @@ def load_files(
         Column names. The group column (optional) says which texts belong together, e.g. passages
         of one article: cross-validation keeps a group inside one fold (``cv.group_column``). The label column holds a string, a list of strings (JSONL, Parquet), or a
         string of labels joined by ``label_separator`` for multi-label data.
-    overlap : {"error", "drop"}
-        What to do with validation or test texts that train also holds: refuse them, or drop
-        those rows (and report how many).
+    overlap : {"error", "drop", "keep"}
+        What to do with validation or test texts that train also holds: refuse them, drop those
+        rows (and report how many), or keep them (``textclf audit`` reports them).
+    per_label : int or None
+        Keep this many training texts per primary label, drawn at random (seeded by
+        ``split_seed``), after the splits are made; validation and test stay whole.
     """
     frames = {"train": _read_table(train, "train")}
     for split_name, path in (("validation", validation), ("test", test)):
@@ -61,7 +65,7 @@ def load_files(
         for split_name, (frame, source) in frames.items()
     }
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap)
+    return _finish(name, splits, overlap, per_label, split_seed)
 
 
 def load_hf(
@@ -80,6 +84,7 @@ def load_hf(
     test_size: float = 0.15,
     split_seed: int = 0,
     overlap: str = "error",
+    per_label: int | None = None,
 ) -> Dataset:
     """Read a dataset with ``datasets.load_dataset`` (a local folder, or a hub name when online).
 
@@ -114,7 +119,7 @@ def load_hf(
             label_separator
         )
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap)
+    return _finish(name, splits, overlap, per_label, split_seed)
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
@@ -173,8 +178,9 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups)
 
 
-def _finish(name: str, splits: dict, overlap: str) -> Dataset:
+def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int) -> Dataset:
     splits, dropped = drop_train_overlap(splits, overlap)
+    splits["train"] = keep_per_label(splits["train"], per_label, seed)
     label_names = tuple(sorted({label for row in splits["train"].labels for label in row}))
     dataset = Dataset(
         name=name,

@@ -88,3 +88,21 @@ def subset(split: Split, rows, name: str) -> Split:
         source=split.source,
         groups=tuple(split.groups[i] for i in rows) if split.groups else (),
     )
+
+
+def keep_per_label(train: Split, per_label: int | None, seed: int) -> Split:
+    """``per_label`` training texts of each primary label, drawn at random (seeded by ``seed``), in
+    their original order; a label with fewer keeps all of them. None keeps everything
+    (``data.per_label``: learning curves, few-shot models)."""
+    if per_label is None:
+        return train
+    if not isinstance(per_label, int) or isinstance(per_label, bool) or per_label < 1:
+        raise UserError(f"data.per_label must be a whole number of 1 or more, or null for every text; got "
+                        f"{per_label!r}. Fix: pass e.g. data.per_label=8")
+    rng = np.random.default_rng(seed)
+    rows_of: dict[str, list[int]] = {}
+    for row, label in enumerate(train.primary_labels):
+        rows_of.setdefault(label, []).append(row)
+    kept = sorted(row for label in sorted(rows_of) for row in
+                  rng.choice(rows_of[label], size=min(per_label, len(rows_of[label])), replace=False).tolist())
+    return subset(train, kept, train.name)

@@ -99,3 +99,56 @@ def print_ranking(parent_run_id: str | None, metric: str) -> None:
         print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False)}")
     if pruned:
         print(f"({pruned} pruned trial(s) left out: their runs ended KILLED, tagged textclf.pruned)")
+
+
+class LearningCurveCallback(Callback):
+    """At the end of a sweep over ``data.per_label`` (``experiment=learning_curve``): the test
+    score of each model at each training size, mean and spread over seeds, drawn and tabled on the
+    sweep's parent run (``learning_curve/``)."""
+
+    def __init__(self, metric: str = "test/macro_f1"):
+        self.metric = metric
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from textclf.tracking.store import PARENT_RUN_ENV
+
+        parent = os.environ.get(PARENT_RUN_ENV)
+        if parent:
+            log_learning_curves(parent, self.metric)
+
+
+def log_learning_curves(parent_run_id: str, metric: str) -> dict:
+    """Draw and log the learning curves of a sweep's finished jobs; return them."""
+    import statistics
+    import tempfile
+    from pathlib import Path
+
+    from mlflow.tracking import MlflowClient
+
+    from textclf.evaluation.plots import plot_learning_curves
+
+    client = MlflowClient()
+    parent = client.get_run(parent_run_id)
+    runs = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=5000)
+    scores: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        if run.info.status == "FINISHED" and metric in run.data.metrics:
+            size = run.data.params.get("data.per_label", "None")
+            scores.setdefault(run.data.tags.get("textclf.model", "model"), {}).setdefault(
+                "all" if size == "None" else size, []).append(run.data.metrics[metric])
+    order = lambda size: float("inf") if size == "all" else float(size)  # noqa: E731
+    curves = {model: [(size, statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
+                      for size, values in sorted(by_size.items(), key=lambda item: order(item[0]))]
+              for model, by_size in sorted(scores.items())}
+    if curves:
+        with tempfile.TemporaryDirectory() as folder:
+            plot_learning_curves(curves, metric, Path(folder) / "learning_curve.png")
+            rows = [f"model,per_label,{metric}_mean,{metric}_std,seeds"] + [
+                f"{model},{size},{mean:.4f},{std:.4f},{len(scores[model][size])}"
+                for model, points in curves.items() for size, mean, std in points]
+            (Path(folder) / "learning_curve.csv").write_text("\n".join(rows) + "\n")
+            client.log_artifacts(parent_run_id, folder, artifact_path="learning_curve")
+        for model, points in curves.items():
+            print(f"learning curve {model}: " + ", ".join(f"{size} {mean:.3f}±{std:.3f}" for size, mean, std in points))
+    return curves
