@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 from omegaconf import DictConfig
 
+from textclf import held_out_reports
 from textclf.config import build
 from textclf.errors import UserError
-from textclf import held_out_reports
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate
 from textclf.evaluation.evaluate import collect_metrics, evaluate
@@ -54,7 +54,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
         if cv is not None:
             tracker.log_cross_validation(cv)
         fitted = fit(estimator, dataset, task)
-        tracker.log_choices(report_choices(estimator))
+        tracker.log_tags(report_choices(estimator))
         decision = task.fit_decision(fitted, dataset)
         tracker.log_history(training_history(estimator))
         tracker.log_model(estimator, decision, example_texts=dataset.validation.texts[:3])

@@ -38,12 +38,15 @@ class AuditReport:
     outliers: tuple[tuple[int, float], ...]
     lengths: tuple[tuple[int, str], ...]
     counts: dict
-    imbalance: float
     label_pairs: tuple[checks.LabelPair, ...]
 
     def leakage(self) -> list[Pair]:
         """Duplicate pairs whose texts sit in different splits."""
         return [pair for pair in self.duplicates if self.origins[pair.first][0] != self.origins[pair.second][0]]
+
+    def imbalance(self) -> float:
+        """The most common label's training texts over the rarest's."""
+        return checks.imbalance(self.counts)
 
     def found(self) -> dict[str, int]:
         """How many of each kind of problem; what the summary table, the run's metrics and
@@ -82,7 +85,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
         label_issues=tuple(issues), duplicates=tuple(duplicates),
         outliers=tuple(least_like_any_label(vectors, given, dataset.label_names, settings.outlier_share)),
         lengths=tuple(checks.length_problems(pool.texts, settings.min_chars, settings.max_words)),
-        counts=checks.label_counts(dataset.splits), imbalance=checks.imbalance(checks.label_counts(dataset.splits)),
+        counts=checks.label_counts(dataset.splits),
         label_pairs=tuple(checks.rare_label_pairs(pool.labels, settings.rare_pair_count, settings.common_label_count)
                           if multilabel else ()),
     )

@@ -37,11 +37,12 @@ def audit(args) -> None:
     from textclf.tracking.audit_run import log_audit
 
     params = {key: value for key, value in flatten_config(cfg).items() if key.startswith(("audit.", "data.", "task."))}
+    found = report.found()
     run_id = log_audit(store_settings(cfg.tracking), f"audit {' '.join(args.overrides)}".strip(), params,
-                       {f"audit/{kind}": count for kind, count in report.found().items()}, output)
+                       {f"audit/{kind}": count for kind, count in found.items()}, output)
     print(summary_table(report))
     print(f"report: {output}\nrun {run_id} in experiment {OmegaConf.select(cfg, 'tracking.experiment')}-audit")
-    failed = [kind for kind in args.fail_on if report.found()[kind]]
+    failed = [kind for kind in args.fail_on if found[kind]]
     if failed:
-        print(f"failing (--fail-on): {', '.join(f'{report.found()[kind]} {kind}' for kind in failed)}", file=sys.stderr)
+        print(f"failing (--fail-on): {', '.join(f'{found[kind]} {kind}' for kind in failed)}", file=sys.stderr)
         raise SystemExit(1)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from textclf.cli.predict import (PROBABILITY_PREFIX, opened_output, read_batches, shaped_predictions,
-                                 write_predictions)
+from textclf.cli.predict import (PROBABILITY_PREFIX, load_for_predicting, opened_output, read_batches,
+                                 shaped_predictions, write_predictions)
 from textclf.errors import UserError
 
 TOP_SHOWN = 3  # the model's most probable labels written per pick
@@ -15,7 +15,6 @@ TOP_SHOWN = 3  # the model's most probable labels written per pick
 
 def suggest(args) -> None:
     from textclf.audit.suggest import pick_for_labeling
-    from textclf.cli.predict import load_for_predicting
     from textclf.tracking.discovery import find_tracking_uri
 
     if args.n < 1:

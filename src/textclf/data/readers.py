@@ -45,9 +45,10 @@ def load_files(
         Paths. A missing validation or test split is carved out of train with a split stratified
         by primary label and seeded by ``split_seed``.
     text_column, label_column, id_column, group_column : str
-        Column names. The group column (optional) says which texts belong together, e.g. passages
-        of one article: cross-validation keeps a group inside one fold (``cv.group_column``). The label column holds a string, a list of strings (JSONL, Parquet), or a
-        string of labels joined by ``label_separator`` for multi-label data.
+        Column names. The label column holds a string, a list of strings (JSONL, Parquet), or a
+        string of labels joined by ``label_separator`` for multi-label data. The group column
+        (optional) says which texts belong together, e.g. passages of one article:
+        cross-validation keeps a group inside one fold (``cv.group_column``).
     overlap : {"error", "drop", "keep"}
         What to do with validation or test texts that train also holds: refuse them, drop those
         rows (and report how many), or keep them (``textclf audit`` reports them).

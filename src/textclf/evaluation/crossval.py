@@ -80,7 +80,6 @@ class CrossValidation:
     fold_of_row: np.ndarray
     probabilities: np.ndarray
     fold_metrics: tuple[dict[str, float], ...]
-    score: str
 
     def metrics(self) -> dict[str, float]:
         """``cv/<metric>`` (the mean over folds) and ``cv/<metric>_std`` for every overall metric
@@ -92,7 +91,6 @@ class CrossValidation:
             summary[f"cv/{key}"] = float(values.mean())
             summary[f"cv/{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         return summary
-
 
     def oof_rows(self):
         """``oof_predictions.csv``'s rows, header first: id, text, given labels, fold, and a
@@ -129,7 +127,7 @@ def cross_validate_pool(estimator, pool: Split, label_names, task, plan: KFold) 
         tuned_on = (subset(pool, others, "other folds"), probabilities[others])
         fold_metrics.append(_score(task, subset(pool, held_rows, f"fold{number}"), label_names,
                                    probabilities[held_rows], tuned_on))
-    return CrossValidation(pool, label_names, fold_of_row, probabilities, tuple(fold_metrics), plan.score)
+    return CrossValidation(pool, label_names, fold_of_row, probabilities, tuple(fold_metrics))
 
 
 def pool_of(*splits: Split) -> Split:

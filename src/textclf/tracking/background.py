@@ -123,7 +123,7 @@ class BackgroundTracker:
                                   "nothing was registered") from None
             raise
         except Pruned as pruned:  # a search trial's pruner stopped it: nothing to register
-            self._channel.submit("log_tags", {"textclf.pruned": str(pruned)})
+            self.log_tags({"textclf.pruned": str(pruned)})
             self._end("KILLED")
             raise
         except UserError:  # bad input found only once training ran: the run holds nothing to keep
@@ -147,6 +147,8 @@ class BackgroundTracker:
         self._channel.submit("log_history", history)
 
     def log_tags(self, tags: dict[str, str]) -> None:
+        """Tags on the run: what fitted steps chose from the data (``training.report_choices``), a
+        search trial's study and number, why a trial was pruned."""
         if tags:
             self._channel.submit("log_tags", tags)
 
@@ -154,11 +156,6 @@ class BackgroundTracker:
         """Fold metrics, their mean and spread, and the out-of-fold probabilities
         (``Tracker.log_cross_validation``)."""
         self._channel.submit("log_cross_validation", cv)
-
-    def log_choices(self, choices: dict[str, str]) -> None:
-        """What fitted steps chose from the data (``training.report_choices``), as tags."""
-        if choices:
-            self._channel.submit("log_tags", choices)
 
     def log_model(self, estimator, decision, example_texts) -> None:
         """Save the model and log it, on a thread: writing files is mostly waiting on the disk,
@@ -185,10 +182,7 @@ class BackgroundTracker:
     def register(self, metrics: dict[str, float]) -> Registration:
         """Log the metrics; then, as the run's last step, register the model and end the run
         FINISHED. Only a run whose every call succeeded and that no interrupt reached gets here."""
-        self._channel.submit("log_metrics", metrics)
-        if self._saved is not None:
-            self._saved.result()  # the model is logged before it is registered
-        self._channel.submit("wait_for_reports")
+        self._log_last_metrics(metrics)
         self._channel.wait_for_all()  # every call answered, none failed
         with _signals_deferred() as arrived:
             finishing = self._channel.submit("register_and_finish", metrics[self.champion_metric])
@@ -205,12 +199,17 @@ class BackgroundTracker:
 
     def finish(self, metrics: dict[str, float]) -> None:
         """Log the metrics and end the run FINISHED without registering its model (a search
-        trial's run: ``tracking.register=false``)."""
+        trial's run: ``tracking.register=false``). The run ends when its block exits (``run``),
+        once every call succeeded."""
+        self._log_last_metrics(metrics)
+
+    def _log_last_metrics(self, metrics: dict[str, float]) -> None:
+        """The metrics, after the model is logged and the reports drawn: what the run's end (or its
+        registration) waits for."""
         self._channel.submit("log_metrics", metrics)
         if self._saved is not None:
-            self._saved.result()  # the model is logged before the run ends
+            self._saved.result()  # the model is logged before the run ends or is registered
         self._channel.submit("wait_for_reports")
-        # the run's end follows when its block exits (``run``), once every call succeeded
 
     def ui_command(self) -> str:
         return ui_command(self.uri)

@@ -72,12 +72,12 @@ def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]
     parent = mlflow.get_run(parent_run_id)
     runs = mlflow.search_runs([parent.info.experiment_id], max_results=1000,
                               filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    pruned = runs["tags.textclf.pruned"].notna() if "tags.textclf.pruned" in runs.columns else None
-    if pruned is not None:
-        runs = runs[~pruned]
+    pruned = (runs["tags.textclf.pruned"].notna() if "tags.textclf.pruned" in runs.columns
+              else pd.Series(False, index=runs.index))
+    runs = runs[~pruned]
     if runs.empty or f"metrics.{metric}" not in runs.columns:
-        return [], int(pruned.sum()) if pruned is not None else 0
-    return rank_by_task(runs, metric, None, limit=len(runs)), int(pruned.sum()) if pruned is not None else 0
+        return [], int(pruned.sum())
+    return rank_by_task(runs, metric, None, limit=len(runs)), int(pruned.sum())
 
 
 def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, limit: int) -> list[Ranking]:

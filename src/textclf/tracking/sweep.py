@@ -126,6 +126,7 @@ def log_learning_curves(parent_run_id: str, metric: str) -> dict:
     from mlflow.tracking import MlflowClient
 
     from textclf.evaluation.plots import plot_learning_curves
+    from textclf.safe_csv import write_rows
 
     client = MlflowClient()
     parent = client.get_run(parent_run_id)
@@ -144,10 +145,10 @@ def log_learning_curves(parent_run_id: str, metric: str) -> dict:
     if curves:
         with tempfile.TemporaryDirectory() as folder:
             plot_learning_curves(curves, metric, Path(folder) / "learning_curve.png")
-            rows = [f"model,per_label,{metric}_mean,{metric}_std,seeds"] + [
-                f"{model},{size},{mean:.4f},{std:.4f},{len(scores[model][size])}"
-                for model, points in curves.items() for size, mean, std in points]
-            (Path(folder) / "learning_curve.csv").write_text("\n".join(rows) + "\n")
+            with (Path(folder) / "learning_curve.csv").open("w", newline="", encoding="utf-8") as handle:
+                write_rows(handle, [["model", "per_label", f"{metric}_mean", f"{metric}_std", "seeds"]] + [
+                    [model, size, f"{mean:.4f}", f"{std:.4f}", len(scores[model][size])]
+                    for model, points in curves.items() for size, mean, std in points])
             client.log_artifacts(parent_run_id, folder, artifact_path="learning_curve")
         for model, points in curves.items():
             print(f"learning curve {model}: " + ", ".join(f"{size} {mean:.3f}±{std:.3f}" for size, mean, std in points))
