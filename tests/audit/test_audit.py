@@ -161,3 +161,28 @@ def test_length_and_label_pair_checks():
     labels = [("a",)] * 40 + [("b",)] * 40 + [("a", "c")] * 30 + [("b", "c")] * 30 + [("a", "b")]
     (pair,) = rare_label_pairs(labels, rare_pair_count=2, common_label_count=20)
     assert (pair.first, pair.second, pair.count) == ("a", "b", 1) and pair.expected > 2
+
+
+def test_a_passage_suggested_as_one_of_its_own_labels_is_not_a_label_issue():
+    """Multi-class audit: only the primary label is "given", but a two-topic passage whose model
+    prefers its second topic is not a labeling error; one whose model prefers a third is."""
+    import numpy as np
+
+    from textclf.audit.label_issues import find_label_issues
+
+    names = ("a", "b", "c")
+    rng = np.random.default_rng(0)
+    primary = [names[i % 3] for i in range(90)]
+    probabilities = np.full((90, 3), 0.05)
+    for row, label in enumerate(primary):
+        probabilities[row, names.index(label)] = 0.9
+    probabilities += rng.uniform(0, 0.01, probabilities.shape)
+    probabilities[0] = [0.02, 0.96, 0.02]  # primary a, also labeled b: prefers b
+    probabilities[3] = [0.02, 0.02, 0.96]  # primary a, labeled a only: prefers c
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    all_labels = [(label,) for label in primary]
+    all_labels[0] = ("a", "b")
+    issues = find_label_issues([(label,) for label in primary], probabilities, names, False, all_labels=all_labels)
+    assert [issue.row for issue in issues] == [3] and issues[0].suggested == ("c",)
+    unfiltered = find_label_issues([(label,) for label in primary], probabilities, names, False)
+    assert {issue.row for issue in unfiltered} == {0, 3}

@@ -54,6 +54,14 @@ def test_a_group_stays_inside_one_fold():
     assert len(set(fold_of_group.values())) == 3
 
 
+def test_cv_group_column_is_the_column_the_data_reads():
+    from helpers.training import composed
+
+    cfg = composed("cv=kfold", "cv.group_column=article_id")
+    assert cfg.data.group_column == "article_id" and cfg.optimized_metric == "cv/macro_f1"
+    assert composed().data.group_column is None
+
+
 def test_too_few_rows_or_groups_for_the_folds_is_one_user_error():
     split = Split("cv", ("x", "y", "z"), (("a",), ("b",), ("a",)), ("1", "2", "3"), "mem", ("g", "g", "h"))
     with pytest.raises(UserError, match="needs at least 3 groups"):

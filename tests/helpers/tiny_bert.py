@@ -7,6 +7,7 @@ WORDS = ("missile launch pyongyang fired rocket summit visit meeting talks minis
 
 
 def build_tiny_bert(folder: Path) -> str:
+    import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -19,6 +20,11 @@ def build_tiny_bert(folder: Path) -> str:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128)
     folder.mkdir(parents=True, exist_ok=True)
-    BertModel(config).save_pretrained(folder, safe_serialization=True)
+    # Seeded: its random weights are what every tiny-BERT test trains from, whatever ran before it
+    # in the worker (an unseeded one made the early-stopping test pass or fail by test order).
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BertModel(config)
+    model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return str(folder)
