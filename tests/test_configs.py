@@ -44,6 +44,8 @@ def test_every_encoder_model_fits_on_each_task(model, task, tiny):
     overrides = [f"model={model}", f"task={task}", f"model.encoder={tiny}", "paths.cache_dir=null"]
     if model == "minilm_finetune":
         overrides += ["model.estimator.epochs=1", "model.estimator.progress=false"]
+    if model == "minilm_setfit":
+        overrides += ["model.embedder.epochs=1", "model.embedder.progress=false"]
     if model == "minilm_zeroshot":
         overrides += ["~model.estimator.descriptions", "+model.estimator.descriptions={alliance: ally, "
                       "security: missile, trust: trust, visit: summit}"]

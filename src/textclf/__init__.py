@@ -7,7 +7,7 @@ use them, so ``import textclf`` and ``textclf --help`` stay fast.
 from textclf.errors import UserError
 
 __version__ = "0.1.0"
-__all__ = ["UserError", "load_model", "run", "train", "__version__"]
+__all__ = ["UserError", "load_model", "run", "tag_articles", "train", "__version__"]
 
 
 def run(cfg, overrides=()):
@@ -37,3 +37,20 @@ def load_model(model_uri: str = "models:/diplomacy-topics@champion", tracking_ur
     from textclf.tracking.runs import load_model as _load
 
     return _load(model_uri, find_tracking_uri(tracking_uri, how_to_pass="tracking_uri=URI"), verify)
+
+
+def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
+                 unit: str = "sentence", boilerplate_label: str | None = "broadcast_boilerplate", ids=None,
+                 verify: bool = True) -> list[dict]:
+    """Split whole articles into passages, tag each passage with a registered model and roll up
+    each article's topics, as ``textclf predict --article`` does; see ``textclf.articles.tag``.
+
+    Returns one dict per text: ``{"article": id, "passages": [{"index", "start", "end", "text",
+    "label" (multi-label: "labels"), "prob_<label>"...}], "topics": [{"label", "share", "mean_prob",
+    "passages"}]}``, ids from ``ids``, else 0, 1, ... ``unit``: sentence, line or paragraph.
+    Passages labelled only ``boilerplate_label`` are left out of the topics (None: none is). The
+    store is found as by ``load_model``.
+    """
+    from textclf.articles.tag import tag_articles as _tag
+
+    return _tag(texts, model_uri, tracking_uri, unit, boilerplate_label, ids, verify)

@@ -104,9 +104,10 @@ def report_choices(estimator) -> dict[str, str]:
 
 
 def training_history(estimator) -> list[dict]:
-    """Per-epoch metrics of an estimator that trains in epochs (``history_``), else nothing."""
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return list(getattr(final, "history_", []))
+    """Per-epoch metrics of the step that trains in epochs (``history_``: a fine-tuned classifier, a
+    contrastively tuned embedder), else nothing."""
+    steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+    return next((list(step.history_) for step in steps if hasattr(step, "history_")), [])
 
 
 def print_summary(tracker, metrics: dict[str, float], registration, headline_metrics) -> None:

@@ -1,4 +1,7 @@
-"""Transformer estimators: scikit-learn contract, overfit, cache, save-load; tiny BERT, offline."""
+"""Transformer estimators: scikit-learn contract, overfit, cache, save-load; tiny BERT, offline.
+
+Zero-shot's own behaviour is tested in test_zeroshot.py; here it takes the checks every estimator
+passes."""
 
 import numpy as np
 import pytest
@@ -240,39 +243,6 @@ def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), pipeline.predict_proba(TEXTS), atol=1e-6)
 
 
-def test_zero_shot_with_the_real_minilm_needs_no_training_examples():
-    descriptions = {"north_korea_security": "North Korean missile launches and military threats",
-                    "high_level_engagement": "visits, summits and meetings between senior officials"}
-    model = ZeroShotClassifier(descriptions=descriptions).fit(["x", "y"], ["high_level_engagement",
-                                                                           "north_korea_security"])
-    predicted = model.predict(["Pyongyang fired a ballistic missile into the East Sea at dawn.",
-                               "The foreign minister will travel to Jakarta for talks with her counterpart."])
-    assert list(predicted) == ["north_korea_security", "high_level_engagement"]
-
-
-def test_multilabel_zero_shot_columns_follow_the_tasks_label_order_whatever_the_descriptions():
-    from textclf.task import MultilabelTask
-
-    # "aaa_extra" sorts first and has no training label: it must not take another label's column.
-    descriptions = {"aaa_extra": "recipes for baking bread and cakes",
-                    "north_korea_security": "North Korean missile launches and military threats",
-                    "high_level_engagement": "visits, summits and meetings between senior officials"}
-    label_names = ["high_level_engagement", "north_korea_security"]
-    model = MultilabelTask().prepare(ZeroShotClassifier(descriptions=descriptions), label_names)
-    model.fit(["x", "y"], np.array([[1, 0], [0, 1]]))
-    probabilities = model.predict_proba(["Pyongyang fired a ballistic missile into the East Sea at dawn.",
-                                         "The foreign minister will travel to Jakarta for talks with her counterpart."])
-    assert probabilities.shape == (2, 2)
-    assert probabilities[0].argmax() == 1 and probabilities[1].argmax() == 0  # missile -> nk; visit -> engagement
-
-
-def test_zero_shot_names_labels_without_description(tiny):
-    from textclf.errors import UserError
-
-    with pytest.raises(UserError, match="visit"):
-        ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile"}).fit(TEXTS, LABELS)
-
-
 def test_max_length_beyond_the_encoders_positions_is_refused_before_training(tiny):
     texts = ["a missile test", "a summit visit"] * 4
     with pytest.raises(ValueError, match="max_length=512 exceeds the 128 positions"):
@@ -378,16 +348,6 @@ def test_int8_fine_tuned_classifier_predicts_as_the_float_one_and_survives_save_
     loaded, _ = load_state(tmp_path)
     assert isinstance(loaded, Int8SequenceClassifier)
     np.testing.assert_array_equal(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS))
-
-
-def test_int8_zero_shot_scores_as_the_float_one(tiny):
-    descriptions = {"security": "missile launch", "visit": "summit meeting"}
-    float_scores = ZeroShotClassifier(encoder=tiny, descriptions=descriptions).fit(TEXTS, LABELS).predict_proba(TEXTS)
-    model = ZeroShotClassifier(encoder=tiny, descriptions=descriptions, inference="int8").fit(TEXTS, LABELS)
-    float_labels = ZeroShotClassifier(encoder=tiny, descriptions=descriptions).fit(TEXTS, LABELS).scorer_
-    # the descriptions are encoded in float32 whatever the inference
-    np.testing.assert_array_equal(model.scorer_.label_embeddings, float_labels.label_embeddings)
-    np.testing.assert_allclose(model.predict_proba(TEXTS), float_scores, atol=0.01)
 
 
 def test_an_unknown_inference_is_refused_before_training(tiny):

@@ -1,5 +1,5 @@
-"""The ``textclf`` command: ``textclf predict`` tags texts, ``textclf compare`` lists runs,
-``textclf verify`` checks a stored model.
+"""The ``textclf`` command: ``textclf predict`` tags texts (or whole articles), ``textclf compare``
+lists runs, ``textclf verify`` checks a stored model.
 
 User errors print one line and exit 2; Ctrl-C exits 130 (see ``errors``). Each command reads the
 store ``tracking.discovery`` finds, as ``train.py`` does, and never creates one.
@@ -19,8 +19,8 @@ from textclf.cli.errors import report_user_errors
 
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
-DESCRIPTION = ("Tag texts with a trained model (predict), list an experiment's runs (compare), "
-               "check a stored model's files (verify), find problems in labeled data (audit), "
+DESCRIPTION = ("Tag texts or whole articles with a trained model (predict), list an experiment's runs "
+               "(compare), check a stored model's files (verify), find problems in labeled data (audit), "
                "pick texts to label next (suggest).")
 TRACKING_URI_HELP = ("MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db in the textclf project "
                      "folder this runs in; a missing sqlite file is refused, never created)")
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"textclf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    predict = commands.add_parser("predict", help="tag texts with a saved model")
+    predict = commands.add_parser("predict", help="tag texts, or whole articles (--article), with a saved model")
     predict.add_argument("input", nargs="?", default="-",
                          help="CSV, JSONL or text file (one text a line); '-' or nothing reads stdin")
     predict.add_argument("--model-uri", default=DEFAULT_MODEL_URI,
@@ -94,6 +94,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     predict.add_argument("--no-verify", action="store_true",
                          help="load the model without checking its files against their recorded digest (its code runs)")
+    articles = predict.add_argument_group(
+        "whole articles", "split each article into passages, tag them, and roll up its topics: one JSON line an "
+                          "article ({article, passages, topics}) to --output")
+    articles.add_argument("--article", nargs="+", default=None, metavar="FILE",
+                          help="text or Markdown files (one article each; '-' reads one from stdin), or JSONL/CSV "
+                               "files with one article a record (--text-column)")
+    articles.add_argument("--unit", choices=["sentence", "line", "paragraph"], default=None,
+                          help="what a passage is (default: sentence; a sentence never runs past a line break)")
+    articles.add_argument("--article-id-column", default=None, metavar="NAME",
+                          help="column naming each article of a JSONL/CSV file (default: id, when present; "
+                               "otherwise FILE:LINE)")
+    articles.add_argument("--passages-csv", default=None, metavar="PATH",
+                          help="also write one row a passage: article, index, start, end, text, label(s), prob_<label>")
+    articles.add_argument("--boilerplate-label", default=None, metavar="LABEL",
+                          help="passages with only this label are left out of the topics (default: "
+                               "broadcast_boilerplate, when the model has it; '' leaves every passage in)")
 
     verify = commands.add_parser("verify", help="check a stored model's files against the digest recorded when it was logged")
     verify.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"registered model or run (default: {DEFAULT_MODEL_URI})")
@@ -163,9 +179,17 @@ def main(argv: list[str] | None = None) -> None:
     from textclf.tracking.discovery import find_tracking_uri
 
     if args.command == "predict":
-        from textclf.cli.predict import predict
+        from textclf.cli.articles import check_mode_flags
 
-        predict(args)  # finds its store once the first texts are read: bad input is reported first
+        check_mode_flags(args)
+        if args.article is not None:
+            from textclf.cli.articles import predict_articles
+
+            predict_articles(args)  # reads and checks every article before it finds the store
+        else:
+            from textclf.cli.predict import predict
+
+            predict(args)  # finds its store once the first texts are read: bad input is reported first
     elif args.command == "suggest":
         from textclf.cli.suggest import suggest
 

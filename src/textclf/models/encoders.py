@@ -82,6 +82,20 @@ def encoder_state(writer, features) -> dict:
     for file in ENCODER_FILES:
         if (Path(features.folder) / file).exists():
             shutil.copy2(Path(features.folder) / file, folder / file)
+    return _encoder_node(writer, features, folder, name)
+
+
+def tuned_encoder_state(writer, tuned, features) -> dict:
+    """As ``encoder_state`` for an encoder whose weights changed in training: ``tuned`` (the float
+    ``EncoderFeatures``) writes its weights as safetensors and its tokenizer; ``features`` is what
+    runs them (``tuned`` itself, or its int8 graph)."""
+    folder, name = writer.subfolder("encoder")
+    tuned.model.save_pretrained(folder, safe_serialization=True)
+    tuned.tokenizer.save_pretrained(folder)
+    return _encoder_node(writer, features, folder, name)
+
+
+def _encoder_node(writer, features, folder: Path, name: str) -> dict:
     writer.packages.update(inference_state(features, folder))
     return {"__encoder__": {"folder": name, "max_length": features.max_length, "batch_size": features.batch_size,
                             "pooling": list(features.pooling), "normalize": features.normalize,

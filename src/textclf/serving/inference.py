@@ -174,13 +174,24 @@ class SequenceClassifier:
 
 
 class ZeroShot:
-    """Scores labels by cosine similarity between a text and each label's description."""
+    """Scores labels by the cosine similarity of a text to each label's prototype, calibrated per
+    label (``(similarity - offset) / scale``) and softmaxed with a temperature; or, once
+    self-trained, by a classifier ``head`` on the text's embedding."""
 
-    def __init__(self, encoder: EncoderFeatures, label_embeddings: np.ndarray, temperature: float):
+    def __init__(self, encoder: EncoderFeatures, label_embeddings: np.ndarray, temperature: float,
+                 offsets: np.ndarray, scales: np.ndarray, head=None):
         self.encoder, self.label_embeddings, self.temperature = encoder, label_embeddings, temperature
+        self.offsets, self.scales, self.head = offsets, scales, head
 
     def predict_proba(self, texts) -> np.ndarray:
-        similarity = self.encoder.transform(texts) @ self.label_embeddings.T / self.temperature
+        embeddings = self.encoder.transform(texts)
+        if self.head is not None:
+            return self.head.predict_proba(embeddings)
+        return self.similarity_proba(embeddings)
+
+    def similarity_proba(self, embeddings: np.ndarray) -> np.ndarray:
+        """Softmax over the calibrated similarities of ``embeddings`` (rows) to the prototypes."""
+        similarity = (embeddings @ self.label_embeddings.T - self.offsets) / (self.scales * self.temperature)
         similarity -= similarity.max(axis=1, keepdims=True)
         exponent = np.exp(similarity.astype(np.float64))
         return exponent / exponent.sum(axis=1, keepdims=True)

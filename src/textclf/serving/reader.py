@@ -119,8 +119,13 @@ class _Decoder:
         from .inference import ZeroShot
 
         settings = node["__zeroshot__"]
-        return ZeroShot(self.decode(settings["encoder"]), self.decode(settings["label_embeddings"]),
-                        settings["temperature"])
+        label_embeddings = self.decode(settings["label_embeddings"])
+        # Models saved before calibration and self-training lack these: uncalibrated, no head.
+        labels = len(label_embeddings)
+        offsets = self.decode(settings["offsets"]) if "offsets" in settings else np.zeros(labels, np.float32)
+        scales = self.decode(settings["scales"]) if "scales" in settings else np.ones(labels, np.float32)
+        return ZeroShot(self.decode(settings["encoder"]), label_embeddings, settings["temperature"], offsets, scales,
+                        head=self.decode(settings.get("head")))
 
     def inside(self, relative: str) -> str:
         path = (self.folder / relative).resolve()

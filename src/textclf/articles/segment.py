@@ -1,0 +1,133 @@
+"""Split an article into passages, each with the character offsets of its text in the article.
+
+Three units: ``paragraph`` (blocks between blank lines), ``line`` and ``sentence``. Sentences are
+found line by line, so a headline without final punctuation stays a passage of its own, by
+sentencex (Wikimedia's rule-based segmenter; why this one: experiments/articles.md). Broadcast
+transcripts add two rules of their own on top, whatever the unit:
+
+- a **marker** (``[Anchor]``, ``[Reporter]``, ``[Phone]``: a bracket of at most three words, no
+  colon, no final punctuation) is never a passage by itself: it starts the passage that follows
+  it, on its line or the next one (the last passage of an article, when nothing follows it);
+- a **bracketed block** that starts a passage and is not a marker (a sound bite such as
+  ``[Minister: We came to listen. Nothing has changed.]``, a copyright notice) is one passage,
+  however many sentences it holds: the speaker's name stays with all of their words, as in the
+  seed corpus, whose passages keep a sound bite whole. Text after its closing bracket starts a
+  new passage. A bracket inside a sentence (``He [the minister] said``) is left to the segmenter.
+
+Offsets are Python string indexes (code points) into the text as given: ``text[start:end]`` is
+the passage, with no whitespace at either end.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sentencex
+
+UNITS = ("sentence", "line", "paragraph")
+MARKER_MAX_WORDS = 3
+SENTENCE_END = ".!?\"'\u201d\u2019"
+# sentencex cuts "Korea-U.S. talks" after "Korea-U." (a hyphen before an abbreviation); it reads
+# "Korea U.S. talks" right. A dash never ends a sentence, so the segmenter sees spaces in their
+# place, in a copy of the same length: offsets are unchanged.
+DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " "})
+BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+
+
+def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
+    """The passages of ``text`` as ``(start, end)`` offsets, in order, none empty or all
+    whitespace. Raises ``ValueError`` for an unknown ``unit``."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}: expected one of {', '.join(UNITS)}")
+    if unit == "paragraph":
+        spans = _paragraphs(text)
+    else:
+        spans = [piece for line in _lines(text)
+                 for piece in (_sentences(text, *line) if unit == "sentence" else [line])]
+    return _attach_markers(text, [span for span in (_trimmed(text, *span) for span in spans) if span])
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for line in text.splitlines(keepends=True):
+        spans.append((start, start + len(line)))
+        start += len(line)
+    return spans
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for gap in BLANK_LINES.finditer(text):
+        spans.append((start, gap.start()))
+        start = gap.end()
+    return [*spans, (start, len(text))]
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """One line's sentences: sentencex's cuts, none inside a bracketed block, one after a block
+    that opens a passage (unless the block is a marker)."""
+    line = text[start:end]
+    cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", line.translate(DASHES))}
+    cuts.discard(0)
+    for open_at, close_at in _bracket_blocks(line):
+        cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
+        opens_a_passage = open_at in cuts or not line[:open_at].strip()
+        if opens_a_passage and not is_marker(line[open_at:close_at]) and line[close_at:].strip():
+            cuts.add(close_at)
+    bounds = [0, *sorted(cuts), len(line)]
+    return [(start + a, start + b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _bracket_blocks(line: str) -> list[tuple[int, int]]:
+    """``(open, end)`` of every outermost ``[...]`` in ``line`` whose brackets balance (``end``
+    just past the ``]``); an unbalanced bracket opens no block."""
+    blocks, depth, open_at = [], 0, 0
+    for i, char in enumerate(line):
+        if char == "[":
+            open_at = i if depth == 0 else open_at
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+            if depth == 0:
+                blocks.append((open_at, i + 1))
+    return blocks
+
+
+def is_marker(passage: str) -> bool:
+    """Whether ``passage`` is only transcript markers such as ``[Anchor]`` or ``[Kakao Talk]``."""
+    blocks = _bracket_blocks(passage)
+    rest = "".join(passage[a:b] for a, b in zip([0, *(end for _, end in blocks)],
+                                                [*(start for start, _ in blocks), len(passage)]))
+    return bool(blocks) and not rest.strip() and all(_one_marker(passage[a + 1:b - 1]) for a, b in blocks)
+
+
+def _one_marker(inside: str) -> bool:
+    inside = inside.strip()
+    return (bool(inside) and "[" not in inside and ":" not in inside
+            and len(inside.split()) <= MARKER_MAX_WORDS and not inside.endswith(tuple(SENTENCE_END)))
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Each marker-only passage joined to the passage after it (the last: to the one before)."""
+    joined: list[tuple[int, int]] = []
+    pending = None  # the start of markers waiting for a passage
+    for start, end in spans:
+        if is_marker(text[start:end]):
+            pending = start if pending is None else pending
+            continue
+        joined.append((start if pending is None else pending, end))
+        pending = None
+    if pending is not None:
+        if joined:
+            joined[-1] = (joined[-1][0], spans[-1][1])
+        else:
+            joined.append((pending, spans[-1][1]))  # an article of markers only
+    return joined

@@ -1,0 +1,134 @@
+"""Tag whole articles: split each into passages, tag every passage with one model, roll up.
+
+Any model textclf registers will do, single- or multi-label: it answers a frame of texts with
+``label`` (or ``labels``, a list) and one ``prob_<class>`` column per class. Passages of all the
+articles go to the model together, in batches, so many short articles cost one model call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from textclf.articles.rollup import Topic, roll_up
+from textclf.articles.segment import UNITS, segment
+from textclf.errors import UserError
+
+DEFAULT_BOILERPLATE_LABEL = "broadcast_boilerplate"
+PROBABILITY_PREFIX = "prob_"
+BATCH_PASSAGES = 2000
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article to tag and what names it in the output."""
+
+    id: object
+    text: str
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A tagged passage: ``text == article_text[start:end]``. ``labels``: the predicted label
+    (a tuple of one) or, for a multi-label model, labels (any number)."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    labels: tuple[str, ...]
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TaggedArticle:
+    """An article's passages and topics. ``label_key`` is the model's: ``label`` for a
+    single-label model, ``labels`` for a multi-label one."""
+
+    id: object
+    passages: tuple[Passage, ...]
+    topics: tuple[Topic, ...]
+    label_key: str
+
+    def passage_records(self) -> list[dict]:
+        """``{"index", "start", "end", "text", "label" or "labels", "prob_<label>"...}`` a passage."""
+        return [{"index": p.index, "start": p.start, "end": p.end, "text": p.text,
+                 self.label_key: p.labels[0] if self.label_key == "label" else list(p.labels),
+                 **{PROBABILITY_PREFIX + label: prob for label, prob in p.probabilities.items()}}
+                for p in self.passages]
+
+    def to_record(self) -> dict:
+        """What ``textclf predict --article`` writes for the article: one JSON line."""
+        return {"article": self.id, "passages": self.passage_records(),
+                "topics": [topic.to_record() for topic in self.topics]}
+
+
+def check_articles(articles: list[Article], unit: str) -> None:
+    """Raise ``UserError`` for an unknown ``unit`` or an article with no text: before a model loads."""
+    if unit not in UNITS:
+        raise UserError(f"unknown unit {unit!r}. Fix: pass one of {', '.join(UNITS)}")
+    for article in articles:
+        if not isinstance(article.text, str) or not article.text.strip():
+            raise UserError(f"article {article.id!r} has no text. Fix: give it some text, or leave it out")
+
+
+def tag_with(model, articles: list[Article], unit: str = "sentence",
+             boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL) -> list[TaggedArticle]:
+    """Tag ``articles`` with a loaded ``model``. A ``boilerplate_label`` the model does not have
+    leaves every passage in the roll-up."""
+    check_articles(articles, unit)
+    if not articles:
+        return []
+    spans = [segment(article.text, unit) for article in articles]
+    texts = [article.text[start:end] for article, article_spans in zip(articles, spans)
+             for start, end in article_spans]
+    predictions = pd.concat([model.predict(pd.DataFrame({"text": texts[i:i + BATCH_PASSAGES]}))
+                             for i in range(0, len(texts), BATCH_PASSAGES)], ignore_index=True)
+    label_key, labels, probabilities = _read_predictions(predictions)
+    if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
+        boilerplate_label = None
+    tagged, at = [], 0
+    for article, article_spans in zip(articles, spans):
+        passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
+                                 probabilities[at + index]) for index, (start, end) in enumerate(article_spans))
+        at += len(passages)
+        topics = roll_up([p.labels for p in passages], [p.probabilities for p in passages], boilerplate_label)
+        tagged.append(TaggedArticle(article.id, passages, tuple(topics), label_key))
+    return tagged
+
+
+def _read_predictions(predictions: pd.DataFrame) -> tuple[str, list[tuple[str, ...]], list[dict[str, float]]]:
+    columns = [c for c in predictions.columns if c.startswith(PROBABILITY_PREFIX)]
+    label_key = next((key for key in ("label", "labels") if key in predictions.columns), None)
+    if label_key is None or not columns:
+        raise UserError("the model returns no label (or labels) and prob_<class> columns, which the roll-up reads. "
+                        "Fix: use a model trained by textclf")
+    classes = [c.removeprefix(PROBABILITY_PREFIX) for c in columns]
+    rows = predictions[columns].to_numpy(dtype=float).tolist()
+    probabilities = [dict(zip(classes, row)) for row in rows]
+    labels = [(value,) if label_key == "label" else tuple(value) for value in predictions[label_key]]
+    return label_key, labels, probabilities
+
+
+def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
+                 unit: str = "sentence", boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL,
+                 ids=None, verify: bool = True) -> list[dict]:
+    """Tag whole articles with a registered model: for each, its passages with their offsets,
+    label(s) and probabilities, and its topics, as ``textclf predict --article`` writes them (one
+    dict an article; ids ``ids``, else 0, 1, ...). See ``textclf.tag_articles``."""
+    if isinstance(texts, str):
+        raise UserError("texts is one string, not a list of articles. Fix: pass [text]")
+    texts = list(texts)
+    ids = list(range(len(texts))) if ids is None else list(ids)
+    if len(ids) != len(texts):
+        raise UserError(f"{len(ids)} ids for {len(texts)} texts. Fix: pass one id per text")
+    articles = [Article(article_id, text) for article_id, text in zip(ids, texts)]
+    check_articles(articles, unit)
+    if not articles:
+        return []
+    from textclf.cli.predict import load_for_predicting
+    from textclf.tracking.discovery import find_tracking_uri
+
+    model = load_for_predicting(model_uri, find_tracking_uri(tracking_uri, how_to_pass="tracking_uri=URI"), verify)
+    return [article.to_record() for article in tag_with(model, articles, unit, boilerplate_label)]

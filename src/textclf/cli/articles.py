@@ -1,0 +1,80 @@
+"""``textclf predict --article``: whole articles in, one JSON line an article out (its passages
+with offsets, labels and probabilities, and its topics), and ``--passages-csv``, one row a passage.
+
+Every article is read and checked before the model loads, every passage tagged before anything is
+written, and files appear under their names only once complete: bad input or a failure part way
+leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from textclf.errors import UserError
+
+# What only one of the two modes reads: passed to the other, each is refused rather than ignored.
+PASSAGE_FLAGS = {"top_k": "--top-k", "min_confidence": "--min-confidence", "id_column": "--id-column",
+                 "format": "--format"}
+ARTICLE_FLAGS = {"unit": "--unit", "article_id_column": "--article-id-column", "passages_csv": "--passages-csv",
+                 "boilerplate_label": "--boilerplate-label"}
+
+
+def check_mode_flags(args) -> None:
+    """Refuse flags of the other mode of ``textclf predict``, and an input beside ``--article``."""
+    if args.article is None:
+        given = [flag for name, flag in ARTICLE_FLAGS.items() if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"{given[0]} works on whole articles. Fix: pass the articles with --article FILE...")
+        return
+    if args.input != "-":
+        raise UserError(f"both an input ({args.input}) and --article were given. Fix: pass every file after "
+                        f"--article (--article {args.input} ...), or drop --article to tag one text a line")
+    given = [flag for name, flag in PASSAGE_FLAGS.items() if getattr(args, name) is not None]
+    if given:
+        hint = " (use --article-id-column)" if given[0] == "--id-column" else ""
+        raise UserError(f"{given[0]} does not apply to --article, which writes JSON lines{hint}. Fix: drop {given[0]}")
+    if args.output.lower().endswith(".csv"):
+        raise UserError(f"--article writes JSON lines, and -o {args.output} names a CSV file. "
+                        "Fix: pass -o NAME.jsonl (and --passages-csv NAME.csv for a table of passages)")
+    if args.passages_csv == "-" and args.output == "-":
+        raise UserError("both the articles and --passages-csv would go to standard output. "
+                        "Fix: pass -o NAME.jsonl, or --passages-csv NAME.csv")
+
+
+def predict_articles(args) -> None:
+    from textclf.articles.sources import read_articles
+    from textclf.articles.tag import DEFAULT_BOILERPLATE_LABEL, check_articles, tag_with
+    from textclf.cli.predict import load_for_predicting, opened_output
+    from textclf.tracking.discovery import find_tracking_uri
+
+    unit = args.unit or "sentence"
+    articles = read_articles(args.article, args.text_column, args.article_id_column)
+    check_articles(articles, unit)  # bad input is reported before the store is looked for and the model loaded
+    model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
+    boilerplate = DEFAULT_BOILERPLATE_LABEL if args.boilerplate_label is None else args.boilerplate_label or None
+    tagged = tag_with(model, articles, unit, boilerplate)
+    classes = list(tagged[0].passages[0].probabilities)
+    if args.boilerplate_label and args.boilerplate_label not in classes:
+        raise UserError(f"--boilerplate-label {args.boilerplate_label} is not a label of the model "
+                        f"({', '.join(classes)}). Fix: pass one of its labels, or --boilerplate-label '' to leave "
+                        "every passage in the topics")
+    passages_csv = opened_output(args.passages_csv) if args.passages_csv else contextlib.nullcontext()
+    with opened_output(args.output) as handle, passages_csv as table:
+        if table is not None:  # first: on standard output, no line is written before the table is
+            write_passages_csv(tagged, classes, table)
+        for article in tagged:
+            handle.write(json.dumps(article.to_record(), ensure_ascii=False) + "\n")
+
+
+def write_passages_csv(tagged: list, classes: list[str], handle) -> None:
+    """One row a passage: article, index, start, end, text, label (multi-label: labels, ``a|b``),
+    then ``prob_<label>`` (4 decimals), in cells a spreadsheet cannot run."""
+    from textclf.safe_csv import write_rows
+
+    label_key = tagged[0].label_key
+    header = ["article", "index", "start", "end", "text", label_key, *(f"prob_{label}" for label in classes)]
+    rows = ([article.id, p.index, p.start, p.end, p.text, "|".join(p.labels),
+             *(f"{p.probabilities[label]:.4f}" for label in classes)]
+            for article in tagged for p in article.passages)
+    write_rows(handle, [header, *rows])

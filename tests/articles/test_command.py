@@ -1,0 +1,143 @@
+"""`textclf predict --article` end to end on the default model trained on the seed corpus (the shared
+trained store), `textclf.tag_articles`, and the one-line errors of bad input, which leave no file.
+
+eastline_visit.txt is a broadcast transcript written for these tests in the register of the seed
+corpus. What its passages are about was decided when it was written, before any model saw it: the
+story is a foreign minister's trip (high_level_engagement) to explain a crisis at home
+(domestic_crisis_explanation) and reassure allies (alliance_reassurance); one passage each on the
+trilateral framework and on trust; a byline, a sign-off, a tip line, a phone line, a mail line and
+a copyright notice.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+import textclf
+from helpers.processes import run_cli
+
+ARTICLE = Path(__file__).parent / "eastline_visit.txt"
+BOILERPLATE = "broadcast_boilerplate"
+INTENDED_TOP_TOPICS = {"high_level_engagement", "domestic_crisis_explanation", "alliance_reassurance"}
+# The passages that are boilerplate, by how they start (the tip line is two sentences, the
+# copyright line three).
+BOILERPLATE_STARTS = ("Our diplomatic correspondent", "This is Lim Tae-ho", "Seen something", "Send us your tips",
+                      "[Phone]", "[Mail]", "Copyright (c)", "All rights reserved", "No part of this broadcast")
+
+
+def store_uri(folder):
+    return f"sqlite:///{folder}/mlflow.db"
+
+
+@pytest.fixture(scope="module")
+def tagged_article(trained_store, tmp_path_factory):
+    """The test article through a real `textclf predict --article` process: (record, CSV rows)."""
+    folder, _ = trained_store
+    out = tmp_path_factory.mktemp("article")
+    result = run_cli("predict", "--article", str(ARTICLE), "-o", str(out / "tagged.jsonl"),
+                     "--passages-csv", str(out / "passages.csv"), "--tracking-uri", store_uri(folder), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""  # everything went to the files
+    [line] = (out / "tagged.jsonl").read_text(encoding="utf-8").splitlines()
+    with open(out / "passages.csv", encoding="utf-8", newline="") as handle:
+        return json.loads(line), list(csv.DictReader(handle))
+
+
+def test_each_passage_keeps_its_offsets_label_and_probabilities(tagged_article):
+    record, rows = tagged_article
+    text = ARTICLE.read_text(encoding="utf-8")
+    passages = record["passages"]
+    assert record["article"] == str(ARTICLE) and len(passages) == 19
+    assert [p["index"] for p in passages] == list(range(19))
+    for passage in passages:
+        assert text[passage["start"]:passage["end"]] == passage["text"]
+        probabilities = {k: v for k, v in passage.items() if k.startswith("prob_")}
+        assert len(probabilities) == 8 and abs(sum(probabilities.values()) - 1) < 1e-3
+        assert passage["label"] == max(probabilities, key=probabilities.get).removeprefix("prob_")
+    assert passages[2]["text"].startswith("[Anchor]\nForeign Minister") and passages[5]["text"].startswith("[Reporter]")
+    assert passages[7]["text"].startswith("[Foreign Minister Yoon") and passages[7]["text"].endswith("scheduled.]")
+    # the CSV holds the same passages, one a row
+    assert [(r["article"], int(r["index"]), int(r["start"]), int(r["end"]), r["text"], r["label"]) for r in rows] == [
+        (record["article"], p["index"], p["start"], p["end"], p["text"], p["label"]) for p in passages]
+    assert float(rows[0]["prob_high_level_engagement"]) == round(passages[0]["prob_high_level_engagement"], 4)
+
+
+def test_boilerplate_is_tagged_and_left_out_of_the_topics(tagged_article):
+    record, _ = tagged_article
+    boilerplate = [p for p in record["passages"] if p["text"].startswith(BOILERPLATE_STARTS)]
+    assert len(boilerplate) == 9
+    assert {p["text"][:30]: p["label"] for p in boilerplate} == {p["text"][:30]: BOILERPLATE for p in boilerplate}
+    topics = record["topics"]
+    assert BOILERPLATE not in {t["label"] for t in topics}
+    content = [p["index"] for p in record["passages"] if p["label"] != BOILERPLATE]
+    assert sorted(i for t in topics for i in t["passages"]) == content  # single-label: each passage once
+    assert sum(t["share"] for t in topics) == pytest.approx(1)
+
+
+def test_the_top_topics_are_the_ones_the_article_was_written_about(tagged_article):
+    record, _ = tagged_article
+    topics = record["topics"]
+    assert {t["label"] for t in topics[:3]} == INTENDED_TOP_TOPICS, [(t["label"], t["share"]) for t in topics]
+    assert [t["share"] for t in topics] == sorted((t["share"] for t in topics), reverse=True)
+
+
+def test_the_python_api_and_jsonl_articles_give_the_same_answer(trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    text = ARTICLE.read_text(encoding="utf-8")
+    source = tmp_path / "articles.jsonl"
+    source.write_text("".join(json.dumps({"slug": slug, "body": body}) + "\n"
+                              for slug, body in (("visit", text), ("short", "Pyongyang fired a missile on Sunday."))))
+    result = cli_in_process("predict", "--article", str(source), "--article-id-column", "slug", "--text-column", "body",
+                            "--tracking-uri", store_uri(folder), cwd=folder)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["article"] for r in records] == ["visit", "short"]
+    api = textclf.tag_articles([text, "Pyongyang fired a missile on Sunday."], tracking_uri=store_uri(folder),
+                               ids=["visit", "short"])
+    assert json.loads(json.dumps(api)) == records
+    assert records[1]["topics"][0]["label"] == "north_korea_security"
+
+
+def test_units_line_and_paragraph(trained_store, cli_in_process):
+    folder, _ = trained_store
+    for unit, count in (("line", 16), ("paragraph", 1)):
+        result = cli_in_process("predict", "--article", str(ARTICLE), "--unit", unit, "--tracking-uri",
+                                store_uri(folder), cwd=folder)
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)["passages"]) == count
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--article", "missing.txt"], "error: article file not found: missing.txt. Fix: pass an existing"),
+    (["--article", "empty.txt"], "error: article 'empty.txt' (empty.txt) is empty. Fix: give it some text"),
+    (["--article", "a.jsonl"], "error: a.jsonl line 1 has no column 'text' (columns: ['body']). Fix: pass --text"),
+    (["--article", "a.txt", "--unit", "word"], "error: argument --unit: invalid choice: 'word'"),
+    (["--article", "a.txt", "--top-k", "2"], "error: --top-k does not apply to --article"),
+    (["--article", "a.txt", "-o", "out.csv"], "error: --article writes JSON lines, and -o out.csv names a CSV file"),
+    (["a.txt", "--article", "b.txt"], "error: both an input (a.txt) and --article were given"),
+    (["--article", "a.txt", "--passages-csv", "-"], "error: both the articles and --passages-csv would go to standard"),
+    (["a.txt", "--unit", "line"], "error: --unit works on whole articles. Fix: pass the articles with --article"),
+])
+def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, cli_in_process, arguments, message):
+    (tmp_path / "empty.txt").write_text(" \n")
+    (tmp_path / "a.jsonl").write_text('{"body": "One."}\n')
+    (tmp_path / "a.txt").write_text("One sentence.\n")
+    files = set(tmp_path.iterdir())
+    result = cli_in_process("predict", "--passages-csv", "p.csv", *arguments, "--tracking-uri", "sqlite:///nowhere.db",
+                            cwd=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1 and "Fix:" in result.stderr
+    assert set(tmp_path.iterdir()) == files
+
+
+def test_a_boilerplate_label_the_model_lacks_is_refused(trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    result = cli_in_process("predict", "--article", str(ARTICLE), "--boilerplate-label", "boilerplate", "-o",
+                            str(tmp_path / "out.jsonl"), "--tracking-uri", store_uri(folder), cwd=folder)
+    assert result.returncode == 2 and "--boilerplate-label boilerplate is not a label of the model" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+    result = cli_in_process("predict", "--article", str(ARTICLE), "--boilerplate-label", "", "--tracking-uri",
+                            store_uri(folder), cwd=folder)
+    assert BOILERPLATE in {t["label"] for t in json.loads(result.stdout)["topics"]}

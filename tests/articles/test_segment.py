@@ -1,0 +1,89 @@
+"""Splitting articles into passages: transcript markers, headlines, bracketed sound bites, the
+three units, and offsets that index the text exactly."""
+
+import pytest
+
+from textclf.articles.segment import is_marker, segment
+
+TRANSCRIPT = (
+    "Envoy flies to Canberra as coalition talks drag on\n"
+    "[Anchor]\n"
+    "The deputy foreign minister left for Canberra on Monday. She is expected to stay three days.\n"
+    "[Reporter] Officials said the trip was planned weeks ago.\n"
+    "[Deputy Minister Ortiz: We came to listen. Nothing about our commitments has changed.]\n"
+    "Talks resume on Friday. [Spokesperson Malik: We will publish the agenda. Nobody should read more into it.] "
+    "That was the only comment.\n"
+    "This is Dana Whitfield reporting.\n"
+)
+
+
+def passages(text, unit="sentence"):
+    return [text[start:end] for start, end in segment(text, unit)]
+
+
+def test_offsets_index_the_text_exactly_with_no_whitespace_at_the_ends():
+    ending = "\u201cIt went well. Very well,\u201d he said \u2014 twice.\n\n"
+    text = "  \r\n" + TRANSCRIPT.replace("\n", "\r\n") + ending
+    for unit in ("sentence", "line", "paragraph"):
+        spans = segment(text, unit)
+        assert spans == sorted(spans) and all(a < b for a, b in spans)
+        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))  # no overlap
+        for start, end in spans:
+            assert text[start:end] == text[start:end].strip() != ""
+        # nothing but whitespace falls between passages
+        gaps = [text[end:start] for (_, end), (start, _) in zip([(0, 0), *spans], [*spans, (len(text), 0)])]
+        assert all(not gap.strip() for gap in gaps)
+
+
+def test_a_headline_without_final_punctuation_is_a_passage_of_its_own():
+    assert passages("Envoy flies to Canberra as talks drag on\nThe minister left on Monday. She stays three days.") == [
+        "Envoy flies to Canberra as talks drag on", "The minister left on Monday.", "She stays three days."]
+
+
+def test_transcript_markers_start_the_passage_after_them_and_are_never_one_alone():
+    found = passages(TRANSCRIPT)
+    assert found[1] == "[Anchor]\nThe deputy foreign minister left for Canberra on Monday."  # a marker line
+    assert found[3] == "[Reporter] Officials said the trip was planned weeks ago."  # a marker in the line
+    assert not any(is_marker(passage) for passage in found)
+    assert passages("The minister left.\n[Anchor]") == ["The minister left.\n[Anchor]"]  # nothing after it
+    assert passages("Talks ended. [Reporter] Both sides left.") == ["Talks ended.", "[Reporter] Both sides left."]
+
+
+def test_a_bracketed_sound_bite_stays_one_passage_and_ends_at_its_bracket():
+    found = passages(TRANSCRIPT)
+    assert "[Deputy Minister Ortiz: We came to listen. Nothing about our commitments has changed.]" in found
+    assert found[-4:-1] == ["Talks resume on Friday.",
+                            "[Spokesperson Malik: We will publish the agenda. Nobody should read more into it.]",
+                            "That was the only comment."]
+    # sentencex cuts inside a bracket that holds a parenthesis: the block stays whole all the same
+    assert passages("[Minister Ortiz: Thank you (and welcome). (Applause.) We stay.] Then the talks began.") == [
+        "[Minister Ortiz: Thank you (and welcome). (Applause.) We stay.]", "Then the talks began."]
+    # a bracket inside a sentence is an insertion, not a sound bite
+    assert passages("He [the minister] said it twice. Then he left.") == ["He [the minister] said it twice.",
+                                                                          "Then he left."]
+
+
+def test_abbreviations_and_hyphenated_abbreviations_do_not_end_a_sentence():
+    assert passages("The Korea-U.S. defense talks ended. The U.N. envoy met Gen. Park at 9 a.m. on Jan. 5.") == [
+        "The Korea-U.S. defense talks ended.", "The U.N. envoy met Gen. Park at 9 a.m. on Jan. 5."]
+
+
+def test_line_and_paragraph_units():
+    text = "Headline here\n[Anchor]\nFirst line. Still the first line.\nSecond line.\n\n \nA new paragraph.\nIts end."
+    assert passages(text, "line") == ["Headline here", "[Anchor]\nFirst line. Still the first line.", "Second line.",
+                                      "A new paragraph.", "Its end."]
+    assert passages(text, "paragraph") == ["Headline here\n[Anchor]\nFirst line. Still the first line.\nSecond line.",
+                                           "A new paragraph.\nIts end."]
+    assert passages("[Anchor]\n\nThe paragraph after it.", "paragraph") == ["[Anchor]\n\nThe paragraph after it."]
+
+
+def test_markers_and_not_markers():
+    assert is_marker("[Anchor]") and is_marker(" [Kakao Talk] ") and is_marker("[Anchor] [Reporter]")
+    assert not is_marker("[Minister: We came.]") and not is_marker("[Anchor] Text") and not is_marker("Anchor")
+    assert not is_marker("[Copyright holder Eastline, all rights reserved]") and not is_marker("[Done.]")
+
+
+def test_empty_text_and_unknown_unit():
+    assert segment(" \n\t\n") == []
+    with pytest.raises(ValueError, match="unknown unit"):
+        segment("Text.", "word")

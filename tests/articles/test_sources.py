@@ -1,0 +1,61 @@
+"""Reading articles: a text or Markdown file is one article named by its path, a JSONL or CSV file
+one article a record named by its id column or FILE:LINE; bad input is one UserError naming the fix."""
+
+import io
+import json
+import sys
+
+import pandas as pd
+import pytest
+
+from textclf.articles.sources import read_articles
+from textclf.errors import UserError
+
+
+def test_text_and_markdown_files_are_one_article_each_read_as_they_are(tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfHeadline\r\nFirst line.\r\n")
+    (tmp_path / "b.md").write_text("# Title\n\nA paragraph.\n", encoding="utf-8")
+    articles = read_articles([str(tmp_path / "a.txt"), str(tmp_path / "b.md")])
+    assert [(a.id, a.text) for a in articles] == [(str(tmp_path / "a.txt"), "Headline\r\nFirst line.\r\n"),
+                                                  (str(tmp_path / "b.md"), "# Title\n\nA paragraph.\n")]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"From stdin. Two sentences.\n")))
+    assert [(a.id, a.text) for a in read_articles(["-"])] == [("-", "From stdin. Two sentences.\n")]
+
+
+def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": 7, "body": "One.\nTwo."}) + "\n\n"
+                                      + json.dumps({"id": "x", "body": "Three."}) + "\n")
+    assert [(a.id, a.text) for a in read_articles([str(tmp_path / "a.jsonl")], "body")] == [(7, "One.\nTwo."),
+                                                                                            ("x", "Three.")]
+    (tmp_path / "b.jsonl").write_text(json.dumps({"text": "Four."}) + "\n" + json.dumps({"text": "Five."}) + "\n")
+    assert [a.id for a in read_articles([str(tmp_path / "b.jsonl")])] == [f"{tmp_path / 'b.jsonl'}:1",
+                                                                          f"{tmp_path / 'b.jsonl'}:2"]
+    pd.DataFrame({"slug": ["s-1", "s-2"], "text": ["Line one.\nLine two.", "Other."]}).to_csv(tmp_path / "c.csv",
+                                                                                             index=False)
+    articles = read_articles([str(tmp_path / "c.csv")], id_column="slug")
+    assert [(a.id, a.text) for a in articles] == [("s-1", "Line one.\nLine two."), ("s-2", "Other.")]
+    assert [a.id for a in read_articles([str(tmp_path / "c.csv")])] == [f"{tmp_path / 'c.csv'}:2",
+                                                                        f"{tmp_path / 'c.csv'}:4"]  # a cell spans 2
+
+
+@pytest.mark.parametrize("content, call, message", [
+    (None, dict(sources=["missing.txt"]), "article file not found: .*missing.txt. Fix: pass an existing"),
+    ("  \n\n", dict(sources=["a.txt"]), "article '.*a.txt' .* is empty. Fix: give it some text"),
+    ('{"text": "One."}\n{"text": ""}\n', dict(sources=["a.jsonl"]), r"a.jsonl:2' \(.*line 2\) is empty"),
+    ('{"body": "One."}\n', dict(sources=["a.jsonl"]), "has no column 'text' .* Fix: pass --text-column NAME"),
+    ('{"text": "One."}\n', dict(sources=["a.jsonl"], id_column="slug"), "Fix: pass --article-id-column NAME"),
+    ("text\nOne.\n", dict(sources=["a.csv"], text_column="body"), "has no column 'body'.*--text-column"),
+    ("Some text.", dict(sources=["a.txt"], id_column="id"), "--article-id-column needs a CSV or JSONL file"),
+    ('{"id": 1, "text": "A."}\n{"id": 1, "text": "B."}\n', dict(sources=["a.jsonl"]), "article id 1 is used twice"),
+    ("[1, 2]\n", dict(sources=["a.jsonl"]), "line 1 is not a JSON object"),
+    ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
+    ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),
+    (b"caf\xe9\n", dict(sources=["a.txt"]), "line 1 is not UTF-8"),
+])
+def test_bad_input_is_one_user_error_naming_the_fix(tmp_path, content, call, message):
+    if content is not None:
+        path = tmp_path / call["sources"][0]
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    call = {**call, "sources": [str(tmp_path / name) for name in call["sources"]]}
+    with pytest.raises(UserError, match=message):
+        read_articles(**call)
