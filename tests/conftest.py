@@ -1,10 +1,19 @@
 """Fixtures shared across test folders (helpers live in tests/helpers/)."""
 
+import signal
+
 import pytest
 
 from helpers.processes import run_train, start_long_finetune
 from helpers.shared import built_once, kept_result, keep_result
 from helpers.training import cli_here, train_here
+
+# A suite started in the background by a non-interactive shell (`pytest &`, nohup) inherits SIGINT
+# ignored, and so would every train.py it starts: the tests' Ctrl-C would never arrive and the
+# interrupt and fault tests would fail for a reason of the shell's. Python's own handler is reset
+# to the default in each child, as in a suite started from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
