@@ -17,8 +17,10 @@ in the same head (configs/model/minilm_setfit.yaml's LogisticRegression) on its 
                 of a separate virtual environment that holds setfit (--setfit-python); skipped without
 
 Fit seconds run from loading the encoder to the fitted head (scoring excluded); CPU, torch on every
-core, one engine at a time. Prints each engine's mean fit seconds, test macro-F1 mean ± std over
-seeds, validation macro-F1 mean, and its time ratio and test-F1 difference against textclf.
+core, one engine at a time. CPU seconds (the process's, every thread) are there too: on a shared
+machine they move less than wall seconds when other work competes for the cores. Prints each
+engine's mean fit and CPU seconds, test macro-F1 mean ± std over seeds, validation macro-F1 mean,
+and its time ratios and test-F1 difference against textclf.
     python benchmarks/fewshot_engines.py [--per-label 8] [--seeds 0,1,2] [--engines textclf,frozen]
                                          [--json OUT] [--progress] [--setfit-python PYTHON]
 Needs the `dev` extra (sentence-transformers); the setfit engine a venv with setfit.
@@ -212,10 +214,10 @@ def measure(engine: str, data: dict, seed: int, args, folder: str) -> dict:
         return {"engine": engine, "seed": seed, **in_setfit_venv(data, seed, args, folder)}
     fit = {"textclf": fit_textclf, "st-pairs": fit_st_pairs, "st-triplet": fit_st_triplet,
            "frozen": fit_frozen}[engine]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     model = fit(data["train"], seed, args, folder)
-    seconds = time.perf_counter() - started
-    return {"engine": engine, "seed": seed, "fit_seconds": seconds,
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"engine": engine, "seed": seed, "fit_seconds": seconds, "fit_cpu_seconds": cpu_seconds,
             "validation_macro_f1": macro_f1(model, data["validation"]), "test_macro_f1": macro_f1(model, data["test"])}
 
 
@@ -249,7 +251,7 @@ def setfit_worker(request_file: str) -> dict:
     torch.set_num_threads(os.cpu_count())
     splits = {name: Dataset.from_dict({"text": texts, "label": labels}) for name, (texts, labels) in data.items()}
     with tempfile.TemporaryDirectory(prefix="setfit-trainer-") as output_dir:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         model = SetFitModel.from_pretrained(request["folder"])
         model.model_body.max_seq_length = request["max_length"]
         model.model_head = LogisticRegression(**{**request["classifier"], "random_state": seed})
@@ -261,10 +263,10 @@ def setfit_worker(request_file: str) -> dict:
         trainer = Trainer(model=model, args=arguments, train_dataset=splits["train"],
                           metric=lambda predicted, truth: {"macro_f1": f1_score(truth, predicted, average="macro")})
         trainer.train()
-        seconds = time.perf_counter() - started
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         scores = {f"{name}_macro_f1": float(trainer.evaluate(splits[name])["macro_f1"])
                   for name in ("validation", "test")}
-    return {"fit_seconds": seconds, **scores}
+    return {"fit_seconds": seconds, "fit_cpu_seconds": cpu_seconds, **scores}
 
 
 def summarise(results: list[dict]) -> dict[str, dict]:
@@ -274,6 +276,7 @@ def summarise(results: list[dict]) -> dict[str, dict]:
         rows = [row for row in results if row["engine"] == engine]
         test = [row["test_macro_f1"] for row in rows]
         summary[engine] = {"seeds": len(rows), "fit_seconds": statistics.mean(row["fit_seconds"] for row in rows),
+                           "fit_cpu_seconds": statistics.mean(row["fit_cpu_seconds"] for row in rows),
                            "test_macro_f1": statistics.mean(test),
                            "test_macro_f1_std": statistics.stdev(test) if len(test) > 1 else 0.0,
                            "validation_macro_f1": statistics.mean(row["validation_macro_f1"] for row in rows)}
@@ -281,19 +284,21 @@ def summarise(results: list[dict]) -> dict[str, dict]:
         reference = summary["textclf"]
         for row in summary.values():
             row["time_ratio_to_textclf"] = row["fit_seconds"] / reference["fit_seconds"]
+            row["cpu_time_ratio_to_textclf"] = row["fit_cpu_seconds"] / reference["fit_cpu_seconds"]
             row["test_f1_minus_textclf"] = row["test_macro_f1"] - reference["test_macro_f1"]
     return summary
 
 
 def print_table(summary: dict[str, dict], skipped: dict[str, str]) -> None:
-    print(f"{'engine':12} {'fit s':>7} {'test macro-F1':>16} {'validation F1':>14} {'time/textclf':>13} "
-          f"{'test F1 - textclf':>18}")
+    print(f"{'engine':12} {'fit s':>7} {'CPU s':>7} {'test macro-F1':>16} {'validation F1':>14} {'time/textclf':>13} "
+          f"{'CPU/textclf':>12} {'test F1 - textclf':>18}")
     for engine, row in summary.items():
-        ratio = f"{row['time_ratio_to_textclf']:.2f}" if "time_ratio_to_textclf" in row else ""
+        ratios = [f"{row[key]:.2f}" if key in row else "" for key in ("time_ratio_to_textclf",
+                                                                      "cpu_time_ratio_to_textclf")]
         change = f"{row['test_f1_minus_textclf']:+.3f}" if "test_f1_minus_textclf" in row else ""
         spread = f"{row['test_macro_f1']:.3f} ± {row['test_macro_f1_std']:.3f}"
-        print(f"{engine:12} {row['fit_seconds']:7.1f} {spread:>16} {row['validation_macro_f1']:14.3f} {ratio:>13} "
-              f"{change:>18}")
+        print(f"{engine:12} {row['fit_seconds']:7.1f} {row['fit_cpu_seconds']:7.1f} {spread:>16} "
+              f"{row['validation_macro_f1']:14.3f} {ratios[0]:>13} {ratios[1]:>12} {change:>18}")
     for engine, why in skipped.items():
         print(f"{engine}: skipped ({why})")
 
@@ -360,8 +365,8 @@ def main() -> None:
                 continue
             results.append({**measure(engine, data, seed, args, folder), "load_average": os.getloadavg()[0]})
             row = results[-1]
-            print(f"seed {seed} {engine}: {row['fit_seconds']:.1f} s, test macro-F1 {row['test_macro_f1']:.3f} "
-                  f"(load average {row['load_average']:.1f})", flush=True)
+            print(f"seed {seed} {engine}: {row['fit_seconds']:.1f} s ({row['fit_cpu_seconds']:.1f} CPU s), test "
+                  f"macro-F1 {row['test_macro_f1']:.3f} (load average {row['load_average']:.1f})", flush=True)
             if args.json:
                 write_json(args.json, settings, skipped, results)
     print(f"K={args.per_label} per label, seeds {args.seeds}, {os.cpu_count()} CPUs, means over seeds")
