@@ -1,5 +1,6 @@
 """model=minilm_setfit: the contrastively tuned embedder (textclf.models.contrastive) on the tiny
-in-test BERT, and one short run of the real MiniLM through `python train.py`."""
+in-test BERT, and one short run of the real MiniLM through `python train.py`. The scikit-learn
+checks every estimator passes are in test_transformers.py."""
 
 import json
 import subprocess
@@ -12,7 +13,6 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.utils import estimator_checks
 
 from helpers.paths import SEEDS
 from helpers.processes import WITHOUT_TEXTCLF, run_train
@@ -44,17 +44,6 @@ def cosine_gap(vectors: np.ndarray, labels) -> float:
     similarity, same = unit @ unit.T, np.equal.outer(labels, labels)
     off_diagonal = ~np.eye(len(labels), dtype=bool)
     return float(similarity[same & off_diagonal].mean() - similarity[~same].mean())
-
-
-@pytest.mark.parametrize("check", [
-    estimator_checks.check_no_attributes_set_in_init,
-    estimator_checks.check_parameters_default_constructible,
-    estimator_checks.check_get_params_invariance,
-    estimator_checks.check_set_params,
-    estimator_checks.check_estimator_cloneable,
-])
-def test_basic_scikit_learn_checks(tiny, check):
-    check("ContrastiveEmbedder", ContrastiveEmbedder(encoder=tiny))
 
 
 def test_label_sets_from_labels_and_from_an_indicator_matrix():

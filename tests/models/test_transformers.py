@@ -1,7 +1,7 @@
 """Transformer estimators: scikit-learn contract, overfit, cache, save-load; tiny BERT, offline.
 
-Zero-shot's own behaviour is tested in test_zeroshot.py; here it takes the checks every estimator
-passes."""
+Zero-shot's and the contrastive embedder's own behaviour is tested in test_zeroshot.py and
+test_contrastive.py; here they take the checks every estimator passes."""
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from sklearn.utils import estimator_checks
 
 from textclf.serving.writer import save_state
 from textclf.serving.reader import load_state
+from textclf.models.contrastive import ContrastiveEmbedder
 from textclf.models.embedder import SentenceEmbedder
 from textclf.models.finetune import TransformerClassifier
 from textclf.models.zeroshot import ZeroShotClassifier
@@ -26,7 +27,8 @@ TEXTS, LABELS = SECURITY + VISITS, ["security"] * 4 + ["visit"] * 4
 
 def estimators(tiny):
     return [SentenceEmbedder(encoder=tiny), TransformerClassifier(encoder=tiny, progress=False),
-            ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile", "visit": "summit"})]
+            ZeroShotClassifier(encoder=tiny, descriptions={"security": "missile", "visit": "summit"}),
+            ContrastiveEmbedder(encoder=tiny, progress=False)]
 
 
 @pytest.mark.parametrize("check", [
@@ -46,9 +48,9 @@ def test_basic_scikit_learn_checks(tiny, check):
 def test_unfitted_estimators_refuse_to_predict(tiny):
     from sklearn.exceptions import NotFittedError
 
-    embedder, classifier, zero_shot = estimators(tiny)
+    embedder, classifier, zero_shot, tuned = estimators(tiny)
     for call in (lambda: embedder.transform(TEXTS), lambda: classifier.predict_proba(TEXTS),
-                 lambda: zero_shot.predict(TEXTS)):
+                 lambda: zero_shot.predict(TEXTS), lambda: tuned.transform(TEXTS)):
         with pytest.raises(NotFittedError):
             call()
 

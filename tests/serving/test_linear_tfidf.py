@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from helpers.paths import ROOT, SEEDS
 from helpers.training import composed

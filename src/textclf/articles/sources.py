@@ -9,14 +9,13 @@ before any model loads.
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
 
 from textclf.articles.tag import Article
 from textclf.errors import UserError
+from textclf.records import csv_rows, jsonl_objects, utf8
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 DEFAULT_ID_COLUMN = "id"
@@ -46,7 +45,7 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
         if id_column is not None:
             raise UserError("--article-id-column needs a CSV or JSONL file, and standard input is one plain-text "
                             "article. Fix: drop --article-id-column")
-        yield Article("-", _decoded(sys.stdin.buffer.read(), "standard input")), "standard input"
+        yield Article("-", utf8(sys.stdin.buffer.read(), "standard input").removeprefix("\ufeff")), "standard input"
         return
     path = Path(source)
     if not path.is_file():
@@ -56,33 +55,16 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
         if id_column is not None:
             raise UserError(f"--article-id-column needs a CSV or JSONL file, and {path} is one plain-text article. "
                             "Fix: drop --article-id-column (the article is named by its path)")
-        yield Article(source, _decoded(path.read_bytes(), str(path))), str(path)
+        yield Article(source, utf8(path.read_bytes(), str(path)).removeprefix("\ufeff")), str(path)
     elif suffix == ".csv":
         yield from _csv_articles(path, text_column, id_column)
     else:
         yield from _json_articles(path, text_column, id_column)
 
 
-def _decoded(data: bytes, origin: str) -> str:
-    try:
-        return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = data[:error.start].count(b"\n") + 1
-        raise UserError(f"{origin} line {line} is not UTF-8 (byte {data[error.start]:#04x}). "
-                        "Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
-
-
 def _json_articles(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
-    for number, line in enumerate(_decoded(path.read_bytes(), str(path)).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            raise UserError(f"{path} line {number} is not a JSON object. Fix: write one article a line, "
-                            f'e.g. {{"{DEFAULT_ID_COLUMN}": "a-1", "{text_column}": "..."}}')
+    example = f'{{"{DEFAULT_ID_COLUMN}": "a-1", "{text_column}": "..."}}'
+    for number, record in jsonl_objects(path, example):
         where = f"{path} line {number}"
         text = _field(record, text_column, where, "--text-column")
         key = _field(record, id_column, where, "--article-id-column") if id_column else record.get(DEFAULT_ID_COLUMN)
@@ -90,26 +72,15 @@ def _json_articles(path: Path, text_column: str, id_column: str | None) -> Itera
 
 
 def _csv_articles(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
-    csv.field_size_limit(2**31 - 1)  # an article is longer than the csv module's default cell (128 KiB)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(handle)
-            header = next(rows, [])
-            first_line = rows.line_num + 1
-            for row in rows:
-                where = f"{path} line {first_line}"
-                if len(row) > len(header):
-                    raise UserError(f"{where} has {len(row)} cells, its header {len(header)}. "
-                                    "Fix: quote cells that hold a comma")
-                record = dict(zip(header, row + [""] * (len(header) - len(row))))
-                if any(row):  # a blank line is a row of no cells
-                    text = _field(record, text_column, where, "--text-column")
-                    key = (_field(record, id_column, where, "--article-id-column") if id_column
-                           else record.get(DEFAULT_ID_COLUMN) or None)
-                    yield Article(f"{path}:{first_line}" if key is None else key, text), where
-                first_line = rows.line_num + 1
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. Fix: pass UTF-8 CSV") from None
+    rows = csv_rows(path, fix="Fix: pass UTF-8 CSV")
+    _, header = next(rows)
+    for number, cells in rows:
+        if any(cells):  # a blank line is a row of empty cells
+            record, where = dict(zip(header, cells)), f"{path} line {number}"
+            text = _field(record, text_column, where, "--text-column")
+            key = (_field(record, id_column, where, "--article-id-column") if id_column
+                   else record.get(DEFAULT_ID_COLUMN) or None)
+            yield Article(f"{path}:{number}" if key is None else key, text), where
 
 
 def _field(record: dict, column: str, where: str, flag: str):

@@ -11,7 +11,6 @@ the text starts on. Blank texts are skipped, so counting output rows would not f
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import sys
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from textclf.errors import UserError
+from textclf.records import csv_rows, jsonl_objects, utf8
 from textclf.safe_csv import write_rows
 
 BATCH_TEXTS = 2000
@@ -84,65 +84,31 @@ def _records(source: str, text_column: str, id_column: str | None) -> Iterator[t
 
 def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
     for number, line in enumerate(handle, start=1):
-        yield LINE_COLUMN, number, _decoded(line, origin, number).rstrip("\r\n")
-
-
-def _decoded(line: bytes, origin: str, number: int) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{origin} line {number} is not UTF-8 (byte {line[error.start]:#04x} at position "
-                        f"{error.start}). Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+        yield LINE_COLUMN, number, utf8(line, origin, number).rstrip("\r\n")
 
 
 def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
     key_column = None  # decided by the first record: its id field if it has one, else line numbers
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            decoded = _decoded(line, str(path), number).lstrip("\ufeff")
-            if not decoded.strip():
-                continue
-            try:
-                record = json.loads(decoded)
-            except ValueError as error:
-                record = error
-            if not isinstance(record, dict):
-                raise UserError(f"{path} line {number} is not a JSON object. Fix: write one object a line, "
-                                f'e.g. {{"{text_column}": "..."}}')
-            if key_column is None:
-                key_column = _key_column(path, list(record), id_column, f"line {number}")
-            if text_column not in record:
-                raise UserError(f"{path} line {number} has no field {text_column!r} (fields: {list(record)}). "
-                                "Fix: pass --text-column NAME")
-            key = number if key_column == LINE_COLUMN else record.get(key_column)
-            yield key_column, key, "" if record[text_column] is None else str(record[text_column])
+    for number, record in jsonl_objects(path, example=f'{{"{text_column}": "..."}}'):
+        if key_column is None:
+            key_column = _key_column(path, list(record), id_column, f"line {number}")
+        if text_column not in record:
+            raise UserError(f"{path} line {number} has no field {text_column!r} (fields: {list(record)}). "
+                            "Fix: pass --text-column NAME")
+        key = number if key_column == LINE_COLUMN else record.get(key_column)
+        yield key_column, key, "" if record[text_column] is None else str(record[text_column])
 
 
 def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
-    # pandas, which read these files before, has no limit on a cell; the csv module's default
-    # (128 KiB) would refuse a long passage.
-    csv.field_size_limit(2**31 - 1)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(handle)
-            header = next(rows, [])
-            if text_column not in header:
-                raise UserError(f"{path} has no column {text_column!r} (columns: {header}). "
-                                "Fix: pass --text-column NAME")
-            key_column = _key_column(path, header, id_column, "its header")
-            text_at = header.index(text_column)
-            key_at = None if key_column == LINE_COLUMN else header.index(key_column)
-            first_line = rows.line_num + 1  # a quoted cell may span lines: a row starts after the last
-            for row in rows:
-                if len(row) > len(header):
-                    raise UserError(f"{path} line {first_line} has {len(row)} cells, its header {len(header)}. "
-                                    "Fix: quote cells that hold a comma")
-                cells = row + [""] * (len(header) - len(row))  # a blank line is a row of no cells
-                yield key_column, first_line if key_at is None else cells[key_at], cells[text_at]
-                first_line = rows.line_num + 1
-    except (UnicodeDecodeError, csv.Error) as error:  # a UserError above is neither: it passes
-        raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. "
-                        "Fix: pass UTF-8 CSV, JSONL or text") from None
+    rows = csv_rows(path, fix="Fix: pass UTF-8 CSV, JSONL or text")
+    _, header = next(rows)
+    if text_column not in header:
+        raise UserError(f"{path} has no column {text_column!r} (columns: {header}). Fix: pass --text-column NAME")
+    key_column = _key_column(path, header, id_column, "its header")
+    text_at = header.index(text_column)
+    key_at = None if key_column == LINE_COLUMN else header.index(key_column)
+    for number, cells in rows:
+        yield key_column, number if key_at is None else cells[key_at], cells[text_at]
 
 
 def _key_column(path: Path, columns: list[str], id_column: str | None, where: str) -> str:

@@ -127,31 +127,34 @@ def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"{split_name} file not found: {file}. Fix: pass an existing file with data.{split_name}=PATH")
-    kind = READERS.get(file.suffix.lower())
-    if kind is None:
+    if file.suffix.lower() not in READERS:
         raise UserError(
             f"{split_name} file {file} has an unsupported extension {file.suffix!r}. "
             f"Fix: use one of {', '.join(sorted(READERS))}"
         )
-    try:
-        if kind == "csv":
-            frame = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
-        elif kind == "jsonl":
-            frame = pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
-        else:
-            frame = pd.read_parquet(file)
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"{split_name} file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8"
-        ) from None
-    except (ValueError, pd.errors.ParserError, OSError) as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(
-            f"could not parse {split_name} file {file} as {kind}: {detail}. Fix: check its quoting and format"
-        ) from None
+    frame = read_table(file, split_name, parse_fix="Fix: check its quoting and format")
     if frame.empty:
         raise UserError(f"{split_name} file {file} has no rows. Fix: pass a file with labeled texts")
     return frame, str(file.resolve())
+
+
+def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
+    """The whole of a CSV, JSONL or Parquet file (its kind from ``READERS``), every CSV cell a
+    string. A file that is not UTF-8 or does not parse is a ``UserError`` naming the ``role`` the
+    file plays (``train``, ``unlabeled``...) and, for a parse error, ending in ``parse_fix``."""
+    kind = READERS[file.suffix.lower()]
+    try:
+        if kind == "csv":
+            return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+        if kind == "jsonl":
+            return pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
+        return pd.read_parquet(file)
+    except UnicodeDecodeError as error:
+        raise UserError(f"{role} file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
+            from None
+    except (ValueError, pd.errors.ParserError, OSError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"could not parse {role} file {file} as {kind}: {detail}. {parse_fix}") from None
 
 
 def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator) -> Split:

@@ -75,6 +75,17 @@ def set_threads(num_threads: int | None) -> None:
         torch.set_num_threads(num_threads)
 
 
+def adamw_with_warmup(model, learning_rate: float, weight_decay: float, warmup_ratio: float, steps: int,
+                      fused: bool):
+    """AdamW and a linear schedule that warms up over ``warmup_ratio`` of ``steps``, then decays
+    to zero: the optimiser both tuning loops use. ``fused`` runs one kernel for all parameters."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * steps), steps)
+
+
 def encoder_state(writer, features) -> dict:
     """Copy an encoder's weights and tokenizer into the saved model, and its int8 graph if it runs
     one; return its state node. The float weights travel either way: the graph is made from them."""

@@ -20,7 +20,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from textclf import held_out_reports
 from textclf.errors import UserError
-from textclf.models.encoders import INFERENCE_BATCH_SIZE, inference_state, resolve_encoder, set_threads
+from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, inference_state, resolve_encoder,
+                                     set_threads)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
 from textclf.serving.inference import SequenceClassifier
 
@@ -272,14 +273,9 @@ class TransformerClassifier(LabelSetClassifier):
             return train_test_split(rows, test_size=self.validation_fraction, random_state=self.random_state)
 
     def _optimizer(self, model, n_train):
-        import torch
-        from transformers import get_linear_schedule_with_warmup
-
         steps = self.epochs * int(np.ceil(n_train / self.batch_size))
-        # fused: one kernel for all parameters, as the transformers Trainer uses by default
-        optimizer = torch.optim.AdamW(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
-                                      fused=True)
-        return optimizer, get_linear_schedule_with_warmup(optimizer, int(self.warmup_ratio * steps), steps)
+        # fused, as the transformers Trainer uses by default
+        return adamw_with_warmup(model, self.learning_rate, self.weight_decay, self.warmup_ratio, steps, fused=True)
 
     def _batches(self, tokens, rows, rng):
         """Length-grouped batches in random order: little padding, still shuffled."""

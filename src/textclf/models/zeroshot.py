@@ -26,7 +26,7 @@ from textclf.serving.inference import ZeroShot
 
 # How each label's similarities are adjusted, from their spread over the unlabeled pool.
 CALIBRATIONS = ("none", "centre", "zscore")
-UNLABELED_TABLES = (".csv", ".jsonl", ".json", ".parquet", ".pq")
+UNLABELED_TABLES = (".csv", ".jsonl", ".json", ".parquet", ".pq")  # what data.readers.read_table reads
 UNLABELED_FIX = ("Fix: set model.unlabeled to a .txt file (one text a line) or a .csv/.jsonl/.parquet file with "
                  "a text column, or to null")
 
@@ -229,19 +229,28 @@ def read_unlabeled_texts(path) -> list[str]:
     """Texts from ``model.unlabeled``: ``.txt`` one a line, or a table's ``text`` column; blank
     ones are skipped. Every problem is a ``UserError`` naming the fix."""
     file = unlabeled_file(path)
-    suffix = file.suffix.lower()
-    try:
-        texts = file.read_text(encoding="utf-8").splitlines() if suffix == ".txt" else _table_texts(file, suffix)
-    except UnicodeDecodeError as error:
-        raise UserError(f"unlabeled file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
-            from None
-    except (ValueError, OSError) as error:  # pandas' parse errors are ValueErrors
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"could not read unlabeled file {file}: {detail}. {UNLABELED_FIX}") from None
+    if file.suffix.lower() == ".txt":
+        texts = _lines(file)
+    else:
+        from textclf.data.readers import read_table  # pandas; only a table needs it
+
+        frame = read_table(file, "unlabeled", parse_fix=UNLABELED_FIX)
+        if "text" not in frame.columns:
+            raise UserError(f"unlabeled file {file} has no 'text' column (its columns are "
+                            f"{list(map(str, frame.columns))}). {UNLABELED_FIX}")
+        texts = frame["text"].tolist()
     texts = [text.strip() for text in texts if isinstance(text, str) and text.strip()]
     if not texts:
         raise UserError(f"unlabeled file {file} has no texts. {UNLABELED_FIX}")
     return texts
+
+
+def _lines(file: Path) -> list[str]:
+    try:
+        return file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError(f"unlabeled file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
+            from None
 
 
 def unlabeled_file(path) -> Path:
@@ -252,17 +261,3 @@ def unlabeled_file(path) -> Path:
     if file.suffix.lower() != ".txt" and file.suffix.lower() not in UNLABELED_TABLES:
         raise UserError(f"unlabeled file {file} has an unsupported extension {file.suffix!r}. {UNLABELED_FIX}")
     return file
-
-
-def _table_texts(file: Path, suffix: str) -> list:
-    import pandas as pd
-
-    if suffix == ".csv":
-        frame = pd.read_csv(file, dtype=str, keep_default_na=False, encoding="utf-8")
-    elif suffix in (".jsonl", ".json"):
-        frame = pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
-    else:
-        frame = pd.read_parquet(file)
-    if "text" not in frame.columns:
-        raise ValueError(f"it has no 'text' column (its columns are {list(map(str, frame.columns))})")
-    return frame["text"].tolist()

@@ -1,0 +1,67 @@
+"""Records of the files people hand to ``textclf predict``: JSONL objects and CSV rows, streamed
+with the line each starts on, so every error can say where the problem is.
+
+The pandas reader of training files (``data.readers.read_table``) reads whole tables; these read
+one record at a time, so tagging a million texts needs no more memory than tagging a thousand.
+Only the standard library is imported: a cold ``textclf predict`` pays for nothing else.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterator
+
+from textclf.errors import UserError
+
+
+def utf8(data: bytes, origin: str, line: int | None = None) -> str:
+    """``data`` decoded as UTF-8, or a ``UserError`` naming the line of ``origin`` that is not.
+
+    ``line`` is the line ``data`` starts on when it is one line; otherwise the line is counted."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        number = line if line is not None else data[:error.start].count(b"\n") + 1
+        raise UserError(f"{origin} line {number} is not UTF-8 (byte {data[error.start]:#04x}). "
+                        "Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
+def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file; a line that is not a JSON
+    object is a ``UserError`` showing ``example``, a line as it should be."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            decoded = utf8(line, str(path), number).lstrip("\ufeff")
+            if not decoded.strip():
+                continue
+            try:
+                record = json.loads(decoded)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise UserError(f"{path} line {number} is not a JSON object. Fix: write one object a line, e.g. {example}")
+            yield number, record
+
+
+def csv_rows(path: Path, fix: str) -> Iterator[tuple[int, list[str]]]:
+    """(1, header) of a UTF-8 CSV file (header ``[]`` when empty), then (line number, cells) for
+    each row, padded to the header's width; a blank line is a row of empty cells. A row wider than its
+    header, or a file that is not UTF-8 CSV, is a ``UserError`` ending in ``fix``."""
+    # pandas has no limit on a cell; the csv module's default (128 KiB) would refuse a long article.
+    csv.field_size_limit(2**31 - 1)
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            header = next(rows, [])
+            yield 1, header
+            first_line = rows.line_num + 1  # a quoted cell may span lines: a row starts after the last
+            for row in rows:
+                if len(row) > len(header):
+                    raise UserError(f"{path} line {first_line} has {len(row)} cells, its header {len(header)}. "
+                                    "Fix: quote cells that hold a comma")
+                yield first_line, row + [""] * (len(header) - len(row))
+                first_line = rows.line_num + 1
+    except (UnicodeDecodeError, csv.Error) as error:  # a UserError above is neither: it passes
+        raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. {fix}") from None
