@@ -57,8 +57,9 @@ def served_model(model_uri: str, tracking_uri: str, timeout: float = 120):
             process.kill()
 
 
-def invoke(url: str, texts: list[str]) -> list[dict]:
-    body = json.dumps({"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}).encode()
+def invoke(url: str, texts: list[str], params: dict | None = None) -> list[dict]:
+    request_body = {"dataframe_split": {"columns": ["text"], "data": [[t] for t in texts]}}
+    body = json.dumps(request_body if params is None else {**request_body, "params": params}).encode()
     request = urllib.request.Request(f"{url}/invocations", data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())["predictions"]

@@ -1,4 +1,5 @@
-"""`mlflow models serve` on the registered champion answers as the model does in process."""
+"""`mlflow models serve` on the registered champion answers as the model does in process, and
+explains its labels when the request asks (params {"explain": true})."""
 
 import mlflow
 import pandas as pd
@@ -10,13 +11,19 @@ TEXTS = ["The defense ministers will hold talks in Canberra next week.",
          "Seoul, Tokyo and Washington agreed to share missile warning data in real time."]
 
 
-def test_served_champion_matches_in_process_predictions(trained_store):
+def test_served_champion_matches_in_process_predictions_and_explanations(trained_store):
     folder, _ = trained_store
     tracking_uri = f"sqlite:///{folder}/mlflow.db"
     mlflow.set_tracking_uri(tracking_uri)
-    expected = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion").predict(pd.DataFrame({"text": TEXTS}))
+    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+    expected = model.predict(pd.DataFrame({"text": TEXTS}), params={"explain": True})
     with served_model("models:/diplomacy-topics@champion", tracking_uri) as url:
-        served = pd.DataFrame(invoke(url, TEXTS))
+        served, explained = pd.DataFrame(invoke(url, TEXTS)), invoke(url, TEXTS, params={"explain": True})
     assert list(served["label"]) == list(expected["label"])
     columns = [c for c in expected.columns if c.startswith("prob_")]
     assert (served[columns] - expected[columns]).abs().max().max() < 1e-9
+    assert "explanation" not in served.columns  # only when asked
+    for row, label, in_process in zip(explained, expected["label"], expected["explanation"]):
+        (explanation,) = row["explanation"]  # one label, one explanation
+        assert explanation["label"] == label and explanation["method"] == "linear" and explanation["terms"]
+        assert explanation == in_process

@@ -53,12 +53,29 @@ class LinearTfidfModel:
         np.exp(scores, out=scores)
         return scores / scores.sum(axis=1, keepdims=True)
 
+    def term_contributions(self, text: str, column: int) -> tuple[list[tuple[int, int, float]], float]:
+        """What each n-gram occurrence in ``text`` adds to the score of probability column
+        ``column``, as ``(start, end, weight)``, and the intercept: an n-gram's coefficient x
+        feature value, split evenly over its occurrences. They add up to the score (``explain``)."""
+        sign, row = (1.0, column) if self.coef.shape[0] > 1 else (1.0 if column == 1 else -1.0, 0)
+        contributions, offset = [], 0
+        for vectorizer in self.vectorizers:
+            values = vectorizer.transform([text])
+            occurrences = vectorizer.term_spans(text)
+            counts = np.bincount([term for term, _, _ in occurrences], minlength=len(vectorizer.idf))
+            for column_index, value in zip(values.indices, values.data):
+                weight = sign * self.coef[row, offset + column_index] * value / counts[column_index]
+                contributions.extend((start, end, weight) for term, start, end in occurrences if term == column_index)
+            offset += len(vectorizer.idf)
+        return contributions, sign * float(self.intercept[row])
+
 
 class TfidfFeatures:
     """A fitted ``TfidfVectorizer``'s transform, for word and char_wb analyzers."""
 
     def __init__(self, analyzer: str, ngram_range: tuple[int, int], lowercase: bool, token_pattern: str,
                  vocabulary: dict[str, int], idf: np.ndarray, sublinear_tf: bool, norm: str | None):
+        self.analyzer = analyzer
         self.analyze = self._char_wb_ngrams if analyzer == "char_wb" else self._word_ngrams
         self.ngram_range = ngram_range
         self.lowercase = lowercase
@@ -80,6 +97,41 @@ class TfidfFeatures:
             lengths = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
             matrix.data /= np.repeat(np.where(lengths == 0, 1.0, lengths), np.diff(matrix.indptr))
         return matrix
+
+    def term_spans(self, text: str) -> list[tuple[int, int, int]]:
+        """``(column, start, end)`` of every in-vocabulary n-gram occurrence in ``text``: the
+        n-grams ``transform`` counts, each with the characters of ``text`` it was cut from."""
+        lowered, origin = _lowered_with_origin(text) if self.lowercase else (text, None)
+        spans = (self._char_wb_spans if self.analyzer == "char_wb" else self._word_ngram_spans)(lowered)
+        known, found = self.vocabulary.get, []
+        for term, start, end in spans:
+            column = known(term)
+            if column is not None:
+                found.append((column, start, end) if origin is None else (column, origin[start], origin[end - 1] + 1))
+        return found
+
+    def _word_ngram_spans(self, text: str) -> list[tuple[str, int, int]]:
+        group = 1 if self.token_pattern.groups == 1 else 0  # findall returns the one group if there is one
+        tokens = [(match.group(group), *match.span(group)) for match in self.token_pattern.finditer(text)]
+        min_n, max_n = self.ngram_range
+        spans = []
+        for n in range(min_n, min(max_n, len(tokens)) + 1):
+            spans.extend((" ".join(token for token, _, _ in tokens[i:i + n]), tokens[i][1], tokens[i + n - 1][2])
+                         for i in range(len(tokens) - n + 1))
+        return spans
+
+    def _char_wb_spans(self, text: str) -> list[tuple[str, int, int]]:
+        # WHITE_SPACES only shortens the runs between words, so the words are str.split()'s; an
+        # n-gram is credited to the whole word it was cut from (with its padding spaces).
+        min_n, max_n = self.ngram_range
+        spans = []
+        for match in re.finditer(r"\S+", text):
+            word, (start, end) = " " + match.group() + " ", match.span()
+            for n in range(min_n, max_n + 1):
+                spans.extend((word[offset: offset + n], start, end) for offset in range(max(len(word) - n, 0) + 1))
+                if n >= len(word):
+                    break
+        return spans
 
     def _word_ngrams(self, text: str) -> list[str]:
         tokens = self.token_pattern.findall(text.lower() if self.lowercase else text)
@@ -103,6 +155,16 @@ class TfidfFeatures:
                 if n >= len(word):  # the whole word was the n-gram: counted once, as scikit-learn does
                     break
         return ngrams
+
+
+def _lowered_with_origin(text: str) -> tuple[str, list[int]]:
+    """``text.lower()`` and, for each of its characters, the index in ``text`` it came from (a few
+    characters lower to two, e.g. 'İ')."""
+    lowered = text.lower()
+    origin = [i for i, character in enumerate(text) for _ in character.lower()]
+    if len(origin) != len(lowered):  # not expected: lower() by character and by string differ in length
+        origin = [min(i, len(text) - 1) for i in range(len(lowered))]
+    return lowered, origin
 
 
 def term_counts(texts, columns_of, vocabulary: dict, dtype=np.float64):

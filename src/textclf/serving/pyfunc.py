@@ -1,5 +1,5 @@
 """The MLflow ``PythonModel`` every textclf model is saved as: reads the saved state, tags a
-DataFrame's ``text`` column."""
+DataFrame's ``text`` column, and with ``params={"explain": True}`` says why (``explain``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pandas as pd
 
 from .reader import load_state
 from .tagging import tag_texts
+
+EXPLAIN_PARAM = "explain"  # in the model's signature: mlflow models serve passes it through
 
 
 class SavedModel:
@@ -16,10 +18,13 @@ class SavedModel:
     def __init__(self, state_folder: str):
         self.estimator, self.decision = load_state(state_folder)
 
-    def predict(self, model_input: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        """``label`` (or ``labels``) and ``prob_<class>`` columns; with ``params={"explain": True}``
+        also ``explanation``, a list of one explanation a label (``explain``)."""
         if "text" not in model_input.columns:
             raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
-        return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist())
+        explain = bool((params or {}).get(EXPLAIN_PARAM, False))
+        return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist(), explain)
 
 
 def python_model():
@@ -31,6 +36,6 @@ def python_model():
             self.saved = SavedModel(context.artifacts["state"])
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            return self.saved.predict(model_input)
+            return self.saved.predict(model_input, params)
 
     return TextclfModel()

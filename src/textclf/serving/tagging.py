@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .explain import explain_texts
+
 
 def predictions_frame(decision, labels: list[tuple[str, ...]], probabilities: np.ndarray) -> pd.DataFrame:
     """``label`` (or ``labels``, a list), then ``prob_<class>`` columns."""
@@ -15,7 +17,12 @@ def predictions_frame(decision, labels: list[tuple[str, ...]], probabilities: np
     return pd.DataFrame(columns)
 
 
-def tag_texts(estimator, decision, texts: list[str]) -> pd.DataFrame:
-    """The served output for ``texts``."""
+def tag_texts(estimator, decision, texts: list[str], explain: bool = False) -> pd.DataFrame:
+    """The served output for ``texts``; with ``explain``, an ``explanation`` column too."""
     probabilities = np.asarray(estimator.predict_proba(texts))
-    return predictions_frame(decision, decision.labels(probabilities), probabilities)
+    labels = decision.labels(probabilities)
+    frame = predictions_frame(decision, labels, probabilities)
+    if explain:
+        frame["explanation"] = pd.Series(explain_texts(estimator, decision, texts, labels, probabilities),
+                                         index=frame.index, dtype=object)
+    return frame

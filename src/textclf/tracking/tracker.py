@@ -38,6 +38,7 @@ from mlflow.types import ColSpec, Schema  # noqa: E402
 from textclf import serving  # noqa: E402
 from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
 from textclf.safe_csv import write_rows  # noqa: E402
+from textclf.serving.pyfunc import EXPLAIN_PARAM  # noqa: E402
 from textclf.tracking.champion import register_candidate  # noqa: E402
 from textclf.tracking.description import RunDescription  # noqa: E402
 from textclf.tracking.local_registry import SERVING_PACKAGE  # noqa: E402
@@ -221,7 +222,7 @@ class Tracker:
                     python_model=str(Path(serving.__file__).parent / "mlflow_entry.py"),
                     code_paths=[str(code)],
                     artifacts={"state": state_folder},
-                    signature=mlflow.models.infer_signature(example, output),
+                    signature=mlflow.models.infer_signature(example, output, params={EXPLAIN_PARAM: False}),
                     pip_requirements=requirements(packages),
                 )
         self.model_uri = info.model_uri

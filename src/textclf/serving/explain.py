@@ -1,0 +1,71 @@
+"""Why a text got its label: the words and phrases that pushed it there, with signed weights.
+
+Two methods, chosen by the model:
+
+- ``linear`` (TF-IDF features and a linear classifier, ``LinearTfidfModel``): exact. Each n-gram's
+  coefficient times its feature value is split evenly over the n-gram's occurrences in the text,
+  and each occurrence is credited to the word it lies in (a character n-gram, a word) or, when it
+  spans several words, to that phrase (a word bigram). The weights plus ``intercept`` add up to
+  the label's score, the model's decision value (for a two-class model, the first class's score
+  is the second's negated).
+- ``leave_one_word_out`` (any other model, e.g. the MiniLM ones): a word's weight is how much the
+  label's probability drops when that word is removed from the text; ``base`` is the probability
+  with every word. Every text's variants are scored together, in batches.
+
+A label's explanation is ``{"label", "method", "base" or "intercept", "terms": [{"text", "start",
+"end", "weight"}]}``, terms by falling absolute weight; ``start``/``end`` index the text given.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+WORD = re.compile(r"\S+")  # what str.split() splits: the words of a character n-gram analyzer
+BATCH_TEXTS = 256
+
+
+def explain_texts(estimator, decision, texts: list[str], labels: list[tuple[str, ...]],
+                  probabilities: np.ndarray) -> list[list[dict]]:
+    """For each text, one explanation for each of its ``labels`` (or, when it has none, for its
+    most probable class)."""
+    wanted = [row or (decision.classes[int(np.argmax(p))],) for row, p in zip(labels, probabilities)]
+    columns = {name: j for j, name in enumerate(decision.classes)}
+    if hasattr(estimator, "term_contributions"):
+        return [[_linear(estimator, text, columns[label], label) for label in row] for text, row in zip(texts, wanted)]
+    return _leave_one_word_out(estimator, texts, wanted, columns, probabilities)
+
+
+def _linear(model, text: str, column: int, label: str) -> dict:
+    occurrences, intercept = model.term_contributions(text, column)
+    words = [match.span() for match in WORD.finditer(text)]
+    starts = [start for start, _ in words]
+    weights: dict[tuple[int, int], float] = {}
+    for start, end, weight in occurrences:
+        at = np.searchsorted(starts, start, side="right") - 1
+        span = words[at] if at >= 0 and end <= words[at][1] else (start, end)  # inside one word, or a phrase
+        weights[span] = weights.get(span, 0.0) + weight
+    return {"label": label, "method": "linear", "intercept": float(intercept), "terms": _terms(text, weights)}
+
+
+def _leave_one_word_out(estimator, texts, wanted, columns, probabilities) -> list[list[dict]]:
+    spans = [[match.span() for match in WORD.finditer(text)] for text in texts]
+    variants = [text[:start] + text[end:] for text, text_spans in zip(texts, spans) for start, end in text_spans]
+    scored = np.concatenate([np.asarray(estimator.predict_proba(variants[i:i + BATCH_TEXTS]))
+                             for i in range(0, len(variants), BATCH_TEXTS)]) if variants else np.empty((0, 0))
+    explained, at = [], 0
+    for text, text_spans, row, full in zip(texts, spans, wanted, probabilities):
+        without = scored[at:at + len(text_spans)]
+        at += len(text_spans)
+        explained.append([{"label": label, "method": "leave_one_word_out", "base": float(full[columns[label]]),
+                           "terms": _terms(text, {span: float(full[columns[label]] - without[k, columns[label]])
+                                                  for k, span in enumerate(text_spans)})}
+                          for label in row])
+    return explained
+
+
+def _terms(text: str, weights: dict[tuple[int, int], float]) -> list[dict]:
+    ranked = sorted(weights.items(), key=lambda item: (-abs(item[1]), item[0]))
+    return [{"text": text[start:end], "start": start, "end": end, "weight": float(weight)}
+            for (start, end), weight in ranked if weight != 0.0]
