@@ -41,16 +41,18 @@ def load_model(model_uri: str = "models:/diplomacy-topics@champion", tracking_ur
 
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = "broadcast_boilerplate", ids=None,
-                 verify: bool = True) -> list[dict]:
+                 verify: bool = True, explain: bool = False) -> list[dict]:
     """Split whole articles into passages, tag each passage with a registered model and roll up
     each article's topics, as ``textclf predict --article`` does; see ``textclf.articles.tag``.
 
     Returns one dict per text: ``{"article": id, "passages": [{"index", "start", "end", "text",
     "label" (multi-label: "labels"), "prob_<label>"...}], "topics": [{"label", "share", "mean_prob",
-    "passages"}]}``, ids from ``ids``, else 0, 1, ... ``unit``: sentence, line or paragraph.
+    "passages"}]}``, ids from ``ids``, else 0, 1, ... ``unit``: sentence, line or paragraph. With
+    ``explain``, each passage also has ``explanation``: for each of its labels, the words and
+    phrases that pushed it there, with signed weights (``textclf.serving.explain``).
     Passages labelled only ``boilerplate_label`` are left out of the topics (None: none is). The
     store is found as by ``load_model``.
     """
     from textclf.articles.tag import tag_articles as _tag
 
-    return _tag(texts, model_uri, tracking_uri, unit, boilerplate_label, ids, verify)
+    return _tag(texts, model_uri, tracking_uri, unit, boilerplate_label, ids, verify, explain)

@@ -119,6 +119,7 @@ def test_units_line_and_paragraph(trained_store, cli_in_process):
     (["a.txt", "--article", "b.txt"], "error: both an input (a.txt) and --article were given"),
     (["--article", "a.txt", "--passages-csv", "-"], "error: both the articles and --passages-csv would go to standard"),
     (["a.txt", "--unit", "line"], "error: --unit works on whole articles. Fix: pass the articles with --article"),
+    (["--article", "a.txt", "--html", "-"], "error: both the articles and --html would go to standard output"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, cli_in_process, arguments, message):
     (tmp_path / "empty.txt").write_text(" \n")
@@ -130,6 +131,13 @@ def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, cli_in_process
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(message) and len(result.stderr.splitlines()) == 1 and "Fix:" in result.stderr
     assert set(tmp_path.iterdir()) == files
+
+
+def test_html_needs_articles(tmp_path, cli_in_process):
+    (tmp_path / "a.txt").write_text("One sentence.\n")
+    result = cli_in_process("predict", "a.txt", "--html", "page.html", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error: --html works on whole articles. Fix:")
+    assert not (tmp_path / "page.html").exists()
 
 
 def test_a_boilerplate_label_the_model_lacks_is_refused(trained_store, tmp_path, cli_in_process):

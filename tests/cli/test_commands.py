@@ -63,6 +63,22 @@ def test_predict_csv_input(trained_store, tmp_path, cli_in_process):
     assert len(pd.read_csv(tmp_path / "out.csv")) == 2
 
 
+def test_predict_explains_in_jsonl_and_csv(trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    for output in ("out.jsonl", "out.csv"):
+        result = cli_in_process("predict", "-", "--explain", "-o", str(tmp_path / output), "--tracking-uri",
+                                store_uri(folder), stdin="\n".join(TEXTS), cwd=folder)
+        assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    table = pd.read_csv(tmp_path / "out.csv")
+    for row, cell in zip(rows, table["explanation"]):
+        (explanation,) = row["explanation"]
+        assert explanation["label"] == row["label"] and explanation["method"] == "linear"
+        assert json.loads(cell) == row["explanation"]  # CSV: the same, as a JSON cell
+    words = [term["text"] for term in rows[1]["explanation"][0]["terms"][:5]]
+    assert {"missiles", "ballistic", "fired", "Pyongyang"} & set(words), words
+
+
 def test_predict_keeps_ids_and_offers_top_k_and_min_confidence(trained_store, tmp_path, cli_in_process):
     run_cli = cli_in_process
     folder, _ = trained_store

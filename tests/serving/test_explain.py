@@ -43,6 +43,10 @@ def test_linear_weights_and_intercept_add_up_to_scikit_learns_decision_value(tmp
     probabilities = model.predict_proba(texts)
     scores = scikit_learn_scores(estimator, texts)
     explained = explain_texts(model, decision, texts, decision.labels(probabilities), probabilities)
+    for text in texts:  # every n-gram the model counts, and only those, is found in the text
+        for vectorizer in model.vectorizers:
+            counted = [column for column in map(vectorizer.vocabulary.get, vectorizer.analyze(text)) if column is not None]
+            assert sorted(column for column, _, _ in vectorizer.term_spans(text)) == sorted(counted)
     for text, explanations, row in zip(texts, explained, scores):
         for explanation in explanations:
             column = decision.classes.index(explanation["label"])
@@ -112,3 +116,28 @@ def test_without_the_param_the_output_is_unchanged(tmp_path):
     plain, explained = saved.predict(frame), saved.predict(frame, params={"explain": True})
     pd.testing.assert_frame_equal(plain, explained.drop(columns="explanation"))
     json.dumps(explained["explanation"].tolist())  # plain JSON: what mlflow models serve returns
+
+
+def test_a_saved_transformer_model_is_explained_by_leaving_each_word_out(tiny, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from textclf.models.embedder import SentenceEmbedder
+    from textclf.serving.decision import ArgmaxDecision
+
+    texts = ["missile launch in pyongyang", "pyongyang fired a missile", "summit meeting in seoul",
+             "the minister visit to tokyo"]
+    labels = ["security", "security", "visit", "visit"]
+    estimator = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression(C=100))])
+    save_state(estimator.fit(texts, labels), ArgmaxDecision(tuple(estimator.classes_)), tmp_path)
+    saved = SavedModel(str(tmp_path))
+    text = "a missile over pyongyang"
+    answer = saved.predict(pd.DataFrame({"text": [text]}), params={"explain": True})
+    (explanation,) = answer["explanation"][0]
+    label = answer["label"][0]
+    assert explanation["method"] == "leave_one_word_out" and explanation["label"] == label and explanation["terms"]
+    assert explanation["base"] == pytest.approx(answer[f"prob_{label}"][0])
+    for term in explanation["terms"]:
+        without = text[:term["start"]] + text[term["end"]:]
+        alone = saved.predict(pd.DataFrame({"text": [without]}))[f"prob_{label}"][0]
+        assert term["weight"] == pytest.approx(explanation["base"] - alone, abs=1e-5)

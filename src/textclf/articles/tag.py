@@ -39,14 +39,17 @@ class Passage:
     text: str
     labels: tuple[str, ...]
     probabilities: dict[str, float]
+    explanation: tuple[dict, ...] | None = None  # one for each label, when asked (serving.explain)
 
 
 @dataclass(frozen=True)
 class TaggedArticle:
     """An article's passages and topics. ``label_key`` is the model's: ``label`` for a
-    single-label model, ``labels`` for a multi-label one."""
+    single-label model, ``labels`` for a multi-label one. ``text``: the article, which the
+    passages' offsets index."""
 
     id: object
+    text: str
     passages: tuple[Passage, ...]
     topics: tuple[Topic, ...]
     label_key: str
@@ -55,7 +58,8 @@ class TaggedArticle:
         """``{"index", "start", "end", "text", "label" or "labels", "prob_<label>"...}`` a passage."""
         return [{"index": p.index, "start": p.start, "end": p.end, "text": p.text,
                  self.label_key: p.labels[0] if self.label_key == "label" else list(p.labels),
-                 **{PROBABILITY_PREFIX + label: prob for label, prob in p.probabilities.items()}}
+                 **{PROBABILITY_PREFIX + label: prob for label, prob in p.probabilities.items()},
+                 **({} if p.explanation is None else {"explanation": list(p.explanation)})}
                 for p in self.passages]
 
     def to_record(self) -> dict:
@@ -74,27 +78,30 @@ def check_articles(articles: list[Article], unit: str) -> None:
 
 
 def tag_with(model, articles: list[Article], unit: str = "sentence",
-             boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL) -> list[TaggedArticle]:
-    """Tag ``articles`` with a loaded ``model``. A ``boilerplate_label`` the model does not have
-    leaves every passage in the roll-up."""
+             boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL, explain: bool = False) -> list[TaggedArticle]:
+    """Tag ``articles`` with a loaded ``model``; with ``explain``, say why each passage got its
+    label(s). A ``boilerplate_label`` the model does not have leaves every passage in the roll-up."""
     check_articles(articles, unit)
     if not articles:
         return []
     spans = [segment(article.text, unit) for article in articles]
     texts = [article.text[start:end] for article, article_spans in zip(articles, spans)
              for start, end in article_spans]
-    predictions = pd.concat([model.predict(pd.DataFrame({"text": texts[i:i + BATCH_PASSAGES]}))
-                             for i in range(0, len(texts), BATCH_PASSAGES)], ignore_index=True)
+    batches = (pd.DataFrame({"text": texts[i:i + BATCH_PASSAGES]}) for i in range(0, len(texts), BATCH_PASSAGES))
+    predictions = pd.concat([model.predict(batch, params={"explain": True}) if explain else model.predict(batch)
+                             for batch in batches], ignore_index=True)
     label_key, labels, probabilities = _read_predictions(predictions)
+    explanations = _read_explanations(predictions) if explain else [None] * len(texts)
     if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
         boilerplate_label = None
     tagged, at = [], 0
     for article, article_spans in zip(articles, spans):
         passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
-                                 probabilities[at + index]) for index, (start, end) in enumerate(article_spans))
+                                 probabilities[at + index], explanations[at + index])
+                         for index, (start, end) in enumerate(article_spans))
         at += len(passages)
         topics = roll_up([p.labels for p in passages], [p.probabilities for p in passages], boilerplate_label)
-        tagged.append(TaggedArticle(article.id, passages, tuple(topics), label_key))
+        tagged.append(TaggedArticle(article.id, article.text, passages, tuple(topics), label_key))
     return tagged
 
 
@@ -111,12 +118,20 @@ def _read_predictions(predictions: pd.DataFrame) -> tuple[str, list[tuple[str, .
     return label_key, labels, probabilities
 
 
+def _read_explanations(predictions: pd.DataFrame) -> list[tuple[dict, ...]]:
+    if "explanation" not in predictions.columns:
+        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
+                        "Fix: train it again, or drop --explain")
+    return [tuple(row) for row in predictions["explanation"]]
+
+
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL,
-                 ids=None, verify: bool = True) -> list[dict]:
+                 ids=None, verify: bool = True, explain: bool = False) -> list[dict]:
     """Tag whole articles with a registered model: for each, its passages with their offsets,
-    label(s) and probabilities, and its topics, as ``textclf predict --article`` writes them (one
-    dict an article; ids ``ids``, else 0, 1, ...). See ``textclf.tag_articles``."""
+    label(s), probabilities (and with ``explain``, explanations), and its topics, as ``textclf
+    predict --article`` writes them (one dict an article; ids ``ids``, else 0, 1, ...). See
+    ``textclf.tag_articles``."""
     if isinstance(texts, str):
         raise UserError("texts is one string, not a list of articles. Fix: pass [text]")
     texts = list(texts)
@@ -131,4 +146,4 @@ def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tr
     from textclf.tracking.discovery import find_tracking_uri
 
     model = load_for_predicting(model_uri, find_tracking_uri(tracking_uri, how_to_pass="tracking_uri=URI"), verify)
-    return [article.to_record() for article in tag_with(model, articles, unit, boilerplate_label)]
+    return [article.to_record() for article in tag_with(model, articles, unit, boilerplate_label, explain)]

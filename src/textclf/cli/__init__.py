@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--min-confidence", type=probability, default=None, metavar="P",
                          help="add a confidence column (the predicted label's probability; multi-label: the "
                               "lowest among the predicted labels) and an uncertain column, true below P")
+    predict.add_argument("--explain", action="store_true",
+                         help="add an explanation to each text (passage): for each of its labels, the words and "
+                              "phrases that pushed it there, with signed weights (exact for TF-IDF linear models, "
+                              "leave-one-word-out for the others)")
     predict.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     predict.add_argument("--no-verify", action="store_true",
                          help="load the model without checking its files against their recorded digest (its code runs)")
@@ -107,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "otherwise FILE:LINE)")
     articles.add_argument("--passages-csv", default=None, metavar="PATH",
                           help="also write one row a passage: article, index, start, end, text, label(s), prob_<label>")
+    articles.add_argument("--html", default=None, metavar="PATH",
+                          help="also write one self-contained page: each article's passages coloured by label, "
+                               "probabilities on hover, a chart of its topics (with --explain, the words behind "
+                               "each label marked)")
     articles.add_argument("--boilerplate-label", default=None, metavar="LABEL",
                           help="passages with only this label are left out of the topics (default: "
                                "broadcast_boilerplate, when the model has it; '' leaves every passage in)")

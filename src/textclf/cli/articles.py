@@ -1,5 +1,6 @@
 """``textclf predict --article``: whole articles in, one JSON line an article out (its passages
-with offsets, labels and probabilities, and its topics), and ``--passages-csv``, one row a passage.
+with offsets, labels and probabilities, and its topics), ``--passages-csv``, one row a passage, and
+``--html``, one page to read them in.
 
 Every article is read and checked before the model loads, every passage tagged before anything is
 written, and files appear under their names only once complete: bad input or a failure part way
@@ -17,7 +18,7 @@ from textclf.errors import UserError
 PASSAGE_FLAGS = {"top_k": "--top-k", "min_confidence": "--min-confidence", "id_column": "--id-column",
                  "format": "--format"}
 ARTICLE_FLAGS = {"unit": "--unit", "article_id_column": "--article-id-column", "passages_csv": "--passages-csv",
-                 "boilerplate_label": "--boilerplate-label"}
+                 "html": "--html", "boilerplate_label": "--boilerplate-label"}
 
 
 def check_mode_flags(args) -> None:
@@ -37,9 +38,11 @@ def check_mode_flags(args) -> None:
     if args.output.lower().endswith(".csv"):
         raise UserError(f"--article writes JSON lines, and -o {args.output} names a CSV file. "
                         "Fix: pass -o NAME.jsonl (and --passages-csv NAME.csv for a table of passages)")
-    if args.passages_csv == "-" and args.output == "-":
-        raise UserError("both the articles and --passages-csv would go to standard output. "
-                        "Fix: pass -o NAME.jsonl, or --passages-csv NAME.csv")
+    to_stdout = [flag for flag, value in (("the articles", args.output), ("--passages-csv", args.passages_csv),
+                                          ("--html", args.html)) if value == "-"]
+    if len(to_stdout) > 1:
+        raise UserError(f"both {to_stdout[0]} and {to_stdout[1]} would go to standard output. "
+                        "Fix: pass -o NAME.jsonl, --passages-csv NAME.csv or --html NAME.html")
 
 
 def predict_articles(args) -> None:
@@ -53,16 +56,21 @@ def predict_articles(args) -> None:
     check_articles(articles, unit)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     boilerplate = DEFAULT_BOILERPLATE_LABEL if args.boilerplate_label is None else args.boilerplate_label or None
-    tagged = tag_with(model, articles, unit, boilerplate)
+    tagged = tag_with(model, articles, unit, boilerplate, explain=args.explain)
     classes = list(tagged[0].passages[0].probabilities)
     if args.boilerplate_label and args.boilerplate_label not in classes:
         raise UserError(f"--boilerplate-label {args.boilerplate_label} is not a label of the model "
                         f"({', '.join(classes)}). Fix: pass one of its labels, or --boilerplate-label '' to leave "
                         "every passage in the topics")
     passages_csv = opened_output(args.passages_csv) if args.passages_csv else contextlib.nullcontext()
-    with opened_output(args.output) as handle, passages_csv as table:
+    html = opened_output(args.html) if args.html else contextlib.nullcontext()
+    with opened_output(args.output) as handle, passages_csv as table, html as page:
         if table is not None:  # first: on standard output, no line is written before the table is
             write_passages_csv(tagged, classes, table)
+        if page is not None:
+            from textclf.articles.html import render_page
+
+            page.write(render_page(tagged, classes, args.model_uri, boilerplate))
         for article in tagged:
             handle.write(json.dumps(article.to_record(), ensure_ascii=False) + "\n")
 

@@ -30,6 +30,7 @@ BATCH_TEXTS = 2000
 DEFAULT_ID_COLUMN = "id"
 LINE_COLUMN = "line"
 PROBABILITY_PREFIX = "prob_"  # a model's one column per class (serving.tagging)
+EXPLANATION_COLUMN = "explanation"  # with params {"explain": true} (serving.explain)
 
 
 @dataclass(frozen=True)
@@ -184,14 +185,29 @@ def write_predictions(predictions: pd.DataFrame, handle, output_format: str, hea
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     columns = list(predictions.columns)
-    rows = ([("|".join(value) if isinstance(value, list) else f"{value:.4f}" if isinstance(value, float) else value)
-             for value in row] for row in predictions.itertuples(index=False))
+    rows = ([_cell(column, value) for column, value in zip(columns, row)] for row in predictions.itertuples(index=False))
     write_rows(handle, chain([columns] if header else [], rows))
 
 
-def tagged_batch(model, batch: Batch, top_k: int | None, min_confidence: float | None) -> pd.DataFrame:
-    """The rows written for ``batch``: its keys, its texts, then the model's predictions."""
-    predictions = shaped_predictions(model.predict(pd.DataFrame({"text": batch.texts})), top_k, min_confidence)
+def _cell(column: str, value):
+    """A CSV cell: labels as ``a|b``, probabilities to 4 decimals, an explanation as JSON."""
+    if column == EXPLANATION_COLUMN:
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "|".join(value)
+    return f"{value:.4f}" if isinstance(value, float) else value
+
+
+def tagged_batch(model, batch: Batch, top_k: int | None, min_confidence: float | None,
+                 explain: bool = False) -> pd.DataFrame:
+    """The rows written for ``batch``: its keys, its texts, then the model's predictions (and,
+    with ``explain``, their explanations)."""
+    frame = pd.DataFrame({"text": batch.texts})
+    answer = model.predict(frame, params={"explain": True}) if explain else model.predict(frame)
+    if explain and EXPLANATION_COLUMN not in answer.columns:
+        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
+                        "Fix: train it again, or drop --explain")
+    predictions = shaped_predictions(answer, top_k, min_confidence)
     if batch.key_column in predictions.columns or batch.key_column == "text":
         raise UserError(f"the input's id column {batch.key_column!r} has the name of an output column. "
                         "Fix: rename that column in the input, or pass --id-column with another one")
@@ -223,5 +239,5 @@ def predict(args) -> None:
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     with opened_output(args.output) as handle:
         for i, batch in enumerate(chain([first], batches)):
-            rows = tagged_batch(model, batch, args.top_k, args.min_confidence)
+            rows = tagged_batch(model, batch, args.top_k, args.min_confidence, args.explain)
             write_predictions(rows, handle, output_format, header=i == 0)

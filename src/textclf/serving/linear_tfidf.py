@@ -61,11 +61,13 @@ class LinearTfidfModel:
         contributions, offset = [], 0
         for vectorizer in self.vectorizers:
             values = vectorizer.transform([text])
-            occurrences = vectorizer.term_spans(text)
-            counts = np.bincount([term for term, _, _ in occurrences], minlength=len(vectorizer.idf))
-            for column_index, value in zip(values.indices, values.data):
-                weight = sign * self.coef[row, offset + column_index] * value / counts[column_index]
-                contributions.extend((start, end, weight) for term, start, end in occurrences if term == column_index)
+            spans_of: dict[int, list[tuple[int, int]]] = {}
+            for term, start, end in vectorizer.term_spans(text):
+                spans_of.setdefault(term, []).append((start, end))
+            for term, value in zip(values.indices, values.data):
+                spans = spans_of[term]
+                weight = sign * self.coef[row, offset + term] * value / len(spans)
+                contributions.extend((start, end, weight) for start, end in spans)
             offset += len(vectorizer.idf)
         return contributions, sign * float(self.intercept[row])
 

@@ -17,6 +17,7 @@ what changed), or a model saved by another program or an older textclf.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sqlite3
 import sys
@@ -98,8 +99,12 @@ class LocallyLoadedModel:
         self._saved = saved
         self.folder = folder
 
-    def predict(self, model_input):
-        return self._saved.predict(model_input)
+    def predict(self, model_input, params=None):
+        # A model saved before params existed takes none: its answer lacks what they ask for, as
+        # MLflow ignores params a model's signature does not name.
+        if params is None or "params" not in inspect.signature(self._saved.predict).parameters:
+            return self._saved.predict(model_input)
+        return self._saved.predict(model_input, params)
 
 
 def _load_saved_model(folder: Path, model_uri: str):

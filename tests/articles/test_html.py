@@ -1,0 +1,121 @@
+"""`textclf predict --article ... --explain --html PAGE`: the page rendered by a real headless
+Chromium (Debian's package; .ci/run installs it), its DOM and a screenshot checked; and the
+explanations in the JSON lines."""
+
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers.processes import run_cli
+
+ARTICLE = Path(__file__).parent / "eastline_visit.txt"
+# A second article: short, with markup that must show as text, and a character outside UTF-16's
+# basic plane before a passage (offsets are code points; the page must still cut passages right).
+SHORT = ("Pyongyang fired a ballistic missile into the sea on Sunday. 🚀 Officials in Seoul called it a "
+         "<script>alert('provocation')</script> & a test of the alliance.\n")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found, "Chromium is not installed. Fix: apt-get install chromium (.ci/run installs it when missing)"
+    return found
+
+
+class Elements(HTMLParser):
+    """Start tags of a document, as (tag, attributes)."""
+
+    def __init__(self, document: str):
+        super().__init__()
+        self.found = []
+        self.feed(document)
+
+    def handle_starttag(self, tag, attrs):
+        self.found.append((tag, dict(attrs)))
+
+    def having(self, tag, css_class=None):
+        return [a for t, a in self.found if t == tag and (css_class is None or css_class in a.get("class", "").split())]
+
+
+@pytest.fixture(scope="module")
+def page(trained_store, tmp_path_factory):
+    """Two articles through a real `textclf predict --article --explain --html`, then Chromium:
+    (JSON records, the page's source, its DOM after rendering, the screenshot's pixels)."""
+    folder, _ = trained_store
+    out = tmp_path_factory.mktemp("html")
+    (out / "short.txt").write_text(SHORT, encoding="utf-8")
+    result = run_cli("predict", "--article", str(ARTICLE), str(out / "short.txt"), "--explain", "--html",
+                     str(out / "page.html"), "-o", str(out / "tagged.jsonl"), "--tracking-uri",
+                     f"sqlite:///{folder}/mlflow.db", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (out / "tagged.jsonl").read_text(encoding="utf-8").splitlines()]
+    browser = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={out / 'profile'}"]
+    dom = subprocess.run([*browser, "--dump-dom", (out / "page.html").as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    subprocess.run([*browser, f"--screenshot={out / 'page.png'}", "--window-size=1200,1600",
+                    (out / "page.html").as_uri()], capture_output=True, timeout=120, check=True)
+    pixels = np.asarray(Image.open(out / "page.png").convert("RGB"))
+    return records, (out / "page.html").read_text(encoding="utf-8"), dom, pixels
+
+
+def test_the_rendered_page_has_one_element_per_passage_in_order(page):
+    records, _, dom, _ = page
+    passages = [p for record in records for p in record["passages"]]
+    shown = Elements(dom).having("span", "passage")
+    assert len(shown) == len(passages) == 19 + 2
+    assert [(int(a["data-index"]), a["data-label"]) for a in shown] == [(p["index"], p["label"]) for p in passages]
+    for attributes, passage in zip(shown, passages):  # probabilities on hover
+        best = max((k for k in passage if k.startswith("prob_")), key=passage.get)
+        assert f"{best.removeprefix('prob_')}: {passage[best]:.2f}" in attributes["title"]
+
+
+def test_the_page_shows_each_passage_s_text_as_text(page):
+    records, source, dom, _ = page
+    text_of = re.compile(r'<span class="passage"[^>]*>(.*?)</span>', re.S)
+    plain = [re.sub(r"<[^>]+>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+             .replace("&#x27;", "'").replace("&quot;", '"') for html in text_of.findall(source)]
+    assert plain == [p["text"] for record in records for p in record["passages"]]
+    assert not Elements(dom).having("script")  # the article's <script> is text, not code
+
+
+def test_each_article_has_a_topic_chart_and_the_page_an_index(page):
+    records, _, dom, _ = page
+    elements = Elements(dom)
+    assert len(elements.having("section", "article")) == 2
+    assert [a["href"] for a in elements.having("a")] == ["#article-0", "#article-1"]
+    assert len(elements.having("rect", "bar")) == sum(len(record["topics"]) for record in records)
+
+
+def test_the_page_needs_nothing_from_the_network(page):
+    _, source, _, _ = page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(|@import|<link""", source, re.I)
+
+
+def test_the_screenshot_is_not_blank(page):
+    _, _, _, pixels = page
+    colour = pixels.max(axis=2).astype(int) - pixels.min(axis=2)  # 0 for white, grey and black
+    assert (pixels.min(axis=2) < 200).mean() > 0.03  # ink on at least 3% of the window
+    assert (colour > 20).mean() > 0.03  # the passages' colours, not only black text
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 100
+
+
+def test_explanations_mark_the_words_behind_each_label(page):
+    records, _, dom, _ = page
+    missile = records[1]["passages"][0]
+    assert missile["label"] == "north_korea_security"
+    (explanation,) = missile["explanation"]
+    assert explanation["label"] == missile["label"] and explanation["method"] == "linear"
+    top_words = [t["text"] for t in explanation["terms"][:5]]
+    assert {"missile", "ballistic", "fired", "Pyongyang"} & set(top_words), top_words
+    for term in explanation["terms"]:
+        assert missile["text"][term["start"]:term["end"]] == term["text"]
+    marks = Elements(dom).having("mark")
+    assert marks and {a["class"] for a in marks} <= {"for", "against"}
