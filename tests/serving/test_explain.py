@@ -9,7 +9,7 @@ import pytest
 from sklearn.multiclass import OneVsRestClassifier
 
 from helpers.seed_models import ROWS, TEXTS, UNSEEN, fitted
-from textclf.serving.explain import explain_texts
+from textclf.serving.explain import explain_texts, log_odds
 from textclf.serving.linear_tfidf import LinearTfidfModel
 from textclf.serving.pyfunc import SavedModel
 from textclf.serving.reader import load_state
@@ -101,10 +101,11 @@ def test_other_models_are_explained_by_leaving_each_word_out(tmp_path):
     explained = explain_texts(model, decision, texts, decision.labels(probabilities), probabilities)
     (first,) = explained[0]
     column = decision.classes.index(first["label"])
-    assert first["method"] == "leave_one_word_out" and first["base"] == pytest.approx(probabilities[0, column])
+    assert first["method"] == "leave_one_word_out"
+    assert first["base"] == pytest.approx(np.log(probabilities[0, column] / (1 - probabilities[0, column])))
     for term in first["terms"]:
         without = texts[0][:term["start"]] + texts[0][term["end"]:]
-        assert term["weight"] == pytest.approx(probabilities[0, column] - model.predict_proba([without])[0, column])
+        assert term["weight"] == pytest.approx(first["base"] - log_odds(model.predict_proba([without])[0, column]))
     assert len(first["terms"]) <= len(texts[0].split())
 
 
@@ -136,8 +137,8 @@ def test_a_saved_transformer_model_is_explained_by_leaving_each_word_out(tiny, t
     (explanation,) = answer["explanation"][0]
     label = answer["label"][0]
     assert explanation["method"] == "leave_one_word_out" and explanation["label"] == label and explanation["terms"]
-    assert explanation["base"] == pytest.approx(answer[f"prob_{label}"][0])
+    assert explanation["base"] == pytest.approx(log_odds(answer[f"prob_{label}"][0]))
     for term in explanation["terms"]:
         without = text[:term["start"]] + text[term["end"]:]
         alone = saved.predict(pd.DataFrame({"text": [without]}))[f"prob_{label}"][0]
-        assert term["weight"] == pytest.approx(explanation["base"] - alone, abs=1e-5)
+        assert term["weight"] == pytest.approx(explanation["base"] - log_odds(alone), abs=1e-4)
