@@ -26,4 +26,4 @@ def test_served_champion_matches_in_process_predictions_and_explanations(trained
     for row, label, in_process in zip(explained, expected["label"], expected["explanation"]):
         (explanation,) = row["explanation"]  # one label, one explanation
         assert explanation["label"] == label and explanation["method"] == "linear" and explanation["terms"]
-        assert explanation == in_process
+        assert row["explanation"] == list(in_process)
