@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 
 # extra -> the importable packages it adds, as the error names them
-EXTRAS = {"transformers": ("torch", "transformers"), "hf": ("datasets",), "int8": ("onnxruntime", "onnx")}
+EXTRAS = {"transformers": ("torch", "transformers"), "hf": ("datasets",), "int8": ("onnxruntime", "onnx"),
+          "server": ("psycopg", "flask_wtf")}
 
 
 def require_extra(extra: str) -> None:

@@ -1,5 +1,6 @@
 """The ``textclf`` command: ``textclf predict`` tags texts (or whole articles), ``textclf compare``
-lists runs, ``textclf verify`` checks a stored model.
+lists runs, ``textclf verify`` checks a stored model, ``textclf audit`` and ``suggest`` look at
+data, ``textclf server`` runs a team's tracking server.
 
 User errors print one line and exit 2; Ctrl-C exits 130 (see ``errors``). Each command reads the
 store ``tracking.discovery`` finds, as ``train.py`` does, and never creates one.
@@ -21,7 +22,7 @@ DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
 DESCRIPTION = ("Tag texts or whole articles with a trained model (predict), list an experiment's runs "
                "(compare), check a stored model's files (verify), find problems in labeled data (audit), "
-               "pick texts to label next (suggest).")
+               "pick texts to label next (suggest), run a team's tracking server (server).")
 TRACKING_URI_HELP = ("MLflow store (default: MLFLOW_TRACKING_URI, else mlflow.db in the textclf project "
                      "folder this runs in; a missing sqlite file is refused, never created)")
 
@@ -148,6 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "otherwise the line number)")
     suggest.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
+    server = commands.add_parser("server", help="a team's tracking server: MLflow with sign-in, on PostgreSQL")
+    server.add_argument("action", choices=["start", "status", "stop"])
+    server.add_argument("--data", required=True, metavar="DIR",
+                        help="the server's folder: its PostgreSQL cluster, artifacts, logs")
+    server.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only; see the README "
+                             "before opening it to a network)")
+    server.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
+
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
     compare.add_argument("--metric", default="validation/macro_f1",
@@ -198,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
             from textclf.cli.predict import predict
 
             predict(args)  # finds its store once the first texts are read: bad input is reported first
+    elif args.command == "server":
+        from textclf.cli.server import server
+
+        server(args)
     elif args.command == "suggest":
         from textclf.cli.suggest import suggest
 

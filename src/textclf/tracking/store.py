@@ -109,7 +109,13 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
     cause = cause.strip().splitlines()[0]
     cause = re.sub(r"^\((sqlite3|psycopg2?|pymysql)\.\w+\)\s*", "", cause)  # SQLAlchemy's wrapper prefix
     lowered = cause.lower()
-    if "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
+    if "error code 401" in lowered or getattr(error, "error_code", None) == "UNAUTHENTICATED":
+        cause = "the server asks who you are (401), and the user name or password given is missing or wrong"
+        fix = ("export MLFLOW_TRACKING_USERNAME=... MLFLOW_TRACKING_PASSWORD=... (the server's admin sets up "
+               "users)")
+    elif "error code 403" in lowered or getattr(error, "error_code", None) == "PERMISSION_DENIED":
+        fix = "ask the server's admin for permission on this experiment or model, or sign in as another user"
+    elif "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
         fix = "make the store and its folder writable, or point tracking.uri at a store you can write"
     elif "malformed" in lowered or "not a database" in lowered or "no such table" in lowered:
         fix = ("its runs cannot be read; restore it from a backup, or point tracking.uri at a new "

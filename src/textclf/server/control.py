@@ -1,0 +1,251 @@
+"""``textclf server start | status | stop --data DIR``: a team's MLflow tracking server.
+
+Everything lives in DIR:
+
+    DIR/postgres/        the private PostgreSQL cluster (runs, registry; MLflow's users and permissions)
+    DIR/artifacts/       artifacts, served through the tracking server (clients never see this path)
+    DIR/logs/            postgres.log, mlflow.log
+    DIR/auth.ini         MLflow's basic-auth settings (no password: the admin's is only in the database)
+    DIR/secret_key       the key the auth app signs its forms' CSRF tokens with (mode 0600)
+    DIR/server.json      where the server listens and its processes, while it runs
+
+MLflow's basic-auth app is on: the first start creates the user ``admin`` with the password in
+``MLFLOW_TRACKING_PASSWORD`` (refusing to start without one); later starts keep the stored one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from textclf.errors import UserError
+from textclf.extras import EXTRAS, is_installed, missing_extra_message
+from textclf.server.postgres import Cluster, cluster_account
+
+ADMIN = "admin"
+PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
+TRACKING_DATABASE, AUTH_DATABASE = "mlflow", "mlflow_auth"
+HEALTH_TIMEOUT = 180  # seconds; MLflow answers /health 11-17 s after starting on 2 cores
+STOP_TIMEOUT = 30
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """What server.json holds while the server runs."""
+
+    url: str
+    host: str
+    port: int
+    mlflow_pid: int
+    postgres_pid: int
+
+
+class TeamServer:
+    """The server whose files are in ``data``."""
+
+    def __init__(self, data: str | Path):
+        self.data = Path(data).expanduser().resolve()
+        self.state_file = self.data / "server.json"
+        self.logs = self.data / "logs"
+
+    def cluster(self) -> Cluster:
+        return Cluster(self.data / "postgres", cluster_account(self.data), self.logs / "postgres.log")
+
+    def state(self) -> ServerState | None:
+        try:
+            return ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    # --- start ---------------------------------------------------------------------------------
+    def start(self, host: str, port: int) -> ServerState:
+        """Start PostgreSQL, then MLflow's server on it; return once /health answers."""
+        running = self.state()
+        if running is not None and _alive(running.mlflow_pid):
+            raise UserError(f"a server from {self.data} already runs at {running.url}. "
+                            f"Fix: use it, or stop it first (textclf server stop --data {self.data})")
+        if not self.data.is_dir():
+            raise UserError(f"server folder {self.data} does not exist. Fix: create it (mkdir -p {self.data})")
+        first_start = not (self.data / "postgres").exists()
+        password = os.environ.get(PASSWORD_ENV, "")
+        if first_start and not password:
+            raise UserError(f"the first start creates the user {ADMIN}, and {PASSWORD_ENV} is not set. "
+                            f"Fix: export {PASSWORD_ENV}=... (at least 12 characters), then start again")
+        if not all(map(is_installed, EXTRAS["server"])):
+            raise UserError(missing_extra_message("textclf server", "server"))
+        _check_port_free(host, port)
+        cluster = self.cluster()
+        if first_start:
+            cluster.create()
+        cluster.start()
+        process, url = None, f"http://{host}:{port}"
+        try:
+            cluster.create_database(TRACKING_DATABASE)
+            cluster.create_database(AUTH_DATABASE)
+            process = self._start_mlflow(cluster, host, port, password)
+            self._wait_until_healthy(url, process)
+        except BaseException:  # a Ctrl-C too: leave nothing running behind a failed start
+            if process is not None:
+                _stop_group(process.pid)
+            cluster.stop()
+            raise
+        state = ServerState(url, host, port, process.pid, cluster.pid() or 0)
+        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+        return state
+
+    def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> subprocess.Popen:
+        (self.data / "artifacts").mkdir(exist_ok=True)
+        auth_config = self.data / "auth.ini"
+        auth_config.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = {cluster.sqlalchemy_uri(AUTH_DATABASE)}\n"
+            f"admin_username = {ADMIN}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+            encoding="utf-8")
+        environment = dict(os.environ, MLFLOW_AUTH_CONFIG_PATH=str(auth_config), MLFLOW_DISABLE_TELEMETRY="true",
+                           MLFLOW_FLASK_SERVER_SECRET_KEY=self._secret_key())
+        environment.pop(PASSWORD_ENV, None)
+        if password:  # read only when the admin does not exist yet
+            environment["MLFLOW_AUTH_ADMIN_PASSWORD"] = password
+        # The venv's bin first: mlflow server runs uvicorn by name.
+        environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+        command = [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth",
+                   "--backend-store-uri", cluster.sqlalchemy_uri(TRACKING_DATABASE),
+                   "--artifacts-destination", str(self.data / "artifacts"),
+                   "--host", host, "--port", str(port), "--workers", "1"]
+        self.logs.mkdir(exist_ok=True)
+        with (self.logs / "mlflow.log").open("a") as log:
+            self.log_start = log.tell()  # a failed start reports only what this start logged
+            # A session of its own: stop signals the whole group (uvicorn's workers are children),
+            # and a Ctrl-C in the terminal that started it does not reach it.
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=environment, cwd=self.data, start_new_session=True)
+
+    def _secret_key(self) -> str:
+        """The key the auth app signs its CSRF tokens with: made at the first start, kept (0600)."""
+        path = self.data / "secret_key"
+        if not path.exists():
+            import secrets
+
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def _wait_until_healthy(self, url: str, process: subprocess.Popen) -> None:
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise UserError(f"MLflow's server exited ({process.returncode}) before answering: "
+                                f"{_last_error(self.logs / 'mlflow.log', self.log_start)}. Fix: see {self.logs / 'mlflow.log'}")
+            if _healthy(url):
+                return
+            time.sleep(0.5)
+        raise UserError(f"MLflow's server did not answer {url}/health within {HEALTH_TIMEOUT} s. "
+                        f"Fix: see {self.logs / 'mlflow.log'}")
+
+    # --- status and stop ------------------------------------------------------------------------
+    def status(self) -> tuple[bool, str]:
+        """(running, one line saying what runs)."""
+        state = self.state()
+        postgres = self.cluster().pid() if (self.data / "postgres").exists() else None
+        if state is None or not _alive(state.mlflow_pid):
+            extra = f"; PostgreSQL still runs (pid {postgres})" if postgres else ""
+            return False, f"not running (server folder {self.data}){extra}"
+        health = "healthy" if _healthy(state.url) else "not answering /health"
+        return True, f"running at {state.url}, {health} (MLflow pid {state.mlflow_pid}, PostgreSQL pid {postgres})"
+
+    def stop(self) -> bool:
+        """Stop MLflow's server, then PostgreSQL; whether anything was running."""
+        state = self.state()
+        cluster = self.cluster() if (self.data / "postgres").exists() else None
+        was_running = (state is not None and _alive(state.mlflow_pid)) or (cluster is not None and cluster.running())
+        if state is not None:
+            _stop_group(state.mlflow_pid)
+        if cluster is not None:
+            cluster.stop()
+        self.state_file.unlink(missing_ok=True)
+        return was_running
+
+
+def _stop_group(pid: int) -> None:
+    """SIGTERM the process group ``pid`` leads (the server and its workers), SIGKILL what is left."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.2)
+    if _group_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def _group_of(pid: str) -> int | None:
+    """The process group of a live process (not a zombie), from /proc."""
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields and fields[0] != "Z" else None
+
+
+def _state_of(pid: str) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, ppid, pgrp, ..."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def _alive(pid: int) -> bool:
+    return _state_of(str(pid)) not in (None, "Z")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a TIME_WAIT is no user
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}). "
+                            "Fix: pass another --port, or stop what uses it") from None
+
+
+def _last_error(log: Path, start: int) -> str:
+    """The last line of ``log`` after byte ``start`` that names an error (else its last line)."""
+    try:
+        with log.open("rb") as handle:
+            handle.seek(start)
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return "no log"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line or "Exception" in line]
+    return (errors or lines or ["no output"])[-1][:300]
