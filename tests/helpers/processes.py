@@ -59,6 +59,7 @@ def start_long_finetune(folder: Path) -> subprocess.Popen:
                             text=True)
 
 
-def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeout: int = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "textclf.cli", *args], capture_output=True, text=True,
-                          input=stdin, timeout=timeout, cwd=cwd, env=clean_env())
+                          input=stdin, timeout=timeout, cwd=cwd, env=env or clean_env())

@@ -14,6 +14,7 @@ def server(args) -> None:
 
     team_server = TeamServer(args.data)
     if args.action == "start":
+        team_server.check_can_start(args.host, args.port)  # bad input: one line, before anything starts
         print(f"starting PostgreSQL and MLflow's server from {team_server.data} ...", file=sys.stderr, flush=True)
         state = team_server.start(args.host, args.port)
         print(f"running at {state.url} (logs in {team_server.logs})")

@@ -68,22 +68,9 @@ class TeamServer:
     # --- start ---------------------------------------------------------------------------------
     def start(self, host: str, port: int) -> ServerState:
         """Start PostgreSQL, then MLflow's server on it; return once /health answers."""
-        running = self.state()
-        if running is not None and _alive(running.mlflow_pid):
-            raise UserError(f"a server from {self.data} already runs at {running.url}. "
-                            f"Fix: use it, or stop it first (textclf server stop --data {self.data})")
-        if not self.data.is_dir():
-            raise UserError(f"server folder {self.data} does not exist. Fix: create it (mkdir -p {self.data})")
-        first_start = not (self.data / "postgres").exists()
-        password = os.environ.get(PASSWORD_ENV, "")
-        if first_start and not password:
-            raise UserError(f"the first start creates the user {ADMIN}, and {PASSWORD_ENV} is not set. "
-                            f"Fix: export {PASSWORD_ENV}=... (at least 12 characters), then start again")
-        if not all(map(is_installed, EXTRAS["server"])):
-            raise UserError(missing_extra_message("textclf server", "server"))
-        _check_port_free(host, port)
+        password = self.check_can_start(host, port)
         cluster = self.cluster()
-        if first_start:
+        if not cluster.exists():
             cluster.create()
         cluster.start()
         process, url = None, f"http://{host}:{port}"
@@ -100,6 +87,26 @@ class TeamServer:
         state = ServerState(url, host, port, process.pid, cluster.pid() or 0)
         self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
         return state
+
+    def check_can_start(self, host: str, port: int) -> str:
+        """Raise ``UserError`` for what would stop a start, before anything is made; return the
+        admin password for a first start ('' for a later one)."""
+        running = self.state()
+        if running is not None and _alive(running.mlflow_pid):
+            raise UserError(f"a server from {self.data} already runs at {running.url}. "
+                            f"Fix: use it, or stop it first (textclf server stop --data {self.data})")
+        if not self.data.is_dir():
+            raise UserError(f"server folder {self.data} does not exist. Fix: create it (mkdir -p {self.data})")
+        first_start = not (self.data / "postgres" / "PG_VERSION").is_file()
+        password = os.environ.get(PASSWORD_ENV, "")
+        if first_start and not password:
+            raise UserError(f"the first start creates the user {ADMIN}, and {PASSWORD_ENV} is not set. "
+                            f"Fix: export {PASSWORD_ENV}=... (at least 12 characters), then start again")
+        if not all(map(is_installed, EXTRAS["server"])):
+            raise UserError(missing_extra_message("textclf server", "server"))
+        self.cluster()  # refuses a root-owned folder when run as root
+        _check_port_free(host, port)
+        return password
 
     def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> subprocess.Popen:
         (self.data / "artifacts").mkdir(exist_ok=True)

@@ -77,10 +77,15 @@ class Cluster:
 
     def create(self) -> None:
         """``initdb``: a new cluster whose superuser logs in over the socket without a password."""
+        shutil.rmtree(self.folder, ignore_errors=True)  # what a failed first start left
         self.folder.mkdir(mode=0o700)
         os.chown(self.folder, self.account.uid, self.account.gid)
-        self._run("initdb", "-D", str(self.folder), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--no-instructions")
+        try:
+            self._run("initdb", "-D", str(self.folder), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
+                      "--no-instructions")
+        except BaseException:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def start(self) -> None:
         options = f"-p {PORT} -k {self.folder} -c listen_addresses='' -c unix_socket_permissions=0700"
