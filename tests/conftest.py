@@ -102,3 +102,23 @@ def tracking_server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}", folder
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def team_server():
+    """A team server started with `textclf server start` (PostgreSQL + MLflow with sign-in):
+    (url, its folder). Stopped at the end of the session, checked to leave no process behind.
+    Clients sign in with ``helpers.team_server.credentials()``."""
+    import shutil
+
+    from helpers.serving import free_port
+    from helpers.team_server import server_folder, start_team_server, stop_team_server
+
+    folder = server_folder()
+    try:
+        yield start_team_server(folder, free_port()), folder
+    finally:
+        try:
+            stop_team_server(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)

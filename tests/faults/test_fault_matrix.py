@@ -1,12 +1,15 @@
 """The fault matrix: SIGINT, SIGTERM and SIGKILL delivered to the training process, to its tracking
 worker and to the whole process group, at each edge of a run (``textclf.pause.MOMENTS``), on a
-sqlite store and against a real `mlflow server`.
+sqlite store, against a real `mlflow server` and against the team server (`textclf server`:
+PostgreSQL, with sign-in).
 
-The README's test command runs 36 of the 102 cells (about 2.5 minutes of its time on 2 cores);
-set ``TEXTCLF_FULL_FAULT_MATRIX=1`` for all of them (about 7 minutes). By default: on sqlite, every
+The README's test command runs 39 of the 153 cells (about 2.5 minutes of its time on 2 cores);
+set ``TEXTCLF_FULL_FAULT_MATRIX=1`` for all of them (about 10 minutes). By default: on sqlite, every
 SIGKILL cell, SIGINT to the group (Ctrl-C in a terminal) and SIGTERM to training at each moment;
 against the server, SIGKILL of the group at each moment and of the worker while it registers (the
-server only changes what a dying process leaves behind). Left out are cells whose code path one
+server only changes what a dying process leaves behind); against the team server, SIGKILL of the
+group mid-fit and while registering, and of the worker while it registers (what PostgreSQL
+changes is the store under the same server). Left out are cells whose code path one
 of those already takes: SIGINT and SIGTERM to the worker (it ignores both), SIGINT to training
 (the group's SIGINT reaches it), SIGTERM to the group.
 
@@ -27,9 +30,10 @@ import psutil
 import pytest
 
 from helpers.processes import clean_env, train_command
+from helpers.team_server import PASSWORD, sign_in
 from textclf.pause import MOMENTS
 
-STORES = ("sqlite", "server")
+STORES = ("sqlite", "server", "team")
 TARGETS = ("training", "worker", "group")
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
@@ -37,6 +41,8 @@ SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal
 def in_default_suite(store: str, moment: str, target: str, name: str) -> bool:
     if store == "server":
         return name == "SIGKILL" and (target == "group" or (target, moment) == ("worker", "register"))
+    if store == "team":
+        return name == "SIGKILL" and (target, moment) in {("group", "fit"), ("group", "register"), ("worker", "register")}
     return name == "SIGKILL" or (target, name) in {("group", "SIGINT"), ("training", "SIGTERM")}
 
 
@@ -77,26 +83,32 @@ def expected(moment: str, target: str, name: str) -> dict:
 
 
 @pytest.fixture
-def store(request, tmp_path, store_kind):
-    """(tracking URI, overrides, an MlflowClient on it, experiment) for one cell's own experiment."""
+def store(request, tmp_path, monkeypatch, store_kind):
+    """(tracking URI, overrides, an MlflowClient on it, experiment, train.py's environment) for one
+    cell's own experiment."""
     from mlflow.tracking import MlflowClient
 
     name = f"fault-{abs(hash(request.node.nodeid)) % 10**8}"
+    environment = {}
     if store_kind == "sqlite":
         uri = f"sqlite:///{tmp_path}/mlflow.db"
-    else:
+    elif store_kind == "server":
         uri = request.getfixturevalue("tracking_server")[0]
+    else:
+        uri = request.getfixturevalue("team_server")[0]
+        sign_in(monkeypatch)  # this process's client
+        environment = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": PASSWORD}
     overrides = [f"tracking.uri={uri}", f"tracking.experiment={name}", f"tracking.registered_model={name}-topics"]
-    return uri, overrides, MlflowClient(uri), name
+    return uri, overrides, MlflowClient(uri), name, environment
 
 
 @pytest.mark.parametrize("store_kind,moment,target,name", CELLS, ids=["-".join(cell) for cell in CELLS])
 def test_fault(store, tmp_path, store_kind, moment, target, name):
-    uri, overrides, client, experiment = store
+    uri, overrides, client, experiment, environment = store
     pause_file = tmp_path / "paused"
     process = subprocess.Popen(
         train_command(tmp_path, "features=tfidf_word", "model=tfidf_nb", *overrides), cwd=tmp_path,
-        env=clean_env(TEXTCLF_PAUSE_AT=moment, TEXTCLF_PAUSE_FILE=str(pause_file)),
+        env=clean_env(TEXTCLF_PAUSE_AT=moment, TEXTCLF_PAUSE_FILE=str(pause_file), **environment),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for(lambda: pause_file.exists() and pause_file.read_text().strip(), process, f"the pause at {moment}")

@@ -4,75 +4,16 @@ credentials, read back through `textclf predict` and MLflow, then stopped with n
 
 import json
 import os
-import pwd
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from helpers.processes import clean_env, run_cli, run_train
 from helpers.serving import free_port
-
-PASSWORD = "a-long-enough-password-for-tests"
-
-
-def server_folder() -> Path:
-    """An empty folder for the server. PostgreSQL refuses root, and started by root the cluster runs
-    as the folder's owner: the postgres account (Debian's package makes it), in a folder it can reach."""
-    if os.geteuid() != 0:
-        return Path(tempfile.mkdtemp(prefix="textclf-team-server-"))
-    folder = Path(tempfile.mkdtemp(prefix="textclf-team-server-", dir="/tmp"))
-    try:
-        account = pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.fail("no postgres account: PostgreSQL is not installed. Fix: apt-get install postgresql "
-                    "(.ci/run installs it when missing)")
-    os.chown(folder, account.pw_uid, account.pw_gid)
-    return folder
-
-
-def processes_using(folder: Path) -> list[str]:
-    """Command lines of live processes that name ``folder`` (PostgreSQL's and MLflow's do)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            command = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if str(folder) in command and state != "Z" and entry != str(os.getpid()):
-            found.append(command)
-    return found
-
-
-def credentials(password=PASSWORD, **extra) -> dict:
-    return clean_env(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=password, **extra)
-
-
-@pytest.fixture(scope="module")
-def team_server():
-    """A server started with `textclf server start`: (url, its folder). Stopped at the end, and
-    checked to have left no process behind."""
-    folder, port = server_folder(), free_port()
-    result = run_cli("server", "start", "--data", str(folder), "--port", str(port), env=credentials(), timeout=300)
-    assert result.returncode == 0, result.stderr + "".join(
-        path.read_text() for path in (folder / "logs").glob("*.log"))
-    url = f"http://127.0.0.1:{port}"
-    assert f"running at {url}" in result.stdout
-    try:
-        yield url, folder
-    finally:
-        stopped = run_cli("server", "stop", "--data", str(folder), env=clean_env(), timeout=120)
-        assert stopped.returncode == 0 and stopped.stdout.strip() == "stopped", stopped.stderr
-        status = run_cli("server", "status", "--data", str(folder), env=clean_env())
-        assert status.returncode == 3 and status.stdout.startswith("not running")
-        assert processes_using(folder) == []
-        shutil.rmtree(folder, ignore_errors=True)
-
+from helpers.team_server import credentials, processes_using, server_folder, sign_in
 
 @pytest.fixture(scope="module")
 def trained(team_server, tmp_path_factory):
@@ -102,8 +43,7 @@ def test_status_says_where_it_runs(team_server):
 def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(team_server, trained, monkeypatch):
     url, folder = team_server
     assert not (trained / "mlflow.db").exists() and not (trained / "mlruns").exists()
-    for name, value in credentials().items():
-        monkeypatch.setenv(name, value)
+    sign_in(monkeypatch)
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(url)
@@ -153,3 +93,17 @@ def test_a_first_start_without_a_password_is_refused_and_leaves_nothing(tmp_path
         assert list(folder.iterdir()) == [] and processes_using(folder) == []
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_changed_model_on_the_server_is_refused(team_server, trained):
+    """Model integrity holds on the server as on sqlite: a file changed in the server's artifact
+    store fails the digest recorded when the model was logged. (Last here: it spoils the model.)"""
+    url, folder = team_server
+    (state,) = (folder / "artifacts").rglob("state.json")
+    os.chmod(state, 0o666)  # written by the server's account
+    state.write_text(state.read_text(encoding="utf-8").replace("north_korea_security", "alliance_reassurance", 1),
+                     encoding="utf-8")
+    result = run_cli("predict", stdin="Pyongyang fired a ballistic missile on Sunday.\n",
+                     env=credentials(MLFLOW_TRACKING_URI=url))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: model models:/diplomacy-topics@champion is not the model that was logged")

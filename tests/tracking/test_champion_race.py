@@ -1,25 +1,31 @@
 """The champion under contention: runs registering at the same instant against a real tracking
-server. Four threads, each with its own client (so its own HTTP connections), register a version
-and apply the champion rule at once, 20 times over."""
+server, a bare `mlflow server` on sqlite and the team server on PostgreSQL (with sign-in). Four
+threads, each with its own client (so its own HTTP connections), register a version and apply
+the champion rule at once, 20 times over (10 on the team server, whose start the suite pays for)."""
 
 import random
 import threading
 
+import pytest
+
+from helpers.team_server import sign_in
 from textclf.tracking.champion import register_candidate
 from textclf.tracking.ownership import this_process
 
-TRIALS = 20
 RACERS = 4
 
 
-def test_four_registrations_at_once_leave_the_best_as_champion(tracking_server):
+@pytest.mark.parametrize("server, trials", [("tracking_server", 20), ("team_server", 10)])
+def test_four_registrations_at_once_leave_the_best_as_champion(request, monkeypatch, server, trials):
     from mlflow.tracking import MlflowClient
 
-    url, _ = tracking_server
+    url, _ = request.getfixturevalue(server)
+    if server == "team_server":
+        sign_in(monkeypatch)
     setup = MlflowClient(url)
     experiment = setup.create_experiment("champion-race")
     rng = random.Random(0)
-    for trial in range(TRIALS):
+    for trial in range(trials):
         name = f"race-{trial}"
         setup.create_registered_model(name)
         scores = rng.sample([0.80, 0.85, 0.88, 0.90, 0.93, 0.95], RACERS)
