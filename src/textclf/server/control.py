@@ -112,17 +112,8 @@ class TeamServer:
     def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> subprocess.Popen:
         (self.data / "artifacts").mkdir(exist_ok=True)
         auth_config = self.data / "auth.ini"
-        auth_config.write_text(
-            "[mlflow]\n"
-            "default_permission = READ\n"
-            f"database_uri = {cluster.sqlalchemy_uri(AUTH_DATABASE)}\n"
-            f"admin_username = {ADMIN}\n"
-            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-            # Checking a password costs a PBKDF2 hash on every request: 10 rounds of a 4-way
-            # registration race took 137 s, 20 s with checks cached. A cached check can go stale
-            # only on a worker other than the one that changed the user; this server runs one.
-            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n",
-            encoding="utf-8")
+        if not auth_config.exists():  # written once: an admin may edit it (default_permission...)
+            self._write_auth_config(auth_config, cluster)
         environment = dict(os.environ, MLFLOW_AUTH_CONFIG_PATH=str(auth_config), MLFLOW_DISABLE_TELEMETRY="true",
                            MLFLOW_FLASK_SERVER_SECRET_KEY=self._secret_key())
         environment.pop(PASSWORD_ENV, None)
@@ -141,6 +132,19 @@ class TeamServer:
             # and a Ctrl-C in the terminal that started it does not reach it.
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=environment, cwd=self.data, start_new_session=True)
+
+    def _write_auth_config(self, auth_config: Path, cluster: Cluster) -> None:
+        auth_config.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = {cluster.sqlalchemy_uri(AUTH_DATABASE)}\n"
+            f"admin_username = {ADMIN}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+            # Checking a password costs a PBKDF2 hash on every request: 10 rounds of a 4-way
+            # registration race took 137 s, 20 s with checks cached. A cached check can go stale
+            # only on a worker other than the one that changed the user; this server runs one.
+            f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n",
+            encoding="utf-8")
 
     def _secret_key(self) -> str:
         """The key the auth app signs its CSRF tokens with: made at the first start, kept (0600)."""
