@@ -95,11 +95,16 @@ def test_a_first_start_without_a_password_is_refused_and_leaves_nothing(tmp_path
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_changed_model_on_the_server_is_refused(team_server, trained):
+def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypatch):
     """Model integrity holds on the server as on sqlite: a file changed in the server's artifact
     store fails the digest recorded when the model was logged. (Last here: it spoils the model.)"""
     url, folder = team_server
-    (state,) = (folder / "artifacts").rglob("state.json")
+    sign_in(monkeypatch)
+    from mlflow.tracking import MlflowClient
+
+    champion = MlflowClient(url).get_model_version_by_alias("diplomacy-topics", "champion")
+    model_id = champion.source.removeprefix("models:/")  # models:/m-...: the logged model's folder
+    (state,) = [path for path in (folder / "artifacts").rglob("state.json") if model_id in path.parts]
     os.chmod(state, 0o666)  # written by the server's account
     state.write_text(state.read_text(encoding="utf-8").replace("north_korea_security", "alliance_reassurance", 1),
                      encoding="utf-8")

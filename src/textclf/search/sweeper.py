@@ -90,7 +90,7 @@ class StudySweeper:
 
     def _record(self, study) -> None:
         """The study's best on the terminal and, as tags and plots, on the sweep's parent run."""
-        from textclf.tracking.store import PARENT_RUN_ENV
+        from textclf.tracking.sweep_parent import PARENT_RUN_ENV
         from textclf.tracking.sweep import log_study
 
         tags = summary_tags(study)

@@ -38,13 +38,15 @@ class RunDescription:
     overrides: tuple[str, ...]
     source: str
     started_ms: int
+    parent_run_id: str | None = None  # the sweep's parent run, for a job of a sweep (tracking.sweep)
 
     def run_tags(self) -> dict[str, str]:
         """Tags the run is created with: its overrides, model, task and labels, and the script
         that ran it as MLflow's source (the worker process that creates the run is not it)."""
-        return {OVERRIDES_TAG: " ".join(self.overrides), MODEL_TAG: self.model, TASK_TAG: self.task,
+        tags = {OVERRIDES_TAG: " ".join(self.overrides), MODEL_TAG: self.model, TASK_TAG: self.task,
                 LABELS_TAG: label_set(self.labels), "mlflow.source.name": self.source,
                 "mlflow.source.type": "LOCAL"}
+        return tags if self.parent_run_id is None else {**tags, "mlflow.parentRunId": self.parent_run_id}
 
     def version_tags(self, data_hash: str | None, metric: str, score: float) -> dict[str, str]:
         tags = {MODEL_TAG: self.model, TASK_TAG: self.task, LABELS_TAG: label_set(self.labels), metric: f"{score:.4f}"}
@@ -62,7 +64,9 @@ def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int)
     model = cfg.model.get("name") or cfg.model.estimator["_target_"].rsplit(".", 1)[-1]
     name = cfg.run_name or " ".join([model, *(short_override(o) for o in overrides if _says_what(o))])
     source = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
-    return RunDescription(name, model, task, tuple(labels), overrides, source, started_ms)
+    from textclf.tracking.sweep_parent import sweep_parent_run  # Hydra's runtime: only train.py's jobs have one
+
+    return RunDescription(name, model, task, tuple(labels), overrides, source, started_ms, sweep_parent_run())
 
 
 def _says_what(override: str) -> bool:

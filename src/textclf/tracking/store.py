@@ -18,8 +18,6 @@ from textclf.errors import UserError
 HEARTBEAT_SECONDS = 3
 SERVER_SILENCE_SECONDS = 15  # with HEARTBEAT_SECONDS, training stops within ~21 s of the last answer
 
-# A sweep's parent run id, handed to its jobs (see textclf.tracking.sweep).
-PARENT_RUN_ENV = "TEXTCLF_PARENT_RUN_ID"
 
 
 class StoreKind(Enum):

@@ -2,8 +2,8 @@
 
 It runs in the launching process before any job starts, so it also creates the tracking store
 and experiment once: parallel jobs (``hydra/launcher=joblib``) then never race to create a new
-sqlite database. Jobs find the parent through an environment variable, which joblib's worker
-processes inherit. When the sweep ends, it prints its jobs ranked by ``optimized_metric``.
+sqlite database. Jobs find the parent as ``tracking.sweep_parent`` says, whichever launcher
+started them. When the sweep ends, it prints its jobs ranked by ``optimized_metric``.
 
 A search (``hparams_search=NAME``) that continues an earlier study continues that study's parent
 run too: one parent run per study, its trials from every invocation nested under it.
@@ -27,7 +27,8 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
 
-        from textclf.tracking.store import PARENT_RUN_ENV, store_settings
+        from textclf.tracking.store import store_settings
+        from textclf.tracking.sweep_parent import hand_on
         from textclf.tracking.tracker import Tracker
 
         tracker = Tracker.connect(**store_settings(config.tracking))
@@ -39,7 +40,7 @@ class ParentRunCallback(Callback):
             tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
             run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
             self.parent_run_id = run.info.run_id
-        os.environ[PARENT_RUN_ENV] = self.parent_run_id
+        hand_on(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
 
@@ -110,7 +111,7 @@ class LearningCurveCallback(Callback):
         self.metric = metric
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from textclf.tracking.store import PARENT_RUN_ENV
+        from textclf.tracking.sweep_parent import PARENT_RUN_ENV
 
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent:

@@ -47,7 +47,7 @@ from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
 from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
 from textclf.tracking.registry import check_same_task  # noqa: E402
 from textclf.tracking.requirements import requirements  # noqa: E402
-from textclf.tracking.store import (PARENT_RUN_ENV, Registration, check_reachable, is_remote,  # noqa: E402
+from textclf.tracking.store import (Registration, check_reachable, is_remote,  # noqa: E402
                                    store_lock, unusable_store)
 
 MODEL_NAME = "model"
@@ -115,9 +115,6 @@ class Tracker:
         check_same_task(client, self.registered_model, description.task, description.labels)
         self.description = description
         tags = {**description.run_tags(), OWNER_TAG: owner, "mlflow.user": getpass.getuser()}
-        parent = os.environ.get(PARENT_RUN_ENV)
-        if parent:
-            tags["mlflow.parentRunId"] = parent
         # Created here with the training's own start time: this process starts seconds later.
         run = client.create_run(self.experiment_id, start_time=description.started_ms, tags=tags,
                                 run_name=description.name)
