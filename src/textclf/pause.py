@@ -15,11 +15,13 @@ import time
 
 MOMENTS = ("before_run", "fit", "reports", "save_model", "register", "after_register")
 PAUSE_SECONDS = 30
+_paused: set[str] = set()  # a moment a run passes more than once (reports: one per split) pauses the first time
 
 
 def pause_at(moment: str) -> None:
-    if os.environ.get("TEXTCLF_PAUSE_AT") != moment:
+    if os.environ.get("TEXTCLF_PAUSE_AT") != moment or moment in _paused:
         return
+    _paused.add(moment)
     path = os.environ["TEXTCLF_PAUSE_FILE"]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"{moment} {os.getpid()}\n")
