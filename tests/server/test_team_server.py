@@ -112,3 +112,18 @@ def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypa
                      env=credentials(MLFLOW_TRACKING_URI=url))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("error: model models:/diplomacy-topics@champion is not the model that was logged")
+
+
+def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):
+    missing = tmp_path / "missing"
+    cases = [(["start", "--data", str(missing)], f"error: server folder {missing} does not exist"),
+             (["stop", "--data", str(missing)], f"error: server folder {missing} does not exist")]
+    if os.geteuid() == 0:  # tmp_path belongs to root: PostgreSQL would refuse to run
+        cases.append((["start", "--data", str(tmp_path)], "error: PostgreSQL refuses to run as root"))
+    for arguments, message in cases:
+        result = run_cli("server", *arguments, env=credentials())
+        assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+        assert len(result.stderr.splitlines()) == 1 and "Fix:" in result.stderr
+    assert list(tmp_path.iterdir()) == [] and processes_using(tmp_path) == []
+    status = run_cli("server", "status", "--data", str(missing))
+    assert status.returncode == 3 and status.stdout.startswith("not running")
