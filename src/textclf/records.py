@@ -41,7 +41,8 @@ def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:
             except ValueError:
                 record = None
             if not isinstance(record, dict):
-                raise UserError(f"{path} line {number} is not a JSON object. Fix: write one object a line, e.g. {example}")
+                raise UserError(f"{path} line {number} is not a JSON object. "
+                                f"Fix: write one object a line, e.g. {example}")
             yield number, record
 
 

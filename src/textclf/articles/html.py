@@ -26,7 +26,8 @@ STYLE = """
 body { font: 15px/1.55 system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; padding: 0 1em; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 2.5em; border-top: 1px solid #ddd; padding-top: 1em; }
 .legend span { display: inline-block; margin: 0 .8em .3em 0; }
-.swatch { display: inline-block; width: .9em; height: .9em; border-radius: 2px; vertical-align: -.1em; margin-right: .3em; }
+.swatch { display: inline-block; width: .9em; height: .9em; border-radius: 2px; vertical-align: -.1em;
+          margin-right: .3em; }
 .text { white-space: pre-wrap; background: #fcfcfc; border: 1px solid #eee; padding: 1em; border-radius: 4px; }
 .passage { border-radius: 3px; padding: 1px 0; }
 .passage:hover { outline: 2px solid #333; }
@@ -128,7 +129,8 @@ def _passage(passage: Passage, colours: dict[str, str]) -> str:
         lines.append(f"why {explanation['label']} ({explanation['method'].replace('_', ' ')}):")
         lines += [f"  {t['text']!r} {t['weight']:+.3f}" for t in explanation["terms"][:5]]
     body = _marked(passage, explanation) if explanation else escape(passage.text)
-    return (f'<span class="passage" data-index="{passage.index}" data-label="{escape(passage.labels[0] if passage.labels else "")}" '
+    label = escape(passage.labels[0] if passage.labels else "")
+    return (f'<span class="passage" data-index="{passage.index}" data-label="{label}" '
             f'style="background:{colour}33;box-shadow:inset 0 -2px {colour}" title="{escape(chr(10).join(lines))}">'
             f"{body}</span>")
 
@@ -147,8 +149,8 @@ def _marked(passage: Passage, explanation: dict) -> str:
             continue
         pieces.append(escape(passage.text[at:term["start"]]))
         kind = "for" if term["weight"] > 0 else "against"
-        pieces.append(f'<mark class="{kind}" title="{term["weight"]:+.3f}">{escape(passage.text[term["start"]:term["end"]])}'
-                      "</mark>")
+        word = escape(passage.text[term["start"]:term["end"]])
+        pieces.append(f'<mark class="{kind}" title="{term["weight"]:+.3f}">{word}</mark>')
         at = term["end"]
     pieces.append(escape(passage.text[at:]))
     return "".join(pieces)

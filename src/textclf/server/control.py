@@ -162,7 +162,8 @@ class TeamServer:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise UserError(f"MLflow's server exited ({process.returncode}) before answering: "
-                                f"{_last_error(self.logs / 'mlflow.log', self.log_start)}. Fix: see {self.logs / 'mlflow.log'}")
+                                f"{_last_error(self.logs / 'mlflow.log', self.log_start)}. "
+                                f"Fix: see {self.logs / 'mlflow.log'}")
             if _healthy(url):
                 return
             time.sleep(0.5)
