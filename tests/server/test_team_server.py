@@ -58,7 +58,7 @@ def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(te
 
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    mlflow.set_tracking_uri(url)  # set, not from the environment: an earlier test in this process may have set one
     model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
     answer = model.predict(pd.DataFrame({"text": ["Pyongyang fired a ballistic missile on Sunday."]}))
     assert answer.loc[0, "label"] == "north_korea_security"
