@@ -71,7 +71,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     pool = pool_of(*dataset.splits)
     origins = tuple((split.name, row) for split in dataset.splits for row in range(len(split)))
 
-    folds = KFold(folds=settings.folds, seed=cfg.seed)
+    folds = KFold(folds=settings.folds, seed=cfg.seed, setting="audit.folds")
     probabilities = np.mean([cross_validate_pool(estimator, pool, dataset.label_names, task, folds).probabilities
                              for estimator in estimators.values()], axis=0)
     multilabel = task.name == "multilabel"

@@ -45,22 +45,26 @@ class KFold:
         The fold metric reported as each fold's step (pruning) and averaged as ``cv/<score>``.
     seed : int
         Shuffles the rows before they are cut.
+    setting : str
+        The setting that chose ``folds``, as an error names it (``audit.folds`` for the audit).
     """
 
     folds: int = 5
     group_column: str | None = None
     score: str = "macro_f1"
     seed: int = 0
+    setting: str = "cv.folds"
 
     def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""
         if not isinstance(self.folds, int) or self.folds < 2:
-            raise UserError(f"cv.folds must be an integer of at least 2, got {self.folds!r}. Fix: pass cv.folds=5")
+            raise UserError(f"{self.setting} must be an integer of at least 2, got {self.folds!r}. "
+                            f"Fix: pass {self.setting}=5")
         units = len(set(pool.groups)) if self.group_column else len(pool)
         if units < self.folds:
             what = f"groups in {self.group_column!r}" if self.group_column else "texts"
-            raise UserError(f"cv.folds={self.folds} needs at least {self.folds} {what}; train and validation hold "
-                            f"{units}. Fix: pass a smaller cv.folds")
+            raise UserError(f"{self.setting}={self.folds} needs at least {self.folds} {what}; train and validation "
+                            f"hold {units}. Fix: pass a smaller {self.setting}")
         rows, primary = np.arange(len(pool)), np.asarray(pool.primary_labels)
         with warnings.catch_warnings():  # a label rarer than the fold count: scikit-learn says so per call
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
