@@ -83,14 +83,18 @@ def test_a_wrong_password_is_one_line_naming_the_fix(team_server, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_first_start_without_a_password_is_refused_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("password, message", [
+    ("", "error: the first start creates the user admin, and MLFLOW_TRACKING_PASSWORD is not set"),
+    ("too-short", "error: MLFLOW_TRACKING_PASSWORD has 9 characters, and MLflow wants at least 12"),
+])
+def test_a_first_start_without_a_good_password_is_refused_and_leaves_nothing(password, message):
     folder = server_folder()
     try:
         result = run_cli("server", "start", "--data", str(folder), "--port", str(free_port()), env=clean_env(
-            MLFLOW_TRACKING_PASSWORD=""))
-        assert result.returncode == 2 and result.stderr.startswith("error: the first start creates the user admin")
-        assert "Fix: export MLFLOW_TRACKING_PASSWORD" in result.stderr and len(result.stderr.splitlines()) == 1
-        assert list(folder.iterdir()) == [] and processes_using(folder) == []
+            MLFLOW_TRACKING_PASSWORD=password))
+        assert result.returncode == 2 and result.stderr.startswith(message), result.stderr
+        assert "Fix: export" in result.stderr and len(result.stderr.splitlines()) == 1
+        assert [path.name for path in folder.iterdir()] in ([], [".lock"]) and processes_using(folder) == []
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -137,7 +137,7 @@ def _passage(passage: Passage, colours: dict[str, str]) -> str:
 
 def _marked(passage: Passage, explanation: dict) -> str:
     """The passage's text with its strongest single words marked: for (positive) or against."""
-    words = [t for t in explanation["terms"] if " " not in t["text"].strip()]
+    words = [t for t in explanation["terms"] if not any(c.isspace() for c in t["text"])]  # phrases span words
     pushing = [t for t in words if t["weight"] > 0][:MARKED_FOR]
     strongest = pushing[0]["weight"] if pushing else 0.0
     pulling = [t for t in words if t["weight"] < 0 and -t["weight"] >= strongest][:MARKED_AGAINST]

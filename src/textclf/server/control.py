@@ -15,6 +15,8 @@ MLflow's basic-auth app is on: the first start creates the user ``admin`` with t
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -36,6 +38,8 @@ TRACKING_DATABASE, AUTH_DATABASE = "mlflow", "mlflow_auth"
 HEALTH_TIMEOUT = 180  # seconds; MLflow answers /health 11-17 s after starting on 2 cores
 STOP_TIMEOUT = 30
 AUTH_CACHE_SECONDS = 60
+MIN_PASSWORD = 12  # MLflow's own rule for a user's password
+SOCKET_PATH_LIMIT = 107  # bytes of a Unix socket's path (sun_path), the socket file's name included
 
 
 @dataclass(frozen=True)
@@ -69,31 +73,50 @@ class TeamServer:
     # --- start ---------------------------------------------------------------------------------
     def start(self, host: str, port: int) -> ServerState:
         """Start PostgreSQL, then MLflow's server on it; return once /health answers."""
-        password = self.check_can_start(host, port)
-        cluster = self.cluster()
-        if not cluster.exists():
-            cluster.create()
-        cluster.start()
-        process, url = None, f"http://{host}:{port}"
+        with self._locked():  # one start or stop at a time on a folder
+            password = self.check_can_start(host, port)
+            cluster = self.cluster()
+            if not cluster.exists():
+                cluster.create()
+            if not cluster.running():  # it may outlive an MLflow server that died
+                cluster.start()
+            process, url = None, f"http://{host}:{port}"
+            try:
+                cluster.create_database(TRACKING_DATABASE)
+                cluster.create_database(AUTH_DATABASE)
+                process = self._start_mlflow(cluster, host, port, password)
+                self._wait_until_healthy(url, process)
+                state = ServerState(url, host, port, process.pid, cluster.pid() or 0)
+                self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
+            except BaseException:  # a Ctrl-C too: leave nothing running behind a failed start
+                if process is not None:
+                    _stop_group(process.pid)
+                cluster.stop()
+                raise
+            return state
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.data / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _mlflow_pid(self, state: ServerState | None) -> int | None:
+        """The recorded MLflow server's pid, if that process is still this folder's MLflow server
+        (a pid from before a reboot or a kill may now be another program's)."""
+        if state is None or not _alive(state.mlflow_pid):
+            return None
         try:
-            cluster.create_database(TRACKING_DATABASE)
-            cluster.create_database(AUTH_DATABASE)
-            process = self._start_mlflow(cluster, host, port, password)
-            self._wait_until_healthy(url, process)
-        except BaseException:  # a Ctrl-C too: leave nothing running behind a failed start
-            if process is not None:
-                _stop_group(process.pid)
-            cluster.stop()
-            raise
-        state = ServerState(url, host, port, process.pid, cluster.pid() or 0)
-        self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
-        return state
+            command = Path(f"/proc/{state.mlflow_pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return None
+        return state.mlflow_pid if "mlflow" in command and str(self.data / "artifacts") in command else None
 
     def check_can_start(self, host: str, port: int) -> str:
         """Raise ``UserError`` for what would stop a start, before anything is made; return the
         admin password for a first start ('' for a later one)."""
         running = self.state()
-        if running is not None and _alive(running.mlflow_pid):
+        if self._mlflow_pid(running) is not None:
             raise UserError(f"a server from {self.data} already runs at {running.url}. "
                             f"Fix: use it, or stop it first (textclf server stop --data {self.data})")
         if not self.data.is_dir():
@@ -102,15 +125,23 @@ class TeamServer:
         password = os.environ.get(PASSWORD_ENV, "")
         if first_start and not password:
             raise UserError(f"the first start creates the user {ADMIN}, and {PASSWORD_ENV} is not set. "
-                            f"Fix: export {PASSWORD_ENV}=... (at least 12 characters), then start again")
+                            f"Fix: export {PASSWORD_ENV}=... (at least {MIN_PASSWORD} characters), then start again")
+        if first_start and len(password) < MIN_PASSWORD:
+            raise UserError(f"{PASSWORD_ENV} has {len(password)} characters, and MLflow wants at least {MIN_PASSWORD} "
+                            f"for the user {ADMIN}. Fix: export a longer {PASSWORD_ENV}, then start again")
+        socket = self.data / "postgres" / ".s.PGSQL.5432"
+        if len(os.fsencode(socket)) > SOCKET_PATH_LIMIT:
+            raise UserError(f"the server folder's path is too long for PostgreSQL's socket ({socket}: more than "
+                            f"{SOCKET_PATH_LIMIT} bytes). Fix: pass a --data folder with a shorter path")
         if not all(map(is_installed, EXTRAS["server"])):
             raise UserError(missing_extra_message("textclf server", "server"))
         self.cluster()  # refuses a root-owned folder when run as root
         _check_port_free(host, port)
-        return password
+        return password if first_start else ""  # later starts: the password stays out of the server's environment
 
     def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> subprocess.Popen:
-        (self.data / "artifacts").mkdir(exist_ok=True)
+        # The artifacts are read through the server only: the folder is MLflow's account's alone.
+        _private_folder(self.data / "artifacts", owner=None)
         auth_config = self.data / "auth.ini"
         if not auth_config.exists():  # written once: an admin may edit it (default_permission...)
             self._write_auth_config(auth_config, cluster)
@@ -125,11 +156,12 @@ class TeamServer:
                    "--backend-store-uri", cluster.sqlalchemy_uri(TRACKING_DATABASE),
                    "--artifacts-destination", str(self.data / "artifacts"),
                    "--host", host, "--port", str(port), "--workers", "1"]
-        self.logs.mkdir(exist_ok=True)
+        _private_folder(self.logs, owner=cluster.account)  # PostgreSQL writes its log there too
         with (self.logs / "mlflow.log").open("a") as log:
             self.log_start = log.tell()  # a failed start reports only what this start logged
             # A session of its own: stop signals the whole group (uvicorn's workers are children),
-            # and a Ctrl-C in the terminal that started it does not reach it.
+            # and a Ctrl-C in the terminal that started it does not reach it. It runs as whoever
+            # starts it: a deployment starts it as a normal user (the README says so).
             return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=environment, cwd=self.data, start_new_session=True)
 
@@ -137,7 +169,7 @@ class TeamServer:
         auth_config.write_text(
             "[mlflow]\n"
             "default_permission = READ\n"
-            f"database_uri = {cluster.sqlalchemy_uri(AUTH_DATABASE)}\n"
+            f"database_uri = {cluster.sqlalchemy_uri(AUTH_DATABASE).replace('%', '%%')}\n"  # configparser
             f"admin_username = {ADMIN}\n"
             "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
             # Checking a password costs a PBKDF2 hash on every request: 10 rounds of a 4-way
@@ -175,7 +207,7 @@ class TeamServer:
         """(running, one line saying what runs)."""
         state = self.state()
         postgres = self.cluster().pid() if (self.data / "postgres").exists() else None
-        if state is None or not _alive(state.mlflow_pid):
+        if self._mlflow_pid(state) is None:
             extra = f"; PostgreSQL still runs (pid {postgres})" if postgres else ""
             return False, f"not running (server folder {self.data}){extra}"
         health = "healthy" if _healthy(state.url) else "not answering /health"
@@ -183,15 +215,25 @@ class TeamServer:
 
     def stop(self) -> bool:
         """Stop MLflow's server, then PostgreSQL; whether anything was running."""
-        state = self.state()
-        cluster = self.cluster() if (self.data / "postgres").exists() else None
-        was_running = (state is not None and _alive(state.mlflow_pid)) or (cluster is not None and cluster.running())
-        if state is not None:
-            _stop_group(state.mlflow_pid)
-        if cluster is not None:
-            cluster.stop()
-        self.state_file.unlink(missing_ok=True)
-        return was_running
+        with self._locked():
+            mlflow_pid = self._mlflow_pid(self.state())
+            cluster = self.cluster() if (self.data / "postgres").exists() else None
+            was_running = mlflow_pid is not None or (cluster is not None and cluster.running())
+            if mlflow_pid is not None:
+                _stop_group(mlflow_pid)
+            if cluster is not None:
+                cluster.stop()
+            self.state_file.unlink(missing_ok=True)
+            return was_running
+
+
+def _private_folder(folder: Path, owner) -> None:
+    """``folder``, made if missing, with mode 0700: this process's user's alone, or (when root
+    runs it) ``owner``'s, an ``Account``."""
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    if owner is not None and os.geteuid() == 0:
+        os.chown(folder, owner.uid, owner.gid)
 
 
 def _stop_group(pid: int) -> None:

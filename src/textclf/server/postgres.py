@@ -1,8 +1,8 @@
 """A private PostgreSQL cluster in a folder: created with ``initdb``, run with ``pg_ctl``.
 
 It listens on no network port, only on a Unix socket inside its own folder (mode 0700), so only
-the account that owns the folder (and root) can reach the database; MLflow's server, started by
-that account, is the only client. PostgreSQL refuses to run as root: started by root, the cluster
+the account that owns the folder (and root) can reach the database; MLflow's server is the only
+client. PostgreSQL refuses to run as root: started by root, the cluster
 runs as the owner of the data folder, which must then be another account.
 """
 
@@ -11,10 +11,12 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from textclf.errors import UserError
 
@@ -70,15 +72,17 @@ class Cluster:
     log: Path
 
     def sqlalchemy_uri(self, database: str) -> str:
-        return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={self.folder}&port={PORT}"
+        return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={quote(str(self.folder), safe='/')}&port={PORT}"
 
     def exists(self) -> bool:
         return (self.folder / "PG_VERSION").is_file()
 
     def create(self) -> None:
         """``initdb``: a new cluster whose superuser logs in over the socket without a password."""
-        shutil.rmtree(self.folder, ignore_errors=True)  # what a failed first start left
-        self.folder.mkdir(mode=0o700)
+        if self.folder.exists() and any(self.folder.iterdir()):  # initdb failures remove what they made
+            raise UserError(f"{self.folder} exists and is not a PostgreSQL cluster. Fix: move it out of the server "
+                            "folder, or pass another --data")
+        self.folder.mkdir(mode=0o700, exist_ok=True)
         os.chown(self.folder, self.account.uid, self.account.gid)
         try:
             self._run("initdb", "-D", str(self.folder), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
@@ -88,7 +92,8 @@ class Cluster:
             raise
 
     def start(self) -> None:
-        options = f"-p {PORT} -k {self.folder} -c listen_addresses='' -c unix_socket_permissions=0700"
+        # pg_ctl hands -o to a shell: the folder is quoted for it
+        options = f"-p {PORT} -k {shlex.quote(str(self.folder))} -c listen_addresses='' -c unix_socket_permissions=0700"
         self._run("pg_ctl", "-D", str(self.folder), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:

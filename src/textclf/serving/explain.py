@@ -21,6 +21,7 @@ A label's explanation is ``{"label", "method", "base" or "intercept", "terms": [
 from __future__ import annotations
 
 import re
+from itertools import islice
 
 import numpy as np
 
@@ -53,9 +54,11 @@ def _linear(model, text: str, column: int, label: str) -> dict:
 
 def _leave_one_word_out(estimator, texts, wanted, columns, probabilities) -> list[list[dict]]:
     spans = [[match.span() for match in WORD.finditer(text)] for text in texts]
-    variants = [text[:start] + text[end:] for text, text_spans in zip(texts, spans) for start, end in text_spans]
-    scored = np.concatenate([np.asarray(estimator.predict_proba(variants[i:i + BATCH_TEXTS]))
-                             for i in range(0, len(variants), BATCH_TEXTS)]) if variants else np.empty((0, 0))
+    # Variants are made a batch at a time: all at once, a long text's would fill memory (words x length).
+    variants = (text[:start] + text[end:] for text, text_spans in zip(texts, spans) for start, end in text_spans)
+    batches = iter(lambda: list(islice(variants, BATCH_TEXTS)), [])
+    scored = np.concatenate([np.asarray(estimator.predict_proba(batch)) for batch in batches] or
+                            [np.empty((0, len(columns)))])
     explained, at = [], 0
     for text, text_spans, row, full in zip(texts, spans, wanted, probabilities):
         without = log_odds(scored[at:at + len(text_spans)])

@@ -57,7 +57,9 @@ class LinearTfidfModel:
         """What each n-gram occurrence in ``text`` adds to the score of probability column
         ``column``, as ``(start, end, weight)``, and the intercept: an n-gram's coefficient x
         feature value, split evenly over its occurrences. They add up to the score (``explain``)."""
-        sign, row = (1.0, column) if self.coef.shape[0] > 1 else (1.0 if column == 1 else -1.0, 0)
+        # A two-class model keeps one row, the second class's score; the first class's is its negation.
+        two_class = not self.multilabel and self.coef.shape[0] == 1
+        sign, row = (1.0 if column == 1 else -1.0, 0) if two_class else (1.0, column)
         contributions, offset = [], 0
         for vectorizer in self.vectorizers:
             values = vectorizer.transform([text])
@@ -164,8 +166,7 @@ def _lowered_with_origin(text: str) -> tuple[str, list[int]]:
     characters lower to two, e.g. 'İ')."""
     lowered = text.lower()
     origin = [i for i, character in enumerate(text) for _ in character.lower()]
-    if len(origin) != len(lowered):  # not expected: lower() by character and by string differ in length
-        origin = [min(i, len(text) - 1) for i in range(len(lowered))]
+    assert len(origin) == len(lowered)  # lowering by character and by string differ in letters, not lengths
     return lowered, origin
 
 

@@ -28,7 +28,7 @@ class ParentRunCallback(Callback):
         from mlflow.tracking import MlflowClient
 
         from textclf.tracking.store import store_settings
-        from textclf.tracking.sweep_parent import hand_on
+        from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
 
         tracker = Tracker.connect(**store_settings(config.tracking))
@@ -40,7 +40,7 @@ class ParentRunCallback(Callback):
             tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
             run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
             self.parent_run_id = run.info.run_id
-        hand_on(self.parent_run_id, str(config.hydra.sweep.dir))
+        publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
 

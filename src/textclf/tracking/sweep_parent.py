@@ -29,7 +29,7 @@ def sweep_parent_run() -> str | None:
     return written or os.environ.get(PARENT_RUN_ENV)
 
 
-def hand_on(parent_run_id: str, sweep_dir: str) -> None:
+def publish_parent_run(parent_run_id: str, sweep_dir: str) -> None:
     """Hand the parent run id to the sweep's jobs, however they are launched (see above)."""
     os.environ[PARENT_RUN_ENV] = parent_run_id
     folder = Path(sweep_dir)
