@@ -131,3 +131,26 @@ def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [] and processes_using(tmp_path) == []
     status = run_cli("server", "status", "--data", str(missing))
     assert status.returncode == 3 and status.stdout.startswith("not running")
+
+
+def test_a_recorded_pid_now_another_programs_is_never_signalled(tmp_path):
+    """server.json outlives a reboot or a kill; its pid may be reused by then. `stop` and `status`
+    trust it only while it is the process that was recorded (tracking.ownership)."""
+    import subprocess
+
+    from textclf.tracking.ownership import describe
+
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        host, boot, pid, ticks = describe(stranger.pid).split("/")
+        (tmp_path / "server.json").write_text(json.dumps({
+            "url": "http://127.0.0.1:5000", "host": "127.0.0.1", "port": 5000, "mlflow_pid": stranger.pid,
+            "mlflow_process": f"{host}/{boot}/{pid}/{int(ticks) - 1}"}))  # same pid, another process
+        status = run_cli("server", "status", "--data", str(tmp_path))
+        assert status.returncode == 3 and status.stdout.startswith("not running")
+        stopped = run_cli("server", "stop", "--data", str(tmp_path))
+        assert stopped.returncode == 0 and stopped.stdout.startswith("not running")
+        assert stranger.poll() is None  # still alive: never signalled
+    finally:
+        stranger.kill()
+        stranger.wait()

@@ -43,9 +43,9 @@ def render_page(tagged: list[TaggedArticle], classes: list[str], model_uri: str,
     """The whole page, as a string."""
     colours = label_colours(classes, boilerplate_label)
     explained = any(p.explanation for article in tagged for p in article.passages)
+    title = escape(f"{len(tagged)} article{'s' if len(tagged) != 1 else ''} tagged by topic")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{escape(_title(tagged))}</title><style>{STYLE}</style></head><body>",
-             f"<h1>{escape(_title(tagged))}</h1>",
+             f"<title>{title}</title><style>{STYLE}</style></head><body>", f"<h1>{title}</h1>",
              f'<p class="note">Tagged by <code>{escape(model_uri)}</code>. Hover a passage for its probabilities'
              + ("; marked words pushed it towards its label, struck-through words pulled it away." if explained
                 else ".") + "</p>",
@@ -64,10 +64,6 @@ def label_colours(classes: list[str], boilerplate_label: str | None) -> dict[str
     if boilerplate_label in classes:
         colours[boilerplate_label] = BOILERPLATE_COLOUR
     return colours
-
-
-def _title(tagged: list[TaggedArticle]) -> str:
-    return f"{len(tagged)} article{'s' if len(tagged) != 1 else ''} tagged by topic"
 
 
 def _legend(classes: list[str], colours: dict[str, str]) -> str:

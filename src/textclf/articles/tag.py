@@ -13,10 +13,10 @@ import pandas as pd
 
 from textclf.articles.rollup import Topic, roll_up
 from textclf.articles.segment import UNITS, segment
+from textclf.cli.predict import EXPLANATION_COLUMN, PROBABILITY_PREFIX, load_for_predicting, model_answer
 from textclf.errors import UserError
 
 DEFAULT_BOILERPLATE_LABEL = "broadcast_boilerplate"
-PROBABILITY_PREFIX = "prob_"
 BATCH_PASSAGES = 2000
 
 
@@ -87,11 +87,10 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     spans = [segment(article.text, unit) for article in articles]
     texts = [article.text[start:end] for article, article_spans in zip(articles, spans)
              for start, end in article_spans]
-    batches = (pd.DataFrame({"text": texts[i:i + BATCH_PASSAGES]}) for i in range(0, len(texts), BATCH_PASSAGES))
-    predictions = pd.concat([model.predict(batch, params={"explain": True}) if explain else model.predict(batch)
-                             for batch in batches], ignore_index=True)
+    predictions = pd.concat([model_answer(model, texts[i:i + BATCH_PASSAGES], explain)
+                             for i in range(0, len(texts), BATCH_PASSAGES)], ignore_index=True)
     label_key, labels, probabilities = _read_predictions(predictions)
-    explanations = _read_explanations(predictions) if explain else [None] * len(texts)
+    explanations = [tuple(row) for row in predictions[EXPLANATION_COLUMN]] if explain else [None] * len(texts)
     if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
         boilerplate_label = None
     tagged, at = [], 0
@@ -118,13 +117,6 @@ def _read_predictions(predictions: pd.DataFrame) -> tuple[str, list[tuple[str, .
     return label_key, labels, probabilities
 
 
-def _read_explanations(predictions: pd.DataFrame) -> list[tuple[dict, ...]]:
-    if "explanation" not in predictions.columns:
-        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
-                        "Fix: train it again, or drop --explain")
-    return [tuple(row) for row in predictions["explanation"]]
-
-
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL,
                  ids=None, verify: bool = True, explain: bool = False) -> list[dict]:
@@ -142,7 +134,6 @@ def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tr
     check_articles(articles, unit)
     if not articles:
         return []
-    from textclf.cli.predict import load_for_predicting
     from textclf.tracking.discovery import find_tracking_uri
 
     model = load_for_predicting(model_uri, find_tracking_uri(tracking_uri, how_to_pass="tracking_uri=URI"), verify)

@@ -185,7 +185,8 @@ def write_predictions(predictions: pd.DataFrame, handle, output_format: str, hea
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     columns = list(predictions.columns)
-    rows = ([_cell(column, value) for column, value in zip(columns, row)] for row in predictions.itertuples(index=False))
+    rows = ([_cell(column, value) for column, value in zip(columns, row)]
+            for row in predictions.itertuples(index=False))
     write_rows(handle, chain([columns] if header else [], rows))
 
 
@@ -198,16 +199,24 @@ def _cell(column: str, value):
     return f"{value:.4f}" if isinstance(value, float) else value
 
 
+def model_answer(model, texts: list[str], explain: bool = False) -> pd.DataFrame:
+    """A loaded model's predictions for ``texts`` (and, with ``explain``, their explanations,
+    asked for as MLflow passes params). A model saved before explanations existed is refused."""
+    frame = pd.DataFrame({"text": texts})
+    if not explain:
+        return model.predict(frame)
+    answer = model.predict(frame, params={"explain": True})
+    if EXPLANATION_COLUMN not in answer.columns:
+        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
+                        "Fix: train it again, or drop --explain")
+    return answer
+
+
 def tagged_batch(model, batch: Batch, top_k: int | None, min_confidence: float | None,
                  explain: bool = False) -> pd.DataFrame:
     """The rows written for ``batch``: its keys, its texts, then the model's predictions (and,
     with ``explain``, their explanations)."""
-    frame = pd.DataFrame({"text": batch.texts})
-    answer = model.predict(frame, params={"explain": True}) if explain else model.predict(frame)
-    if explain and EXPLANATION_COLUMN not in answer.columns:
-        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
-                        "Fix: train it again, or drop --explain")
-    predictions = shaped_predictions(answer, top_k, min_confidence)
+    predictions = shaped_predictions(model_answer(model, batch.texts, explain), top_k, min_confidence)
     if batch.key_column in predictions.columns or batch.key_column == "text":
         raise UserError(f"the input's id column {batch.key_column!r} has the name of an output column. "
                         "Fix: rename that column in the input, or pass --id-column with another one")

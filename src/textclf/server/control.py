@@ -30,7 +30,8 @@ from pathlib import Path
 
 from textclf.errors import UserError
 from textclf.extras import EXTRAS, is_installed, missing_extra_message
-from textclf.server.postgres import Cluster, cluster_account
+from textclf.server.postgres import Cluster, cluster_account, is_cluster
+from textclf.tracking.ownership import describe, is_gone
 
 ADMIN = "admin"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
@@ -50,7 +51,7 @@ class ServerState:
     host: str
     port: int
     mlflow_pid: int
-    postgres_pid: int
+    mlflow_process: str  # tracking.ownership's description of it: a reused pid is told apart
 
 
 class TeamServer:
@@ -84,9 +85,9 @@ class TeamServer:
             try:
                 cluster.create_database(TRACKING_DATABASE)
                 cluster.create_database(AUTH_DATABASE)
-                process = self._start_mlflow(cluster, host, port, password)
-                self._wait_until_healthy(url, process)
-                state = ServerState(url, host, port, process.pid, cluster.pid() or 0)
+                process, log_start = self._start_mlflow(cluster, host, port, password)
+                self._wait_until_healthy(url, process, log_start)
+                state = ServerState(url, host, port, process.pid, describe(process.pid))
                 self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
             except BaseException:  # a Ctrl-C too: leave nothing running behind a failed start
                 if process is not None:
@@ -101,16 +102,13 @@ class TeamServer:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _mlflow_pid(self, state: ServerState | None) -> int | None:
-        """The recorded MLflow server's pid, if that process is still this folder's MLflow server
-        (a pid from before a reboot or a kill may now be another program's)."""
-        if state is None or not _alive(state.mlflow_pid):
+    @staticmethod
+    def _mlflow_pid(state: ServerState | None) -> int | None:
+        """The recorded MLflow server's pid, if that process still runs (a pid from before a
+        reboot or a kill may now be another program's: ``tracking.ownership`` tells them apart)."""
+        if state is None or is_gone(state.mlflow_process) or not _alive(state.mlflow_pid):
             return None
-        try:
-            command = Path(f"/proc/{state.mlflow_pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            return None
-        return state.mlflow_pid if "mlflow" in command and str(self.data / "artifacts") in command else None
+        return state.mlflow_pid
 
     def check_can_start(self, host: str, port: int) -> str:
         """Raise ``UserError`` for what would stop a start, before anything is made; return the
@@ -121,7 +119,7 @@ class TeamServer:
                             f"Fix: use it, or stop it first (textclf server stop --data {self.data})")
         if not self.data.is_dir():
             raise UserError(f"server folder {self.data} does not exist. Fix: create it (mkdir -p {self.data})")
-        first_start = not (self.data / "postgres" / "PG_VERSION").is_file()
+        first_start = not is_cluster(self.data / "postgres")
         password = os.environ.get(PASSWORD_ENV, "")
         if first_start and not password:
             raise UserError(f"the first start creates the user {ADMIN}, and {PASSWORD_ENV} is not set. "
@@ -139,7 +137,8 @@ class TeamServer:
         _check_port_free(host, port)
         return password if first_start else ""  # later starts: the password stays out of the server's environment
 
-    def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> subprocess.Popen:
+    def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> tuple[subprocess.Popen, int]:
+        """MLflow's server, started; and where in its log this start's lines begin."""
         # The artifacts are read through the server only: the folder is MLflow's account's alone.
         _private_folder(self.data / "artifacts", owner=None)
         auth_config = self.data / "auth.ini"
@@ -158,12 +157,13 @@ class TeamServer:
                    "--host", host, "--port", str(port), "--workers", "1"]
         _private_folder(self.logs, owner=cluster.account)  # PostgreSQL writes its log there too
         with (self.logs / "mlflow.log").open("a") as log:
-            self.log_start = log.tell()  # a failed start reports only what this start logged
             # A session of its own: stop signals the whole group (uvicorn's workers are children),
             # and a Ctrl-C in the terminal that started it does not reach it. It runs as whoever
             # starts it: a deployment starts it as a normal user (the README says so).
-            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=environment, cwd=self.data, start_new_session=True)
+            start = log.tell()  # before the server writes: it shares this file's offset
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env=environment, cwd=self.data, start_new_session=True)
+            return process, start
 
     def _write_auth_config(self, auth_config: Path, cluster: Cluster) -> None:
         auth_config.write_text(
@@ -189,12 +189,14 @@ class TeamServer:
                 handle.write(secrets.token_hex(32))
         return path.read_text().strip()
 
-    def _wait_until_healthy(self, url: str, process: subprocess.Popen) -> None:
+    def _wait_until_healthy(self, url: str, process: subprocess.Popen, log_start: int) -> None:
+        """Wait for /health; a server that exits first is reported with the last error it logged
+        after ``log_start`` (earlier starts' lines are not this start's)."""
         deadline = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise UserError(f"MLflow's server exited ({process.returncode}) before answering: "
-                                f"{_last_error(self.logs / 'mlflow.log', self.log_start)}. "
+                                f"{_last_error(self.logs / 'mlflow.log', log_start)}. "
                                 f"Fix: see {self.logs / 'mlflow.log'}")
             if _healthy(url):
                 return

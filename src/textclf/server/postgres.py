@@ -38,6 +38,11 @@ def postgres_program(name: str) -> str:
     return versions[-1]
 
 
+def is_cluster(folder: Path) -> bool:
+    """Whether ``folder`` holds a cluster ``initdb`` made."""
+    return (folder / "PG_VERSION").is_file()
+
+
 @dataclass(frozen=True)
 class Account:
     """Who runs the cluster: this process's user, or (when that is root) the data folder's owner."""
@@ -75,7 +80,7 @@ class Cluster:
         return f"postgresql+psycopg://{SUPERUSER}@/{database}?host={quote(str(self.folder), safe='/')}&port={PORT}"
 
     def exists(self) -> bool:
-        return (self.folder / "PG_VERSION").is_file()
+        return is_cluster(self.folder)
 
     def create(self) -> None:
         """``initdb``: a new cluster whose superuser logs in over the socket without a password."""

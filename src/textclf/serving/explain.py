@@ -20,12 +20,14 @@ A label's explanation is ``{"label", "method", "base" or "intercept", "terms": [
 
 from __future__ import annotations
 
-import re
 from itertools import islice
 
 import numpy as np
 
-WORD = re.compile(r"\S+")  # what str.split() splits: the words of a character n-gram analyzer
+# WORD: the words a weight is credited to, those the char_wb analyzer cuts its n-grams from (so a
+# character n-gram's occurrence always lies inside one of them).
+from .linear_tfidf import WORD
+
 BATCH_TEXTS = 256
 
 

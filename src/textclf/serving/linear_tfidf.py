@@ -27,6 +27,7 @@ ONE_VS_REST = "sklearn.multiclass.OneVsRestClassifier"
 PLAIN_SETTINGS = {"input": "content", "strip_accents": None, "preprocessor": None, "tokenizer": None,
                   "stop_words": None, "binary": False, "use_idf": True, "vocabulary": None}
 WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's _white_spaces
+WORD = re.compile(r"\S+")  # what str.split() splits: the words the char_wb analyzer cuts n-grams from
 
 
 class LinearTfidfModel:
@@ -129,7 +130,7 @@ class TfidfFeatures:
         # n-gram is credited to the whole word it was cut from (with its padding spaces).
         min_n, max_n = self.ngram_range
         spans = []
-        for match in re.finditer(r"\S+", text):
+        for match in WORD.finditer(text):
             word, (start, end) = " " + match.group() + " ", match.span()
             for n in range(min_n, max_n + 1):
                 spans.extend((word[offset: offset + n], start, end) for offset in range(max(len(word) - n, 0) + 1))
