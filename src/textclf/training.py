@@ -22,7 +22,8 @@ from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate
 from textclf.evaluation.evaluate import collect_metrics, evaluate
-from textclf.models import fitting
+from textclf.models import fitting, steps_of
+from textclf.models.data_parallel import launched_ranks, say_if_trained_alone, trains_data_parallel
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.search.trial import run_tags as search_run_tags
@@ -44,19 +45,22 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     task = build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
     check_estimator_params(estimator)
+    say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
+    if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
+        return train_alongside(estimator, dataset, task, folds)
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
 
     pause_at("before_run")
     with open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)):
-        tracker.log_tags(search_run_tags(cfg))
+        tracker.log_tags({**search_run_tags(cfg), **launched_ranks().tags()})
         cv = cross_validate(estimator, dataset, task, folds) if folds is not None else None
         if cv is not None:
             tracker.log_cross_validation(cv)
         fitted = fit(estimator, dataset, task)
         tracker.log_tags(report_choices(estimator))
         decision = task.fit_decision(fitted, dataset)
-        tracker.log_history(training_history(estimator))
+        tracker.log_history(training_history(estimator), training_steps(estimator))
         tracker.log_model(estimator, decision, example_texts=dataset.validation.texts[:3])
         evaluations = []
         for split in dataset.eval_splits:  # each split's reports are drawn while the next is scored
@@ -87,6 +91,17 @@ def fit(estimator, dataset, task) -> fitting.FittedModel:
                         "Fix: check the model.* and features.* settings") from None
 
 
+def train_alongside(estimator, dataset, task, folds) -> dict[str, float]:
+    """What a torchrun process other than rank 0 does: every fit rank 0 does (they share each
+    batch), nothing else, or nothing at all for a model that cannot share. It reports no metrics."""
+    if not trains_data_parallel(estimator):
+        return {}
+    if folds is not None:
+        cross_validate(estimator, dataset, task, folds)
+    fit(estimator, dataset, task)
+    return {}
+
+
 def report_dropped_overlap(dataset) -> None:
     if dataset.dropped_overlap:
         counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
@@ -96,8 +111,7 @@ def report_dropped_overlap(dataset) -> None:
 def report_choices(estimator) -> dict[str, str]:
     """What the fitted steps chose from the data under their configured rules (``choices_``, e.g.
     which TF-IDF features suit the corpus size): printed, and returned for the run's tags."""
-    steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
-    choices = {key: value for step in steps for key, value in getattr(step, "choices_", {}).items()}
+    choices = {key: value for step in steps_of(estimator) for key, value in getattr(step, "choices_", {}).items()}
     for key, value in choices.items():
         print(f"{key}: {value}")
     return choices
@@ -106,8 +120,13 @@ def report_choices(estimator) -> dict[str, str]:
 def training_history(estimator) -> list[dict]:
     """Per-epoch metrics of the step that trains in epochs (``history_``: a fine-tuned classifier, a
     contrastively tuned embedder), else nothing."""
-    steps = [step for _, step in estimator.steps] if hasattr(estimator, "steps") else [estimator]
-    return next((list(step.history_) for step in steps if hasattr(step, "history_")), [])
+    return next((list(step.history_) for step in steps_of(estimator) if hasattr(step, "history_")), [])
+
+
+def training_steps(estimator) -> list[dict]:
+    """Each optimizer step's metrics (loss, gradient norm), where the training step records them
+    (``step_history_``)."""
+    return next((list(step.step_history_) for step in steps_of(estimator) if hasattr(step, "step_history_")), [])
 
 
 def print_summary(tracker, metrics: dict[str, float], registration, headline_metrics) -> None:

