@@ -106,3 +106,18 @@ def test_flattened_params_skip_node_aliases():
 def test_train_returns_the_metric_a_sweeper_optimises():
     cfg = composed("tracking.champion_metric=test/accuracy")
     assert cfg.optimized_metric == "test/accuracy"
+
+
+def test_a_launcher_whose_plugin_is_missing_names_the_extra_to_install():
+    """Hydra's own report when a launcher plugin is absent (here one made with Hydra's real message
+    format: the ray plugin is installed in the test environment), as train.py prints it."""
+    from hydra.errors import MissingConfigException
+
+    from textclf.config import describe_config_error
+
+    report = ("In 'hydra/config': Could not find 'hydra/launcher/ray'\n\nAvailable options in 'hydra/launcher':"
+              "\n\tbasic\n\tjoblib\nConfig search path:\n\tprovider=hydra, path=pkg://hydra.conf")
+    line = describe_config_error(MissingConfigException(report, "hydra/launcher/ray"))
+    assert "Could not find 'hydra/launcher/ray'" in line and "Fix: pip install -e '.[ray]'" in line
+    typo = describe_config_error(MissingConfigException(report.replace("/ray'", "/rayy'"), "hydra/launcher/rayy"))
+    assert "choose one of: basic, joblib" in typo  # a misspelt launcher still lists the choices

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -73,6 +75,11 @@ def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg, resolve=True)
 
 
+# Hydra launchers that come with an extra of textclf's (pyproject.toml) rather than with Hydra.
+LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers", "slurm_example": "launchers",
+                   "ray": "ray"}
+
+
 def describe_config_error(error: Exception) -> str:
     """A Hydra or OmegaConf error about the composed config or an override, as one line with its fix."""
     message = str(error).strip()
@@ -80,6 +87,11 @@ def describe_config_error(error: Exception) -> str:
     if "Available options in" in message:
         listing = message.split("Available options in", 1)[1].split("Config search path")[0]
         options = [line.strip() for line in listing.splitlines()[1:] if line.strip()]
+        launcher = re.search(r"Could not find 'hydra/launcher/(\w+)'", first)
+        if launcher and launcher.group(1) in LAUNCHER_EXTRAS:  # its plugin is not installed
+            extra = LAUNCHER_EXTRAS[launcher.group(1)]
+            return (f"{first}: its Hydra plugin is not installed. Fix: pip install -e '.[{extra}]' "
+                    f"(or pip install 'textclf[{extra}]')")
         return f"{first} (choose one of: {', '.join(options)}). Fix: pick an existing option"
     if getattr(error, "override", None):
         return (f"cannot parse override {error.override!r}: {first}. Fix: write key=value, quoting values "

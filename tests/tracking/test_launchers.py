@@ -10,10 +10,12 @@ from helpers.training import composed
 from textclf.config import build
 
 
-def test_a_submitit_sweep_nests_both_jobs_under_the_parent_found_in_the_sweep_folder(tmp_path):
+@pytest.mark.parametrize(("launcher", "says"), [("submitit_local", "Submitit 'local' sweep output dir"),
+                                                ("ray", "Ray Launcher is launching 2 jobs")])
+def test_a_sweep_nests_both_jobs_under_the_parent_found_in_the_sweep_folder(tmp_path, launcher, says):
     # The environment variable joblib's workers rely on is made wrong in each job: only the sweep
     # folder's record can nest them right.
-    result = run_train(tmp_path, "-m", "hydra/launcher=submitit_local", "threads=1", "model=tfidf_nb",
+    result = run_train(tmp_path, "-m", f"hydra/launcher={launcher}", "threads=1", "model=tfidf_nb",
                        "features=tfidf_word", "seed=0,1", "+hydra.job.env_set.TEXTCLF_PARENT_RUN_ID=not-the-parent")
     assert result.returncode == 0, result.stderr[-3000:]
     runs = all_runs(tmp_path)
@@ -23,7 +25,7 @@ def test_a_submitit_sweep_nests_both_jobs_under_the_parent_found_in_the_sweep_fo
     assert [run.data.tags.get("mlflow.parentRunId") for run in jobs] == [parent.info.run_id] * 2
     assert sorted(run.data.params["seed"] for run in jobs) == ["0", "1"]
     assert all(run.info.status == "FINISHED" and run.data.params["threads"] == "1" for run in jobs)
-    assert "Submitit 'local' sweep output dir" in result.stdout + result.stderr
+    assert says in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("model", ["minilm_logreg", "minilm_finetune", "minilm_zeroshot", "minilm_setfit"])
