@@ -284,7 +284,7 @@ def main() -> None:
                 ours.pop("stdout")
                 our_runs.append(ours)
             baseline, ours = median_run(baseline_runs), median_run(our_runs)
-            ours.update(everyday_costs(our_runs[-1], paths))
+            ours.update(everyday_costs(our_runs[-1], paths, args.repeats))
             score = "micro_f1" if args.multilabel else "accuracy"
             print(f"\n{model} ({'multilabel' if args.multilabel else 'multiclass'}) against the {args.baseline} "
                   f"baseline; median of {args.repeats} runs each")

@@ -36,7 +36,8 @@ def test_the_default_install_has_no_torch_and_the_extras_add_it():
     assert names(extras["hf"]) == {"datasets"}
     assert names(extras["server"]) == {"psycopg", "mlflow"}  # mlflow[auth]: the sign-in app's Flask-WTF
     # the test command installs .[dev]: every extra the suite needs
-    assert "textclf[transformers,hf,bench,server,launchers]" in extras["dev"]
+    assert names(extras["ray"]) == {"hydra-ray-launcher"}
+    assert "textclf[transformers,hf,bench,server,launchers,ray]" in extras["dev"]
 
 
 def test_training_and_predicting_a_tfidf_model_import_no_heavy_library():
