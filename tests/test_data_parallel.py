@@ -35,55 +35,75 @@ def train(folder, launcher: list[str], *overrides: str) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def one_and_two_processes(tmp_path_factory):
-    """The same fine-tune by one process, then by two under torchrun, into one store."""
+    """The same fine-tune by two processes under torchrun (tracked in a store) and by one, here
+    (as ``python train.py`` fits it: ``training.fit`` on the same composed config)."""
+    from helpers.training import composed
+    from textclf.config import build
+    from textclf.training import fit
+
     folder = tmp_path_factory.mktemp("data-parallel")
     tiny = build_tiny_bert(folder / "tiny", dropout=0.0)
-    results = [train(folder, launcher, *FINETUNE, f"model.encoder={tiny}")
-               for launcher in ([sys.executable], TORCHRUN)]
-    for result in results:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return folder, results
+    torchrun = train(folder, TORCHRUN, *FINETUNE, f"model.encoder={tiny}")
+    assert torchrun.returncode == 0, torchrun.stderr[-3000:]
+    cfg = composed(*FINETUNE, f"model.encoder={tiny}")
+    dataset, task = build(cfg.data, "data"), build(cfg.task, "task")
+    alone = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
+    fit(alone, dataset, task)
+    return folder, torchrun, alone
 
 
 def test_two_processes_take_the_same_steps_with_the_same_loss_as_one(one_and_two_processes):
-    folder, _ = one_and_two_processes
-    one, two = sorted(all_runs(folder), key=lambda run: run.info.start_time)
-    assert "data_parallel.world_size" not in one.data.tags and two.data.tags["data_parallel.world_size"] == "2"
+    folder, _, alone = one_and_two_processes
+    (run,) = all_runs(folder)
+    assert run.data.tags["data_parallel.world_size"] == "2"
 
-    def steps(run, name):
+    def logged(name):
         history = client(folder).get_metric_history(run.info.run_id, f"train/{name}")
         return np.array([metric.value for metric in sorted(history, key=lambda metric: metric.step)])
 
-    assert len(steps(one, "step_loss")) == 16  # 2 epochs of 8 batches
-    np.testing.assert_allclose(steps(two, "step_loss"), steps(one, "step_loss"), rtol=1e-5)
-    assert np.ptp(steps(one, "step_loss")) > 0.01  # the steps changed the model: equal losses say something
+    def one_process(name):
+        return np.array([step[name] for step in alone.step_history_])
+
+    assert len(one_process("step_loss")) == 16  # 2 epochs of 8 batches
+    np.testing.assert_allclose(logged("step_loss"), one_process("step_loss"), rtol=1e-5)
+    assert np.ptp(one_process("step_loss")) > 0.01  # the steps changed the model: equal losses say something
     # The summed gradients are the batch mean's, as in one process (not N times it, nor 1/N).
-    np.testing.assert_allclose(steps(two, "grad_norm"), steps(one, "grad_norm"), rtol=1e-4)
+    np.testing.assert_allclose(logged("grad_norm"), one_process("grad_norm"), rtol=1e-4)
 
 
 def test_only_rank_0_tracks_and_registers(one_and_two_processes):
     import mlflow
 
-    folder, (_, torchrun) = one_and_two_processes
-    assert [run.info.status for run in all_runs(folder)] == ["FINISHED", "FINISHED"]  # one run per train.py
-    versions = client(folder).search_model_versions("name='diplomacy-topics'")
-    assert sorted(int(version.version) for version in versions) == [1, 2]
-    assert torchrun.stdout.count("models:/diplomacy-topics/2") == 1  # one summary, from rank 0
+    folder, torchrun, alone = one_and_two_processes
+    (run,) = all_runs(folder)  # one run for the two processes
+    assert run.info.status == "FINISHED"
+    (version,) = client(folder).search_model_versions("name='diplomacy-topics'")
+    assert version.run_id == run.info.run_id
+    assert torchrun.stdout.count("models:/diplomacy-topics/1") == 1  # one summary, from rank 0
     # ...and what rank 0 registered is the model one process trains, to float noise.
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
-    texts = pd.DataFrame({"text": ["The minister restated the alliance commitment in Seoul.",
-                                   "A missile launch was reported on Tuesday."]})
-    probabilities = [mlflow.pyfunc.load_model(f"models:/diplomacy-topics/{version}").predict(texts)
-                     .filter(like="prob_").to_numpy() for version in (1, 2)]
-    np.testing.assert_allclose(probabilities[1], probabilities[0], atol=1e-5)
+    texts = ["The minister restated the alliance commitment in Seoul.", "A missile launch was reported on Tuesday."]
+    registered = mlflow.pyfunc.load_model("models:/diplomacy-topics/1").predict(pd.DataFrame({"text": texts}))
+    np.testing.assert_allclose(registered.filter(like="prob_").to_numpy(), alone.predict_proba(texts), atol=1e-5)
 
 
-def test_a_model_that_cannot_share_its_training_is_trained_once_by_rank_0(tmp_path):
-    result = train(tmp_path, TORCHRUN, "model=tfidf_logreg")
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_model_that_cannot_share_its_training_is_trained_once_by_rank_0(tmp_path, monkeypatch, capsys, rank):
+    """torchrun's variables as it sets them, in this process: rank 0 trains and says why alone,
+    rank 1 ends at once, leaving nothing."""
+    from helpers.training import train_here
+
+    for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(name, str(value))
+    result = train_here(tmp_path, "model=tfidf_nb", "features=tfidf_word", monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "model=tfidf_logreg does not train data-parallel" in result.stdout
-    (run,) = all_runs(tmp_path)
-    assert run.info.status == "FINISHED" and "data_parallel.world_size" in run.data.tags
+    said = "model=tfidf_nb does not train data-parallel" in result.stdout
+    runs = all_runs(tmp_path) if (tmp_path / "mlflow.db").exists() else []
+    if rank == 0:
+        (run,) = runs
+        assert said and run.info.status == "FINISHED" and run.data.tags["data_parallel.world_size"] == "2"
+    else:
+        assert not said and not runs and "models:/" not in result.stdout
 
 
 def test_device_auto_trains_where_torch_can(tiny):

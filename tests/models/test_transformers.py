@@ -151,7 +151,7 @@ def test_class_weight_losses_match_a_hand_computation():
     import torch.nn.functional as F
     from sklearn.utils.class_weight import compute_class_weight
 
-    from textclf.models.finetune import class_weights, targets_for
+    from textclf.models.targets import class_weights, targets_for
 
     logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.3, -0.2], [-1.0, 1.5, 0.0], [0.7, 0.2, 0.9]])
     labels = np.array(["a", "a", "b", "c", "a", "c"])
@@ -186,7 +186,7 @@ def batch_mean(targets, weights, logits, encoded):
 def test_class_weight_none_trains_as_the_models_own_loss(tiny, y):
     import torch
 
-    from textclf.models.finetune import targets_for
+    from textclf.models.targets import targets_for
 
     settings = dict(encoder=tiny, epochs=2, batch_size=4, random_state=3, progress=False)
     unset = TransformerClassifier(**settings).fit(TEXTS, y)
