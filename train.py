@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import textclf
-from textclf.cli.errors import report_config_errors, report_user_errors
+from textclf.cli.errors import refuse_a_sweep_under_torchrun, report_config_errors, report_user_errors
 from textclf.errors import Pruned
 
 # configs/paths/default.yaml resolves every path against the project folder.
@@ -34,4 +34,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    refuse_a_sweep_under_torchrun(sys.argv[1:])
     report_config_errors(main)()

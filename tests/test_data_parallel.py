@@ -149,3 +149,50 @@ def test_a_process_killed_mid_fit_ends_the_run_killed_with_nothing_registered(tm
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED"
     assert not client(tmp_path).search_registered_models()
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_a_sweep_under_torchrun_is_refused_before_it_starts(tmp_path, monkeypatch, capsys, rank):
+    """Every process would run Hydra's sweeper and make a parent run of its own."""
+    from helpers.training import train_here
+
+    for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(name, str(value))
+    result = train_here(tmp_path, "-m", "model=tfidf_nb,tfidf_logreg", monkeypatch=monkeypatch, capsys=capsys)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    said = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert said == (["error: a sweep (-m) cannot run under torchrun: every process would run the whole sweep. "
+                     "Fix: run each job under torchrun (a launcher such as submitit_slurm), or drop -m"]
+                    if rank == 0 else [])
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_only_a_lost_peer_ends_the_fit_as_an_interrupt():
+    """gloo's error when another process died becomes the interrupt torchrun's SIGTERM would be; any
+    other error keeps its own (a setup mistake must not read as "another process stopped")."""
+    from textclf.models.data_parallel import Ranks, peers_lost_as_interrupt
+
+    lost = RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:18116: Connection reset by peer")
+    with pytest.raises(KeyboardInterrupt, match="another torchrun process stopped"):
+        with peers_lost_as_interrupt(Ranks(rank=0, world_size=2)):
+            raise lost
+    for ranks, error in [(Ranks(), lost), (Ranks(rank=0, world_size=2), RuntimeError("Duplicate GPU detected"))]:
+        with pytest.raises(RuntimeError) as raised:
+            with peers_lost_as_interrupt(ranks):
+                raise error
+        assert raised.value is error
+
+
+def test_rank_0s_value_reaches_every_process_and_sums_add_all_of_them(tmp_path):
+    """The two exchanges the fit makes besides DDP's own, between two real gloo processes: rank 0's
+    held-out score to all (so all stop at the same epoch) and a step's loss summed over the shares."""
+    script = tmp_path / "exchange.py"
+    script.write_text(
+        "from textclf.models import data_parallel as dp\n"
+        "ranks = dp.launched_ranks()\n"
+        "dp.join_process_group(ranks, 'cpu')\n"
+        "print(ranks.rank, dp.broadcast_from_rank_0(0.25 + ranks.rank, ranks, 'cpu'),"
+        " dp.all_reduce_sum(1.0 + ranks.rank, ranks, 'cpu'), flush=True)\n")
+    result = subprocess.run([*TORCHRUN, str(script)], capture_output=True, text=True, timeout=120, env=clean_env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(result.stdout.split("\n")[:-1]) == ["0 0.25 3.0", "1 0.25 3.0"]

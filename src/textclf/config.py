@@ -76,8 +76,8 @@ def to_yaml(cfg: DictConfig) -> str:
 
 
 # Hydra launchers that come with an extra of textclf's (pyproject.toml) rather than with Hydra.
-LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers", "slurm_example": "launchers",
-                   "ray": "ray"}
+# (configs/hydra/launcher/slurm_example.yaml is ours; without the plugin it reports submitit_slurm missing.)
+LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers", "ray": "ray", "ray_aws": "ray"}
 
 
 def describe_config_error(error: Exception) -> str:

@@ -178,8 +178,15 @@ def test_class_weight_losses_match_a_hand_computation():
 
 
 def batch_mean(targets, weights, logits, encoded):
-    """The loss a training step back-propagates in one process: the summed loss over the denominator."""
-    return targets.loss(weights)(logits, encoded) / targets.loss_denominator(encoded.numpy(), weights)
+    """The loss a training step back-propagates in one process (``BatchLoss.step``) for ``logits``."""
+    import torch
+
+    from textclf.models.data_parallel import Ranks
+    from textclf.models.targets import BatchLoss
+
+    rows = np.arange(len(logits))
+    step = BatchLoss(targets, weights, Ranks(), "cpu").step
+    return torch.tensor(step(logits.detach().clone().requires_grad_(), encoded.numpy(), rows, 1.0, rows))
 
 
 @pytest.mark.parametrize("y", [LABELS, np.array([[1, 0]] * 4 + [[0, 1]] * 3 + [[1, 1]])], ids=["single", "multi"])

@@ -84,3 +84,20 @@ def report_config_errors(hydra_main):
             sys.exit(2)
 
     return wrapper
+
+
+def refuse_a_sweep_under_torchrun(arguments: list[str]) -> None:
+    """``torchrun ... train.py -m``: Hydra's sweeper and the sweep's parent-run callback would run in
+    every process, each drawing its own jobs. Refused before Hydra starts, in one line from rank 0
+    (the other processes exit with it, silently)."""
+    from textclf.models.data_parallel import launched_ranks
+
+    try:
+        ranks = launched_ranks()
+    except UserError:
+        return  # train.py's own check reports it
+    if ranks.distributed and {"-m", "--multirun"} & set(arguments):
+        if ranks.main:
+            print("error: a sweep (-m) cannot run under torchrun: every process would run the whole sweep. "
+                  "Fix: run each job under torchrun (a launcher such as submitit_slurm), or drop -m", file=sys.stderr)
+        sys.exit(2)

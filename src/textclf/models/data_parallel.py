@@ -79,19 +79,22 @@ def training_device(device: str, ranks: Ranks) -> str:
         if not torch.cuda.is_available():
             raise UserError("model.estimator.device=cuda, but torch sees no GPU (a CPU-only torch build, or no "
                             "driver). Fix: set model.estimator.device=auto or cpu")
-        return f"cuda:{ranks.local_rank % torch.cuda.device_count()}"
+        if ranks.local_rank >= torch.cuda.device_count():  # NCCL refuses two processes on one GPU
+            raise UserError(f"torchrun started more processes on this machine than it has GPUs "
+                            f"({torch.cuda.device_count()}). Fix: set --nproc_per_node to at most that")
+        return f"cuda:{ranks.local_rank}"
     return "cpu"
 
 
 def join_process_group(ranks: Ranks, device: str) -> None:
-    """Connect to the other torchrun processes once per process (a cross-validated run fits again)."""
+    """Connect to the other torchrun processes once per process (a cross-validated run fits again),
+    and make ``device`` the thread's GPU: each fit runs on a thread of its own (``models.fitting``)."""
+    import torch
     import torch.distributed as dist
 
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
     if ranks.distributed and not dist.is_initialized():
-        if device.startswith("cuda"):
-            import torch
-
-            torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
 
 
@@ -106,14 +109,14 @@ def wrap(model, ranks: Ranks, device: str):
 
 
 def shard(batch_rows, ranks: Ranks):
-    """The rows of a batch this process computes, and whether they count: every process must run
-    each step, so one left without rows (a batch smaller than the world) computes the batch's first
-    row and counts it zero times."""
+    """The rows of a batch this process computes, and their weight in the loss (1, or 0): every
+    process must run each step, so one left without rows (a batch smaller than the world) computes
+    the batch's first row and counts it zero times."""
     mine = batch_rows[ranks.rank::ranks.world_size]
     return (mine, 1.0) if len(mine) else (batch_rows[:1], 0.0)
 
 
-def summed(value: float, ranks: Ranks, device: str) -> float:
+def all_reduce_sum(value: float, ranks: Ranks, device: str) -> float:
     """``value`` added up over the processes (a step's loss, from each process's share)."""
     if not ranks.distributed:
         return value
@@ -125,7 +128,7 @@ def summed(value: float, ranks: Ranks, device: str) -> float:
     return float(total.item())
 
 
-def from_main(value: float, ranks: Ranks, device: str) -> float:
+def broadcast_from_rank_0(value: float, ranks: Ranks, device: str) -> float:
     """Rank 0's ``value`` in every process, so all of them take the same early-stopping decision."""
     if not ranks.distributed:
         return value
@@ -142,9 +145,12 @@ def peers_lost_as_interrupt(ranks: Ranks):
     """When another process dies, the next exchange with it fails here (gloo: "Connection reset by
     peer") and torchrun is about to stop this process too (SIGTERM): end the fit as that signal
     would, so the run ends KILLED whichever comes first, instead of FAILED with a traceback."""
+    import torch.distributed as dist
+
     try:
         yield
-    except RuntimeError as error:
-        if not ranks.distributed or not re.search(r"gloo|NCCL|[Cc]onnection|peer", str(error)):
+    except RuntimeError as error:  # gloo raises a plain RuntimeError naming the lost connection
+        lost = isinstance(error, dist.DistNetworkError) or re.search(r"(reset|closed) by peer|Broken pipe", str(error))
+        if not (ranks.distributed and lost):
             raise
-        raise KeyboardInterrupt("another torchrun process stopped during training") from None
+        raise KeyboardInterrupt("another torchrun process stopped during training") from error

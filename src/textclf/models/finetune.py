@@ -7,6 +7,7 @@ after each epoch, the best epoch's weights kept.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
@@ -46,15 +47,19 @@ def forward_precision(precision: str, device: str):
 
 
 def warn_if_bf16_is_emulated(precision: str, device: str) -> None:
-    """bfloat16 pays off only where the CPU multiplies it natively (AVX512-BF16 or AMX); elsewhere it
-    is converted back and forth and runs slower than float32. (GPUs since Ampere have it.)"""
+    """bfloat16 pays off only where the CPU multiplies it natively (AVX512-BF16 or AMX) or the GPU
+    does (Ampere and later); elsewhere it is converted back and forth and runs slower than float32."""
     import torch
 
-    native = [getattr(torch.cpu, check, lambda: False)() for check in
-              ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    if precision == "bf16" and device == "cpu" and not any(native):
+    if precision != "bf16":
+        return
+    if device == "cpu" and not any(getattr(torch.cpu, check, lambda: False)() for check in
+                                   ("_is_avx512_bf16_supported", "_is_amx_tile_supported")):
         warnings.warn("precision=bf16 on a CPU without bfloat16 instructions (AVX512-BF16 or AMX) trains slower "
                       "than float32. Fix: set model.estimator.precision=fp32", stacklevel=3)
+    elif device.startswith("cuda") and torch.cuda.get_device_capability(device)[0] < 8:
+        warnings.warn("precision=bf16 on a GPU older than Ampere trains slower than float32. "
+                      "Fix: set model.estimator.precision=fp32", stacklevel=3)
 
 
 class TransformerClassifier(LabelSetClassifier):
@@ -123,6 +128,8 @@ class TransformerClassifier(LabelSetClassifier):
         weights = class_weights(self.class_weight, self.targets_, encoded[train_rows])
         loss = BatchLoss(self.targets_, weights, self.ranks_, self.device_)
         model, tokenizer = self._pretrained(resolve_encoder(self.encoder))
+        if self.ranks_.distributed:  # each process its own dropout masks (DDP gives all rank 0's weights)
+            torch.manual_seed(self.random_state + self.ranks_.rank)
         self.model_, self.tokenizer_ = model.to(self.device_), tokenizer
         self.predictor_ = self._float_predictor()  # held-out scoring: the weights as they are
         # Tokenised once, padded per batch (dynamic padding), as a Trainer with a collator does.
@@ -165,7 +172,7 @@ class TransformerClassifier(LabelSetClassifier):
             # Without a held-out part every epoch counts as an improvement: the last one is kept.
             # Under torchrun rank 0 scores and tells the others, so all stop at the same epoch.
             score = self._macro_f1(*held_out) if len(held_out[0]) and self.ranks_.main else 1.0
-            score = data_parallel.from_main(score, self.ranks_, self.device_)
+            score = data_parallel.broadcast_from_rank_0(score, self.ranks_, self.device_)
             history.append({"epoch": epoch, "train_loss": loss, "held_out_macro_f1": score,
                             "epoch_seconds": seconds, "train_samples_per_second": len(train_rows) / seconds})
             if len(held_out[0]):  # a search trial listening may stop training here (pruning)
@@ -220,14 +227,15 @@ class TransformerClassifier(LabelSetClassifier):
         total = 0.0
         bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not (self.progress and self.ranks_.main))
-        with bits_dropout_while_training(model):
+        # bits_dropout saves random draws on a CPU; on a GPU it would cost transformers' fused attention
+        with bits_dropout_while_training(model) if self.device_ == "cpu" else contextlib.nullcontext():
             for batch_rows in bar:
-                mine, counted = data_parallel.shard(batch_rows, self.ranks_)
+                mine, row_weight = data_parallel.shard(batch_rows, self.ranks_)
                 inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in mine]}, return_tensors="pt")
                 with forward_precision(self.precision, self.device_):
                     logits = step_model(**inputs.to(self.device_)).logits
-                loss = loss_function.step(logits, encoded, mine, counted, batch_rows)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # before clipping
+                loss = loss_function.step(logits, encoded, mine, row_weight, batch_rows)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # returns the norm before
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()

@@ -132,11 +132,11 @@ class BatchLoss:
         self.targets, self.weights, self.ranks, self.device = targets, weights, ranks, device
         self.summed_loss = targets.loss(weights).to(device)
 
-    def step(self, logits, encoded: np.ndarray, mine, counted: float, batch_rows) -> float:
+    def step(self, logits, encoded: np.ndarray, mine, row_weight: float, batch_rows) -> float:
         """Back-propagate the batch-mean loss of ``mine``'s ``logits``; return the whole batch's mean loss."""
         import torch
 
         denominator = self.targets.loss_denominator(encoded[batch_rows], self.weights)
-        share = self.summed_loss(logits.float(), torch.as_tensor(encoded[mine], device=self.device)) * counted
+        share = self.summed_loss(logits.float(), torch.as_tensor(encoded[mine], device=self.device)) * row_weight
         (share * (self.ranks.world_size / denominator)).backward()
-        return data_parallel.summed(share.item(), self.ranks, self.device) / denominator
+        return data_parallel.all_reduce_sum(share.item(), self.ranks, self.device) / denominator
