@@ -48,7 +48,7 @@ def test_default_run_is_tracked_in_full(trained_store):
     assert contexts == {"train", "validation", "test"}
     artifacts = {a.path for a in client(folder).list_artifacts(run.info.run_id)}
     for split in ("validation", "test"):
-        assert {f"{split}_report.txt", f"{split}_confusion.png", f"{split}_errors.csv",
+        assert {f"{split}_report.txt", f"{split}_confusion.svg", f"{split}_errors.csv",
                 f"{split}_predictions.csv"} <= artifacts
     assert "config.yaml" in artifacts
 

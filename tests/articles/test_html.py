@@ -4,15 +4,14 @@ explanations in the JSON lines."""
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from helpers.browser import browser, screenshot
 from helpers.processes import run_cli
 
 ARTICLE = Path(__file__).parent / "eastline_visit.txt"
@@ -20,14 +19,6 @@ ARTICLE = Path(__file__).parent / "eastline_visit.txt"
 # basic plane before a passage (offsets are code points; the page must still cut passages right).
 SHORT = ("Pyongyang fired a ballistic missile into the sea on Sunday. 🚀 Officials in Seoul called it a "
          "<script>alert('provocation')</script> & a test of the alliance.\n")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "Chromium is not installed. Fix: apt-get install chromium (.ci/run installs it when missing)"
-    return found
 
 
 class Elements(HTMLParser):
@@ -57,12 +48,9 @@ def page(trained_store, tmp_path_factory):
                      f"sqlite:///{folder}/mlflow.db", cwd=folder)
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "tagged.jsonl").read_text(encoding="utf-8").splitlines()]
-    browser = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={out / 'profile'}"]
-    dom = subprocess.run([*browser, "--dump-dom", (out / "page.html").as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    subprocess.run([*browser, f"--screenshot={out / 'page.png'}", "--window-size=1200,1600",
-                    (out / "page.html").as_uri()], capture_output=True, timeout=120, check=True)
-    pixels = np.asarray(Image.open(out / "page.png").convert("RGB"))
+    dom = subprocess.run([*browser(out / "profile"), "--dump-dom", (out / "page.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    pixels = screenshot(out / "page.html", out / "page.png")
     return records, (out / "page.html").read_text(encoding="utf-8"), dom, pixels
 
 

@@ -51,7 +51,7 @@ def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(te
     assert run.info.status == "FINISHED" and run.data.metrics["test/macro_f1"] > 0.8
     assert run.info.artifact_uri.startswith("mlflow-artifacts:")  # proxied: clients never see the folder
     artifacts = {item.path for item in client.list_artifacts(run.info.run_id)}
-    assert {"model_manifest.json", "test_confusion.png", "test_predictions.csv", "config.yaml"} <= artifacts, artifacts
+    assert {"model_manifest.json", "test_confusion.svg", "test_predictions.csv", "config.yaml"} <= artifacts, artifacts
     champion = client.get_model_version_by_alias("diplomacy-topics", "champion")
     assert champion.run_id == run.info.run_id and champion.version == "1"
     assert list((folder / "artifacts").rglob("state.json"))  # stored in the server's folder

@@ -1,49 +1,11 @@
-"""Pictures of a model's mistakes (the only module that imports matplotlib)."""
+"""Learning curves drawn with matplotlib (the only module that imports it; a sweep's parent run
+draws them once). Each run's confusion matrices are SVG text (``confusion_svg``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-
-
-def plot_confusion(matrix: np.ndarray, classes, title: str, path: Path) -> None:
-    plt = _pyplot()
-    side = min(12.0, 1.0 + 0.6 * len(classes))  # past ~20 classes the cells shrink instead
-    figure, axes = plt.subplots(figsize=(side + 1.0, side))
-    image = axes.imshow(matrix, cmap="Blues")
-    axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
-    axes.set_yticks(range(len(classes)), classes)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title)
-    threshold = matrix.max() / 2 if matrix.size else 0
-    size = 9 if len(classes) <= 12 else 7
-    for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center", fontsize=size,
-                  color="white" if count > threshold else "black")
-    figure.colorbar(image, ax=axes, fraction=0.04)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-def plot_multilabel_confusion(counts: np.ndarray, classes, title: str, path: Path) -> None:
-    """One row per label: its hits, misses and false alarms, shaded by share of that label's row."""
-    plt = _pyplot()
-    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    figure, axes = plt.subplots(figsize=(6.0, 1.4 + 0.26 * len(classes)))
-    axes.imshow(shares, cmap="Blues", aspect="auto", vmin=0, vmax=1)
-    for (row, column), count in np.ndenumerate(counts):
-        axes.text(column, row, str(count), ha="center", va="center", fontsize=8,
-                  color="white" if shares[row, column] > 0.5 else "black")
-    axes.set_xticks([0, 1, 2], ["hit (TP)", "missed (FN)", "false alarm (FP)"])
-    axes.xaxis.tick_top()
-    axes.set_yticks(range(len(classes)), classes, fontsize=8)
-    axes.set_title(f"{title}: per-label outcomes", pad=24)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def _pyplot():

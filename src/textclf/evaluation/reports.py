@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textclf.evaluation.confusion_svg import confusion_svg, multilabel_outcomes_svg
 from textclf.evaluation.evaluate import Evaluation
-from textclf.evaluation.plots import plot_confusion, plot_multilabel_confusion
 from textclf.safe_csv import write_rows
 
 
 def write_reports(dataset_name: str, split, evaluation: Evaluation, decision, folder: Path) -> None:
-    """For one evaluated split: ``<split>_report.txt``, ``<split>_confusion.png``,
+    """For one evaluated split: ``<split>_report.txt``, ``<split>_confusion.svg``,
     ``<split>_errors.csv`` (the mistakes, to read) and ``<split>_predictions.csv`` (every
     prediction with its probabilities, to check a loaded model against)."""
     folder.mkdir(parents=True, exist_ok=True)
     classes = decision.classes
     multilabel = decision.task == "multilabel"
     (folder / f"{split.name}_report.txt").write_text(evaluation.report, encoding="utf-8")
-    plot = plot_multilabel_confusion if multilabel else plot_confusion
-    plot(evaluation.confusion, classes, f"{dataset_name} {split.name}", folder / f"{split.name}_confusion.png")
+    draw = multilabel_outcomes_svg if multilabel else confusion_svg
+    (folder / f"{split.name}_confusion.svg").write_text(
+        draw(evaluation.confusion, classes, f"{dataset_name} {split.name}"), encoding="utf-8")
     _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
     _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
 

@@ -199,7 +199,7 @@ class Tracker:
             report.result()
 
     def _write_reports(self, run_id: str, split, evaluation, decision) -> None:
-        from textclf.evaluation.reports import write_reports  # matplotlib: only needed from here
+        from textclf.evaluation.reports import write_reports
 
         with tempfile.TemporaryDirectory() as folder:
             write_reports(self.dataset_name, split, evaluation, decision, Path(folder))
