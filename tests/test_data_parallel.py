@@ -18,6 +18,7 @@ from helpers.paths import ROOT
 from helpers.processes import clean_env, store_overrides
 from helpers.stores import all_runs, client, wait_for_running_run
 from helpers.tiny_bert import build_tiny_bert
+from textclf.models.contrastive import ContrastiveEmbedder
 from textclf.models.finetune import TransformerClassifier
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -106,25 +107,27 @@ def test_a_model_that_cannot_share_its_training_is_trained_once_by_rank_0(tmp_pa
         assert not said and not runs and "models:/" not in result.stdout
 
 
-def test_device_auto_trains_where_torch_can(tiny):
-    import torch
-
-    model = TransformerClassifier(encoder=tiny, epochs=1, batch_size=4, progress=False, device="auto")
-    model.fit(["missile launch", "summit visit"] * 4, ["security", "visit"] * 4)
-    assert model.device_ == ("cuda:0" if torch.cuda.is_available() else "cpu")
-    # ...and the fitted model predicts and is saved from the CPU, wherever it trained.
-    assert {parameter.device.type for parameter in model.model_.parameters()} == {"cpu"}
+def tuned(estimator):
+    """The torch module a fitted fine-tune or contrastive tuning trained."""
+    return estimator.model_ if hasattr(estimator, "model_") else estimator.tuned_.model
 
 
-def test_asking_for_a_gpu_torch_cannot_see_is_refused(tiny):
+@pytest.mark.parametrize("make", [
+    lambda tiny, device: TransformerClassifier(encoder=tiny, epochs=1, batch_size=4, progress=False, device=device),
+    lambda tiny, device: ContrastiveEmbedder(encoder=tiny, epochs=1, progress=False, device=device),
+], ids=["finetune", "setfit"])
+def test_device_auto_trains_where_torch_can_and_cuda_without_a_gpu_is_refused(tiny, make):
     import torch
 
     from textclf.errors import UserError
 
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(UserError, match="device=cuda.*Fix: set model.estimator.device=auto or cpu"):
-        TransformerClassifier(encoder=tiny, progress=False, device="cuda").fit(["a", "b"], ["x", "y"])
+    model = make(tiny, "auto").fit(["missile launch", "summit visit"] * 4, ["security", "visit"] * 4)
+    assert model.device_ == ("cuda:0" if torch.cuda.is_available() else "cpu")
+    # ...and the fitted model predicts and is saved from the CPU, wherever it trained.
+    assert {parameter.device.type for parameter in tuned(model).parameters()} == {"cpu"}
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match=r"model\.\w+\.device=cuda.*Fix: set model\.\w+\.device=auto or cpu"):
+            make(tiny, "cuda").fit(["a", "b"], ["x", "y"])
 
 
 def test_a_process_killed_mid_fit_ends_the_run_killed_with_nothing_registered(tmp_path):
@@ -188,11 +191,15 @@ def test_rank_0s_value_reaches_every_process_and_sums_add_all_of_them(tmp_path):
     held-out score to all (so all stop at the same epoch) and a step's loss summed over the shares."""
     script = tmp_path / "exchange.py"
     script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
         "from textclf.models import data_parallel as dp\n"
         "ranks = dp.launched_ranks()\n"
         "dp.join_process_group(ranks, 'cpu')\n"
-        "print(ranks.rank, dp.broadcast_from_rank_0(0.25 + ranks.rank, ranks, 'cpu'),"
-        " dp.all_reduce_sum(1.0 + ranks.rank, ranks, 'cpu'), flush=True)\n")
-    result = subprocess.run([*TORCHRUN, str(script)], capture_output=True, text=True, timeout=120, env=clean_env())
+        "said = (dp.broadcast_from_rank_0(0.25 + ranks.rank, ranks, 'cpu'),\n"
+        "        dp.all_reduce_sum(1.0 + ranks.rank, ranks, 'cpu'))\n"
+        "Path(sys.argv[1], f'rank{ranks.rank}.txt').write_text(repr(said))\n")
+    result = subprocess.run([*TORCHRUN, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120,
+                            env=clean_env())
     assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(result.stdout.split("\n")[:-1]) == ["0 0.25 3.0", "1 0.25 3.0"]
+    assert [(tmp_path / f"rank{rank}.txt").read_text() for rank in (0, 1)] == ["(0.25, 3.0)"] * 2

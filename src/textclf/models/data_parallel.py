@@ -1,16 +1,17 @@
-"""Data-parallel fine-tuning under ``torchrun``, and the device a fine-tune runs on.
+"""Data-parallel fine-tuning under ``torchrun``, and the device a tuning runs on.
 
 ``torchrun --nproc_per_node N train.py model=minilm_finetune`` starts N copies of ``train.py``
 and tells each its place in ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE``. Every copy reads the
 data and builds the model; the estimator splits each batch between them (``shard``) and averages
 their gradients (torch's ``DistributedDataParallel``, gloo on CPUs, NCCL on GPUs), so each step
-sees the same batch, loss and update as one process would. Only rank 0 tracks and registers
-(``textclf.training``). torch is imported only inside the functions that use it: ``training``
-asks ``launched_by_torchrun()`` before any model library is loaded.
+sees the same batch and loss as one process would (``targets.BatchLoss``). Only rank 0 tracks
+and registers (``textclf.training``). torch is imported only inside the functions that use it:
+``training`` asks ``launched_ranks()`` before any model library is loaded.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 from contextlib import contextmanager
@@ -69,16 +70,17 @@ def say_if_trained_alone(estimator, model_name: str) -> None:
               f"{ranks.world_size - 1} torchrun process(es) end. (model=minilm_finetune trains data-parallel)")
 
 
-def training_device(device: str, ranks: Ranks) -> str:
-    """``auto``: the GPU when torch sees one (each torchrun process its own, by local rank), else the CPU."""
+def training_device(device: str, ranks: Ranks, setting: str = "model.estimator.device") -> str:
+    """``auto``: the GPU when torch sees one (each torchrun process its own, by local rank), else the
+    CPU. ``setting``: the config key a refusal names."""
     import torch
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         if not torch.cuda.is_available():
-            raise UserError("model.estimator.device=cuda, but torch sees no GPU (a CPU-only torch build, or no "
-                            "driver). Fix: set model.estimator.device=auto or cpu")
+            raise UserError(f"{setting}=cuda, but torch sees no GPU (a CPU-only torch build, or no driver). "
+                            f"Fix: set {setting}=auto or cpu")
         if ranks.local_rank >= torch.cuda.device_count():  # NCCL refuses two processes on one GPU
             raise UserError(f"torchrun started more processes on this machine than it has GPUs "
                             f"({torch.cuda.device_count()}). Fix: set --nproc_per_node to at most that")
@@ -86,16 +88,24 @@ def training_device(device: str, ranks: Ranks) -> str:
     return "cpu"
 
 
+def use_device(device: str) -> None:
+    """Make ``device`` this thread's GPU: each fit runs on a thread of its own (``models.fitting``)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(device)
+
+
 def join_process_group(ranks: Ranks, device: str) -> None:
-    """Connect to the other torchrun processes once per process (a cross-validated run fits again),
-    and make ``device`` the thread's GPU: each fit runs on a thread of its own (``models.fitting``)."""
-    import torch
+    """Connect to the other torchrun processes once per process (a cross-validated run fits again)."""
     import torch.distributed as dist
 
-    if device.startswith("cuda"):
-        torch.cuda.set_device(device)
+    use_device(device)
     if ranks.distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        # Left to the interpreter's teardown, the group's threads can abort the process as it exits
+        # ("terminate called without an active exception").
+        atexit.register(dist.destroy_process_group)
 
 
 def wrap(model, ranks: Ranks, device: str):
