@@ -102,7 +102,7 @@ def test_a_model_that_cannot_share_its_training_is_trained_once_by_rank_0(tmp_pa
     runs = all_runs(tmp_path) if (tmp_path / "mlflow.db").exists() else []
     if rank == 0:
         (run,) = runs
-        assert said and run.info.status == "FINISHED" and run.data.tags["data_parallel.world_size"] == "2"
+        assert said and run.info.status == "FINISHED" and "data_parallel.world_size" not in run.data.tags
     else:
         assert not said and not runs and "models:/" not in result.stdout
 

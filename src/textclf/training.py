@@ -24,6 +24,7 @@ from textclf.evaluation.crossval import cross_validate
 from textclf.evaluation.evaluate import collect_metrics, evaluate
 from textclf.models import fitting, steps_of
 from textclf.models.data_parallel import launched_ranks, say_if_trained_alone, trains_data_parallel
+from textclf.models.data_parallel import run_tags as data_parallel_tags
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.search.trial import run_tags as search_run_tags
@@ -53,7 +54,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
 
     pause_at("before_run")
     with open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)):
-        tracker.log_tags({**search_run_tags(cfg), **launched_ranks().tags()})
+        tracker.log_tags({**search_run_tags(cfg), **data_parallel_tags(estimator)})
         cv = cross_validate(estimator, dataset, task, folds) if folds is not None else None
         if cv is not None:
             tracker.log_cross_validation(cv)

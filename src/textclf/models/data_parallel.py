@@ -40,9 +40,6 @@ class Ranks:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def tags(self) -> dict[str, str]:
-        """For the run: how many processes trained it (their float sums differ a little from one's)."""
-        return {"data_parallel.world_size": str(self.world_size)} if self.distributed else {}
 
 
 def launched_ranks() -> Ranks:
@@ -58,6 +55,15 @@ def launched_ranks() -> Ranks:
 def trains_data_parallel(estimator) -> bool:
     """Whether ``estimator`` (or a step of its pipeline) shares one training among torchrun's processes."""
     return any(getattr(step, "trains_data_parallel", False) for step in steps_of(estimator))
+
+
+def run_tags(estimator) -> dict[str, str]:
+    """For the run: how many processes shared its training (their float sums differ a little from
+    one's); nothing when one process trained it, under torchrun or not."""
+    ranks = launched_ranks()
+    if ranks.distributed and trains_data_parallel(estimator):
+        return {"data_parallel.world_size": str(ranks.world_size)}
+    return {}
 
 
 def say_if_trained_alone(estimator, model_name: str) -> None:
