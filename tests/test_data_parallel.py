@@ -29,6 +29,12 @@ FINETUNE = ["model=minilm_finetune", "model.estimator.epochs=2", "model.estimato
             "model.estimator.inference=fp32", "model.estimator.progress=false", "data.per_label=8"]
 
 
+def as_torchrun_process(monkeypatch, rank: int) -> None:
+    """This process's environment as torchrun sets it for process ``rank`` of 2."""
+    for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2}.items():
+        monkeypatch.setenv(name, str(value))
+
+
 def train(folder, launcher: list[str], *overrides: str) -> subprocess.CompletedProcess:
     command = [*launcher, str(ROOT / "train.py"), *store_overrides(folder), *overrides]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=folder, env=clean_env())
@@ -94,8 +100,7 @@ def test_a_model_that_cannot_share_its_training_is_trained_once_by_rank_0(tmp_pa
     rank 1 ends at once, leaving nothing."""
     from helpers.training import train_here
 
-    for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2}.items():
-        monkeypatch.setenv(name, str(value))
+    as_torchrun_process(monkeypatch, rank)
     result = train_here(tmp_path, "model=tfidf_nb", "features=tfidf_word", monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 0, result.stderr[-3000:]
     said = "model=tfidf_nb does not train data-parallel" in result.stdout
@@ -159,8 +164,7 @@ def test_a_sweep_under_torchrun_is_refused_before_it_starts(tmp_path, monkeypatc
     """Every process would run Hydra's sweeper and make a parent run of its own."""
     from helpers.training import train_here
 
-    for name, value in {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2}.items():
-        monkeypatch.setenv(name, str(value))
+    as_torchrun_process(monkeypatch, rank)
     result = train_here(tmp_path, "-m", "model=tfidf_nb,tfidf_logreg", monkeypatch=monkeypatch, capsys=capsys)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("error:")]

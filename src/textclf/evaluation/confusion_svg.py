@@ -21,14 +21,14 @@ BLUES = np.array([[247, 251, 255], [107, 174, 214], [8, 48, 107]])
 
 def confusion_svg(matrix: np.ndarray, classes, title: str) -> str:
     """Rows: the true class; columns: the predicted one; each cell its count, shaded by it."""
-    return _grid(matrix, matrix / max(matrix.max(), 1), list(map(str, classes)), [str(c) for c in classes],
-                 title, "predicted", "true")
+    names = [str(name) for name in classes]
+    return _grid(matrix, matrix / max(matrix.max(), 1), names, names, title, "predicted", "true")
 
 
 def multilabel_outcomes_svg(counts: np.ndarray, classes, title: str) -> str:
     """One row per label: its hits, misses and false alarms, shaded by share of that label's row."""
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    return _grid(counts, shares, list(map(str, classes)), ["hit (TP)", "missed (FN)", "false alarm (FP)"],
+    return _grid(counts, shares, [str(name) for name in classes], ["hit (TP)", "missed (FN)", "false alarm (FP)"],
                  f"{title}: per-label outcomes", "", "label")
 
 

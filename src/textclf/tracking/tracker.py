@@ -162,14 +162,14 @@ class Tracker:
         mlflow.set_tags(tags)
 
     def log_history(self, history: list[dict], steps: list[dict]) -> None:
-        """Per-epoch metrics as MLflow steps, under ``train/``; each optimizer step's metrics
-        (``step_loss``, ``grad_norm``) as the steps of ``train/<name>``, a thousand to a request
+        """Per-epoch metrics (MLflow step: the epoch) and each optimizer step's metrics
+        (``step_loss``, ``grad_norm``; step: its number) under ``train/``, a thousand to a request
         (MLflow's most per batch)."""
-        for entry in history:
-            mlflow.log_metrics({f"train/{k}": v for k, v in entry.items() if k != "epoch"}, step=entry["epoch"])
         run_id, now = mlflow.active_run().info.run_id, int(time.time() * 1000)
-        metrics = [Metric(f"train/{name}", float(value), now, step)
-                   for step, entry in enumerate(steps, start=1) for name, value in entry.items()]
+        metrics = [Metric(f"train/{name}", float(value), now, entry["epoch"])
+                   for entry in history for name, value in entry.items() if name != "epoch"]
+        metrics += [Metric(f"train/{name}", float(value), now, step)
+                    for step, entry in enumerate(steps, start=1) for name, value in entry.items()]
         for start in range(0, len(metrics), 1000):
             MlflowClient().log_batch(run_id, metrics=metrics[start:start + 1000])
 
