@@ -91,6 +91,7 @@ def test_single_class(tmp_path, files_run):
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),
+        ("model.calibration_set=test", ["model.calibration_set", "validation or null"]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words, run_train):

@@ -48,6 +48,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     check_estimator_params(estimator)
     say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
+    calibration = calibration_split(cfg.model, dataset)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
@@ -58,7 +59,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
         cv = cross_validate(estimator, dataset, task, folds) if folds is not None else None
         if cv is not None:
             tracker.log_cross_validation(cv)
-        fitted = fit(estimator, dataset, task)
+        fitted = fit(estimator, dataset, task, calibration)
         tracker.log_tags(report_choices(estimator))
         decision = task.fit_decision(fitted, dataset)
         tracker.log_history(training_history(estimator), training_steps(estimator))
@@ -81,15 +82,30 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def fit(estimator, dataset, task) -> fitting.FittedModel:
+def fit(estimator, dataset, task, calibration=None) -> fitting.FittedModel:
     """Fit on the train split, preparing the validation and test features meanwhile where the
-    estimator allows it."""
+    estimator allows it. ``calibration``: a split whose texts a temperature-scaled classifier
+    fits its temperature on (``calibration_split``)."""
+    calibration = (calibration, task.targets(calibration, dataset.label_names)) if calibration is not None else None
     try:
         return fitting.fit(estimator, list(dataset.train.texts), task.targets(dataset.train, dataset.label_names),
-                           predict_next=dataset.eval_splits)
+                           predict_next=dataset.eval_splits, calibration=calibration)
     except ValueError as error:  # scikit-learn's word for settings and data it cannot fit
         raise UserError(f"the model could not be fitted: {str(error).rstrip('.')}. "
                         "Fix: check the model.* and features.* settings") from None
+
+
+def calibration_split(model_cfg, dataset):
+    """The split named by ``model.calibration_set`` (``validation``, or null for none): a
+    temperature-scaled classifier fits its temperature on its texts instead of training a copy."""
+    name = model_cfg.get("calibration_set")
+    if name is None:
+        return None
+    if name != "validation":
+        raise UserError(f"model.calibration_set must be validation or null, got {name!r}. "
+                        "Fix: pass model.calibration_set=validation, or model.calibration_set=null to hold out "
+                        "part of the training data instead")
+    return dataset.validation
 
 
 def train_alongside(estimator, dataset, task, folds) -> dict[str, float]:

@@ -74,6 +74,39 @@ def test_the_temperature_is_fitted_out_of_sample():
         assert ours < log_loss(y_test, softmax(scores / other, axis=1))
 
 
+def test_a_calibration_set_is_scored_by_the_classifier_itself():
+    """Given a calibration set, nothing is held out of training (predictions are LinearSVC's on all
+    of X) and the temperature is the best one for the fitted SVM's own scores of that set."""
+    X, y, X_rest, y_rest = noisy_problem()
+    X_cal, y_cal, X_test = X_rest[:400], y_rest[:400], X_rest[400:]
+    model = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(
+        X, y, calibration_set=(X_cal, y_cal))
+    plain = LinearSVC(random_state=0).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X_test), plain.predict(X_test))
+    scores = plain.decision_function(X_cal)
+    calibration_loss = log_loss(y_cal, softmax(scores / model.temperature_, axis=1))
+    for other in (model.temperature_ / 1.2, model.temperature_ * 1.2):
+        assert calibration_loss < log_loss(y_cal, softmax(scores / other, axis=1))
+    held_out = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X, y)
+    assert "calibration set" in model.choices_["calibration"]
+    assert "held-out" in held_out.choices_["calibration"]
+
+
+def test_a_calibration_set_given_late_or_useless():
+    """A function giving the set is called once the SVM is fitted; a set with no texts, or none of
+    a known class, cannot fit a temperature and says so."""
+    X, y, X_rest, y_rest = noisy_problem()
+    calls = []
+    late = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(
+        X, y, calibration_set=lambda: calls.append(1) or (X_rest[:400], y_rest[:400]))
+    given = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(
+        X, y, calibration_set=(X_rest[:400], y_rest[:400]))
+    assert calls == [1] and late.temperature_ == given.temperature_
+    for X_cal, y_cal, message in ((X[:0], y[:0], "no texts"), (X[:3], np.array([7, 7, 9]), "no text of a class")):
+        with pytest.raises(ValueError, match=message):
+            TemperatureScaledClassifier(LinearSVC(random_state=0)).fit(X, y, calibration_set=(X_cal, y_cal))
+
+
 def fitted_multilabel_model():
     """The real tfidf_linearsvc config, wrapped by the real multi-label task, fitted on 18 texts."""
     cfg = composed("model=tfidf_linearsvc", "task=multilabel")
@@ -127,6 +160,7 @@ def write_csv(path, rows):
     return path
 
 
+# Multi-label runs always hold out part of train; a multiclass run does with calibration_set=null.
 @pytest.mark.parametrize("task", ["multilabel", "multiclass"])
 def test_train_py_trains_tfidf_linearsvc_on_rare_labels(tmp_path, train_in_process, task):
     train = write_csv(tmp_path / "train.csv", labelled_rows(18))
@@ -136,7 +170,8 @@ def test_train_py_trains_tfidf_linearsvc_on_rare_labels(tmp_path, train_in_proce
         write_csv(train, labelled_rows(18) + [("hackers breached the ministry network", ("cyber",))])
     with pytest.warns(CalibrationWarning) as caught:
         result = train_in_process(tmp_path, "data=files", f"data.train={train}", f"data.validation={validation}",
-                                  f"data.test={test}", f"task={task}", "data.label_separator=|")
+                                  f"data.test={test}", f"task={task}", "data.label_separator=|",
+                                  "model.calibration_set=null")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "now champion" in result.stdout
     single = "a label has a single" if task == "multilabel" else "class 'cyber' has a single"

@@ -14,6 +14,7 @@ from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.models import fitting
+from textclf.models.calibration import TemperatureScaledClassifier
 from textclf.data import Split, load_files
 
 CORPUS = Path(__file__).resolve().parents[2] / "seeds" / "diplomacy"
@@ -55,6 +56,48 @@ def test_a_split_not_prepared_ahead_is_predicted_whole(corpus):
     model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation,))
     probabilities, _ = model.probabilities(corpus.test)
     np.testing.assert_array_equal(probabilities, estimator.predict_proba(list(corpus.test.texts)))
+
+
+def test_a_calibrating_classifier_gets_the_calibration_splits_features_computed_once(corpus, monkeypatch):
+    """tfidf_linearsvc's classifier fits its temperature on the validation split's features; those
+    same features then give the validation probabilities, which equal fit-then-predict's."""
+    monkeypatch.setattr(fitting, "CHUNK_TEXTS", 97)
+    targets = np.asarray(corpus.train.primary_labels)
+    validation_targets = np.asarray(corpus.validation.primary_labels)
+
+    def temperature_scaled_svm() -> Pipeline:
+        return Pipeline([("features", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
+                         ("classifier", TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0))])
+
+    vectorizer_calls = []
+    estimator = temperature_scaled_svm()
+    transform = estimator[0].transform
+    monkeypatch.setattr(estimator[0], "transform", lambda texts: vectorizer_calls.append(len(texts)) or transform(texts))
+    model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation, corpus.test),
+                        calibration=(corpus.validation, validation_targets))
+
+    reference = temperature_scaled_svm()
+    reference[0].fit(list(corpus.train.texts))
+    reference[1].fit(reference[0].transform(list(corpus.train.texts)), targets,
+                     calibration_set=(reference[0].transform(list(corpus.validation.texts)), validation_targets))
+    assert estimator[-1].temperature_ == pytest.approx(reference[-1].temperature_, rel=1e-12)  # chunks: rounding
+    assert estimator[-1].choices_["calibration"].endswith(f"the {len(validation_targets)} texts of the calibration set")
+    for split in (corpus.validation, corpus.test):
+        probabilities, _ = model.probabilities(split)
+        np.testing.assert_allclose(probabilities, reference.predict_proba(list(split.texts)), rtol=1e-12)
+    # Each split's texts went through the features once (in chunks of 97), validation first.
+    assert sum(vectorizer_calls) == len(corpus.validation.texts) + len(corpus.test.texts)
+
+
+def test_without_a_calibration_parameter_the_calibration_split_is_ignored(corpus):
+    """A classifier whose fit takes no calibration set (calibrated in folds) fits as before."""
+    targets = np.asarray(corpus.train.primary_labels)
+    estimator = tfidf_svm()
+    model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation,),
+                        calibration=(corpus.validation, np.asarray(corpus.validation.primary_labels)))
+    reference = tfidf_svm().fit(list(corpus.train.texts), targets)
+    np.testing.assert_array_equal(model.probabilities(corpus.validation)[0],
+                                  reference.predict_proba(list(corpus.validation.texts)))
 
 
 class TextClassifier(ClassifierMixin, BaseEstimator):

@@ -9,6 +9,7 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from helpers.paths import SEEDS
+from textclf.models import tfidf
 from textclf.models.tfidf import CountingTfidfVectorizer, WordCharTfidf
 from textclf.serving.reader import load_state
 from textclf.serving.writer import save_state
@@ -39,13 +40,27 @@ def test_a_large_corpus_gets_words_seen_in_enough_texts():
     assert f"{sum(map(len, TEXTS)):,} characters > features.small_corpus_max_chars" in choice
 
 
+@pytest.fixture(params=["one core", "two cores"])
+def counting_cores(request, monkeypatch):
+    """Count on one core, or (whatever the corpus size) half of the texts in a forked child."""
+    monkeypatch.setattr(tfidf, "TWO_CORES_MIN_CHARS", 0 if request.param == "two cores" else 10**12)
+
+
+def test_counting_on_two_cores_is_exactly_one_pass():
+    analyze = CountingTfidfVectorizer(ngram_range=(1, 2)).build_analyzer()
+    one_vocabulary, one = tfidf.counted(TEXTS, analyze, np.float64)
+    two_vocabulary, two = tfidf.counted_on_two_cores(TEXTS, analyze, np.float64)
+    assert list(two_vocabulary.items()) == list(one_vocabulary.items())  # the same columns, in the same order
+    assert two.has_sorted_indices and two.dtype == one.dtype and two.shape == one.shape and (two != one).nnz == 0
+
+
 @pytest.mark.parametrize("settings", [
     {"analyzer": "word", "ngram_range": (1, 2)},
     {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True},
     {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True},
     {"analyzer": "word", "max_df": 0.5, "max_features": 300, "binary": True},
 ])
-def test_the_faster_count_gives_scikit_learns_matrices(settings):
+def test_the_faster_count_gives_scikit_learns_matrices(settings, counting_cores):
     ours, theirs = CountingTfidfVectorizer(**settings), TfidfVectorizer(**settings)
     fitted = ours.fit_transform(TEXTS), theirs.fit_transform(TEXTS)
     assert ours.vocabulary_ == theirs.vocabulary_
@@ -55,7 +70,7 @@ def test_the_faster_count_gives_scikit_learns_matrices(settings):
         assert mine.shape == expected.shape and (mine != expected).nnz == 0
 
 
-def test_an_empty_vocabulary_is_the_same_error():
+def test_an_empty_vocabulary_is_the_same_error(counting_cores):
     for vectorizer in (CountingTfidfVectorizer(), TfidfVectorizer()):
         with pytest.raises(ValueError, match="empty vocabulary"):
             vectorizer.fit(["!!", "?"])

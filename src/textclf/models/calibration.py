@@ -6,12 +6,13 @@ folds trains the SVM 3 more times and averages 3 models that each saw two thirds
 which on 20 Newsgroups costs 0.6 points of accuracy. This estimator instead:
 
 * fits the classifier on all the training data (its predictions are exactly that model's);
-* fits a copy on all but a held-out part (``holdout``, stratified), in a forked child process
-  while the first fits, so the two use both cores (``textclf.models.forked`` says why not a
-  thread);
-* chooses the temperature ``T`` that gives the held-out part's true labels the highest likelihood
-  under ``softmax(scores / T)`` (``sigmoid(score / T)`` for two classes), the copy's scores being
-  out of sample for those texts.
+* scores texts it was not trained on: a calibration set given to ``fit`` (a run's validation
+  split, scored by the classifier itself: nothing more is trained), or else a held-out part of
+  the training data (``holdout``, stratified), scored by a copy fitted on the rest in a forked
+  child process while the first fits, so the two use both cores (``textclf.models.forked`` says
+  why not a thread);
+* chooses the temperature ``T`` that gives those texts' true labels the highest likelihood under
+  ``softmax(scores / T)`` (``sigmoid(score / T)`` for two classes).
 
 Scaling every score by one positive number never changes which class scores highest, so
 calibration cannot change a prediction. Fitted, it is a ``LogisticRegression`` with the
@@ -51,7 +52,8 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
     estimator : linear classifier
         Has ``decision_function``, ``coef_`` and ``intercept_`` once fitted (``LinearSVC``).
     holdout : float
-        Share of the training texts held out to fit the temperature (stratified by class).
+        Share of the training texts held out to fit the temperature (stratified by class), when
+        ``fit`` is given no calibration set.
     min_held_out : int
         Fewer held-out examples of a class than this, and every text is held out once instead,
         over ``rare_folds`` stratified folds (rare labels of a multi-label corpus).
@@ -68,6 +70,8 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         Scores are divided by it before the softmax (sigmoid for two classes).
     scaled_ : LogisticRegression
         ``estimator_``'s weights divided by ``temperature_``; predictions and saved models use it.
+    choices_ : dict
+        Which texts the temperature was fitted on (a run logs it as the tag ``calibration``).
     classes_ : ndarray
     """
 
@@ -86,20 +90,47 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         self.rare_folds = rare_folds
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, calibration_set=None):
+        """Fit the classifier on ``X, y`` and the temperature on texts it was not trained on.
+
+        ``calibration_set``: ``(X_calibration, y_calibration)``, rows held out from ``X`` (a run's
+        validation split), or a function returning them, called once the classifier is fitted (so
+        their features can be computed while it fits). The temperature is fitted on the
+        classifier's own scores for them, and no copy is trained. Without it, ``holdout`` of ``X``
+        is held out.
+        """
         self._validate_params()
         check_classification_targets(y)
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)  # rows are picked below
-        folds = self._held_out_folds(y)
-        held_out_scores = ChildResult(_fit_and_score, (clone(self.estimator), X, y, folds))
+        if calibration_set is None:
+            folds = self._held_out_folds(y)
+            held_out_scores = ChildResult(_fit_and_score, (clone(self.estimator), X, y, folds),
+                                          name="textclf-fit-copy")
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
-        held = np.concatenate([held for _, held in folds])
-        self.temperature_ = _best_temperature(held_out_scores.result(), np.searchsorted(self.classes_, y[held]))
+        if calibration_set is None:
+            scores, truth = held_out_scores.result(), y[np.concatenate([held for _, held in folds])]
+            self.choices_ = {"calibration": f"temperature fitted on {len(truth)} held-out training texts, "
+                                            "scored by a copy trained on the rest"}
+        else:
+            scores, truth = self._own_scores(*(calibration_set() if callable(calibration_set) else calibration_set))
+            self.choices_ = {"calibration": f"temperature fitted on the {len(truth)} texts of the calibration set"}
+        self.temperature_ = _best_temperature(scores, np.searchsorted(self.classes_, truth))
         self.scaled_ = _as_logistic_regression(self.estimator_, self.temperature_)
         if hasattr(self.estimator_, "n_features_in_"):
             self.n_features_in_ = self.estimator_.n_features_in_
         return self
+
+    def _own_scores(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted classifier's scores for the calibration rows whose class it knows (a class
+        absent from training has no score to calibrate), and those rows' classes."""
+        if len(y) == 0:
+            raise ValueError("the calibration set has no texts")
+        X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)
+        known = np.isin(y, self.classes_)
+        if not known.any():
+            raise ValueError("the calibration set has no text of a class seen in training")
+        return self.estimator_.decision_function(X[known]), y[known]
 
     def _held_out_folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(rows a copy fits on, rows it scores)`` for each copy. One copy holds out ``holdout``

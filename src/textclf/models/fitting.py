@@ -13,6 +13,7 @@ and predicts after, as usual.
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import time
@@ -80,15 +81,20 @@ class FittedModel:
         return 1000 * float(np.median(timings)) if timings else float("nan")
 
 
-def fit(estimator, texts: list[str], targets, predict_next: Sequence = ()) -> FittedModel:
+def fit(estimator, texts: list[str], targets, predict_next: Sequence = (), calibration=None) -> FittedModel:
     """Fit ``estimator`` on ``texts``; a Pipeline meanwhile prepares the features of the splits
     in ``predict_next``, in that order. The last split's texts time single-text predictions.
+
+    ``calibration``: ``(split, targets)`` held out from training (a run's validation split), one
+    of ``predict_next``. A Pipeline whose classifier's ``fit`` takes a ``calibration_set`` (a
+    temperature-scaled SVM) gets that split's features and targets there, as a function the
+    classifier calls once fitted: the features are the ones prepared while it fits.
 
     The fit runs on a thread that this one waits for in short steps: compiled fits (liblinear,
     L-BFGS) only return to Python when done, and Ctrl-C or SIGTERM must stop training within a
     second even then. After an interrupt the thread is left to the process's exit.
     """
-    return _on_interruptible_thread(_fit, estimator, texts, targets, predict_next)
+    return _on_interruptible_thread(_fit, estimator, texts, targets, predict_next, calibration)
 
 
 def _on_interruptible_thread(function, *args):
@@ -108,7 +114,7 @@ def _on_interruptible_thread(function, *args):
             continue
 
 
-def _fit(estimator, texts: list[str], targets, predict_next: Sequence) -> FittedModel:
+def _fit(estimator, texts: list[str], targets, predict_next: Sequence, calibration) -> FittedModel:
     pause_at("fit")
     startup_seconds, started = seconds_since_process_start(), time.perf_counter()
     latency_texts = predict_next[-1].texts if predict_next else texts
@@ -118,8 +124,22 @@ def _fit(estimator, texts: list[str], targets, predict_next: Sequence) -> Fitted
     # Fitting the steps one by one is what Pipeline.fit does (its steps are fitted in place).
     train_features = estimator[:-1].fit_transform(texts, targets)
     features_ahead = _in_background(estimator[:-1].transform, predict_next)
-    estimator[-1].fit(train_features, targets)
+    estimator[-1].fit(train_features, targets, **_calibration_set(estimator[-1], calibration, features_ahead))
     return FittedModel(estimator, features_ahead, time.perf_counter() - started, startup_seconds, latency_texts)
+
+
+def _calibration_set(classifier, calibration, features_ahead: dict[str, Future]) -> dict:
+    """The classifier's ``calibration_set`` fit parameter: a function giving the calibration
+    split's features (prepared ahead) and targets; nothing where there is no such split or
+    parameter."""
+    if calibration is None or "calibration_set" not in inspect.signature(classifier.fit).parameters:
+        return {}
+    split, split_targets = calibration
+    if not split.texts:
+        return {}
+    if split.name not in features_ahead:
+        raise ValueError(f"the calibration split {split.name!r} is not one of the splits to predict next")
+    return {"calibration_set": lambda: (_stack(features_ahead[split.name].result()[0]), split_targets)}
 
 
 def _in_background(transform, splits: Sequence) -> dict[str, Future]:
@@ -128,20 +148,23 @@ def _in_background(transform, splits: Sequence) -> dict[str, Future]:
 
     def work() -> None:
         for split in splits:
-            future = futures[split.name]
-            started = time.perf_counter()
             try:
-                texts = list(split.texts)
-                # In chunks: one whole split's scratch memory on top of the fit's peak would raise
-                # the run's peak memory; a chunk's does not.
-                chunks = [transform(texts[i:i + CHUNK_TEXTS]) for i in range(0, len(texts), CHUNK_TEXTS)]
-                future.set_result((chunks, time.perf_counter() - started))
+                futures[split.name].set_result(_transformed(transform, split))
             except BaseException as error:  # reaches whoever asks for this split
-                future.set_exception(error)
+                futures[split.name].set_exception(error)
 
     # A daemon thread: after Ctrl-C or a failed fit the process exits without waiting for it.
     threading.Thread(target=work, name="features-ahead", daemon=True).start()
     return futures
+
+
+def _transformed(transform, split) -> tuple[list, float]:
+    """The split's features in chunks, and the seconds they took. In chunks: one whole split's
+    scratch memory on top of the fit's peak would raise the run's peak memory; a chunk's does not."""
+    started = time.perf_counter()
+    texts = list(split.texts)
+    chunks = [transform(texts[i:i + CHUNK_TEXTS]) for i in range(0, len(texts), CHUNK_TEXTS)]
+    return chunks, time.perf_counter() - started
 
 
 def _stack(chunks: list):

@@ -19,7 +19,7 @@ import signal
 class ChildResult:
     """The return value of a function running in a forked child; ``result()`` waits for it."""
 
-    def __init__(self, function, args: tuple):
+    def __init__(self, function, args: tuple, name: str = "textclf-child"):
         self._value, self._process = None, None
         if "fork" not in multiprocessing.get_all_start_methods() or multiprocessing.current_process().daemon:
             self._value = (True, function(*args))
@@ -28,7 +28,7 @@ class ChildResult:
         self._receiving, sending = context.Pipe(duplex=False)
         # Daemonic: if this process exits first (Ctrl-C), multiprocessing ends the child with it.
         self._process = context.Process(target=_child, args=(function, args, sending), daemon=True,
-                                        name="textclf-fit-copy")
+                                        name=name)
         self._process.start()
         sending.close()
 
@@ -39,7 +39,7 @@ class ChildResult:
                 self._value = self._receiving.recv()
             except EOFError:  # the child ended without answering: killed (out of memory?)
                 self._process.join()
-                raise RuntimeError(f"the forked fit ended without a result (exit code {self._process.exitcode})") \
+                raise RuntimeError(f"the forked child ({self._process.name}) ended without a result (exit code {self._process.exitcode})") \
                     from None
             finally:
                 self._receiving.close()

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from textclf.models.forked import ChildResult
 from textclf.serving.linear_tfidf import term_counts
 
 
@@ -120,19 +123,17 @@ class CountingTfidfVectorizer(TfidfVectorizer):
     def _count_vocab(self, raw_documents, fixed_vocab):
         analyze = self.build_analyzer()
         if fixed_vocab:
-            vocabulary = self.vocabulary_
-            known = vocabulary.get
+            known = self.vocabulary_.get
 
             def columns(text):
                 return [column for column in map(known, analyze(text)) if column is not None]
+            return self.vocabulary_, term_counts(raw_documents, columns, self.vocabulary_, self.dtype)
+        texts = list(raw_documents)
+        if sum(map(len, texts)) >= TWO_CORES_MIN_CHARS:
+            vocabulary, counts = counted_on_two_cores(texts, analyze, self.dtype)
         else:
-            vocabulary = {}
-            add = vocabulary.setdefault  # a new term gets the next column: len() is read first
-
-            def columns(text):
-                return [add(term, len(vocabulary)) for term in analyze(text)]
-        counts = term_counts(raw_documents, columns, vocabulary, self.dtype)
-        if not fixed_vocab and not vocabulary:
+            vocabulary, counts = counted(texts, analyze, self.dtype)
+        if not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         return vocabulary, counts
 
@@ -141,3 +142,44 @@ class CountingTfidfVectorizer(TfidfVectorizer):
         plain = TfidfVectorizer.__new__(TfidfVectorizer)
         plain.__dict__.update(vars(self))
         return writer.encode(plain, "vectorizer")
+
+
+# Below this many characters of training text, forking and handing half the count back cost more
+# than the half saves (experiments/speed.md).
+TWO_CORES_MIN_CHARS = 4_000_000
+
+
+def counted(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr_matrix]:
+    """A new vocabulary (terms numbered in the order first met) and the text x term counts."""
+    vocabulary: dict[str, int] = {}
+    add = vocabulary.setdefault  # a new term gets the next column: len() is read first
+
+    def columns(text):
+        return [add(term, len(vocabulary)) for term in analyze(text)]
+    return vocabulary, term_counts(texts, columns, vocabulary, dtype)
+
+
+def counted_on_two_cores(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr_matrix]:
+    """``counted``, the second half of the texts (by characters) in a forked child: counting is
+    Python work, one core's. The child's terms that this half lacks are then numbered after this
+    half's, in the order the child met them: exactly the vocabulary and counts of one pass."""
+    characters = np.cumsum([len(text) for text in texts])
+    middle = int(np.searchsorted(characters, characters[-1] / 2))
+    second_half = ChildResult(_terms_and_counts, (texts[middle:], analyze, dtype), name="textclf-count")
+    vocabulary, first = counted(texts[:middle], analyze, dtype)
+    terms, second = second_half.result()
+    add = vocabulary.setdefault
+    renumbered = np.fromiter((add(term, len(vocabulary)) for term in terms), dtype=np.int64, count=len(terms))
+    index_type = np.int32 if len(vocabulary) <= np.iinfo(np.int32).max else np.int64
+    second = sp.csr_matrix((second.data, renumbered[second.indices].astype(index_type), second.indptr),
+                           shape=(second.shape[0], len(vocabulary)))
+    first.resize(first.shape[0], len(vocabulary))
+    counts = sp.vstack([first, second], format="csr")
+    counts.sort_indices()  # the renumbered half's columns are no longer in order within a row
+    return vocabulary, counts
+
+
+def _terms_and_counts(texts: list[str], analyze, dtype) -> tuple[list[str], sp.csr_matrix]:
+    """What the child hands back: its terms in column order (a list pickles faster than a dict)."""
+    vocabulary, counts = counted(texts, analyze, dtype)
+    return list(vocabulary), counts
