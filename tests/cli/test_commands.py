@@ -83,17 +83,19 @@ def test_predict_keeps_ids_and_offers_top_k_and_min_confidence(trained_store, tm
     run_cli = cli_in_process
     folder, _ = trained_store
     source = tmp_path / "in.csv"
-    pd.DataFrame({"id": ["p-17", "p-18", "p-19"], "text": [TEXTS[0], "", TEXTS[1]]}).to_csv(source, index=False)
+    # p-20 names no topic: no model is sure of it.
+    pd.DataFrame({"id": ["p-17", "p-18", "p-19", "p-20"], "text": [TEXTS[0], "", TEXTS[1], "a short note"]}).to_csv(
+        source, index=False)
     result = run_cli("predict", str(source), "--top-k", "3", "--min-confidence", "0.99", "--tracking-uri",
                      store_uri(folder), cwd=folder)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(io.StringIO(result.stdout))
     assert list(table.columns) == ["id", "text", "label", "top1", "top1_prob", "top2", "top2_prob", "top3",
                                    "top3_prob", "confidence", "uncertain"]
-    assert list(table["id"]) == ["p-17", "p-19"]  # the blank text is skipped, the ids stay with their texts
+    assert list(table["id"]) == ["p-17", "p-19", "p-20"]  # the blank text is skipped, the ids stay with their texts
     assert list(table["top1"]) == list(table["label"]) and list(table["confidence"]) == list(table["top1_prob"])
     assert (table["top1_prob"] >= table["top2_prob"]).all() and (table["top2_prob"] >= table["top3_prob"]).all()
-    assert list(table["uncertain"]) == list(table["confidence"] < 0.99) and table["uncertain"].any()
+    assert list(table["uncertain"]) == list(table["confidence"] < 0.99) and table["uncertain"].iloc[-1]
 
     result = run_cli("predict", "-", "--format", "jsonl", "--top-k", "9", "--tracking-uri", store_uri(folder),
                      stdin="\n\n" + TEXTS[1], cwd=folder)
