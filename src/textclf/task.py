@@ -80,6 +80,9 @@ class MultilabelTask:
             return estimator
         if isinstance(estimator, Pipeline):
             *head, (name, classifier) = estimator.steps
+            for _, step in head:  # a step that reads y (a tuned embedder) learns which label each column is
+                if "label_names" in step.get_params(deep=False):
+                    step.set_params(label_names=list(label_names))
             return Pipeline([*head, (name, OneVsRestClassifier(classifier))])
         return OneVsRestClassifier(estimator)
 

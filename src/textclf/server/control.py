@@ -65,6 +65,10 @@ class TeamServer:
     def cluster(self) -> Cluster:
         return Cluster(self.data / "postgres", cluster_account(self.data), self.logs / "postgres.log")
 
+    def existing_cluster(self) -> Cluster | None:
+        """The cluster, if a start ever made one here."""
+        return self.cluster() if (self.data / "postgres").exists() else None
+
     def state(self) -> ServerState | None:
         try:
             return ServerState(**json.loads(self.state_file.read_text(encoding="utf-8")))
@@ -208,7 +212,8 @@ class TeamServer:
     def status(self) -> tuple[bool, str]:
         """(running, one line saying what runs)."""
         state = self.state()
-        postgres = self.cluster().pid() if (self.data / "postgres").exists() else None
+        cluster = self.existing_cluster()
+        postgres = cluster.pid() if cluster is not None else None
         if self._mlflow_pid(state) is None:
             extra = f"; PostgreSQL still runs (pid {postgres})" if postgres else ""
             return False, f"not running (server folder {self.data}){extra}"
@@ -219,7 +224,7 @@ class TeamServer:
         """Stop MLflow's server, then PostgreSQL; whether anything was running."""
         with self._locked():
             mlflow_pid = self._mlflow_pid(self.state())
-            cluster = self.cluster() if (self.data / "postgres").exists() else None
+            cluster = self.existing_cluster()
             was_running = mlflow_pid is not None or (cluster is not None and cluster.running())
             if mlflow_pid is not None:
                 _stop_group(mlflow_pid)
