@@ -48,7 +48,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     check_estimator_params(estimator)
     say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
-    calibration = calibration_split(cfg.model, dataset)
+    calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
@@ -95,17 +95,17 @@ def fit(estimator, dataset, task, calibration=None) -> fitting.FittedModel:
                         "Fix: check the model.* and features.* settings") from None
 
 
-def calibration_split(model_cfg, dataset):
+def calibration_split(model_cfg, dataset, task):
     """The split named by ``model.calibration_set`` (``validation``, or null for none): a
-    temperature-scaled classifier fits its temperature on its texts instead of training a copy."""
+    temperature-scaled classifier fits its temperature on its texts instead of training a copy.
+    None for a multi-label task: each label gets a temperature of its own, and a rare label has
+    too few validation texts for one, so the copies hold out part of train (rare labels by folds)."""
     name = model_cfg.get("calibration_set")
-    if name is None:
-        return None
-    if name != "validation":
+    if name is not None and name != "validation":
         raise UserError(f"model.calibration_set must be validation or null, got {name!r}. "
                         "Fix: pass model.calibration_set=validation, or model.calibration_set=null to hold out "
                         "part of the training data instead")
-    return dataset.validation
+    return dataset.validation if name == "validation" and task.name != "multilabel" else None
 
 
 def train_alongside(estimator, dataset, task, folds) -> dict[str, float]:

@@ -56,7 +56,8 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         ``fit`` is given no calibration set.
     min_held_out : int
         Fewer held-out examples of a class than this, and every text is held out once instead,
-        over ``rare_folds`` stratified folds (rare labels of a multi-label corpus).
+        over ``rare_folds`` stratified folds (rare labels of a multi-label corpus); fewer in a
+        calibration set given to ``fit``, and a part of the training data is held out instead.
     rare_folds : int
         Folds for that case (at most the rarest class's count).
     random_state : int
@@ -93,44 +94,61 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
     def fit(self, X, y, calibration_set=None):
         """Fit the classifier on ``X, y`` and the temperature on texts it was not trained on.
 
-        ``calibration_set``: ``(X_calibration, y_calibration)``, rows held out from ``X`` (a run's
-        validation split), or a function returning them, called once the classifier is fitted (so
-        their features can be computed while it fits). The temperature is fitted on the
-        classifier's own scores for them, and no copy is trained. Without it, ``holdout`` of ``X``
-        is held out.
+        ``calibration_set``: ``(X_calibration, y_calibration)``, texts that are not in ``X`` (a
+        run's validation split), or a function returning them, called once the classifier is
+        fitted (so their features can be computed while it fits). The temperature is fitted on the
+        classifier's own scores for them, and no copy is trained. Without it, or when it holds
+        fewer than ``min_held_out`` texts of a class (a temperature fitted on a handful of texts
+        that the classifier gets all right runs to its bound), ``holdout`` of ``X`` is held out.
         """
         self._validate_params()
         check_classification_targets(y)
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)  # rows are picked below
-        if calibration_set is None:
-            folds = self._held_out_folds(y)
-            held_out_scores = ChildResult(_fit_and_score, (clone(self.estimator), X, y, folds),
-                                          name="textclf-fit-copy")
+        held_out = self._held_out_scores(X, y) if calibration_set is None else None  # a copy fits meanwhile
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
-        if calibration_set is None:
-            scores, truth = held_out_scores.result(), y[np.concatenate([held for _, held in folds])]
-            self.choices_ = {"calibration": f"temperature fitted on {len(truth)} held-out training texts, "
-                                            "scored by a copy trained on the rest"}
-        else:
-            scores, truth = self._own_scores(*(calibration_set() if callable(calibration_set) else calibration_set))
-            self.choices_ = {"calibration": f"temperature fitted on the {len(truth)} texts of the calibration set"}
+        if held_out is None:
+            held_out = (self._own_scores(*(calibration_set() if callable(calibration_set) else calibration_set))
+                        or self._held_out_scores(X, y))
+        scores, truth, fitted_on = held_out()
+        self.choices_ = {"calibration": f"temperature fitted on {fitted_on}"}
         self.temperature_ = _best_temperature(scores, np.searchsorted(self.classes_, truth))
         self.scaled_ = _as_logistic_regression(self.estimator_, self.temperature_)
         if hasattr(self.estimator_, "n_features_in_"):
             self.n_features_in_ = self.estimator_.n_features_in_
         return self
 
-    def _own_scores(self, X, y) -> tuple[np.ndarray, np.ndarray]:
-        """The fitted classifier's scores for the calibration rows whose class it knows (a class
-        absent from training has no score to calibrate), and those rows' classes."""
+    def _own_scores(self, X, y):
+        """A function giving the fitted classifier's scores for the calibration texts whose class
+        it knows (a class absent from training has no score to calibrate), their classes, and what
+        they are; None, with a warning, when a class has fewer than ``min_held_out`` of them."""
         if len(y) == 0:
             raise ValueError("the calibration set has no texts")
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)
         known = np.isin(y, self.classes_)
-        if not known.any():
-            raise ValueError("the calibration set has no text of a class seen in training")
-        return self.estimator_.decision_function(X[known]), y[known]
+        counts = np.array([np.sum(y == label) for label in self.classes_])
+        if counts.min() < self.min_held_out:
+            rarest = self.classes_[counts.argmin()].item()
+            warnings.warn(f"the calibration set holds {counts.min()} text(s) of class {rarest!r}, fewer than "
+                          f"min_held_out={self.min_held_out}: the temperature is fitted on a held-out part of the "
+                          "training data instead", CalibrationWarning, stacklevel=3)
+            return None
+        scores = self.estimator_.decision_function(X[known])
+        return lambda: (scores, y[known], f"the {int(known.sum())} texts of the calibration set")
+
+    def _held_out_scores(self, X, y: np.ndarray):
+        """Start fitting copies on all but a held-out part (``_held_out_folds``) in a forked child;
+        a function that waits for the held-out scores, their classes, and what they are."""
+        folds = self._held_out_folds(y)
+        copies = ChildResult(_fit_and_score, (clone(self.estimator), X, y, folds), name="textclf-fit-copy")
+        held = np.concatenate([rows for _, rows in folds])
+        if len(folds) > 1:
+            fitted_on = f"all {len(held)} training texts, each scored by one of {len(folds)} copies trained without it"
+        elif len(folds[0][1]) == len(y) and len(folds[0][0]) == len(y):
+            fitted_on = f"the {len(y)} training texts themselves (too few to hold any out)"
+        else:
+            fitted_on = f"{len(held)} held-out training texts, scored by a copy trained on the rest"
+        return lambda: (copies.result(), y[held], fitted_on)
 
     def _held_out_folds(self, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(rows a copy fits on, rows it scores)`` for each copy. One copy holds out ``holdout``

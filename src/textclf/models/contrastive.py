@@ -209,7 +209,7 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         if y.ndim == 2:
             if self.descriptions and self.label_names is None:
                 raise ValueError("descriptions with an indicator matrix need label_names (the label of each column)")
-            columns = {str(name): column for column, name in enumerate(self.label_names or ())}
+            columns = {str(name): column for column, name in enumerate(self.label_names or ()) if y[:, column].any()}
         else:
             columns = {str(label): column for column, label in enumerate(np.unique(y))}
         texts, sets = [], []
@@ -218,9 +218,14 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
                 phrases = [phrases] if isinstance(phrases, str) else list(phrases)
                 texts += [str(phrase) for phrase in phrases]
                 sets += [frozenset([columns[str(label)]])] * len(phrases)
-        labels = len(set(sets))
-        self.choices_ = {"setfit.descriptions": f"{len(texts)} descriptions of {labels} labels tuned on with the "
-                                                "labelled texts" if texts else "none"}
+        if texts:
+            choice = f"{len(texts)} descriptions of {len(set(sets))} labels tuned on with the labelled texts"
+        elif self.descriptions:
+            choice = (f"none: model.descriptions describes {len(self.descriptions)} labels, none of them in the "
+                      "training data (model/descriptions=none says so; or describe your labels)")
+        else:
+            choice = "none"
+        self.choices_ = {"setfit.descriptions": choice}
         return texts, sets
 
     def _tune(self, encoder, texts: list[str], sets: list[frozenset[int]], labelled: int) -> list[dict]:

@@ -13,6 +13,7 @@ which may not start children, the function runs here and now: the same result, o
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 
 
@@ -62,3 +63,7 @@ def _child(function, args: tuple, sending) -> None:
         sending.send(outcome)
     except OSError:  # the parent is gone
         pass
+    # Out at once: multiprocessing's own exit flushes this copy's stdout, whose lock another thread
+    # of the parent may have held at the fork; the child would then wait for ever, and so would the
+    # parent joining it.
+    os._exit(0)

@@ -33,6 +33,11 @@ from textclf.models.forked import ChildResult
 from textclf.serving.linear_tfidf import term_counts
 
 
+# Below this many characters of training text, forking and handing half the count back cost more
+# than the half saves (experiments/speed.md).
+TWO_CORES_MIN_CHARS = 4_000_000
+
+
 class WordCharTfidf(TransformerMixin, BaseEstimator):
     """Word and character n-gram TF-IDF on a small corpus, word n-grams alone on a large one.
 
@@ -117,7 +122,9 @@ class CountingTfidfVectorizer(TfidfVectorizer):
     scikit-learn counts each text's terms in a Python dict, one term at a time. Here a list
     comprehension maps each text's terms to column numbers (adding new terms to the vocabulary as
     it meets them), and ``serving.linear_tfidf.term_counts`` turns the repeats into counts. Pruning
-    (``min_df``...), sorting the vocabulary and TF-IDF weighting stay scikit-learn's.
+    (``min_df``...), sorting the vocabulary and TF-IDF weighting stay scikit-learn's. Training texts
+    of at least ``TWO_CORES_MIN_CHARS`` characters are counted half in a forked child
+    (``counted_on_two_cores``), with the same result.
     """
 
     def _count_vocab(self, raw_documents, fixed_vocab):
@@ -142,11 +149,6 @@ class CountingTfidfVectorizer(TfidfVectorizer):
         plain = TfidfVectorizer.__new__(TfidfVectorizer)
         plain.__dict__.update(vars(self))
         return writer.encode(plain, "vectorizer")
-
-
-# Below this many characters of training text, forking and handing half the count back cost more
-# than the half saves (experiments/speed.md).
-TWO_CORES_MIN_CHARS = 4_000_000
 
 
 def counted(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr_matrix]:
