@@ -71,18 +71,17 @@ class MultilabelTask:
         return MultiLabelBinarizer(classes=list(label_names)).fit_transform(split.labels)
 
     def prepare(self, estimator, label_names=()):
-        """Wrap the classifier in one-vs-rest unless it handles label sets itself. One that takes
-        ``label_names`` (zero-shot) learns which label each target column is."""
+        """Wrap the classifier in one-vs-rest unless it handles label sets itself. A step that
+        reads the targets and takes ``label_names`` (zero-shot, a tuned embedder) learns which label
+        each target column is."""
         classifier_tags = get_tags(estimator).classifier_tags
         if classifier_tags is not None and classifier_tags.multi_label:
-            if "label_names" in estimator.get_params(deep=False):
-                estimator.set_params(label_names=list(label_names))
+            _tell_label_names(estimator, label_names)
             return estimator
         if isinstance(estimator, Pipeline):
             *head, (name, classifier) = estimator.steps
-            for _, step in head:  # a step that reads y (a tuned embedder) learns which label each column is
-                if "label_names" in step.get_params(deep=False):
-                    step.set_params(label_names=list(label_names))
+            for _, step in head:
+                _tell_label_names(step, label_names)
             return Pipeline([*head, (name, OneVsRestClassifier(classifier))])
         return OneVsRestClassifier(estimator)
 
@@ -123,3 +122,9 @@ class MultilabelTask:
         classes = list(decision.classes)
         binarizer = MultiLabelBinarizer(classes=classes)
         return multilabel_tables(binarizer.fit_transform(split.labels), binarizer.transform(predicted), classes)
+
+
+def _tell_label_names(estimator, label_names) -> None:
+    """Set ``label_names`` on an estimator that takes it (the label of each target column)."""
+    if "label_names" in estimator.get_params(deep=False):
+        estimator.set_params(label_names=list(label_names))

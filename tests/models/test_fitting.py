@@ -72,7 +72,8 @@ def test_a_calibrating_classifier_gets_the_calibration_splits_features_computed_
     vectorizer_calls = []
     estimator = temperature_scaled_svm()
     transform = estimator[0].transform
-    monkeypatch.setattr(estimator[0], "transform", lambda texts: vectorizer_calls.append(len(texts)) or transform(texts))
+    monkeypatch.setattr(estimator[0], "transform",
+                        lambda texts: vectorizer_calls.append(len(texts)) or transform(texts))
     model = fitting.fit(estimator, list(corpus.train.texts), targets, predict_next=(corpus.validation, corpus.test),
                         calibration=(corpus.validation, validation_targets))
 
@@ -85,7 +86,7 @@ def test_a_calibrating_classifier_gets_the_calibration_splits_features_computed_
     for split in (corpus.validation, corpus.test):
         probabilities, _ = model.probabilities(split)
         np.testing.assert_allclose(probabilities, reference.predict_proba(list(split.texts)), rtol=1e-12)
-    # Each split's texts went through the features once (in chunks of 97), validation first.
+    # Each split's texts went through the features once (in chunks of 97).
     assert sum(vectorizer_calls) == len(corpus.validation.texts) + len(corpus.test.texts)
 
 

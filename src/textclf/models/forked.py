@@ -40,8 +40,8 @@ class ChildResult:
                 self._value = self._receiving.recv()
             except EOFError:  # the child ended without answering: killed (out of memory?)
                 self._process.join()
-                raise RuntimeError(f"the forked child ({self._process.name}) ended without a result (exit code {self._process.exitcode})") \
-                    from None
+                raise RuntimeError(f"the forked child ({self._process.name}) ended without a result "
+                                   f"(exit code {self._process.exitcode})") from None
             finally:
                 self._receiving.close()
             self._process.join()
