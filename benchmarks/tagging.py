@@ -14,6 +14,7 @@ minilm_finetune is fine-tuned once (with int8): its weights do not depend on `in
 Prints one table with after/before ratios; never asserts timings.
     python benchmarks/tagging.py [--models minilm_logreg,minilm_zeroshot] [--repeats 3] [--json OUT]
                                  [--work DIR (keeps the trained models: a rerun only measures)]
+                                 [--per-label K --encoder DIR (a smoke run)]
 Needs `pip install -e '.[bench]'`.
 """
 
@@ -39,24 +40,26 @@ ENVIRONMENT = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "MLFLOW_DISAB
                "TRANSFORMERS_VERBOSITY": "error"}
 
 
-def compose_config(model: str, inference: str, per_label: int | None = None):
+def compose_config(model: str, inference: str, per_label: int | None = None, encoder: str | None = None):
     from hydra import compose, initialize_config_dir
 
     overrides = [f"model={model}", f"{SETTING[model]}={inference}", f"paths.root_dir={ROOT}", *QUIET.get(model, []),
-                 *([f"data.per_label={per_label}"] if per_label else [])]
+                 *([f"data.per_label={per_label}"] if per_label else []),
+                 *([f"model.encoder={encoder}"] if encoder else [])]
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         return compose("train", overrides=overrides)
 
 
-def train_and_save(model: str, inference: str, folder: Path, per_label: int | None = None) -> float:
+def train_and_save(model: str, inference: str, folder: Path, per_label: int | None = None,
+                   encoder: str | None = None) -> float:
     """Fit ``model`` on the seed train split (``per_label`` texts per label, if given) as
-    ``train.py`` builds it; save it as an MLflow model."""
+    ``train.py`` builds it (with ``encoder`` in place of MiniLM, if given); save it as an MLflow model."""
     from textclf.config import build
     from textclf.serving.decision import ArgmaxDecision
     from textclf.serving.writer import save_state
     from textclf.training import seed_everything
 
-    cfg = compose_config(model, inference, per_label)
+    cfg = compose_config(model, inference, per_label, encoder)
     seed_everything(cfg.seed)
     dataset, task = build(cfg.data, "data"), build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
@@ -153,16 +156,17 @@ def load_seconds(folder: Path) -> dict:
     return in_fresh_process("--load", str(folder))
 
 
-def benchmark(model: str, work: Path, repeats: int, texts_file: Path, per_label: int | None = None) -> dict:
+def benchmark(model: str, work: Path, repeats: int, texts_file: Path, per_label: int | None = None,
+              encoder: str | None = None) -> dict:
     variants = {"fp32": work / model / "fp32", "int8": work / model / "int8"}
     fit_seconds = {}
     if not (variants["int8"] / "mlflow").exists():
-        fit_seconds["int8"] = train_and_save(model, "int8", variants["int8"], per_label)
+        fit_seconds["int8"] = train_and_save(model, "int8", variants["int8"], per_label, encoder)
     if not (variants["fp32"] / "mlflow").exists():
         if model == "minilm_finetune":  # the same fine-tuned weights, read as fp32
             read_as_fp32(variants["int8"], variants["fp32"])
         else:
-            fit_seconds["fp32"] = train_and_save(model, "fp32", variants["fp32"], per_label)
+            fit_seconds["fp32"] = train_and_save(model, "fp32", variants["fp32"], per_label, encoder)
     results = {}
     for variant, folder in variants.items():
         measured = in_fresh_process("--measure", str(folder / "mlflow"), "--repeats", str(repeats),
@@ -251,6 +255,8 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="folder for the trained models, kept between runs")
     parser.add_argument("--per-label", type=int, default=None,
                         help="train on this many texts per label (smoke runs; the test split stays whole)")
+    parser.add_argument("--encoder", default=None,
+                        help="a sentence-transformers folder in place of MiniLM (smoke runs: a tiny model)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--load", help=argparse.SUPPRESS)
     parser.add_argument("--texts", help=argparse.SUPPRESS)
@@ -267,7 +273,7 @@ def main() -> None:
     texts_file.parent.mkdir(parents=True, exist_ok=True)
     texts_file.write_text(json.dumps([json.loads(line)["text"] for line in
                                       (ROOT / "seeds/diplomacy/test.jsonl").read_text().splitlines()]))
-    results = {model: benchmark(model, work, args.repeats, texts_file, args.per_label)
+    results = {model: benchmark(model, work, args.repeats, texts_file, args.per_label, args.encoder)
                for model in args.models.split(",")}
     score(results)
     print_table(results)

@@ -83,15 +83,17 @@ def test_an_unchanged_model_verifies_and_predicts(store):
 
 @pytest.mark.parametrize("change", [swap_two_class_names, negate_an_array, edit_the_code, edit_the_entry_file,
                                     add_a_file, remove_a_file])
-def test_any_change_is_refused_with_one_line_naming_the_file(store, model_files, change):
+def test_any_change_is_refused_with_one_line_naming_the_file(store, model_files, change, cli_in_process):
+    """In this process (the unchanged model above is the subprocess contract): the check runs
+    before anything of the model is loaded."""
     folder, _ = store
     changed = change(model_files)
-    result = predict(folder)
+    result = cli_in_process("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", stdin=TEXT + "\n")
     assert result.returncode == 2 and result.stdout == "", result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "is not the model that was logged" in lines[0]
     assert changed in lines[0] and "Fix:" in lines[0]
-    verified = run_cli("verify", "--tracking-uri", f"sqlite:///{folder}/mlflow.db")
+    verified = cli_in_process("verify", "--tracking-uri", f"sqlite:///{folder}/mlflow.db")
     assert verified.returncode == 2 and changed in verified.stderr
 
 
@@ -121,7 +123,7 @@ print(model.predict(pd.DataFrame({{"text": [{TEXT!r}]}})).loc[0, "label"])
     assert predict(folder).returncode == 0
 
 
-def test_a_model_without_a_recorded_digest_needs_no_verify(store):
+def test_a_model_without_a_recorded_digest_needs_no_verify(store, cli_in_process):
     from mlflow.tracking import MlflowClient
 
     import mlflow
@@ -132,7 +134,8 @@ def test_a_model_without_a_recorded_digest_needs_no_verify(store):
     champion = client.get_model_version_by_alias("diplomacy-topics", "champion")
     unsigned = client.create_model_version("diplomacy-topics", champion.source, champion.run_id)
     uri = f"models:/diplomacy-topics/{unsigned.version}"
-    refused = predict(folder, "--model-uri", uri)
+    refused = cli_in_process("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", "--model-uri", uri,
+                             stdin=TEXT + "\n")
     assert refused.returncode == 2 and "without a digest" in refused.stderr and "--no-verify" in refused.stderr
     trusted = predict(folder, "--model-uri", uri, "--no-verify")
     assert trusted.returncode == 0 and ",north_korea_security," in trusted.stdout
