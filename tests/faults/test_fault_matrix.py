@@ -13,10 +13,10 @@ changes is the store under the same server). Left out are cells whose code path 
 of those already takes: SIGINT and SIGTERM to the worker (it ignores both), SIGINT to training
 (the group's SIGINT reaches it), SIGTERM to the group.
 
-Every cell checks what always holds (``assert_store_is_truthful``): once the next process has
-opened the store, no run is RUNNING, a FINISHED run has its metrics and its registered version, a
-version belongs to a FINISHED run, the champion alias is on a FINISHED run's model, and no
-registry lock is left. Then the cell's own outcome (``expected``): exit code, one line saying
+Every cell checks what always holds: the tracking worker does not outlive train.py; and
+(``assert_store_is_truthful``) once the next process has opened the store, no run is RUNNING, a
+FINISHED run has its metrics and its registered version, a version belongs to a FINISHED run,
+the champion alias is on a FINISHED run's model, and no registry lock is left. Then the cell's own outcome (``expected``): exit code, one line saying
 what happened, the run's status, and whether its model is registered.
 """
 
@@ -134,8 +134,9 @@ def test_fault(store, tmp_path, store_kind, moment, target, name):
         deliver(SIGNALS[name], target, process, worker)
         pause_file.unlink()  # let the paused process go on, if it still can
         _, stderr = process.communicate(timeout=90)
-        if worker is not None:
-            psutil.wait_procs([worker], timeout=60)  # it may still be ending the run
+        if worker is not None:  # it may still be ending the run; then it goes too, leaving no orphan
+            _, outlived = psutil.wait_procs([worker], timeout=60)
+            assert outlived == [], f"the tracking worker outlived train.py: {stderr[-3000:]}"
     finally:
         kill_group(process)
 
