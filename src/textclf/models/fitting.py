@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse
 from sklearn.pipeline import Pipeline
 
+from textclf.models.memory import release_freed_memory
 from textclf.pause import pause_at
 
 
@@ -123,8 +124,11 @@ def _fit(estimator, texts: list[str], targets, predict_next: Sequence, calibrati
         return FittedModel(estimator, {}, time.perf_counter() - started, startup_seconds, latency_texts)
     # Fitting the steps one by one is what Pipeline.fit does (its steps are fitted in place).
     train_features = estimator[:-1].fit_transform(texts, targets)
+    release_freed_memory()  # what counting the terms built and dropped
     features_ahead = _in_background(estimator[:-1].transform, predict_next)
     estimator[-1].fit(train_features, targets, **_calibration_set(estimator[-1], calibration, features_ahead))
+    del train_features
+    release_freed_memory()  # the classifier's working copies
     return FittedModel(estimator, features_ahead, time.perf_counter() - started, startup_seconds, latency_texts)
 
 
