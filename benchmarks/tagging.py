@@ -45,7 +45,7 @@ def compose_config(model: str, inference: str, per_label: int | None = None, enc
 
     overrides = [f"model={model}", f"{SETTING[model]}={inference}", f"paths.root_dir={ROOT}", *QUIET.get(model, []),
                  *([f"data.per_label={per_label}"] if per_label else []),
-                 *([f"model.encoder={encoder}"] if encoder else [])]
+                 *([f"model.encoder='{encoder}'"] if encoder else [])]
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         return compose("train", overrides=overrides)
 

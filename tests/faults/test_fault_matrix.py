@@ -86,9 +86,10 @@ def expected(moment: str, target: str, name: str) -> dict:
 
 @pytest.fixture(scope="session")
 def empty_sqlite_store(tmp_path_factory):
-    """An MLflow sqlite store with its tables and no runs, made once. A cell copies it: creating the
-    tables (MLflow's migrations, 0.7 s of CPU) happens before any moment a cell interrupts, and
-    other tests cover a first run on a new store."""
+    """An MLflow sqlite store with its tables and no runs, made once; each sqlite cell copies it.
+    Creating the tables (MLflow's migrations, 0.7 s of CPU) is not one of the moments a cell
+    interrupts (the worker creates them before the run starts), and other tests cover a first run
+    on a new store."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     def build(folder):
@@ -183,9 +184,9 @@ def assert_store_is_truthful(client, runs, experiment: str) -> None:
 
 
 def runs_of(client, experiment: str, from_test: str | None = None) -> list:
-    """The experiment's runs. ``from_test``: the store's URI, while train.py may still be creating
-    it: a sqlite store is then read with sqlite3, read-only (an MLflow client would race the
-    creation), and the answer is only whether a run exists."""
+    """The experiment's runs. ``from_test``: the store's URI, while train.py is writing to it: a
+    sqlite store is then read with sqlite3, read-only (an MLflow client opening it checks and may
+    upgrade its schema, racing the worker's writes), and the answer is only whether a run exists."""
     if from_test and from_test.startswith("sqlite:///"):
         try:
             with sqlite3.connect(f"file:{from_test.removeprefix('sqlite:///')}?mode=ro", uri=True) as db:

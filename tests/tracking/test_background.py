@@ -1,5 +1,6 @@
 """MLflow's work happens in a worker process beside training; nothing is lost when either side fails.
-(Either side killed outright at each moment of a run: tests/faults/test_fault_matrix.py.)"""
+(Either side killed outright at each moment of a run: tests/faults/test_fault_matrix.py. SIGKILL
+runs no handler, so what the killed process was fitting makes no difference there.)"""
 
 import subprocess
 import sys

@@ -123,16 +123,22 @@ print(model.predict(pd.DataFrame({{"text": [{TEXT!r}]}})).loc[0, "label"])
     assert predict(folder).returncode == 0
 
 
-def test_a_model_without_a_recorded_digest_needs_no_verify(store, cli_in_process):
+def test_a_model_without_a_recorded_digest_needs_no_verify(store, cli_in_process, monkeypatch):
     from mlflow.tracking import MlflowClient
 
     import mlflow
 
     folder, _ = store
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
-    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")  # MLflow's registry looks the logged model up there
-    champion = client.get_model_version_by_alias("diplomacy-topics", "champion")
-    unsigned = client.create_model_version("diplomacy-topics", champion.source, champion.run_id)
+    # MLflow's registry looks the logged model up in the current store; set_tracking_uri also sets
+    # MLFLOW_TRACKING_URI, which monkeypatch then removes after the test, so no later test inherits it.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow.db")
+    try:
+        champion = client.get_model_version_by_alias("diplomacy-topics", "champion")
+        unsigned = client.create_model_version("diplomacy-topics", champion.source, champion.run_id)
+    finally:
+        mlflow.set_tracking_uri(None)
     uri = f"models:/diplomacy-topics/{unsigned.version}"
     refused = cli_in_process("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", "--model-uri", uri,
                              stdin=TEXT + "\n")

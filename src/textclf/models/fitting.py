@@ -124,7 +124,7 @@ def _fit(estimator, texts: list[str], targets, predict_next: Sequence, calibrati
         return FittedModel(estimator, {}, time.perf_counter() - started, startup_seconds, latency_texts)
     # Fitting the steps one by one is what Pipeline.fit does (its steps are fitted in place).
     train_features = estimator[:-1].fit_transform(texts, targets)
-    release_freed_memory()  # what counting the terms built and dropped
+    release_freed_memory()  # hand back what counting the terms built and dropped
     features_ahead = _in_background(estimator[:-1].transform, predict_next)
     estimator[-1].fit(train_features, targets, **_calibration_set(estimator[-1], calibration, features_ahead))
     del train_features

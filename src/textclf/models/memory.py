@@ -22,9 +22,11 @@ def release_freed_memory() -> None:
 
 def _find_malloc_trim():
     try:
-        return ctypes.CDLL(None).malloc_trim  # the C library this Python runs on
-    except (OSError, AttributeError):  # not glibc: nothing to trim this way
+        trim = ctypes.CDLL(None).malloc_trim  # the C library this Python runs on
+    except (OSError, AttributeError, TypeError):  # not glibc (TypeError: Windows' ctypes): nothing to trim
         return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
 
 
 _MALLOC_TRIM = _find_malloc_trim()
