@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from helpers.processes import WITHOUT_TEXTCLF, run_cli, run_train
+from helpers.processes import WITHOUT_TEXTCLF, clean_env, run_cli, run_train
 
 TEXT = "Pyongyang fired a missile toward the sea on Sunday."
 
@@ -72,13 +72,15 @@ def remove_a_file(files):
     return "conda.yaml"
 
 
-def test_an_unchanged_model_verifies_and_predicts(store):
+def test_an_unchanged_model_verifies_and_predicts(store, tmp_path):
     folder, _ = store
     verified = run_cli("verify", "--tracking-uri", f"sqlite:///{folder}/mlflow.db")
     assert verified.returncode == 0 and verified.stdout.startswith("ok: "), verified.stderr
-    result = predict(folder)
+    result = run_cli("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", stdin=TEXT + "\n",
+                     env=clean_env(TMPDIR=str(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert ",north_korea_security," in result.stdout
+    assert list(tmp_path.iterdir()) == []  # its private folder for compiled code is gone with it
 
 
 @pytest.mark.parametrize("change", [swap_two_class_names, negate_an_array, edit_the_code, edit_the_entry_file,

@@ -9,6 +9,7 @@ store ``tracking.discovery`` finds, as ``train.py`` does, and never creates one.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import math
 import os
@@ -188,6 +189,7 @@ def command() -> None:
     # a 3-second `textclf predict`; only the command skips it, main() stays safe to call.
     sys.stderr.flush()
     logging.shutdown()
+    atexit._run_exitfuncs()  # what was registered to run at exit (a private folder's removal) still runs
     os._exit(code)
 
 

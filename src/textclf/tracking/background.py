@@ -79,9 +79,10 @@ class BackgroundTracker:
         self.run_id: str | None = None
         self.run_name: str | None = None
         self._finished = False
-        self._channel = _WorkerChannel(self._interrupt_training)
-        # Model files are written here and read by the worker; removed once the worker is done.
+        # Model files are written here and read by the worker; removed once the worker is done (by
+        # the worker itself if this process dies first).
         self._scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
+        self._channel = _WorkerChannel(self._interrupt_training, self._scratch)
         self._saving = ThreadPoolExecutor(1, thread_name_prefix="save-model")
         self._saved: Future | None = None
         self._channel.submit("connect", urgent=True, **tracking)
@@ -248,7 +249,7 @@ class _WorkerChannel:
     comes earlier waits until they are.
     """
 
-    def __init__(self, interrupt):
+    def __init__(self, interrupt, scratch: Path):
         self._interrupt = interrupt
         self._calls: list[Future] = []
         self._unanswered: deque[tuple[Future, bool]] = deque()
@@ -260,8 +261,8 @@ class _WorkerChannel:
         # A fresh interpreter that shares none of this process's memory or threads, and imports
         # nothing but what tracking needs; the two talk over a socket pair.
         ours, theirs = socket.socketpair()
-        self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno())],
-                                         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                          str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         theirs.close()
         self._connection = Connection(ours.detach())
         # Sending happens on a thread: a large message would otherwise block training until the

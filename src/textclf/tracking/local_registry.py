@@ -16,9 +16,11 @@ what changed), or a model saved by another program or an older textclf.
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import inspect
 import re
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -140,8 +142,9 @@ def imports_from_source_only() -> None:
     """From now on this process imports Python code from its source files only: compiled copies
     are kept in a private folder, never beside a model's code (where anyone could plant one)."""
     sys.dont_write_bytecode = True
-    if sys.pycache_prefix is None:
+    if sys.pycache_prefix is None:  # an empty folder of our own, removed when the process exits
         sys.pycache_prefix = tempfile.mkdtemp(prefix="textclf-pycache-")
+        atexit.register(shutil.rmtree, sys.pycache_prefix, True)
 
 
 def import_libraries_named_in(model_folder: Path, state: str) -> None:

@@ -1,5 +1,6 @@
-"""The tracking worker: ``python -m textclf.tracking.worker FD`` runs a ``Tracker`` for the
-training process at the other end of the socket ``FD`` (see ``background``).
+"""The tracking worker: ``python -m textclf.tracking.worker FD SCRATCH`` runs a ``Tracker`` for the
+training process at the other end of the socket ``FD`` (see ``background``). ``SCRATCH`` is that
+process's folder of model files, which the worker removes if the process dies before closing.
 
 The first message connects to the store; each following one names a call of ``CALLS`` and its
 arguments, and gets back ``(ok, result or error)``. After a failure nothing more is logged, and
@@ -16,6 +17,7 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 import os  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
@@ -59,7 +61,7 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
         return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
 
 
-def serve(connection) -> None:
+def serve(connection, scratch: str) -> None:
     """The worker's loop: run each call on the Tracker and send back its result or error."""
     # Training comes first: on a machine with fewer free cores than busy processes, the worker
     # yields the CPU to the fit and the predictions.
@@ -84,12 +86,14 @@ def serve(connection) -> None:
             except OSError:  # training died while this call ran
                 break
     finally:
-        if not closed and tracker is not None:
-            tracker.end_run("KILLED")  # training is gone without ending the run; never FINISHED
+        if not closed:  # training is gone without closing: its cleanup will not run
+            if tracker is not None:
+                tracker.end_run("KILLED")  # never FINISHED
+            shutil.rmtree(scratch, ignore_errors=True)  # a copy of the model's files
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing is left to clean up; a full interpreter teardown would only add time
 
 
 if __name__ == "__main__":
-    serve(Connection(int(sys.argv[1])))
+    serve(Connection(int(sys.argv[1])), sys.argv[2])
