@@ -32,8 +32,10 @@ def model_files(store, tmp_path):
     shutil.copytree(backup, files)
 
 
-def predict(folder, *extra):
-    return run_cli("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", *extra, stdin=TEXT + "\n")
+def predict(folder, *extra, run=run_cli, **options):
+    """``textclf predict`` of TEXT on the store in ``folder``: a fresh process, or ``run``
+    (``cli_in_process``)."""
+    return run("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", *extra, stdin=TEXT + "\n", **options)
 
 
 def swap_two_class_names(files):
@@ -76,8 +78,7 @@ def test_an_unchanged_model_verifies_and_predicts(store, tmp_path):
     folder, _ = store
     verified = run_cli("verify", "--tracking-uri", f"sqlite:///{folder}/mlflow.db")
     assert verified.returncode == 0 and verified.stdout.startswith("ok: "), verified.stderr
-    result = run_cli("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", stdin=TEXT + "\n",
-                     env=clean_env(TMPDIR=str(tmp_path)))
+    result = predict(folder, env=clean_env(TMPDIR=str(tmp_path)))
     assert result.returncode == 0, result.stderr
     assert ",north_korea_security," in result.stdout
     assert list(tmp_path.iterdir()) == []  # its private folder for compiled code is gone with it
@@ -90,7 +91,7 @@ def test_any_change_is_refused_with_one_line_naming_the_file(store, model_files,
     before anything of the model is loaded."""
     folder, _ = store
     changed = change(model_files)
-    result = cli_in_process("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", stdin=TEXT + "\n")
+    result = predict(folder, run=cli_in_process)
     assert result.returncode == 2 and result.stdout == "", result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "is not the model that was logged" in lines[0]
@@ -142,8 +143,7 @@ def test_a_model_without_a_recorded_digest_needs_no_verify(store, cli_in_process
     finally:
         mlflow.set_tracking_uri(None)
     uri = f"models:/diplomacy-topics/{unsigned.version}"
-    refused = cli_in_process("predict", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", "--model-uri", uri,
-                             stdin=TEXT + "\n")
+    refused = predict(folder, "--model-uri", uri, run=cli_in_process)
     assert refused.returncode == 2 and "without a digest" in refused.stderr and "--no-verify" in refused.stderr
     trusted = predict(folder, "--model-uri", uri, "--no-verify")
     assert trusted.returncode == 0 and ",north_korea_security," in trusted.stdout

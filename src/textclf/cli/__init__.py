@@ -9,15 +9,13 @@ store ``tracking.discovery`` finds, as ``train.py`` does, and never creates one.
 from __future__ import annotations
 
 import argparse
-import atexit
-import logging
 import math
 import os
 import signal
 import sys
 
 from textclf import __version__
-from textclf.cli.errors import report_user_errors
+from textclf.cli.errors import exit_without_teardown, report_user_errors
 
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
@@ -187,10 +185,7 @@ def command() -> None:
         code = 128 + signal.SIGPIPE
     # Everything is written by now. Tearing down MLflow, SciPy and SQLAlchemy would take 0.6 s of
     # a 3-second `textclf predict`; only the command skips it, main() stays safe to call.
-    sys.stderr.flush()
-    logging.shutdown()
-    atexit._run_exitfuncs()  # what was registered to run at exit (a private folder's removal) still runs
-    os._exit(code)
+    exit_without_teardown(code)
 
 
 @report_user_errors

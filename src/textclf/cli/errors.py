@@ -56,6 +56,12 @@ def exit_past_a_running_fit(code: int) -> None:
     then run the exit handlers and leave without the teardown."""
     if not any(thread.name == "fit" and thread.is_alive() for thread in threading.enumerate()):
         sys.exit(code)
+    exit_without_teardown(code)
+
+
+def exit_without_teardown(code: int) -> None:
+    """Exit with ``code`` once the output is flushed and the exit handlers have run (logging's
+    shutdown, the removal of a private folder), skipping the interpreter's teardown of modules."""
     sys.stdout.flush()
     sys.stderr.flush()
     atexit._run_exitfuncs()
