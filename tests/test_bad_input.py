@@ -204,6 +204,7 @@ def test_same_text_in_train_and_test(tmp_path, files_run):
         ("+model.classifier.nope=1", ["nope"]),       # a new key the estimator does not take
         ("task.min_labels=2", ["task.min_labels"]),  # a key of the other task option
         ("tracking.connect_timeout=[1", ["cannot parse"]),
+        ("tracking.server_silence_seconds=0", ["tracking.server_silence_seconds", "positive"]),
         ("data=nope", ["data/nope", "diplomacy"]),
     ],
 )

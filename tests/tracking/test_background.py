@@ -27,16 +27,18 @@ def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
     assert client(tmp_path).search_model_versions() == []
 
 
-def settings(folder, **changes):
-    return dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
-                registered_model="demo-topics", champion_alias="champion", champion_metric="validation/macro_f1",
-                connect_timeout=5, **changes)
+def background_tracker(folder):
+    """A ``BackgroundTracker`` on a sqlite store in ``folder``, as ``train.py`` opens one."""
+    from textclf.tracking.background import BackgroundTracker
+
+    settings = dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
+                    registered_model="demo-topics", champion_alias="champion", champion_metric="validation/macro_f1",
+                    connect_timeout=5)
+    return BackgroundTracker(settings, server_silence_seconds=15)
 
 
 def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
-    from textclf.tracking.background import BackgroundTracker
-
-    with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("ordered")):
+    with background_tracker(tmp_path) as tracker, tracker.run(run_description("ordered")):
         for step in range(1, 6):
             tracker.log_history([{"epoch": step, "loss": float(step)}], [])
     (run,) = all_runs(tmp_path)
@@ -46,10 +48,8 @@ def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
 
 
 def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
-    from textclf.tracking.background import BackgroundTracker
-
     with pytest.raises(Exception, match="skipped: an earlier tracking call failed|log_history"):
-        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("failing")):
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("failing")):
             tracker.log_history([{"epoch": 1, "loss": "not a number"}], [])  # MLflow refuses a string metric
             tracker.log_history([{"epoch": 2, "loss": 2.0}], [])
     (run,) = all_runs(tmp_path)
@@ -59,23 +59,20 @@ def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
 
 def test_a_store_that_cannot_be_opened_interrupts_training_at_once(tmp_path):
     from textclf.errors import UserError
-    from textclf.tracking.background import BackgroundTracker
 
     not_a_folder = tmp_path / "file.txt"
     not_a_folder.write_text("")
     started = time.monotonic()
     with pytest.raises(UserError, match="tracking"):
-        with BackgroundTracker(settings(not_a_folder)) as tracker, tracker.run(run_description("never")):
+        with background_tracker(not_a_folder) as tracker, tracker.run(run_description("never")):
             while time.monotonic() - started < 60:  # "training": only an interrupt ends it early
                 time.sleep(0.05)
     assert time.monotonic() - started < 30
 
 
 def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
-    from textclf.tracking.background import BackgroundTracker
-
     with pytest.raises(KeyboardInterrupt):
-        with BackgroundTracker(settings(tmp_path)) as tracker, tracker.run(run_description("interrupted")):
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("interrupted")):
             tracker.log_history([{"epoch": 1, "loss": 1.0}], [])
             raise KeyboardInterrupt
     (run,) = all_runs(tmp_path)

@@ -19,24 +19,19 @@ made. What holds whatever goes wrong (the fault matrix in tests/faults/ checks e
   worker dies, training stops at once with one line; if both die, the next process on the store
   ends the run FAILED (``recovery``);
 * the first failure is the one reported: calls after a failed one are skipped, never reported;
-* a tracking server that stops answering stops training within 30 s (``watch_server``).
+* a tracking server that stops answering stops training within ``tracking.server_silence_seconds``
+  (15 s by default) and two heartbeats of 3 s (``watch_server``).
 """
 
 from __future__ import annotations
 
 import _thread
 import contextlib
-import queue
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pandas as pd
@@ -47,10 +42,11 @@ from textclf.errors import Interrupted, Pruned, UserError, raise_keyboard_interr
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
+from textclf.tracking.channel import WorkerChannel
 from textclf.tracking.description import RunDescription
 from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
-from textclf.tracking.store import (Registration, TrackingLost, check_reachable, is_remote, store_settings,
+from textclf.tracking.store import (Registration, check_reachable, is_remote, server_silence_seconds, store_settings,
                                    ui_command, watch_server)
 
 END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
@@ -60,9 +56,9 @@ END_RUN_SECONDS = 60  # how long ending the run may take before this process giv
 def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
     """A started run in the store ``cfg.tracking`` names, described by ``description``, with the
     config and dataset logged."""
-    tracking = store_settings(cfg.tracking)
+    tracking, silence = store_settings(cfg.tracking), server_silence_seconds(cfg.tracking)
     check_reachable(tracking["uri"], tracking["connect_timeout"])
-    with BackgroundTracker(tracking) as tracker, tracker.run(description):
+    with BackgroundTracker(tracking, server_silence_seconds=silence) as tracker, tracker.run(description):
         tracker.log_config(cfg)
         tracker.log_dataset(dataset.summary())
         yield tracker
@@ -71,8 +67,9 @@ def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
 class BackgroundTracker:
     """Starts the worker, connects it to the store ``tracking`` describes, and forwards calls."""
 
-    def __init__(self, tracking: dict):
+    def __init__(self, tracking: dict, server_silence_seconds: float):
         self.uri = tracking["uri"]
+        self.server_silence_seconds = server_silence_seconds
         self.champion_uri = f"models:/{tracking['registered_model']}@{tracking['champion_alias']}"
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # the first failure that interrupted training
@@ -82,7 +79,7 @@ class BackgroundTracker:
         # Model files are written here and read by the worker; removed once the worker is done (by
         # the worker itself if this process dies first).
         self._scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
-        self._channel = _WorkerChannel(self._interrupt_training, self._scratch)
+        self._channel = WorkerChannel(self._interrupt_training, self._scratch)
         self._saving = ThreadPoolExecutor(1, thread_name_prefix="save-model")
         self._saved: Future | None = None
         self._channel.submit("connect", urgent=True, **tracking)
@@ -105,7 +102,7 @@ class BackgroundTracker:
         try:
             self._channel.allow_interrupts(True)
             if is_remote(self.uri):
-                watch_server(self.uri, self._interrupt_training, stop_watching)
+                watch_server(self.uri, self.server_silence_seconds, self._interrupt_training, stop_watching)
             yield
             if not self._finished:  # nothing was registered: the run ends once every call succeeded
                 self._channel.wait_for_all()
@@ -239,123 +236,6 @@ class BackgroundTracker:
             return
         self.failure = failure
         _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
-
-
-class _WorkerChannel:
-    """The worker process and the socket to it: calls go out in order, answers come back in order.
-
-    ``submit`` returns a ``Future`` per call. A failed *urgent* call, or the worker's death, calls
-    ``interrupt`` with the failure while interrupts are allowed (``allow_interrupts``); one that
-    comes earlier waits until they are.
-    """
-
-    def __init__(self, interrupt, scratch: Path):
-        self._interrupt = interrupt
-        self._calls: list[Future] = []
-        self._unanswered: deque[tuple[Future, bool]] = deque()
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._may_interrupt = False
-        self._pending: BaseException | None = None  # a failure that came before interrupts were allowed
-        self._gone: TrackingLost | None = None
-        # A fresh interpreter that shares none of this process's memory or threads, and imports
-        # nothing but what tracking needs; the two talk over a socket pair.
-        ours, theirs = socket.socketpair()
-        self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
-                                          str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
-        self._connection = Connection(ours.detach())
-        # Sending happens on a thread: a large message would otherwise block training until the
-        # worker, busy importing MLflow, reads it.
-        threading.Thread(target=self._send_loop, daemon=True).start()
-        threading.Thread(target=self._receive_loop, daemon=True).start()
-
-    def submit(self, call: str, *args, urgent: bool = False, **kwargs) -> Future:
-        """Queue ``connect``, ``end_run`` or one of the worker's calls (``textclf.tracking.worker.calls``)."""
-        future: Future = Future()
-        with self._lock:  # calls may come from several threads; keep the queues in one order
-            self._calls.append(future)
-            if self._gone is not None:
-                future.set_exception(self._gone)
-                return future
-            self._unanswered.append((future, urgent))
-            self._outbox.put((call, args, kwargs))
-        return future
-
-    def wait_for_all(self) -> None:
-        """Wait for every call so far; raise the first failure among them."""
-        with self._lock:
-            calls = list(self._calls)
-        for call in calls:
-            call.result()
-
-    def allow_interrupts(self, allowed: bool) -> None:
-        with self._lock:
-            self._may_interrupt = allowed
-            pending, self._pending = (self._pending, None) if allowed else (None, self._pending)
-        if pending is not None:
-            self._interrupt(pending)
-
-    def close(self, timeout: float) -> None:
-        with self._lock:
-            self._may_interrupt = False
-            self._outbox.put(None)
-        try:
-            self._process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:  # stuck on a store that stopped answering
-            self._process.kill()
-
-    def _send_loop(self) -> None:
-        while (message := self._outbox.get()) is not None:
-            try:
-                self._connection.send(message)
-            except (OSError, ValueError):  # the worker is gone; _receive_loop reports it
-                return
-        with contextlib.suppress(OSError, ValueError):
-            self._connection.send(None)
-
-    def _receive_loop(self) -> None:
-        while True:
-            try:
-                ok, value = self._connection.recv()
-            except (EOFError, OSError):
-                break
-            with self._lock:
-                future, urgent = self._unanswered.popleft()
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-                if urgent:
-                    self._report(value)
-        gone = TrackingLost(self._death())
-        with self._lock:
-            self._gone = gone
-            lost = list(self._unanswered)
-            self._unanswered.clear()
-            closing = not self._may_interrupt and not lost  # close() asked it to stop
-        for future, _ in lost:
-            future.set_exception(gone)
-        if not closing:
-            self._report(gone)
-
-    def _report(self, failure: BaseException) -> None:
-        with self._lock:
-            interrupt = self._may_interrupt
-            if not interrupt and self._pending is None:
-                self._pending = failure
-        if interrupt:
-            self._interrupt(failure)
-
-    def _death(self) -> str:
-        try:
-            code = self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited (code {code})"
-        return (f"the tracking worker process {how}, so training stopped; the next train.py, predict or "
-                "compare on this store ends the run FAILED. Fix: rerun; if it happens again, check memory "
-                "and any process that signals ours")
 
 
 def _result_if_done(future: Future):

@@ -15,8 +15,7 @@ from pathlib import Path
 
 from textclf.errors import UserError
 
-HEARTBEAT_SECONDS = 3
-SERVER_SILENCE_SECONDS = 15  # with HEARTBEAT_SECONDS, training stops within ~21 s of the last answer
+HEARTBEAT_SECONDS = 3  # a tracking server is asked for its health this often, and waited for this long
 
 
 
@@ -27,12 +26,25 @@ class StoreKind(Enum):
     OTHER = "other"        # another database URI SQLAlchemy understands
 
 
+RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
+
+
 def store_settings(tracking) -> dict:
-    """``tracking`` (the config group, resolved) without ``register``: what ``Tracker.connect``
-    takes. Whether to register is the run's choice, not the store's."""
+    """``tracking`` (the config group, resolved) without ``RUN_SETTINGS``: what ``Tracker.connect``
+    takes."""
     from omegaconf import OmegaConf
 
-    return {key: value for key, value in OmegaConf.to_container(tracking, resolve=True).items() if key != "register"}
+    resolved = OmegaConf.to_container(tracking, resolve=True)
+    return {key: value for key, value in resolved.items() if key not in RUN_SETTINGS}
+
+
+def server_silence_seconds(tracking) -> float:
+    """``tracking.server_silence_seconds``, checked: how long a silent tracking server is borne."""
+    seconds = tracking.server_silence_seconds
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise UserError(f"tracking.server_silence_seconds must be a positive number of seconds, got {seconds!r}. "
+                        "Fix: pass tracking.server_silence_seconds=15")
+    return float(seconds)
 
 
 def store_kind(uri: str) -> StoreKind:
@@ -158,9 +170,10 @@ class TrackingLost(UserError):
     exit_code = 1
 
 
-def watch_server(uri: str, on_lost, stop: threading.Event) -> None:
-    """Ask the tracking server ``uri`` for its health every few seconds, on a thread, until
-    ``stop`` is set; call ``on_lost`` once if it has not answered for ``SERVER_SILENCE_SECONDS``.
+def watch_server(uri: str, silence_seconds: float, on_lost, stop: threading.Event) -> None:
+    """Ask the tracking server ``uri`` for its health every ``HEARTBEAT_SECONDS``, on a thread,
+    until ``stop`` is set; call ``on_lost`` once if it has not answered for ``silence_seconds``
+    (at most two heartbeats later: a probe may wait a heartbeat for its answer).
 
     MLflow's own client would retry a silent server for minutes; training should not run on for
     that long with nothing recorded.
@@ -173,7 +186,7 @@ def watch_server(uri: str, on_lost, stop: threading.Event) -> None:
                 last_answer = time.monotonic()
             except (urllib.error.URLError, OSError):
                 silent = time.monotonic() - last_answer
-                if silent >= SERVER_SILENCE_SECONDS and not stop.is_set():
+                if silent >= silence_seconds and not stop.is_set():
                     on_lost(TrackingLost(
                         f"tracking server {uri} stopped answering {silent:.0f} s ago, so training stopped; "
                         "the next train.py, predict or compare on it ends the run FAILED. "

@@ -1,0 +1,137 @@
+"""The worker process and the socket to it: how a ``BackgroundTracker`` reaches MLflow.
+
+Calls go out in the order they were made and answers come back in that order; a failure, or the
+worker's death, interrupts training (``background`` says what then becomes of the run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from textclf.tracking.store import TrackingLost
+
+
+class WorkerChannel:
+    """The worker process and the socket to it: calls go out in order, answers come back in order.
+
+    ``submit`` returns a ``Future`` per call. A failed *urgent* call, or the worker's death, calls
+    ``interrupt`` with the failure while interrupts are allowed (``allow_interrupts``); one that
+    comes earlier waits until they are.
+    """
+
+    def __init__(self, interrupt, scratch: Path):
+        self._interrupt = interrupt
+        self._calls: list[Future] = []
+        self._unanswered: deque[tuple[Future, bool]] = deque()
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._may_interrupt = False
+        self._pending: BaseException | None = None  # a failure that came before interrupts were allowed
+        self._gone: TrackingLost | None = None
+        # A fresh interpreter that shares none of this process's memory or threads, and imports
+        # nothing but what tracking needs; the two talk over a socket pair.
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                          str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._connection = Connection(ours.detach())
+        # Sending happens on a thread: a large message would otherwise block training until the
+        # worker, busy importing MLflow, reads it.
+        threading.Thread(target=self._send_loop, daemon=True).start()
+        threading.Thread(target=self._receive_loop, daemon=True).start()
+
+    def submit(self, call: str, *args, urgent: bool = False, **kwargs) -> Future:
+        """Queue ``connect``, ``end_run`` or one of the worker's calls (``textclf.tracking.worker.calls``)."""
+        future: Future = Future()
+        with self._lock:  # calls may come from several threads; keep the queues in one order
+            self._calls.append(future)
+            if self._gone is not None:
+                future.set_exception(self._gone)
+                return future
+            self._unanswered.append((future, urgent))
+            self._outbox.put((call, args, kwargs))
+        return future
+
+    def wait_for_all(self) -> None:
+        """Wait for every call so far; raise the first failure among them."""
+        with self._lock:
+            calls = list(self._calls)
+        for call in calls:
+            call.result()
+
+    def allow_interrupts(self, allowed: bool) -> None:
+        with self._lock:
+            self._may_interrupt = allowed
+            pending, self._pending = (self._pending, None) if allowed else (None, self._pending)
+        if pending is not None:
+            self._interrupt(pending)
+
+    def close(self, timeout: float) -> None:
+        with self._lock:
+            self._may_interrupt = False
+            self._outbox.put(None)
+        try:
+            self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # stuck on a store that stopped answering
+            self._process.kill()
+
+    def _send_loop(self) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                self._connection.send(message)
+            except (OSError, ValueError):  # the worker is gone; _receive_loop reports it
+                return
+        with contextlib.suppress(OSError, ValueError):
+            self._connection.send(None)
+
+    def _receive_loop(self) -> None:
+        while True:
+            try:
+                ok, value = self._connection.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                future, urgent = self._unanswered.popleft()
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+                if urgent:
+                    self._report(value)
+        gone = TrackingLost(self._death())
+        with self._lock:
+            self._gone = gone
+            lost = list(self._unanswered)
+            self._unanswered.clear()
+            closing = not self._may_interrupt and not lost  # close() asked it to stop
+        for future, _ in lost:
+            future.set_exception(gone)
+        if not closing:
+            self._report(gone)
+
+    def _report(self, failure: BaseException) -> None:
+        with self._lock:
+            interrupt = self._may_interrupt
+            if not interrupt and self._pending is None:
+                self._pending = failure
+        if interrupt:
+            self._interrupt(failure)
+
+    def _death(self) -> str:
+        try:
+            code = self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited (code {code})"
+        return (f"the tracking worker process {how}, so training stopped; the next train.py, predict or "
+                "compare on this store ends the run FAILED. Fix: rerun; if it happens again, check memory "
+                "and any process that signals ours")
