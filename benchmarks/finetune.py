@@ -21,6 +21,7 @@ Needs `pip install -e '.[bench]'` (the Trainer needs accelerate).
 import argparse
 import json
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,14 +76,16 @@ def bare_trainer(train, settings: dict, epochs: int, seed: int, folder: str, bf1
     data = Dataset.from_dict({"text": texts, "label": [classes.index(label) for label in labels]})
     data = data.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=settings["max_length"]),
                     batched=True, remove_columns=["text"])
-    arguments = TrainingArguments(output_dir="/tmp/bare-trainer", per_device_train_batch_size=settings["batch_size"],
-                                  learning_rate=settings["learning_rate"], num_train_epochs=epochs,
-                                  weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_ratio"],
-                                  train_sampling_strategy="group_by_length", bf16=bf16, save_strategy="no",
-                                  report_to=[], logging_strategy="no", seed=seed, use_cpu=True,
-                                  dataloader_num_workers=0, disable_tqdm=True)
-    trainer = Trainer(model=model, args=arguments, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer))
-    runtime = trainer.train().metrics["train_runtime"]
+    with tempfile.TemporaryDirectory(prefix="bare-trainer-") as output:  # nothing is saved there
+        arguments = TrainingArguments(output_dir=output, per_device_train_batch_size=settings["batch_size"],
+                                      learning_rate=settings["learning_rate"], num_train_epochs=epochs,
+                                      weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_ratio"],
+                                      train_sampling_strategy="group_by_length", bf16=bf16, save_strategy="no",
+                                      report_to=[], logging_strategy="no", seed=seed, use_cpu=True,
+                                      dataloader_num_workers=0, disable_tqdm=True)
+        trainer = Trainer(model=model, args=arguments, train_dataset=data,
+                          data_collator=DataCollatorWithPadding(tokenizer))
+        runtime = trainer.train().metrics["train_runtime"]
     return len(texts) * epochs / runtime, model, tokenizer, classes
 
 

@@ -40,7 +40,8 @@ def test_status_says_where_it_runs(team_server):
     assert result.returncode == 0 and result.stdout.startswith(f"running at {url}, healthy")
 
 
-def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(team_server, trained, monkeypatch):
+def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(team_server, trained, monkeypatch,
+                                                                              tmp_path):
     url, folder = team_server
     assert not (trained / "mlflow.db").exists() and not (trained / "mlruns").exists()
     sign_in(monkeypatch)
@@ -59,7 +60,9 @@ def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(te
     import mlflow
 
     mlflow.set_tracking_uri(url)  # set, not from the environment: an earlier test in this process may have set one
-    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+    download = tmp_path / "download"  # MLflow's own download would stay in the temporary folder
+    download.mkdir()
+    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion", dst_path=str(download))
     answer = model.predict(pd.DataFrame({"text": ["Pyongyang fired a ballistic missile on Sunday."]}))
     assert answer.loc[0, "label"] == "north_korea_security"
 

@@ -1,22 +1,33 @@
-"""Training against a real `mlflow server` on loopback: tracked, registered, loaded back from it."""
+"""Training against a real `mlflow server` on loopback: tracked, registered, loaded back from it,
+with no copy of the model left in the temporary folder by train.py or `textclf predict`."""
 
 import pandas as pd
 
-from helpers.processes import run_train
+from helpers.processes import clean_env, run_cli, run_train
 
 
 def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
     url, server_folder = tracking_server
-    result = run_train(tmp_path, f"tracking.uri={url}", "features=tfidf_word", "model=tfidf_nb")
+    scratch = tmp_path / "tmp"  # the temporary folder of train.py, its worker and predict
+    scratch.mkdir()
+    result = run_train(tmp_path, f"tracking.uri={url}", "features=tfidf_word", "model=tfidf_nb",
+                       env=clean_env(TMPDIR=str(scratch)))
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
     assert list((server_folder / "artifacts").rglob("state.json"))  # the server stored the model
+    assert list(scratch.iterdir()) == []  # the worker downloads the model to digest it, then removes it
+
+    predicted = run_cli("predict", "--tracking-uri", url, stdin="Pyongyang fired a missile on Sunday.\n",
+                        env=clean_env(TMPDIR=str(scratch)))
+    assert predicted.returncode == 0 and "north_korea_security" in predicted.stdout, predicted.stderr[-2000:]
+    assert list(scratch.iterdir()) == []  # its verified download is removed on exit
 
     import mlflow
 
     mlflow.set_tracking_uri(url)
     (run,) = mlflow.search_runs(experiment_names=["diplomacy"], output_format="list")
     assert run.info.status == "FINISHED" and "test/macro_f1" in run.data.metrics
-    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+    (tmp_path / "download").mkdir()  # MLflow's own download would stay in the temporary folder
+    model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion", dst_path=str(tmp_path / "download"))
     out = model.predict(pd.DataFrame({"text": ["Pyongyang fired a missile on Sunday."]}))
     assert out.loc[0, "label"] == "north_korea_security"

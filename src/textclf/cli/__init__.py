@@ -220,8 +220,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "verify":
         from textclf.tracking.runs import verify_model
 
-        folder = verify_model(args.model_uri, find_tracking_uri(args.tracking_uri))
-        print(f"ok: {args.model_uri} matches the digest recorded when it was logged ({folder})")
+        from textclf.tracking.store import is_remote
+
+        tracking_uri = find_tracking_uri(args.tracking_uri)
+        folder = verify_model(args.model_uri, tracking_uri)
+        where = "a copy downloaded from the server, removed on exit" if is_remote(tracking_uri) else folder
+        print(f"ok: {args.model_uri} matches the digest recorded when it was logged ({where})")
     else:
         from textclf.cli.compare import compare
 

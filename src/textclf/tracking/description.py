@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -94,3 +96,13 @@ def label_set(labels) -> str:
     if len(joined) <= LONGEST_LABEL_TAG:
         return joined
     return "sha256:" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit textclf's own code is at, when it runs from a git checkout."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).parent)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None

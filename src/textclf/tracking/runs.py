@@ -12,7 +12,7 @@ from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
 from textclf.tracking.local_registry import import_libraries_named_in, imports_from_source_only
-from textclf.tracking.tracker import STATE_FOLDER, connect, mlflow
+from textclf.tracking.tracker import STATE_FOLDER, connect, mlflow, model_folder
 from textclf.tracking.verify import verified_folder
 
 
@@ -60,7 +60,7 @@ def _load_model(model_uri: str, folder: Path | None = None):
 
     try:
         if folder is None:
-            folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
+            folder = model_folder(model_uri)
         # MLflow's own check of the model's requirements reads the metadata of every installed
         # distribution (half a second of a three-second `textclf predict`); the model's pins are
         # compared directly below instead.

@@ -6,18 +6,19 @@ During ``python train.py`` a ``Tracker`` lives in a worker process beside the tr
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import getpass
 import io
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -40,7 +41,7 @@ from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests 
 from textclf.safe_csv import write_rows  # noqa: E402
 from textclf.serving.pyfunc import EXPLAIN_PARAM  # noqa: E402
 from textclf.tracking.champion import register_candidate  # noqa: E402
-from textclf.tracking.description import RunDescription  # noqa: E402
+from textclf.tracking.description import RunDescription, git_commit  # noqa: E402
 from textclf.tracking.local_registry import SERVING_PACKAGE  # noqa: E402
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests  # noqa: E402
 from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
@@ -69,6 +70,28 @@ def connect(uri: str, timeout: float) -> None:
     """Point MLflow at ``uri`` once it is known to be reachable."""
     check_reachable(uri, timeout)
     mlflow.set_tracking_uri(uri)
+
+
+@contextlib.contextmanager
+def model_files(model_uri: str) -> Iterator[Path]:
+    """The folder of a logged model's files, for the block: on a local store, the store's own
+    folder; from a tracking server, a copy, removed when the block ends. (MLflow downloads into a
+    new temporary folder that it never removes: a whole model left behind per command.)"""
+    if not is_remote(mlflow.get_tracking_uri()):
+        yield Path(mlflow.artifacts.download_artifacts(model_uri))  # no copy
+        return
+    with tempfile.TemporaryDirectory(prefix="textclf-model-") as copy:
+        yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
+
+
+_kept_until_exit = contextlib.ExitStack()
+atexit.register(_kept_until_exit.close)
+
+
+def model_folder(model_uri: str) -> Path:
+    """``model_files`` kept until this process exits: a model loaded from it may still import
+    its code from there."""
+    return _kept_until_exit.enter_context(model_files(model_uri))
 
 
 @dataclass
@@ -234,12 +257,12 @@ class Tracker:
         return info.model_uri
 
     def _log_manifest(self, model_uri: str, state_digests: dict[str, str] | None) -> str:
-        folder = Path(mlflow.artifacts.download_artifacts(model_uri))  # a local store: its folder, no copy
-        if state_digests is None:
-            files = file_digests(folder)
-        else:
-            files = {**file_digests(folder, skip=STATE_FOLDER),
-                     **{f"{STATE_FOLDER}/{path}": digest for path, digest in state_digests.items()}}
+        with model_files(model_uri) as folder:
+            if state_digests is None:
+                files = file_digests(folder)
+            else:
+                files = {**file_digests(folder, skip=STATE_FOLDER),
+                         **{f"{STATE_FOLDER}/{path}": digest for path, digest in state_digests.items()}}
         digest = digest_of(files)
         mlflow.log_dict({"model": model_uri, "sha256": digest, "files": files}, MANIFEST_ARTIFACT)
         mlflow.set_tag(DIGEST_TAG, digest)
@@ -270,15 +293,6 @@ class Tracker:
         tags = {"registered_model": self.registered_model, "registered_version": registration.version}
         client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
         return registration
-
-
-def git_commit() -> str | None:
-    try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=Path(__file__).parent)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
 
 
 def _log_input(data, context: str, tags: dict[str, str], attempts: int = 5) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from textclf.errors import UserError
 from textclf.tracking.local_registry import MODEL_BY_ALIAS, MODEL_BY_NUMBER
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
-from textclf.tracking.tracker import mlflow
+from textclf.tracking.tracker import mlflow, model_folder
 
 UNVERIFIABLE = ("Fix: pass a registered model (models:/NAME@ALIAS, models:/NAME/N) or a run's model "
                 "(runs:/ID/model), or --no-verify to load it unchecked if you trust where it came from")
@@ -27,7 +27,7 @@ def verified_folder(model_uri: str) -> Path:
 
     client = MlflowClient()
     pinned_uri, recorded, run_id = _recorded_digest(client, model_uri)
-    folder = Path(mlflow.artifacts.download_artifacts(pinned_uri))  # a local store: its folder, no copy
+    folder = model_folder(pinned_uri)
     found = file_digests(folder)
     if digest_of(found) != recorded:
         raise UserError(f"model {model_uri} is not the model that was logged: {_what_changed(run_id, found)}. "
