@@ -102,7 +102,7 @@ def test_a_first_start_without_a_good_password_is_refused_and_leaves_nothing(pas
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypatch):
+def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypatch, tmp_path):
     """Model integrity holds on the server as on sqlite: a file changed in the server's artifact
     store fails the digest recorded when the model was logged. (Last here: it spoils the model.)"""
     url, folder = team_server
@@ -116,9 +116,10 @@ def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypa
     state.write_text(state.read_text(encoding="utf-8").replace("north_korea_security", "alliance_reassurance", 1),
                      encoding="utf-8")
     result = run_cli("predict", stdin="Pyongyang fired a ballistic missile on Sunday.\n",
-                     env=credentials(MLFLOW_TRACKING_URI=url))
+                     env=credentials(MLFLOW_TRACKING_URI=url, TMPDIR=str(tmp_path)))
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("error: model models:/diplomacy-topics@champion is not the model that was logged")
+    assert list(tmp_path.iterdir()) == []  # the refused copy downloaded to check it is gone
 
 
 def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):

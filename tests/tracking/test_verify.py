@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from helpers.processes import WITHOUT_TEXTCLF, clean_env, run_cli, run_train
+from helpers.stores import all_runs
 
 TEXT = "Pyongyang fired a missile toward the sea on Sunday."
 
@@ -82,6 +83,10 @@ def test_an_unchanged_model_verifies_and_predicts(store, tmp_path):
     assert result.returncode == 0, result.stderr
     assert ",north_korea_security," in result.stdout
     assert list(tmp_path.iterdir()) == []  # its private folder for compiled code is gone with it
+    (run,) = all_runs(folder)
+    by_run = predict(folder, "--model-uri", f"runs:/{run.info.run_id}/model", env=clean_env(TMPDIR=str(tmp_path)))
+    assert by_run.returncode == 0 and ",north_korea_security," in by_run.stdout, by_run.stderr
+    assert list(tmp_path.iterdir()) == []  # MLflow copies a run's model to read it; the copy goes too
 
 
 @pytest.mark.parametrize("change", [swap_two_class_names, negate_an_array, edit_the_code, edit_the_entry_file,

@@ -219,12 +219,10 @@ def main(argv: list[str] | None = None) -> None:
         audit(args)
     elif args.command == "verify":
         from textclf.tracking.runs import verify_model
+        from textclf.tracking.client import is_downloaded_copy
 
-        from textclf.tracking.store import is_remote
-
-        tracking_uri = find_tracking_uri(args.tracking_uri)
-        folder = verify_model(args.model_uri, tracking_uri)
-        where = "a copy downloaded from the server, removed on exit" if is_remote(tracking_uri) else folder
+        folder = verify_model(args.model_uri, find_tracking_uri(args.tracking_uri))
+        where = "in a downloaded copy, removed on exit" if is_downloaded_copy(folder) else folder
         print(f"ok: {args.model_uri} matches the digest recorded when it was logged ({where})")
     else:
         from textclf.cli.compare import compare

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from textclf.errors import UserError
@@ -12,7 +13,8 @@ from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
 from textclf.tracking.local_registry import import_libraries_named_in, imports_from_source_only
-from textclf.tracking.tracker import STATE_FOLDER, connect, mlflow, model_folder
+from textclf.tracking.client import connect, mlflow, model_folder
+from textclf.tracking.tracker import STATE_FOLDER
 from textclf.tracking.verify import verified_folder
 
 
@@ -40,10 +42,10 @@ def load_model(model_uri: str, tracking_uri: str, verify: bool = True):
         open_store(tracking_uri, "predict")
         with naming_the_store(tracking_uri):
             if verify:
-                folder = verified_folder(model_uri)
-                import_libraries_named_in(folder, STATE_FOLDER)
-                imports_from_source_only()
-                return _load_model(model_uri, folder)
+                with verified_folder(model_uri) as folder:
+                    import_libraries_named_in(folder, STATE_FOLDER)
+                    imports_from_source_only()
+                    return _load_model(model_uri, folder)
             return _load_model(model_uri)
 
 
@@ -51,20 +53,20 @@ def verify_model(model_uri: str, tracking_uri: str) -> Path:
     """``textclf verify``: the folder of a model whose files match their recorded digest."""
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "verify")
-        with naming_the_store(tracking_uri):
-            return verified_folder(model_uri)
+        with naming_the_store(tracking_uri), verified_folder(model_uri) as folder:
+            return folder
 
 
 def _load_model(model_uri: str, folder: Path | None = None):
+    """The model ``model_uri`` (its files in ``folder``, if already fetched), with one-line errors."""
     from mlflow.exceptions import MlflowException
 
     try:
-        if folder is None:
-            folder = model_folder(model_uri)
-        # MLflow's own check of the model's requirements reads the metadata of every installed
-        # distribution (half a second of a three-second `textclf predict`); the model's pins are
-        # compared directly below instead.
-        model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
+        with model_folder(model_uri) if folder is None else contextlib.nullcontext(folder) as folder:
+            # MLflow's own check of the model's requirements reads the metadata of every installed
+            # distribution (half a second of a three-second `textclf predict`); the model's pins
+            # are compared directly below instead.
+            model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
     except ModuleNotFoundError as error:  # a MiniLM model where the transformers extra is not installed
         extra = missing_extra(error)
         if extra is None:

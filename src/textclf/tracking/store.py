@@ -41,7 +41,7 @@ def store_settings(tracking) -> dict:
 def server_silence_seconds(tracking) -> float:
     """``tracking.server_silence_seconds``, checked: how long a silent tracking server is borne."""
     seconds = tracking.server_silence_seconds
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:  # nan too
         raise UserError(f"tracking.server_silence_seconds must be a positive number of seconds, got {seconds!r}. "
                         "Fix: pass tracking.server_silence_seconds=15")
     return float(seconds)

@@ -6,11 +6,9 @@ During ``python train.py`` a ``Tracker`` lives in a worker process beside the tr
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import getpass
 import io
-import os
 import shutil
 import tempfile
 import time
@@ -18,80 +16,31 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow retries a silent tracking server 7 times with growing pauses, each try waiting up to
-# 120 s: minutes of a hung train.py, predict or compare. Three tries of 10 s fail in ~30 s.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+from textclf.tracking.client import connect, mlflow, model_files  # first: MLflow with our settings
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
+from mlflow.entities import Metric, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
-import mlflow  # noqa: E402
-from mlflow.data.dataset_source_registry import resolve_dataset_source  # noqa: E402
-from mlflow.data.meta_dataset import MetaDataset  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-from mlflow.entities import Metric, RunTag  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from mlflow.types import ColSpec, Schema  # noqa: E402
-
-from textclf import serving  # noqa: E402
-from textclf.pause import pause_at  # noqa: E402 (reports: a moment fault tests stop at)
-from textclf.safe_csv import write_rows  # noqa: E402
-from textclf.serving.pyfunc import EXPLAIN_PARAM  # noqa: E402
-from textclf.tracking.champion import register_candidate  # noqa: E402
-from textclf.tracking.description import RunDescription, git_commit  # noqa: E402
-from textclf.tracking.local_registry import SERVING_PACKAGE  # noqa: E402
-from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests  # noqa: E402
-from textclf.tracking.ownership import OWNER_TAG, this_process  # noqa: E402
-from textclf.tracking.recovery import end_abandoned_runs  # noqa: E402
-from textclf.tracking.registry import check_same_task  # noqa: E402
-from textclf.tracking.requirements import requirements  # noqa: E402
-from textclf.tracking.store import (Registration, check_reachable, is_remote,  # noqa: E402
-                                   store_lock, unusable_store)
+from textclf import serving
+from textclf.pause import pause_at  # reports: a moment fault tests stop at
+from textclf.safe_csv import write_rows
+from textclf.serving.pyfunc import EXPLAIN_PARAM
+from textclf.tracking.champion import register_candidate
+from textclf.tracking.description import RunDescription, git_commit
+from textclf.tracking.local_registry import SERVING_PACKAGE
+from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests
+from textclf.tracking.ownership import OWNER_TAG, this_process
+from textclf.tracking.recovery import end_abandoned_runs
+from textclf.tracking.registry import check_same_task
+from textclf.tracking.requirements import requirements
+from textclf.tracking.store import Registration, is_remote, store_lock, unusable_store
 
 MODEL_NAME = "model"
 STATE_FOLDER = "artifacts/state"  # where MLflow puts the ``state`` artifact inside the model folder
-
-
-def quiet_mlflow() -> None:
-    """"Creating initial MLflow database tables..." and the like are noise on every new store."""
-    import logging
-
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-
-
-quiet_mlflow()
-
-
-def connect(uri: str, timeout: float) -> None:
-    """Point MLflow at ``uri`` once it is known to be reachable."""
-    check_reachable(uri, timeout)
-    mlflow.set_tracking_uri(uri)
-
-
-@contextlib.contextmanager
-def model_files(model_uri: str) -> Iterator[Path]:
-    """The folder of a logged model's files, for the block: on a local store, the store's own
-    folder; from a tracking server, a copy, removed when the block ends. (MLflow downloads into a
-    new temporary folder that it never removes: a whole model left behind per command.)"""
-    if not is_remote(mlflow.get_tracking_uri()):
-        yield Path(mlflow.artifacts.download_artifacts(model_uri))  # no copy
-        return
-    with tempfile.TemporaryDirectory(prefix="textclf-model-") as copy:
-        yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
-
-
-_kept_until_exit = contextlib.ExitStack()
-atexit.register(_kept_until_exit.close)
-
-
-def model_folder(model_uri: str) -> Path:
-    """``model_files`` kept until this process exits: a model loaded from it may still import
-    its code from there."""
-    return _kept_until_exit.enter_context(model_files(model_uri))
 
 
 @dataclass

@@ -9,30 +9,34 @@ code is read in place of the verified source.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
+from typing import Iterator
 
 from textclf.errors import UserError
 from textclf.tracking.local_registry import MODEL_BY_ALIAS, MODEL_BY_NUMBER
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
-from textclf.tracking.tracker import mlflow, model_folder
+from textclf.tracking.client import mlflow, model_folder
 
 UNVERIFIABLE = ("Fix: pass a registered model (models:/NAME@ALIAS, models:/NAME/N) or a run's model "
                 "(runs:/ID/model), or --no-verify to load it unchecked if you trust where it came from")
 
 
-def verified_folder(model_uri: str) -> Path:
-    """The local folder of ``model_uri``'s files, once they match their recorded digest."""
+@contextlib.contextmanager
+def verified_folder(model_uri: str) -> Iterator[Path]:
+    """The local folder of ``model_uri``'s files, once they match their recorded digest
+    (``tracker.model_folder``: a downloaded copy is kept until exit, unless the block raises)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
     pinned_uri, recorded, run_id = _recorded_digest(client, model_uri)
-    folder = model_folder(pinned_uri)
-    found = file_digests(folder)
-    if digest_of(found) != recorded:
-        raise UserError(f"model {model_uri} is not the model that was logged: {_what_changed(run_id, found)}. "
-                        "Fix: do not load it; restore its files from a backup or train it again")
-    return folder
+    with model_folder(pinned_uri) as folder:
+        found = file_digests(folder)
+        if digest_of(found) != recorded:
+            raise UserError(f"model {model_uri} is not the model that was logged: {_what_changed(run_id, found)}. "
+                            "Fix: do not load it; restore its files from a backup or train it again")
+        yield folder
 
 
 def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:

@@ -1,5 +1,5 @@
 """The tracking worker: ``python -m textclf.tracking.worker FD SCRATCH`` runs a ``Tracker`` for the
-training process at the other end of the socket ``FD`` (see ``background``). ``SCRATCH`` is that
+training process at the other end of the socket ``FD`` (see ``channel``). ``SCRATCH`` is that
 process's folder of model files, which the worker removes if the process dies before closing.
 
 The first message connects to the store; each following one names a call of ``CALLS`` and its

@@ -1,0 +1,79 @@
+"""MLflow, imported once with textclf's settings; pointing it at a store; a model's files on this
+machine. Every textclf module that uses MLflow imports it from here (or from ``tracker``)."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow retries a silent tracking server 7 times with growing pauses, each try waiting up to
+# 120 s: minutes of a hung train.py, predict or compare. Three tries of 10 s fail in ~30 s.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+import mlflow  # noqa: E402
+
+from textclf.tracking.store import check_reachable, is_remote  # noqa: E402
+
+COPY_PREFIX = "textclf-model-"  # a temporary folder holding a downloaded copy of a model (``model_files``)
+
+
+def quiet_mlflow() -> None:
+    """"Creating initial MLflow database tables..." and the like are noise on every new store."""
+    import logging
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+quiet_mlflow()
+
+
+def connect(uri: str, timeout: float) -> None:
+    """Point MLflow at ``uri`` once it is known to be reachable."""
+    check_reachable(uri, timeout)
+    mlflow.set_tracking_uri(uri)
+
+
+@contextlib.contextmanager
+def model_files(model_uri: str) -> Iterator[Path]:
+    """The folder of a model's files, for the block: where they are for a local folder and for a
+    ``models:/`` URI on a local store; otherwise (a tracking server, ``runs:/`` URIs) a copy,
+    removed when the block ends. (MLflow downloads into a new temporary folder that it never
+    removes: a whole model left behind per command.)"""
+    if Path(model_uri).is_dir() or (model_uri.startswith("models:/") and not is_remote(mlflow.get_tracking_uri())):
+        yield Path(mlflow.artifacts.download_artifacts(model_uri))  # no copy
+        return
+    with tempfile.TemporaryDirectory(prefix=COPY_PREFIX) as copy:
+        yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
+
+
+def is_downloaded_copy(folder: Path) -> bool:
+    """Whether ``folder`` is in a copy ``model_files`` downloaded."""
+    return any(parent.name.startswith(COPY_PREFIX) for parent in folder.parents)
+
+
+_kept_until_exit = contextlib.ExitStack()
+_this_process = os.getpid()
+
+
+@atexit.register
+def _remove_kept_copies() -> None:
+    if os.getpid() == _this_process:  # a forked child's exit must not remove its parent's copies
+        _kept_until_exit.close()
+
+
+@contextlib.contextmanager
+def model_folder(model_uri: str) -> Iterator[Path]:
+    """``model_files``, kept until this process exits (a model loaded from them may still import
+    its code from there) unless the block raises: a model refused on the way is not kept."""
+    with contextlib.ExitStack() as files:
+        yield files.enter_context(model_files(model_uri))
+        _kept_until_exit.push(files.pop_all())
