@@ -157,6 +157,14 @@ def test_bad_csv_quoting(tmp_path, files_run):
     assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
 
 
+@pytest.mark.parametrize("rows", ["plain words,visit,extra\nmore words,missile,extra\n",  # pandas took an index
+                                  "plain words,visit,extra,more\nmore words,missile\n"])
+def test_csv_rows_wider_than_the_header(tmp_path, files_run, rows):
+    train = tmp_path / "train.csv"
+    train.write_text("text,label\n" + rows, encoding="utf-8")
+    assert_clean_failure(files_run(tmp_path, train), tmp_path, "more cells than its header", "quote")
+
+
 def test_non_utf8_bytes(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))

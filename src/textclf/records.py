@@ -49,12 +49,13 @@ def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:
 def csv_rows(path: Path, fix: str) -> Iterator[tuple[int, list[str]]]:
     """(1, header) of a UTF-8 CSV file (header ``[]`` when empty), then (line number, cells) for
     each row, padded to the header's width; a blank line is a row of empty cells. A row wider than its
-    header, or a file that is not UTF-8 CSV, is a ``UserError`` ending in ``fix``."""
+    header, a quote left open, or a file that is not UTF-8 CSV, is a ``UserError`` ending in ``fix``."""
     # pandas has no limit on a cell; the csv module's default (128 KiB) would refuse a long article.
     csv.field_size_limit(2**31 - 1)
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            rows = csv.reader(handle)
+            # strict: a quote left open would otherwise swallow the rest of the file as one cell
+            rows = csv.reader(handle, strict=True)
             header = next(rows, [])
             yield 1, header
             first_line = rows.line_num + 1  # a quoted cell may span lines: a row starts after the last

@@ -146,6 +146,9 @@ def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
     (tmp_path / "ragged.csv").write_text("text,other\none,1\ntwo, with a comma,2\n")
     with pytest.raises(UserError, match="line 3 has 3 cells, its header 2"):
         read_texts(str(tmp_path / "ragged.csv"), "text")
+    (tmp_path / "open.csv").write_text('text\n"a quote left open\ntwo\nthree\n')  # not one text of three lines
+    with pytest.raises(UserError, match="open.csv: unexpected end of data"):
+        read_texts(str(tmp_path / "open.csv"), "text")
 
 
 def test_a_csv_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):

@@ -87,6 +87,10 @@ def test_an_unchanged_model_verifies_and_predicts(store, tmp_path):
     by_run = predict(folder, "--model-uri", f"runs:/{run.info.run_id}/model", env=clean_env(TMPDIR=str(tmp_path)))
     assert by_run.returncode == 0 and ",north_korea_security," in by_run.stdout, by_run.stderr
     assert list(tmp_path.iterdir()) == []  # MLflow copies a run's model to read it; the copy goes too
+    verified = run_cli("verify", "--tracking-uri", f"sqlite:///{folder}/mlflow.db", "--model-uri",
+                       f"runs:/{run.info.run_id}/model", env=clean_env(TMPDIR=str(tmp_path)))
+    assert verified.returncode == 0 and "(in a downloaded copy, removed on exit)" in verified.stdout, verified.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("change", [swap_two_class_names, negate_an_array, edit_the_code, edit_the_entry_file,

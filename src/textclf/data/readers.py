@@ -7,6 +7,7 @@ whose problems (missing file or column, empty text, unknown label...) have alrea
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -145,13 +146,21 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
     kind = READERS[file.suffix.lower()]
     try:
         if kind == "csv":
-            return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+            with warnings.catch_warnings():
+                # Rows wider than the header: pandas would take their first cells as the index and
+                # shift the rest into the wrong columns (or, told not to, drop the extra cells).
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
+                                   index_col=False)
         if kind == "jsonl":
             return pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
         return pd.read_parquet(file)
     except UnicodeDecodeError as error:
         raise UserError(f"{role} file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
             from None
+    except pd.errors.ParserWarning:
+        raise UserError(f"{role} file {file} has rows with more cells than its header. "
+                        "Fix: quote cells that hold a comma") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"could not parse {role} file {file} as {kind}: {detail}. {parse_fix}") from None

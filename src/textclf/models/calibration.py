@@ -130,8 +130,8 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         if counts.min() < self.min_held_out:
             rarest = self.classes_[counts.argmin()].item()
             warnings.warn(f"the calibration set holds {counts.min()} text(s) of class {rarest!r}, fewer than "
-                          f"min_held_out={self.min_held_out}: the temperature is fitted on a held-out part of the "
-                          "training data instead", CalibrationWarning, stacklevel=3)
+                          f"min_held_out={self.min_held_out}: the temperature is fitted on the training data "
+                          "instead (the run's calibration tag says how)", CalibrationWarning, stacklevel=3)
             return None
         scores = self.estimator_.decision_function(X[known])
         return lambda: (scores, y[known], f"the {int(known.sum())} texts of the calibration set")

@@ -57,7 +57,7 @@ def model_files(model_uri: str) -> Iterator[Path]:
 
 def is_downloaded_copy(folder: Path) -> bool:
     """Whether ``folder`` is in a copy ``model_files`` downloaded."""
-    return any(parent.name.startswith(COPY_PREFIX) for parent in folder.parents)
+    return any(part.name.startswith(COPY_PREFIX) for part in (folder, *folder.parents))
 
 
 _kept_until_exit = contextlib.ExitStack()
