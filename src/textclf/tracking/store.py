@@ -16,7 +16,7 @@ from pathlib import Path
 from textclf.errors import UserError
 
 HEARTBEAT_SECONDS = 3  # a tracking server is asked for its health this often, and waited for this long
-
+RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
 
 
 class StoreKind(Enum):
@@ -24,9 +24,6 @@ class StoreKind(Enum):
     SERVER = "server"      # an `mlflow server`: it decides where artifacts go
     DATABRICKS = "databricks"
     OTHER = "other"        # another database URI SQLAlchemy understands
-
-
-RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
 
 
 def store_settings(tracking) -> dict:
