@@ -4,6 +4,9 @@ Heavy libraries (mlflow, torch, transformers, datasets) are imported lazily by t
 use them, so ``import textclf`` and ``textclf --help`` stay fast.
 """
 
+import contextlib
+import sys
+
 from textclf.errors import UserError
 
 __version__ = "0.1.0"
@@ -12,9 +15,16 @@ __all__ = ["UserError", "load_model", "run", "tag_articles", "train", "__version
 
 def run(cfg, overrides=()):
     """Train, evaluate, track and register one model from a Hydra config; see ``textclf.training``."""
-    from textclf.training import run as _run
+    from textclf.models.data_parallel import launched_ranks
+    from textclf.tracking.channel import worker_started_ahead
 
-    return _run(cfg, overrides)
+    # In a fresh process the tracking worker imports MLflow while this one imports what training
+    # needs and reads the data, instead of after: a small run ends seconds sooner on two cores.
+    fresh = "textclf.training" not in sys.modules and launched_ranks().main
+    with worker_started_ahead() if fresh else contextlib.nullcontext():
+        from textclf.training import run as _run
+
+        return _run(cfg, overrides)
 
 
 def train(overrides=(), project=None):

@@ -59,7 +59,7 @@ def train(overrides: Sequence[str] = (), project: str | Path | None = None) -> d
     project : path, optional
         The project folder; by default the nearest one from the current folder up.
     """
-    from textclf.training import run
+    from textclf import run  # as train.py runs it
 
     overrides = list(overrides)
     return run(compose_config(overrides, project), overrides=overrides)

@@ -2,6 +2,7 @@
 (Either side killed outright at each moment of a run: tests/faults/test_fault_matrix.py. SIGKILL
 runs no handler, so what the killed process was fitting makes no difference there.)"""
 
+import os
 import subprocess
 import sys
 import time
@@ -77,3 +78,38 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
             raise KeyboardInterrupt
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED"
+
+
+def tracking_workers() -> list:
+    import psutil
+
+    return [child for child in psutil.Process().children()
+            if "textclf.tracking.worker" in " ".join(child.cmdline())]
+
+
+def test_the_worker_removes_the_model_files_when_it_exits():
+    """Also when training closed it: training may die between the worker's exit and its own cleanup."""
+    from textclf.tracking.channel import WorkerProcess
+
+    worker = WorkerProcess.start()
+    (worker.scratch / "state").mkdir()
+    worker.connection.send(None)  # what closing sends after the last call
+    assert worker.process.wait(timeout=60) == 0
+    assert not worker.scratch.exists()
+
+
+def test_a_worker_started_ahead_serves_the_next_run_and_is_stopped_if_none_takes_it(tmp_path):
+    from textclf.tracking.channel import worker_started_ahead
+
+    with worker_started_ahead():
+        (ahead,) = tracking_workers()
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("ahead")):
+            assert tracking_workers() == [ahead]  # no second worker
+    assert not ahead.is_running()
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FINISHED"
+
+    with worker_started_ahead():  # bad input found before the run: nothing takes it
+        (unused,) = tracking_workers()
+        scratch = unused.cmdline()[-1]
+    assert not unused.is_running() and not os.path.exists(scratch)

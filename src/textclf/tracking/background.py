@@ -27,12 +27,9 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import shutil
 import signal
-import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
@@ -76,10 +73,7 @@ class BackgroundTracker:
         self.run_id: str | None = None
         self.run_name: str | None = None
         self._finished = False
-        # Model files are written here and read by the worker; removed once the worker is done (by
-        # the worker itself if this process dies first).
-        self._scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
-        self._channel = WorkerChannel(self._interrupt_training, self._scratch)
+        self._channel = WorkerChannel(self._interrupt_training)
         self._saving = ThreadPoolExecutor(1, thread_name_prefix="save-model")
         self._saved: Future | None = None
         self._channel.submit("connect", urgent=True, **tracking)
@@ -160,7 +154,7 @@ class BackgroundTracker:
         with the GIL released, so the caller predicts meanwhile."""
         texts = list(example_texts)
         example = (pd.DataFrame({"text": texts}), tag_texts(estimator, decision, texts))
-        folder = self._scratch / "state"
+        folder = self._channel.scratch / "state"
 
         def save_and_log() -> None:
             # Hashed here as they are written, not in the worker after MLflow copied them: the
@@ -216,7 +210,6 @@ class BackgroundTracker:
         """Stop the worker (after the calls already sent), wait for it, remove the model files."""
         self._saving.shutdown(wait=True, cancel_futures=True)
         self._channel.close(timeout=5 if self.failure is not None else 30)
-        shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _end(self, status: str, delete: bool = False) -> None:
         if self._finished:

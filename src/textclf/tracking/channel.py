@@ -2,22 +2,78 @@
 
 Calls go out in the order they were made and answers come back in that order; a failure, or the
 worker's death, interrupts training (``background`` says what then becomes of the run).
+
+The worker spends its first seconds importing MLflow. ``worker_started_ahead`` starts it before
+the training process's own imports and data loading, so that the two overlap on two cores.
 """
 
 from __future__ import annotations
 
 import contextlib
 import queue
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from textclf.tracking.store import TrackingLost
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    """A started worker, our end of its socket, and ``scratch``: the folder of model files this
+    process writes and the worker logs (the worker removes it when it exits, as ``close`` does)."""
+    process: subprocess.Popen
+    connection: Connection
+    scratch: Path
+
+    @classmethod
+    def start(cls) -> "WorkerProcess":
+        # A fresh interpreter that shares none of this process's memory or threads, and imports
+        # nothing but what tracking needs; the two talk over a socket pair.
+        scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
+        ours, theirs = socket.socketpair()
+        process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                    str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        theirs.close()
+        return cls(process, Connection(ours.detach()), scratch)
+
+    def stop(self) -> None:
+        """Stop a worker that was never connected to a store: it has written nothing."""
+        self.process.kill()
+        self.process.wait()
+        self.connection.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+_started_ahead: WorkerProcess | None = None  # for the next WorkerChannel of this process
+
+
+@contextlib.contextmanager
+def worker_started_ahead():
+    """Start the worker now, for the first ``WorkerChannel`` made inside the block to take. If the
+    block ends without one (bad input found before the run began, an interrupt), it is stopped."""
+    global _started_ahead
+    _started_ahead = WorkerProcess.start()
+    try:
+        yield
+    finally:
+        left, _started_ahead = _started_ahead, None
+        if left is not None:
+            left.stop()
+
+
+def _take_started_ahead() -> WorkerProcess | None:
+    global _started_ahead
+    worker, _started_ahead = _started_ahead, None
+    return worker
 
 
 class WorkerChannel:
@@ -28,7 +84,7 @@ class WorkerChannel:
     comes earlier waits until they are.
     """
 
-    def __init__(self, interrupt, scratch: Path):
+    def __init__(self, interrupt):
         self._interrupt = interrupt
         self._calls: list[Future] = []
         self._unanswered: deque[tuple[Future, bool]] = deque()
@@ -37,13 +93,8 @@ class WorkerChannel:
         self._may_interrupt = False
         self._pending: BaseException | None = None  # a failure that came before interrupts were allowed
         self._gone: TrackingLost | None = None
-        # A fresh interpreter that shares none of this process's memory or threads, and imports
-        # nothing but what tracking needs; the two talk over a socket pair.
-        ours, theirs = socket.socketpair()
-        self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
-                                          str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
-        theirs.close()
-        self._connection = Connection(ours.detach())
+        worker = _take_started_ahead() or WorkerProcess.start()
+        self._process, self._connection, self.scratch = worker.process, worker.connection, worker.scratch
         # Sending happens on a thread: a large message would otherwise block training until the
         # worker, busy importing MLflow, reads it.
         threading.Thread(target=self._send_loop, daemon=True).start()
@@ -76,6 +127,7 @@ class WorkerChannel:
             self._interrupt(pending)
 
     def close(self, timeout: float) -> None:
+        """Stop the worker after the calls already sent, wait for it, remove the scratch folder."""
         with self._lock:
             self._may_interrupt = False
             self._outbox.put(None)
@@ -83,6 +135,7 @@ class WorkerChannel:
             self._process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:  # stuck on a store that stopped answering
             self._process.kill()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _send_loop(self) -> None:
         while (message := self._outbox.get()) is not None:
@@ -133,5 +186,5 @@ class WorkerChannel:
             code = None
         how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited (code {code})"
         return (f"the tracking worker process {how}, so training stopped; the next train.py, predict or "
-                "compare on this store ends the run FAILED. Fix: rerun; if it happens again, check memory "
-                "and any process that signals ours")
+                "compare on this store ends the run FAILED, if one had begun. Fix: rerun; if it happens "
+                "again, check memory and any process that signals ours")

@@ -1,6 +1,7 @@
 """The tracking worker: ``python -m textclf.tracking.worker FD SCRATCH`` runs a ``Tracker`` for the
 training process at the other end of the socket ``FD`` (see ``channel``). ``SCRATCH`` is that
-process's folder of model files, which the worker removes if the process dies before closing.
+process's folder of model files, which the worker removes when it exits: after the last call, or
+when the process died before closing (its own cleanup will then not run).
 
 The first message connects to the store; each following one names a call of ``CALLS`` and its
 arguments, and gets back ``(ok, result or error)``. After a failure nothing more is logged, and
@@ -16,6 +17,7 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
@@ -42,7 +44,7 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
     """Run one call; ``(True, result)`` or ``(False, error)``. ``connect`` answers the new Tracker."""
     try:
         if call == "connect":
-            from textclf.tracking.tracker import Tracker  # the slow MLflow import happens here, beside training
+            from textclf.tracking.tracker import Tracker
 
             return True, Tracker.connect(**kwargs)
         if call == "end_run":
@@ -68,6 +70,11 @@ def serve(connection, scratch: str) -> None:
     os.nice(BACKGROUND_NICENESS)
     tracker, handlers, failed, closed = None, {}, False, False
     try:
+        # MLflow's slow import, at once: it overlaps training's own start (channel.worker_started_ahead).
+        # Should it fail, connecting imports it again and reports the failure as any call's.
+        with contextlib.suppress(Exception):
+            import textclf.tracking.tracker  # noqa: F401
+
         while True:
             try:
                 message = connection.recv()
@@ -86,10 +93,11 @@ def serve(connection, scratch: str) -> None:
             except OSError:  # training died while this call ran
                 break
     finally:
-        if not closed:  # training is gone without closing: its cleanup will not run
-            if tracker is not None:
-                tracker.end_run("KILLED")  # never FINISHED
-            shutil.rmtree(scratch, ignore_errors=True)  # a copy of the model's files
+        if not closed and tracker is not None:  # training is gone without closing
+            tracker.end_run("KILLED")  # never FINISHED
+        # The model's files are logged by now; the training process removes them too, unless it
+        # dies first (or between this worker's exit and its own cleanup).
+        shutil.rmtree(scratch, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing is left to clean up; a full interpreter teardown would only add time
