@@ -10,6 +10,7 @@ the training process's own imports and data loading, so that the two overlap on 
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shutil
 import socket
@@ -37,11 +38,15 @@ class WorkerProcess:
     @classmethod
     def start(cls) -> "WorkerProcess":
         # A fresh interpreter that shares none of this process's memory or threads, and imports
-        # nothing but what tracking needs; the two talk over a socket pair.
+        # nothing but what tracking needs; the two talk over a socket pair. Its temporary files
+        # (MLflow stages artifacts and downloads in some) go under scratch, so that a worker killed
+        # mid-call leaves none behind once scratch is removed.
         scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
+        (scratch / "tmp").mkdir()
         ours, theirs = socket.socketpair()
         process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
-                                    str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+                                    str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                   env={**os.environ, "TMPDIR": str(scratch / "tmp")})
         theirs.close()
         return cls(process, Connection(ours.detach()), scratch)
 
