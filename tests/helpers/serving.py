@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 
 def with_venv_on_path() -> dict:
@@ -67,12 +68,14 @@ def invoke(url: str, texts: list[str], params: dict | None = None) -> list[dict]
 
 def start_tracking_server(folder, port: int) -> subprocess.Popen:
     """A real `mlflow server` on loopback, its store and artifacts in ``folder``, in a process
-    group of its own (its uvicorn workers are children: signal the group to reach them)."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
-         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
+    group of its own (its uvicorn workers are children: signal the group to reach them). Its
+    access log (a line per request) goes to ``folder/access.log``."""
+    with open(Path(folder) / "access.log", "ab") as access_log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder}/server.db",
+             "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1"],
+            stdout=access_log, stderr=subprocess.PIPE, text=True, start_new_session=True,
+            env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
     wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
     return process

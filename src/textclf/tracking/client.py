@@ -43,16 +43,39 @@ def connect(uri: str, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def model_files(model_uri: str) -> Iterator[Path]:
+def model_files(model_uri: str, skip: str | None = None) -> Iterator[Path]:
     """The folder of a model's files, for the block: where they are for a local folder and for a
     ``models:/`` URI on a local store; otherwise (a tracking server, ``runs:/`` URIs) a copy,
     removed when the block ends. (MLflow downloads into a new temporary folder that it never
-    removes: a whole model left behind per command.)"""
+    removes: a whole model left behind per command.) ``skip``: a subfolder the copy leaves out,
+    for ``models:/MODEL_ID`` URIs (a model just logged)."""
     if Path(model_uri).is_dir() or (model_uri.startswith("models:/") and not is_remote(mlflow.get_tracking_uri())):
         yield Path(mlflow.artifacts.download_artifacts(model_uri))  # no copy
         return
     with tempfile.TemporaryDirectory(prefix=COPY_PREFIX) as copy:
-        yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
+        if skip is None:
+            yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
+        else:
+            yield _download_logged_model(model_uri.removeprefix("models:/"), Path(copy), skip)
+
+
+def _download_logged_model(model_id: str, folder: Path, skip: str) -> Path:
+    """Download a logged model's files but those under ``skip``, one file at a time, into ``folder``."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    repository = get_artifact_repository(mlflow.get_logged_model(model_id).artifact_location)
+
+    def download(path: str | None) -> None:
+        for entry in repository.list_artifacts(path):
+            if entry.path == skip:
+                continue
+            if entry.is_dir:
+                download(entry.path)
+            else:
+                repository.download_artifacts(entry.path, dst_path=str(folder))
+
+    download(None)
+    return folder
 
 
 def is_downloaded_copy(folder: Path) -> bool:

@@ -206,7 +206,9 @@ class Tracker:
         return info.model_uri
 
     def _log_manifest(self, model_uri: str, state_digests: dict[str, str] | None) -> str:
-        with model_files(model_uri) as folder:
+        # From a server, the state is not downloaded again when its digests are known: MLflow's
+        # own files are a few kilobytes, the state up to hundreds of megabytes.
+        with model_files(model_uri, skip=STATE_FOLDER if state_digests is not None else None) as folder:
             if state_digests is None:
                 files = file_digests(folder)
             else:
