@@ -83,8 +83,14 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
 def tracking_workers() -> list:
     import psutil
 
-    return [child for child in psutil.Process().children()
-            if "textclf.tracking.worker" in " ".join(child.cmdline())]
+    workers = []
+    for child in psutil.Process().children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "textclf.tracking.worker" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.NoSuchProcess:  # a child of an earlier test, gone meanwhile
+            pass
+    return workers
 
 
 def test_the_worker_removes_the_model_files_when_it_exits():
@@ -113,3 +119,17 @@ def test_a_worker_started_ahead_serves_the_next_run_and_is_stopped_if_none_takes
         (unused,) = tracking_workers()
         scratch = unused.cmdline()[-1]
     assert not unused.is_running() and not os.path.exists(scratch)
+
+
+def test_a_worker_started_ahead_that_died_is_replaced(tmp_path):
+    """Killed while training imported or read its data, it had connected to nothing: the run goes on."""
+    from textclf.tracking.channel import worker_started_ahead
+
+    with worker_started_ahead():
+        (ahead,) = tracking_workers()
+        ahead.kill()
+        ahead.wait(timeout=30)
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("replaced")):
+            tracker.log_history([{"epoch": 1, "loss": 1.0}], [])
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FINISHED"

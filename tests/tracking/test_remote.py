@@ -43,7 +43,6 @@ def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
 STATE = "/artifacts/artifacts/state/"  # the model's own files, under the logged model's artifacts
 
 
-
 class AccessLog:
     """The test server's log of requests, a line each (``helpers.serving.start_tracking_server``)."""
 

@@ -62,7 +62,8 @@ def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
 
 
 class BackgroundTracker:
-    """Starts the worker, connects it to the store ``tracking`` describes, and forwards calls."""
+    """Takes the worker started ahead (``channel.worker_started_ahead``) or starts one, connects it
+    to the store ``tracking`` describes, and forwards calls."""
 
     def __init__(self, tracking: dict, server_silence_seconds: float):
         self.uri = tracking["uri"]

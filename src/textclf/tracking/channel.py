@@ -42,12 +42,18 @@ class WorkerProcess:
         # (MLflow stages artifacts and downloads in some) go under scratch, so that a worker killed
         # mid-call leaves none behind once scratch is removed.
         scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
-        (scratch / "tmp").mkdir()
         ours, theirs = socket.socketpair()
-        process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
-                                    str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "TMPDIR": str(scratch / "tmp")})
-        theirs.close()
+        try:
+            (scratch / "tmp").mkdir()
+            process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                        str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                       env={**os.environ, "TMPDIR": str(scratch / "tmp")})
+        except BaseException:
+            ours.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        finally:
+            theirs.close()
         return cls(process, Connection(ours.detach()), scratch)
 
     def stop(self) -> None:
@@ -58,27 +64,41 @@ class WorkerProcess:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-_started_ahead: WorkerProcess | None = None  # for the next WorkerChannel of this process
+_started_ahead: WorkerProcess | None = None  # for the next WorkerChannel this process makes
+_ahead_lock = threading.Lock()
 
 
 @contextlib.contextmanager
 def worker_started_ahead():
-    """Start the worker now, for the first ``WorkerChannel`` made inside the block to take. If the
-    block ends without one (bad input found before the run began, an interrupt), it is stopped."""
+    """Start a worker now, for the next ``WorkerChannel`` to take. If none has taken it when the
+    block ends (bad input found before the run began, an interrupt), it is stopped. Nothing is
+    started while another block's worker waits (runs started together in threads)."""
     global _started_ahead
-    _started_ahead = WorkerProcess.start()
+    with _ahead_lock:
+        ours = None if _started_ahead is not None else WorkerProcess.start()
+        _started_ahead = _started_ahead or ours
     try:
         yield
     finally:
-        left, _started_ahead = _started_ahead, None
+        with _ahead_lock:
+            left = _started_ahead if _started_ahead is ours else None
+            if left is not None:
+                _started_ahead = None
         if left is not None:
             left.stop()
 
 
-def _take_started_ahead() -> WorkerProcess | None:
+def _started_worker() -> WorkerProcess:
+    """The worker started ahead, or a new one. One that died meanwhile (killed while this process
+    imported or read its data) is replaced: it had connected to nothing."""
     global _started_ahead
-    worker, _started_ahead = _started_ahead, None
-    return worker
+    with _ahead_lock:
+        worker, _started_ahead = _started_ahead, None
+    if worker is not None and worker.process.poll() is None:
+        return worker
+    if worker is not None:
+        worker.stop()
+    return WorkerProcess.start()
 
 
 class WorkerChannel:
@@ -98,7 +118,7 @@ class WorkerChannel:
         self._may_interrupt = False
         self._pending: BaseException | None = None  # a failure that came before interrupts were allowed
         self._gone: TrackingLost | None = None
-        worker = _take_started_ahead() or WorkerProcess.start()
+        worker = _started_worker()
         self._process, self._connection, self.scratch = worker.process, worker.connection, worker.scratch
         # Sending happens on a thread: a large message would otherwise block training until the
         # worker, busy importing MLflow, reads it.

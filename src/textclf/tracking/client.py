@@ -56,20 +56,24 @@ def model_files(model_uri: str, skip: str | None = None) -> Iterator[Path]:
         if skip is None:
             yield Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=copy))
         else:
-            yield _download_logged_model(model_uri.removeprefix("models:/"), Path(copy), skip)
+            yield _download_logged_model(model_uri, Path(copy), skip)
 
 
-def _download_logged_model(model_id: str, folder: Path, skip: str) -> Path:
-    """Download a logged model's files but those under ``skip``, one file at a time, into ``folder``."""
+def _download_logged_model(model_uri: str, folder: Path, skip: str) -> Path:
+    """A logged model's files (``models:/MODEL_ID``) but those under ``skip``, into ``folder``: what
+    lies beside the way down to ``skip`` in one download each (MLflow fetches a folder's files in
+    parallel)."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-    repository = get_artifact_repository(mlflow.get_logged_model(model_id).artifact_location)
+    if not model_uri.startswith("models:/m-"):
+        raise ValueError(f"leaving out {skip} needs a logged model's models:/MODEL_ID URI, got {model_uri}")
+    repository = get_artifact_repository(mlflow.get_logged_model(model_uri.removeprefix("models:/")).artifact_location)
 
     def download(path: str | None) -> None:
         for entry in repository.list_artifacts(path):
             if entry.path == skip:
                 continue
-            if entry.is_dir:
+            if entry.is_dir and f"{skip}/".startswith(f"{entry.path}/"):  # on the way down to skip
                 download(entry.path)
             else:
                 repository.download_artifacts(entry.path, dst_path=str(folder))

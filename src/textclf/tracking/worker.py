@@ -93,11 +93,14 @@ def serve(connection, scratch: str) -> None:
             except OSError:  # training died while this call ran
                 break
     finally:
-        if not closed and tracker is not None:  # training is gone without closing
-            tracker.end_run("KILLED")  # never FINISHED
-        # The model's files are logged by now; the training process removes them too, unless it
-        # dies first (or between this worker's exit and its own cleanup).
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            if not closed and tracker is not None:  # training is gone without closing
+                tracker.end_run("KILLED")  # never FINISHED
+        finally:
+            # Nothing needs the model's files any more: training closed this worker after its last
+            # call, or is gone. It removes them too, unless it dies first, or between this worker's
+            # exit and its own cleanup.
+            shutil.rmtree(scratch, ignore_errors=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # nothing is left to clean up; a full interpreter teardown would only add time
