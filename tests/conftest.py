@@ -1,6 +1,9 @@
 """Fixtures shared across test folders (helpers live in tests/helpers/)."""
 
+import os
+import shutil
 import signal
+import tempfile
 
 import pytest
 
@@ -14,6 +17,20 @@ from helpers.training import cli_here, train_here
 # to the default in each child, as in a suite started from a terminal.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own configure has set up its temporary folders
+def pytest_configure(config):
+    """What the processes the tests start leave in the temporary folder (MLflow's store locks,
+    torchrun's logs, multiprocessing's folders) goes into one folder, removed when the run ends.
+    pytest's own folders stay where they always are, the last three runs' kept for a look."""
+    if hasattr(config, "workerinput"):  # an xdist worker: its environment comes from the main process
+        return
+    config._tmp_path_factory.getbasetemp()  # made now, before TMPDIR moves (xdist's workers use it too)
+    folder = tempfile.mkdtemp(prefix="textclf-tests-")
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = None  # this process's tempfile reads TMPDIR again
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(scope="session")
