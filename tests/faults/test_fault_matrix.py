@@ -32,7 +32,7 @@ import time
 import psutil
 import pytest
 
-from helpers.processes import clean_env, train_command
+from helpers.processes import clean_env, tracking_workers, train_command
 from helpers.shared import built_once
 from helpers.team_server import PASSWORD, sign_in
 from textclf.pause import MOMENTS
@@ -137,7 +137,7 @@ def test_fault(store, tmp_path, store_kind, moment, target, name):
         wait_for(lambda: pause_file.exists() and pause_file.read_text().strip(), process, f"the pause at {moment}")
         if moment != "before_run":  # the worker starts the run beside training: the cell needs it started
             wait_for(lambda: runs_of(client, experiment, from_test=uri), process, "the run to start")
-        worker = worker_of(process.pid)
+        worker = next(iter(tracking_workers(process.pid)), None)  # started ahead of the run
         deliver(SIGNALS[name], target, process, worker)
         pause_file.unlink()  # let the paused process go on, if it still can
         _, stderr = process.communicate(timeout=90)
@@ -213,17 +213,6 @@ def wait_for(condition, process, what: str, timeout: float = 90) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(what)
         time.sleep(0.05)
-
-
-def worker_of(pid: int):
-    """The tracking worker the training process started, if it has."""
-    for child in psutil.Process(pid).children():
-        try:
-            if "textclf.tracking.worker" in " ".join(child.cmdline()):
-                return child
-        except psutil.NoSuchProcess:
-            pass
-    return None
 
 
 def deliver(signum: int, target: str, process, worker) -> None:

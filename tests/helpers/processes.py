@@ -63,3 +63,17 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeo
             env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "textclf.cli", *args], capture_output=True, text=True,
                           input=stdin, timeout=timeout, cwd=cwd, env=env or clean_env())
+
+
+def tracking_workers(pid: int | None = None) -> list:
+    """The live tracking workers process ``pid`` (default: this one) has started."""
+    import psutil
+
+    workers = []
+    for child in psutil.Process(pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "textclf.tracking.worker" in " ".join(child.cmdline()):
+                workers.append(child)
+        except psutil.NoSuchProcess:  # gone meanwhile
+            pass
+    return workers

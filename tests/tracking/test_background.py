@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers.paths import ROOT
-from helpers.processes import clean_env, store_overrides
+from helpers.processes import clean_env, store_overrides, tracking_workers
 from helpers.stores import all_runs, client
 from helpers.training import run_description
 
@@ -78,19 +78,6 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
             raise KeyboardInterrupt
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED"
-
-
-def tracking_workers() -> list:
-    import psutil
-
-    workers = []
-    for child in psutil.Process().children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "textclf.tracking.worker" in " ".join(child.cmdline()):
-                workers.append(child)
-        except psutil.NoSuchProcess:  # a child of an earlier test, gone meanwhile
-            pass
-    return workers
 
 
 def test_the_worker_removes_the_model_files_when_it_exits():

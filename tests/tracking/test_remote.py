@@ -17,7 +17,7 @@ def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
     assert list((server_folder / "artifacts").rglob("state.json"))  # the server stored the model
-    assert list(scratch.iterdir()) == []  # the worker downloads the model to digest it, then removes it
+    assert list(scratch.iterdir()) == []  # the worker downloads the model to digest it, then removes the copy
     # ...all but the state, whose digests were taken as it was written
     requests = access_log.new_lines()
     assert asked(requests, "PUT", STATE) and asked(requests, "GET", "/MLmodel")

@@ -75,17 +75,18 @@ def worker_started_ahead():
     started while another block's worker waits (runs started together in threads)."""
     global _started_ahead
     with _ahead_lock:
-        ours = None if _started_ahead is not None else WorkerProcess.start()
-        _started_ahead = _started_ahead or ours
+        ours = WorkerProcess.start() if _started_ahead is None else None
+        if ours is not None:
+            _started_ahead = ours
     try:
         yield
     finally:
         with _ahead_lock:
-            left = _started_ahead if _started_ahead is ours else None
-            if left is not None:
+            untaken = ours is not None and _started_ahead is ours
+            if untaken:
                 _started_ahead = None
-        if left is not None:
-            left.stop()
+        if untaken:
+            ours.stop()
 
 
 def _started_worker() -> WorkerProcess:
