@@ -9,9 +9,10 @@ it needs with the standard ``sqlite3`` module, checks the files against the reco
 loads the model with the serving code saved in it: exactly what MLflow would load.
 
 Anything else answers None and the caller takes MLflow's path: another store or URI, a schema this
-code does not know, a version whose run is still RUNNING (its process may have died; MLflow's
-path ends such runs first, ``recovery``), files that differ from their digest (MLflow's path names
-what changed), or a model saved by another program or an older textclf.
+code does not know, a version whose run is still RUNNING (its process may have died), a store where
+a process that died left a run RUNNING or a registry lock held (MLflow's path ends and releases
+them first, ``recovery``, as every command that opens a store does), files that differ from their
+digest (MLflow's path names what changed), or a model saved by another program or an older textclf.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ import shutil
 import sqlite3
 import sys
 import tempfile
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from textclf.errors import UserError
 from textclf.extras import missing_extra, missing_extra_message
+from textclf.tracking.champion import LOCK_STALE_SECONDS, LOCK_SUFFIX
 from textclf.tracking.manifest import DIGEST_TAG, digest_of, file_digests
+from textclf.tracking.ownership import OWNER_TAG, is_gone
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import StoreKind, sqlite_path, store_kind
 
@@ -69,6 +73,8 @@ def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | No
         return None
     try:
         with sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as connection:
+            if _left_by_a_dead_process(connection):
+                return None
             if by_alias:
                 row = connection.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
                                          by_alias.groups()).fetchone()
@@ -92,6 +98,19 @@ def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | No
     if run_status != "FINISHED" or parsed.scheme != "file":
         return None
     return Path(unquote(parsed.path)), digest
+
+
+def _left_by_a_dead_process(connection: sqlite3.Connection) -> bool:
+    """Whether a RUNNING run or a registry lock belongs to a process that is gone: what
+    ``recovery.end_abandoned_runs`` ends and releases (its rules, read here with SQL)."""
+    owners = connection.execute(
+        "SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? "
+        "WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'", (OWNER_TAG,)).fetchall()
+    locks = connection.execute(
+        "SELECT description, creation_time FROM registered_models WHERE name LIKE ?", (f"%{LOCK_SUFFIX}",)).fetchall()
+    return (any(is_gone(owner) for (owner,) in owners)
+            or any(is_gone(holder or "") or time.time() - created / 1000 > LOCK_STALE_SECONDS
+                   for holder, created in locks))
 
 
 class LocallyLoadedModel:

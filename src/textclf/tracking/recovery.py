@@ -7,7 +7,9 @@ registers nothing. A registry lock whose holder is gone is released.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 
 from textclf.tracking.champion import LOCK_SUFFIX, release_if_abandoned
 from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, is_gone
@@ -30,7 +32,10 @@ def end_abandoned_runs(client, found_by: str) -> list[str]:
             client.delete_model_version(version.name, version.version)
         client.set_tag(run.info.run_id, ENDED_BY_TAG,
                        f"{found_by}: its process ({owner}) ended without ending the run")
-        client.set_terminated(run.info.run_id, "FAILED")
+        # On a server MLflow prints the ended run's links to stdout, where `textclf predict` and
+        # `compare` write their output: they go to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            client.set_terminated(run.info.run_id, "FAILED")
         ended.append(run.info.run_id)
     for lock in client.search_registered_models(f"name LIKE '%{LOCK_SUFFIX}'"):
         release_if_abandoned(client, lock.name)

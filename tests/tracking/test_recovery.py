@@ -1,0 +1,84 @@
+"""What a process that died mid-run leaves behind is tidied by the next `train.py`, `textclf
+predict` or `textclf compare` on the store, each run as the user runs it: this host's RUNNING runs
+whose owner is gone end FAILED with a tag saying who found them, a version registered from one is
+deleted, a registry lock whose holder is gone is released; a run owned by another host is left
+alone. `predict` does this too on a local sqlite store, where it otherwise loads without MLflow."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from helpers.stores import client
+from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, describe, is_gone, this_process
+
+MODEL = "diplomacy-topics"
+
+
+def dead_owner() -> str:
+    """The owner string of a process that has since exited."""
+    process = subprocess.Popen(["sleep", "60"])
+    owner = describe(process.pid)
+    process.kill()
+    process.wait()
+    return owner
+
+
+def test_a_process_is_gone_once_it_exits_and_only_on_this_host_and_boot():
+    owner = dead_owner()
+    assert is_gone(owner) and not is_gone(this_process())
+    host, boot, pid, ticks = this_process().split("/")
+    assert not is_gone(f"elsewhere/{boot}/{pid}/{ticks}")  # another host's process cannot be checked
+    assert is_gone(f"{host}/another-boot/{pid}/{ticks}")    # the machine restarted since
+    assert not is_gone("written by an older textclf")
+
+
+def leave_abandoned_work(folder) -> dict:
+    """In the store at ``folder``: a RUNNING run of a dead process with a version registered from
+    it, a RUNNING run of another host's process, and a registry lock held by a dead process."""
+    mlflow_client = client(folder)
+    experiment = mlflow_client.get_experiment_by_name("diplomacy")
+    experiment_id = (experiment.experiment_id if experiment else
+                     mlflow_client.create_experiment("diplomacy", artifact_location=(folder / "mlruns").as_uri()))
+    if not mlflow_client.search_registered_models(f"name = '{MODEL}'"):
+        mlflow_client.create_registered_model(MODEL)
+    abandoned = mlflow_client.create_run(experiment_id, tags={OWNER_TAG: dead_owner()}).info.run_id
+    version = mlflow_client.create_model_version(MODEL, str(folder / "nowhere"), run_id=abandoned).version
+    elsewhere = mlflow_client.create_run(experiment_id, tags={OWNER_TAG: "elsewhere/boot/1/1"}).info.run_id
+    mlflow_client.create_registered_model(f"{MODEL}.textclf-lock", description=dead_owner())
+    return dict(abandoned=abandoned, version=version, elsewhere=elsewhere)
+
+
+def assert_tidied(folder, left: dict, found_by: str) -> None:
+    mlflow_client = client(folder)
+    run = mlflow_client.get_run(left["abandoned"])
+    assert run.info.status == "FAILED" and run.data.tags[ENDED_BY_TAG].startswith(f"{found_by}: its process")
+    assert [v.version for v in mlflow_client.search_model_versions(f"run_id = '{left['abandoned']}'")] == []
+    assert mlflow_client.get_run(left["elsewhere"]).info.status == "RUNNING"
+    assert mlflow_client.search_registered_models(f"name = '{MODEL}.textclf-lock'") == []
+
+
+@pytest.mark.parametrize("command", ["predict", "compare"])
+def test_the_next_predict_or_compare_tidies_the_store(command, trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    shutil.copyfile(folder / "mlflow.db", tmp_path / "mlflow.db")  # the model's files stay where they are
+    left = leave_abandoned_work(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    if command == "predict":
+        from textclf.tracking.local_registry import load_registered_locally
+
+        assert load_registered_locally(f"models:/{MODEL}@champion", uri) is None  # MLflow's path tidies
+        result = cli_in_process("predict", "--tracking-uri", uri, stdin="Pyongyang fired a missile.\n")
+        assert result.returncode == 0 and "north_korea_security" in result.stdout, result.stderr
+        assert load_registered_locally(f"models:/{MODEL}@champion", uri) is not None  # fast again
+    else:
+        result = cli_in_process("compare", "--tracking-uri", uri)
+        assert result.returncode == 0, result.stderr
+    assert_tidied(tmp_path, left, f"textclf {command}")
+
+
+def test_the_next_train_py_tidies_the_store(tmp_path, train_in_process):
+    left = leave_abandoned_work(tmp_path)
+    result = train_in_process(tmp_path, "features=tfidf_word", "model=tfidf_nb")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_tidied(tmp_path, left, "python train.py")
