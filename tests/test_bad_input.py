@@ -45,6 +45,15 @@ def assert_clean_failure(result, folder, *words):
     return lines[0]
 
 
+def assert_refused_before_anything_was_written(result, folder, *words):
+    """Bad data: refused while it is read, before any store, run or model exists; only Hydra's
+    folder for the run's log (``outputs/``) was made."""
+    line = assert_clean_failure(result, folder, *words)
+    assert not (folder / "mlflow.db").exists() and not (folder / "mlruns").exists()
+    assert sorted(path.name for path in folder.iterdir() if path.is_dir()) == ["outputs"]
+    return line
+
+
 @pytest.fixture
 def files_run(run_train):
     return lambda folder, train, *extra: run_train(folder, "data=files", f"data.train={train}", *extra)
@@ -52,14 +61,13 @@ def files_run(run_train):
 
 def test_missing_file(tmp_path, files_run):
     result = files_run(tmp_path, tmp_path / "nope.csv")
-    assert_clean_failure(result, tmp_path, "not found", "nope.csv")
-    assert not (tmp_path / "mlflow.db").exists()  # reported before any store or run was made
+    assert_refused_before_anything_was_written(result, tmp_path, "not found", "nope.csv")
 
 
 def test_missing_column(tmp_path, files_run):
     train = tmp_path / "train.csv"
     pd.DataFrame(good_rows()).rename(columns={"label": "topic"}).to_csv(train, index=False)
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "'label'", "topic", "data.label_column")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "'label'", "topic", "data.label_column")
 
 
 @pytest.mark.parametrize("bad_text", ["", "   ", None, 42])
@@ -67,20 +75,20 @@ def test_empty_null_or_non_text_values(tmp_path, bad_text, files_run):
     rows = good_rows()
     rows[3]["text"] = bad_text
     train = write_jsonl(tmp_path / "train.jsonl", rows)
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "row(s) 4")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "row(s) 4")
 
 
 def test_unknown_label_in_validation(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", good_rows())
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "a passage on trade", "label": "trade"}])
     result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
-    assert_clean_failure(result, tmp_path, "'trade'", "never occur in train")
+    assert_refused_before_anything_was_written(result, tmp_path, "'trade'", "never occur in train")
 
 
 def test_single_class(tmp_path, files_run):
     rows = [dict(row, label="visit") for row in good_rows()]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "single class")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "single class")
 
 
 @pytest.mark.parametrize(
@@ -136,25 +144,25 @@ def test_empty_prediction_input(trained_store, tmp_path, run_cli):
 
 
 def test_a_folder_instead_of_a_file(tmp_path, files_run):
-    assert_clean_failure(files_run(tmp_path, tmp_path), tmp_path, "not found")
+    assert_refused_before_anything_was_written(files_run(tmp_path, tmp_path), tmp_path, "not found")
 
 
 def test_wrong_extension(tmp_path, files_run):
     train = tmp_path / "train.xlsx"
     train.write_bytes(b"PK\x03\x04 not really a spreadsheet")
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "unsupported extension", ".xlsx")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "unsupported extension", ".xlsx")
 
 
 def test_corrupt_parquet(tmp_path, files_run):
     train = tmp_path / "train.parquet"
     train.write_bytes(b"PAR1 this is not a parquet body")
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "parquet")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse", "parquet")
 
 
 def test_bad_csv_quoting(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_text('text,label\n"an unterminated quote,visit\nplain,missile\n', encoding="utf-8")
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
 
 
 @pytest.mark.parametrize("rows", ["plain words,visit,extra\nmore words,missile,extra\n",  # pandas took an index
@@ -162,25 +170,25 @@ def test_bad_csv_quoting(tmp_path, files_run):
 def test_csv_rows_wider_than_the_header(tmp_path, files_run, rows):
     train = tmp_path / "train.csv"
     train.write_text("text,label\n" + rows, encoding="utf-8")
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "more cells than its header", "quote")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "more cells than its header", "quote")
 
 
 def test_non_utf8_bytes(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "UTF-8")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "UTF-8")
 
 
 def test_missing_text_column(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", [{"body": r["text"], "label": r["label"]} for r in good_rows()])
-    assert_clean_failure(files_run(tmp_path, train), tmp_path, "text column 'text'", "data.text_column")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "text column 'text'", "data.text_column")
 
 
 @pytest.mark.parametrize("bad_label", [None, "", "  "])
 def test_missing_or_empty_labels(tmp_path, bad_label, files_run):
     rows = good_rows()
     rows[5]["label"] = bad_label
-    assert_clean_failure(files_run(tmp_path, write_jsonl(tmp_path / "train.jsonl", rows)), tmp_path, "row(s) 6")
+    assert_refused_before_anything_was_written(files_run(tmp_path, write_jsonl(tmp_path / "train.jsonl", rows)), tmp_path, "row(s) 6")
 
 
 def test_unknown_label_in_test(tmp_path, files_run):
@@ -188,13 +196,13 @@ def test_unknown_label_in_test(tmp_path, files_run):
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "talks resume", "label": "visit"}])
     test = write_jsonl(tmp_path / "test.jsonl", [{"text": "tariffs rise", "label": "trade"}])
     result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={test}")
-    assert_clean_failure(result, tmp_path, "test data", "'trade'")
+    assert_refused_before_anything_was_written(result, tmp_path, "test data", "'trade'")
 
 
 def test_duplicate_ids(tmp_path, files_run):
     rows = [dict(row, id="same" if i < 2 else f"id{i}") for i, row in enumerate(good_rows())]
     train = write_jsonl(tmp_path / "train.jsonl", rows)
-    assert_clean_failure(files_run(tmp_path, train, "data.id_column=id"), tmp_path, "duplicate ids", "'same'")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train, "data.id_column=id"), tmp_path, "duplicate ids", "'same'")
 
 
 def test_same_text_in_train_and_test(tmp_path, files_run):
@@ -202,7 +210,7 @@ def test_same_text_in_train_and_test(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", rows)
     test = write_jsonl(tmp_path / "test.jsonl", [rows[0], {"text": "talks resume", "label": "visit"}])
     result = files_run(tmp_path, train, f"data.validation={test}", f"data.test={test}")
-    assert_clean_failure(result, tmp_path, "also appear in train")
+    assert_refused_before_anything_was_written(result, tmp_path, "also appear in train")
 
 
 @pytest.mark.parametrize(

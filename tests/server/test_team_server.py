@@ -13,7 +13,7 @@ import pytest
 
 from helpers.processes import clean_env, run_cli, run_train
 from helpers.serving import free_port
-from helpers.team_server import credentials, processes_using, server_folder, sign_in
+from helpers.team_server import PASSWORD, credentials, processes_using, server_folder, sign_in, stop_team_server
 
 @pytest.fixture(scope="module")
 def trained(team_server, tmp_path_factory):
@@ -75,6 +75,75 @@ def test_textclf_predict_and_compare_work_through_it(team_server, trained):
     assert json.loads(result.stdout)["label"] == "north_korea_security"
     result = run_cli("compare", env=credentials(MLFLOW_TRACKING_URI=url))
     assert result.returncode == 0 and "tfidf_linearsvc" in result.stdout
+
+
+def test_the_folder_is_private_and_postgresql_listens_on_no_network_port(team_server):
+    import stat
+
+    import psutil
+
+    url, folder = team_server
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    assert [mode(folder / name) for name in ("postgres", "artifacts", "logs")] == [0o700] * 3
+    assert mode(folder / "secret_key") == 0o600 and PASSWORD not in (folder / "auth.ini").read_text()
+    (socket_file,) = (folder / "postgres").glob(".s.PGSQL.*[0-9]")  # its .lock file left out
+    assert mode(socket_file) == 0o700
+    serving = [p for p in psutil.process_iter(["cmdline"]) if str(folder) in " ".join(p.info["cmdline"] or [])]
+
+    def listening(process):
+        try:
+            return [c.laddr.port for c in process.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        except psutil.NoSuchProcess:
+            return []
+
+    postgres = [p for p in serving if os.path.basename(p.info["cmdline"][0]) == "postgres"]
+    assert postgres and [port for p in postgres for port in listening(p)] == []
+    # the same look finds MLflow's server on its port: the check above can see a listening socket
+    mlflow_tree = [p for p in serving if p not in postgres]
+    mlflow_tree += [child for p in mlflow_tree for child in p.children(recursive=True)]
+    assert int(url.rsplit(":", 1)[1]) in [port for p in mlflow_tree for port in listening(p)]
+
+
+def test_a_later_start_keeps_the_stored_password(team_server):
+    """Only a first start hands MLFLOW_TRACKING_PASSWORD to the server: restarted with another one
+    set, it still signs in with the first."""
+    import base64
+
+    url, folder = team_server
+    stop_team_server(folder)
+    started = run_cli("server", "start", "--data", str(folder), "--port", url.rsplit(":", 1)[1],
+                      env=credentials(password="another-password-for-the-restart"), timeout=300)
+    assert started.returncode == 0, started.stderr
+
+    def answer_to(password):
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        request = urllib.request.Request(url + "/api/2.0/mlflow/experiments/search?max_results=1",
+                                         headers={"Authorization": f"Basic {token}"})
+        try:
+            urllib.request.urlopen(request, timeout=30).close()
+            return 200
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert (answer_to(PASSWORD), answer_to("another-password-for-the-restart")) == (200, 401)
+
+
+def test_a_start_or_stop_waits_while_another_holds_the_folder(tmp_path):
+    import fcntl
+    import subprocess
+    import sys
+
+    with open(tmp_path / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a start or a stop in progress holds it
+        stop = subprocess.Popen([sys.executable, "-m", "textclf.cli", "server", "stop", "--data", str(tmp_path)],
+                                stdout=subprocess.PIPE, text=True, env=clean_env())
+        with pytest.raises(subprocess.TimeoutExpired):
+            stop.wait(timeout=3)
+    out, _ = stop.communicate(timeout=60)
+    assert stop.returncode == 0 and out.startswith("not running")
 
 
 def test_a_wrong_password_is_one_line_naming_the_fix(team_server, tmp_path):
