@@ -238,6 +238,20 @@ def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path, run_train)
     assert "fit" not in result.stdout
 
 
+@pytest.mark.parametrize(("uri", "words"), [
+    ("htp://localhost:5000", ["'htp://'", "sqlite:///"]),        # a mistyped scheme
+    ("file:///tmp/mlruns", ["'file://'", "sqlite:///"]),         # MLflow's file store: no model registry
+    ("mysql://analyst:s3cret@127.0.0.1/runs", ["mysql://", "pip install mysqlclient"]),  # its driver missing
+    ("postgresql://analyst:s3cret@127.0.0.1:9/runs", ["127.0.0.1:9", "unreachable"]),  # nothing listens
+])
+def test_a_tracking_uri_textclf_cannot_use_is_refused_before_training(tmp_path, run_train, run_cli, uri, words):
+    result = run_train(tmp_path, f"tracking.uri={uri}", "features=tfidf_word", "model=tfidf_nb")
+    line = assert_clean_failure(result, tmp_path, *words)
+    assert "s3cret" not in line and "calibration" not in result.stdout and "fit" not in result.stdout
+    compared = run_cli("compare", "--tracking-uri", uri, cwd=tmp_path)  # the commands read stores the same way
+    assert assert_clean_failure(compared, tmp_path, *words) == line
+
+
 def test_malformed_tracking_uri(tmp_path, run_train):
     assert_clean_failure(run_train(tmp_path, "tracking.uri=not-a-uri"), tmp_path, "not a URI")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from textclf.errors import UserError
 from textclf.project import find_project_root
-from textclf.tracking.store import StoreKind, sqlite_path, store_kind
+from textclf.tracking.store import StoreKind, shown, sqlite_path, store_kind
 
 
 def find_tracking_uri(explicit: str | None = None, how_to_pass: str = "--tracking-uri URI") -> str:
@@ -53,5 +53,5 @@ def naming_the_store(uri: str):
         yield
     except UserError as error:
         problem, fix_marker, fix = str(error).partition(". Fix: ")
-        error.args = (f"{problem} (tracking store {uri}){fix_marker}{fix}",)
+        error.args = (f"{problem} (tracking store {shown(uri)}){fix_marker}{fix}",)
         raise

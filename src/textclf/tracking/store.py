@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -66,15 +67,69 @@ def sqlite_path(uri: str) -> Path:
     return Path(uri.removeprefix("sqlite:///"))
 
 
+# Database URIs MLflow keeps runs and registered models in through SQLAlchemy (its own list).
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "sqlite")
+# The pip package of a database driver, where its name is not the module's.
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+STORE_FORMS = "sqlite:///ABS/PATH.db, http://HOST:PORT or a database URI such as postgresql://USER@HOST/DB"
+
+
+def shown(uri: str) -> str:
+    """``uri`` as an error line may show it: without the password a database or server URI may hold."""
+    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", uri)
+
+
+def check_usable(uri: str):
+    """Refuse, in one line, a URI of a store textclf cannot track and register in (a mistyped
+    scheme, MLflow's file store, which has no model registry), or a database whose Python driver is
+    missing. Only the scheme is named: a database URI may hold a password. Returns a database's
+    parsed URI (SQLAlchemy's), else None."""
+    if store_kind(uri) is not StoreKind.OTHER:
+        return None
+    scheme = uri.split("://", 1)[0]
+    if scheme.split("+", 1)[0] not in DATABASE_SCHEMES:
+        raise UserError(f"tracking URI scheme {scheme + '://'!r} names no store textclf can track and register "
+                        f"models in. Fix: use {STORE_FORMS}")
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(uri)
+        url.get_dialect().import_dbapi()
+    except ModuleNotFoundError as missing:
+        package = DRIVER_PACKAGES.get(missing.name, missing.name)
+        raise UserError(f"a {scheme}:// tracking store needs the Python package {package}, which is not installed. "
+                        f"Fix: pip install {package}") from None
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's own words for a URI it cannot parse
+        raise UserError(f"cannot read the {scheme}:// tracking URI: {error}. Fix: use {STORE_FORMS}") from None
+    return url
+
+
+def check_database_reachable(url, timeout: float) -> None:
+    """A database on a host (not a local socket) answers on its port within ``timeout`` seconds;
+    MLflow would otherwise retry for minutes, warning at each try."""
+    if not url.host or url.host.startswith("/"):
+        return
+    port = url.port or DATABASE_PORTS.get(url.get_backend_name())
+    try:
+        socket.create_connection((url.host, port), timeout=timeout).close()
+    except OSError as error:
+        raise UserError(f"tracking database {url.host}:{port} is unreachable ({error}). Fix: start it, or point "
+                        "tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
+
+
 def check_reachable(uri: str, timeout: float) -> None:
     """Fail within ``timeout`` seconds, before training, when a store cannot be used."""
+    database = check_usable(uri)
+    if database is not None and database.get_backend_name() != "sqlite":
+        check_database_reachable(database, timeout)
     kind = store_kind(uri)
     if kind is StoreKind.SERVER:
         try:
             urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
-            raise UserError(f"tracking server {uri} is unreachable ({reason}). "
+            raise UserError(f"tracking server {shown(uri)} is unreachable ({reason}). "
                             "Fix: start it, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
     elif kind is StoreKind.SQLITE and not sqlite_path(uri).parent.is_dir():
         raise UserError(f"tracking store folder {sqlite_path(uri).parent} does not exist. "
@@ -129,7 +184,7 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
                "file and keep this one aside")
     else:
         fix = "check tracking.uri or MLFLOW_TRACKING_URI"
-    return UserError(f"cannot use tracking store {uri}: {cause}. Fix: {fix}")
+    return UserError(f"cannot use tracking store {shown(uri)}: {cause}. Fix: {fix}")
 
 
 def ui_command(uri: str) -> str:
@@ -185,7 +240,7 @@ def watch_server(uri: str, silence_seconds: float, on_lost, stop: threading.Even
                 silent = time.monotonic() - last_answer
                 if silent >= silence_seconds and not stop.is_set():
                     on_lost(TrackingLost(
-                        f"tracking server {uri} stopped answering {silent:.0f} s ago, so training stopped; "
+                        f"tracking server {shown(uri)} stopped answering {silent:.0f} s ago, so training stopped; "
                         "the next train.py, predict or compare on it ends the run FAILED. "
                         "Fix: restart the server (or check the network) and rerun"))
                     return
