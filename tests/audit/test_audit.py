@@ -155,6 +155,15 @@ def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path
     assert not (tmp_path / "report").exists()
 
 
+def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(tmp_path, capsys, monkeypatch):
+    result = cli_here("audit", "audit.models=[tfidf_linearsvc]", "tracking.uri=http://127.0.0.1:9",
+                      "tracking.connect_timeout=3", "--output", str(tmp_path / "report"), capsys=capsys,
+                      monkeypatch=monkeypatch)
+    (line,) = result.stderr.strip().splitlines()  # no progress of cross-validation folds before it
+    assert result.returncode == 2 and line.startswith("error: tracking server http://127.0.0.1:9 is unreachable")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_length_and_label_pair_checks():
     problems = length_problems(["tiny", "a normal passage of ordinary length", " ".join(["word"] * 101)], 20, 100)
     assert [(row, problem.split(":")[0]) for row, problem in problems] == [(0, "too short"), (2, "too long")]

@@ -18,28 +18,31 @@ def audit(args) -> None:
     from textclf.audit.run import run_audit
     from textclf.config import flatten_config
     from textclf.project import compose_config
-    from textclf.tracking.store import store_settings
+    from textclf.tracking.store import check_reachable, store_settings
 
     cfg = compose_config(args.overrides, config_name="audit")
+    settings = store_settings(cfg.tracking)
+    check_reachable(settings["uri"], settings["connect_timeout"])  # in seconds, before the folds' minutes
     models = {str(name): compose_config([*args.overrides, f"model={name}"], config_name="audit").model
               for name in cfg.audit.models}
     output = Path(args.output if args.output else cfg.audit.output_dir).expanduser().resolve()
     if output.exists() and any(output.iterdir()):
         raise UserError(f"report folder {output} already holds files. Fix: pass --output to a new or empty folder")
     report = run_audit(cfg, models)
-    # Written beside the destination and moved into place once complete: never half a report.
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".audit-") as staging:
-        write_report(report, Path(staging) / "report")
-        if output.exists():
-            output.rmdir()
-        shutil.move(str(Path(staging) / "report"), output)
     from textclf.tracking.audit_run import log_audit
 
     params = {key: value for key, value in flatten_config(cfg).items() if key.startswith(("audit.", "data.", "task."))}
     found = report.found()
-    run_id = log_audit(store_settings(cfg.tracking), f"audit {' '.join(args.overrides)}".strip(), params,
-                       {f"audit/{kind}": count for kind, count in found.items()}, output)
+    # Written beside the destination, logged, then moved into place: never half a report, and
+    # none when logging it failed.
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".audit-") as staging:
+        write_report(report, Path(staging) / "report")
+        run_id = log_audit(settings, f"audit {' '.join(args.overrides)}".strip(), params,
+                           {f"audit/{kind}": count for kind, count in found.items()}, Path(staging) / "report")
+        if output.exists():
+            output.rmdir()
+        shutil.move(str(Path(staging) / "report"), output)
     print(summary_table(report))
     print(f"report: {output}\nrun {run_id} in experiment {OmegaConf.select(cfg, 'tracking.experiment')}-audit")
     failed = [kind for kind in args.fail_on if found[kind]]
