@@ -53,6 +53,17 @@ def test_default_run_is_tracked_in_full(trained_store):
     assert "config.yaml" in artifacts
 
 
+def test_the_summarys_predict_command_tags_texts_as_printed(trained_store, cli_in_process):
+    import shlex
+
+    folder, result = trained_store
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("tag texts: ")]
+    command = shlex.split(line.removeprefix("tag texts: "))
+    assert command[:2] == ["textclf", "predict"] and "models:/diplomacy-topics@champion" in command
+    tagged = cli_in_process(*command[1:], stdin="Pyongyang fired a ballistic missile on Sunday.\n", cwd=folder)
+    assert tagged.returncode == 0 and "north_korea_security" in tagged.stdout, tagged.stderr
+
+
 def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_path):
     """The registered model predicts exactly what training predicted, with textclf unimportable."""
     folder, _ = trained_store

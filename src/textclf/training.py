@@ -157,5 +157,6 @@ def print_summary(tracker, metrics: dict[str, float], registration, headline_met
         f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
         f"model {registration.uri} (v{registration.version}, {champion})\n"
         f"load it: mlflow.pyfunc.load_model('{tracker.champion_uri}')\n"
+        f"tag texts: {tracker.predict_command()}\n"
         f"browse runs: {tracker.ui_command()}"
     )

@@ -44,7 +44,7 @@ from textclf.tracking.description import RunDescription
 from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
 from textclf.tracking.store import (Registration, check_reachable, is_remote, server_silence_seconds, store_settings,
-                                   ui_command, watch_server)
+                                   shown, ui_command, watch_server)
 
 END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
 
@@ -206,6 +206,18 @@ class BackgroundTracker:
 
     def ui_command(self) -> str:
         return ui_command(self.uri)
+
+    def predict_command(self) -> str:
+        """``textclf predict`` of the champion, with the store named unless the command, run from
+        here, would find this one itself."""
+        from textclf.tracking.discovery import find_tracking_uri
+
+        try:
+            found = find_tracking_uri()
+        except UserError:  # outside a project, and no MLFLOW_TRACKING_URI
+            found = None
+        store = "" if found == self.uri else f" --tracking-uri {shown(self.uri)}"
+        return f"textclf predict --model-uri {self.champion_uri}{store}"
 
     def close(self) -> None:
         """Stop the worker (after the calls already sent), wait for it, remove the model files."""
