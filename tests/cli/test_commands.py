@@ -120,6 +120,17 @@ def test_bad_top_k_and_min_confidence_are_one_line_errors(flag, value, expected,
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {expected}"), result.stderr
 
 
+@pytest.mark.parametrize("command", ["predict", "suggest"])
+def test_an_output_name_that_says_no_format_is_refused_before_any_work(command, tmp_path, cli_in_process):
+    arguments = ["-", "-o", str(tmp_path / "tags.xlsx")] if command == "suggest" else ["-o", str(tmp_path / "tags.xlsx")]
+    result = cli_in_process(command, *arguments, stdin="a text\n", cwd=tmp_path)  # no store here: not looked for
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: cannot tell which format to write {tmp_path / 'tags.xlsx'} in")
+    assert list(tmp_path.iterdir()) == []
+    written = cli_in_process(command, *arguments, "--format", "csv", stdin="a text\n", cwd=tmp_path)
+    assert "cannot tell which format" not in written.stderr  # --format says it
+
+
 def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_process):
     run_cli = cli_in_process
     tmp_path, _ = two_model_store

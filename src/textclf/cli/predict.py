@@ -178,6 +178,20 @@ def _confidence(predictions: pd.DataFrame, classes: list[str], probabilities: np
                     "Fix: drop --min-confidence, or use a model trained by textclf")
 
 
+def chosen_format(output: str, given: str | None) -> str:
+    """``--format``, else what ``--output``'s extension says (stdout: CSV). An extension that says
+    neither is refused: a CSV named ``.xlsx`` would not open as one."""
+    if given is not None:
+        return given
+    suffix = Path(output).suffix.lower()
+    if output == "-" or suffix == ".csv":
+        return "csv"
+    if suffix == ".jsonl":
+        return "jsonl"
+    raise UserError(f"cannot tell which format to write {output} in from its extension. Fix: name it .csv or "
+                    ".jsonl, or pass --format csv or --format jsonl")
+
+
 def write_predictions(predictions: pd.DataFrame, handle, output_format: str, header: bool) -> None:
     """One batch as CSV (list-valued ``labels`` as ``a|b``, cells safe for spreadsheets) or JSONL."""
     if output_format == "jsonl":
@@ -242,7 +256,7 @@ def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
 def predict(args) -> None:
     from textclf.tracking.discovery import find_tracking_uri
 
-    output_format = args.format or ("jsonl" if args.output.endswith(".jsonl") else "csv")
+    output_format = chosen_format(args.output, args.format)
     batches = read_batches(args.input, args.text_column, args.id_column)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)

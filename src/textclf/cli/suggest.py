@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from textclf.cli.predict import (PROBABILITY_PREFIX, load_for_predicting, opened_output, read_batches,
-                                 shaped_predictions, write_predictions)
+from textclf.cli.predict import (PROBABILITY_PREFIX, chosen_format, load_for_predicting, opened_output,
+                                 read_batches, shaped_predictions, write_predictions)
 from textclf.errors import UserError
 
 TOP_SHOWN = 3  # the model's most probable labels written per pick
@@ -19,6 +19,7 @@ def suggest(args) -> None:
 
     if args.n < 1:
         raise UserError(f"-n must be 1 or more, got {args.n}. Fix: pass e.g. -n 40")
+    output_format = chosen_format(args.output, args.format)
     batches = list(read_batches(args.input, args.text_column, args.id_column))
     labeled = [text for batch in read_batches(args.labeled, args.text_column) for text in batch.texts] if args.labeled else []
     keys = [key for batch in batches for key in batch.keys]
@@ -39,6 +40,5 @@ def suggest(args) -> None:
     chosen.insert(0, batches[0].key_column, [keys[row] for row in rows])
     chosen["uncertainty"] = [pick.uncertainty for pick in picks]
     chosen["reason"] = [pick.reason for pick in picks]
-    output_format = args.format or ("jsonl" if args.output.endswith(".jsonl") else "csv")
     with opened_output(args.output) as handle:
         write_predictions(chosen, handle, output_format, header=True)
