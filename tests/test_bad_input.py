@@ -156,7 +156,16 @@ def test_wrong_extension(tmp_path, files_run):
 def test_corrupt_parquet(tmp_path, files_run):
     train = tmp_path / "train.parquet"
     train.write_bytes(b"PAR1 this is not a parquet body")
-    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse", "parquet")
+    line = assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse",
+                                                      "parquet", "re-save it as Parquet")
+    assert ".." not in line
+
+
+@pytest.mark.parametrize("content", ["", "\n"])
+def test_an_empty_file(tmp_path, files_run, content):
+    train = tmp_path / "train.csv"
+    train.write_text(content, encoding="utf-8")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "train.csv is empty")
 
 
 def test_bad_csv_quoting(tmp_path, files_run):

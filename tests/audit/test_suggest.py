@@ -38,7 +38,8 @@ def test_picks_skip_near_copies_of_each_other_and_of_the_labeled_data():
     labeled = pick_for_labeling(texts, probabilities, ["a", "b"], 10, labeled_texts=[stories[0]], seed=0)
     assert sorted(pick.row for pick in labeled) == [1, 2, 3, 4, 5, 6, 7]
     assert len({pick.cluster for pick in pick_for_labeling(texts, probabilities, ["a", "b"], 4, seed=0)}) == 4
-    assert all("margin" in pick.reason and "cluster" in pick.reason for pick in labeled)
+    assert all(pick.reason.startswith(f"uncertainty {pick.uncertainty:.2f} by margin: ") and "cluster" in pick.reason
+               for pick in labeled)
 
 
 @pytest.fixture(scope="session")

@@ -93,6 +93,7 @@ def _reason(probabilities, classes, score, strategy, multilabel, cluster) -> str
         closest = int(np.argmin(np.abs(probabilities - 0.5)))
         why = f"{classes[closest]} at {probabilities[closest]:.2f}, undecided"
     else:
-        why = (f"{strategy} {score:.2f}: {classes[order[0]]} {probabilities[order[0]]:.2f} vs "
+        # The uncertainty, named after the rule that scored it (a margin of 0.39 is an uncertainty of 0.61).
+        why = (f"uncertainty {score:.2f} by {strategy}: {classes[order[0]]} {probabilities[order[0]]:.2f} vs "
                f"{classes[order[1]]} {probabilities[order[1]]:.2f}")
     return f"{why}; cluster {cluster}"

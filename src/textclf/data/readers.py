@@ -133,10 +133,15 @@ def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
             f"{split_name} file {file} has an unsupported extension {file.suffix!r}. "
             f"Fix: use one of {', '.join(sorted(READERS))}"
         )
-    frame = read_table(file, split_name, parse_fix="Fix: check its quoting and format")
+    frame = read_table(file, split_name, parse_fix=PARSE_FIXES[READERS[file.suffix.lower()]])
     if frame.empty:
         raise UserError(f"{split_name} file {file} has no rows. Fix: pass a file with labeled texts")
     return frame, str(file.resolve())
+
+
+# What to check when a file of each kind does not parse.
+PARSE_FIXES = {"csv": "Fix: separate cells with commas (not semicolons or tabs) and quote cells that hold one",
+               "jsonl": "Fix: write one JSON object per line", "parquet": "Fix: re-save it as Parquet"}
 
 
 def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
@@ -158,11 +163,13 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         raise UserError(f"{role} file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
             from None
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{role} file {file} is empty. Fix: pass a file with a header row and texts") from None
     except pd.errors.ParserWarning:
         raise UserError(f"{role} file {file} has rows with more cells than its header. "
                         "Fix: quote cells that hold a comma") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
         raise UserError(f"could not parse {role} file {file} as {kind}: {detail}. {parse_fix}") from None
 
 

@@ -53,5 +53,5 @@ def naming_the_store(uri: str):
         yield
     except UserError as error:
         problem, fix_marker, fix = str(error).partition(". Fix: ")
-        error.args = (f"{problem} (tracking store {shown(uri)}){fix_marker}{fix}",)
+        error.args = (f"{problem.rstrip('.')} (tracking store {shown(uri)}){fix_marker}{fix}",)
         raise

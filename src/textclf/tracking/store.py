@@ -72,6 +72,8 @@ DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "sqlite")
 # The pip package of a database driver, where its name is not the module's.
 DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
 DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+# How a user names the store: what a Fix: says to change (train.py's setting, the commands' flag).
+STORE_SETTING = "tracking.uri (train.py), --tracking-uri (textclf) or MLFLOW_TRACKING_URI"
 STORE_FORMS = "sqlite:///ABS/PATH.db, http://HOST:PORT or a database URI such as postgresql://USER@HOST/DB"
 
 
@@ -115,7 +117,7 @@ def check_database_reachable(url, timeout: float) -> None:
         socket.create_connection((url.host, port), timeout=timeout).close()
     except OSError as error:
         raise UserError(f"tracking database {url.host}:{port} is unreachable ({error}). Fix: start it, or point "
-                        "tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
+                        f"{STORE_SETTING} elsewhere") from None
 
 
 def check_reachable(uri: str, timeout: float) -> None:
@@ -130,10 +132,10 @@ def check_reachable(uri: str, timeout: float) -> None:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise UserError(f"tracking server {shown(uri)} is unreachable ({reason}). "
-                            "Fix: start it, or point tracking.uri / MLFLOW_TRACKING_URI elsewhere") from None
+                            f"Fix: start it, or point {STORE_SETTING} elsewhere") from None
     elif kind is StoreKind.SQLITE and not sqlite_path(uri).parent.is_dir():
         raise UserError(f"tracking store folder {sqlite_path(uri).parent} does not exist. "
-                        "Fix: create it or change tracking.uri")
+                        f"Fix: create it or change {STORE_SETTING}")
 
 
 # Exceptions from these libraries mean the store failed (unwritable, corrupt, unreachable).
@@ -178,12 +180,12 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
     elif "error code 403" in lowered or getattr(error, "error_code", None) == "PERMISSION_DENIED":
         fix = "ask the server's admin for permission on this experiment or model, or sign in as another user"
     elif "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
-        fix = "make the store and its folder writable, or point tracking.uri at a store you can write"
+        fix = f"make the store and its folder writable, or point {STORE_SETTING} at a store you can write"
     elif "malformed" in lowered or "not a database" in lowered or "no such table" in lowered:
-        fix = ("its runs cannot be read; restore it from a backup, or point tracking.uri at a new "
+        fix = (f"its runs cannot be read; restore it from a backup, or point {STORE_SETTING} at a new "
                "file and keep this one aside")
     else:
-        fix = "check tracking.uri or MLFLOW_TRACKING_URI"
+        fix = f"check {STORE_SETTING}"
     return UserError(f"cannot use tracking store {shown(uri)}: {cause}. Fix: {fix}")
 
 
