@@ -146,4 +146,4 @@ def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_p
     markdown = run_cli("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--format", "markdown",
                        "--metric", "test/macro_f1")
     assert markdown.returncode == 0
-    assert markdown.stdout.startswith("multiclass: 2 run(s), highest test/macro_f1 first\n| run | task | test/macro_f1")
+    assert markdown.stdout.startswith("multiclass: 2 run(s), highest test/macro_f1 first\n| run | test/macro_f1 |")

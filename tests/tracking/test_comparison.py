@@ -53,12 +53,44 @@ def test_runs_are_ranked_within_their_task_only(mixed_store, cli_in_process):
 def test_the_default_table_fits_120_columns_and_wide_shows_everything(mixed_store, cli_in_process):
     narrow = cli_in_process("compare", "--tracking-uri", mixed_store)
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 120
-    assert narrow.stdout.splitlines()[1].split()[-1] == "C"  # model.classifier.C, shortened
+    header = narrow.stdout.splitlines()[1].split()
+    assert "C" in header and "task" not in header  # model.classifier.C, shortened; the heading names the task
     assert "--wide shows every one" in narrow.stdout
     wide = cli_in_process("compare", "--tracking-uri", mixed_store, "--wide")
     assert wide.returncode == 0, wide.stderr
     assert "features.transformer.transformer_list.5.1.ngram_range._args_.0" in wide.stdout
     assert "data.name" not in wide.stdout  # the same in every run
+
+
+def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in_process):
+    """A search's runs: long names that spell out their overrides, a param the config copies into
+    its estimator, long float values. The default table shows what was overridden, in the
+    overrides' order, each setting once, floats to four digits, cutting run names to make room."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+    for trial, (c, ngrams, sublinear) in enumerate([(0.23345864076016243, "[1, 2]", "True"),
+                                                    (0.08179499475211674, "[1, 1]", "False")]):
+        overrides = (f"model.classifier.estimator.C={c} features.word_ngram_range={ngrams.replace(' ', '')} "
+                     f"features.sublinear_tf={sublinear} hparams_search.trial={trial}")
+        run = client.create_run(experiment, run_name=f"tfidf_linearsvc {overrides}",
+                                tags={"textclf.task": "multiclass", "textclf.overrides": overrides})
+        params = {"model.classifier.estimator.C": str(c), "features.word_ngram_range": ngrams,
+                  "features.sublinear_tf": sublinear, "features.transformer.sublinear_tf": sublinear,
+                  "hparams_search.trial": str(trial), "a.b": str(trial), "a.c": str(-trial)}
+        for key, value in params.items():
+            client.log_param(run.info.run_id, key, value)
+        for key in ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"):
+            client.log_metric(run.info.run_id, key, 0.9 - trial / 10)
+        client.set_terminated(run.info.run_id)
+    result = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db")
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 120, result.stdout
+    header = lines[1].split()
+    shown = header[header.index("fit_seconds") + 1:]
+    assert shown[:2] == ["C", "word_ngram_range"] and shown.count("sublinear_tf") <= 1, result.stdout
+    assert "0.2335" in lines[2].split() and "0.08179" in lines[3].split()
 
 
 def test_losses_sort_ascending(mixed_store, cli_in_process):

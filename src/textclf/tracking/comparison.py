@@ -13,12 +13,13 @@ import pandas as pd
 
 from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
-from textclf.tracking.description import TASK_TAG, task_from_config
+from textclf.tracking.description import OVERRIDES_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
 
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
 WIDTH = 120  # of the default table (``render``)
 LONGEST_RUN_NAME = 36
+SHORTEST_RUN_NAME = 20  # run names are cut down to this before a differing param is hidden
 LONGEST_VALUE = 18
 # Params that differ between any two runs by nature, so they say nothing about the difference.
 RUN_SPECIFIC_PARAMS = {"paths.output_dir", "run_name", "model.name"}  # model.name: the run name says it
@@ -108,25 +109,38 @@ def _tasks(runs: pd.DataFrame) -> pd.Series:
 
 
 def _differing_params(runs: pd.DataFrame) -> list[str]:
-    """Params that differ, those every run has and with short names first: a param only some
-    runs have is usually part of a structure another run lacks altogether (a second vectorizer)."""
+    """Params that differ: first those the runs' overrides set (what the user changed), then those
+    every run has, with short names first (a param only some runs have is usually part of a
+    structure another run lacks altogether, a second vectorizer)."""
+    overridden: dict[str, int] = {}  # each key the overrides set, in the order they name it
+    for overrides in runs.get(f"tags.{OVERRIDES_TAG}", pd.Series(dtype=object)).dropna():
+        for override in str(overrides).split():
+            overridden.setdefault(override.split("=", 1)[0].lstrip("+~"), len(overridden))
     differing = [column for column in runs.columns if column.startswith("params.")
                  and column.removeprefix("params.") not in RUN_SPECIFIC_PARAMS
                  and runs[column].nunique(dropna=False) > 1]
-    return sorted(differing, key=lambda column: (runs[column].isna().any(), column.count("."), column))
+    return sorted(differing, key=lambda column: (overridden.get(column.removeprefix("params."), len(overridden)),
+                                                 runs[column].isna().any(), column.count("."), column))
 
 
 def render(ranking, wide: bool, markdown: bool = False) -> str:
-    """One task's ranking: a heading, the table, and what was left out to fit ``WIDTH``."""
+    """One task's ranking: a heading (which names the task), the table, and what was left out to
+    fit ``WIDTH``."""
     direction = "lowest" if lower_is_better(ranking.metric) else "highest"
     heading = f"{ranking.task}: {len(ranking.table)} run(s), {direction} {ranking.metric} first"
     table = ranking.table.copy()
-    table.insert(1, "task", ranking.task)
     hidden = 0
     if not wide:
-        table = _shortened(table.drop(columns="run_id"), list(ranking.params))
-        # Params go from the right until the table fits; run, task and metrics always stay.
-        while _width(table, markdown) > WIDTH and len(table.columns) > 2 + len(ranking.metrics):
+        params = _distinct(table, list(ranking.params))
+        table = table.drop(columns=[name for name in ranking.params if name not in params])
+        # A sweep's run names spell out the params that differ: they are cut first, down to
+        # SHORTEST_RUN_NAME, then params go from the right until the table fits.
+        for longest in range(LONGEST_RUN_NAME, SHORTEST_RUN_NAME - 1, -4):
+            shortened = _shortened(table.drop(columns="run_id"), params, longest)
+            if _width(shortened, markdown) <= WIDTH or not params:
+                break
+        table = shortened
+        while _width(table, markdown) > WIDTH and len(table.columns) > 1 + len(ranking.metrics):
             table = table.iloc[:, :-1]
             hidden += 1
     body = _markdown(table) if markdown else table.to_string(index=False)
@@ -134,9 +148,20 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
     return f"{heading}\n{body}{note}"
 
 
-def _shortened(table: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+def _distinct(table: pd.DataFrame, params: list[str]) -> list[str]:
+    """``params`` without those whose values repeat an earlier one's (a setting the config copies
+    into its estimator, ``features.sublinear_tf`` and ``features.transformer.sublinear_tf``)."""
+    kept: list[str] = []
+    for name in params:
+        if not any(table[name].equals(table[earlier]) for earlier in kept):
+            kept.append(name)
+    return kept
+
+
+def _shortened(table: pd.DataFrame, params: list[str], longest_run_name: int) -> pd.DataFrame:
     """Run names and param values cut to a readable length; param names to their last parts."""
-    table["run"] = table["run"].map(lambda name: _cut(str(name), LONGEST_RUN_NAME))
+    table = table.copy()
+    table["run"] = table["run"].map(lambda name: _cut(str(name), longest_run_name))
     renamed = dict(zip(params, short_names(params)))
     for column in params:
         table[column] = table[column].map(lambda value: _cut(_short_value(str(value)), LONGEST_VALUE))
@@ -159,7 +184,14 @@ def short_names(names: list[str]) -> list[str]:
 
 
 def _short_value(value: str) -> str:
-    """``sklearn.linear_model.LogisticRegression`` -> ``LogisticRegression``."""
+    """``sklearn.linear_model.LogisticRegression`` -> ``LogisticRegression``; a number to four
+    significant digits (``0.23345864076016243`` -> ``0.2335``)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is not None and "." in value and len(value) > 6:
+        return f"{number:.4g}"
     *module, name = value.split(".")
     return name if module and name[:1].isupper() and " " not in value else value
 
