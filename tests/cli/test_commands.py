@@ -120,6 +120,20 @@ def test_bad_top_k_and_min_confidence_are_one_line_errors(flag, value, expected,
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: {expected}"), result.stderr
 
 
+def test_a_bad_line_past_the_first_batch_stops_stdout_after_it_and_o_writes_nothing(trained_store, tmp_path,
+                                                                                   cli_in_process):
+    folder, _ = trained_store
+    source = tmp_path / "texts.jsonl"
+    good = [json.dumps({"text": f"Talks on trade resumed in round {i}."}) for i in range(2001)]
+    source.write_text("\n".join([*good, "not json"]) + "\n", encoding="utf-8")
+    streamed = cli_in_process("predict", str(source), "--tracking-uri", store_uri(folder), cwd=tmp_path)
+    assert streamed.returncode == 2 and "line 2002" in streamed.stderr, streamed.stderr
+    assert len(streamed.stdout.splitlines()) == 1 + 2000  # the header and the first batch
+    written = cli_in_process("predict", str(source), "-o", str(tmp_path / "tags.csv"), "--tracking-uri",
+                             store_uri(folder), cwd=tmp_path)
+    assert written.returncode == 2 and not (tmp_path / "tags.csv").exists()
+
+
 @pytest.mark.parametrize("command", ["predict", "suggest"])
 def test_an_output_name_that_says_no_format_is_refused_before_any_work(command, tmp_path, cli_in_process):
     arguments = ["-", "-o", str(tmp_path / "tags.xlsx")] if command == "suggest" else ["-o", str(tmp_path / "tags.xlsx")]
