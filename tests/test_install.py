@@ -86,6 +86,7 @@ def without(monkeypatch):
      "Fix: pip install -e '.[transformers]'"),
     ("model=minilm_finetune", "transformers", "error: model=minilm_finetune needs torch and transformers"),
     ("model=minilm_zeroshot", "torch", "error: model=minilm_zeroshot needs torch and transformers"),
+    ("model=minilm_setfit", "torch", "error: model=minilm_setfit needs torch and transformers"),
     ("data=hf", "datasets",
      "error: data=hf needs datasets, which is not installed. Fix: pip install -e '.[hf]'"),
 ])

@@ -64,6 +64,18 @@ def test_the_summarys_predict_command_tags_texts_as_printed(trained_store, cli_i
     assert tagged.returncode == 0 and "north_korea_security" in tagged.stdout, tagged.stderr
 
 
+def test_mlflow_tracking_uri_names_the_store_when_tracking_uri_is_not_given(tmp_path, monkeypatch, capsys):
+    from helpers.training import train_here
+
+    result = train_here(tmp_path, "features=tfidf_word", "model=tfidf_nb", monkeypatch=monkeypatch, capsys=capsys,
+                        tracking_uri_from_environment=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "FINISHED"
+    # predict finds that store through the same variable: the summary's command needs no flag
+    assert "tag texts: textclf predict --model-uri models:/diplomacy-topics@champion\n" in result.stdout
+
+
 def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_path):
     """The registered model predicts exactly what training predicted, with textclf unimportable."""
     folder, _ = trained_store

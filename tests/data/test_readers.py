@@ -49,9 +49,12 @@ def test_label_separator_and_list_labels(tmp_path):
     assert ("missile", "visit") in separated.train.labels + separated.validation.labels + separated.test.labels
     rows = [{"text": f"text {i}", "labels": [LABELS[i % 3], "visit"]} for i in range(30)]
     jsonl_path.write_text("\n".join(json.dumps(r) for r in rows))
-    listed = load_files("m", str(jsonl_path), label_column="labels")
-    assert all(row[0] in LABELS for row in listed.train.labels)
-    assert ("alliance", "visit") in listed.train.labels + listed.validation.labels + listed.test.labels
+    parquet_path = tmp_path / "train.parquet"
+    pd.DataFrame(rows).to_parquet(parquet_path)  # a list column, as Parquet stores one
+    for path in (jsonl_path, parquet_path):
+        listed = load_files("m", str(path), label_column="labels")
+        assert all(row[0] in LABELS for row in listed.train.labels)
+        assert ("alliance", "visit") in listed.train.labels + listed.validation.labels + listed.test.labels
 
 
 def test_hugging_face_local_folder(tmp_path):

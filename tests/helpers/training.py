@@ -35,10 +35,16 @@ def _exit_code(call) -> int:
     return 0
 
 
-def train_here(folder, *overrides: str, monkeypatch, capsys) -> Result:
-    """``python train.py OVERRIDES`` with its store in ``folder``, run by train.py's own main."""
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *store_overrides(folder), *overrides])
+def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_environment: bool = False) -> Result:
+    """``python train.py OVERRIDES`` with its store in ``folder``, run by train.py's own main; the
+    store named by ``tracking.uri=`` or, ``tracking_uri_from_environment``, by MLFLOW_TRACKING_URI."""
+    store = store_overrides(folder)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    if tracking_uri_from_environment:
+        (uri,) = [override for override in store if override.startswith("tracking.uri=")]
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.removeprefix("tracking.uri="))
+        store.remove(uri)
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *store, *overrides])
     monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID", raising=False)
     capsys.readouterr()
     GlobalHydra.instance().clear()
