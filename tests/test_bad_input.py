@@ -261,6 +261,16 @@ def test_a_tracking_uri_textclf_cannot_use_is_refused_before_training(tmp_path, 
     assert assert_clean_failure(compared, tmp_path, *words) == line
 
 
+def test_textclf_debug_raises_what_would_be_one_line(tmp_path, run_train, run_cli, monkeypatch):
+    from textclf.errors import UserError
+
+    monkeypatch.setenv("TEXTCLF_DEBUG", "1")
+    with pytest.raises(UserError, match="nowhere.csv"):  # its traceback: what a bug report needs
+        run_train(tmp_path, "data=files", "data.train=/nowhere.csv")
+    with pytest.raises(UserError, match="no texts"):
+        run_cli("predict", "-", stdin="\n", cwd=tmp_path)
+
+
 def test_malformed_tracking_uri(tmp_path, run_train):
     assert_clean_failure(run_train(tmp_path, "tracking.uri=not-a-uri"), tmp_path, "not a URI")
 
