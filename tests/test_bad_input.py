@@ -171,7 +171,8 @@ def test_an_empty_file(tmp_path, files_run, content):
 def test_bad_csv_quoting(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_text('text,label\n"an unterminated quote,visit\nplain,missile\n', encoding="utf-8")
-    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse", "quoting")
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "could not parse",
+                                               "separate cells with commas")
 
 
 @pytest.mark.parametrize("rows", ["plain words,visit,extra\nmore words,missile,extra\n",  # pandas took an index

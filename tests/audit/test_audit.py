@@ -156,12 +156,16 @@ def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path
 
 
 def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(tmp_path, capsys, monkeypatch):
+    import textclf.audit.run
+
+    audits = []
+    monkeypatch.setattr(textclf.audit.run, "run_audit", lambda *args: audits.append(args))
     result = cli_here("audit", "audit.models=[tfidf_linearsvc]", "tracking.uri=http://127.0.0.1:9",
                       "tracking.connect_timeout=3", "--output", str(tmp_path / "report"), capsys=capsys,
                       monkeypatch=monkeypatch)
     (line,) = result.stderr.strip().splitlines()  # no progress of cross-validation folds before it
     assert result.returncode == 2 and line.startswith("error: tracking server http://127.0.0.1:9 is unreachable")
-    assert list(tmp_path.iterdir()) == []
+    assert audits == [] and list(tmp_path.iterdir()) == []  # no fold was run, no report written
 
 
 def test_length_and_label_pair_checks():

@@ -134,6 +134,15 @@ def test_a_bad_line_past_the_first_batch_stops_stdout_after_it_and_o_writes_noth
     assert written.returncode == 2 and not (tmp_path / "tags.csv").exists()
 
 
+@pytest.mark.parametrize(("output", "expected"), [("tags.jsonl", "jsonl"), ("tags.json", "jsonl"), ("tags.csv", "csv"),
+                                                ("tags.txt", "csv"), ("tags", "csv"), ("-", "csv"),
+                                                ("/dev/stdout", "csv")])
+def test_the_output_format_follows_the_output_name(output, expected):
+    from textclf.cli.predict import chosen_format
+
+    assert chosen_format(output, None) == expected and chosen_format(output, "jsonl") == "jsonl"
+
+
 @pytest.mark.parametrize("command", ["predict", "suggest"])
 def test_an_output_name_that_says_no_format_is_refused_before_any_work(command, tmp_path, cli_in_process):
     arguments = ["-", "-o", str(tmp_path / "tags.xlsx")] if command == "suggest" else ["-o", str(tmp_path / "tags.xlsx")]

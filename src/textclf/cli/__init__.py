@@ -18,6 +18,8 @@ from textclf import __version__
 from textclf.cli.errors import exit_without_teardown, report_user_errors
 
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
+OUTPUT_FORMAT_HELP = ("output format (default: jsonl for a .jsonl or .json --output; csv for .csv, .txt, no "
+                      "extension or stdout; another extension is refused)")
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
 DESCRIPTION = ("Tag texts or whole articles with a trained model (predict), list an experiment's runs "
                "(compare), check a stored model's files (verify), find problems in labeled data (audit), "
@@ -80,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model-uri", default=DEFAULT_MODEL_URI,
                          help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
     predict.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
-    predict.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output, else csv)")
+    predict.add_argument("--format", choices=["csv", "jsonl"], help=OUTPUT_FORMAT_HELP)
     predict.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
     predict.add_argument("--id-column", default=None,
                          help="column of a CSV/JSONL input copied to each output row (default: id, when the input "
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
     suggest.add_argument("-n", type=int, default=40, help="how many texts to pick (default: 40)")
     suggest.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
-    suggest.add_argument("--format", choices=["csv", "jsonl"], help="output format (default: from --output, else csv)")
+    suggest.add_argument("--format", choices=["csv", "jsonl"], help=OUTPUT_FORMAT_HELP)
     suggest.add_argument("--labeled", default=None,
                          help="the labeled data (CSV, JSONL or text file): no pick is a near-copy of one of its texts")
     suggest.add_argument("--strategy", choices=["margin", "entropy"], default="margin",

@@ -33,16 +33,16 @@ def audit(args) -> None:
 
     params = {key: value for key, value in flatten_config(cfg).items() if key.startswith(("audit.", "data.", "task."))}
     found = report.found()
-    # Written beside the destination, logged, then moved into place: never half a report, and
-    # none when logging it failed.
+    # Written beside the destination and moved into place once complete: never half a report.
+    # Then logged: a store that fails this late (the early check passed) keeps the folds' work.
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".audit-") as staging:
         write_report(report, Path(staging) / "report")
-        run_id = log_audit(settings, f"audit {' '.join(args.overrides)}".strip(), params,
-                           {f"audit/{kind}": count for kind, count in found.items()}, Path(staging) / "report")
         if output.exists():
             output.rmdir()
         shutil.move(str(Path(staging) / "report"), output)
+    run_id = log_audit(settings, f"audit {' '.join(args.overrides)}".strip(), params,
+                       {f"audit/{kind}": count for kind, count in found.items()}, output)
     print(summary_table(report))
     print(f"report: {output}\nrun {run_id} in experiment {OmegaConf.select(cfg, 'tracking.experiment')}-audit")
     failed = [kind for kind in args.fail_on if found[kind]]

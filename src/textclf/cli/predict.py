@@ -179,15 +179,16 @@ def _confidence(predictions: pd.DataFrame, classes: list[str], probabilities: np
 
 
 def chosen_format(output: str, given: str | None) -> str:
-    """``--format``, else what ``--output``'s extension says (stdout: CSV). An extension that says
-    neither is refused: a CSV named ``.xlsx`` would not open as one."""
+    """``--format``, else what ``--output``'s extension says: ``.jsonl`` or ``.json`` JSON lines;
+    ``.csv``, ``.txt``, no extension, stdout or a device (``/dev/stdout``) CSV. Another extension is
+    refused: a CSV named ``.xlsx`` would not open as one."""
     if given is not None:
         return given
     suffix = Path(output).suffix.lower()
-    if output == "-" or suffix == ".csv":
-        return "csv"
-    if suffix == ".jsonl":
+    if suffix in (".jsonl", ".json"):
         return "jsonl"
+    if output == "-" or suffix in (".csv", ".txt", "") or output.startswith("/dev/"):
+        return "csv"
     raise UserError(f"cannot tell which format to write {output} in from its extension. Fix: name it .csv or "
                     ".jsonl, or pass --format csv or --format jsonl")
 

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import os
+import shlex
 import signal
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -208,15 +210,13 @@ class BackgroundTracker:
         return ui_command(self.uri)
 
     def predict_command(self) -> str:
-        """``textclf predict`` of the champion, with the store named unless the command, run from
-        here, would find this one itself."""
-        from textclf.tracking.discovery import find_tracking_uri
+        """``textclf predict`` of the champion, with the store named unless it is this project's
+        own, which predict finds by itself. (MLFLOW_TRACKING_URI is no guide: a sweep's parent run
+        sets it in the process its jobs run in, and the user's next shell may not have it.)"""
+        from textclf.tracking.discovery import project_store_uri
 
-        try:
-            found = find_tracking_uri()
-        except UserError:  # outside a project, and no MLFLOW_TRACKING_URI
-            found = None
-        store = "" if found == self.uri else f" --tracking-uri {shown(self.uri)}"
+        own = project_store_uri() == self.uri and os.environ.get("MLFLOW_TRACKING_URI", self.uri) == self.uri
+        store = "" if own else f" --tracking-uri {shlex.quote(shown(self.uri))}"
         return f"textclf predict --model-uri {self.champion_uri}{store}"
 
     def close(self) -> None:

@@ -149,11 +149,13 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
 
 
 def _distinct(table: pd.DataFrame, params: list[str]) -> list[str]:
-    """``params`` without those whose values repeat an earlier one's (a setting the config copies
-    into its estimator, ``features.sublinear_tf`` and ``features.transformer.sublinear_tf``)."""
+    """``params`` without copies of an earlier one: the same last name part and the same values (a
+    setting the config copies into its estimator, ``features.sublinear_tf`` and
+    ``features.transformer.sublinear_tf``)."""
     kept: list[str] = []
     for name in params:
-        if not any(table[name].equals(table[earlier]) for earlier in kept):
+        if not any(name.split(".")[-1] == earlier.split(".")[-1] and table[name].equals(table[earlier])
+                   for earlier in kept):
             kept.append(name)
     return kept
 
@@ -190,7 +192,7 @@ def _short_value(value: str) -> str:
         number = float(value)
     except ValueError:
         number = None
-    if number is not None and "." in value and len(value) > 6:
+    if number is not None and "." in value and len(value) > 6 and "e" not in f"{number:.4g}":
         return f"{number:.4g}"
     *module, name = value.split(".")
     return name if module and name[:1].isupper() and " " not in value else value

@@ -28,12 +28,18 @@ def find_tracking_uri(explicit: str | None = None, how_to_pass: str = "--trackin
         return explicit
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    project = find_project_root()
-    if project is None:
+    project_store = project_store_uri()
+    if project_store is None:
         raise UserError(f"no tracking store found: {Path.cwd()} is not inside a textclf project folder (none of it "
                         "or its parents holds train.py and configs/train.yaml) and MLFLOW_TRACKING_URI is not set. "
                         f"Fix: run it in the project folder, set MLFLOW_TRACKING_URI, or pass {how_to_pass}")
-    return f"sqlite:///{project / 'mlflow.db'}"
+    return project_store
+
+
+def project_store_uri() -> str | None:
+    """The sqlite store of the textclf project folder this runs in, if it runs in one."""
+    project = find_project_root()
+    return None if project is None else f"sqlite:///{project / 'mlflow.db'}"
 
 
 def require_existing_store(uri: str, command: str) -> None:

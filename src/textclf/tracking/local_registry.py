@@ -89,7 +89,7 @@ def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | No
                 "JOIN model_version_tags t ON t.name = v.name AND t.version = v.version AND t.key = ? "
                 "WHERE v.name = ? AND v.version = ? AND v.current_stage != 'Deleted_Internal'",
                 (DIGEST_TAG, name, number)).fetchone()
-    except sqlite3.Error:  # locked, another schema, not a database: MLflow's path says what is wrong
+    except (sqlite3.Error, TypeError, ValueError):  # locked, another schema, odd rows: MLflow's path says
         return None
     if row is None:
         return None

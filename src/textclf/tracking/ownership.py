@@ -29,13 +29,14 @@ def is_gone(owner: str) -> bool:
     by an older textclf, cannot be checked here: they count as alive."""
     try:
         host, boot, pid, ticks = owner.split("/")
-    except ValueError:
+        pid = int(pid)
+    except ValueError:  # not an owner this textclf wrote
         return False
     if host != socket.gethostname():
         return False
     if boot != _boot_id():
         return True  # the machine restarted since: every process of that boot is gone
-    return _start_ticks(int(pid)) != ticks
+    return _start_ticks(pid) != ticks
 
 
 def _boot_id() -> str:

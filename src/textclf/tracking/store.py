@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import re
+import shlex
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
+from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -69,20 +71,27 @@ def sqlite_path(uri: str) -> Path:
 
 # Database URIs MLflow keeps runs and registered models in through SQLAlchemy (its own list).
 DATABASE_SCHEMES = ("postgresql", "mysql", "mssql", "sqlite")
+DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}  # where a host's database listens
 # The pip package of a database driver, where its name is not the module's.
-DATABASE_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
-DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient"}
+DRIVER_PACKAGES = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+                   "mysql": "mysql-connector-python"}
+# Query keys that send a database connection through a local socket, not the host's TCP port.
+SOCKET_KEYS = ("host", "unix_socket", "unix_sock")
 # How a user names the store: what a Fix: says to change (train.py's setting, the commands' flag).
 STORE_SETTING = "tracking.uri (train.py), --tracking-uri (textclf) or MLFLOW_TRACKING_URI"
 STORE_FORMS = "sqlite:///ABS/PATH.db, http://HOST:PORT or a database URI such as postgresql://USER@HOST/DB"
 
 
 def shown(uri: str) -> str:
-    """``uri`` as an error line may show it: without the password a database or server URI may hold."""
-    return re.sub(r"(://[^/:@]+):[^/@]*@", r"\1:***@", uri)
+    """``uri`` as an error line may show it: without the password a database or server URI may
+    hold, in its user part or as a ``password=`` query value."""
+    parts = urlsplit(uri)
+    if parts.password is not None:  # (urlunsplit would drop sqlite:////'s empty host: only here)
+        uri = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}"))
+    return re.sub(r"(password=)[^&]*", r"\1***", uri, flags=re.IGNORECASE)
 
 
-def check_usable(uri: str):
+def checked_database_url(uri: str):
     """Refuse, in one line, a URI of a store textclf cannot track and register in (a mistyped
     scheme, MLflow's file store, which has no model registry), or a database whose Python driver is
     missing. Only the scheme is named: a database URI may hold a password. Returns a database's
@@ -98,19 +107,22 @@ def check_usable(uri: str):
     try:
         url = make_url(uri)
         url.get_dialect().import_dbapi()
-    except ModuleNotFoundError as missing:
-        package = DRIVER_PACKAGES.get(missing.name, missing.name)
-        raise UserError(f"a {scheme}:// tracking store needs the Python package {package}, which is not installed. "
-                        f"Fix: pip install {package}") from None
+    except ImportError as missing:  # the driver, or a library it loads (psycopg without [binary]: libpq)
+        module = (missing.name or "").split(".")[0]
+        package = DRIVER_PACKAGES.get(module, module) or "its database driver"
+        raise UserError(f"a {scheme}:// tracking store needs the Python package {package}, which cannot be imported "
+                        f"({str(missing).splitlines()[0]}). Fix: pip install {package}") from None
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's own words for a URI it cannot parse
-        raise UserError(f"cannot read the {scheme}:// tracking URI: {error}. Fix: use {STORE_FORMS}") from None
+        raise UserError(f"cannot read the {scheme}:// tracking URI: {str(error).splitlines()[0]}. "
+                        f"Fix: use {STORE_FORMS}") from None
     return url
 
 
 def check_database_reachable(url, timeout: float) -> None:
     """A database on a host (not a local socket) answers on its port within ``timeout`` seconds;
     MLflow would otherwise retry for minutes, warning at each try."""
-    if not url.host or url.host.startswith("/"):
+    local_mysql = url.get_backend_name() == "mysql" and url.host == "localhost"  # MySQL's socket
+    if not url.host or url.host.startswith("/") or local_mysql or any(key in url.query for key in SOCKET_KEYS):
         return
     port = url.port or DATABASE_PORTS.get(url.get_backend_name())
     try:
@@ -122,7 +134,7 @@ def check_database_reachable(url, timeout: float) -> None:
 
 def check_reachable(uri: str, timeout: float) -> None:
     """Fail within ``timeout`` seconds, before training, when a store cannot be used."""
-    database = check_usable(uri)
+    database = checked_database_url(uri)
     if database is not None and database.get_backend_name() != "sqlite":
         check_database_reachable(database, timeout)
     kind = store_kind(uri)
@@ -191,7 +203,9 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
 
 def ui_command(uri: str) -> str:
     """How a person looks at the store's runs."""
-    return f"open {uri}" if store_kind(uri) is StoreKind.SERVER else f"mlflow ui --backend-store-uri {uri}"
+    if store_kind(uri) is StoreKind.SERVER:
+        return f"open {shown(uri)}"
+    return f"mlflow ui --backend-store-uri {shlex.quote(shown(uri))}"
 
 
 @contextlib.contextmanager

@@ -1,0 +1,36 @@
+"""What textclf knows of a store without MLflow: how an error line shows its URI, and which
+database URIs are probed on a TCP port before MLflow is let at them."""
+
+import pytest
+
+from textclf.tracking.store import checked_database_url, shown
+
+
+@pytest.mark.parametrize(("uri", "expected"), [
+    ("postgresql://analyst:s3cret@db.example:5432/runs", "postgresql://analyst:***@db.example:5432/runs"),
+    ("postgresql://:s3cret@db.example/runs", "postgresql://:***@db.example/runs"),
+    ("http://analyst:s3cret@127.0.0.1:5000", "http://analyst:***@127.0.0.1:5000"),
+    ("postgresql://analyst:p@ss@db.example/runs", "postgresql://analyst:***@db.example/runs"),
+    ("postgresql://db.example/runs?user=analyst&password=s3cret", "postgresql://db.example/runs?user=analyst&password=***"),
+    ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+    ("sqlite:////home/analyst/mlflow.db", "sqlite:////home/analyst/mlflow.db"),
+])
+def test_an_error_line_never_shows_a_password(uri, expected):
+    assert shown(uri) == expected
+
+
+@pytest.mark.parametrize(("uri", "probed"), [
+    ("postgresql://analyst@127.0.0.1:9/runs", True),
+    ("postgresql://analyst@localhost/runs?host=/var/run/postgresql", False),  # a local socket
+    ("postgresql:///runs", False),
+])
+def test_only_a_database_reached_over_tcp_is_probed(uri, probed):
+    from textclf.errors import UserError
+    from textclf.tracking.store import check_database_reachable
+
+    url = checked_database_url(uri)
+    if probed:
+        with pytest.raises(UserError, match="unreachable"):
+            check_database_reachable(url, timeout=3)
+    else:
+        check_database_reachable(url, timeout=3)  # nothing listens on 127.0.0.1:5432 here either
