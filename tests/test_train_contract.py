@@ -8,7 +8,7 @@ import textwrap
 import pandas as pd
 import pytest
 
-from helpers.paths import SEEDS
+from helpers.paths import ROOT, SEEDS
 from helpers.processes import WITHOUT_TEXTCLF, run_train
 from helpers.stores import all_runs, client
 
@@ -51,6 +51,11 @@ def test_default_run_is_tracked_in_full(trained_store):
         assert {f"{split}_report.txt", f"{split}_confusion.svg", f"{split}_errors.csv",
                 f"{split}_predictions.csv"} <= artifacts
     assert "config.yaml" in artifacts
+    # the model's digest on the run and its version; the commit of textclf's code, from a checkout
+    assert len(tags["textclf.model_sha256"]) == 64 and version.tags["textclf.model_sha256"] == tags["textclf.model_sha256"]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    if commit.returncode == 0:
+        assert tags["git.commit"] == commit.stdout.strip()
 
 
 def test_the_summarys_predict_command_tags_texts_as_printed(trained_store, cli_in_process):

@@ -125,7 +125,8 @@ def test_the_report_is_an_mlflow_run_in_the_audit_experiment(planted, audited):
     assert run.data.metrics["audit/leakage"] == 1
     assert run.data.params["audit.models"] == "['tfidf_linearsvc', 'minilm_logreg']"
     artifacts = {a.path for a in store.list_artifacts(run.info.run_id)}
-    assert {"label_issues.csv", "duplicates.csv", "outliers.csv", "summary.md", "label_counts.csv"} <= artifacts
+    assert {"label_issues.csv", "duplicates.csv", "outliers.csv", "lengths.csv", "summary.md",
+            "label_counts.csv"} <= artifacts
     assert "Likely label errors" in (folder / "report" / "summary.md").read_text()
 
 

@@ -160,7 +160,7 @@ def test_a_wrong_password_is_one_line_naming_the_fix(team_server, tmp_path):
     result = run_train(tmp_path, f"tracking.uri={url}", env=credentials(password="not-the-password"))
     assert result.returncode != 0
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert "401" in line and "Fix: export MLFLOW_TRACKING_USERNAME" in line
+    assert "the server asks who you are (401)" in line and "Fix: export MLFLOW_TRACKING_USERNAME" in line
     assert "Traceback" not in result.stderr
 
 
