@@ -1,6 +1,9 @@
 """`textclf suggest`: the least certain texts, spread over the pool, never two near-copies nor a
 copy of the labeled data, exactly -n of them; bad input is one line."""
 
+import io
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,6 +66,19 @@ def test_suggest_writes_n_picks_ready_to_label(champion, tmp_path, capsys, monke
     test = pd.read_json(SEEDS / "test.jsonl", lines=True).set_index("id")
     assert all(test.loc[ident, "text"] == text for ident, text in zip(picks["id"], picks["text"]))
     assert (picks["label"] == picks["top1"]).all()
+    assert {"top2", "top3_prob"} <= set(picks.columns) and "top4" not in picks.columns  # three labels shown
+
+
+def test_suggest_reads_a_text_file_and_names_picks_by_line(champion, tmp_path, capsys, monkeypatch):
+    texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:30]]
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = cli_here("suggest", str(pool), "-n", "3", "--tracking-uri", f"sqlite:///{champion}/mlflow.db",
+                      capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    picks = pd.read_csv(io.StringIO(result.stdout))
+    assert list(picks.columns[:2]) == ["line", "text"]
+    assert all(texts[line - 1] == text for line, text in zip(picks["line"], picks["text"]))
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
