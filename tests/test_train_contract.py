@@ -46,6 +46,14 @@ def test_default_run_is_tracked_in_full(trained_store):
     contexts = {tag.value for dataset_input in run.inputs.dataset_inputs for tag in dataset_input.tags
                 if tag.key == "mlflow.data.context"}
     assert contexts == {"train", "validation", "test"}
+    # each split's input carries the hash of its whole content, as train.py read it
+    from helpers.training import composed
+    from textclf.config import build
+
+    dataset = build(composed().data, "data")
+    logged = [{tag.key: tag.value for tag in dataset_input.tags} for dataset_input in run.inputs.dataset_inputs]
+    assert {tags["mlflow.data.context"]: tags["content_hash"] for tags in logged} == {
+        split.name: split.content_hash for split in dataset.splits}
     artifacts = {a.path for a in client(folder).list_artifacts(run.info.run_id)}
     for split in ("validation", "test"):
         assert {f"{split}_report.txt", f"{split}_confusion.svg", f"{split}_errors.csv",

@@ -246,3 +246,15 @@ def test_per_label_keeps_k_training_texts_of_each_primary_label_seeded(tmp_path)
     assert few[0].train.texts != few[2].train.texts  # another seed, another draw
     with pytest.raises(UserError, match="data.per_label must be a whole number"):
         load_files("m", str(path), label_column="labels", per_label=0)
+
+
+def test_a_splits_content_hash_covers_every_text_and_label():
+    from textclf.data import Split
+
+    split = Split("train", ("a text", "another"), (("x",), ("y", "z")), ("1", "2"), "mem")
+    changed_label = Split("train", ("a text", "another"), (("x",), ("y",)), ("1", "2"), "mem")
+    changed_text = Split("train", ("a text", "another."), (("x",), ("y", "z")), ("1", "2"), "mem")
+    moved_boundary = Split("train", ("a tex", "tanother"), (("x",), ("y", "z")), ("1", "2"), "mem")
+    renamed_ids = Split("train", ("a text", "another"), (("x",), ("y", "z")), ("a", "b"), "elsewhere")
+    hashes = {s.content_hash for s in (split, changed_label, changed_text, moved_boundary)}
+    assert len(hashes) == 4 and renamed_ids.content_hash == split.content_hash  # content, not names
