@@ -75,6 +75,12 @@ def test_every_experiment_builds_every_model_it_sweeps(experiment):
         assert hasattr(estimator, "predict_proba"), job
 
 
+def test_a_learning_curves_runs_register_nothing():
+    """They are measurements, not candidates for the champion (README, experiment=learning_curve)."""
+    assert composed("experiment=learning_curve").tracking.register is False
+    assert composed().tracking.register is True
+
+
 def test_a_misspelled_model_in_an_experiment_is_caught(tmp_path, monkeypatch):
     experiment = tmp_path / "experiment"
     experiment.mkdir()
