@@ -109,14 +109,19 @@ def _release(client, name: str, attempts: int = 5) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
+def is_abandoned(holder: str | None, created_ms: int) -> bool:
+    """Whether a lock (its holder's owner string, its creation time) is left by a process that is
+    gone, or held longer than any registration takes."""
+    return is_gone(holder or "") or time.time() - created_ms / 1000 > LOCK_STALE_SECONDS
+
+
 def release_if_abandoned(client, lock_name: str) -> bool:
     """Delete the lock ``lock_name`` if the process holding it is gone; whether it did."""
     from mlflow.exceptions import MlflowException
 
     try:
         lock = client.get_registered_model(lock_name)
-        age = time.time() - lock.creation_timestamp / 1000
-        if is_gone(lock.description or "") or age > LOCK_STALE_SECONDS:
+        if is_abandoned(lock.description, lock.creation_timestamp):
             client.delete_registered_model(lock_name)
             return True
     except MlflowException:  # released meanwhile

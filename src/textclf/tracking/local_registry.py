@@ -25,13 +25,12 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from textclf.errors import UserError
 from textclf.extras import missing_extra, missing_extra_message
-from textclf.tracking.champion import LOCK_STALE_SECONDS, LOCK_SUFFIX
+from textclf.tracking.champion import LOCK_SUFFIX, is_abandoned
 from textclf.tracking.manifest import DIGEST_TAG, digest_of, file_digests
 from textclf.tracking.ownership import OWNER_TAG, is_gone
 from textclf.tracking.requirements import warn_about_version_mismatches
@@ -108,9 +107,7 @@ def _left_by_a_dead_process(connection: sqlite3.Connection) -> bool:
         "WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'", (OWNER_TAG,)).fetchall()
     locks = connection.execute(
         "SELECT description, creation_time FROM registered_models WHERE name LIKE ?", (f"%{LOCK_SUFFIX}",)).fetchall()
-    return (any(is_gone(owner) for (owner,) in owners)
-            or any(is_gone(holder or "") or time.time() - created / 1000 > LOCK_STALE_SECONDS
-                   for holder, created in locks))
+    return any(is_gone(owner) for (owner,) in owners) or any(is_abandoned(*lock) for lock in locks)
 
 
 class LocallyLoadedModel:
