@@ -171,7 +171,7 @@ def benchmark(model: str, work: Path, repeats: int, texts_file: Path, per_label:
     for variant, folder in variants.items():
         measured = in_fresh_process("--measure", str(folder / "mlflow"), "--repeats", str(repeats),
                                     "--texts", str(texts_file))
-        loads = [load_seconds(folder / "mlflow") for _ in range(repeats)]
+        loads = [load_seconds(folder / "mlflow") for _ in range(repeats - 1)]  # with the one above: repeats
         measured["load_seconds"] = statistics.median([measured["load_seconds"], *(x["load_seconds"] for x in loads)])
         measured["process_start_to_loaded_seconds"] = statistics.median(
             [measured["process_start_to_loaded_seconds"], *(x["process_start_to_loaded_seconds"] for x in loads)])

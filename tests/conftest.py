@@ -33,6 +33,20 @@ def pytest_configure(config):
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
+SERVERS = ("team_server", "tracking_server")  # session fixtures below, costly to start and to stop
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    """The tests of one server all run in one xdist worker (``--dist loadgroup``, pyproject.toml),
+    so a run starts each server once, not once per worker. A test that asks for a server by name
+    (``request.getfixturevalue``) carries the mark itself."""
+    for item in items:
+        for server in SERVERS:
+            if server in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(server))
+
+
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory):
     """One default `python train.py` run on the seed corpus, shared by read-only tests (built once

@@ -38,6 +38,7 @@ from helpers.team_server import PASSWORD, sign_in
 from textclf.pause import MOMENTS
 
 STORES = ("sqlite", "server", "team")
+SERVER_OF = {"server": "tracking_server", "team": "team_server"}  # the session fixture each store kind uses
 TARGETS = ("training", "worker", "group")
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
@@ -112,17 +113,18 @@ def store(request, tmp_path, monkeypatch, store_kind):
     if store_kind == "sqlite":
         shutil.copyfile(request.getfixturevalue("empty_sqlite_store"), tmp_path / "mlflow.db")
         uri = f"sqlite:///{tmp_path}/mlflow.db"
-    elif store_kind == "server":
-        uri = request.getfixturevalue("tracking_server")[0]
     else:
-        uri = request.getfixturevalue("team_server")[0]
+        uri = request.getfixturevalue(SERVER_OF[store_kind])[0]
+    if store_kind == "team":
         sign_in(monkeypatch)  # this process's client
         environment = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": PASSWORD}
     overrides = [f"tracking.uri={uri}", f"tracking.experiment={name}", f"tracking.registered_model={name}-topics"]
     return uri, overrides, MlflowClient(uri), name, environment
 
 
-@pytest.mark.parametrize("store_kind,moment,target,name", CELLS, ids=["-".join(cell) for cell in CELLS])
+@pytest.mark.parametrize("store_kind,moment,target,name", [
+    pytest.param(*cell, id="-".join(cell), marks=[pytest.mark.xdist_group(SERVER_OF[cell[0]])] if cell[0] in SERVER_OF else [])
+    for cell in CELLS])
 def test_fault(store, tmp_path, store_kind, moment, target, name, cli_in_process):
     uri, overrides, client, experiment, environment = store
     pause_file = tmp_path / "paused"
@@ -139,6 +141,10 @@ def test_fault(store, tmp_path, store_kind, moment, target, name, cli_in_process
             wait_for(lambda: runs_of(client, experiment, from_test=uri), process, "the run to start")
         worker = next(iter(tracking_workers(process.pid)), None)  # started ahead of the run
         deliver(SIGNALS[name], target, process, worker)
+        if (target, name) == ("worker", "SIGKILL"):
+            # A signal lands a moment after it is sent: until then the worker still looks alive to
+            # train.py. The cell is "killed at this moment", so let train.py go on only once it is dead.
+            wait_for(lambda: is_dead(worker), process, "the worker to die")
         pause_file.unlink()  # let the paused process go on, if it still can
         _, stderr = process.communicate(timeout=90)
         if worker is not None:  # it may still be ending the run; then it goes too, leaving no orphan
@@ -224,6 +230,14 @@ def deliver(signum: int, target: str, process, worker) -> None:
         worker.send_signal(signum)
     else:
         os.killpg(process.pid, signum)
+
+
+def is_dead(worker) -> bool:
+    """Gone, or exited and waiting for train.py to collect its exit code."""
+    try:
+        return worker.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def kill_group(process) -> None:

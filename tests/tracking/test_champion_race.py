@@ -16,7 +16,8 @@ from textclf.tracking.ownership import this_process
 RACERS = 4
 
 
-@pytest.mark.parametrize("server, trials", [("tracking_server", 20), ("team_server", 6)])
+@pytest.mark.parametrize("server, trials", [pytest.param(server, trials, marks=pytest.mark.xdist_group(server))
+                                            for server, trials in (("tracking_server", 20), ("team_server", 6))])
 def test_four_registrations_at_once_leave_the_best_as_champion(request, monkeypatch, server, trials):
     from mlflow.tracking import MlflowClient
 

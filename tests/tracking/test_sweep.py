@@ -40,6 +40,47 @@ def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
     _check_sweep(tmp_path, ["ComplementNB", "LogisticRegression", "SGDClassifier", "TemperatureScaledClassifier"])
 
 
+def test_a_mistyped_value_ends_the_sweep_with_one_line_and_leaves_no_parent_run(tmp_path):
+    """Hydra composes every job of a batch before it launches any, after the parent run exists: a
+    value that names no option fails them all, and the parent it created goes (as a run that bad
+    input ended does), not left FAILED with no jobs under it."""
+    from mlflow.entities import ViewType
+
+    result = run_train(tmp_path, "-m", "model=tfidf_nb,tfidf_nbb", "features=tfidf_word")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "Could not find 'model/tfidf_nbb'" in line
+    assert all_runs(tmp_path) == [] and "sweep parent run" not in result.stdout
+    store = client(tmp_path)
+    (deleted,) = store.search_runs([e.experiment_id for e in store.search_experiments()], run_view_type=ViewType.DELETED_ONLY)
+    assert deleted.data.tags["textclf.sweep"] == "parent" and deleted.info.status == "FAILED"
+
+
+def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, monkeypatch):
+    """A search sweep continues its study's parent run: failing before any job starts, it puts
+    back the parent's earlier status; once a job started, the parent ends FAILED."""
+    import time
+
+    from textclf.tracking.sweep import ParentRunCallback, study_parent_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    store = client(tmp_path)
+    experiment = store.create_experiment("search", artifact_location=str(tmp_path / "mlruns"))
+    tags = {"textclf.sweep": "parent", "textclf.study": "contract"}
+    parent = store.create_run(experiment, tags=tags).info.run_id
+    store.set_terminated(parent, "FINISHED")
+    for job_starts in (False, True):
+        callback = ParentRunCallback()  # what on_multirun_start does for a study it continues
+        callback._started_ms = int(time.time() * 1000)
+        callback.parent_run_id, callback._status_before = study_parent_run(store, experiment, "contract")
+        assert store.get_run(parent).info.status == "RUNNING"
+        if job_starts:
+            store.create_run(experiment, tags={"mlflow.parentRunId": parent})
+        callback._end("FAILED")
+        assert store.get_run(parent).info.status == ("FAILED" if job_starts else "FINISHED")
+        assert store.get_run(parent).info.lifecycle_stage == "active"
+
+
 def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):
     """experiment=learning_curve's end: per model and data.per_label, the mean and spread over
     seeds of the finished jobs' test macro-F1, as a plot and a table on the parent run."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -21,8 +22,15 @@ STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' 
 
 
 class ParentRunCallback(Callback):
+    """A sweep that fails before any job starts (a mistyped option or value, which Hydra finds
+    when it composes the jobs) leaves the store as it was: a parent run it created is deleted, as
+    training deletes a run that bad input ended, and a study's parent it continued keeps the
+    status it had."""
+
     def __init__(self):
         self.parent_run_id: str | None = None
+        self._status_before: str | None = None  # a continued study's parent: its status before this sweep
+        self._started_ms = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
@@ -35,8 +43,11 @@ class ParentRunCallback(Callback):
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
         client = MlflowClient()
-        self.parent_run_id = study_parent_run(client, tracker.experiment_id, study) if study else None
-        if self.parent_run_id is None:
+        self._started_ms = int(time.time() * 1000)
+        continued = study_parent_run(client, tracker.experiment_id, study) if study else None
+        if continued is not None:
+            self.parent_run_id, self._status_before = continued
+        else:
             tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
             run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
             self.parent_run_id = run.info.run_id
@@ -53,9 +64,16 @@ class ParentRunCallback(Callback):
             return
         from mlflow.tracking import MlflowClient
 
-        MlflowClient().set_terminated(self.parent_run_id, status)
-        print(f"sweep parent run {self.parent_run_id}: {status}")
-        self.parent_run_id = None
+        client = MlflowClient()
+        parent, self.parent_run_id = self.parent_run_id, None
+        if status == "FAILED" and not jobs_started_since(client, parent, self._started_ms):
+            if self._status_before is None:  # ended first: a deleted run, seen in the UI's trash, is not RUNNING
+                client.set_terminated(parent, "FAILED")
+                client.delete_run(parent)
+                return
+            status = self._status_before
+        client.set_terminated(parent, status)
+        print(f"sweep parent run {parent}: {status}")
 
 
 def search_study_name(config: DictConfig) -> str | None:
@@ -67,15 +85,24 @@ def search_study_name(config: DictConfig) -> str | None:
     return study_name(config.hparams_search, config.data.name, config.hydra.overrides.task)
 
 
-def study_parent_run(client, experiment_id: str, study: str) -> str | None:
-    """The parent run of an earlier sweep of ``study``, running again; None if there is none."""
+def study_parent_run(client, experiment_id: str, study: str) -> tuple[str, str] | None:
+    """The parent run of an earlier sweep of ``study``, running again, and its status before;
+    None if there is none."""
     escaped = study.replace("'", "\\'")
     runs = client.search_runs([experiment_id], f"tags.`{STUDY_TAG}` = '{escaped}' and tags.`textclf.sweep` = 'parent'",
                               max_results=1, order_by=["attributes.start_time DESC"])
     if not runs:
         return None
     client.update_run(runs[0].info.run_id, status="RUNNING")
-    return runs[0].info.run_id
+    return runs[0].info.run_id, runs[0].info.status
+
+
+def jobs_started_since(client, parent_run_id: str, since_ms: int) -> bool:
+    """Whether a job of this sweep started a run under ``parent_run_id`` (a continued study's
+    parent holds earlier sweeps' runs too)."""
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    return bool(client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_run_id}' and "
+                                                 f"attributes.start_time >= {since_ms}", max_results=1))
 
 
 def log_study(parent_run_id: str, tags: dict[str, str], plots) -> None:
