@@ -25,6 +25,9 @@ class Pruned(Exception):
     """A search trial's pruner stopped this run at a held-out score (``search.trial``): the run
     ends KILLED, tagged as pruned, and registers nothing."""
 
-    def __init__(self, kind: str, step: int, value: float):
+    def __init__(self, kind: str, step: int, value: float, metric: str = "", reported: tuple = ()):
         super().__init__(f"pruned after {kind} {step} (held-out score {value:.4f})")
         self.kind, self.step, self.value = kind, step, value
+        # the held-out scores reported until then, ``(step, value)``: logged as the steps of
+        # ``metric``, where a run that is not pruned logs them too
+        self.metric, self.reported = metric, tuple(reported)

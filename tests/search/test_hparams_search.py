@@ -55,6 +55,9 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
             assert run.data.metrics["cv/macro_f1"] == pytest.approx(study.trials[number].value)
         else:
             assert run.info.status == "KILLED" and "pruned after fold 1" in run.data.tags["textclf.pruned"]
+            # the score it was pruned on is where a finished trial's fold scores are, for comparing
+            (fold,) = client(tmp_path).get_metric_history(run.info.run_id, "cv_fold/macro_f1")
+            assert fold.step == 1 and fold.value == pytest.approx(study.trials[number].intermediate_values[1])
 
     # the best trial refitted once and registered; no trial registered anything
     best = study.best_trial

@@ -23,7 +23,9 @@ def search_trial(cfg: DictConfig) -> "TrialReporter | None":
     search = cfg.get("hparams_search")
     if search is None or search.get("trial") is None:
         return None
-    return TrialReporter(search, steps="fold" if cfg.get("cv") is not None else "epoch")
+    if cfg.get("cv") is not None:
+        return TrialReporter(search, steps="fold", metric=f"cv_fold/{cfg.cv.score}")
+    return TrialReporter(search, steps="epoch", metric="train/held_out_macro_f1")
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:
@@ -37,14 +39,16 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
 
 class TrialReporter:
     """Listens to held-out reports of one kind (``steps``: "fold" or "epoch") for trial
-    ``search.trial`` of the study ``search.study_name`` in ``search.storage``."""
+    ``search.trial`` of the study ``search.study_name`` in ``search.storage``. ``metric``: the
+    run's metric those scores are the steps of (a pruned run logs the ones reported so far)."""
 
-    def __init__(self, search: DictConfig, steps: str):
+    def __init__(self, search: DictConfig, steps: str, metric: str):
         import optuna
 
         from textclf.search.study import storage_for
 
-        self.steps = steps
+        self.steps, self.metric = steps, metric
+        self.reported: list[tuple[int, float]] = []
         storage = storage_for(str(search.storage))
         study = optuna.load_study(study_name=str(search.study_name), storage=storage, pruner=instantiate(search.pruner))
         trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name),
@@ -55,6 +59,7 @@ class TrialReporter:
         if kind != self.steps:
             return
         self.trial.report(value, step)
+        self.reported.append((step, value))
         if self.trial.should_prune():
             self.trial.set_user_attr(PRUNED_ATTR, f"{kind} {step}")
-            raise Pruned(kind, step, value)
+            raise Pruned(kind, step, value, self.metric, self.reported)

@@ -127,8 +127,8 @@ class Tracker:
         if commit:
             mlflow.set_tags({"git.commit": commit, "mlflow.source.git.commit": commit})
 
-    def log_metrics(self, metrics: dict[str, float]) -> None:
-        mlflow.log_metrics(metrics)
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        mlflow.log_metrics(metrics, step=step)
 
     def log_tags(self, tags: dict[str, str]) -> None:
         mlflow.set_tags(tags)
