@@ -48,6 +48,30 @@ def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):
     assert [(point.step, point.value) for point in history] == [(s, float(s)) for s in range(1, 6)]
 
 
+def test_a_closed_tracker_leaves_no_socket_open(tmp_path):
+    """A sweep's jobs run one after another in one process: each run's socket to its worker is
+    closed with the run, not whenever the garbage collector gets to it."""
+    import gc
+
+    def sockets():
+        links = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                links.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:  # the listing's own descriptor, closed by now
+                pass
+        return sorted(link for link in links if link.startswith("socket:"))
+
+    gc.disable()
+    try:
+        before = sockets()
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("closed")):
+            assert len(sockets()) == len(before) + 1  # our end of the worker's socket
+        assert sockets() == before and tracker.run_id
+    finally:
+        gc.enable()
+
+
 def test_a_failed_call_fails_the_run_and_nothing_after_it_runs(tmp_path):
     with pytest.raises(Exception, match="skipped: an earlier tracking call failed|log_history"):
         with background_tracker(tmp_path) as tracker, tracker.run(run_description("failing")):

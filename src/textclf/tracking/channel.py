@@ -123,8 +123,10 @@ class WorkerChannel:
         self._process, self._connection, self.scratch = worker.process, worker.connection, worker.scratch
         # Sending happens on a thread: a large message would otherwise block training until the
         # worker, busy importing MLflow, reads it.
-        threading.Thread(target=self._send_loop, daemon=True).start()
-        threading.Thread(target=self._receive_loop, daemon=True).start()
+        self._threads = [threading.Thread(target=self._send_loop, daemon=True),
+                         threading.Thread(target=self._receive_loop, daemon=True)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, call: str, *args, urgent: bool = False, **kwargs) -> Future:
         """Queue ``connect``, ``end_run`` or one of the worker's calls (``textclf.tracking.worker.calls``)."""
@@ -162,6 +164,13 @@ class WorkerChannel:
         except subprocess.TimeoutExpired:  # stuck on a store that stopped answering
             self._process.kill()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        # The worker is gone, so both threads come to the end of the socket; closed once they have
+        # (not under a thread still reading it), and not left to the garbage collector: a sweep's
+        # jobs run one after another in one process.
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if not any(thread.is_alive() for thread in self._threads):
+            self._connection.close()
 
     def _send_loop(self) -> None:
         while (message := self._outbox.get()) is not None:
