@@ -5,6 +5,16 @@ Every problem caused by the user's input (data, config, model URI, tracking URI)
 line and exit non-zero; everything else is a bug and keeps its traceback.
 """
 
+from collections.abc import Iterable
+
+
+import threading
+
+# Set once a config or an override was refused (``cli.errors.report_config_errors``) and the
+# process is about to exit: what it began before (a sweep's parent run, ``tracking.sweep``) then
+# held no work of its own.
+config_refused = threading.Event()
+
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line that says how to fix it."""
@@ -25,7 +35,8 @@ class Pruned(Exception):
     """A search trial's pruner stopped this run at a held-out score (``search.trial``): the run
     ends KILLED, tagged as pruned, and registers nothing."""
 
-    def __init__(self, kind: str, step: int, value: float, metric: str = "", reported: tuple = ()):
+    def __init__(self, kind: str, step: int, value: float, metric: str | None = None,
+                 reported: Iterable[tuple[int, float]] = ()):
         super().__init__(f"pruned after {kind} {step} (held-out score {value:.4f})")
         self.kind, self.step, self.value = kind, step, value
         # the held-out scores reported until then, ``(step, value)``: logged as the steps of

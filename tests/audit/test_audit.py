@@ -128,6 +128,32 @@ def test_the_report_is_an_mlflow_run_in_the_audit_experiment(planted, audited):
     assert {"label_issues.csv", "duplicates.csv", "outliers.csv", "lengths.csv", "summary.md",
             "label_counts.csv"} <= artifacts
     assert "Likely label errors" in (folder / "report" / "summary.md").read_text()
+    for name in ("tfidf_linearsvc", "minilm_logreg"):  # each model's agreement, as printed
+        score = run.data.metrics[f"audit/oof_macro_f1.{name}"]
+        assert f"{score:.2f} {name}" in audited.stdout
+
+
+def test_the_models_agreement_with_the_labels_says_how_far_to_trust_the_label_issues(tmp_path, capsys, monkeypatch):
+    """Out-of-fold macro-F1 per audit model: high where the labels follow the texts, near chance
+    (1/8) where they were dealt at random, and then nearly every text looks mislabeled."""
+    rows = [json.loads(line) for line in (SEEDS / "train.jsonl").read_text().splitlines()]
+    kept = pd.DataFrame({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
+                         "topic": [r["labels"][0] for r in rows]}).groupby("topic").head(25).sample(frac=1.0, random_state=1)
+    dealt = kept.assign(topic=kept["topic"].sample(frac=1.0, random_state=0).to_numpy())
+    scores = {}
+    for name, frame in (("true", kept), ("dealt", dealt)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for split, part in (("train", frame[:160]), ("validation", frame[160:180]), ("test", frame[180:])):
+            part.to_csv(folder / f"{split}.csv", index=False)  # the audit pools them
+        result = cli_here("audit", *_data(folder), "audit.models=[tfidf_linearsvc]", "--output",
+                          str(folder / "report"), capsys=capsys, monkeypatch=monkeypatch)
+        assert result.returncode == 0, result.stderr[-2000:]
+        (line,) = [line for line in result.stdout.splitlines() if "out-of-fold macro-F1" in line]
+        scores[name] = float(line.split()[2])
+        scores[f"{name} issues"] = len(pd.read_csv(folder / "report" / "label_issues.csv")) / len(frame)
+    assert scores["true"] > 0.6 and scores["dealt"] < 0.3, scores
+    assert scores["dealt issues"] > 1.5 * scores["true issues"], scores
 
 
 def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, monkeypatch):

@@ -56,29 +56,54 @@ def test_a_mistyped_value_ends_the_sweep_with_one_line_and_leaves_no_parent_run(
     assert deleted.data.tags["textclf.sweep"] == "parent" and deleted.info.status == "FAILED"
 
 
-def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, monkeypatch):
-    """A search sweep continues its study's parent run: failing before any job starts, it puts
-    back the parent's earlier status; once a job started, the parent ends FAILED."""
-    import time
+def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, monkeypatch, request):
+    """A search sweep continues its study's parent run: refused before any job of its own starts,
+    it puts back the parent's earlier status and end time; once a job started, the parent ends FAILED."""
+    import mlflow
 
-    from textclf.tracking.sweep import ParentRunCallback, study_parent_run
+    from textclf.errors import config_refused
 
+    # The callback's client reads the current store, as in the launching process; set_tracking_uri
+    # also sets MLFLOW_TRACKING_URI, which monkeypatch removes after the test.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    request.addfinalizer(lambda: mlflow.set_tracking_uri(None))
     store = client(tmp_path)
     experiment = store.create_experiment("search", artifact_location=str(tmp_path / "mlruns"))
-    tags = {"textclf.sweep": "parent", "textclf.study": "contract"}
-    parent = store.create_run(experiment, tags=tags).info.run_id
+    parent = store.create_run(experiment, tags={"textclf.sweep": "parent", "textclf.study": "contract"}).info.run_id
+    store.create_run(experiment, tags={"mlflow.parentRunId": parent})  # a trial of the earlier sweep
     store.set_terminated(parent, "FINISHED")
+    ended = store.get_run(parent).info.end_time
+    config_refused.set()  # as report_config_errors leaves it
+    try:
+        _check_the_continued_parent(store, experiment, parent, ended)
+    finally:
+        config_refused.clear()
+
+    # Stopped some other way (Ctrl-C; a launcher's remote jobs may still come): a parent it created
+    # with no job under it yet ends FAILED, and stays
+    from textclf.tracking.sweep import ParentRunCallback
+
+    callback, fresh = ParentRunCallback(), store.create_run(experiment).info.run_id
+    callback.parent_run_id, callback._experiment_id = fresh, experiment
+    callback._end("FAILED")
+    assert store.get_run(fresh).info.status == "FAILED" and store.get_run(fresh).info.lifecycle_stage == "active"
+
+
+def _check_the_continued_parent(store, experiment, parent, ended):
+    from textclf.tracking.sweep import ParentRunCallback, child_run_count, study_parent_run
+
     for job_starts in (False, True):
         callback = ParentRunCallback()  # what on_multirun_start does for a study it continues
-        callback._started_ms = int(time.time() * 1000)
         callback.parent_run_id, callback._status_before = study_parent_run(store, experiment, "contract")
+        callback._experiment_id, callback._children_before = experiment, child_run_count(store, experiment, parent)
         assert store.get_run(parent).info.status == "RUNNING"
         if job_starts:
             store.create_run(experiment, tags={"mlflow.parentRunId": parent})
         callback._end("FAILED")
-        assert store.get_run(parent).info.status == ("FAILED" if job_starts else "FINISHED")
-        assert store.get_run(parent).info.lifecycle_stage == "active"
+        run = store.get_run(parent)
+        assert run.info.status == ("FAILED" if job_starts else "FINISHED") and run.info.lifecycle_stage == "active"
+        assert (run.info.end_time == ended) != job_starts
 
 
 def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):

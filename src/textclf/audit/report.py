@@ -54,7 +54,9 @@ def summary_table(report: AuditReport) -> str:
              f"  duplicate pairs         {found['duplicates']:>6}  ({found['leakage']} across splits: leakage)",
              f"  texts unlike any label  {found['outliers']:>6}",
              f"  too short or too long   {found['length']:>6}",
-             f"  label imbalance         {report.imbalance():>6.1f}x  (most / least common label in train)"]
+             f"  label imbalance         {report.imbalance():>6.1f}x  (most / least common label in train)",
+             "  out-of-fold macro-F1    " + ", ".join(f"{score:.2f} {name}" for name, score in report.model_scores.items())
+             + "  (agreement with the given labels: the lower, the more false alarms above)"]
     if report.task == "multilabel":
         lines.append(f"  unlikely label pairs    {found['label_pairs']:>6}")
     return "\n".join(lines)

@@ -31,6 +31,9 @@ class AuditReport:
     dataset: str
     model: str
     task: str
+    # each audit model's out-of-fold macro-F1 against the given labels (mean over folds): how far
+    # its view of the data can be trusted; with weak models, many label issues are their mistakes
+    model_scores: dict[str, float]
     pool: Split
     origins: tuple[tuple[str, int], ...]
     label_issues: tuple[LabelIssue, ...]
@@ -72,8 +75,9 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     origins = tuple((split.name, row) for split in dataset.splits for row in range(len(split)))
 
     folds = KFold(folds=settings.folds, seed=cfg.seed, setting="audit.folds")
-    probabilities = np.mean([cross_validate_pool(estimator, pool, dataset.label_names, task, folds).probabilities
-                             for estimator in estimators.values()], axis=0)
+    validations = {name: cross_validate_pool(estimator, pool, dataset.label_names, task, folds)
+                   for name, estimator in estimators.items()}
+    probabilities = np.mean([validation.probabilities for validation in validations.values()], axis=0)
     multilabel = task.name == "multilabel"
     given = pool.labels if multilabel else tuple(row[:1] for row in pool.labels)
     issues = find_label_issues(given, probabilities, dataset.label_names, multilabel, all_labels=pool.labels)
@@ -81,7 +85,9 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     vectors = char_tfidf(pool.texts)
     duplicates = duplicate_pairs(pool.texts, vectors, settings.near_duplicate_similarity)
     return AuditReport(
-        dataset=dataset.name, model=" + ".join(models), task=task.name, pool=pool, origins=origins,
+        dataset=dataset.name, model=" + ".join(models), task=task.name,
+        model_scores={name: validation.metrics()["cv/macro_f1"] for name, validation in validations.items()},
+        pool=pool, origins=origins,
         label_issues=tuple(issues), duplicates=tuple(duplicates),
         outliers=tuple(least_like_any_label(vectors, given, dataset.label_names, settings.outlier_share)),
         lengths=tuple(checks.length_problems(pool.texts, settings.min_chars, settings.max_words)),

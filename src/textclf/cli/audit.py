@@ -42,7 +42,8 @@ def audit(args) -> None:
             output.rmdir()
         shutil.move(str(Path(staging) / "report"), output)
     run_id = log_audit(settings, f"audit {' '.join(args.overrides)}".strip(), params,
-                       {f"audit/{kind}": count for kind, count in found.items()}, output)
+                       {**{f"audit/{kind}": count for kind, count in found.items()},
+                        **{f"audit/oof_macro_f1.{name}": score for name, score in report.model_scores.items()}}, output)
     print(summary_table(report))
     print(f"report: {output}\nrun {run_id} in experiment {OmegaConf.select(cfg, 'tracking.experiment')}-audit")
     failed = [kind for kind in args.fail_on if found[kind]]

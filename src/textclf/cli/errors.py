@@ -14,7 +14,7 @@ import sys
 import threading
 import warnings
 
-from textclf.errors import Interrupted, UserError, raise_keyboard_interrupt
+from textclf.errors import Interrupted, UserError, config_refused, raise_keyboard_interrupt
 
 
 def report_user_errors(function):
@@ -81,12 +81,14 @@ def report_config_errors(hydra_main):
 
     @functools.wraps(hydra_main)
     def wrapper():
+        config_refused.clear()  # this call's, not an earlier one's in the same process (tests)
         try:
             return hydra_main()
         except (HydraException, OmegaConfBaseException) as error:
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
             print(f"error: {describe_config_error(error)}", file=sys.stderr)
+            config_refused.set()
             sys.exit(2)
 
     return wrapper

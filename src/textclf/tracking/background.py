@@ -119,7 +119,7 @@ class BackgroundTracker:
             raise
         except Pruned as pruned:  # a search trial's pruner stopped it: nothing to register
             self.log_tags({"textclf.pruned": str(pruned)})
-            for step, value in pruned.reported:  # what it was pruned on, beside the finished trials' steps
+            for step, value in pruned.reported if pruned.metric else ():  # beside the finished trials' steps
                 self._channel.submit("log_metrics", {pruned.metric: value}, step=step)
             self._end("KILLED")
             raise

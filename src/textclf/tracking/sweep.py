@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import atexit
 import os
-import time
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from textclf.errors import config_refused
 
 STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' runs
 
 
 class ParentRunCallback(Callback):
-    """A sweep that fails before any job starts (a mistyped option or value, which Hydra finds
-    when it composes the jobs) leaves the store as it was: a parent run it created is deleted, as
-    training deletes a run that bad input ended, and a study's parent it continued keeps the
+    """A sweep whose config or override was refused before any job started (a mistyped value,
+    which Hydra finds when it composes the jobs) leaves the store as it was: a parent run it
+    created goes, as a run that bad input ended does, and a study's parent it continued keeps the
     status it had."""
 
     def __init__(self):
         self.parent_run_id: str | None = None
+        self._experiment_id: str | None = None
         self._status_before: str | None = None  # a continued study's parent: its status before this sweep
-        self._started_ms = 0
+        self._children_before = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
@@ -43,10 +45,11 @@ class ParentRunCallback(Callback):
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
         client = MlflowClient()
-        self._started_ms = int(time.time() * 1000)
+        self._experiment_id = tracker.experiment_id
         continued = study_parent_run(client, tracker.experiment_id, study) if study else None
         if continued is not None:
             self.parent_run_id, self._status_before = continued
+            self._children_before = child_run_count(client, self._experiment_id, self.parent_run_id)
         else:
             tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
             run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
@@ -66,14 +69,29 @@ class ParentRunCallback(Callback):
 
         client = MlflowClient()
         parent, self.parent_run_id = self.parent_run_id, None
-        if status == "FAILED" and not jobs_started_since(client, parent, self._started_ms):
-            if self._status_before is None:  # ended first: a deleted run, seen in the UI's trash, is not RUNNING
-                client.set_terminated(parent, "FAILED")
-                client.delete_run(parent)
-                return
-            status = self._status_before
+        if status == "FAILED" and config_refused.is_set() and self._put_back(client, parent):
+            return
         client.set_terminated(parent, status)
         print(f"sweep parent run {parent}: {status}")
+
+    def _put_back(self, client, parent: str) -> bool:
+        """Undo the parent run of a sweep that ran no job: delete the one it created, or give a
+        continued study's parent its earlier status (and end time). False if a job had begun, or
+        the store refused (a team server lets only an experiment's managers delete runs)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if child_run_count(client, self._experiment_id, parent) > self._children_before:
+                return False
+            if self._status_before is None:
+                client.update_run(parent, status="FAILED")  # not RUNNING in the UI's trash
+                client.delete_run(parent)
+            else:
+                client.update_run(parent, status=self._status_before)
+                print(f"sweep parent run {parent}: {self._status_before} as before (this sweep started no job)")
+        except MlflowException:
+            return False
+        return True
 
 
 def search_study_name(config: DictConfig) -> str | None:
@@ -97,12 +115,12 @@ def study_parent_run(client, experiment_id: str, study: str) -> tuple[str, str] 
     return runs[0].info.run_id, runs[0].info.status
 
 
-def jobs_started_since(client, parent_run_id: str, since_ms: int) -> bool:
-    """Whether a job of this sweep started a run under ``parent_run_id`` (a continued study's
-    parent holds earlier sweeps' runs too)."""
-    experiment = client.get_run(parent_run_id).info.experiment_id
-    return bool(client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent_run_id}' and "
-                                                 f"attributes.start_time >= {since_ms}", max_results=1))
+def child_run_count(client, experiment_id: str, parent_run_id: str) -> int:
+    """How many runs name ``parent_run_id`` as their parent, deleted ones included."""
+    from mlflow.entities import ViewType
+
+    return len(client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                                  run_view_type=ViewType.ALL, max_results=50000))
 
 
 def log_study(parent_run_id: str, tags: dict[str, str], plots) -> None:
