@@ -92,3 +92,13 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     assert bad.returncode == 2
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "'C' parameter of LinearSVC" in errors[0] and "Traceback" not in bad.stderr
+
+    # A mistyped choice is found before the study opens, whichever trial would have drawn it
+    typo = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word,tfidf_wrd",
+                     "hparams_search.study_name=typo", "hydra.sweeper.n_trials=4")
+    assert typo.returncode == 2 and "Traceback" not in typo.stderr, typo.stderr[-2000:]
+    (line,) = [line for line in typo.stderr.splitlines() if line.startswith("error:")]
+    assert "Could not find 'features/tfidf_wrd'" in line
+    assert "typo" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
+    assert sorted(run.data.tags.get("textclf.study") for run in all_runs(tmp_path)
+                  if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]  # none for the typo

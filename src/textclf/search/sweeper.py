@@ -38,7 +38,7 @@ class StudySweeper:
         self.direction, self.sampler, self.params = direction, sampler, params
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
-        self.config = config
+        self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
                                                                 task_function=task_function)
         self.job_number = 0
@@ -52,6 +52,8 @@ class StudySweeper:
         url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
         space, pinned = search_space.with_command_line(
             search_space.distributions(OmegaConf.to_container(self.params, resolve=True)), arguments)
+        job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
+        self._check_choices(job, space)
         study = open_study(name, url, self.direction, pruner=instantiate(search.pruner))
         close_abandoned_trials(study)
         # Seeded by how far the study has got, so a continued study does not redraw its first trials.
@@ -59,7 +61,6 @@ class StudySweeper:
             if "seed" in self.sampler else instantiate(self.sampler)
         done = len(study.trials)
         print(f"study '{name}' in {url}: {done} trial(s) so far, {max(self.n_trials - done, 0)} to run")
-        job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
         started = time.monotonic()
         while len(study.trials) < self.n_trials:
             if self._out_of_time(started) and len(study.trials) > done:  # the first round always runs
@@ -79,6 +80,18 @@ class StudySweeper:
             best = study.best_trial.params  # wins over a pin of this invocation's command line
             kept = [override for override in job if override.split("=", 1)[0].lstrip("+~") not in best]
             self._launch([[*kept, *search_space.as_overrides(best), "tracking.register=true"]])
+
+    def _check_choices(self, job: list[str], space: dict) -> None:
+        """Compose a job with each value of each choice (``features=tfidf_word,tfidf_wrd``) before
+        the study opens: a value that names no option stops the search here, in one line, not
+        when a trial draws it, mid-study."""
+        from optuna.distributions import CategoricalDistribution
+
+        for key, distribution in space.items():
+            if isinstance(distribution, CategoricalDistribution):
+                for value in distribution.choices:
+                    self.hydra_context.config_loader.load_sweep_config(
+                        self.config, [*job, *search_space.as_overrides({key: value})])
 
     def _launch(self, batch: list[list[str]]):
         returns = self.launcher.launch(batch, initial_job_idx=self.job_number)
