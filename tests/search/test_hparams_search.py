@@ -98,7 +98,13 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
                      "hparams_search.study_name=typo", "hydra.sweeper.n_trials=4")
     assert typo.returncode == 2 and "Traceback" not in typo.stderr, typo.stderr[-2000:]
     (line,) = [line for line in typo.stderr.splitlines() if line.startswith("error:")]
-    assert "Could not find 'features/tfidf_wrd'" in line
+    assert "features=tfidf_wrd names no option of features" in line and "tfidf_word_char" in line
     assert "typo" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
     assert sorted(run.data.tags.get("textclf.study") for run in all_runs(tmp_path)
                   if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]  # none for the typo
+
+    # the sweeper's other refusals are one line too
+    ranged = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "model.classifier.estimator.C=range(1,3)")
+    assert ranged.returncode == 2 and "Traceback" not in ranged.stderr, ranged.stderr[-2000:]
+    (line,) = [line for line in ranged.stderr.splitlines() if line.startswith("error:")]
+    assert "only a list of choices (key=a,b,c) can be searched" in line

@@ -90,6 +90,12 @@ def report_config_errors(hydra_main):
             print(f"error: {describe_config_error(error)}", file=sys.stderr)
             config_refused.set()
             sys.exit(2)
+        except UserError as error:  # raised outside the task function: a search's sweeper refused a setting
+            if os.environ.get("TEXTCLF_DEBUG"):
+                raise
+            print(f"error: {error}", file=sys.stderr)
+            config_refused.set()
+            sys.exit(error.exit_code)
 
     return wrapper
 

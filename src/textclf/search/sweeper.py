@@ -52,8 +52,7 @@ class StudySweeper:
         url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
         space, pinned = search_space.with_command_line(
             search_space.distributions(OmegaConf.to_container(self.params, resolve=True)), arguments)
-        job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
-        self._check_choices(job, space)
+        self._check_choices(space)
         study = open_study(name, url, self.direction, pruner=instantiate(search.pruner))
         close_abandoned_trials(study)
         # Seeded by how far the study has got, so a continued study does not redraw its first trials.
@@ -61,6 +60,7 @@ class StudySweeper:
             if "seed" in self.sampler else instantiate(self.sampler)
         done = len(study.trials)
         print(f"study '{name}' in {url}: {done} trial(s) so far, {max(self.n_trials - done, 0)} to run")
+        job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
         started = time.monotonic()
         while len(study.trials) < self.n_trials:
             if self._out_of_time(started) and len(study.trials) > done:  # the first round always runs
@@ -81,17 +81,21 @@ class StudySweeper:
             kept = [override for override in job if override.split("=", 1)[0].lstrip("+~") not in best]
             self._launch([[*kept, *search_space.as_overrides(best), "tracking.register=true"]])
 
-    def _check_choices(self, job: list[str], space: dict) -> None:
-        """Compose a job with each value of each choice (``features=tfidf_word,tfidf_wrd``) before
-        the study opens: a value that names no option stops the search here, in one line, not
-        when a trial draws it, mid-study."""
+    def _check_choices(self, space: dict) -> None:
+        """Each value of a choice among a config group's options (``features=tfidf_word,tfidf_wrd``)
+        must name one, checked before the study opens: a mistyped one stops the search here, in
+        one line, not when a trial draws it, mid-study. (Values of plain keys are checked by the
+        trial that uses them: whether one is valid may depend on the other choices.)"""
         from optuna.distributions import CategoricalDistribution
 
+        loader = self.hydra_context.config_loader
         for key, distribution in space.items():
-            if isinstance(distribution, CategoricalDistribution):
+            if isinstance(distribution, CategoricalDistribution) and loader.repository.group_exists(key):
+                options = loader.get_group_options(key)
                 for value in distribution.choices:
-                    self.hydra_context.config_loader.load_sweep_config(
-                        self.config, [*job, *search_space.as_overrides({key: value})])
+                    if str(value) not in options:
+                        raise UserError(f"the search's choice {key}={value} names no option of {key} (choose one "
+                                        f"of: {', '.join(options)}). Fix: pick an existing option")
 
     def _launch(self, batch: list[list[str]]):
         returns = self.launcher.launch(batch, initial_job_idx=self.job_number)
