@@ -5,10 +5,8 @@ Every problem caused by the user's input (data, config, model URI, tracking URI)
 line and exit non-zero; everything else is a bug and keeps its traceback.
 """
 
-from collections.abc import Iterable
-
-
 import threading
+from collections.abc import Iterable
 
 # Set once a config or an override was refused (``cli.errors.report_config_errors``) and the
 # process is about to exit: what it began before (a sweep's parent run, ``tracking.sweep``) then

@@ -62,6 +62,7 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
     import mlflow
 
     from textclf.errors import config_refused
+    from textclf.tracking.sweep import ParentRunCallback, child_run_count, study_parent_run
 
     # The callback's client reads the current store, as in the launching process; set_tracking_uri
     # also sets MLFLOW_TRACKING_URI, which monkeypatch removes after the test.
@@ -75,24 +76,7 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
     store.set_terminated(parent, "FINISHED")
     ended = store.get_run(parent).info.end_time
     config_refused.set()  # as report_config_errors leaves it
-    try:
-        _check_the_continued_parent(store, experiment, parent, ended)
-    finally:
-        config_refused.clear()
-
-    # Stopped some other way (Ctrl-C; a launcher's remote jobs may still come): a parent it created
-    # with no job under it yet ends FAILED, and stays
-    from textclf.tracking.sweep import ParentRunCallback
-
-    callback, fresh = ParentRunCallback(), store.create_run(experiment).info.run_id
-    callback.parent_run_id, callback._experiment_id = fresh, experiment
-    callback._end("FAILED")
-    assert store.get_run(fresh).info.status == "FAILED" and store.get_run(fresh).info.lifecycle_stage == "active"
-
-
-def _check_the_continued_parent(store, experiment, parent, ended):
-    from textclf.tracking.sweep import ParentRunCallback, child_run_count, study_parent_run
-
+    request.addfinalizer(config_refused.clear)
     for job_starts in (False, True):
         callback = ParentRunCallback()  # what on_multirun_start does for a study it continues
         callback.parent_run_id, callback._status_before = study_parent_run(store, experiment, "contract")
@@ -104,6 +88,14 @@ def _check_the_continued_parent(store, experiment, parent, ended):
         run = store.get_run(parent)
         assert run.info.status == ("FAILED" if job_starts else "FINISHED") and run.info.lifecycle_stage == "active"
         assert (run.info.end_time == ended) != job_starts
+
+    # Stopped some other way (Ctrl-C; a launcher's remote jobs may still come): a parent it created
+    # with no job under it yet ends FAILED, and stays
+    config_refused.clear()
+    callback, fresh = ParentRunCallback(), store.create_run(experiment).info.run_id
+    callback.parent_run_id, callback._experiment_id = fresh, experiment
+    callback._end("FAILED")
+    assert store.get_run(fresh).info.status == "FAILED" and store.get_run(fresh).info.lifecycle_stage == "active"
 
 
 def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):

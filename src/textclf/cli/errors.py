@@ -84,18 +84,14 @@ def report_config_errors(hydra_main):
         config_refused.clear()  # this call's, not an earlier one's in the same process (tests)
         try:
             return hydra_main()
-        except (HydraException, OmegaConfBaseException) as error:
+        # A UserError here was raised outside the task function: a search's sweeper refused a setting.
+        except (HydraException, OmegaConfBaseException, UserError) as error:
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
-            print(f"error: {describe_config_error(error)}", file=sys.stderr)
+            refused = error if isinstance(error, UserError) else UserError(describe_config_error(error))
+            print(f"error: {refused}", file=sys.stderr)
             config_refused.set()
-            sys.exit(2)
-        except UserError as error:  # raised outside the task function: a search's sweeper refused a setting
-            if os.environ.get("TEXTCLF_DEBUG"):
-                raise
-            print(f"error: {error}", file=sys.stderr)
-            config_refused.set()
-            sys.exit(error.exit_code)
+            sys.exit(refused.exit_code)
 
     return wrapper
 
