@@ -33,18 +33,24 @@ def pytest_configure(config):
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-SERVERS = ("team_server", "tracking_server")  # session fixtures below, costly to start and to stop
+# Session fixtures costly to build (or to start and stop) that only a few test files read: the
+# tests of each run in one xdist worker, which builds it once while the other worker goes on with
+# other tests. (Built once per run anyway, ``helpers.shared``; without the group the second worker
+# to ask sat idle until the first had built it: 27 s for the planted audit.) The servers come first:
+# a test of a server and a build goes with its server.
+GROUPED = ("team_server", "tracking_server", "planted", "finetuned_store", "suggest_store")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
-    """The tests of one server all run in one xdist worker (``--dist loadgroup``, pyproject.toml),
-    so a run starts each server once, not once per worker. A test that asks for a server by name
-    (``request.getfixturevalue``) carries the mark itself."""
+    """``--dist loadgroup`` (pyproject.toml) keeps the tests of each fixture in ``GROUPED`` in one
+    worker, so a run starts each server and builds each store once, and no worker waits for the
+    other's build. A test that asks for a server by name (``request.getfixturevalue``) carries the
+    mark itself."""
     for item in items:
-        for server in SERVERS:
-            if server in item.fixturenames:
-                item.add_marker(pytest.mark.xdist_group(server))
+        fixture = next((name for name in GROUPED if name in item.fixturenames), None)
+        if fixture is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(fixture))
 
 
 @pytest.fixture(scope="session")

@@ -46,7 +46,8 @@ def test_picks_skip_near_copies_of_each_other_and_of_the_labeled_data():
 
 
 @pytest.fixture(scope="session")
-def champion(tmp_path_factory):
+def suggest_store(tmp_path_factory):
+    """A default model trained on the seed corpus (features=tfidf_word), the champion suggest reads."""
     def build(folder):
         result = run_train(folder, "features=tfidf_word")
         assert result.returncode == 0, result.stderr[-2000:]
@@ -54,10 +55,10 @@ def champion(tmp_path_factory):
     return built_once(tmp_path_factory, "suggest-champion", build)
 
 
-def test_suggest_writes_n_picks_ready_to_label(champion, tmp_path, capsys, monkeypatch):
+def test_suggest_writes_n_picks_ready_to_label(suggest_store, tmp_path, capsys, monkeypatch):
     output = tmp_path / "picks.csv"
     result = cli_here("suggest", str(SEEDS / "test.jsonl"), "-n", "7", "--labeled", str(SEEDS / "train.jsonl"),
-                      "-o", str(output), "--tracking-uri", f"sqlite:///{champion}/mlflow.db", capsys=capsys,
+                      "-o", str(output), "--tracking-uri", f"sqlite:///{suggest_store}/mlflow.db", capsys=capsys,
                       monkeypatch=monkeypatch)
     assert result.returncode == 0, result.stderr[-2000:]
     picks = pd.read_csv(output)
@@ -69,11 +70,11 @@ def test_suggest_writes_n_picks_ready_to_label(champion, tmp_path, capsys, monke
     assert {"top2", "top3_prob"} <= set(picks.columns) and "top4" not in picks.columns  # three labels shown
 
 
-def test_suggest_reads_a_text_file_and_names_picks_by_line(champion, tmp_path, capsys, monkeypatch):
+def test_suggest_reads_a_text_file_and_names_picks_by_line(suggest_store, tmp_path, capsys, monkeypatch):
     texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:30]]
     pool = tmp_path / "pool.txt"
     pool.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    result = cli_here("suggest", str(pool), "-n", "3", "--tracking-uri", f"sqlite:///{champion}/mlflow.db",
+    result = cli_here("suggest", str(pool), "-n", "3", "--tracking-uri", f"sqlite:///{suggest_store}/mlflow.db",
                       capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 0, result.stderr[-2000:]
     picks = pd.read_csv(io.StringIO(result.stdout))
@@ -86,9 +87,9 @@ def test_suggest_reads_a_text_file_and_names_picks_by_line(champion, tmp_path, c
     (["--strategy", "loudest"], "invalid choice: 'loudest'"),
     (["--labeled", "/nowhere/train.csv"], "/nowhere/train.csv"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(arguments, message, champion, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line_and_writes_nothing(arguments, message, suggest_store, tmp_path, capsys, monkeypatch):
     output = tmp_path / "picks.csv"
     result = cli_here("suggest", str(SEEDS / "test.jsonl"), *arguments, "-o", str(output),
-                      "--tracking-uri", f"sqlite:///{champion}/mlflow.db", capsys=capsys, monkeypatch=monkeypatch)
+                      "--tracking-uri", f"sqlite:///{suggest_store}/mlflow.db", capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 2 and result.stderr.count("error:") == 1 and message in result.stderr
     assert "Fix:" in result.stderr and not output.exists()

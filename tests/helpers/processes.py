@@ -77,3 +77,14 @@ def tracking_workers(pid: int | None = None) -> list:
         except psutil.NoSuchProcess:  # gone meanwhile
             pass
     return workers
+
+
+def dead_owner() -> str:
+    """The owner string (``textclf.tracking.ownership``) of a process that has since exited."""
+    from textclf.tracking.ownership import describe
+
+    process = subprocess.Popen(["sleep", "60"])
+    owner = describe(process.pid)
+    process.kill()
+    process.wait()
+    return owner

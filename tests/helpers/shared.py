@@ -1,8 +1,9 @@
 """A costly fixture built once per test run, whichever pytest-xdist worker asks for it first.
 
 Session fixtures are per worker: with `-n 2`, each would be built twice. These folders live beside
-the workers' own temporary folders and are filled under a lock; the second worker waits, then
-reads what the first built. Their tests only read them.
+the workers' own temporary folders and are filled under a lock; a second worker that asks waits,
+then reads what the first built. Their tests only read them. (The tests of a build that few test
+files read run in one worker, ``GROUPED`` in tests/conftest.py, so that nobody waits.)
 """
 
 import fcntl

@@ -99,3 +99,13 @@ def log_a_model(tracker, folder):
     packages = save_state(model, ArgmaxDecision(("nk", "visit")), folder)
     output = pd.DataFrame({"label": ["nk"], "prob_nk": [0.6], "prob_visit": [0.4]})
     return tracker.log_model(str(folder), packages, pd.DataFrame({"text": texts[:1]}), output)
+
+
+def background_tracker(folder, registered_model: str = "demo-topics"):
+    """A ``BackgroundTracker`` on a sqlite store in ``folder``, as ``train.py`` opens one."""
+    from textclf.tracking.background import BackgroundTracker
+
+    settings = dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
+                    registered_model=registered_model, champion_alias="champion",
+                    champion_metric="validation/macro_f1", connect_timeout=5)
+    return BackgroundTracker(settings, server_silence_seconds=15)

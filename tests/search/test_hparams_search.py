@@ -19,7 +19,11 @@ SEARCH = ["-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word", "cv=kfo
 
 
 def _study(folder):
-    return optuna.load_study(study_name="contract", storage=f"sqlite:///{folder}/optuna.db")
+    return _study_named(folder, "contract")
+
+
+def _study_named(folder, name: str):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{folder}/optuna.db")
 
 
 def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
@@ -75,6 +79,28 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "trials" not in tables and "studies" not in tables
+
+
+def test_a_finetuning_trial_is_pruned_by_its_epoch_scores_and_keeps_them(tmp_path, tiny, train_in_process):
+    """Without cv the steps are epochs: a fine-tuning trial below the median after its first epoch
+    stops there, and its run keeps that epoch's held-out score where a finished run logs it."""
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="epochs", storage=storage, direction="maximize")
+    # a finished trial that scored 1.0 at every epoch: the median the next trial is held to
+    study.add_trial(optuna.trial.create_trial(value=1.0, intermediate_values={1: 1.0, 2: 1.0}))
+    trial = study.ask()
+    result = train_in_process(tmp_path, "hparams_search=minilm_finetune", f"hparams_search.trial={trial.number}",
+                              "hparams_search.study_name=epochs", f"hparams_search.storage={storage}",
+                              "hparams_search.pruner.n_startup_trials=1", "hparams_search.pruner.n_warmup_steps=0",
+                              f"model.encoder={tiny}", "model.estimator.max_length=64", "model.estimator.epochs=3",
+                              "model.estimator.progress=false")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trial {trial.number} pruned after epoch 1" in result.stderr
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED" and "pruned after epoch 1" in run.data.tags["textclf.pruned"]
+    (epoch,) = client(tmp_path).get_metric_history(run.info.run_id, "train/held_out_macro_f1")
+    assert epoch.step == 1 and epoch.value == pytest.approx(_study_named(tmp_path, "epochs").trials[1].intermediate_values[1])
+    assert client(tmp_path).search_model_versions() == []
 
 
 def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_one_line(tmp_path):

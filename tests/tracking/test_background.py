@@ -12,7 +12,7 @@ import pytest
 from helpers.paths import ROOT
 from helpers.processes import clean_env, store_overrides, tracking_workers
 from helpers.stores import all_runs, client
-from helpers.training import run_description
+from helpers.training import background_tracker, run_description
 
 
 def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
@@ -26,16 +26,6 @@ def test_a_tracking_failure_fails_the_run_and_registers_nothing(tmp_path):
     assert "Not a directory" in lines[0] and "Traceback" not in result.stderr
     assert [run.info.status for run in all_runs(tmp_path)] == ["FAILED"]
     assert client(tmp_path).search_model_versions() == []
-
-
-def background_tracker(folder):
-    """A ``BackgroundTracker`` on a sqlite store in ``folder``, as ``train.py`` opens one."""
-    from textclf.tracking.background import BackgroundTracker
-
-    settings = dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
-                    registered_model="demo-topics", champion_alias="champion", champion_metric="validation/macro_f1",
-                    connect_timeout=5)
-    return BackgroundTracker(settings, server_silence_seconds=15)
 
 
 def test_calls_reach_the_store_in_the_order_they_were_made(tmp_path):

@@ -5,23 +5,14 @@ deleted, a registry lock whose holder is gone is released; a run owned by anothe
 alone. `predict` does this too on a local sqlite store, where it otherwise loads without MLflow."""
 
 import shutil
-import subprocess
 
 import pytest
 
+from helpers.processes import dead_owner
 from helpers.stores import client
-from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, describe, is_gone, this_process
+from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, is_gone, this_process
 
 MODEL = "diplomacy-topics"
-
-
-def dead_owner() -> str:
-    """The owner string of a process that has since exited."""
-    process = subprocess.Popen(["sleep", "60"])
-    owner = describe(process.pid)
-    process.kill()
-    process.wait()
-    return owner
 
 
 def test_a_process_is_gone_once_it_exits_and_only_on_this_host_and_boot():

@@ -4,7 +4,7 @@ under the registry lock when two runs of different tasks started before either r
 import pytest
 
 from helpers.stores import all_runs, client
-from helpers.training import log_a_model, run_description
+from helpers.training import background_tracker, log_a_model, run_description
 from textclf.errors import UserError
 
 
@@ -21,6 +21,23 @@ def test_train_py_refuses_another_task_under_a_used_name_in_one_line(tmp_path, t
     # by default a multi-label run goes to a registered model of its own
     assert train_in_process(tmp_path, *fast, "task=multilabel").returncode == 0
     assert len(client(tmp_path).search_model_versions("name='diplomacy-topics-multilabel'")) == 1
+
+
+def test_a_refusal_that_arrives_during_a_long_fit_stops_it(tmp_path, train_in_process):
+    """The check runs in the tracking worker while training starts: a fit still going when the
+    refusal arrives is stopped by it, with the refusal's one line, and nothing is logged."""
+    import time
+
+    assert train_in_process(tmp_path, "model=tfidf_nb", "features=tfidf_word").returncode == 0
+    started = time.monotonic()
+    with pytest.raises(UserError, match="registered model 'diplomacy-topics' holds multiclass models"):
+        with background_tracker(tmp_path, "diplomacy-topics") as tracker, \
+                tracker.run(run_description("long", task="multilabel")):
+            while time.monotonic() - started < 60:  # "fitting": only an interrupt ends it early
+                time.sleep(0.05)
+    assert time.monotonic() - started < 30
+    assert len(all_runs(tmp_path)) == 1  # no run was created for it
+    assert len(client(tmp_path).search_model_versions("name='diplomacy-topics'")) == 1
 
 
 def test_two_runs_of_different_tasks_started_together_cannot_both_register(tmp_path):

@@ -4,7 +4,7 @@ model's state not downloaded again by the run that uploaded it."""
 
 import pandas as pd
 
-from helpers.processes import clean_env, run_cli, run_train
+from helpers.processes import clean_env, dead_owner, run_cli, run_train
 
 
 def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
@@ -38,6 +38,18 @@ def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
     model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion", dst_path=str(tmp_path / "download"))
     out = model.predict(pd.DataFrame({"text": ["Pyongyang fired a missile on Sunday."]}))
     assert out.loc[0, "label"] == "north_korea_security"
+
+    # A run whose process died, left RUNNING on the server: the next predict ends it FAILED, and
+    # MLflow's link to the run it ended goes to stderr, not into the predictions
+    from textclf.tracking.ownership import OWNER_TAG
+
+    server = mlflow.MlflowClient(url)
+    abandoned = server.create_run(run.info.experiment_id, tags={OWNER_TAG: dead_owner()}).info.run_id
+    tidied = run_cli("predict", "--tracking-uri", url, stdin="Pyongyang fired a missile on Sunday.\n",
+                     env=clean_env(TMPDIR=str(scratch)))
+    assert tidied.returncode == 0 and tidied.stdout == predicted.stdout, tidied.stderr[-2000:]
+    assert "View run" in tidied.stderr and abandoned in tidied.stderr
+    assert server.get_run(abandoned).info.status == "FAILED"
 
 
 STATE = "/artifacts/artifacts/state/"  # the model's own files, under the logged model's artifacts
