@@ -75,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(prog="textclf", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"textclf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add_command in (_add_predict, _add_verify, _add_audit, _add_suggest, _add_server, _add_compare):
+        add_command(commands)
+    return parser
 
+
+def _add_predict(commands) -> None:
+    """``textclf predict``: texts, or whole articles with ``--article``."""
     predict = commands.add_parser("predict", help="tag texts, or whole articles (--article), with a saved model")
     predict.add_argument("input", nargs="?", default="-",
                          help="CSV, JSONL or text file (one text a line); '-' or nothing reads stdin")
@@ -121,10 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="passages with only this label are left out of the topics (default: "
                                "broadcast_boilerplate, when the model has it; '' leaves every passage in)")
 
+
+def _add_verify(commands) -> None:
+    """``textclf verify``: a stored model's files against their recorded digest."""
     verify = commands.add_parser("verify", help="check a stored model's files against the digest recorded when it was logged")
     verify.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"registered model or run (default: {DEFAULT_MODEL_URI})")
     verify.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
+
+def _add_audit(commands) -> None:
+    """``textclf audit``: problems in labeled data."""
     audit = commands.add_parser("audit", help="find likely label errors, duplicates and other data problems")
     audit.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="train.py's data, task and model overrides, and audit.* settings (configs/audit.yaml)")
@@ -132,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--fail-on", type=problem_kinds, default=(), metavar="KINDS",
                        help=f"exit 1 if any of these is found (comma-separated: {', '.join(FAIL_ON_KINDS)}); for CI")
 
+
+def _add_suggest(commands) -> None:
+    """``textclf suggest``: texts worth labeling next."""
     suggest = commands.add_parser("suggest", help="pick the unlabeled texts worth labeling next")
     suggest.add_argument("input", help="unlabeled texts: CSV, JSONL or text file (one text a line); '-' reads stdin")
     suggest.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
@@ -150,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "otherwise the line number)")
     suggest.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 
+
+def _add_server(commands) -> None:
+    """``textclf server``: a team's tracking server."""
     server = commands.add_parser("server", help="a team's tracking server: MLflow with sign-in, on PostgreSQL")
     server.add_argument("action", choices=["start", "status", "stop"])
     server.add_argument("--data", required=True, metavar="DIR",
@@ -159,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "before opening it to a network)")
     server.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
 
+
+def _add_compare(commands) -> None:
+    """``textclf compare``: an experiment's runs, best first."""
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
     compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
     compare.add_argument("--metric", default="validation/macro_f1",
@@ -171,7 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="show every param that differs, names and values in full "
                               "(default: what fits 120 columns)")
     compare.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
-    return parser
 
 
 def command() -> None:

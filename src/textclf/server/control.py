@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -31,13 +30,13 @@ from pathlib import Path
 from textclf.errors import UserError
 from textclf.extras import EXTRAS, is_installed, missing_extra_message
 from textclf.server.postgres import Cluster, cluster_account, is_cluster
+from textclf.server.process_group import is_alive, stop_group
 from textclf.tracking.ownership import describe, is_gone
 
 ADMIN = "admin"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 TRACKING_DATABASE, AUTH_DATABASE = "mlflow", "mlflow_auth"
 HEALTH_TIMEOUT = 180  # seconds; MLflow answers /health 11-17 s after starting on 2 cores
-STOP_TIMEOUT = 30
 AUTH_CACHE_SECONDS = 60
 MIN_PASSWORD = 12  # MLflow's own rule for a user's password
 SOCKET_PATH_LIMIT = 107  # bytes of a Unix socket's path (sun_path), the socket file's name included
@@ -95,7 +94,7 @@ class TeamServer:
                 self.state_file.write_text(json.dumps(asdict(state), indent=2) + "\n", encoding="utf-8")
             except BaseException:  # a Ctrl-C too: leave nothing running behind a failed start
                 if process is not None:
-                    _stop_group(process.pid)
+                    stop_group(process.pid)
                 cluster.stop()
                 raise
             return state
@@ -110,7 +109,7 @@ class TeamServer:
     def _mlflow_pid(state: ServerState | None) -> int | None:
         """The recorded MLflow server's pid, if that process still runs (a pid from before a
         reboot or a kill may now be another program's: ``tracking.ownership`` tells them apart)."""
-        if state is None or is_gone(state.mlflow_process) or not _alive(state.mlflow_pid):
+        if state is None or is_gone(state.mlflow_process) or not is_alive(state.mlflow_pid):
             return None
         return state.mlflow_pid
 
@@ -227,7 +226,7 @@ class TeamServer:
             cluster = self.existing_cluster()
             was_running = mlflow_pid is not None or (cluster is not None and cluster.running())
             if mlflow_pid is not None:
-                _stop_group(mlflow_pid)
+                stop_group(mlflow_pid)
             if cluster is not None:
                 cluster.stop()
             self.state_file.unlink(missing_ok=True)
@@ -241,47 +240,6 @@ def _private_folder(folder: Path, owner) -> None:
     folder.chmod(0o700)
     if owner is not None and os.geteuid() == 0:
         os.chown(folder, owner.uid, owner.gid)
-
-
-def _stop_group(pid: int) -> None:
-    """SIGTERM the process group ``pid`` leads (the server and its workers), SIGKILL what is left."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.2)
-    if _group_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _group_alive(pgid: int) -> bool:
-    return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
-
-
-def _group_of(pid: str) -> int | None:
-    """The process group of a live process (not a zombie), from /proc."""
-    fields = _stat_fields(pid)
-    return int(fields[2]) if fields and fields[0] != "Z" else None
-
-
-def _state_of(pid: str) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[0] if fields else None
-
-
-def _stat_fields(pid: str) -> list[str] | None:
-    """/proc/PID/stat after the command name: state, ppid, pgrp, ..."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()
-
-
-def _alive(pid: int) -> bool:
-    return _state_of(str(pid)) not in (None, "Z")
 
 
 def _healthy(url: str) -> bool:

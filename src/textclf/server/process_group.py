@@ -1,0 +1,53 @@
+"""The server's processes, read from /proc: each server (MLflow with its workers) leads a process
+group of its own, stopped as a whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+STOP_TIMEOUT = 30  # seconds a group has to go after SIGTERM before SIGKILL
+
+
+def stop_group(pid: int) -> None:
+    """SIGTERM the process group ``pid`` leads (the server and its workers), SIGKILL what is left."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.2)
+    if _group_alive(pid):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def _group_of(pid: str) -> int | None:
+    """The process group of a live process (not a zombie), from /proc."""
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields and fields[0] != "Z" else None
+
+
+def _state_of(pid: str) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else None
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """/proc/PID/stat after the command name: state, ppid, pgrp, ..."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def is_alive(pid: int) -> bool:
+    """Running (not gone, not a zombie)."""
+    return _state_of(str(pid)) not in (None, "Z")
