@@ -100,16 +100,21 @@ def test_single_class(tmp_path, files_run):
         ("seed=abc", ["seed"]),
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),
         ("model.calibration_set=test", ["model.calibration_set", "validation or null"]),
+        ("features.word_ngram_range=abc", ["features.word_ngram_range must be two whole numbers", "['a', 'b', 'c']"]),
+        ("features.char_ngram_range=[5,2]", ["features.char_ngram_range", "[5, 2]", "=[1,2]"]),
+        ("features=tfidf_word features.word_ngram_range=[0,2]", ["features.word_ngram_range", "1 <= min"]),
+        ("cv=kfold cv.folds=1", ["cv.folds must be an integer of at least 2", "cv.folds=5"]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words, run_train):
-    assert_clean_failure(run_train(tmp_path, override), tmp_path, *words)
+    assert_clean_failure(run_train(tmp_path, *override.split()), tmp_path, *words)
     assert not (tmp_path / "mlflow.db").exists()
 
 
 def test_bad_setting_found_during_fit_leaves_no_run(tmp_path, run_train):
-    result = run_train(tmp_path, "features.word_ngram_range=[2,1]")
-    assert_clean_failure(result, tmp_path, "ngram_range")
+    # a term must be in more texts than train holds: only the fit can know
+    result = run_train(tmp_path, "features=tfidf_word", "features.min_df=100000")
+    assert_clean_failure(result, tmp_path, "min_df", "features.* settings")
     assert all_runs(tmp_path) == []  # the run that began is ended FAILED and moved to the trash
     (trashed,) = client(tmp_path).search_runs(["1"], run_view_type=2)  # ViewType.DELETED_ONLY
     assert trashed.info.status == "FAILED"

@@ -135,7 +135,7 @@ def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="has no column 'ref'.*Fix: pass --id-column NAME"):
         read_texts_with_ids(str(tmp_path / "in.csv"), "ref")
     (tmp_path / "in.txt").write_text("a text\n")
-    with pytest.raises(UserError, match="--id-column ref needs a CSV or JSONL input"):
+    with pytest.raises(UserError, match="--id-column ref needs a CSV, JSONL or Parquet input"):
         read_texts_with_ids(str(tmp_path / "in.txt"), "ref")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"a text\n")))
     with pytest.raises(UserError, match="standard input is plain text"):
@@ -149,6 +149,25 @@ def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
     (tmp_path / "open.csv").write_text('text\n"a quote left open\ntwo\nthree\n')  # not one text of three lines
     with pytest.raises(UserError, match="open.csv: unexpected end of data"):
         read_texts(str(tmp_path / "open.csv"), "text")
+
+
+def test_a_parquet_input_is_read_in_batches_with_its_ids_or_row_numbers(tmp_path, monkeypatch):
+    monkeypatch.setattr(predict_module, "BATCH_TEXTS", 2)
+    pd.DataFrame({"id": ["a7", "b8", "c9"], "body": ["one", None, "three"], "ref": [1, 2, 3]}).to_parquet(
+        tmp_path / "in.parquet")
+    assert keys_and_texts(str(tmp_path / "in.parquet"), "body") == ("id", [("a7", "one"), ("c9", "three")])
+    assert keys_and_texts(str(tmp_path / "in.parquet"), "body", id_column="ref") == ("ref", [(1, "one"), (3, "three")])
+    pd.DataFrame({"text": [f"t{i}" for i in range(5)]}).to_parquet(tmp_path / "plain.pq")
+    batches = list(read_batches(str(tmp_path / "plain.pq"), "text"))
+    assert [len(batch.texts) for batch in batches] == [2, 2, 1]
+    assert batches[0].key_column == "row" and [key for batch in batches for key in batch.keys] == [1, 2, 3, 4, 5]
+    with pytest.raises(UserError, match=r"in.parquet has no column 'text' \(columns: \['id', 'body', 'ref'\]\)"):
+        read_texts(str(tmp_path / "in.parquet"), "text")
+    with pytest.raises(UserError, match="has no column 'url' in its columns"):
+        read_texts_with_ids(str(tmp_path / "plain.pq"), "url")
+    (tmp_path / "csv.parquet").write_text("text\none\n")  # a CSV under a Parquet name
+    with pytest.raises(UserError, match="csv.parquet is not a readable Parquet file"):
+        read_texts(str(tmp_path / "csv.parquet"), "text")
 
 
 def test_a_csv_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):

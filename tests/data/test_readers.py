@@ -222,6 +222,22 @@ def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_p
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(UserError, match="no 'article' group in row 3"):
         load_files("groups", str(tmp_path / "train.csv"), group_column="article")
+    # the group column is cv.group_column's: the fix names the setting users set
+    with pytest.raises(UserError, match=r"no group column 'story'.*Fix: set cv.group_column=NAME"):
+        load_files("groups", str(tmp_path / "train.csv"), group_column="story")
+
+
+@pytest.mark.parametrize(("sizes", "words"), [
+    (dict(validation_size=2), r"data.validation_size is the fraction .* between 0 and 1; got 2\."),
+    (dict(test_size=0), r"data.test_size .* got 0\."),
+    (dict(validation_size="half"), r"data.validation_size .* got 'half'"),
+    (dict(validation_size=0.5, test_size=0.5), r"data.validation_size \+ data.test_size .* 0.5 \+ 0.5"),
+])
+def test_split_sizes_are_fractions_that_leave_some_of_train(tmp_path, sizes, words):
+    path = tmp_path / "train.csv"
+    frame().to_csv(path, index=False)
+    with pytest.raises(UserError, match=words):
+        load_files("m", str(path), **sizes)
 
 
 def test_per_label_keeps_k_training_texts_of_each_primary_label_seeded(tmp_path):

@@ -67,7 +67,7 @@ def test_too_few_rows_or_groups_for_the_folds_is_one_user_error():
     with pytest.raises(UserError, match="needs at least 3 groups"):
         KFold(folds=3, group_column="article").split(split)
     with pytest.raises(UserError, match="at least 2"):
-        KFold(folds=1).split(split)
+        KFold(folds=1)  # refused as the config is built, before any run exists
 
 
 def test_out_of_fold_probabilities_are_each_folds_own_held_out_predictions():

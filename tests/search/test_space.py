@@ -45,6 +45,28 @@ def test_drawn_values_are_overrides_hydra_composes():
     assert cfg.features.transformer._target_.endswith("TfidfVectorizer")
 
 
+@pytest.mark.parametrize("name", ["tfidf_linearsvc", "tfidf_logreg", "minilm_finetune", "minilm_setfit"])
+def test_every_choice_of_a_shipped_space_reaches_the_config_as_written(name):
+    """Each choice of a config value (``class_weight: {choices: [balanced, null]}``) composes into
+    the trial's config as the YAML wrote it: null as None, not the string 'None' (which the model
+    refuses only when it is fitted, mid-study)."""
+    import yaml
+    from omegaconf import OmegaConf
+
+    from helpers.paths import CONFIGS
+
+    params = OmegaConf.to_container(OmegaConf.load(CONFIGS / "hparams_search" / f"{name}.yaml").hydra.sweeper.params)
+    for key, spec in params.items():
+        if spec["type"] != "categorical" or "." not in key:  # a config group's choice names an option
+            continue
+        for choice in spec["choices"]:
+            cfg = composed(f"hparams_search={name}", *as_overrides({key: choice}))
+            value = OmegaConf.select(cfg, key)
+            value = OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+            written_as_list = isinstance(choice, str) and choice.startswith("[")  # "[1,2]": a list
+            assert value == (yaml.safe_load(choice) if written_as_list else choice), (key, choice, value)
+
+
 @pytest.mark.parametrize("name", ["tfidf_linearsvc", "tfidf_logreg", "minilm_finetune"])
 def test_every_shipped_space_draws_configs_that_build(name):
     """Each configs/hparams_search space parses, and a draw from it builds the model it tunes."""

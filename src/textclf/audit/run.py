@@ -69,8 +69,6 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     for estimator in estimators.values():
         check_estimator_params(estimator)
     settings = cfg.audit
-    if not isinstance(settings.folds, int) or settings.folds < 2:
-        raise UserError(f"audit.folds must be an integer of at least 2, got {settings.folds!r}. Fix: pass audit.folds=5")
     pool = pool_of(*dataset.splits)
     origins = tuple((split.name, row) for split in dataset.splits for row in range(len(split)))
 

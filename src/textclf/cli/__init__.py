@@ -84,14 +84,14 @@ def _add_predict(commands) -> None:
     """``textclf predict``: texts, or whole articles with ``--article``."""
     predict = commands.add_parser("predict", help="tag texts, or whole articles (--article), with a saved model")
     predict.add_argument("input", nargs="?", default="-",
-                         help="CSV, JSONL or text file (one text a line); '-' or nothing reads stdin")
+                         help="CSV, JSONL, Parquet or text file (one text a line); '-' or nothing reads stdin")
     predict.add_argument("--model-uri", default=DEFAULT_MODEL_URI,
                          help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
     predict.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
     predict.add_argument("--format", choices=["csv", "jsonl"], help=OUTPUT_FORMAT_HELP)
-    predict.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
+    predict.add_argument("--text-column", default="text", help="text column of a CSV/JSONL/Parquet input")
     predict.add_argument("--id-column", default=None,
-                         help="column of a CSV/JSONL input copied to each output row (default: id, when the input "
+                         help="column of a CSV/JSONL/Parquet input copied to each output row (default: id, when the input "
                               "has it; otherwise each row gets its line number in the input)")
     predict.add_argument("--top-k", type=top_k_count, default=None, metavar="N",
                          help="the N most probable labels and their probabilities (top1, top1_prob, ...) "
@@ -148,20 +148,20 @@ def _add_audit(commands) -> None:
 def _add_suggest(commands) -> None:
     """``textclf suggest``: texts worth labeling next."""
     suggest = commands.add_parser("suggest", help="pick the unlabeled texts worth labeling next")
-    suggest.add_argument("input", help="unlabeled texts: CSV, JSONL or text file (one text a line); '-' reads stdin")
+    suggest.add_argument("input", help="unlabeled texts: CSV, JSONL, Parquet or text file (one text a line); '-' reads stdin")
     suggest.add_argument("--model-uri", default=DEFAULT_MODEL_URI, help=f"any MLflow model URI (default: {DEFAULT_MODEL_URI})")
     suggest.add_argument("-n", type=int, default=40, help="how many texts to pick (default: 40)")
     suggest.add_argument("--output", "-o", default="-", help="output file, .csv or .jsonl ('-' = stdout)")
     suggest.add_argument("--format", choices=["csv", "jsonl"], help=OUTPUT_FORMAT_HELP)
     suggest.add_argument("--labeled", default=None,
-                         help="the labeled data (CSV, JSONL or text file): no pick is a near-copy of one of its texts")
+                         help="the labeled data (CSV, JSONL, Parquet or text file): no pick is a near-copy of one of its texts")
     suggest.add_argument("--strategy", choices=["margin", "entropy"], default="margin",
                          help="how uncertainty is measured (default: margin between the two most probable labels)")
     suggest.add_argument("--near-duplicate-similarity", type=float, default=0.9,
                          help="picks at least this similar (character n-gram cosine) to another pick or to the "
                               "labeled data are skipped (default: 0.9)")
-    suggest.add_argument("--text-column", default="text", help="text column of a CSV/JSONL input")
-    suggest.add_argument("--id-column", default=None, help="id column of a CSV/JSONL input (default: id, when present; "
+    suggest.add_argument("--text-column", default="text", help="text column of a CSV/JSONL/Parquet input")
+    suggest.add_argument("--id-column", default=None, help="id column of a CSV/JSONL/Parquet input (default: id, when present; "
                                                           "otherwise the line number)")
     suggest.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
 

@@ -29,6 +29,8 @@ from textclf.safe_csv import write_rows
 BATCH_TEXTS = 2000
 DEFAULT_ID_COLUMN = "id"
 LINE_COLUMN = "line"
+ROW_COLUMN = "row"  # a Parquet input's row number (1: its first row), where it has no id column
+PARQUET_SUFFIXES = (".parquet", ".pq")
 PROBABILITY_PREFIX = "prob_"  # a model's one column per class (serving.tagging)
 EXPLANATION_COLUMN = "explanation"  # with params {"explain": true} (serving.explain)
 
@@ -43,9 +45,10 @@ class Batch:
 
 
 def read_batches(source: str, text_column: str, id_column: str | None = None) -> Iterator[Batch]:
-    """Batches of non-empty texts from a CSV or JSONL file (``text_column``), a text file (one a
-    line), or stdin ('-'). Each text keeps the input's ``id_column`` (default ``id``, when the input
-    has it) or its line number. Raises ``UserError`` when there is no text at all."""
+    """Batches of non-empty texts from a CSV, JSONL or Parquet file (``text_column``), a text file
+    (one a line), or stdin ('-'). Each text keeps the input's ``id_column`` (default ``id``, when the
+    input has it) or its line number (a Parquet file's: its row number). Raises ``UserError`` when
+    there is no text at all."""
     keys, texts, found = [], [], False
     for key_column, key, text in _records(source, text_column, id_column):
         if not text.strip():
@@ -67,17 +70,19 @@ def _records(source: str, text_column: str, id_column: str | None) -> Iterator[t
     """(key column, key, text) for every record of the input, blank ones included."""
     path = None if source == "-" else Path(source)
     if path is not None and not path.is_file():
-        raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL or text file")
+        raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL, Parquet or text file")
     suffix = "" if path is None else path.suffix.lower()
-    if id_column is not None and suffix not in (".csv", ".jsonl", ".json"):
-        raise UserError(f"--id-column {id_column} needs a CSV or JSONL input, and {path or 'standard input'} is "
-                        "plain text. Fix: drop --id-column (rows get their line number), or pass a CSV or JSONL file")
+    if id_column is not None and suffix not in (".csv", ".jsonl", ".json", *PARQUET_SUFFIXES):
+        raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
+                        "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV or JSONL file")
     if path is None:
         yield from _text_lines(sys.stdin.buffer, "standard input")
     elif suffix == ".csv":
         yield from _csv_rows(path, text_column, id_column)
     elif suffix in (".jsonl", ".json"):
         yield from _json_lines(path, text_column, id_column)
+    elif suffix in PARQUET_SUFFIXES:
+        yield from _parquet_rows(path, text_column, id_column)
     else:
         with path.open("rb") as handle:
             yield from _text_lines(handle, str(path))
@@ -110,6 +115,30 @@ def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[t
     key_at = None if key_column == LINE_COLUMN else header.index(key_column)
     for number, cells in rows:
         yield key_column, number if key_at is None else cells[key_at], cells[text_at]
+
+
+def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+    """A Parquet file's rows, read ``BATCH_TEXTS`` at a time (only the columns needed)."""
+    import pyarrow.parquet as parquet
+
+    try:
+        table = parquet.ParquetFile(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow's errors for a file it cannot read vary
+        raise UserError(f"{path} is not a readable Parquet file ({str(error).splitlines()[0]}). "
+                        "Fix: pass a Parquet, CSV, JSONL or text file with a matching extension") from None
+    columns = table.schema_arrow.names
+    if text_column not in columns:
+        raise UserError(f"{path} has no column {text_column!r} (columns: {columns}). Fix: pass --text-column NAME")
+    key_column = _key_column(path, columns, id_column, "its columns")
+    key_column = ROW_COLUMN if key_column == LINE_COLUMN else key_column
+    wanted = [text_column] if key_column == ROW_COLUMN else list(dict.fromkeys([text_column, key_column]))
+    number = 0
+    for batch in table.iter_batches(batch_size=BATCH_TEXTS, columns=wanted):
+        texts = batch.column(text_column).to_pylist()
+        keys = None if key_column == ROW_COLUMN else batch.column(key_column).to_pylist()
+        for at, text in enumerate(texts):
+            number += 1
+            yield key_column, number if keys is None else keys[at], "" if text is None else str(text)
 
 
 def _key_column(path: Path, columns: list[str], id_column: str | None, where: str) -> str:

@@ -173,12 +173,17 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
         raise UserError(f"could not parse {role} file {file} as {kind}: {detail}. {parse_fix}") from None
 
 
+# The group column is chosen where it is used, by cross-validation (configs/cv/kfold.yaml copies
+# it into data.group_column).
+SETTING_OF_COLUMN = {"group": "cv.group_column"}
+
+
 def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator) -> Split:
     for role, column in (("text", text_column), ("label", label_column), ("id", id_column), ("group", group_column)):
         if column is not None and column not in frame.columns:
             raise UserError(
                 f"{name} data ({source}) has no {role} column {column!r}; its columns are "
-                f"{list(map(str, frame.columns))}. Fix: set data.{role}_column=NAME"
+                f"{list(map(str, frame.columns))}. Fix: set {SETTING_OF_COLUMN.get(role, f'data.{role}_column')}=NAME"
             )
     texts = normalise_texts(frame[text_column].tolist(), name, source)
     labels = normalise_labels(frame[label_column].tolist(), name, source, label_separator)

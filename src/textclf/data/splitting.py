@@ -22,6 +22,15 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     """
     from sklearn.model_selection import train_test_split
 
+    for split_name, size in (("validation", validation_size), ("test", test_size)):
+        if split_name not in splits and not (isinstance(size, (int, float)) and not isinstance(size, bool)
+                                             and 0 < size < 1):
+            raise UserError(f"data.{split_name}_size is the fraction of train carved out as the {split_name} split, "
+                            f"between 0 and 1; got {size!r}. Fix: pass e.g. data.{split_name}_size=0.15, or "
+                            f"data.{split_name}=PATH")
+    if "validation" not in splits and "test" not in splits and validation_size + test_size >= 1:
+        raise UserError(f"data.validation_size + data.test_size must leave some of train to train on; got "
+                        f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
     train = splits["train"]
     groups = duplicate_groups(train.texts)  # row lists, in order of first appearance; normalised once
     total = len(groups)  # sizes are fractions of the whole file, not of what is left

@@ -55,11 +55,13 @@ class KFold:
     seed: int = 0
     setting: str = "cv.folds"
 
-    def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""
-        if not isinstance(self.folds, int) or self.folds < 2:
+    def __post_init__(self):  # checked as the config is built, before any run exists
+        if not isinstance(self.folds, int) or isinstance(self.folds, bool) or self.folds < 2:
             raise UserError(f"{self.setting} must be an integer of at least 2, got {self.folds!r}. "
                             f"Fix: pass {self.setting}=5")
+
+    def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""
         units = len(set(pool.groups)) if self.group_column else len(pool)
         if units < self.folds:
             what = f"groups in {self.group_column!r}" if self.group_column else "texts"

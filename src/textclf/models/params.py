@@ -17,3 +17,25 @@ def check_estimator_params(estimator) -> None:
             part._validate_params()
         except InvalidParameterError as error:
             raise UserError(f"bad model setting: {error} Fix: change that model.* or features.* value") from None
+        _check_ngram_ranges(part)
+
+
+def _check_ngram_ranges(part) -> None:
+    """scikit-learn checks only that an n-gram range is a tuple: ``features.word_ngram_range=abc``
+    arrives as ``('a', 'b', 'c')`` and fails mid-fit with a message that names no setting."""
+    params = part.get_params(deep=False)
+    for name, value in params.items():
+        if not name.endswith("ngram_range") or _is_ngram_range(value):
+            continue
+        # textclf's word and character features take word_ngram_range and char_ngram_range from
+        # the features config; a TfidfVectorizer takes one of them as ngram_range (configs/features/)
+        kind = name.removesuffix("_ngram_range") if name != "ngram_range" else \
+            "word" if params.get("analyzer") == "word" else "char"
+        key = f"features.{kind}_ngram_range"
+        raise UserError(f"{key} must be two whole numbers [min, max] with 1 <= min <= max, got "
+                        f"{list(value) if isinstance(value, tuple) else value!r}. Fix: pass e.g. {key}=[1,2]")
+
+
+def _is_ngram_range(value) -> bool:
+    whole = [isinstance(n, int) and not isinstance(n, bool) for n in value] if isinstance(value, (tuple, list)) else []
+    return len(whole) == 2 and all(whole) and 1 <= value[0] <= value[1]

@@ -73,6 +73,10 @@ def as_overrides(params: Mapping) -> list[str]:
 
 
 def _override_value(value) -> str:
+    if value is None:  # str() would write None, which Hydra reads as the string 'None'
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
     return str(value)
