@@ -95,6 +95,7 @@ def test_single_class(tmp_path, files_run):
     ("override", "words"),
     [
         ("model=tfidf_nope", ["tfidf_nope", "tfidf_logreg"]),
+        ("hparams_search=tfidf_lgreg", ["choose one of: minilm_finetune, minilm_setfit, tfidf_linearsvc, tfidf_logreg)"]),
         ("data.nope=1", ["data.nope", "+data.nope"]),
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),

@@ -86,7 +86,8 @@ def describe_config_error(error: Exception) -> str:
     first = message.splitlines()[0] if message else type(error).__name__
     if "Available options in" in message:
         listing = message.split("Available options in", 1)[1].split("Config search path")[0]
-        options = [line.strip() for line in listing.splitlines()[1:] if line.strip()]
+        # an option named _like_this is a shared base the others start from, not one to pick
+        options = [line.strip() for line in listing.splitlines()[1:] if line.strip() and not line.strip().startswith("_")]
         launcher = re.search(r"Could not find 'hydra/launcher/(\w+)'", first)
         if launcher and launcher.group(1) in LAUNCHER_EXTRAS:  # its plugin is not installed
             extra = LAUNCHER_EXTRAS[launcher.group(1)]

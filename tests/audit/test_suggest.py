@@ -82,6 +82,17 @@ def test_suggest_reads_a_text_file_and_names_picks_by_line(suggest_store, tmp_pa
     assert all(texts[line - 1] == text for line, text in zip(picks["line"], picks["text"]))
 
 
+def test_a_pool_already_labeled_gives_no_picks_and_says_why(suggest_store, tmp_path, capsys, monkeypatch):
+    texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:5]]
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = cli_here("suggest", str(pool), "-n", "3", "--labeled", str(pool), "-o", str(tmp_path / "picks.csv"),
+                      "--tracking-uri", f"sqlite:///{suggest_store}/mlflow.db", capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(pd.read_csv(tmp_path / "picks.csv")) == 0
+    assert "0 of the 3 picks asked for: the other texts of the pool are near-copies" in result.stderr
+
+
 @pytest.mark.parametrize(("arguments", "message"), [
     (["-n", "0"], "-n must be 1 or more"),
     (["--strategy", "loudest"], "invalid choice: 'loudest'"),

@@ -61,6 +61,9 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"fine\ncaf\xe9\n")))
     with pytest.raises(UserError, match="standard input line 2 is not UTF-8"):
         read_texts("-", "text")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(UserError, match="empty.csv is empty. Fix: pass a file with a header row and texts"):
+        read_texts(str(tmp_path / "empty.csv"), "text")
     (tmp_path / "blank.txt").write_text("\n  \n")
     with pytest.raises(UserError, match="no texts to tag"):
         read_texts(str(tmp_path / "blank.txt"), "text")

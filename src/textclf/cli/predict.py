@@ -108,6 +108,8 @@ def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator
 def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
     rows = csv_rows(path, fix="Fix: pass UTF-8 CSV, JSONL or text")
     _, header = next(rows)
+    if not header:
+        raise UserError(f"{path} is empty. Fix: pass a file with a header row and texts")
     if text_column not in header:
         raise UserError(f"{path} has no column {text_column!r} (columns: {header}). Fix: pass --text-column NAME")
     key_column = _key_column(path, header, id_column, "its header")

@@ -4,6 +4,8 @@ training file."""
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 
 from textclf.cli.predict import (PROBABILITY_PREFIX, chosen_format, load_for_predicting, opened_output,
@@ -42,3 +44,7 @@ def suggest(args) -> None:
     chosen["reason"] = [pick.reason for pick in picks]
     with opened_output(args.output) as handle:
         write_predictions(chosen, handle, output_format, header=True)
+    if len(picks) < args.n:  # the rest were near-copies: a short (or header-only) file is not a failure
+        print(f"{len(picks)} of the {args.n} picks asked for: the other texts of the pool are near-copies of the "
+              f"labeled data or of a pick (--near-duplicate-similarity {args.near_duplicate_similarity})",
+              file=sys.stderr)

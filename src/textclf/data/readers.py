@@ -7,6 +7,7 @@ whose problems (missing file or column, empty text, unknown label...) have alrea
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -160,9 +161,9 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
         if kind == "jsonl":
             return pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
         return pd.read_parquet(file)
-    except UnicodeDecodeError as error:
-        raise UserError(f"{role} file {file} is not valid UTF-8 (byte {error.start}). Fix: re-save it as UTF-8") \
-            from None
+    except UnicodeDecodeError:
+        raise UserError(f"{role} file {file} is not valid UTF-8 ({_first_non_utf8(file)}). Fix: re-save it as UTF-8, "
+                        "e.g. iconv -f latin1 -t utf-8") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{role} file {file} is empty. Fix: pass a file with a header row and texts") from None
     except pd.errors.ParserWarning:
@@ -170,7 +171,33 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
                         "Fix: quote cells that hold a comma") from None
     except (ValueError, pd.errors.ParserError, OSError) as error:
         detail = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+        if kind == "jsonl":  # pandas says where in the whole file ("position 2775"): say which line
+            detail = _first_bad_json_line(file) or detail
         raise UserError(f"could not parse {role} file {file} as {kind}: {detail}. {parse_fix}") from None
+
+
+def _first_non_utf8(file: Path) -> str:
+    """Where the first byte that is not UTF-8 is, as a person finds it: line, and the byte."""
+    with file.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return f"line {number}, byte 0x{line[error.start]:02x} at column {error.start + 1}"
+    return "a character split across the end of the file"
+
+
+def _first_bad_json_line(file: Path) -> str | None:
+    """The first non-blank line of a JSONL file that is not JSON, and why (None: each line is)."""
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line.rstrip("\r\n"))
+            except json.JSONDecodeError as error:
+                return f"line {number} is not JSON ({error.msg}, column {error.colno})"
+    return None
 
 
 # The group column is chosen where it is used, by cross-validation (configs/cv/kfold.yaml copies

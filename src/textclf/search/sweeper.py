@@ -91,7 +91,7 @@ class StudySweeper:
         loader = self.hydra_context.config_loader
         for key, distribution in space.items():
             if isinstance(distribution, CategoricalDistribution) and loader.repository.group_exists(key):
-                options = loader.get_group_options(key)
+                options = [option for option in loader.get_group_options(key) if not option.startswith("_")]
                 for value in distribution.choices:
                     if str(value) not in options:
                         raise UserError(f"the search's choice {key}={value} names no option of {key} (choose one "
