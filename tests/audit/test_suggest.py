@@ -82,15 +82,24 @@ def test_suggest_reads_a_text_file_and_names_picks_by_line(suggest_store, tmp_pa
     assert all(texts[line - 1] == text for line, text in zip(picks["line"], picks["text"]))
 
 
-def test_a_pool_already_labeled_gives_no_picks_and_says_why(suggest_store, tmp_path, capsys, monkeypatch):
+def test_fewer_picks_than_asked_say_why(suggest_store, tmp_path, capsys, monkeypatch):
     texts = [json.loads(line)["text"] for line in (SEEDS / "test.jsonl").read_text().splitlines()[:5]]
     pool = tmp_path / "pool.txt"
     pool.write_text("\n".join(texts) + "\n", encoding="utf-8")
-    result = cli_here("suggest", str(pool), "-n", "3", "--labeled", str(pool), "-o", str(tmp_path / "picks.csv"),
-                      "--tracking-uri", f"sqlite:///{suggest_store}/mlflow.db", capsys=capsys, monkeypatch=monkeypatch)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert len(pd.read_csv(tmp_path / "picks.csv")) == 0
-    assert "0 of the 3 picks asked for: the other texts of the pool are near-copies" in result.stderr
+    pd.DataFrame({"text": texts[:4]}).to_parquet(tmp_path / "labeled.parquet")  # all but the last, as Parquet
+    store = f"sqlite:///{suggest_store}/mlflow.db"
+
+    def suggest(*arguments):
+        return cli_here("suggest", str(pool), *arguments, "-o", str(tmp_path / "picks.csv"), "--tracking-uri", store,
+                        capsys=capsys, monkeypatch=monkeypatch)
+
+    labeled = suggest("-n", "3", "--labeled", str(tmp_path / "labeled.parquet"))
+    assert labeled.returncode == 0, labeled.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "picks.csv")["text"].tolist() == texts[4:]
+    assert "1 of the 3 picks asked for: the pool's other texts are near-copies of the labeled data" in labeled.stderr
+    small = suggest("-n", "40")
+    assert len(pd.read_csv(tmp_path / "picks.csv")) == 5
+    assert small.stderr.strip() == "5 of the 40 picks asked for: the pool has 5 texts"
 
 
 @pytest.mark.parametrize(("arguments", "message"), [

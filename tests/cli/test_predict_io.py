@@ -173,6 +173,33 @@ def test_a_parquet_input_is_read_in_batches_with_its_ids_or_row_numbers(tmp_path
         read_texts(str(tmp_path / "csv.parquet"), "text")
 
 
+def test_a_parquet_text_column_is_text_binary_as_utf8_and_anything_else_refused(tmp_path):
+    import pyarrow
+    import pyarrow.parquet as parquet
+
+    def written(name, column):
+        parquet.write_table(pyarrow.table({"text": column}), tmp_path / name)
+        return str(tmp_path / name)
+
+    assert read_texts(written("binary.parquet", pyarrow.array([b"caf\xc3\xa9", None], pyarrow.binary())), "text") == ["café"]
+    with pytest.raises(UserError, match="latin.parquet row 2 is not UTF-8 \\(byte 0xe9\\)"):
+        read_texts(written("latin.parquet", pyarrow.array([b"ok", b"caf\xe9"], pyarrow.binary())), "text")
+    for name, column in (("lists.parquet", [["a", "b"]]), ("numbers.parquet", [1.5, float("nan")])):
+        with pytest.raises(UserError, match=f"{name} column 'text' holds .*, not text. Fix: pass --text-column"):
+            read_texts(written(name, column), "text")
+
+
+def test_a_damaged_parquet_page_is_one_user_error(tmp_path):
+    path = tmp_path / "damaged.parquet"
+    pd.DataFrame({"text": [f"passage number {i} " * 20 for i in range(200)]}).to_parquet(path, compression=None)
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 3
+    data[middle:middle + 64] = b"\xff" * 64  # inside the data pages; the footer stays whole
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="damaged.parquet is damaged: .* Fix: re-save it as Parquet"):
+        read_texts(str(path), "text")
+
+
 def test_a_csv_cell_longer_than_the_csv_modules_default_limit_is_read(tmp_path):
     long_text = "a long passage " * 20000  # 300,000 characters, past the csv module's 131,072
     pd.DataFrame({"text": [long_text]}).to_csv(tmp_path / "in.csv", index=False)

@@ -92,16 +92,17 @@ def test_one_example_class_cannot_be_stratified(tmp_path):
     data.to_csv(path, index=False)
     with pytest.raises(UserError, match="lonely"):
         load_files("m", str(path))
-    data.loc[0, "label"] = "visit|missile"  # labels joined, and no data.label_separator to split them
+    data.loc[1, "label"] = "visit;missile"  # labels joined, and no data.label_separator to split them
     data.to_csv(path, index=False)
-    with pytest.raises(UserError, match=r"if 'visit\|missile' is several labels, data.label_separator='\|'"):
+    with pytest.raises(UserError, match="if 'visit;missile' is several labels, pass \"data.label_separator=';'\""):
         load_files("m", str(path))
 
 
 def test_bad_bytes_and_bad_quoting_are_user_errors(tmp_path):
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("text,label\nmeeting,visit\ncaf\xe9 talks,visit\n".encode("latin-1"))
-    with pytest.raises(UserError, match="not valid UTF-8 \\(line 3, byte 0xe9 at column 4\\)"):  # where an editor finds it
+    # UTF-8 up to café's é, written in Latin-1: an editor shows it at line 3, column 12
+    latin.write_bytes(b"text,label\nmeeting,visit\n" + "déjà vu ".encode() + b"caf\xe9 talks,visit\n")
+    with pytest.raises(UserError, match="not valid UTF-8 \\(line 3, byte 0xe9 at column 12\\)"):
         load_files("m", str(latin))
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "ok", "label": "a"}\n\n{"text": "fine", "label": "b"}\n{"text": "unterminated\n')

@@ -26,17 +26,29 @@ def test_train_py_refuses_another_task_under_a_used_name_in_one_line(tmp_path, t
 def test_a_refusal_that_arrives_during_a_long_fit_stops_it(tmp_path, train_in_process):
     """The check runs in the tracking worker while training starts: a fit still going when the
     refusal arrives is stopped by it, with the refusal's one line, and nothing is logged."""
+    import threading
     import time
 
+    from mlflow.entities import ViewType
+
+    from textclf.models.fitting import _on_interruptible_thread
+
     assert train_in_process(tmp_path, "model=tfidf_nb", "features=tfidf_word").returncode == 0
-    started = time.monotonic()
-    with pytest.raises(UserError, match="registered model 'diplomacy-topics' holds multiclass models"):
-        with background_tracker(tmp_path, "diplomacy-topics") as tracker, \
-                tracker.run(run_description("long", task="multilabel")):
-            while time.monotonic() - started < 60:  # "fitting": only an interrupt ends it early
-                time.sleep(0.05)
-    assert time.monotonic() - started < 30
-    assert len(all_runs(tmp_path)) == 1  # no run was created for it
+    started, fitting = time.monotonic(), threading.Event()
+    try:
+        with pytest.raises(UserError, match="registered model 'diplomacy-topics' holds multiclass models"):
+            with background_tracker(tmp_path, "diplomacy-topics") as tracker, \
+                    tracker.run(run_description("long", task="multilabel")):
+                # a 60-second "fit" on a thread of its own, waited for as train.py waits for its fit
+                _on_interruptible_thread(fitting.wait, 60)
+        assert time.monotonic() - started < 30
+    finally:  # the "fit" left running ends now: a later in-process train.py would exit past it
+        fitting.set()
+        for thread in threading.enumerate():
+            if thread.name == "fit":
+                thread.join(timeout=5)
+    experiments = [e.experiment_id for e in client(tmp_path).search_experiments()]
+    assert len(client(tmp_path).search_runs(experiments, run_view_type=ViewType.ALL)) == 1  # none created, even trashed
     assert len(client(tmp_path).search_model_versions("name='diplomacy-topics'")) == 1
 
 

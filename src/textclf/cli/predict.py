@@ -74,7 +74,7 @@ def _records(source: str, text_column: str, id_column: str | None) -> Iterator[t
     suffix = "" if path is None else path.suffix.lower()
     if id_column is not None and suffix not in (".csv", ".jsonl", ".json", *PARQUET_SUFFIXES):
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
-                        "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV or JSONL file")
+                        "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")
     if path is None:
         yield from _text_lines(sys.stdin.buffer, "standard input")
     elif suffix == ".csv":
@@ -121,26 +121,67 @@ def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[t
 
 def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
     """A Parquet file's rows, read ``BATCH_TEXTS`` at a time (only the columns needed)."""
-    import pyarrow.parquet as parquet
-
-    try:
-        table = parquet.ParquetFile(path)
-    except Exception as error:  # noqa: BLE001 - pyarrow's errors for a file it cannot read vary
-        raise UserError(f"{path} is not a readable Parquet file ({str(error).splitlines()[0]}). "
-                        "Fix: pass a Parquet, CSV, JSONL or text file with a matching extension") from None
+    table = _parquet_file(path)
     columns = table.schema_arrow.names
     if text_column not in columns:
         raise UserError(f"{path} has no column {text_column!r} (columns: {columns}). Fix: pass --text-column NAME")
+    _check_text_type(path, text_column, table.schema_arrow.field(text_column).type)
     key_column = _key_column(path, columns, id_column, "its columns")
     key_column = ROW_COLUMN if key_column == LINE_COLUMN else key_column
     wanted = [text_column] if key_column == ROW_COLUMN else list(dict.fromkeys([text_column, key_column]))
     number = 0
-    for batch in table.iter_batches(batch_size=BATCH_TEXTS, columns=wanted):
-        texts = batch.column(text_column).to_pylist()
-        keys = None if key_column == ROW_COLUMN else batch.column(key_column).to_pylist()
-        for at, text in enumerate(texts):
+    for batch in _parquet_batches(path, table, wanted):
+        keys = None if key_column == ROW_COLUMN else batch[key_column]
+        for at, text in enumerate(batch[text_column]):
             number += 1
-            yield key_column, number if keys is None else keys[at], "" if text is None else str(text)
+            if isinstance(text, bytes):  # a binary column (as Spark writes strings): UTF-8 text
+                text = _decoded(text, path, number)
+            yield key_column, number if keys is None else keys[at], "" if text is None else text
+
+
+def _decoded(data: bytes, path: Path, row: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} row {row} is not UTF-8 (byte {data[error.start]:#04x}). Fix: convert the text to "
+                        "UTF-8 before writing the file") from None
+
+
+def _parquet_file(path: Path):
+    import pyarrow.parquet as parquet
+
+    try:
+        return parquet.ParquetFile(path)
+    except Exception as error:  # noqa: BLE001 - pyarrow's errors for a file it cannot read vary
+        raise UserError(f"{path} is not a readable Parquet file ({str(error).splitlines()[0]}). "
+                        "Fix: pass a Parquet, CSV, JSONL or text file with a matching extension") from None
+
+
+def _parquet_batches(path: Path, table, columns: list[str]) -> Iterator[dict[str, list]]:
+    """The file's rows, ``BATCH_TEXTS`` at a time, as ``{column: values}``; a damaged page is a
+    ``UserError`` (opening the file read only its footer)."""
+    import pyarrow
+
+    batches = table.iter_batches(batch_size=BATCH_TEXTS, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+            values = {column: batch.column(column).to_pylist() for column in columns}
+        except StopIteration:
+            return
+        except (OSError, pyarrow.ArrowException, UnicodeDecodeError) as error:
+            raise UserError(f"{path} is damaged: {str(error).splitlines()[0]}. Fix: re-save it as Parquet") from None
+        yield values
+
+
+def _check_text_type(path: Path, column: str, kind) -> None:
+    """Text is a string column (or binary, decoded as UTF-8); lists, numbers and records are not."""
+    import pyarrow
+
+    if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind) or pyarrow.types.is_binary(kind)
+            or pyarrow.types.is_large_binary(kind) or pyarrow.types.is_null(kind)):
+        raise UserError(f"{path} column {column!r} holds {kind}, not text. Fix: pass --text-column NAME of a "
+                        "string column")
 
 
 def _key_column(path: Path, columns: list[str], id_column: str | None, where: str) -> str:

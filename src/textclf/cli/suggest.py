@@ -44,7 +44,13 @@ def suggest(args) -> None:
     chosen["reason"] = [pick.reason for pick in picks]
     with opened_output(args.output) as handle:
         write_predictions(chosen, handle, output_format, header=True)
-    if len(picks) < args.n:  # the rest were near-copies: a short (or header-only) file is not a failure
-        print(f"{len(picks)} of the {args.n} picks asked for: the other texts of the pool are near-copies of the "
-              f"labeled data or of a pick (--near-duplicate-similarity {args.near_duplicate_similarity})",
-              file=sys.stderr)
+    if len(picks) < args.n:  # a short (or header-only) file is not a failure, but say why
+        print(_why_fewer(len(picks), args.n, len(texts), args.near_duplicate_similarity), file=sys.stderr)
+
+
+def _why_fewer(picked: int, asked: int, pool: int, similarity: float) -> str:
+    reasons = [f"the pool has {pool} texts"] if pool < asked else []
+    if picked < min(asked, pool):  # texts were passed over
+        reasons.append(f"the pool's other texts are near-copies of the labeled data or of a pick "
+                       f"(--near-duplicate-similarity {similarity})")
+    return f"{picked} of the {asked} picks asked for: {'; '.join(reasons)}"

@@ -183,8 +183,9 @@ def _first_non_utf8(file: Path) -> str:
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as error:
-                return f"line {number}, byte 0x{line[error.start]:02x} at column {error.start + 1}"
-    return "a character split across the end of the file"
+                column = len(line[:error.start].decode("utf-8")) + 1  # in characters, as an editor counts
+                return f"line {number}, byte 0x{line[error.start]:02x} at column {column}"
+    return "no invalid byte found line by line"
 
 
 def _first_bad_json_line(file: Path) -> str | None:

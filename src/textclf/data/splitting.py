@@ -40,8 +40,9 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
         group_labels = [train.labels[rows[0]][0] for rows in groups]
         rare = sorted(label for label, count in Counter(group_labels).items() if count < 2)
         if rare:
-            joined = next((mark for mark in "|;," if any(mark in label for label in rare)), None)
-            hint = f", or if {rare[0]!r} is several labels, data.label_separator='{joined}'" if joined else ""
+            joined = next(((label, mark) for label in rare for mark in "|;," if mark in label), None)
+            hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
+                    if joined else "")
             raise UserError(
                 f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
                 f"distinct text. Fix: add examples or pass data.{split_name}=PATH{hint}"

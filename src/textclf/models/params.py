@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 from textclf.errors import UserError
 
 
@@ -37,5 +39,5 @@ def _check_ngram_ranges(part) -> None:
 
 
 def _is_ngram_range(value) -> bool:
-    whole = [isinstance(n, int) and not isinstance(n, bool) for n in value] if isinstance(value, (tuple, list)) else []
+    whole = [isinstance(n, Integral) and not isinstance(n, bool) for n in value] if isinstance(value, (tuple, list)) else []
     return len(whole) == 2 and all(whole) and 1 <= value[0] <= value[1]

@@ -9,7 +9,9 @@ Each key is an override key: a config value (``model.classifier.estimator.C``) o
     features: {type: categorical, choices: [tfidf_word, tfidf_word_char]}
 
 A list value (an n-gram range) is written as a string choice, ``"[1,2]"``: Optuna's categorical
-choices are scalars. On the command line, ``key=a,b,c`` adds a categorical choice, and a plain
+choices are scalars. So a string choice is override text, as on the command line (``"[1,2]"`` is
+a list, ``"1"`` a number; quote for Hydra inside it: ``"'a,b'"``); YAML's null and booleans are
+written for Hydra here. On the command line, ``key=a,b,c`` adds a categorical choice, and a plain
 ``key=value`` pins a key for every trial (and takes it out of the space).
 """
 
