@@ -40,3 +40,20 @@ def test_multilabel_scores():
     expected = -np.mean(truth * np.log(probabilities) + (1 - truth) * np.log(1 - probabilities))
     assert scores["log_loss"] == pytest.approx(expected)
     assert all(math.isfinite(value) for value in scores.values())
+
+
+def test_any_label_names_metrics_mlflow_accepts_one_per_label():
+    """A label of any characters (``c++``, ``50%``, ``(other)``, ``a/b``) is one part of its
+    per-label metric names, accepted by MLflow's own check; labels that clash get a number."""
+    from mlflow.utils.validation import _validate_metric_name
+
+    labels = ["c++", "yes?", "🙂 happy", "a,b", "a;b", "x#y", "50%", "(paren)", "a/b", "..", "北朝鮮 安全保障",
+              "visit", "high-level engagement"]
+    truth = labels * 2
+    scores = multiclass_metrics(truth, truth, np.eye(len(labels))[[*range(len(labels))] * 2], labels)
+    per_label = [key for key in scores if key.startswith("f1/")]
+    assert len(per_label) == len(labels)  # one each: clashing names were told apart
+    for key in scores:
+        _validate_metric_name(f"test_per_label/{key}")  # raises MlflowException on a name it refuses
+    # names MLflow already takes stay as they were
+    assert {"f1/visit", "f1/high-level engagement", "f1/北朝鮮 安全保障"} <= set(scores)

@@ -3,6 +3,8 @@ adds the split)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
@@ -20,11 +22,28 @@ def _averaged_and_per_label(y_true, y_pred, classes, labels) -> dict[str, float]
     scores = {f"{avg}_f1": f1_score(y_true, y_pred, labels=labels, average=avg, zero_division=0.0)
               for avg in ("macro", "micro", "weighted")}
     precision, recall, f1, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0.0)
-    for name, p, r, f in zip(classes, precision, recall, f1):
+    for name, p, r, f in zip(metric_names(classes), precision, recall, f1):
         scores[f"precision/{name}"] = p
         scores[f"recall/{name}"] = r
         scores[f"f1/{name}"] = f
     return scores
+
+
+def metric_names(labels: list[str]) -> list[str]:
+    """Each label as one part of a metric name, which MLflow limits to letters, digits, ``_``, ``-``,
+    ``.``, space and ``/``: anything else (``c++``, ``50%``, ``(other)``) becomes ``_``, and so does
+    ``/`` (a label is one part). Labels that would then share a name get ``_2``, ``_3``... in order.
+    (The labels themselves are in the run's ``data.labels`` tag and its reports.)"""
+    names: list[str] = []
+    for label in labels:
+        name = re.sub(r"[^\w.\- ]", "_", label).strip() or "_"
+        name = "_" + name if set(name) == {"."} else name  # "." and ".." would be read as folders
+        base, number = name, 1
+        while name in names:
+            number += 1
+            name = f"{base}_{number}"
+        names.append(name)
+    return names
 
 
 def class_indices(labels, classes: list[str]) -> np.ndarray:
