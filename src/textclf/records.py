@@ -25,7 +25,8 @@ def utf8(data: bytes, origin: str, line: int | None = None) -> str:
     except UnicodeDecodeError as error:
         number = line if line is not None else data[:error.start].count(b"\n") + 1
         raise UserError(f"{origin} line {number} is not UTF-8 (byte {data[error.start]:#04x}). "
-                        "Fix: convert the text to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+                        "Fix: convert the text to UTF-8, e.g. iconv -f cp1252 -t utf-8 (Windows text; "
+                        "for ISO-8859-1 use -f latin1)") from None
 
 
 def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:

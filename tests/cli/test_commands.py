@@ -170,3 +170,21 @@ def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_p
                        "--metric", "test/macro_f1")
     assert markdown.returncode == 0
     assert markdown.stdout.startswith("multiclass: 2 run(s), highest test/macro_f1 first\n| run | test/macro_f1 |")
+
+
+def test_ctrl_c_while_predict_reads_exits_130_with_one_line_and_no_output_file(tmp_path, monkeypatch, capsys):
+    """Ctrl-C is a KeyboardInterrupt wherever the command is: here while it reads stdin. It says
+    "interrupted", not train.py's "before a run began" (predict starts no run)."""
+    import sys
+
+    from helpers.training import cli_here
+
+    def lines_then_ctrl_c():
+        yield b"a first text\n"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sys, "stdin", type("Stdin", (), {"buffer": lines_then_ctrl_c()})())
+    result = cli_here("predict", "-o", str(tmp_path / "out.csv"), "--tracking-uri", f"sqlite:///{tmp_path}/none.db",
+                      capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 130 and result.stderr.strip() == "interrupted", result.stderr
+    assert list(tmp_path.iterdir()) == []

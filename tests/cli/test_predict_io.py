@@ -39,6 +39,10 @@ def test_texts_from_csv_jsonl_text_and_stdin(tmp_path, monkeypatch):
     assert read_texts(str(tmp_path / "in.txt"), "text") == ["first", "second"]  # blank lines are skipped
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
     assert read_texts("-", "text") == ["from stdin"]
+    (tmp_path / "bom.txt").write_bytes(b"\xef\xbb\xbffirst\r\nsecond\r\n")  # as Notepad saves UTF-8
+    assert read_texts(str(tmp_path / "bom.txt"), "text") == ["first", "second"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"\xef\xbb\xbfpiped\n")))
+    assert read_texts("-", "text") == ["piped"]
 
 
 def test_texts_come_in_batches(tmp_path, monkeypatch):

@@ -19,6 +19,17 @@ def frame(n=30, multi=False):
     return pd.DataFrame(rows)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_a_byte_order_mark_and_windows_line_ends_are_read_as_plain_utf8(tmp_path, suffix):
+    path = tmp_path / f"train{suffix}"
+    getattr(frame(), "to_csv" if suffix == ".csv" else "to_json")(path, index=False, **({} if suffix == ".csv" else
+                                                                                      {"orient": "records", "lines": True}))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    dataset = load_files("bom", str(path), id_column="id", validation_size=0.2, test_size=0.2, split_seed=1)
+    texts = [text for split in dataset.splits for text in split.texts]
+    assert sorted(texts) == sorted(frame()["text"]) and not any("\ufeff" in text or "\r" in text for text in texts)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_each_file_format_reads_the_same(tmp_path, suffix):
     path = tmp_path / f"train{suffix}"

@@ -210,7 +210,7 @@ def command() -> None:
     exit_without_teardown(code)
 
 
-@report_user_errors
+@report_user_errors(interrupted="interrupted")
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from textclf.tracking.discovery import find_tracking_uri

@@ -17,8 +17,15 @@ import warnings
 from textclf.errors import Interrupted, UserError, config_refused, raise_keyboard_interrupt
 
 
-def report_user_errors(function):
-    """Turn ``UserError`` into one line on stderr and exit 2; Ctrl-C into exit 130."""
+BEFORE_A_RUN = "interrupted before a run began: nothing was logged"  # train.py: later, the run says
+
+
+def report_user_errors(function=None, *, interrupted: str = BEFORE_A_RUN):
+    """Turn ``UserError`` into one line on stderr and exit 2; Ctrl-C into exit 130, saying
+    ``interrupted`` unless the interrupt says what became of a run (``Interrupted``). Used bare
+    (``@report_user_errors``) or with the line (``@report_user_errors(interrupted="interrupted")``)."""
+    if function is None:
+        return functools.partial(report_user_errors, interrupted=interrupted)
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -32,8 +39,7 @@ def report_user_errors(function):
             print(f"error: {error}", file=sys.stderr)
             exit_past_a_running_fit(error.exit_code)
         except KeyboardInterrupt as interrupt:
-            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted before a run began: nothing was logged",
-                  file=sys.stderr)
+            print(interrupt if isinstance(interrupt, Interrupted) else interrupted, file=sys.stderr)
             exit_past_a_running_fit(130)
 
     return wrapper

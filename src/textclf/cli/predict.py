@@ -90,7 +90,8 @@ def _records(source: str, text_column: str, id_column: str | None) -> Iterator[t
 
 def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
     for number, line in enumerate(handle, start=1):
-        yield LINE_COLUMN, number, utf8(line, origin, number).rstrip("\r\n")
+        text = utf8(line, origin, number).rstrip("\r\n")
+        yield LINE_COLUMN, number, text.removeprefix("\ufeff") if number == 1 else text  # a BOM is no text
 
 
 def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:

@@ -159,11 +159,12 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
                 return pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8",
                                    index_col=False)
         if kind == "jsonl":
-            return pd.read_json(file, lines=True, dtype=False, encoding="utf-8")
+            return pd.read_json(file, lines=True, dtype=False, encoding="utf-8-sig")  # -sig: a BOM is no text
         return pd.read_parquet(file)
     except UnicodeDecodeError:
         raise UserError(f"{role} file {file} is not valid UTF-8 ({_first_non_utf8(file)}). Fix: re-save it as UTF-8, "
-                        "e.g. iconv -f latin1 -t utf-8") from None
+                        "e.g. iconv -f cp1252 -t utf-8 (Windows text; for ISO-8859-1 use -f latin1)") \
+            from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{role} file {file} is empty. Fix: pass a file with a header row and texts") from None
     except pd.errors.ParserWarning:
@@ -190,7 +191,7 @@ def _first_non_utf8(file: Path) -> str:
 
 def _first_bad_json_line(file: Path) -> str | None:
     """The first non-blank line of a JSONL file that is not JSON, and why (None: each line is)."""
-    with file.open(encoding="utf-8") as handle:
+    with file.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
