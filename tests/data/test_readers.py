@@ -96,6 +96,28 @@ def test_hugging_face_class_labels_become_names(tmp_path):
     assert set(dataset.label_names) == set(LABELS)
 
 
+def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class_names(tmp_path):
+    import datasets
+
+    def part(prefix, rows=30):
+        return datasets.Dataset.from_dict({"text": [f"{prefix} passage {i}" for i in range(rows)],
+                                           "tags": [[i % 3, (i + 1) % 3] for i in range(rows)]},
+                                          features=datasets.Features({
+                                              "text": datasets.Value("string"),
+                                              "tags": datasets.Sequence(datasets.ClassLabel(names=LABELS))}))
+
+    datasets.DatasetDict({"train": part("train"), "dev": part("dev", 12)}).save_to_disk(str(tmp_path / "dict"))
+    dataset = load_hf("saved", str(tmp_path / "dict"), validation_split="dev", label_column="tags")
+    assert len(dataset.validation) == 12 and dataset.validation.texts[0] == "dev passage 0"  # the dev split, as saved
+    assert set(dataset.label_names) == set(LABELS)  # names, not the ClassLabel's integers
+    assert all(len(labels) == 2 and set(labels) <= set(LABELS) for labels in dataset.train.labels)
+    with pytest.raises(UserError, match=r"has no split 'valid' \(it has \['dev', 'train'\]\). "
+                                        "Fix: set data.validation_split to one of them or to null"):
+        load_hf("saved", str(tmp_path / "dict"), validation_split="valid", label_column="tags")
+    part("lone").save_to_disk(str(tmp_path / "lone"))  # one Dataset, not a DatasetDict: the train split
+    assert len(load_hf("lone", str(tmp_path / "lone"), label_column="tags", split_seed=0).validation) > 0
+
+
 def test_one_example_class_cannot_be_stratified(tmp_path):
     data = frame()
     data.loc[0, "label"] = "lonely"

@@ -89,40 +89,53 @@ def load_hf(
     overlap: str = "error",
     per_label: int | None = None,
 ) -> Dataset:
-    """Read a dataset with ``datasets.load_dataset`` (a local folder, or a hub name when online).
-
-    Integer ``ClassLabel`` columns are mapped to their names, so labels are always strings.
+    """Read a dataset folder saved with ``save_to_disk``, or one ``datasets.load_dataset`` reads (a
+    local folder of files, or a hub name when online). A split named in config that the dataset
+    lacks is refused, unless it is the default name (``validation``, ``test``): then it is carved
+    from train. Integer ``ClassLabel`` labels (or lists of them) become their names.
     """
     import datasets  # heavy; only this reader needs it
 
-    try:
-        loaded = datasets.load_dataset(path, config_name)
-    except Exception as error:  # datasets raises many types for "not found"/"offline"
-        raise UserError(
-            f"could not load Hugging Face dataset {path!r}: {str(error).splitlines()[0]}. "
-            "Fix: pass a local dataset folder or, when online, a hub name with data.path=..."
-        ) from None
+    loaded = _hf_splits(path, config_name)
     wanted = {"train": train_split, "validation": validation_split, "test": test_split}
     splits = {}
     for split_name, hf_split in wanted.items():
-        if hf_split is None or hf_split not in loaded:
-            if split_name == "train":
-                raise UserError(
-                    f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
-                    "Fix: set data.train_split to one of them."
-                )
-            continue
+        if hf_split is None or (hf_split not in loaded and hf_split == split_name != "train"):
+            continue  # none asked for, or the default name missing: carved from train
+        if hf_split not in loaded:
+            raise UserError(f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
+                            f"Fix: set data.{split_name}_split to one of them" +
+                            ("" if split_name == "train" else " or to null (carved from train)"))
         part = loaded[hf_split]
         frame = part.to_pandas()
         feature = part.features.get(label_column)
+        inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
         if isinstance(feature, datasets.ClassLabel):
             frame[label_column] = [feature.int2str(int(value)) for value in frame[label_column]]
+        elif isinstance(inner, datasets.ClassLabel):
+            frame[label_column] = [[inner.int2str(int(v)) for v in values] for values in frame[label_column]]
         splits[split_name] = _to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
             label_separator
         )
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
     return _finish(name, splits, overlap, per_label, split_seed)
+
+
+def _hf_splits(path: str, config_name: str | None) -> dict:
+    """``{split name: datasets.Dataset}``: a ``save_to_disk`` folder as saved (a lone Dataset is
+    the train split), else what ``datasets.load_dataset`` reads."""
+    import datasets
+
+    try:
+        if Path(path, "dataset_dict.json").is_file() or Path(path, "state.json").is_file():  # save_to_disk's
+            saved = datasets.load_from_disk(path)
+            return dict(saved) if isinstance(saved, datasets.DatasetDict) else {"train": saved}
+        return dict(datasets.load_dataset(path, config_name))
+    except Exception as error:  # datasets raises many types for "not found"/"offline"
+        detail = str(error).splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
+        raise UserError(f"could not load Hugging Face dataset {path!r}: {detail}. Fix: pass a local dataset "
+                        "folder or, when online, a hub name with data.path=...") from None
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
