@@ -256,6 +256,9 @@ def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_p
     for split in dataset.splits:  # carved splits keep each text's group
         assert len(split.groups) == len(split)
         assert all(group == f"art{int(text.rsplit(' ', 1)[1]) // 4}" for text, group in zip(split.texts, split.groups))
+    # ...and each group lands in one split, as cross-validation keeps it in one fold
+    owners = {group: split.name for split in dataset.splits for group in split.groups}
+    assert sum(len(set(split.groups)) for split in dataset.splits) == len(owners) == 10
     frame.loc[3, "article"] = None
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(UserError, match="no 'article' group in row 3"):

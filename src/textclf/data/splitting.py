@@ -32,7 +32,7 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
         raise UserError(f"data.validation_size + data.test_size must leave some of train to train on; got "
                         f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
     train = splits["train"]
-    groups = duplicate_groups(train.texts)  # row lists, in order of first appearance; normalised once
+    groups = carving_units(train)  # row lists, in order of first appearance
     total = len(groups)  # sizes are fractions of the whole file, not of what is left
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
@@ -45,7 +45,8 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
                     if joined else "")
             raise UserError(
                 f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
-                f"distinct text. Fix: add examples or pass data.{split_name}=PATH{hint}"
+                f"distinct text{' or group' if train.groups else ''}. Fix: add examples or pass "
+                f"data.{split_name}=PATH{hint}"
             )
         try:
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
@@ -85,6 +86,32 @@ def drop_train_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]
         splits[name] = subset(split, [i for i in range(len(split)) if i not in leaked], name)
         dropped[name] = len(leaked)
     return splits, dropped
+
+
+def carving_units(split: Split) -> list[list[int]]:
+    """Rows that must land in the same carved split, in order of first appearance: copies of one
+    text, and with a group column (``cv.group_column``) every row of one group, so that a group
+    kept in one cross-validation fold is not also in the carved test split."""
+    units = duplicate_groups(split.texts)  # normalised once
+    if not split.groups:
+        return units
+    parent = list(range(len(units)))  # union-find over units; a root is its component's first unit
+
+    def root(unit: int) -> int:
+        while parent[unit] != unit:
+            unit = parent[unit]
+        return unit
+
+    first_unit_of: dict[str, int] = {}
+    for unit, rows in enumerate(units):
+        for row in rows:
+            other = first_unit_of.setdefault(split.groups[row], unit)
+            low, high = sorted((root(unit), root(other)))
+            parent[high] = low
+    merged: dict[int, list[int]] = {}
+    for unit, rows in enumerate(units):
+        merged.setdefault(root(unit), []).extend(rows)
+    return [sorted(rows) for rows in merged.values()]
 
 
 def _rows_of(groups: list[list[int]], chosen) -> list[int]:
