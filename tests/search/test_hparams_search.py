@@ -3,6 +3,7 @@ run through Hydra's launcher, one parent run per study with a nested run per tri
 rerunning the command, pruning by fold scores, and the best configuration registered once."""
 
 import sqlite3
+import time
 
 import optuna
 import pytest
@@ -79,6 +80,45 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     with sqlite3.connect(tmp_path / "mlflow.db") as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "trials" not in tables and "studies" not in tables
+
+
+def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_trial_asked(tmp_path):
+    """Ctrl-C reaches the sweep's process and its jobs' (the joblib launcher's workers) while a
+    trial fits: the search ends with one line, exit 130, the stopped trial failed and not counted,
+    so the same command run again runs as many trials as it asks for."""
+    import os
+    import signal
+    import subprocess
+
+    from helpers.processes import clean_env, train_command
+
+    search = ["-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word", "hparams_search.study_name=contract",
+              "hydra.sweeper.n_trials=1"]
+    pause = tmp_path / "paused"
+    process = subprocess.Popen(train_command(tmp_path, *search), cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env=clean_env(TEXTCLF_PAUSE_AT="fit", TEXTCLF_PAUSE_FILE=str(pause)))
+    try:
+        deadline = time.monotonic() + 120
+        while not pause.exists():  # trial 0 is fitting
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    # (after it, multiprocessing's resource tracker may warn of the killed workers' semaphores)
+    said = [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted"))]
+    assert said == ["interrupted: the search stopped; trial(s) 0 did not finish and do not count (rerun the same "
+                    "command to continue the study)"], stderr[-3000:]
+    assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL]
+
+    rerun = run_train(tmp_path, *search)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "0 trial(s) so far, 1 to run" in rerun.stdout
+    assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL, TrialState.COMPLETE]
 
 
 def test_a_finetuning_trial_is_pruned_by_its_epoch_scores_and_keeps_them(tmp_path, tiny, train_in_process):

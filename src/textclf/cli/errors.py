@@ -98,6 +98,9 @@ def report_config_errors(hydra_main):
             print(f"error: {refused}", file=sys.stderr)
             config_refused.set()
             sys.exit(refused.exit_code)
+        except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting
+            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted", file=sys.stderr)
+            sys.exit(130)
 
     return wrapper
 

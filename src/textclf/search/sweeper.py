@@ -13,6 +13,7 @@ under the usual champion rule.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -24,7 +25,7 @@ from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclf.errors import UserError
+from textclf.errors import Interrupted, UserError
 from textclf.search import space as search_space
 from textclf.search.study import draw_plots, open_study, storage_url, study_name, summary_tags
 from textclf.search.trial import PRUNED_ATTR
@@ -58,20 +59,21 @@ class StudySweeper:
         # Seeded by how far the study has got, so a continued study does not redraw its first trials.
         study.sampler = instantiate(self.sampler, seed=self.config.seed + len(study.trials)) \
             if "seed" in self.sampler else instantiate(self.sampler)
-        done = len(study.trials)
+        done = len(counted_trials(study))
         print(f"study '{name}' in {url}: {done} trial(s) so far, {max(self.n_trials - done, 0)} to run")
         job = [*pinned, f"hparams_search.study_name={_quoted(name)}", f"hparams_search.storage={_quoted(url)}"]
         started = time.monotonic()
-        while len(study.trials) < self.n_trials:
-            if self._out_of_time(started) and len(study.trials) > done:  # the first round always runs
+        while (count := len(counted_trials(study))) < self.n_trials:
+            if self._out_of_time(started) and count > done:  # the first round always runs
                 print(f"hydra.sweeper.timeout={self.timeout} s reached: no new trial started")
                 break
             # The first round runs one trial alone: a setting the model refuses then stops the search
             # with one error line, not one per parallel job.
-            size = 1 if len(study.trials) == done else self.n_jobs
-            batch = [study.ask(space) for _ in range(min(size, self.n_trials - len(study.trials)))]
-            returns = self._launch([[*job, *search_space.as_overrides(trial.params),
-                                     f"hparams_search.trial={trial.number}"] for trial in batch])
+            size = 1 if count == done else self.n_jobs
+            batch = [study.ask(space) for _ in range(min(size, self.n_trials - count))]
+            with _unfinished_if_stopped(study, batch):
+                returns = self._launch([[*job, *search_space.as_overrides(trial.params),
+                                         f"hparams_search.trial={trial.number}"] for trial in batch])
             for trial, returned in zip(batch, returns):
                 tell(study, trial, returned)
         self._record(study)
@@ -135,12 +137,47 @@ def tell(study, trial, returned) -> None:
         print(f"trial {trial.number} failed: {value if value is not None else 'no score'}")
 
 
+UNFINISHED_ATTR = "textclf.unfinished"  # a trial stopped from outside: failed, and not counted
+
+
+def counted_trials(study) -> list:
+    """The trials ``n_trials`` counts: all but those a stopped sweep left unfinished, so that
+    rerunning the command runs as many trials as it asks for."""
+    return [trial for trial in study.get_trials(deepcopy=False) if not trial.user_attrs.get(UNFINISHED_ATTR)]
+
+
 def close_abandoned_trials(study) -> None:
-    """Trials left RUNNING by a sweep that was killed: failed, so a continued study counts them."""
+    """Trials left RUNNING by a sweep that was killed: failed, unfinished (not counted)."""
     from optuna.trial import TrialState
 
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        study.tell(trial.number, state=TrialState.FAIL)
+    import optuna
+
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        _end_unfinished(study, optuna.trial.Trial(study, frozen._trial_id))  # noqa: SLF001 - its storage id
+
+
+def _end_unfinished(study, trial) -> None:
+    """Fail ``trial`` (an ``optuna.trial.Trial``), marked as not to be counted."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr(UNFINISHED_ATTR, True)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def _unfinished_if_stopped(study, batch):
+    """Ctrl-C while a batch runs: its trials end unfinished, and the search stops with one line."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from optuna.trial import TrialState
+
+        stopped = [trial for trial in batch if study.trials[trial.number].state == TrialState.RUNNING]
+        for trial in stopped:
+            _end_unfinished(study, trial)
+        stopped = [trial.number for trial in stopped]
+        raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
+                          "did not finish and do not count (rerun the same command to continue the study)") from None
 
 
 def _has_best(study) -> bool:
