@@ -239,8 +239,9 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
     if group_column is not None:
         missing = frame[group_column].isna().to_numpy().nonzero()[0]
         if len(missing):
-            raise UserError(f"{name} data ({source}) has no {group_column!r} group in row {missing[0]} "
-                            f"({len(missing)} row(s) in all). Fix: fill the group column, or unset cv.group_column")
+            raise UserError(f"{name} data ({source}) has no {group_column!r} group in row {missing[0] + 1} "
+                            f"({len(missing)} row(s) in all). "
+                            "Fix: fill the group column, or unset cv.group_column")
         groups = tuple(str(value) for value in frame[group_column])
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups)
 
