@@ -45,10 +45,12 @@ def explain_texts(estimator, decision, texts: list[str], labels: list[tuple[str,
 def _linear(model, text: str, column: int, label: str) -> dict:
     occurrences, intercept = model.term_contributions(text, column)
     words = [match.span() for match in WORD.finditer(text)]
-    starts = [start for start, _ in words]
+    # The word each occurrence starts in, looked up for all at once (one search per occurrence
+    # against a list made an array each time: 23 s for a 50,000-character text)
+    starts = np.fromiter((start for start, _ in words), dtype=np.int64, count=len(words))
+    found = np.searchsorted(starts, [start for start, _, _ in occurrences], side="right") - 1
     weights: dict[tuple[int, int], float] = {}
-    for start, end, weight in occurrences:
-        at = np.searchsorted(starts, start, side="right") - 1
+    for (start, end, weight), at in zip(occurrences, found.tolist()):
         span = words[at] if at >= 0 and end <= words[at][1] else (start, end)  # inside one word, or a phrase
         weights[span] = weights.get(span, 0.0) + weight
     return {"label": label, "method": "linear", "intercept": float(intercept), "terms": _terms(text, weights)}
