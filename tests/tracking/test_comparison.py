@@ -72,13 +72,16 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
     for trial, (c, ngrams, sublinear) in enumerate([(0.23345864076016243, "[1, 2]", "True"),
                                                     (0.08179499475211674, "[1, 1]", "False")]):
-        overrides = (f"model.classifier.estimator.C={c} features.word_ngram_range={ngrams.replace(' ', '')} "
+        study = ["contract", "earlier"][trial]  # where each trial's study is: the sweeper's first overrides
+        overrides = (f"hparams_search.study_name='{study}' hparams_search.storage='sqlite:///{tmp_path}/{study}.db' "
+                     f"model.classifier.estimator.C={c} features.word_ngram_range={ngrams.replace(' ', '')} "
                      f"features.sublinear_tf={sublinear} hparams_search.trial={trial}")
         run = client.create_run(experiment, run_name=f"tfidf_linearsvc {overrides}",
                                 tags={"textclf.task": "multiclass", "textclf.overrides": overrides})
         params = {"model.classifier.estimator.C": str(c), "features.word_ngram_range": ngrams,
                   "features.sublinear_tf": sublinear, "features.transformer.sublinear_tf": sublinear,
-                  "hparams_search.trial": str(trial), "a.b": str(trial), "a.c": str(-trial)}
+                  "hparams_search.trial": str(trial), "a.b": str(trial), "a.c": str(-trial),
+                  "hparams_search.study_name": study, "hparams_search.storage": f"sqlite:///{tmp_path}/{study}.db"}
         for key, value in params.items():
             client.log_param(run.info.run_id, key, value)
         for key in ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"):
@@ -91,6 +94,7 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     header = lines[1].split()
     shown = header[header.index("validation/macro_f1") + 1:]
     assert shown[:2] == ["C", "word_ngram_range"] and shown.count("sublinear_tf") == 1, result.stdout
+    assert "study_name" not in shown and "storage" not in shown  # the search's bookkeeping (tag textclf.study)
     assert "b" in shown  # a.b's values are trial's, yet it is another setting: both shown
     assert "0.2335" in lines[2].split() and "0.08179" in lines[3].split()
 

@@ -23,6 +23,9 @@ SHORTEST_RUN_NAME = 20  # run names are cut down to this before a differing para
 LONGEST_VALUE = 18
 # Params that differ between any two runs by nature, so they say nothing about the difference.
 RUN_SPECIFIC_PARAMS = {"paths.output_dir", "run_name", "model.name"}  # model.name: the run name says it
+# Where a search keeps its study: set on every trial's command line ahead of the drawn values, it
+# would take the first columns from them (the runs' textclf.study tag names the study).
+SEARCH_BOOKKEEPING = {"hparams_search.study_name", "hparams_search.storage"}
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def _differing_params(runs: pd.DataFrame) -> list[str]:
         for override in str(overrides).split():
             overridden.setdefault(override.split("=", 1)[0].lstrip("+~"), len(overridden))
     differing = [column for column in runs.columns if column.startswith("params.")
-                 and column.removeprefix("params.") not in RUN_SPECIFIC_PARAMS
+                 and column.removeprefix("params.") not in RUN_SPECIFIC_PARAMS | SEARCH_BOOKKEEPING
                  and runs[column].nunique(dropna=False) > 1]
     return sorted(differing, key=lambda column: (overridden.get(column.removeprefix("params."), len(overridden)),
                                                  runs[column].isna().any(), column.count("."), column))
