@@ -107,13 +107,18 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
                                               "tags": datasets.Sequence(datasets.ClassLabel(names=LABELS))}))
 
     datasets.DatasetDict({"train": part("train"), "dev": part("dev", 12)}).save_to_disk(str(tmp_path / "dict"))
+    with pytest.raises(UserError, match=r"has no split 'validation' but has \['dev'\], which nothing reads. "
+                                        "Fix: set data.validation_split to one of them, or to null"):
+        load_hf("saved", str(tmp_path / "dict"), label_column="tags")  # the defaults: dev would go unread
     dataset = load_hf("saved", str(tmp_path / "dict"), validation_split="dev", label_column="tags")
     assert len(dataset.validation) == 12 and dataset.validation.texts[0] == "dev passage 0"  # the dev split, as saved
     assert set(dataset.label_names) == set(LABELS)  # names, not the ClassLabel's integers
     assert all(len(labels) == 2 and set(labels) <= set(LABELS) for labels in dataset.train.labels)
     with pytest.raises(UserError, match=r"has no split 'valid' \(it has \['dev', 'train'\]\). "
                                         "Fix: set data.validation_split to one of them or to null"):
-        load_hf("saved", str(tmp_path / "dict"), validation_split="valid", label_column="tags")
+        load_hf("saved", str(tmp_path / "dict"), validation_split="valid", test_split=None, label_column="tags")
+    with pytest.raises(UserError, match="has no split None"):  # data.train_split=null: one line, not a KeyError
+        load_hf("saved", str(tmp_path / "dict"), train_split=None, label_column="tags")
     part("lone").save_to_disk(str(tmp_path / "lone"))  # one Dataset, not a DatasetDict: the train split
     assert len(load_hf("lone", str(tmp_path / "lone"), label_column="tags", split_seed=0).validation) > 0
 
@@ -259,6 +264,13 @@ def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_p
     # ...and each group lands in one split, as cross-validation keeps it in one fold
     owners = {group: split.name for split in dataset.splits for group in split.groups}
     assert sum(len(set(split.groups)) for split in dataset.splits) == len(owners) == 10
+    # a line every article repeats does not chain the articles into one: whole articles are
+    # carved as before, and the repeated line is the overlap check's (here: dropped)
+    signed = pd.concat([frame, pd.DataFrame({"text": "Read more on our site", "label": ["a", "b"] * 5,
+                                             "article": [f"art{i}" for i in range(10)]})])
+    signed.to_csv(tmp_path / "signed.csv", index=False)
+    dataset = load_files("groups", str(tmp_path / "signed.csv"), group_column="article", split_seed=0, overlap="drop")
+    assert [len(set(split.groups)) for split in dataset.splits] == [6, 2, 2]  # train, validation, test articles
     frame.loc[3, "article"] = None
     frame.to_csv(tmp_path / "train.csv", index=False)
     with pytest.raises(UserError, match="no 'article' group in row 4 "):  # the 4th data row, as label checks count

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from textclf.evaluation.metrics import multiclass_metrics, multilabel_metrics
+from textclf.evaluation.metrics import metric_names, multiclass_metrics, multilabel_metrics
 
 
 def test_multiclass_scores():
@@ -48,12 +48,13 @@ def test_any_label_names_metrics_mlflow_accepts_one_per_label():
     from mlflow.utils.validation import _validate_metric_name
 
     labels = ["c++", "yes?", "🙂 happy", "a,b", "a;b", "x#y", "50%", "(paren)", "a/b", "..", "北朝鮮 安全保障",
-              "visit", "high-level engagement"]
+              "visit", "high-level engagement", "a_b", "a long label " * 20]
     truth = labels * 2
     scores = multiclass_metrics(truth, truth, np.eye(len(labels))[[*range(len(labels))] * 2], labels)
     per_label = [key for key in scores if key.startswith("f1/")]
     assert len(per_label) == len(labels)  # one each: clashing names were told apart
     for key in scores:
         _validate_metric_name(f"test_per_label/{key}")  # raises MlflowException on a name it refuses
-    # names MLflow already takes stay as they were
-    assert {"f1/visit", "f1/high-level engagement", "f1/北朝鮮 安全保障"} <= set(scores)
+    # names MLflow already takes stay as they were, even where a changed one would have taken it
+    assert metric_names(labels)[labels.index("a_b")] == "a_b"
+    assert {"f1/visit", "f1/high-level engagement", "f1/北朝鮮 安全保障", "f1/a_b"} <= set(scores)

@@ -98,14 +98,14 @@ def load_hf(
 
     loaded = _hf_splits(path, config_name)
     wanted = {"train": train_split, "validation": validation_split, "test": test_split}
+    _check_split_names(path, loaded, wanted)
     splits = {}
     for split_name, hf_split in wanted.items():
-        if hf_split is None or (hf_split not in loaded and hf_split == split_name != "train"):
+        if split_name != "train" and (hf_split is None or (hf_split not in loaded and hf_split == split_name)):
             continue  # none asked for, or the default name missing: carved from train
         if hf_split not in loaded:
             raise UserError(f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
-                            f"Fix: set data.{split_name}_split to one of them" +
-                            ("" if split_name == "train" else " or to null (carved from train)"))
+                            f"Fix: set data.{split_name}_split to one of them or to null (carved from train)")
         part = loaded[hf_split]
         frame = part.to_pandas()
         feature = part.features.get(label_column)
@@ -120,6 +120,19 @@ def load_hf(
         )
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
     return _finish(name, splits, overlap, per_label, split_seed)
+
+
+def _check_split_names(path: str, loaded: dict, wanted: dict) -> None:
+    """A default split name the dataset lacks is carved from train, unless the dataset has a split
+    nothing reads (``dev``): then the user means it, and says so."""
+    if wanted["train"] not in loaded:
+        raise UserError(f"dataset {path!r} has no split {wanted['train']!r} (it has {sorted(loaded)}). "
+                        "Fix: set data.train_split to one of them")
+    unread = sorted(set(loaded) - set(wanted.values()))
+    for split_name, hf_split in wanted.items():
+        if split_name != "train" and hf_split == split_name and hf_split not in loaded and unread:
+            raise UserError(f"dataset {path!r} has no split {hf_split!r} but has {unread}, which nothing reads. "
+                            f"Fix: set data.{split_name}_split to one of them, or to null to carve it from train")
 
 
 def _hf_splits(path: str, config_name: str | None) -> dict:

@@ -37,8 +37,11 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
-        group_labels = [train.labels[rows[0]][0] for rows in groups]
-        rare = sorted(label for label, count in Counter(group_labels).items() if count < 2)
+        group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
+        # a label must lead two units (the strata) and, with groups, be in two (or one group takes it all)
+        units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
+        rare = sorted({label for label, count in units_with.items() if count < 2} |
+                      {label for label, count in Counter(group_labels).items() if count < 2})
         if rare:
             joined = next(((label, mark) for label in rare for mark in "|;," if mark in label), None)
             hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
@@ -90,28 +93,16 @@ def drop_train_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]
 
 def carving_units(split: Split) -> list[list[int]]:
     """Rows that must land in the same carved split, in order of first appearance: copies of one
-    text, and with a group column (``cv.group_column``) every row of one group, so that a group
-    kept in one cross-validation fold is not also in the carved test split."""
-    units = duplicate_groups(split.texts)  # normalised once
+    text or, with a group column (``cv.group_column``), every row of one group, so that a group
+    kept in one cross-validation fold is not also in the carved test split. (A text repeated in
+    several groups is then left to the overlap check, ``data.overlap``: joining the groups through
+    it would let one repeated line, a sign-off, chain most of the articles together.)"""
     if not split.groups:
-        return units
-    parent = list(range(len(units)))  # union-find over units; a root is its component's first unit
-
-    def root(unit: int) -> int:
-        while parent[unit] != unit:
-            unit = parent[unit]
-        return unit
-
-    first_unit_of: dict[str, int] = {}
-    for unit, rows in enumerate(units):
-        for row in rows:
-            other = first_unit_of.setdefault(split.groups[row], unit)
-            low, high = sorted((root(unit), root(other)))
-            parent[high] = low
-    merged: dict[int, list[int]] = {}
-    for unit, rows in enumerate(units):
-        merged.setdefault(root(unit), []).extend(rows)
-    return [sorted(rows) for rows in merged.values()]
+        return duplicate_groups(split.texts)
+    units: dict[str, list[int]] = {}
+    for row, group in enumerate(split.groups):
+        units.setdefault(group, []).append(row)
+    return list(units.values())
 
 
 def _rows_of(groups: list[list[int]], chosen) -> list[int]:

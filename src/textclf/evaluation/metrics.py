@@ -29,21 +29,28 @@ def _averaged_and_per_label(y_true, y_pred, classes, labels) -> dict[str, float]
     return scores
 
 
+NAME_PART_LIMIT = 200  # MLflow's 250 characters, less "validation_per_label/precision/"
+
+
 def metric_names(labels: list[str]) -> list[str]:
     """Each label as one part of a metric name, which MLflow limits to letters, digits, ``_``, ``-``,
-    ``.``, space and ``/``: anything else (``c++``, ``50%``, ``(other)``) becomes ``_``, and so does
-    ``/`` (a label is one part). Labels that would then share a name get ``_2``, ``_3``... in order.
-    (The labels themselves are in the run's ``data.labels`` tag and its reports.)"""
-    names: list[str] = []
-    for label in labels:
-        name = re.sub(r"[^\w.\- ]", "_", label).strip() or "_"
-        name = "_" + name if set(name) == {"."} else name  # "." and ".." would be read as folders
-        base, number = name, 1
-        while name in names:
-            number += 1
-            name = f"{base}_{number}"
-        names.append(name)
-    return names
+    ``.``, space and ``/`` (and ``:`` off Windows), 250 characters in all: any other character
+    (``c++``, ``50%``, ``(other)``), and ``/`` (a label is one part), becomes ``_``, and a long
+    label is cut. A label already fit for a name keeps it; another that would then share it gets
+    ``_2``, ``_3``... (The labels themselves are in the run's ``data.labels`` tag and its reports.)"""
+    names = [re.sub(r"[^\w.\- ]", "_", label).strip()[:NAME_PART_LIMIT] or "_" for label in labels]
+    names = ["_" + name if set(name) == {"."} else name for name in names]  # "." and ".." read as folders
+    taken = {name for name, label in zip(names, labels) if name == label}  # kept as they are
+    unique: list[str] = []
+    for name, label in zip(names, labels):
+        if name != label:
+            base, number = name[:NAME_PART_LIMIT - 4], 1
+            while name in taken:
+                number += 1
+                name = f"{base}_{number}"
+        taken.add(name)
+        unique.append(name)
+    return unique
 
 
 def class_indices(labels, classes: list[str]) -> np.ndarray:

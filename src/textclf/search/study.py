@@ -63,15 +63,20 @@ def storage_for(url: str):
     return url
 
 
+UNFINISHED_ATTR = "textclf.unfinished"  # a trial a stopped sweep left: failed, and not counted (sweeper)
+
+
 def summary_tags(study) -> dict[str, str]:
     """What the parent run says about the study: best value and params (tags: MLflow params are
     immutable, and the best changes as the study goes on), and trial counts."""
     from optuna.trial import TrialState
 
+    stopped = sum(bool(trial.user_attrs.get(UNFINISHED_ATTR)) for trial in study.trials)
     states = [trial.state for trial in study.trials]
     tags = {"optuna.study": study.study_name, "optuna.direction": study.direction.name.lower(),
             **{f"optuna.trials.{state.name.lower()}": str(states.count(state))
-               for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}}
+               for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)},
+            "optuna.trials.unfinished": str(stopped)}  # failed because a sweep was stopped: not counted
     if any(state == TrialState.COMPLETE for state in states):
         best = study.best_trial
         tags.update({"optuna.best_value": f"{best.value:.6g}", "optuna.best_trial": str(best.number),

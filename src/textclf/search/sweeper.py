@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf.errors import Interrupted, UserError
 from textclf.search import space as search_space
-from textclf.search.study import draw_plots, open_study, storage_url, study_name, summary_tags
+from textclf.search.study import UNFINISHED_ATTR, draw_plots, open_study, storage_url, study_name, summary_tags
 from textclf.search.trial import PRUNED_ATTR
 
 
@@ -70,12 +70,13 @@ class StudySweeper:
             # The first round runs one trial alone: a setting the model refuses then stops the search
             # with one error line, not one per parallel job.
             size = 1 if count == done else self.n_jobs
-            batch = [study.ask(space) for _ in range(min(size, self.n_trials - count))]
+            batch: list = []
             with _unfinished_if_stopped(study, batch):
+                batch.extend(study.ask(space) for _ in range(min(size, self.n_trials - count)))
                 returns = self._launch([[*job, *search_space.as_overrides(trial.params),
                                          f"hparams_search.trial={trial.number}"] for trial in batch])
-            for trial, returned in zip(batch, returns):
-                tell(study, trial, returned)
+                for trial, returned in zip(batch, returns):
+                    tell(study, trial, returned)
         self._record(study)
         if search.register_best and _has_best(study):
             print(f"refitting the best trial ({study.best_trial.number}) to register it")
@@ -137,9 +138,6 @@ def tell(study, trial, returned) -> None:
         print(f"trial {trial.number} failed: {value if value is not None else 'no score'}")
 
 
-UNFINISHED_ATTR = "textclf.unfinished"  # a trial stopped from outside: failed, and not counted
-
-
 def counted_trials(study) -> list:
     """The trials ``n_trials`` counts: all but those a stopped sweep left unfinished, so that
     rerunning the command runs as many trials as it asks for."""
@@ -152,7 +150,7 @@ def close_abandoned_trials(study) -> None:
 
     import optuna
 
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # textclf queues none WAITING
         _end_unfinished(study, optuna.trial.Trial(study, frozen._trial_id))  # noqa: SLF001 - its storage id
 
 
@@ -165,19 +163,29 @@ def _end_unfinished(study, trial) -> None:
 
 
 @contextlib.contextmanager
-def _unfinished_if_stopped(study, batch):
-    """Ctrl-C while a batch runs: its trials end unfinished, and the search stops with one line."""
+def _unfinished_if_stopped(study, batch: list):
+    """Ctrl-C while a batch is drawn, runs or is told: its trials not yet told end unfinished, and
+    the search stops with one line. (A job run in this process by Hydra's basic launcher reports
+    the interrupt itself, for its run, and exits 130: its trial ends unfinished all the same.)"""
     try:
         yield
-    except KeyboardInterrupt:
-        from optuna.trial import TrialState
-
-        stopped = [trial for trial in batch if study.trials[trial.number].state == TrialState.RUNNING]
-        for trial in stopped:
-            _end_unfinished(study, trial)
-        stopped = [trial.number for trial in stopped]
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and stop.code != 130:
+            raise
+        stopped = _end_untold(study, batch)
+        if isinstance(stop, SystemExit):
+            raise
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
                           "did not finish and do not count (rerun the same command to continue the study)") from None
+
+
+def _end_untold(study, batch: list) -> list[int]:
+    from optuna.trial import TrialState
+
+    untold = [trial for trial in batch if study.trials[trial.number].state == TrialState.RUNNING]
+    for trial in untold:
+        _end_unfinished(study, trial)
+    return [trial.number for trial in untold]
 
 
 def _has_best(study) -> bool:
