@@ -108,7 +108,7 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
 
     datasets.DatasetDict({"train": part("train"), "dev": part("dev", 12)}).save_to_disk(str(tmp_path / "dict"))
     with pytest.raises(UserError, match=r"has no split 'validation' but has \['dev'\], which nothing reads. "
-                                        "Fix: set data.validation_split to one of them, or to null"):
+                                        "Fix: set data.validation_split=null to carve it from train, or to one"):
         load_hf("saved", str(tmp_path / "dict"), label_column="tags")  # the defaults: dev would go unread
     dataset = load_hf("saved", str(tmp_path / "dict"), validation_split="dev", label_column="tags")
     assert len(dataset.validation) == 12 and dataset.validation.texts[0] == "dev passage 0"  # the dev split, as saved
@@ -119,6 +119,14 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
         load_hf("saved", str(tmp_path / "dict"), validation_split="valid", test_split=None, label_column="tags")
     with pytest.raises(UserError, match="has no split None"):  # data.train_split=null: one line, not a KeyError
         load_hf("saved", str(tmp_path / "dict"), train_split=None, label_column="tags")
+    # an unread split not named like a validation split (IMDB's "unsupervised") leaves the default as it was:
+    # validation carved from train; asked for, its unlabeled rows (-1) are one line
+    unlabeled = datasets.Dataset.from_dict({"text": ["no label"] * 3, "tags": [[-1]] * 3}, features=part("u").features)
+    datasets.DatasetDict({"train": part("train"), "unsupervised": unlabeled}).save_to_disk(str(tmp_path / "imdb"))
+    assert len(load_hf("imdb", str(tmp_path / "imdb"), label_column="tags", split_seed=0).validation) > 0
+    with pytest.raises(UserError, match="split 'unsupervised' .* has rows without a label .* Fix: set "
+                                        "data.validation_split to a labeled split"):
+        load_hf("imdb", str(tmp_path / "imdb"), validation_split="unsupervised", label_column="tags")
     part("lone").save_to_disk(str(tmp_path / "lone"))  # one Dataset, not a DatasetDict: the train split
     assert len(load_hf("lone", str(tmp_path / "lone"), label_column="tags", split_seed=0).validation) > 0
 

@@ -8,6 +8,7 @@ whose problems (missing file or column, empty text, unknown label...) have alrea
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -110,10 +111,14 @@ def load_hf(
         frame = part.to_pandas()
         feature = part.features.get(label_column)
         inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
-        if isinstance(feature, datasets.ClassLabel):
-            frame[label_column] = [feature.int2str(int(value)) for value in frame[label_column]]
-        elif isinstance(inner, datasets.ClassLabel):
-            frame[label_column] = [[inner.int2str(int(v)) for v in values] for values in frame[label_column]]
+        try:
+            if isinstance(feature, datasets.ClassLabel):
+                frame[label_column] = [feature.int2str(int(value)) for value in frame[label_column]]
+            elif isinstance(inner, datasets.ClassLabel):
+                frame[label_column] = [[inner.int2str(int(v)) for v in values] for values in frame[label_column]]
+        except ValueError as error:  # -1: a row without a label (GLUE's test splits, IMDB's unsupervised)
+            raise UserError(f"split {hf_split!r} of dataset {path!r} has rows without a label ({error}). "
+                            f"Fix: set data.{split_name}_split to a labeled split, or to null") from None
         splits[split_name] = _to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
             label_separator
@@ -122,17 +127,23 @@ def load_hf(
     return _finish(name, splits, overlap, per_label, split_seed)
 
 
+# Split names that say "held out for validation" or "for test": a dataset with one of them and no
+# split of the default name most likely means it (IMDB's "unsupervised" does not).
+LOOKS_LIKE = {"validation": re.compile(r"^(dev|val|eval)", re.IGNORECASE), "test": re.compile(r"^test", re.IGNORECASE)}
+
+
 def _check_split_names(path: str, loaded: dict, wanted: dict) -> None:
-    """A default split name the dataset lacks is carved from train, unless the dataset has a split
-    nothing reads (``dev``): then the user means it, and says so."""
+    """A default split name the dataset lacks is carved from train, unless the dataset has an
+    unread split named like one (``dev``): then the user says which."""
     if wanted["train"] not in loaded:
         raise UserError(f"dataset {path!r} has no split {wanted['train']!r} (it has {sorted(loaded)}). "
                         "Fix: set data.train_split to one of them")
     unread = sorted(set(loaded) - set(wanted.values()))
     for split_name, hf_split in wanted.items():
-        if split_name != "train" and hf_split == split_name and hf_split not in loaded and unread:
-            raise UserError(f"dataset {path!r} has no split {hf_split!r} but has {unread}, which nothing reads. "
-                            f"Fix: set data.{split_name}_split to one of them, or to null to carve it from train")
+        alike = [name for name in unread if split_name in LOOKS_LIKE and LOOKS_LIKE[split_name].match(name)]
+        if split_name != "train" and hf_split == split_name and hf_split not in loaded and alike:
+            raise UserError(f"dataset {path!r} has no split {hf_split!r} but has {alike}, which nothing reads. "
+                            f"Fix: set data.{split_name}_split=null to carve it from train, or to one of them")
 
 
 def _hf_splits(path: str, config_name: str | None) -> dict:

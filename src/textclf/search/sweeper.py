@@ -172,7 +172,10 @@ def _unfinished_if_stopped(study, batch: list):
     except (KeyboardInterrupt, SystemExit) as stop:
         if isinstance(stop, SystemExit) and stop.code != 130:
             raise
-        stopped = _end_untold(study, batch)
+        try:
+            stopped = _end_untold(study, batch)
+        except Exception:  # noqa: BLE001 - the study cannot be written now: the rerun ends them instead
+            stopped = [trial.number for trial in batch]
         if isinstance(stop, SystemExit):
             raise
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
