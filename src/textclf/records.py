@@ -16,17 +16,20 @@ from typing import Iterator
 from textclf.errors import UserError
 
 
-def utf8(data: bytes, origin: str, line: int | None = None) -> str:
+ICONV_FIX = ("Fix: convert the text to UTF-8, e.g. iconv -f cp1252 -t utf-8 (Windows text; "
+             "for ISO-8859-1 use -f latin1)")
+
+
+def utf8(data: bytes, origin: str, line: int | None = None, unit: str = "line", fix: str = ICONV_FIX) -> str:
     """``data`` decoded as UTF-8, or a ``UserError`` naming the line of ``origin`` that is not.
 
-    ``line`` is the line ``data`` starts on when it is one line; otherwise the line is counted."""
+    ``line`` is the line ``data`` starts on when it is one line; otherwise the line is counted.
+    ``unit``: what ``line`` counts in ``origin`` ("row" in a Parquet file), with its ``fix``."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         number = line if line is not None else data[:error.start].count(b"\n") + 1
-        raise UserError(f"{origin} line {number} is not UTF-8 (byte {data[error.start]:#04x}). "
-                        "Fix: convert the text to UTF-8, e.g. iconv -f cp1252 -t utf-8 (Windows text; "
-                        "for ISO-8859-1 use -f latin1)") from None
+        raise UserError(f"{origin} {unit} {number} is not UTF-8 (byte {data[error.start]:#04x}). {fix}") from None
 
 
 def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:

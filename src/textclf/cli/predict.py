@@ -136,16 +136,9 @@ def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterat
         for at, text in enumerate(batch[text_column]):
             number += 1
             if isinstance(text, bytes):  # a binary column (as Spark writes strings): UTF-8 text
-                text = _decoded(text, path, number)
+                text = utf8(text, str(path), number, unit="row", fix="Fix: convert the text to UTF-8 before "
+                                                                    "writing the file")
             yield key_column, number if keys is None else keys[at], "" if text is None else text
-
-
-def _decoded(data: bytes, path: Path, row: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(f"{path} row {row} is not UTF-8 (byte {data[error.start]:#04x}). Fix: convert the text to "
-                        "UTF-8 before writing the file") from None
 
 
 def _parquet_file(path: Path):

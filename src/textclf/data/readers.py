@@ -102,11 +102,8 @@ def load_hf(
     _check_split_names(path, loaded, wanted)
     splits = {}
     for split_name, hf_split in wanted.items():
-        if split_name != "train" and (hf_split is None or (hf_split not in loaded and hf_split == split_name)):
-            continue  # none asked for, or the default name missing: carved from train
-        if hf_split not in loaded:
-            raise UserError(f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
-                            f"Fix: set data.{split_name}_split to one of them or to null (carved from train)")
+        if hf_split not in loaded:  # none asked for, or the default name missing (checked): carved from train
+            continue
         part = loaded[hf_split]
         frame = part.to_pandas()
         feature = part.features.get(label_column)
@@ -133,15 +130,21 @@ LOOKS_LIKE = {"validation": re.compile(r"^(dev|val|eval)", re.IGNORECASE), "test
 
 
 def _check_split_names(path: str, loaded: dict, wanted: dict) -> None:
-    """A default split name the dataset lacks is carved from train, unless the dataset has an
-    unread split named like one (``dev``): then the user says which."""
+    """Every split named (``wanted``: ``{our split: the dataset's}``) must exist, but for the
+    default validation and test names: those missing are carved from train, unless the dataset has
+    an unread split named like one (``dev``): then the user says which."""
     if wanted["train"] not in loaded:
         raise UserError(f"dataset {path!r} has no split {wanted['train']!r} (it has {sorted(loaded)}). "
                         "Fix: set data.train_split to one of them")
     unread = sorted(set(loaded) - set(wanted.values()))
     for split_name, hf_split in wanted.items():
-        alike = [name for name in unread if split_name in LOOKS_LIKE and LOOKS_LIKE[split_name].match(name)]
-        if split_name != "train" and hf_split == split_name and hf_split not in loaded and alike:
+        if hf_split is None or hf_split in loaded:
+            continue
+        if hf_split != split_name:
+            raise UserError(f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
+                            f"Fix: set data.{split_name}_split to one of them or to null (carved from train)")
+        alike = [name for name in unread if LOOKS_LIKE[split_name].match(name)]
+        if alike:
             raise UserError(f"dataset {path!r} has no split {hf_split!r} but has {alike}, which nothing reads. "
                             f"Fix: set data.{split_name}_split=null to carve it from train, or to one of them")
 

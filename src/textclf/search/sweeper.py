@@ -146,9 +146,8 @@ def counted_trials(study) -> list:
 
 def close_abandoned_trials(study) -> None:
     """Trials left RUNNING by a sweep that was killed: failed, unfinished (not counted)."""
-    from optuna.trial import TrialState
-
     import optuna
+    from optuna.trial import TrialState
 
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # textclf queues none WAITING
         _end_unfinished(study, optuna.trial.Trial(study, frozen._trial_id))  # noqa: SLF001 - its storage id
