@@ -68,6 +68,15 @@ def test_abbreviations_and_hyphenated_abbreviations_do_not_end_a_sentence():
         "The Korea-U.S. defense talks ended.", "The U.N. envoy met Gen. Park at 9 a.m. on Jan. 5."]
 
 
+def test_a_list_marker_stays_with_the_item_it_numbers():
+    text = ("They agreed on three points:\n1. Joint drills continue next spring. Both navies join.\n"
+            "2) A hotline reopens.\n- Envoys meet monthly.\n  * Talks go on. \u2022 Not a marker here.\n")
+    assert passages(text) == ["They agreed on three points:", "1. Joint drills continue next spring.",
+                              "Both navies join.", "2) A hotline reopens.", "- Envoys meet monthly.",
+                              "* Talks go on.", "\u2022 Not a marker here."]
+    assert passages("2024. The year talks resumed.") == ["2024.", "The year talks resumed."]  # no space: left to sentencex
+
+
 def test_line_and_paragraph_units():
     text = "Headline here\n[Anchor]\nFirst line. Still the first line.\nSecond line.\n\n \nA new paragraph.\nIts end."
     assert passages(text, "line") == ["Headline here", "[Anchor]\nFirst line. Still the first line.", "Second line.",

@@ -16,6 +16,9 @@ def test_a_run_is_named_after_its_model_and_the_overrides_that_say_what_it_is():
     assert describe_run(composed("run_name=mine"), overrides, "multiclass", ("a",), 0).name == "mine"
     assert short_override("features.word_ngram_range=[1,3]") == "word_ngram_range=[1,3]"
     assert short_override("data.name=" + "x" * 40) == "name=" + "x" * 21 + "..."
+    # a deleted setting is named as deleted, not as if it had been set
+    assert short_override("~model.classifier.class_weight") == "~class_weight"
+    assert short_override("~model.classifier.class_weight=balanced") == "~class_weight=balanced"
 
 
 def test_the_multilabel_task_registers_under_a_name_of_its_own():

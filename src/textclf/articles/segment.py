@@ -14,6 +14,10 @@ transcripts add two rules of their own on top, whatever the unit:
   seed corpus, whose passages keep a sound bite whole. Text after its closing bracket starts a
   new passage. A bracket inside a sentence (``He [the minister] said``) is left to the segmenter.
 
+A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
+list of points or a Markdown list) is never a passage by itself either: it stays with the item
+it numbers.
+
 Offsets are Python string indexes (code points) into the text as given: ``text[start:end]`` is
 the passage, with no whitespace at either end.
 """
@@ -32,6 +36,8 @@ SENTENCE_END = ".!?\"'\u201d\u2019"
 # place, in a copy of the same length: offsets are unchanged.
 DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " "})
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
+# sentencex cuts "1. Joint drills resume." after "1."; the segmenter sees spaces in its place.
+LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
 
 
 def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
@@ -67,7 +73,7 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """One line's sentences: sentencex's cuts, none inside a bracketed block, one after a block
     that opens a passage (unless the block is a marker)."""
     line = text[start:end]
-    cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", line.translate(DASHES))}
+    cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", _for_the_segmenter(line))}
     cuts.discard(0)
     for open_at, close_at in _bracket_blocks(line):
         cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
@@ -76,6 +82,14 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
             cuts.add(close_at)
     bounds = [0, *sorted(cuts), len(line)]
     return [(start + a, start + b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _for_the_segmenter(line: str) -> str:
+    """``line`` as sentencex should read it, in a copy of the same length (offsets unchanged):
+    dashes and a list marker that opens the line become spaces."""
+    marker = LIST_MARKER.match(line)
+    line = line if marker is None else " " * marker.end() + line[marker.end():]
+    return line.translate(DASHES)
 
 
 def _bracket_blocks(line: str) -> list[tuple[int, int]]:

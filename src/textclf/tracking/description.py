@@ -77,12 +77,15 @@ def _says_what(override: str) -> bool:
 
 
 def short_override(override: str) -> str:
-    """``model.classifier.C=5.0`` -> ``C=5.0``; a path's value -> its file name."""
+    """``model.classifier.C=5.0`` -> ``C=5.0``; a path's value -> its file name; a deletion
+    (``~model.classifier.class_weight``) keeps its ``~``: ``~class_weight``."""
+    deleted = "~" if override.startswith("~") else ""
     key, _, value = override.lstrip("+~").partition("=")
+    key = deleted + key.rsplit(".", 1)[-1]
     value = value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
     if len(value) > LONGEST_VALUE:
         value = value[: LONGEST_VALUE - 3] + "..."
-    return f"{key.rsplit('.', 1)[-1]}={value}" if _ else key
+    return f"{key}={value}" if _ else key
 
 
 def task_from_config(target: str) -> str:
