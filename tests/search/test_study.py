@@ -6,9 +6,9 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from textclf.errors import UserError
+from textclf.errors import Interrupted, UserError
 from textclf.search.study import open_study, storage_url, study_name, summary_tags
-from textclf.search.sweeper import close_abandoned_trials
+from textclf.search.sweeper import _unfinished_if_stopped, close_abandoned_trials, counted_trials
 
 
 def _search(**settings):
@@ -44,3 +44,17 @@ def test_trials_a_killed_sweep_left_running_are_failed_and_the_best_is_tagged(tm
     tags = summary_tags(again)
     assert tags["optuna.best_value"] == "0.8" and tags["optuna.best.C"] == str(finished.params["C"])
     assert (tags["optuna.trials.complete"], tags["optuna.trials.fail"]) == ("1", "1")
+
+
+def test_ctrl_c_while_a_trial_is_drawn_leaves_no_trial_running(tmp_path):
+    study = open_study("s", f"sqlite:///{tmp_path}/optuna.db", sampler=optuna.samplers.RandomSampler(seed=0))
+    space = {"C": optuna.distributions.FloatDistribution(0.1, 1.0)}
+    study.tell(study.ask(space), 0.8)
+    batch = []
+    with pytest.raises(Interrupted, match=r"trial\(s\) 1, 2 did not finish"):
+        with _unfinished_if_stopped(study, batch):
+            batch.append(study.ask(space))
+            study.ask(space)  # stored, RUNNING: Ctrl-C lands before ask returns it into the batch
+            raise KeyboardInterrupt
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    assert [t.number for t in counted_trials(study)] == [0]  # a rerun runs both again

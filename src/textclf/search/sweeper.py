@@ -144,13 +144,17 @@ def counted_trials(study) -> list:
     return [trial for trial in study.get_trials(deepcopy=False) if not trial.user_attrs.get(UNFINISHED_ATTR)]
 
 
-def close_abandoned_trials(study) -> None:
-    """Trials left RUNNING by a sweep that was killed: failed, unfinished (not counted)."""
+def close_abandoned_trials(study) -> list[int]:
+    """Trials left RUNNING by a sweep that was killed, or by this one as it stops: failed,
+    unfinished (not counted). Their numbers. One sweeper works on a study at a time, so every
+    RUNNING trial is one that no job will finish."""
     import optuna
     from optuna.trial import TrialState
 
-    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # textclf queues none WAITING
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # textclf queues none WAITING
+    for frozen in running:
         _end_unfinished(study, optuna.trial.Trial(study, frozen._trial_id))  # noqa: SLF001 - its storage id
+    return [frozen.number for frozen in running]
 
 
 def _end_unfinished(study, trial) -> None:
@@ -164,30 +168,23 @@ def _end_unfinished(study, trial) -> None:
 @contextlib.contextmanager
 def _unfinished_if_stopped(study, batch: list):
     """Ctrl-C while a batch is drawn, runs or is told: its trials not yet told end unfinished, and
-    the search stops with one line. (A job run in this process by Hydra's basic launcher reports
-    the interrupt itself, for its run, and exits 130: its trial ends unfinished all the same.)"""
+    the search stops with one line. That includes a trial ``study.ask`` had stored but not yet
+    returned into ``batch`` when Ctrl-C landed. (A job run in this process by Hydra's basic
+    launcher reports the interrupt itself, for its run, and exits 130: its trial ends unfinished
+    all the same.)"""
     try:
         yield
     except (KeyboardInterrupt, SystemExit) as stop:
         if isinstance(stop, SystemExit) and stop.code != 130:
             raise
         try:
-            stopped = _end_untold(study, batch)
+            stopped = close_abandoned_trials(study)
         except Exception:  # noqa: BLE001 - the study cannot be written now: the rerun ends them instead
             stopped = [trial.number for trial in batch]
         if isinstance(stop, SystemExit):
             raise
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
                           "did not finish and do not count (rerun the same command to continue the study)") from None
-
-
-def _end_untold(study, batch: list) -> list[int]:
-    from optuna.trial import TrialState
-
-    untold = [trial for trial in batch if study.trials[trial.number].state == TrialState.RUNNING]
-    for trial in untold:
-        _end_unfinished(study, trial)
-    return [trial.number for trial in untold]
 
 
 def _has_best(study) -> bool:
