@@ -244,6 +244,30 @@ def test_more_bad_overrides(tmp_path, override, words, run_train):
     assert_clean_failure(run_train(tmp_path, override), tmp_path, *words)
 
 
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("tracking.registered_model=news/topics", ["tracking.registered_model", "'/'", "registered_model=news-topics"]),
+        ("data.name=reuters:2024", ["tracking.registered_model", "'reuters:2024-topics'"]),  # the default name's part
+        ("tracking.champion_alias='best one'", ["tracking.champion_alias", "letters, digits"]),
+        ("tracking.champion_alias=latest", ["tracking.champion_alias", "'latest'"]),  # MLflow reads it as the newest
+        ("tracking.champion_alias=v2", ["tracking.champion_alias", "champion_alias=champion"]),
+        ("tracking.experiment=''", ["tracking.experiment", "1 to 500 characters"]),
+    ],
+)
+def test_a_name_mlflow_would_refuse_at_registration_is_refused_before_the_run(tmp_path, override, words, run_train):
+    # MLflow checks a registered model's name and alias only at the run's last step, after the fit
+    assert_clean_failure(run_train(tmp_path, "features=tfidf_word", "model=tfidf_nb", override), tmp_path, *words)
+    assert not (tmp_path / "mlflow.db").exists() or all_runs(tmp_path) == []
+
+
+def test_a_sweep_whose_store_or_names_are_refused_launches_no_job(tmp_path, run_train):
+    # Hydra turns an error of the sweep's parent-run callback into a warning and launches every job
+    result = run_train(tmp_path, "-m", "seed=1,2", "features=tfidf_word", "model=tfidf_nb", "tracking.champion_alias=latest")
+    assert_clean_failure(result, tmp_path, "tracking.champion_alias")
+    assert "Launching" not in result.stdout + result.stderr and not (tmp_path / "mlflow.db").exists()
+
+
 def test_unreachable_tracking_server_is_reported_in_seconds(tmp_path, run_train):
     import time
 

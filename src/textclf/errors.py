@@ -20,6 +20,16 @@ class UserError(Exception):
     exit_code = 2
 
 
+class SweepRefused(BaseException):
+    """A ``UserError`` found as a sweep starts (its tracking store or names), carried past Hydra's
+    callback runner, which turns an ``Exception`` into a warning and launches every job all the
+    same, each to fail the same way. ``train.py`` reports ``error`` as one line."""
+
+    def __init__(self, error: UserError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM, with a message that says what became of the run."""
 

@@ -44,7 +44,9 @@ def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_e
         (uri,) = [override for override in store if override.startswith("tracking.uri=")]
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri.removeprefix("tracking.uri="))
         store.remove(uri)
-    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *store, *overrides])
+    flags = [argument for argument in overrides if argument.startswith("-")]  # -m: Hydra's parser wants it first
+    rest = [argument for argument in overrides if not argument.startswith("-")]
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *flags, *store, *rest])
     monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID", raising=False)
     capsys.readouterr()
     GlobalHydra.instance().clear()

@@ -14,7 +14,7 @@ import sys
 import threading
 import warnings
 
-from textclf.errors import Interrupted, UserError, config_refused, raise_keyboard_interrupt
+from textclf.errors import Interrupted, SweepRefused, UserError, config_refused, raise_keyboard_interrupt
 
 
 BEFORE_A_RUN = "interrupted before a run began: nothing was logged"  # train.py: later, the run says
@@ -91,10 +91,11 @@ def report_config_errors(hydra_main):
         try:
             return hydra_main()
         # A UserError here was raised outside the task function: a search's sweeper refused a setting.
-        except (HydraException, OmegaConfBaseException, UserError) as error:
+        except (HydraException, OmegaConfBaseException, UserError, SweepRefused) as error:
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
-            refused = error if isinstance(error, UserError) else UserError(describe_config_error(error))
+            refused = error.error if isinstance(error, SweepRefused) else error if isinstance(error, UserError) \
+                else UserError(describe_config_error(error))
             print(f"error: {refused}", file=sys.stderr)
             config_refused.set()
             sys.exit(refused.exit_code)

@@ -17,6 +17,7 @@ from enum import Enum
 from pathlib import Path
 
 from textclf.errors import UserError
+from textclf.tracking.names import check_names
 
 HEARTBEAT_SECONDS = 3  # a tracking server is asked for its health this often, and waited for this long
 RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
@@ -31,10 +32,11 @@ class StoreKind(Enum):
 
 def store_settings(tracking) -> dict:
     """``tracking`` (the config group, resolved) without ``RUN_SETTINGS``: what ``Tracker.connect``
-    takes."""
+    takes. Its names are checked first (``names.check_names``)."""
     from omegaconf import OmegaConf
 
     resolved = OmegaConf.to_container(tracking, resolve=True)
+    check_names(resolved)
     return {key: value for key, value in resolved.items() if key not in RUN_SETTINGS}
 
 

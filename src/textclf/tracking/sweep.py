@@ -17,7 +17,7 @@ import os
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from textclf.errors import config_refused
+from textclf.errors import SweepRefused, UserError, config_refused
 
 STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' runs
 
@@ -41,7 +41,10 @@ class ParentRunCallback(Callback):
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
 
-        tracker = Tracker.connect(**store_settings(config.tracking))
+        try:
+            tracker = Tracker.connect(**store_settings(config.tracking))
+        except UserError as error:  # the store or a name refused: no job starts
+            raise SweepRefused(error) from None
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
         client = MlflowClient()
