@@ -129,6 +129,9 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
         load_hf("imdb", str(tmp_path / "imdb"), validation_split="unsupervised", label_column="tags")
     part("lone").save_to_disk(str(tmp_path / "lone"))  # one Dataset, not a DatasetDict: the train split
     assert len(load_hf("lone", str(tmp_path / "lone"), label_column="tags", split_seed=0).validation) > 0
+    # a saved folder holds one configuration: naming another is refused, not silently ignored
+    with pytest.raises(UserError, match="data.config_name=en names a configuration, and .* is a save_to_disk folder"):
+        load_hf("lone", str(tmp_path / "lone"), config_name="en", label_column="tags")
 
 
 def test_one_example_class_cannot_be_stratified(tmp_path):

@@ -154,8 +154,13 @@ def _hf_splits(path: str, config_name: str | None) -> dict:
     the train split), else what ``datasets.load_dataset`` reads."""
     import datasets
 
+    saved_to_disk = Path(path, "dataset_dict.json").is_file() or Path(path, "state.json").is_file()
+    if saved_to_disk and config_name is not None:  # load_from_disk has no configurations to choose from
+        raise UserError(f"data.config_name={config_name} names a configuration, and {path} is a save_to_disk "
+                        "folder, which holds one. Fix: pass data.config_name=null, or point data.path at the "
+                        "folder that configuration was saved to")
     try:
-        if Path(path, "dataset_dict.json").is_file() or Path(path, "state.json").is_file():  # save_to_disk's
+        if saved_to_disk:
             saved = datasets.load_from_disk(path)
             return dict(saved) if isinstance(saved, datasets.DatasetDict) else {"train": saved}
         return dict(datasets.load_dataset(path, config_name))
