@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 # Overrides that say where a run is stored or written, not what it is: left out of its name.
 WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name", "hparams_search", "threads")
 LONGEST_VALUE = 24  # characters of an override's value shown in a run name
+LONGEST_RUN_NAME = 250  # MLflow's runs.name column: PostgreSQL and MySQL refuse longer (sqlite does not)
 LONGEST_LABEL_TAG = 4000  # MLflow refuses longer tag values on some stores; longer label sets are hashed
 
 OVERRIDES_TAG = "textclf.overrides"
@@ -65,6 +66,7 @@ def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int)
     overrides = tuple(str(override) for override in overrides)
     model = cfg.model.get("name") or cfg.model.estimator["_target_"].rsplit(".", 1)[-1]
     name = cfg.run_name or " ".join([model, *(short_override(o) for o in overrides if _says_what(o))])
+    name = name if len(name) <= LONGEST_RUN_NAME else name[: LONGEST_RUN_NAME - 3] + "..."
     source = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
     from textclf.tracking.sweep_parent import sweep_parent_run  # Hydra's runtime: only train.py's jobs have one
 
