@@ -142,3 +142,37 @@ def test_a_saved_transformer_model_is_explained_by_leaving_each_word_out(tiny, t
         without = text[:term["start"]] + text[term["end"]:]
         alone = saved.predict(pd.DataFrame({"text": [without]}))[f"prob_{label}"][0]
         assert term["weight"] == pytest.approx(explanation["base"] - log_odds(alone), abs=1e-4)
+
+
+def test_words_past_what_a_transformer_reads_are_neither_scored_nor_listed(tiny, tmp_path):
+    from pathlib import Path
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    from textclf.models.embedder import SentenceEmbedder
+    from textclf.serving.decision import ArgmaxDecision
+    from textclf.serving.inference import characters_read
+
+    texts = ["missile launch in pyongyang", "pyongyang fired a missile", "summit meeting in seoul",
+             "the minister visit to tokyo"]
+    labels = ["security", "security", "visit", "visit"]
+    estimator = Pipeline([("features", SentenceEmbedder(encoder=tiny, max_length=6)),
+                          ("classifier", LogisticRegression(C=100))])
+    save_state(estimator.fit(texts, labels), ArgmaxDecision(tuple(estimator.classes_)), tmp_path)
+    model, decision = load_state(tmp_path)
+    text = "a missile over pyongyang fired on the week of talks in seoul and tokyo"
+    read = model.steps[0][1].characters_read(text)
+    assert text[:read] == "a missile over pyongyang fired on"  # its first 6 tokens
+    # what follows cannot move the score: the text cut there scores the same
+    np.testing.assert_allclose(model.predict_proba([text]), model.predict_proba([text[:read]]), atol=1e-6)
+    probabilities = model.predict_proba([text])
+    ((explanation,),) = explain_texts(model, decision, [text], decision.labels(probabilities), probabilities)
+    assert explanation["terms"] and all(term["start"] < read for term in explanation["terms"])
+    # the int8 graphs' tokenizer (tokenizers.Tokenizer) cuts where the fast tokenizer does
+    core = Tokenizer.from_file(str(Path(tiny) / "tokenizer.json"))
+    core.enable_truncation(6)
+    assert characters_read(core, text, 6) == characters_read(AutoTokenizer.from_pretrained(tiny), text, 6) == read
+    assert characters_read(core, "a short one", 6) == len("a short one")  # nothing cut: all of it

@@ -274,6 +274,10 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         # unfused, as when the results in experiments/fewshot.md were measured
         return adamw_with_warmup(model, self.learning_rate, self.weight_decay, self.warmup_ratio, steps, fused=False)
 
+    def characters_read(self, text: str) -> int:
+        """How far into ``text`` the tuned encoder reads (it keeps ``max_length`` tokens)."""
+        return self.features_.characters_read(text)
+
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "features_")
         texts = [str(text) for text in X]

@@ -60,6 +60,10 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         self.n_features_out_ = self.features_.dimension
         return self
 
+    def characters_read(self, text: str) -> int:
+        """How far into ``text`` the encoder reads (it keeps ``max_length`` tokens)."""
+        return self.features_.characters_read(text)
+
     def transform(self, X) -> np.ndarray:
         check_is_fitted(self, "features_")
         texts = [str(text) for text in X]

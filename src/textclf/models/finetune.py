@@ -254,6 +254,10 @@ class TransformerClassifier(LabelSetClassifier):
         return SequenceClassifier(self.model_, self.tokenizer_, self.targets_.multi_label, self.max_length,
                                   INFERENCE_BATCH_SIZE)
 
+    def characters_read(self, text: str) -> int:
+        """How far into ``text`` the classifier reads (it keeps ``max_length`` tokens)."""
+        return self.predictor_.characters_read(text)
+
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "predictor_")
         return self.predictor_.predict_proba([str(text) for text in X])

@@ -170,6 +170,10 @@ class ZeroShotClassifier(LabelSetClassifier):
         self.scorer_.head = head.fit(vectors, targets)
         self.choices_["zeroshot.pseudo_labeled"] = f"{len(rows)} of {len(pool_embeddings)} texts"
 
+    def characters_read(self, text: str) -> int:
+        """How far into ``text`` the encoder reads (it keeps ``max_length`` tokens)."""
+        return self.scorer_.characters_read(text)
+
     def predict_proba(self, X) -> np.ndarray:
         check_is_fitted(self, "scorer_")
         return self.scorer_.predict_proba([str(text) for text in X])

@@ -12,7 +12,9 @@ Two methods, chosen by the model:
   label's log-odds, log(p / (1 - p)), fall when that word is removed from the text; ``base`` is
   the log-odds with every word. (Log-odds, not probabilities: at p = 0.99 removing the decisive
   word may move p by 0.05 while the log-odds fall by 2.) Every text's variants are scored
-  together, in batches.
+  together, in batches. A transformer reads a text's first ``max_length`` tokens only: the words
+  after those cannot move its score, so they are neither scored nor listed (before, each was
+  scored, and listed with a weight of float noise, around 1e-7).
 
 A label's explanation is ``{"label", "method", "base" or "intercept", "terms": [{"text", "start",
 "end", "weight"}]}``, terms by falling absolute weight; ``start``/``end`` index the text given.
@@ -57,7 +59,10 @@ def _linear(model, text: str, column: int, label: str) -> dict:
 
 
 def _leave_one_word_out(estimator, texts, wanted, columns, probabilities) -> list[list[dict]]:
-    spans = [[match.span() for match in WORD.finditer(text)] for text in texts]
+    reads = _characters_read(estimator)
+    # a word the model reads part of is scored (its first pieces are kept); one after is not
+    spans = [[span for span in (match.span() for match in WORD.finditer(text)) if span[0] < limit]
+             for text, limit in ((text, reads(text)) for text in texts)]
     # Variants are made a batch at a time: all at once, a long text's would fill memory (words x length).
     variants = (text[:start] + text[end:] for text, text_spans in zip(texts, spans) for start, end in text_spans)
     batches = iter(lambda: list(islice(variants, BATCH_TEXTS)), [])
@@ -73,6 +78,13 @@ def _leave_one_word_out(estimator, texts, wanted, columns, probabilities) -> lis
                                                   for k, span in enumerate(text_spans)})}
                           for label in row])
     return explained
+
+
+def _characters_read(estimator):
+    """``text -> how far into it the model reads``: the first step's own answer where it truncates
+    (a transformer keeps ``max_length`` tokens), else all of the text."""
+    first = estimator.steps[0][1] if hasattr(estimator, "steps") else estimator
+    return getattr(first, "characters_read", len)
 
 
 def log_odds(probabilities: np.ndarray) -> np.ndarray:

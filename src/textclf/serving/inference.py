@@ -52,6 +52,21 @@ def _pooling_modes(config: dict) -> tuple[str, ...]:
     return tuple(mode for key, mode in _LEGACY_POOLING_KEYS.items() if config.get(key, False))
 
 
+def characters_read(tokenizer, text: str, max_length: int) -> int:
+    """How far into ``text`` a model that keeps its first ``max_length`` tokens reads: the end of
+    the last token kept, or all of it when nothing was cut (or the tokenizer gives no offsets).
+    ``tokenizer``: a transformers fast tokenizer, or a ``tokenizers.Tokenizer`` that truncates."""
+    if hasattr(tokenizer, "encode_batch"):  # tokenizers.Tokenizer (int8 graphs): truncation already on
+        encoding = tokenizer.encode(text)
+        ids, offsets = encoding.ids, encoding.offsets
+    elif getattr(tokenizer, "is_fast", False):
+        encoding = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True)
+        ids, offsets = encoding["input_ids"], encoding["offset_mapping"]
+    else:
+        return len(text)
+    return max(end for _, end in offsets) if len(ids) >= max_length else len(text)
+
+
 def _length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_length: int):
     """Yield (row indices, tokenised batch), texts sorted by length so each batch pads little."""
     order = np.argsort([len(text) for text in texts], kind="stable")
@@ -112,6 +127,9 @@ class EncoderFeatures:
     def transform(self, texts) -> np.ndarray:
         return self.encode(list(texts))
 
+    def characters_read(self, text: str) -> int:
+        return characters_read(self.tokenizer, text, self.max_length)
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         import torch
 
@@ -162,6 +180,9 @@ class SequenceClassifier:
                                                                    use_safetensors=True)
         return cls(model, tokenizer, multi_label, max_length, batch_size)
 
+    def characters_read(self, text: str) -> int:
+        return characters_read(self.tokenizer, text, self.max_length)
+
     def predict_proba(self, texts) -> np.ndarray:
         import torch
 
@@ -184,6 +205,9 @@ class ZeroShot:
                  offsets: np.ndarray, scales: np.ndarray, head=None):
         self.encoder, self.label_embeddings, self.temperature = encoder, label_embeddings, temperature
         self.offsets, self.scales, self.head = offsets, scales, head
+
+    def characters_read(self, text: str) -> int:
+        return self.encoder.characters_read(text)
 
     def predict_proba(self, texts) -> np.ndarray:
         embeddings = self.encoder.transform(texts)

@@ -54,6 +54,11 @@ class Int8Graph:
         tokenizer = Tokenizer.from_file(str(Path(folder) / TOKENIZER_FILE))
         return cls((Path(folder) / INT8_GRAPH).read_bytes(), tokenizer, max_length, batch_size)
 
+    def characters_read(self, text: str) -> int:
+        from .inference import characters_read
+
+        return characters_read(self.tokenizer, text, self.max_length)
+
     def run(self, texts: list[str], progress: bool = False) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)  # in Rust, on every core
         if progress:
@@ -92,6 +97,9 @@ class Int8EncoderFeatures:
     def transform(self, texts) -> np.ndarray:
         return self.encode(list(texts))
 
+    def characters_read(self, text: str) -> int:
+        return self.graph.characters_read(text)
+
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
         return self.graph.run(texts, progress)
 
@@ -109,6 +117,9 @@ class Int8SequenceClassifier:
     @classmethod
     def load(cls, folder: str, multi_label: bool, max_length: int, batch_size: int):
         return cls(Int8Graph.load(folder, max_length, batch_size), multi_label)
+
+    def characters_read(self, text: str) -> int:
+        return self.graph.characters_read(text)
 
     def predict_proba(self, texts) -> np.ndarray:
         logits = self.graph.run(list(texts)).astype(np.float64)
