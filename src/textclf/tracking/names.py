@@ -2,8 +2,8 @@
 
 MLflow checks these names only when it first uses them: the registered model and its alias at
 registration, the run's last step. A name it refuses would then fail a run after its whole fit,
-with MLflow's traceback; and ``latest`` as an alias is not refused at all, but read as "the newest
-version", so the champion policy compared every new version with itself. The rules below are
+with MLflow's traceback. ``latest`` as an alias fails no run, but MLflow keeps the name for the
+newest version: a first run under it registered v1 and said "champion stays v1". The rules below are
 MLflow's (``mlflow.utils.validation``), plus one of textclf's: a registered model name is quoted
 in MLflow search filters, so it may not hold a single quote.
 """
