@@ -45,6 +45,17 @@ def assert_clean_failure(result, folder, *words):
     return lines[0]
 
 
+def no_run_at_all(folder) -> bool:
+    """No run in the store, none in its trash either (a run that bad input ended is deleted)."""
+    from mlflow.entities import ViewType
+
+    if not (folder / "mlflow.db").exists():
+        return True
+    store = client(folder)
+    return store.search_runs([e.experiment_id for e in store.search_experiments(view_type=ViewType.ALL)],
+                             run_view_type=ViewType.ALL) == []
+
+
 def assert_refused_before_anything_was_written(result, folder, *words):
     """Bad data: refused while it is read, before any store, run or model exists; only Hydra's
     folder for the run's log (``outputs/``) was made."""
@@ -258,7 +269,17 @@ def test_more_bad_overrides(tmp_path, override, words, run_train):
 def test_a_name_mlflow_would_refuse_at_registration_is_refused_before_the_run(tmp_path, override, words, run_train):
     # MLflow checks a registered model's name and alias only at the run's last step, after the fit
     assert_clean_failure(run_train(tmp_path, "features=tfidf_word", "model=tfidf_nb", override), tmp_path, *words)
-    assert not (tmp_path / "mlflow.db").exists() or all_runs(tmp_path) == []
+    assert no_run_at_all(tmp_path)
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ("model.descriptions.trust_restoration=5", ["model.descriptions.trust_restoration", "list of descriptions"]),
+    ("~model.descriptions.trust_restoration", ["no description for label(s) ['trust_restoration']"]),
+])
+def test_zero_shot_descriptions_are_checked_against_the_data_before_the_run(tmp_path, override, words, run_train):
+    # (the label set is known once the data is read; the encoder has not loaded yet)
+    assert_clean_failure(run_train(tmp_path, "model=minilm_zeroshot", override), tmp_path, *words)
+    assert no_run_at_all(tmp_path)
 
 
 def test_a_sweep_whose_store_or_names_are_refused_launches_no_job(tmp_path, run_train):

@@ -45,7 +45,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     report_dropped_overlap(dataset)
     task = build(cfg.task, "task")
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
-    check_estimator_params(estimator)
+    check_estimator_params(estimator, dataset.label_names)
     say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
     calibration = calibration_split(cfg.model, dataset, task)

@@ -63,6 +63,32 @@ def test_a_label_with_no_description_is_named(tiny):
             ZeroShotClassifier(encoder=tiny, descriptions=descriptions).fit(TEXTS, LABELS)
 
 
+@pytest.mark.parametrize("descriptions, named", [
+    ({"security": 5}, "model.descriptions.security"),                     # a number
+    ({"security": {"text": "missile"}}, "model.descriptions.security"),   # a mapping: its keys were read as descriptions
+    ({"security": ["missile", 3]}, "model.descriptions.security"),
+    (["missile", "visit"], "must map each label"),                        # a list where the mapping goes
+])
+def test_descriptions_of_the_wrong_shape_are_refused_before_training(descriptions, named):
+    from textclf.models.contrastive import ContrastiveEmbedder
+    from textclf.models.params import check_estimator_params
+
+    for model in (ZeroShotClassifier(descriptions=descriptions), ContrastiveEmbedder(descriptions=descriptions)):
+        with pytest.raises(UserError, match=named):
+            check_estimator_params(model)
+
+
+def test_before_training_a_label_set_needs_a_description_each_and_extra_ones_are_said(recwarn):
+    from textclf.models.params import check_estimator_params
+
+    with pytest.raises(UserError, match=r"no description for label\(s\) \['visit'\]"):
+        check_estimator_params(ZeroShotClassifier(descriptions={"security": "missile"}), ["security", "visit"])
+    check_estimator_params(ZeroShotClassifier(descriptions={**DESCRIPTIONS, "piracy": "ships seized"}),
+                           sorted(set(LABELS)))
+    (warning,) = [str(w.message) for w in recwarn if "lacks" in str(w.message)]
+    assert "piracy" in warning and "will not score" in warning
+
+
 def test_a_wrong_setting_is_refused_before_training():
     from textclf.models.params import check_estimator_params
 

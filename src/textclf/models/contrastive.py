@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.models import data_parallel
+from textclf.models.descriptions import check_descriptions, phrases_of
 from textclf.models.encoders import (adamw_with_warmup, encoder_layout, load_encoder, set_threads,
                                      tuned_encoder_state)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
@@ -180,6 +181,12 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         self.descriptions = descriptions
         self.label_names = label_names
 
+    def _validate_params(self):
+        """scikit-learn's checks and the descriptions' shape: called by ``fit`` and, before a run
+        starts, by ``models.params.check_estimator_params``."""
+        super()._validate_params()
+        check_descriptions(self.descriptions)
+
     def fit(self, X, y):
         import torch
 
@@ -215,8 +222,8 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         texts, sets = [], []
         for label, phrases in (self.descriptions or {}).items():
             if str(label) in columns:
-                phrases = [phrases] if isinstance(phrases, str) else list(phrases)
-                texts += [str(phrase) for phrase in phrases]
+                phrases = phrases_of(phrases)
+                texts += phrases
                 sets += [frozenset([columns[str(label)]])] * len(phrases)
         if texts:
             choice = f"{len(texts)} descriptions of {len(set(sets))} labels tuned on with the labelled texts"

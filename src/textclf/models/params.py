@@ -7,12 +7,16 @@ from numbers import Integral
 from textclf.errors import UserError
 
 
-def check_estimator_params(estimator) -> None:
-    """Validate every (nested) scikit-learn estimator's parameters now, not minutes into ``fit``."""
+def check_estimator_params(estimator, label_names=None) -> None:
+    """Validate every (nested) scikit-learn estimator's parameters now, not minutes into ``fit``;
+    with ``label_names`` (the data's), also what a step asks of the label set (``check_label_set``:
+    a zero-shot model's descriptions)."""
     from sklearn.utils._param_validation import InvalidParameterError
 
     parts = [estimator, *(v for v in estimator.get_params(deep=True).values() if hasattr(v, "get_params"))]
     for part in parts:
+        if label_names is not None and hasattr(part, "check_label_set"):
+            part.check_label_set(label_names)
         if not hasattr(part, "_parameter_constraints"):  # only scikit-learn's own classes declare them
             continue
         try:

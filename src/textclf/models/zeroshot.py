@@ -9,6 +9,7 @@ fit a classifier head on their embeddings (self-training). Measurements: experim
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.errors import UserError
+from textclf.models.descriptions import check_descriptions, phrases_of
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
@@ -113,8 +115,19 @@ class ZeroShotClassifier(LabelSetClassifier):
         """scikit-learn's checks, and that ``unlabeled`` names a readable kind of file: called by
         ``fit`` and, before a run starts, by ``models.params.check_estimator_params``."""
         super()._validate_params()
+        check_descriptions(self.descriptions)
         if self.unlabeled is not None:
             unlabeled_file(self.unlabeled)
+
+    def check_label_set(self, names) -> None:
+        """Before a run starts, with the data's labels: each needs a description; a description of
+        a label the data lacks is ignored (the label set is the data's), said in one warning."""
+        self._described_names([str(name) for name in names])
+        extra = sorted(set(map(str, self.descriptions or {})) - set(map(str, names)))
+        if extra:
+            warnings.warn(f"model.descriptions describes label(s) the data lacks, which the model will not "
+                          f"score: {', '.join(extra)}. The label set is the data's: give some texts those labels",
+                          stacklevel=2)
 
     def fit(self, X, y):
         self._validate_params()
@@ -153,9 +166,12 @@ class ZeroShotClassifier(LabelSetClassifier):
         else:
             self.classes_ = np.unique(targets)
             names = [str(c) for c in self.classes_]
+        return self._described_names(names)
+
+    def _described_names(self, names: list[str]) -> list[str]:
         descriptions = dict(self.descriptions or {})
         missing = [name for name in names if not descriptions.get(name)]
-        if missing or len(names) != len(self.classes_):
+        if missing:
             raise UserError(f"zero-shot model has no description for label(s) {missing}. "
                             "Fix: add them under model.descriptions")
         return names
@@ -193,8 +209,7 @@ class ZeroShotClassifier(LabelSetClassifier):
 
 def label_phrases(name: str, descriptions: dict, use_label_name: bool) -> list[str]:
     """The texts a label's prototype is the mean of: its descriptions, and maybe its name."""
-    described = descriptions[name]
-    phrases = [described] if isinstance(described, str) else [str(text) for text in described]
+    phrases = phrases_of(descriptions[name])
     return [name.replace("_", " "), *phrases] if use_label_name else phrases
 
 
