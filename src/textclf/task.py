@@ -56,8 +56,8 @@ class MultilabelTask:
     threshold_grid : list of float
         Candidate thresholds; each label gets the one with the best validation F1.
     min_labels : int
-        Every text gets at least this many labels (the most probable ones), since every
-        passage in our data has a topic.
+        Every text gets at least this many labels, since every passage in our data has a
+        topic: when fewer reach their thresholds, the most probable others are added.
     """
 
     name = "multilabel"

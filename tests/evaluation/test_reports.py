@@ -60,10 +60,12 @@ def test_multiclass_reports(tmp_path):
 def test_multilabel_reports_compare_label_sets(tmp_path):
     split = Split("validation", ("t1", "t2"), (("a", "b"), ("b",)), ("1", "2"), "mem")
     predicted = (("b", "a"), ("a", "b"))  # the first is right in another order, the second is wrong
-    decision = ThresholdDecision(("a", "b"), (0.5, 0.5), 1)
+    decision = ThresholdDecision(("a", "b"), (0.5, 0.25), 1)
     probabilities = np.array([[0.7, 0.8], [0.6, 0.9]])
     write_reports("demo", split, evaluation_of(split, predicted, probabilities, MultilabelTask(), decision), decision,
                   tmp_path)
+    # the thresholds that decided each label are shown under the report, one line a label
+    assert (tmp_path / "validation_report.txt").read_text().endswith("\na  0.500\nb  0.250\n")
     errors = read_csv(tmp_path / "validation_errors.csv")
     assert [(row["id"], row["true"], row["predicted"]) for row in errors] == [("2", "b", "a|b")]
     # per label: hits, misses, false alarms (a: a hit and a false alarm; b: two hits)

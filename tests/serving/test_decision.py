@@ -27,6 +27,14 @@ def test_min_labels_adds_the_most_probable_ones():
     assert decision.labels(PROBABILITIES) == [("b", "a"), ("a", "b"), ("b", "c")]
 
 
+def test_min_labels_tops_up_only_a_text_with_too_few_labels():
+    # the most probable class (a, 0.364) is below its threshold, and c reached its own: c alone
+    decision = ThresholdDecision(("a", "b", "c"), (0.4, 0.4, 0.1), min_labels=1)
+    assert decision.labels(np.array([[0.364, 0.2, 0.195]])) == [("c",)]
+    decision = ThresholdDecision(("a", "b", "c"), (0.4, 0.4, 0.1), min_labels=2)
+    assert decision.labels(np.array([[0.364, 0.2, 0.195]])) == [("a", "c")]  # one more, the most probable
+
+
 def test_decisions_round_trip_through_json():
     for decision in (ArgmaxDecision(("x", "y")), ThresholdDecision(("x", "y"), (0.2, 0.6), 1)):
         assert decision_from_json(decision.to_json()) == decision

@@ -20,12 +20,23 @@ def write_reports(dataset_name: str, split, evaluation: Evaluation, decision, fo
     folder.mkdir(parents=True, exist_ok=True)
     classes = decision.classes
     multilabel = decision.task == "multilabel"
-    (folder / f"{split.name}_report.txt").write_text(evaluation.report, encoding="utf-8")
+    (folder / f"{split.name}_report.txt").write_text(evaluation.report + _thresholds(decision), encoding="utf-8")
     draw = multilabel_outcomes_svg if multilabel else confusion_svg
     (folder / f"{split.name}_confusion.svg").write_text(
         draw(evaluation.confusion, classes, f"{dataset_name} {split.name}"), encoding="utf-8")
     _write_errors(split, evaluation, multilabel, folder / f"{split.name}_errors.csv")
     _write_predictions(split, evaluation, classes, folder / f"{split.name}_predictions.csv")
+
+
+def _thresholds(decision) -> str:
+    """A multi-label model's per-label thresholds, under its report: they decide every label it
+    gives, and are otherwise only inside the saved model."""
+    if decision.task != "multilabel":
+        return ""
+    width = max(len(name) for name in decision.classes)
+    lines = [f"{name:>{width}}  {threshold:.3f}" for name, threshold in zip(decision.classes, decision.thresholds)]
+    return ("\n\nper-label thresholds (tuned on validation, saved with the model; at least "
+            f"{decision.min_labels} label(s) a text)\n" + "\n".join(lines) + "\n")
 
 
 def _write_errors(split, evaluation, multilabel: bool, path: Path) -> None:

@@ -33,8 +33,11 @@ class ArgmaxDecision:
 
 @dataclass(frozen=True)
 class ThresholdDecision:
-    """Every class whose probability reaches its threshold, and at least the ``min_labels`` most
-    probable ones; labels ordered by probability."""
+    """Every class whose probability reaches its threshold; a text with fewer than ``min_labels``
+    such classes is topped up with the most probable others. Labels ordered by probability.
+    (Until December 1 the ``min_labels`` most probable were always added, even a class below its
+    threshold beside one that reached its own: on the seed corpus's test split, top-up scores
+    macro-F1 0.865 against 0.862, 2 of 280 texts labelled differently.)"""
 
     classes: tuple[str, ...]
     thresholds: tuple[float, ...]
@@ -46,10 +49,14 @@ class ThresholdDecision:
     def labels(self, probabilities: np.ndarray) -> list[tuple[str, ...]]:
         probabilities = np.asarray(probabilities)
         chosen = probabilities >= np.asarray(self.thresholds)
-        top = np.argsort(-probabilities, axis=1)[:, : self.min_labels]
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")
         rows = []
         for i in range(len(probabilities)):
-            picked = set(np.flatnonzero(chosen[i]).tolist()) | set(top[i].tolist())
+            picked = set(np.flatnonzero(chosen[i]).tolist())
+            for j in ranked[i].tolist():  # topped up, most probable first, to min_labels
+                if len(picked) >= self.min_labels:
+                    break
+                picked.add(j)
             rows.append(tuple(self.classes[j] for j in sorted(picked, key=lambda j: -probabilities[i, j])))
         return rows
 
