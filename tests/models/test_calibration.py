@@ -229,8 +229,10 @@ def test_two_fits_with_the_same_seed_give_the_same_probabilities():
 
 
 def test_a_rare_class_gets_a_temperature_from_out_of_fold_scores_not_from_one_held_out_example():
-    """A rare label's 10% held-out part holds one positive or none: fitted there, its temperature
-    collapses and its probabilities are all 0 or 1, leaving a tuned threshold nothing to choose."""
+    """A rare label's 10% held-out part holds one positive or none: its temperature is fitted on
+    every training text's out-of-fold score instead. (Fitted on the held-out part with targets of
+    exactly 1, it collapsed and its probabilities were all 0 or 1, leaving a tuned threshold
+    nothing to choose; Platt's targets now keep that from happening either way.)"""
     X, y = make_classification(n_samples=1200, n_features=400, n_informative=20, weights=[0.985], flip_y=0,
                                class_sep=2.0, random_state=1)
     X_train, y_train, X_test = X[:800], y[:800], X[800:]
@@ -245,6 +247,26 @@ def test_a_rare_class_gets_a_temperature_from_out_of_fold_scores_not_from_one_he
         one_part = TemperatureScaledClassifier(LinearSVC(random_state=0), min_held_out=1, random_state=0).fit(
             X_train, y_train)
         folds = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X_train, y_train)
-    assert folds.temperature_ > 2 * one_part.temperature_
-    assert saturated(folds) < 0.5 < saturated(one_part)
+    assert "all 800 training texts, each scored by one of 3 copies" in folds.choices_["calibration"]
+    assert "80 held-out training texts" in one_part.choices_["calibration"]
+    assert saturated(folds) < 0.05 and saturated(one_part) < 0.05
     np.testing.assert_array_equal(folds.predict(X_test), one_part.predict(X_test))  # decisions stay LinearSVC's
+
+
+def test_a_calibration_set_the_classifier_separates_does_not_drive_probabilities_to_0_and_1():
+    """Platt's targets: on held-out texts the SVM gets all right with room to spare (a small,
+    clean corpus), a likelihood with targets of exactly 1 is highest as T goes to 0, and every
+    probability became 0 or 1 (1e-131 was seen). With (n + 1) / (n + 2) the optimum stays inside."""
+    from textclf.models.calibration import platt_targets
+
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(-3, 0.3, (40, 2)), rng.normal(3, 0.3, (40, 2))])
+    y = np.array([0] * 40 + [1] * 40)
+    model = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(
+        X, y, calibration_set=(X[::4], y[::4]))
+    assert model.temperature_ > 0.05  # the floor is e^-7
+    probabilities = model.predict_proba(X)
+    assert probabilities.min() > 1e-6 and probabilities.max() < 1 - 1e-6
+    np.testing.assert_allclose(platt_targets(np.array([0, 0, 0, 1]), 2),
+                               [[0.8, 0.2], [0.8, 0.2], [0.8, 0.2], [1 / 3, 2 / 3]])
+    np.testing.assert_allclose(platt_targets(np.array([2, 0]), 3)[0], [1 / 6, 1 / 6, 2 / 3])

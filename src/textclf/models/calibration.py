@@ -12,7 +12,13 @@ which on 20 Newsgroups costs 0.6 points of accuracy. This estimator instead:
   child process while the first fits, so the two use both cores (``textclf.models.forked`` says
   why not a thread);
 * chooses the temperature ``T`` that gives those texts' true labels the highest likelihood under
-  ``softmax(scores / T)`` (``sigmoid(score / T)`` for two classes).
+  ``softmax(scores / T)`` (``sigmoid(score / T)`` for two classes), with Platt's targets: a text's
+  true class counts as ``(n + 1) / (n + 2)`` (``n``: that class's held-out texts), the rest
+  spread over the other classes. With targets of exactly 1, held-out texts the classifier
+  separates perfectly (a small corpus) drive ``T`` to its floor and every probability to 0 or 1
+  (a 240-text multi-label corpus: ``T`` 0.0009, probabilities like 1e-131; with Platt's targets
+  ``T`` 0.36). On the seed corpus: test log loss 0.483 -> 0.473 (multi-class), multi-label test
+  macro-F1 0.865 -> 0.868; no prediction of a multi-class model changes.
 
 Scaling every score by one positive number never changes which class scores highest, so
 calibration cannot change a prediction. Fitted, it is a ``LogisticRegression`` with the
@@ -209,14 +215,28 @@ def _fit_and_score(estimator, X, y, folds: list[tuple[np.ndarray, np.ndarray]]) 
 
 
 def _best_temperature(scores: np.ndarray, truth: np.ndarray) -> float:
-    """The T that minimises the held-out log loss of softmax(scores / T) (sigmoid for 1-D scores)."""
+    """The T that minimises the held-out cross-entropy of softmax(scores / T) (sigmoid for 1-D
+    scores) against Platt's targets (``platt_targets``)."""
+    targets = platt_targets(truth, 2 if scores.ndim == 1 else scores.shape[1])
     if scores.ndim == 1:  # two classes: the score is the second class's logit against the first's
-        signed = np.where(truth == 1, scores, -scores)
-        loss = lambda log_t: -log_expit(signed / np.exp(log_t)).mean()  # noqa: E731
+        loss = lambda log_t: -(targets[:, 1] * log_expit(scores / np.exp(log_t))  # noqa: E731
+                               + targets[:, 0] * log_expit(-scores / np.exp(log_t))).mean()
     else:
-        loss = lambda log_t: -log_softmax(scores / np.exp(log_t), axis=1)[np.arange(len(truth)), truth].mean()  # noqa: E731
+        loss = lambda log_t: -(targets * log_softmax(scores / np.exp(log_t), axis=1)).sum(axis=1).mean()  # noqa: E731
     # T from e^-7 to e^5: far beyond any useful scaling of SVM margins on either side.
     return float(np.exp(minimize_scalar(loss, bounds=(-7.0, 5.0), method="bounded").x))
+
+
+def platt_targets(truth: np.ndarray, classes: int) -> np.ndarray:
+    """One row per text: its true class ``(n + 1) / (n + 2)``, ``n`` the held-out texts of that
+    class, and the rest shared by the other classes (Platt, 1999: for two classes, positives
+    ``(N+ + 1) / (N+ + 2)`` and negatives ``1 / (N- + 2)``)."""
+    truth = np.asarray(truth).ravel()
+    counts = np.bincount(truth, minlength=classes)
+    true = (counts[truth] + 1) / (counts[truth] + 2)
+    targets = np.repeat(((1 - true) / (classes - 1))[:, None], classes, axis=1)
+    targets[np.arange(len(truth)), truth] = true
+    return targets
 
 
 def _as_logistic_regression(linear, temperature: float) -> LogisticRegression:
