@@ -77,6 +77,19 @@ def test_a_list_marker_stays_with_the_item_it_numbers():
     assert passages("2024. The year talks resumed.") == ["2024.", "The year talks resumed."]  # no space: left to sentencex
 
 
+def test_list_items_within_a_line_start_passages_of_their_own():
+    # an article whose newlines were lost: sentencex read "1)" as a parenthesis and ran on to "2)"
+    assert passages("Officials listed steps. 1) Tariffs will fall. North Korea fired a missile on Sunday. "
+                    "2) Visas will ease.") == ["Officials listed steps.", "1) Tariffs will fall.",
+                                               "North Korea fired a missile on Sunday.", "2) Visas will ease."]
+    assert passages("They agreed: 1. Tariffs will fall. 2. Visas will ease. The summit ended.") == [
+        "They agreed:", "1. Tariffs will fall.", "2. Visas will ease.", "The summit ended."]
+    # inside a sentence a number marker starts nothing, and "(1)" is left as it is
+    assert passages("He met (1) the envoy and 2) the minister. Then he left.") == [
+        "He met (1) the envoy and 2) the minister.", "Then he left."]
+    assert passages("Talks resume in 2024. Both sides agreed.") == ["Talks resume in 2024.", "Both sides agreed."]
+
+
 def test_line_and_paragraph_units():
     text = "Headline here\n[Anchor]\nFirst line. Still the first line.\nSecond line.\n\n \nA new paragraph.\nIts end."
     assert passages(text, "line") == ["Headline here", "[Anchor]\nFirst line. Still the first line.", "Second line.",

@@ -16,7 +16,10 @@ transcripts add two rules of their own on top, whatever the unit:
 
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
 list of points or a Markdown list) is never a passage by itself either: it stays with the item
-it numbers.
+it numbers. So does a number marker within a line after a sentence's end or a colon (``... three
+steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost), which also starts
+a passage; ``2)`` inside a sentence (``the envoy and 2) the minister``) starts none. sentencex
+read such a ``1)`` as opening a parenthesis and ran its sentence on to the next marker.
 
 Offsets are Python string indexes (code points) into the text as given: ``text[start:end]`` is
 the passage, with no whitespace at either end.
@@ -38,6 +41,10 @@ DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # sentencex cuts "1. Joint drills resume." after "1."; the segmenter sees spaces in its place.
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
+# Within a line: a number marker after a sentence's end or a colon (group 1: the marker), and
+# any "2)" with no "(" before it (a parenthesis to sentencex, which then cuts nowhere until it closes).
+ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+(\d{1,3}[.)])(?=[ \t])")
+CLOSING_NUMBER = re.compile(r"(?<!\S)\d{1,3}\)(?=[ \t])")
 
 
 def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
@@ -74,6 +81,9 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     that opens a passage (unless the block is a marker)."""
     line = text[start:end]
     cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", _for_the_segmenter(line))}
+    for item in ITEM_MARKER.finditer(line):  # an item starts a passage, its marker in it
+        after = len(line) - len(line[item.end(1):].lstrip())
+        cuts = {cut for cut in cuts if not item.start(1) < cut <= after} | {item.start(1)}
     cuts.discard(0)
     for open_at, close_at in _bracket_blocks(line):
         cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
@@ -86,9 +96,11 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 def _for_the_segmenter(line: str) -> str:
     """``line`` as sentencex should read it, in a copy of the same length (offsets unchanged):
-    dashes and a list marker that opens the line become spaces."""
+    dashes and list markers become spaces."""
     marker = LIST_MARKER.match(line)
     line = line if marker is None else " " * marker.end() + line[marker.end():]
+    line = ITEM_MARKER.sub(lambda item: item.group(0)[:item.start(1) - item.start()] + " " * len(item.group(1)), line)
+    line = CLOSING_NUMBER.sub(lambda number: " " * len(number.group(0)), line)
     return line.translate(DASHES)
 
 
