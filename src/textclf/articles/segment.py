@@ -44,6 +44,7 @@ LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
 # Within a line: a number marker after a sentence's end or a colon (group 1: the marker), and
 # any "2)" with no "(" before it (a parenthesis to sentencex, which then cuts nowhere until it closes).
 ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+(\d{1,3}[.)])(?=[ \t])")
+SPACES = re.compile(r"\s*")
 CLOSING_NUMBER = re.compile(r"(?<!\S)\d{1,3}\)(?=[ \t])")
 
 
@@ -81,9 +82,10 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     that opens a passage (unless the block is a marker)."""
     line = text[start:end]
     cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", _for_the_segmenter(line))}
-    for item in ITEM_MARKER.finditer(line):  # an item starts a passage, its marker in it
-        after = len(line) - len(line[item.end(1):].lstrip())
-        cuts = {cut for cut in cuts if not item.start(1) < cut <= after} | {item.start(1)}
+    items = [(item.start(1), SPACES.match(line, item.end(1)).end()) for item in ITEM_MARKER.finditer(line)]
+    # an item starts a passage, its marker in it: no cut between the marker and its first word
+    within = {cut for start, after in items for cut in range(start + 1, after + 1)}
+    cuts = (cuts - within) | {start for start, _ in items}
     cuts.discard(0)
     for open_at, close_at in _bracket_blocks(line):
         cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
