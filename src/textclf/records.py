@@ -50,6 +50,17 @@ def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:
             yield number, record
 
 
+def json_text(record: dict, field: str, path: Path, number: int, flag: str = "--text-column") -> str:
+    """``record[field]`` as text: a string, or "" for null. A list, number, object or boolean is a
+    ``UserError`` naming the line: it would otherwise be tagged as its Python spelling."""
+    value = record[field]
+    if value is None or isinstance(value, str):
+        return value or ""
+    kind = {list: "a list", dict: "an object", bool: "true/false"}.get(type(value), "a number")
+    raise UserError(f"{path} line {number} field {field!r} holds {kind}, not text: {json.dumps(value)[:60]}. "
+                    f"Fix: write the text as a JSON string, or pass {flag} NAME of a text field")
+
+
 def csv_rows(path: Path, fix: str) -> Iterator[tuple[int, list[str]]]:
     """(1, header) of a UTF-8 CSV file (header ``[]`` when empty), then (line number, cells) for
     each row, padded to the header's width; a blank line is a row of empty cells. A row wider than its

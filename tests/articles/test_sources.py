@@ -51,9 +51,15 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
     ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),
     (b"caf\xe9\n", dict(sources=["a.txt"]), "line 1 is not UTF-8"),
+    # a list was tagged as its Python spelling, and its offsets indexed that spelling
+    ('{"text": "One."}\n{"text": ["a", "b"]}\n', dict(sources=["a.jsonl"]),
+     r"a.jsonl line 2 field 'text' holds a list, not text: \[\"a\", \"b\"\]. Fix: write the text as a JSON string"),
+    ("", dict(sources=["folder"]), "folder is a folder, and --article reads files. Fix: pass its files"),
 ])
 def test_bad_input_is_one_user_error_naming_the_fix(tmp_path, content, call, message):
-    if content is not None:
+    if content == "":
+        (tmp_path / call["sources"][0]).mkdir()
+    elif content is not None:
         path = tmp_path / call["sources"][0]
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     call = {**call, "sources": [str(tmp_path / name) for name in call["sources"]]}

@@ -71,6 +71,13 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     (tmp_path / "blank.txt").write_text("\n  \n")
     with pytest.raises(UserError, match="no texts to tag"):
         read_texts(str(tmp_path / "blank.txt"), "text")
+    # not a string: tagged before as its Python spelling ("['a', 'b']", "5")
+    for value, kind in (('["a", "b"]', "a list"), ("5", "a number"), ('{"en": "x"}', "an object"), ("true", "true/false")):
+        (tmp_path / "odd.jsonl").write_text(f'{{"text": "fine"}}\n{{"text": {value}}}\n')
+        with pytest.raises(UserError, match=f"odd.jsonl line 2 field 'text' holds {kind}, not text"):
+            read_texts(str(tmp_path / "odd.jsonl"), "text")
+    (tmp_path / "null.jsonl").write_text('{"text": "fine"}\n{"text": null}\n')
+    assert read_texts(str(tmp_path / "null.jsonl"), "text") == ["fine"]  # null: no text, skipped as a blank line
 
 
 def test_predictions_as_csv_and_jsonl(tmp_path):

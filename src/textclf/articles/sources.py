@@ -15,7 +15,7 @@ from typing import Iterator
 
 from textclf.articles.tag import Article
 from textclf.errors import UserError
-from textclf.records import csv_rows, jsonl_objects, utf8
+from textclf.records import csv_rows, json_text, jsonl_objects, utf8
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
 DEFAULT_ID_COLUMN = "id"
@@ -48,6 +48,8 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
         yield Article("-", utf8(sys.stdin.buffer.read(), "standard input").removeprefix("\ufeff")), "standard input"
         return
     path = Path(source)
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, and --article reads files. Fix: pass its files, e.g. {path}/*.txt")
     if not path.is_file():
         raise UserError(f"article file not found: {path}. Fix: pass an existing text, Markdown, JSONL or CSV file")
     suffix = path.suffix.lower()
@@ -66,9 +68,10 @@ def _json_articles(path: Path, text_column: str, id_column: str | None) -> Itera
     example = f'{{"{DEFAULT_ID_COLUMN}": "a-1", "{text_column}": "..."}}'
     for number, record in jsonl_objects(path, example):
         where = f"{path} line {number}"
-        text = _field(record, text_column, where, "--text-column")
+        _field(record, text_column, where, "--text-column")
+        text = json_text(record, text_column, path, number)  # its offsets index this string: no list's spelling
         key = _field(record, id_column, where, "--article-id-column") if id_column else record.get(DEFAULT_ID_COLUMN)
-        yield Article(f"{path}:{number}" if key is None else key, "" if text is None else str(text)), where
+        yield Article(f"{path}:{number}" if key is None else key, text), where
 
 
 def _csv_articles(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from textclf.errors import UserError
-from textclf.records import csv_rows, jsonl_objects, utf8
+from textclf.records import csv_rows, json_text, jsonl_objects, utf8
 from textclf.safe_csv import write_rows
 
 BATCH_TEXTS = 2000
@@ -103,7 +103,7 @@ def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator
             raise UserError(f"{path} line {number} has no field {text_column!r} (fields: {list(record)}). "
                             "Fix: pass --text-column NAME")
         key = number if key_column == LINE_COLUMN else record.get(key_column)
-        yield key_column, key, "" if record[text_column] is None else str(record[text_column])
+        yield key_column, key, json_text(record, text_column, path, number)
 
 
 def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
