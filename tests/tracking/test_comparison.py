@@ -112,3 +112,16 @@ def test_csv_has_every_column_and_a_task_column(mixed_store, cli_in_process):
     assert list(table["task"]) == ["multiclass"] * 3 + ["multilabel"] * 2
     assert list(table["run"])[:3] == ["tfidf_logreg C=5.0", "tfidf_sgd", "tfidf_nb"]
     assert "model.classifier.C" in table.columns and "run_id" in table.columns
+    # a metric a run's task does not log is an empty cell, not a placeholder ("'-" once guarded)
+    assert table.loc[table["task"] == "multiclass", "test/subset_accuracy"].isna().all()
+    # one run a task: each row still has the params that differ between any runs, with its values
+    limited = pd.read_csv(io.StringIO(cli_in_process("compare", "--tracking-uri", mixed_store, "--format", "csv",
+                                                     "--limit", "1").stdout))
+    assert list(limited["run"]) == ["tfidf_logreg C=5.0", "minilm_logreg task=multilabel"]
+    assert list(limited["model.classifier.C"]) == [5.0, 10.0]
+
+
+def test_a_metric_one_task_does_not_log_shows_only_the_tasks_that_do(mixed_store, cli_in_process):
+    result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "test/subset_accuracy")
+    assert result.returncode == 0, result.stderr
+    assert list(sections(result.stdout)) == ["multilabel"]  # no multi-class table of empty scores

@@ -14,10 +14,13 @@ def compare(args, tracking_uri: str) -> None:
     from textclf.tracking.comparison import compare_runs, render
 
     columns = [c for c in args.columns.split(",") if c] if args.columns else None
-    rankings = compare_runs(tracking_uri, args.experiment, args.metric, columns, args.limit)
-    if args.format == "csv":  # for other programs: every column, full names
+    csv = args.format == "csv"  # for other programs: one table, every column, full names
+    rankings = compare_runs(tracking_uri, args.experiment, args.metric, columns, args.limit, every_table=csv)
+    if csv:
         tables = [ranking.table.assign(task=ranking.task) for ranking in rankings]
-        table = pd.concat(tables, ignore_index=True).fillna("-")
+        # a value a run lacks (another task's metric, a param it has none of) is an empty cell
+        table = pd.concat(tables, ignore_index=True).astype(object)
+        table = table.where(table.notna() & (table != "-"), "")
         table = table[["run", "task", *[c for c in table.columns if c not in ("run", "task")]]]
         write_rows(sys.stdout, [list(table.columns), *table.itertuples(index=False)])
         return

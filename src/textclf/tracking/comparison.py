@@ -45,8 +45,9 @@ def lower_is_better(metric: str) -> bool:
 
 
 def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str] | None,
-                 limit: int) -> list[Ranking]:
-    """An experiment's finished runs (not sweep parents), one ranking per task."""
+                 limit: int, every_table: bool = False) -> list[Ranking]:
+    """An experiment's finished runs (not sweep parents), one ranking per task; ``every_table``:
+    as ``rank_by_task`` says (one CSV of every task's runs)."""
     from textclf.tracking.runs import mlflow, open_store
 
     with store_errors_as_user_errors(tracking_uri):
@@ -65,7 +66,7 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
     if f"metrics.{metric}" not in runs.columns:
         raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
                         "e.g. validation/macro_f1")
-    return rank_by_task(runs, metric, columns, limit)
+    return rank_by_task(runs, metric, columns, limit, every_table)
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:
@@ -84,19 +85,26 @@ def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]
     return rank_by_task(runs, metric, None, limit=len(runs)), int(pruned.sum())
 
 
-def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, limit: int) -> list[Ranking]:
-    """``runs`` as ``mlflow.search_runs`` returns them, split by task and ranked by ``metric``."""
+def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, limit: int,
+                 every_table: bool = False) -> list[Ranking]:
+    """``runs`` as ``mlflow.search_runs`` returns them, split by task and ranked by ``metric``; a
+    task none of whose runs logged ``metric`` (``test/hamming_loss`` of multi-class runs) has
+    none. Each table shows the params that differ between its runs, or, ``every_table``, between
+    any runs (the tables then stack into one CSV, each run with its own values)."""
     tasks = _tasks(runs)
     rankings = []
+    across = _differing_params(runs) if every_table else None
     for task in sorted(set(tasks), key=lambda name: (name != "multiclass", name)):
         group = runs[tasks == task].sort_values(f"metrics.{metric}", ascending=lower_is_better(metric),
                                                 na_position="last").head(limit)
+        if group[f"metrics.{metric}"].isna().all():
+            continue
         wanted = list(dict.fromkeys([metric, *(columns or HEADLINE_METRICS.get(task, ()))]))
         table = pd.DataFrame({"run": group["tags.mlflow.runName"].fillna("-"), "run_id": group["run_id"].str[:8]})
         metrics = tuple(name for name in wanted if f"metrics.{name}" in group.columns)
         for name in metrics:
             table[name] = [float(f"{value:.4g}") for value in group[f"metrics.{name}"]]
-        params = tuple(column.removeprefix("params.") for column in _differing_params(group))
+        params = tuple(column.removeprefix("params.") for column in (across or _differing_params(group)))
         for name in params:
             table[name] = group[f"params.{name}"].fillna("-")
         rankings.append(Ranking(task, metric, table.reset_index(drop=True), metrics, params))
