@@ -58,6 +58,10 @@ def test_label_separator_and_list_labels(tmp_path):
     frame(multi=True).to_csv(csv_path, index=False)
     separated = load_files("m", str(csv_path), label_separator="|")
     assert ("missile", "visit") in separated.train.labels + separated.validation.labels + separated.test.labels
+    # read without the separator, "missile|visit" is one label beside missile and visit: said, with the fix
+    frame(n=90, multi=True).to_csv(tmp_path / "more.csv", index=False)
+    with pytest.warns(UserWarning, match="made of other labels joined by '\\|' .* \"data.label_separator='\\|'\" task=multilabel"):
+        load_files("m", str(tmp_path / "more.csv"))
     rows = [{"text": f"text {i}", "labels": [LABELS[i % 3], "visit"]} for i in range(30)]
     jsonl_path.write_text("\n".join(json.dumps(r) for r in rows))
     parquet_path = tmp_path / "train.parquet"

@@ -7,6 +7,7 @@ leaves a half-written MLflow run behind.
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 
 from textclf.data.duplicates import TextIndex, rows_in
@@ -66,7 +67,23 @@ def normalise_labels(values: list, split: str, source: str, separator: str | Non
         rows.append(tuple(dict.fromkeys(labels)))  # drop repeats, keep order
     if bad:
         raise UserError(f"{split} data ({source}) has missing or empty labels at {_rows(bad)}. Fix: label or drop those rows")
+    if separator is None:
+        _say_if_labels_look_joined(rows, split, source)
     return tuple(rows)
+
+
+def _say_if_labels_look_joined(rows, split: str, source: str) -> None:
+    """A label made of other labels and a separator (``climate;health`` beside ``climate`` and
+    ``health``) is most likely a label set read as one label: said once, as a warning."""
+    names = {label for row in rows for label in row}
+    for mark in "|;,":
+        joined = sorted(name for name in names
+                        if mark in name and all(part.strip() in names for part in name.split(mark)))
+        if joined:
+            warnings.warn(f"{split} data ({source}) has {len(joined)} label(s) made of other labels joined by "
+                          f"{mark!r} (e.g. {joined[0]!r}), each read as a label of its own. If a text can have "
+                          f"several labels, pass \"data.label_separator='{mark}'\" task=multilabel", stacklevel=2)
+            return
 
 
 def check_unique_ids(ids: tuple[str, ...], split: str, source: str) -> None:
