@@ -20,6 +20,11 @@ class UserError(Exception):
     exit_code = 2
 
 
+class TextclfWarning(UserWarning):
+    """Something the user should know that stops nothing; entry points print it as one
+    ``warning:`` line (``cli.errors.format_warning``), not with the code that raised it."""
+
+
 class SweepRefused(BaseException):
     """A ``UserError`` found as a sweep starts (its tracking store or names), carried past Hydra's
     callback runner, which turns an ``Exception`` into a warning and launches every job all the

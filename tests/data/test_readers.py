@@ -342,3 +342,20 @@ def test_a_splits_content_hash_covers_every_text_and_label():
     renamed_ids = Split("train", ("a text", "another"), (("x",), ("y", "z")), ("a", "b"), "elsewhere")
     hashes = {s.content_hash for s in (split, changed_label, changed_text, moved_boundary)}
     assert len(hashes) == 4 and renamed_ids.content_hash == split.content_hash  # content, not names
+
+
+def test_joined_labels_read_as_one_are_said_in_one_warning_line_and_training_goes_on(tmp_path, train_in_process,
+                                                                                          recwarn):
+    from textclf.cli.errors import format_warning
+
+    rows = [{"text": f"passage {i} on {topic}", "label": topic}
+            for i, topic in enumerate(["trade", "health", "trade;health"] * 12)]
+    pd.DataFrame(rows).to_csv(tmp_path / "train.csv", index=False)
+    result = train_in_process(tmp_path, "data=files", f"data.train={tmp_path / 'train.csv'}", "model=tfidf_nb",
+                              "features=tfidf_word")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (said,) = [w for w in recwarn if "joined by" in str(w.message)]  # pytest holds warnings; train.py prints them:
+    assert format_warning(said.message, said.category, said.filename, said.lineno) == (
+        f"warning: train data ({tmp_path / 'train.csv'}) has 1 label(s) made of other labels joined by ';' "
+        "(e.g. 'trade;health'), each read as a label of its own. If a text can have several labels, pass "
+        "\"data.label_separator=';'\" task=multilabel\n")

@@ -11,7 +11,7 @@ import warnings
 from collections import Counter
 
 from textclf.data.duplicates import TextIndex, rows_in
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 
 MAX_ROWS_SHOWN = 5
 
@@ -82,7 +82,7 @@ def _say_if_labels_look_joined(rows, split: str, source: str) -> None:
         if joined:
             warnings.warn(f"{split} data ({source}) has {len(joined)} label(s) made of other labels joined by "
                           f"{mark!r} (e.g. {joined[0]!r}), each read as a label of its own. If a text can have "
-                          f"several labels, pass \"data.label_separator='{mark}'\" task=multilabel", stacklevel=2)
+                          f"several labels, pass \"data.label_separator='{mark}'\" task=multilabel", TextclfWarning, stacklevel=2)
             return
 
 

@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf import held_out_reports
+from textclf.errors import TextclfWarning
 from textclf.models import data_parallel
 from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, inference_state, resolve_encoder,
                                      set_threads)
@@ -56,10 +57,10 @@ def warn_if_bf16_is_emulated(precision: str, device: str) -> None:
     if device == "cpu" and not any(getattr(torch.cpu, check, lambda: False)() for check in
                                    ("_is_avx512_bf16_supported", "_is_amx_tile_supported")):
         warnings.warn("precision=bf16 on a CPU without bfloat16 instructions (AVX512-BF16 or AMX) trains slower "
-                      "than float32. Fix: set model.estimator.precision=fp32", stacklevel=3)
+                      "than float32. Fix: set model.estimator.precision=fp32", TextclfWarning, stacklevel=3)
     elif device.startswith("cuda") and torch.cuda.get_device_capability(device)[0] < 8:
         warnings.warn("precision=bf16 on a GPU older than Ampere trains slower than float32. "
-                      "Fix: set model.estimator.precision=fp32", stacklevel=3)
+                      "Fix: set model.estimator.precision=fp32", TextclfWarning, stacklevel=3)
 
 
 class TransformerClassifier(LabelSetClassifier):

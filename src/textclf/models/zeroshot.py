@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 from textclf.models.descriptions import check_descriptions, phrases_of
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
@@ -127,7 +127,7 @@ class ZeroShotClassifier(LabelSetClassifier):
         if extra:
             warnings.warn(f"model.descriptions describes label(s) the data lacks, which the model will not "
                           f"score: {', '.join(extra)}. The label set is the data's: give some texts those labels",
-                          stacklevel=2)
+                          TextclfWarning, stacklevel=2)
 
     def fit(self, X, y):
         self._validate_params()

@@ -7,6 +7,8 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
 
+from textclf.errors import TextclfWarning
+
 
 def requirements(packages: list[str]) -> list[str]:
     """Exact pins for what loading the model needs, instead of MLflow's slow inference."""
@@ -35,4 +37,4 @@ def warn_about_version_mismatches(requirements_file: Path) -> None:
             mismatches.append(f"{name} {installed} (model: {pinned})")
     if mismatches:
         warnings.warn(f"this environment differs from the model's: {', '.join(mismatches)}; "
-                      "predictions may differ slightly", stacklevel=3)
+                      "predictions may differ slightly", TextclfWarning, stacklevel=3)
