@@ -2,6 +2,7 @@
 installs it) and MLflow's server with basic auth, started as a user would, trained against with
 credentials, read back through `textclf predict` and MLflow, then stopped with nothing left."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -236,3 +237,41 @@ def test_a_recorded_pid_now_another_programs_is_never_signalled(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_workers_a_killed_server_process_left_are_said_and_stopped(tmp_path):
+    """MLflow's own process killed (SIGKILL, out of memory): its workers, in the process group it
+    led, still hold the port. `status` says so (exit 3) and `stop` ends them; `stop` used to say
+    "stopped" and leave them running, so the next start found its port taken."""
+    import signal
+    import subprocess
+
+    from textclf.server.process_group import group_alive
+    from textclf.tracking.ownership import describe
+
+    leader = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60 & wait"], start_new_session=True)
+    try:
+        (tmp_path / "server.json").write_text(json.dumps({
+            "url": "http://127.0.0.1:5000", "host": "127.0.0.1", "port": 5000, "mlflow_pid": leader.pid,
+            "mlflow_process": describe(leader.pid)}))
+        deadline = time.monotonic() + 10
+        while sum(1 for entry in os.listdir("/proc") if entry.isdigit() and _pgid(entry) == leader.pid) < 3:
+            assert time.monotonic() < deadline  # the two workers have started
+            time.sleep(0.05)
+        leader.send_signal(signal.SIGKILL)
+        leader.wait()
+        status = run_cli("server", "status", "--data", str(tmp_path))
+        assert status.returncode == 3 and f"its workers (process group {leader.pid}) still run" in status.stdout
+        stopped = run_cli("server", "stop", "--data", str(tmp_path))
+        assert stopped.returncode == 0, stopped.stderr
+        assert not group_alive(leader.pid)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(leader.pid, signal.SIGKILL)
+
+
+def _pgid(pid: str) -> int | None:
+    try:
+        return os.getpgid(int(pid))
+    except ProcessLookupError:
+        return None

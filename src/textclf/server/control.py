@@ -30,7 +30,7 @@ from pathlib import Path
 from textclf.errors import UserError
 from textclf.extras import EXTRAS, is_installed, missing_extra_message
 from textclf.server.postgres import Cluster, cluster_account, is_cluster
-from textclf.server.process_group import is_alive, stop_group
+from textclf.server.process_group import group_alive, is_alive, stop_group
 from textclf.tracking.ownership import describe, is_gone
 
 ADMIN = "admin"
@@ -110,6 +110,15 @@ class TeamServer:
         """The recorded MLflow server's pid, if that process still runs (a pid from before a
         reboot or a kill may now be another program's: ``tracking.ownership`` tells them apart)."""
         if state is None or is_gone(state.mlflow_process) or not is_alive(state.mlflow_pid):
+            return None
+        return state.mlflow_pid
+
+    @staticmethod
+    def _left_workers(state: ServerState | None) -> int | None:
+        """The process group of a recorded MLflow server whose own process died (SIGKILL, out of
+        memory) while its workers, in the group it led, still run and hold the port. They are this
+        server's: Linux gives no process the group's id while any process is in the group."""
+        if state is None or is_alive(state.mlflow_pid) or not group_alive(state.mlflow_pid):
             return None
         return state.mlflow_pid
 
@@ -215,6 +224,9 @@ class TeamServer:
         postgres = cluster.pid() if cluster is not None else None
         if self._mlflow_pid(state) is None:
             extra = f"; PostgreSQL still runs (pid {postgres})" if postgres else ""
+            left = self._left_workers(state)
+            extra += (f"; MLflow's process died, and its workers (process group {left}) still run: "
+                      f"textclf server stop --data {self.data} ends them") if left else ""
             return False, f"not running (server folder {self.data}){extra}"
         health = "healthy" if _healthy(state.url) else "not answering /health"
         return True, f"running at {state.url}, {health} (MLflow pid {state.mlflow_pid}, PostgreSQL pid {postgres})"
@@ -222,11 +234,12 @@ class TeamServer:
     def stop(self) -> bool:
         """Stop MLflow's server, then PostgreSQL; whether anything was running."""
         with self._locked():
-            mlflow_pid = self._mlflow_pid(self.state())
+            state = self.state()
+            group = self._mlflow_pid(state) or self._left_workers(state)
             cluster = self.existing_cluster()
-            was_running = mlflow_pid is not None or (cluster is not None and cluster.running())
-            if mlflow_pid is not None:
-                stop_group(mlflow_pid)
+            was_running = group is not None or (cluster is not None and cluster.running())
+            if group is not None:
+                stop_group(group)
             if cluster is not None:
                 cluster.stop()
             self.state_file.unlink(missing_ok=True)

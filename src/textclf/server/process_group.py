@@ -18,13 +18,14 @@ def stop_group(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_TIMEOUT
-    while time.monotonic() < deadline and _group_alive(pid):
+    while time.monotonic() < deadline and group_alive(pid):
         time.sleep(0.2)
-    if _group_alive(pid):
+    if group_alive(pid):
         os.killpg(pid, signal.SIGKILL)
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any live process is in the process group ``pgid``."""
     return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
 
 
