@@ -26,7 +26,11 @@ def test_the_name_is_what_is_searched_not_where_or_how():
 
 def test_the_study_sits_beside_a_sqlite_store_and_never_in_it(tmp_path):
     assert storage_url(_search(), f"sqlite:///{tmp_path}/mlflow.db", "/project") == f"sqlite:///{tmp_path}/optuna.db"
-    assert storage_url(_search(), "http://tracking:5000", "/project") == "sqlite:////project/optuna.db"
+    # a server's study is its own: not the project store's optuna.db in the same folder, not another server's
+    assert storage_url(_search(), "http://tracking:5000", "/project") == "sqlite:////project/optuna-tracking_5000.db"
+    assert storage_url(_search(), "https://me:secret@mlflow.example.org:443/", "/project") == \
+        "sqlite:////project/optuna-mlflow.example.org_443.db"
+    assert storage_url(_search(), "sqlite:////project/mlflow.db", "/project") == "sqlite:////project/optuna.db"
     with pytest.raises(UserError, match="cannot share a database"):
         storage_url(_search(storage=f"sqlite:///{tmp_path}/mlflow.db"), f"sqlite:///{tmp_path}/mlflow.db", "/p")
 

@@ -2,14 +2,18 @@
 
 The study lives in its own sqlite file beside the tracking store (``optuna.db`` next to
 ``mlflow.db``), never inside it: both use alembic's ``alembic_version`` table and would break
-each other. Its name comes from the search and the command line, so rerunning the same command
+each other. For a tracking server it is ``optuna-HOST_PORT.db`` in the project folder: one study
+file per store, so a search against a server never continues one whose trials are in the
+project's own store (its ``optuna.db`` is in the same folder), or on another server. Its name comes from the search and the command line, so rerunning the same command
 continues the same study (``hydra.sweeper.n_trials`` is then the total to reach).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from textclf.errors import UserError
 
@@ -29,18 +33,25 @@ def study_name(search, data_name: str, arguments) -> str:
 
 
 def storage_url(search, tracking_uri: str, root_dir: str) -> str:
-    """``search.storage`` if set, else ``optuna.db`` beside a sqlite tracking store's file, or in
-    the project folder when the runs go to a tracking server."""
+    """``search.storage`` if set, else ``optuna.db`` beside a sqlite tracking store's file, or
+    ``optuna-HOST_PORT.db`` in the project folder when the runs go to a tracking server."""
     if search.get("storage"):
         url = str(search.storage)
     elif tracking_uri.startswith("sqlite:///"):
         url = f"sqlite:///{Path(tracking_uri.removeprefix('sqlite:///')).parent / STUDY_FILE}"
     else:
-        url = f"sqlite:///{Path(root_dir) / STUDY_FILE}"
+        url = f"sqlite:///{Path(root_dir) / study_file_for_server(tracking_uri)}"
     if url.rstrip("/") == tracking_uri.rstrip("/"):
         raise UserError(f"hparams_search.storage is the tracking store ({url}); MLflow and Optuna cannot share a "
                         f"database. Fix: leave hparams_search.storage=null (a {STUDY_FILE} beside it) or name another file")
     return url
+
+
+def study_file_for_server(tracking_uri: str) -> str:
+    """``optuna-HOST_PORT.db`` for the store at ``tracking_uri`` (no user or password in it)."""
+    parts = urlsplit(tracking_uri)
+    where = f"{parts.hostname}_{parts.port}" if parts.hostname else tracking_uri
+    return f"optuna-{re.sub(r'[^A-Za-z0-9.-]+', '_', where).strip('_')}.db"
 
 
 def open_study(name: str, url: str, direction: str = "maximize", sampler=None, pruner=None):
