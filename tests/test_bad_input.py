@@ -116,6 +116,8 @@ def test_single_class(tmp_path, files_run):
         ("features.char_ngram_range=[5,2]", ["features.char_ngram_range", "[5, 2]", "=[1,2]"]),
         ("features=tfidf_word features.word_ngram_range=[0,2]", ["features.word_ngram_range", "1 <= min"]),
         ("cv=kfold cv.folds=1", ["cv.folds must be an integer of at least 2", "cv.folds=5"]),
+        # scikit-learn's traceback, after the run had started, when no label had that many texts
+        ("cv=kfold cv.folds=1000", ["cv.folds=1000 is more folds than any label has texts", "Fix: pass cv.folds="]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words, run_train):

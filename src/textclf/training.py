@@ -20,7 +20,7 @@ from textclf import held_out_reports
 from textclf.config import build
 from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
-from textclf.evaluation.crossval import cross_validate
+from textclf.evaluation.crossval import cross_validate, pool_of
 from textclf.evaluation.evaluate import collect_metrics, evaluate
 from textclf.models import fitting, steps_of
 from textclf.models.data_parallel import launched_ranks, say_if_trained_alone, trains_data_parallel
@@ -48,6 +48,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     check_estimator_params(estimator, dataset.label_names)
     say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
+    if folds is not None:
+        folds.check(pool_of(dataset.train, dataset.validation))
     calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)

@@ -16,6 +16,7 @@ score uses thresholds tuned on the fold itself, since the other folds are not do
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +61,22 @@ class KFold:
             raise UserError(f"{self.setting} must be an integer of at least 2, got {self.folds!r}. "
                             f"Fix: pass {self.setting}=5")
 
-    def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""
+    def check(self, pool: Split) -> None:
+        """Raise ``UserError`` if ``pool`` cannot be cut into ``folds`` stratified folds: called by
+        ``split`` and, before a run starts, by ``training.run``."""
         units = len(set(pool.groups)) if self.group_column else len(pool)
         if units < self.folds:
             what = f"groups in {self.group_column!r}" if self.group_column else "texts"
             raise UserError(f"{self.setting}={self.folds} needs at least {self.folds} {what}; train and validation "
                             f"hold {units}. Fix: pass a smaller {self.setting}")
+        label, largest = Counter(pool.primary_labels).most_common(1)[0]
+        if largest < self.folds:  # scikit-learn's stratified folds need one label at least that common
+            raise UserError(f"{self.setting}={self.folds} is more folds than any label has texts (the most: "
+                            f"{largest}, {label!r}). Fix: pass {self.setting}={largest} or fewer")
+
+    def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""
+        self.check(pool)
         rows, primary = np.arange(len(pool)), np.asarray(pool.primary_labels)
         with warnings.catch_warnings():  # a label rarer than the fold count: scikit-learn says so per call
             warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
