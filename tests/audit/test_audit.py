@@ -173,6 +173,7 @@ def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, m
     (["audit.folds=1", "audit.models=[tfidf_linearsvc]"], "audit.folds must be"),
     (["audit.folds=5000", "audit.models=[tfidf_linearsvc]"], "audit.folds=5000 needs at least 5000 texts"),
     (["audit.models=[tfidf_nothing]"], "tfidf_nothing"),
+    (["audit.models=[]"], "audit.models names no model"),  # was cleanlab's traceback
 ])
 def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path, capsys, monkeypatch):
     result = cli_here("audit", *arguments, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output",

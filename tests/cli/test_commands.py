@@ -188,3 +188,17 @@ def test_ctrl_c_while_predict_reads_exits_130_with_one_line_and_no_output_file(t
                       capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 130 and result.stderr.strip() == "interrupted", result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["predict", "suggest", "articles"])
+def test_an_output_in_a_missing_folder_is_refused_before_any_work(command, tmp_path, cli_in_process):
+    (tmp_path / "article.txt").write_text("Talks resumed. Both sides agreed.\n")
+    out = tmp_path / "nodir" / ("tags.jsonl" if command == "articles" else "tags.csv")
+    arguments = {"predict": ["predict", "-o", str(out)], "suggest": ["suggest", "-", "-o", str(out)],
+                 "articles": ["predict", "--article", str(tmp_path / "article.txt"), "-o", str(out)]}[command]
+    result = cli_in_process(*arguments, stdin="a text\n", cwd=tmp_path)  # no store here: not looked for
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr  # was a FileNotFoundError traceback
+    assert result.stderr.startswith(f"error: -o {out}: folder {out.parent} does not exist. Fix: create it")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["article.txt"]
+    folder = cli_in_process(*arguments[:-1], str(tmp_path), stdin="a text\n", cwd=tmp_path)
+    assert folder.returncode == 2 and f"-o {tmp_path} is a folder" in folder.stderr, folder.stderr

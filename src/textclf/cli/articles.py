@@ -38,6 +38,11 @@ def check_mode_flags(args) -> None:
     if args.output.lower().endswith(".csv"):
         raise UserError(f"--article writes JSON lines, and -o {args.output} names a CSV file. "
                         "Fix: pass -o NAME.jsonl (and --passages-csv NAME.csv for a table of passages)")
+    from textclf.cli.predict import check_output
+
+    for flag, destination in (("-o", args.output), ("--passages-csv", args.passages_csv), ("--html", args.html)):
+        if destination is not None:
+            check_output(destination, flag)
     to_stdout = [flag for flag, value in (("the articles", args.output), ("--passages-csv", args.passages_csv),
                                           ("--html", args.html)) if value == "-"]
     if len(to_stdout) > 1:

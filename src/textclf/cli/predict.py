@@ -187,6 +187,19 @@ def _key_column(path: Path, columns: list[str], id_column: str | None, where: st
     return id_column
 
 
+def check_output(destination: str, flag: str = "-o") -> None:
+    """Refuse, before any model loads, an output file that could not be written: its folder
+    missing (it was a traceback once the texts were tagged), or a folder in its place."""
+    if destination == "-" or destination.startswith("/dev/"):
+        return
+    path = Path(destination)
+    if path.is_dir():
+        raise UserError(f"{flag} {destination} is a folder. Fix: pass a file name, e.g. {flag} {path / 'tags.csv'}")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {destination}: folder {path.parent} does not exist. Fix: create it "
+                        f"(mkdir -p {path.parent}) or write somewhere else")
+
+
 @contextlib.contextmanager
 def opened_output(destination: str):
     """stdout, or a file that appears under its name only once it is complete."""
@@ -324,6 +337,7 @@ def predict(args) -> None:
     from textclf.tracking.discovery import find_tracking_uri
 
     output_format = chosen_format(args.output, args.format)
+    check_output(args.output)
     batches = read_batches(args.input, args.text_column, args.id_column)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)

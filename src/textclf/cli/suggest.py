@@ -8,7 +8,7 @@ import sys
 
 import pandas as pd
 
-from textclf.cli.predict import (PROBABILITY_PREFIX, chosen_format, load_for_predicting, opened_output,
+from textclf.cli.predict import (PROBABILITY_PREFIX, check_output, chosen_format, load_for_predicting, opened_output,
                                  read_batches, shaped_predictions, write_predictions)
 from textclf.errors import UserError
 
@@ -22,6 +22,7 @@ def suggest(args) -> None:
     if args.n < 1:
         raise UserError(f"-n must be 1 or more, got {args.n}. Fix: pass e.g. -n 40")
     output_format = chosen_format(args.output, args.format)
+    check_output(args.output)
     batches = list(read_batches(args.input, args.text_column, args.id_column))
     labeled = [text for batch in read_batches(args.labeled, args.text_column) for text in batch.texts] if args.labeled else []
     keys = [key for batch in batches for key in batch.keys]
