@@ -12,6 +12,15 @@ from collections.abc import Iterable
 # process is about to exit: what it began before (a sweep's parent run, ``tracking.sweep``) then
 # held no work of its own.
 config_refused = threading.Event()
+# Set once Ctrl-C or SIGTERM stopped the process (``cli.errors``): a sweep's parent run then ends
+# KILLED, as an interrupted run does, not FAILED.
+interrupt_received = threading.Event()
+
+
+def note_interrupt() -> None:
+    """Set ``interrupt_received``. (A function of this module: the joblib launcher pickles the
+    task wrapped in ``cli.errors.report_user_errors``, and an Event itself cannot be pickled.)"""
+    interrupt_received.set()
 
 
 class UserError(Exception):

@@ -122,6 +122,9 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
         assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL]
     else:  # the run's own line; the fit left on its thread makes the process leave at once (the rerun ends the trial)
         assert len(said) == 1 and said[0].startswith("interrupted: run ") and "ended KILLED" in said[0], stderr
+    # the sweep's parent ends as an interrupted run does (it ended FAILED)
+    (parent,) = [run for run in all_runs(tmp_path) if run.data.tags.get("textclf.sweep") == "parent"]
+    assert parent.info.status == "KILLED"
 
     rerun = run_train(tmp_path, *search)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -14,7 +14,8 @@ import sys
 import threading
 import warnings
 
-from textclf.errors import Interrupted, SweepRefused, UserError, config_refused, raise_keyboard_interrupt
+from textclf.errors import (Interrupted, SweepRefused, UserError, config_refused, interrupt_received, note_interrupt,
+                            raise_keyboard_interrupt)
 
 
 BEFORE_A_RUN = "interrupted before a run began: nothing was logged"  # train.py: later, the run says
@@ -39,6 +40,7 @@ def report_user_errors(function=None, *, interrupted: str = BEFORE_A_RUN):
             print(f"error: {error}", file=sys.stderr)
             exit_past_a_running_fit(error.exit_code)
         except KeyboardInterrupt as interrupt:
+            note_interrupt()
             print(interrupt if isinstance(interrupt, Interrupted) else interrupted, file=sys.stderr)
             exit_past_a_running_fit(130)
 
@@ -88,6 +90,7 @@ def report_config_errors(hydra_main):
     @functools.wraps(hydra_main)
     def wrapper():
         config_refused.clear()  # this call's, not an earlier one's in the same process (tests)
+        interrupt_received.clear()
         try:
             return hydra_main()
         # A UserError here was raised outside the task function: a search's sweeper refused a setting.
@@ -100,6 +103,7 @@ def report_config_errors(hydra_main):
             config_refused.set()
             sys.exit(refused.exit_code)
         except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting
+            interrupt_received.set()
             print(interrupt if isinstance(interrupt, Interrupted) else "interrupted", file=sys.stderr)
             sys.exit(130)
 

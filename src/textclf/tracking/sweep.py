@@ -17,7 +17,7 @@ import os
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from textclf.errors import SweepRefused, UserError, config_refused
+from textclf.errors import SweepRefused, UserError, config_refused, interrupt_received
 
 STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' runs
 
@@ -74,6 +74,8 @@ class ParentRunCallback(Callback):
         parent, self.parent_run_id = self.parent_run_id, None
         if status == "FAILED" and config_refused.is_set() and self._put_back(client, parent):
             return
+        if status == "FAILED" and interrupt_received.is_set():  # Ctrl-C: as an interrupted run ends
+            status = "KILLED"
         client.set_terminated(parent, status)
         print(f"sweep parent run {parent}: {status}")
 
