@@ -84,10 +84,12 @@ def test_list_items_within_a_line_start_passages_of_their_own():
                                                "North Korea fired a missile on Sunday.", "2) Visas will ease."]
     assert passages("They agreed: 1. Tariffs will fall. 2. Visas will ease. The summit ended.") == [
         "They agreed:", "1. Tariffs will fall.", "2. Visas will ease.", "The summit ended."]
-    # inside a sentence a number marker starts nothing, and "(1)" is left as it is
+    # a lone number after a sentence's end is text: a date, a rank, a score
+    for text in ("Talks began on Jan. 5. Both sides agreed.", "She is the regime's No. 2. Her brother rules.",
+                 "The vote was 3: 1. The bill passed.", "Talks resume in 2024. Both sides agreed."):
+        assert len(passages(text)) == 2 and passages(text)[1].split()[0] in ("Both", "Her", "The"), passages(text)
     assert passages("He met (1) the envoy and 2) the minister. Then he left.") == [
         "He met (1) the envoy and 2) the minister.", "Then he left."]
-    assert passages("Talks resume in 2024. Both sides agreed.") == ["Talks resume in 2024.", "Both sides agreed."]
 
 
 def test_line_and_paragraph_units():

@@ -16,10 +16,10 @@ transcripts add two rules of their own on top, whatever the unit:
 
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
 list of points or a Markdown list) is never a passage by itself either: it stays with the item
-it numbers. So does a number marker within a line after a sentence's end or a colon (``... three
-steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost), which also starts
-a passage; ``2)`` inside a sentence (``the envoy and 2) the minister``) starts none. sentencex
-read such a ``1)`` as opening a parenthesis and ran its sentence on to the next marker.
+it numbers. So do the markers of a numbered list within a line, after a sentence's end or a
+colon (``... three steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost),
+each of which also starts a passage: sentencex read such a ``1)`` as opening a parenthesis and ran
+its sentence on to the next marker. A lone number there is text (``on Jan. 5. Both sides``).
 
 Offsets are Python string indexes (code points) into the text as given: ``text[start:end]`` is
 the passage, with no whitespace at either end.
@@ -41,11 +41,11 @@ DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # sentencex cuts "1. Joint drills resume." after "1."; the segmenter sees spaces in its place.
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
-# Within a line: a number marker after a sentence's end or a colon (group 1: the marker), and
-# any "2)" with no "(" before it (a parenthesis to sentencex, which then cuts nowhere until it closes).
-ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+(\d{1,3}[.)])(?=[ \t])")
+# Within a line: a number marker after a sentence's end or a colon (group 1: the marker, group 2:
+# its number). Only a run of them counting 1, 2, ... is a list (``_list_items``): one alone is a
+# date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
+ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+((\d{1,3})[.)])(?=[ \t])")
 SPACES = re.compile(r"\s*")
-CLOSING_NUMBER = re.compile(r"(?<!\S)\d{1,3}\)(?=[ \t])")
 
 
 def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
@@ -81,10 +81,11 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """One line's sentences: sentencex's cuts, none inside a bracketed block, one after a block
     that opens a passage (unless the block is a marker)."""
     line = text[start:end]
-    cuts = {boundary["start_index"] for boundary in sentencex.get_sentence_boundaries("en", _for_the_segmenter(line))}
-    items = [(item.start(1), SPACES.match(line, item.end(1)).end()) for item in ITEM_MARKER.finditer(line)]
+    items = _list_items(line)
+    cuts = {boundary["start_index"] for boundary in
+            sentencex.get_sentence_boundaries("en", _for_the_segmenter(line, items))}
     # an item starts a passage, its marker in it: no cut between the marker and its first word
-    within = {cut for start, after in items for cut in range(start + 1, after + 1)}
+    within = {cut for start, end in items for cut in range(start + 1, SPACES.match(line, end).end() + 1)}
     cuts = (cuts - within) | {start for start, _ in items}
     cuts.discard(0)
     for open_at, close_at in _bracket_blocks(line):
@@ -96,14 +97,31 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start + a, start + b) for a, b in zip(bounds, bounds[1:])]
 
 
-def _for_the_segmenter(line: str) -> str:
+def _list_items(line: str) -> list[tuple[int, int]]:
+    """``(start, end)`` of each within-line marker of a numbered list: runs of ``ITEM_MARKER``s
+    counting 1, 2, ... (other numbers between them are text); a lone 1 starts no list."""
+    items: list[tuple[int, int]] = []
+    run: list[tuple[int, int]] = []
+    for marker in ITEM_MARKER.finditer(line):
+        number, span = int(marker.group(2)), marker.span(1)
+        if number == len(run) + 1 and run:
+            run.append(span)
+        elif number == 1:
+            items += run if len(run) >= 2 else []
+            run = [span]
+    return items + (run if len(run) >= 2 else [])
+
+
+def _for_the_segmenter(line: str, items: list[tuple[int, int]]) -> str:
     """``line`` as sentencex should read it, in a copy of the same length (offsets unchanged):
-    dashes and list markers become spaces."""
+    dashes, a list marker that opens the line and the list ``items`` within it become spaces."""
     marker = LIST_MARKER.match(line)
-    line = line if marker is None else " " * marker.end() + line[marker.end():]
-    line = ITEM_MARKER.sub(lambda item: item.group(0)[:item.start(1) - item.start()] + " " * len(item.group(1)), line)
-    line = CLOSING_NUMBER.sub(lambda number: " " * len(number.group(0)), line)
-    return line.translate(DASHES)
+    pieces, at = [], 0
+    opening = [(0, marker.end())] if marker else []
+    for start, end in opening + items:  # in order: the items come after the opening marker
+        pieces += [line[at:start], " " * (end - start)]
+        at = end
+    return ("".join(pieces) + line[at:]).translate(DASHES)
 
 
 def _bracket_blocks(line: str) -> list[tuple[int, int]]:
