@@ -245,29 +245,45 @@ def test_workers_a_killed_server_process_left_are_said_and_stopped(tmp_path):
     "stopped" and leave them running, so the next start found its port taken."""
     import signal
     import subprocess
+    import sys
 
     from textclf.server.process_group import group_alive
-    from textclf.tracking.ownership import describe
 
-    leader = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60 & wait"], start_new_session=True)
+    worker = f"{sys.executable} -c 'import time; time.sleep(60)' mlflow.server.worker"  # an MLflow-looking command line
+    stranger = subprocess.Popen(["sh", "-c", "sleep 60 & sleep 60 & wait"], start_new_session=True)
+    leader = subprocess.Popen(["sh", "-c", f"{worker} & {worker} & wait"], start_new_session=True)
     try:
-        (tmp_path / "server.json").write_text(json.dumps({
-            "url": "http://127.0.0.1:5000", "host": "127.0.0.1", "port": 5000, "mlflow_pid": leader.pid,
-            "mlflow_process": describe(leader.pid)}))
-        deadline = time.monotonic() + 10
-        while sum(1 for entry in os.listdir("/proc") if entry.isdigit() and _pgid(entry) == leader.pid) < 3:
-            assert time.monotonic() < deadline  # the two workers have started
-            time.sleep(0.05)
-        leader.send_signal(signal.SIGKILL)
-        leader.wait()
+        # another program's group whose leader died, under a recorded pid: never signalled
+        _record_and_kill_the_leader(tmp_path, stranger)
+        assert "still run" not in run_cli("server", "status", "--data", str(tmp_path)).stdout
+        assert run_cli("server", "stop", "--data", str(tmp_path)).returncode == 0 and group_alive(stranger.pid)
+        _record_and_kill_the_leader(tmp_path, leader)
         status = run_cli("server", "status", "--data", str(tmp_path))
         assert status.returncode == 3 and f"its workers (process group {leader.pid}) still run" in status.stdout
         stopped = run_cli("server", "stop", "--data", str(tmp_path))
         assert stopped.returncode == 0, stopped.stderr
         assert not group_alive(leader.pid)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(leader.pid, signal.SIGKILL)
+        for group in (leader, stranger):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group.pid, signal.SIGKILL)
+
+
+def _record_and_kill_the_leader(folder, leader) -> None:
+    """``leader``, which leads a group of two workers, recorded as the server's MLflow process, then killed."""
+    import signal
+
+    from textclf.tracking.ownership import describe
+
+    (folder / "server.json").write_text(json.dumps({
+        "url": "http://127.0.0.1:5000", "host": "127.0.0.1", "port": 5000, "mlflow_pid": leader.pid,
+        "mlflow_process": describe(leader.pid)}))
+    deadline = time.monotonic() + 10
+    while sum(1 for entry in os.listdir("/proc") if entry.isdigit() and _pgid(entry) == leader.pid) < 3:
+        assert time.monotonic() < deadline  # the two workers have started
+        time.sleep(0.05)
+    leader.send_signal(signal.SIGKILL)
+    leader.wait()
 
 
 def _pgid(pid: str) -> int | None:

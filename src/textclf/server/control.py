@@ -30,8 +30,8 @@ from pathlib import Path
 from textclf.errors import UserError
 from textclf.extras import EXTRAS, is_installed, missing_extra_message
 from textclf.server.postgres import Cluster, cluster_account, is_cluster
-from textclf.server.process_group import group_alive, is_alive, stop_group
-from textclf.tracking.ownership import describe, is_gone
+from textclf.server.process_group import group_members, is_alive, stop_group
+from textclf.tracking.ownership import describe, is_gone, of_this_boot
 
 ADMIN = "admin"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
@@ -116,11 +116,14 @@ class TeamServer:
     @staticmethod
     def _left_workers(state: ServerState | None) -> int | None:
         """The process group of a recorded MLflow server whose own process died (SIGKILL, out of
-        memory) while its workers, in the group it led, still run and hold the port. They are this
-        server's: Linux gives no process the group's id while any process is in the group."""
-        if state is None or is_alive(state.mlflow_pid) or not group_alive(state.mlflow_pid):
+        memory) while its workers, in the group it led, still run and hold the port. Only on the
+        machine and boot it was recorded on, and only a group of MLflow's processes: Linux gives
+        no new process the group's id while any process is in it, but once it emptied, another
+        program's group may carry it."""
+        if state is None or not of_this_boot(state.mlflow_process) or is_alive(state.mlflow_pid):
             return None
-        return state.mlflow_pid
+        members = group_members(state.mlflow_pid)
+        return state.mlflow_pid if members and all("mlflow" in command for command in members) else None
 
     def check_can_start(self, host: str, port: int) -> str:
         """Raise ``UserError`` for what would stop a start, before anything is made; return the

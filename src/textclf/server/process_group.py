@@ -29,6 +29,18 @@ def group_alive(pgid: int) -> bool:
     return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
 
 
+def group_members(pgid: int) -> list[str]:
+    """The command lines of the live processes in the process group ``pgid``."""
+    commands = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and _group_of(entry) == pgid:
+            try:
+                commands.append(Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:  # gone meanwhile
+                continue
+    return commands
+
+
 def _group_of(pid: str) -> int | None:
     """The process group of a live process (not a zombie), from /proc."""
     fields = _stat_fields(pid)

@@ -24,6 +24,12 @@ def describe(pid: int) -> str:
     return f"{socket.gethostname()}/{_boot_id()}/{pid}/{_start_ticks(pid)}"
 
 
+def of_this_boot(owner: str) -> bool:
+    """Whether ``owner`` was a process of this machine since it last started."""
+    host, boot, *_ = (owner.split("/") + ["", ""])[:2]
+    return host == socket.gethostname() and boot == _boot_id()
+
+
 def is_gone(owner: str) -> bool:
     """Whether the process ``owner`` names no longer exists. Owners on another host, or written
     by an older textclf, cannot be checked here: they count as alive."""
