@@ -277,10 +277,11 @@ def test_a_name_mlflow_would_refuse_at_registration_is_refused_before_the_run(tm
 @pytest.mark.parametrize(("override", "words"), [
     ("model.descriptions.trust_restoration=5", ["model.descriptions.trust_restoration", "list of descriptions"]),
     ("~model.descriptions.trust_restoration", ["no description for label(s) ['trust_restoration']"]),
+    ("~model.descriptions +model.descriptions=5", ["model.descriptions must map each label"]),
 ])
 def test_zero_shot_descriptions_are_checked_against_the_data_before_the_run(tmp_path, override, words, run_train):
     # (the label set is known once the data is read; the encoder has not loaded yet)
-    assert_clean_failure(run_train(tmp_path, "model=minilm_zeroshot", override), tmp_path, *words)
+    assert_clean_failure(run_train(tmp_path, "model=minilm_zeroshot", *override.split()), tmp_path, *words)
     assert no_run_at_all(tmp_path)
 
 

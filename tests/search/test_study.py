@@ -31,6 +31,8 @@ def test_the_study_sits_beside_a_sqlite_store_and_never_in_it(tmp_path):
     assert storage_url(_search(), "https://me:secret@mlflow.example.org:443/", "/project") == \
         "sqlite:////project/optuna-mlflow.example.org_443.db"
     assert storage_url(_search(), "sqlite:////project/mlflow.db", "/project") == "sqlite:////project/optuna.db"
+    assert storage_url(_search(), "http://tracking", "/p") == storage_url(_search(), "http://tracking:80/", "/p")
+    assert storage_url(_search(), "https://h.org/team-a", "/p") == "sqlite:////p/optuna-h.org_443_team-a.db"
     with pytest.raises(UserError, match="cannot share a database"):
         storage_url(_search(storage=f"sqlite:///{tmp_path}/mlflow.db"), f"sqlite:///{tmp_path}/mlflow.db", "/p")
 

@@ -71,8 +71,9 @@ class KFold:
                             f"hold {units}. Fix: pass a smaller {self.setting}")
         label, largest = Counter(pool.primary_labels).most_common(1)[0]
         if largest < self.folds:  # scikit-learn's stratified folds need one label at least that common
+            fix = f"pass {self.setting}={largest} or fewer" if largest >= 2 else "give some label a second text"
             raise UserError(f"{self.setting}={self.folds} is more folds than any label has texts (the most: "
-                            f"{largest}, {label!r}). Fix: pass {self.setting}={largest} or fewer")
+                            f"{largest}, {label!r}). Fix: {fix}")
 
     def split(self, pool: Split) -> list[tuple[np.ndarray, np.ndarray]]:
         """``(rows to fit, rows to score)`` per fold; every row is scored by exactly one fold."""

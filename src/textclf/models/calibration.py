@@ -104,8 +104,8 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         run's validation split), or a function returning them, called once the classifier is
         fitted (so their features can be computed while it fits). The temperature is fitted on the
         classifier's own scores for them, and no copy is trained. Without it, or when it holds
-        fewer than ``min_held_out`` texts of a class (a temperature fitted on a handful of texts
-        that the classifier gets all right runs to its bound), ``holdout`` of ``X`` is held out.
+        fewer than ``min_held_out`` texts of a class (a handful of texts says little about a
+        temperature), ``holdout`` of ``X`` is held out.
         """
         self._validate_params()
         check_classification_targets(y)
@@ -160,7 +160,7 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         """``(rows a copy fits on, rows it scores)`` for each copy. One copy holds out ``holdout``
         of the rows; but when that part would hold fewer than ``min_held_out`` examples of a class
         (a rare label of a multi-label corpus), its temperature would be fitted on one positive or
-        none and collapse, so every row is held out once instead, over ``rare_folds`` stratified
+        none, so every row is held out once instead, over ``rare_folds`` stratified
         folds (fewer if a class has fewer examples). A class with one example cannot be both
         trained on and held out: it stays in training, with a warning."""
         classes, counts = np.unique(y, return_counts=True)

@@ -48,9 +48,14 @@ def storage_url(search, tracking_uri: str, root_dir: str) -> str:
 
 
 def study_file_for_server(tracking_uri: str) -> str:
-    """``optuna-HOST_PORT.db`` for the store at ``tracking_uri`` (no user or password in it)."""
+    """``optuna-HOST_PORT[_PATH].db`` for the server at ``tracking_uri``: the port its scheme
+    implies when none is given, the path of a server behind a proxy, no user or password."""
     parts = urlsplit(tracking_uri)
-    where = f"{parts.hostname}_{parts.port}" if parts.hostname else tracking_uri
+    try:
+        port = parts.port or {"https": 443}.get(parts.scheme, 80)
+    except ValueError:  # not a number: the URI as written names it
+        port = parts.netloc.rsplit(":", 1)[-1]
+    where = f"{parts.hostname}_{port}{parts.path}" if parts.hostname else tracking_uri
     return f"optuna-{re.sub(r'[^A-Za-z0-9.-]+', '_', where).strip('_')}.db"
 
 

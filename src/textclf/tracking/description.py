@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 # Overrides that say where a run is stored or written, not what it is: left out of its name.
 WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name", "hparams_search", "threads")
 LONGEST_VALUE = 24  # characters of an override's value shown in a run name
-LONGEST_RUN_NAME = 250  # MLflow's runs.name column: PostgreSQL and MySQL refuse longer (sqlite does not)
+LONGEST_STORED_RUN_NAME = 250  # MLflow's runs.name column: PostgreSQL and MySQL refuse longer (sqlite does not)
 LONGEST_LABEL_TAG = 4000  # MLflow refuses longer tag values on some stores; longer label sets are hashed
 
 OVERRIDES_TAG = "textclf.overrides"
@@ -66,11 +66,16 @@ def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int)
     overrides = tuple(str(override) for override in overrides)
     model = cfg.model.get("name") or cfg.model.estimator["_target_"].rsplit(".", 1)[-1]
     name = cfg.run_name or " ".join([model, *(short_override(o) for o in overrides if _says_what(o))])
-    name = name if len(name) <= LONGEST_RUN_NAME else name[: LONGEST_RUN_NAME - 3] + "..."
+    name = storable_run_name(name)
     source = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
     from textclf.tracking.sweep_parent import sweep_parent_run  # Hydra's runtime: only train.py's jobs have one
 
     return RunDescription(name, model, task, tuple(labels), overrides, source, started_ms, sweep_parent_run())
+
+
+def storable_run_name(name: str) -> str:
+    """``name``, cut to what MLflow's runs.name column holds on PostgreSQL and MySQL."""
+    return name if len(name) <= LONGEST_STORED_RUN_NAME else name[: LONGEST_STORED_RUN_NAME - 3] + "..."
 
 
 def _says_what(override: str) -> bool:

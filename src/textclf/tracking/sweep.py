@@ -37,6 +37,7 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
 
+        from textclf.tracking.description import storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
@@ -44,7 +45,7 @@ class ParentRunCallback(Callback):
         try:
             tracker = Tracker.connect(**store_settings(config.tracking))
         except UserError as error:  # the store or a name refused: no job starts
-            raise SweepRefused(error) from None
+            raise SweepRefused(error) from error
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
         client = MlflowClient()
@@ -55,7 +56,8 @@ class ParentRunCallback(Callback):
             self._children_before = child_run_count(client, self._experiment_id, self.parent_run_id)
         else:
             tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
-            run = client.create_run(tracker.experiment_id, run_name=f"sweep {overrides}".strip(), tags=tags)
+            run = client.create_run(tracker.experiment_id, run_name=storable_run_name(f"sweep {overrides}".strip()),
+                                    tags=tags)
             self.parent_run_id = run.info.run_id
         publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
