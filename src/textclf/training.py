@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -129,11 +130,26 @@ def report_dropped_overlap(dataset) -> None:
 
 def report_choices(estimator) -> dict[str, str]:
     """What the fitted steps chose from the data under their configured rules (``choices_``, e.g.
-    which TF-IDF features suit the corpus size): printed, and returned for the run's tags."""
-    choices = {key: value for step in steps_of(estimator) for key, value in getattr(step, "choices_", {}).items()}
+    which TF-IDF features suit the corpus size), and those of a one-vs-rest step's per-label copies
+    (``task=multilabel``): printed, and returned for the run's tags."""
+    choices = {}
+    for step in steps_of(estimator):
+        choices.update(getattr(step, "choices_", {}))
+        choices.update(per_label_choices(getattr(step, "estimators_", ())))
     for key, value in choices.items():
         print(f"{key}: {value}")
     return choices
+
+
+def per_label_choices(estimators) -> dict[str, str]:
+    """The choices of per-label copies (a one-vs-rest classifier's ``estimators_``): each distinct
+    one with how many labels made it, e.g. which texts each label's temperature was fitted on."""
+    made: dict[str, Counter] = {}
+    for copy in estimators:
+        for key, value in getattr(copy, "choices_", {}).items():
+            made.setdefault(key, Counter())[value] += 1
+    return {key: "per label: " + "; ".join(f"{value} ({count} label{'s' * (count > 1)})" for value, count in values.items())
+            for key, values in made.items()}
 
 
 def training_history(estimator) -> list[dict]:

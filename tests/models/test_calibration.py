@@ -270,3 +270,15 @@ def test_a_calibration_set_the_classifier_separates_does_not_drive_probabilities
     np.testing.assert_allclose(platt_targets(np.array([0, 0, 0, 1]), 2),
                                [[0.8, 0.2], [0.8, 0.2], [0.8, 0.2], [1 / 3, 2 / 3]])
     np.testing.assert_allclose(platt_targets(np.array([2, 0]), 3)[0], [1 / 6, 1 / 6, 2 / 3])
+
+
+def test_a_multilabel_run_says_which_texts_each_labels_temperature_came_from():
+    """The run's `calibration` tag: a multi-label model's copies hold out part of train (its
+    config still says model.calibration_set=validation, which multi-label runs cannot use)."""
+    from textclf.training import report_choices
+
+    estimator, _, _ = fitted_multilabel_model()
+    said = report_choices(estimator)["calibration"]
+    assert said.startswith("per label: temperature fitted on ") and "labels)" in said
+    counts = [int(part.rsplit("(", 1)[1].split()[0]) for part in said.removeprefix("per label: ").split("; ")]
+    assert sum(counts) == 5  # every label's copy, once
