@@ -97,13 +97,13 @@ def report_config_errors(hydra_main):
         except (HydraException, OmegaConfBaseException, UserError, SweepRefused) as error:
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
-            refused = error.error if isinstance(error, SweepRefused) else error if isinstance(error, UserError) \
-                else UserError(describe_config_error(error))
+            error = error.error if isinstance(error, SweepRefused) else error
+            refused = error if isinstance(error, UserError) else UserError(describe_config_error(error))
             print(f"error: {refused}", file=sys.stderr)
             config_refused.set()
             sys.exit(refused.exit_code)
         except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting
-            interrupt_received.set()
+            note_interrupt()
             print(interrupt if isinstance(interrupt, Interrupted) else "interrupted", file=sys.stderr)
             sys.exit(130)
 

@@ -14,6 +14,8 @@ from textclf.data.duplicates import TextIndex, rows_in
 from textclf.errors import TextclfWarning, UserError
 
 MAX_ROWS_SHOWN = 5
+# Characters that join several labels in one cell when a file holds label sets (data.label_separator)
+LIKELY_SEPARATORS = "|;,"
 
 
 def _rows(indices: list[int]) -> str:
@@ -76,7 +78,7 @@ def _say_if_labels_look_joined(rows, split: str, source: str) -> None:
     """A label made of other labels and a separator (``climate;health`` beside ``climate`` and
     ``health``) is most likely a label set read as one label: said once, as a warning."""
     names = {label for row in rows for label in row}
-    for mark in "|;,":
+    for mark in LIKELY_SEPARATORS:
         joined = sorted(name for name in names
                         if mark in name and all(part.strip() in names for part in name.split(mark)))
         if joined:

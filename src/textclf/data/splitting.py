@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 
+from textclf.data.checks import LIKELY_SEPARATORS
 from textclf.data.dataset import Split
 from textclf.data.duplicates import TextIndex, duplicate_groups, rows_in
 from textclf.errors import UserError
@@ -43,7 +44,7 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
         rare = sorted({label for label, count in units_with.items() if count < 2} |
                       {label for label, count in Counter(group_labels).items() if count < 2})
         if rare:
-            joined = next(((label, mark) for label in rare for mark in "|;," if mark in label), None)
+            joined = next(((label, mark) for label in rare for mark in LIKELY_SEPARATORS if mark in label), None)
             hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
                     if joined else "")
             raise UserError(

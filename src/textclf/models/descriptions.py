@@ -24,7 +24,7 @@ def check_descriptions(descriptions) -> None:
                         f"{type(descriptions).__name__}: {descriptions!r}. Fix: pass {EXAMPLE}")
     for label, described in descriptions.items():
         phrases = [described] if isinstance(described, str) else described
-        if isinstance(phrases, (Mapping, str, bytes)) or not hasattr(phrases, "__iter__") or \
+        if isinstance(phrases, (Mapping, bytes)) or not hasattr(phrases, "__iter__") or \
                 not all(isinstance(phrase, str) for phrase in phrases):
             raise UserError(f"model.descriptions.{label} must be a description or a list of descriptions "
                             f"(text), got {described!r}. Fix: pass {EXAMPLE}")

@@ -15,15 +15,14 @@ def check_estimator_params(estimator, label_names=None) -> None:
 
     parts = [estimator, *(v for v in estimator.get_params(deep=True).values() if hasattr(v, "get_params"))]
     for part in parts:
-        if label_names is not None and hasattr(part, "check_label_set"):
+        if hasattr(part, "_parameter_constraints"):  # only scikit-learn's own classes declare them
+            try:
+                part._validate_params()
+            except InvalidParameterError as error:
+                raise UserError(f"bad model setting: {error} Fix: change that model.* or features.* value") from None
+            _check_ngram_ranges(part)
+        if label_names is not None and hasattr(part, "check_label_set"):  # after its settings' shape is checked
             part.check_label_set(label_names)
-        if not hasattr(part, "_parameter_constraints"):  # only scikit-learn's own classes declare them
-            continue
-        try:
-            part._validate_params()
-        except InvalidParameterError as error:
-            raise UserError(f"bad model setting: {error} Fix: change that model.* or features.* value") from None
-        _check_ngram_ranges(part)
 
 
 def _check_ngram_ranges(part) -> None:

@@ -121,8 +121,8 @@ class ZeroShotClassifier(LabelSetClassifier):
 
     def check_label_set(self, names) -> None:
         """Before a run starts, with the data's labels: each needs a description; a description of
-        a label the data lacks is ignored (the label set is the data's), said in one warning."""
-        check_descriptions(self.descriptions)  # their shape first: the checks below read them
+        a label the data lacks is ignored (the label set is the data's), said in one warning.
+        (``check_estimator_params`` calls it after ``_validate_params`` has checked their shape.)"""
         self._described_names([str(name) for name in names])
         extra = sorted(set(map(str, self.descriptions or {})) - set(map(str, names)))
         if extra:

@@ -4,8 +4,9 @@ The study lives in its own sqlite file beside the tracking store (``optuna.db`` 
 ``mlflow.db``), never inside it: both use alembic's ``alembic_version`` table and would break
 each other. For a tracking server it is ``optuna-HOST_PORT.db`` in the project folder: one study
 file per store, so a search against a server never continues one whose trials are in the
-project's own store (its ``optuna.db`` is in the same folder), or on another server. Its name comes from the search and the command line, so rerunning the same command
-continues the same study (``hydra.sweeper.n_trials`` is then the total to reach).
+project's own store (its ``optuna.db`` is in the same folder), or on another server. Its name
+comes from the search and the command line, so rerunning the same command continues the same
+study (``hydra.sweeper.n_trials`` is then the total to reach).
 """
 
 from __future__ import annotations

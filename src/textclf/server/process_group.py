@@ -26,19 +26,23 @@ def stop_group(pid: int) -> None:
 
 def group_alive(pgid: int) -> bool:
     """Whether any live process is in the process group ``pgid``."""
-    return any(_group_of(entry) == pgid for entry in os.listdir("/proc") if entry.isdigit())
+    return any(_pids_in(pgid))  # pids are non-empty strings
 
 
 def group_members(pgid: int) -> list[str]:
     """The command lines of the live processes in the process group ``pgid``."""
     commands = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and _group_of(entry) == pgid:
-            try:
-                commands.append(Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:  # gone meanwhile
-                continue
+    for pid in _pids_in(pgid):
+        try:
+            commands.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except OSError:  # gone meanwhile
+            continue
     return commands
+
+
+def _pids_in(pgid: int):
+    """The live processes (``/proc`` entries) in the process group ``pgid``."""
+    return (entry for entry in os.listdir("/proc") if entry.isdigit() and _group_of(entry) == pgid)
 
 
 def _group_of(pid: str) -> int | None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .inference import characters_read
+
 INT8_GRAPH = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 # The graph's inputs, and the field of a tokenizers ``Encoding`` each is read from.
@@ -55,8 +57,6 @@ class Int8Graph:
         return cls((Path(folder) / INT8_GRAPH).read_bytes(), tokenizer, max_length, batch_size)
 
     def characters_read(self, text: str) -> int:
-        from .inference import characters_read
-
         return characters_read(self.tokenizer, text, self.max_length)
 
     def run(self, texts: list[str], progress: bool = False) -> np.ndarray:

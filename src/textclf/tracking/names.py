@@ -31,7 +31,7 @@ def check_names(tracking: dict) -> None:
         _refuse("experiment", experiment, f"a name of 1 to {LONGEST_EXPERIMENT} characters", "diplomacy")
     if not isinstance(model, str) or not model.strip() or len(model) > LONGEST_REGISTERED_MODEL:
         _refuse("registered_model", model, f"a name of 1 to {LONGEST_REGISTERED_MODEL} characters", "diplomacy-topics")
-    if any(char in model for char in "/:'") or posixpath.normpath(model) != model or model in (".", "..") \
+    if any(char in model for char in "/:'") or posixpath.normpath(model) != model or model == "." \
             or model.startswith(".."):
         _refuse("registered_model", model, "a name without '/', ':' or a single quote (not . or ..)",
                 re.sub(r"[/:']+", "-", model).strip(".-") or "diplomacy-topics")

@@ -26,7 +26,7 @@ def describe(pid: int) -> str:
 
 def of_this_boot(owner: str) -> bool:
     """Whether ``owner`` was a process of this machine since it last started."""
-    host, boot, *_ = (owner.split("/") + ["", ""])[:2]
+    host, boot = (owner.split("/") + ["", ""])[:2]
     return host == socket.gethostname() and boot == _boot_id()
 
 
