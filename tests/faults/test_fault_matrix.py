@@ -25,13 +25,12 @@ what happened, the run's status, and whether its model is registered.
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
-import time
 
 import psutil
 import pytest
 
+from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, runs_of, wait_for
 from helpers.processes import clean_env, tracking_workers, train_command
 from helpers.shared import built_once
 from helpers.team_server import PASSWORD, sign_in
@@ -178,71 +177,3 @@ def test_fault(store, tmp_path, store_kind, moment, target, name, cli_in_process
     assert run.info.status == outcome["status"]
     versions = client.search_model_versions(f"name = '{experiment}-topics'")
     assert len(versions) == (1 if outcome["registered"] else 0)
-
-
-def assert_store_is_truthful(client, runs, experiment: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    statuses = {run.info.run_id: run.info.status for run in runs}
-    assert "RUNNING" not in statuses.values()
-    for run in runs:
-        if run.info.status == "FINISHED":
-            assert "test/macro_f1" in run.data.metrics and run.data.tags.get("registered_version")
-    registered = f"{experiment}-topics"
-    for version in client.search_model_versions(f"name = '{registered}'"):
-        assert statuses.get(version.run_id) == "FINISHED", (version.version, statuses)
-    try:
-        holder = client.get_model_version_by_alias(registered, "champion")
-        assert statuses.get(holder.run_id) == "FINISHED"
-    except MlflowException:
-        pass  # no champion
-    assert not client.search_registered_models(f"name LIKE '{registered}.textclf-lock%'")
-
-
-def runs_of(client, experiment: str, from_test: str | None = None) -> list:
-    """The experiment's runs. ``from_test``: the store's URI, while train.py is writing to it: a
-    sqlite store is then read with sqlite3, read-only (an MLflow client opening it checks and may
-    upgrade its schema, racing the worker's writes), and the answer is only whether a run exists."""
-    if from_test and from_test.startswith("sqlite:///"):
-        try:
-            with sqlite3.connect(f"file:{from_test.removeprefix('sqlite:///')}?mode=ro", uri=True) as db:
-                return db.execute("SELECT run_uuid FROM runs").fetchall()
-        except sqlite3.Error:
-            return []
-    found = client.get_experiment_by_name(experiment)
-    return client.search_runs([found.experiment_id]) if found else []
-
-
-def wait_for(condition, process, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if process.poll() is not None:
-            raise AssertionError(f"train.py exited before {what}: {process.stderr.read()[-3000:]}")
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
-def deliver(signum: int, target: str, process, worker) -> None:
-    if target == "training":
-        process.send_signal(signum)
-    elif target == "worker":
-        worker.send_signal(signum)
-    else:
-        os.killpg(process.pid, signum)
-
-
-def is_dead(worker) -> bool:
-    """Gone, or exited and waiting for train.py to collect its exit code."""
-    try:
-        return worker.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def kill_group(process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait(timeout=30)

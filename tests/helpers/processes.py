@@ -66,13 +66,18 @@ def run_cli(*args: str, stdin: str | None = None, cwd: Path | None = None, timeo
 
 
 def tracking_workers(pid: int | None = None) -> list:
-    """The live tracking workers process ``pid`` (default: this one) has started."""
+    """The live tracking workers process ``pid`` (default: this one) has started: its children
+    running ``textclf.tracking.worker``, and the children of its fork server (those are forks of
+    the server, with its command line)."""
     import psutil
 
     workers = []
     for child in psutil.Process(pid).children():
         try:
-            if child.status() != psutil.STATUS_ZOMBIE and "textclf.tracking.worker" in " ".join(child.cmdline()):
+            command = " ".join(child.cmdline())
+            if "textclf.tracking.fork_server" in command:
+                workers += [fork for fork in child.children() if fork.status() != psutil.STATUS_ZOMBIE]
+            elif child.status() != psutil.STATUS_ZOMBIE and "textclf.tracking.worker" in command:
                 workers.append(child)
         except psutil.NoSuchProcess:  # gone meanwhile
             pass

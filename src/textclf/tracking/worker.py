@@ -63,18 +63,27 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
         return False, TrackingError(f"tracking call {call} failed in the worker:\n{traceback.format_exc()}")
 
 
-def serve(connection, scratch: str) -> None:
-    """The worker's loop: run each call on the Tracker and send back its result or error."""
-    # Training comes first: on a machine with fewer free cores than busy processes, the worker
-    # yields the CPU to the fit and the predictions.
+def lower_priority() -> None:
+    """Training comes first: on a machine with fewer free cores than busy processes, the worker
+    yields the CPU to the fit and the predictions."""
     os.nice(BACKGROUND_NICENESS)
+
+
+def import_tracker() -> None:
+    """MLflow's slow import, at once: it overlaps training's own start (channel.worker_started_ahead).
+    Should it fail, connecting imports it again and reports the failure as any call's."""
+    with contextlib.suppress(Exception):
+        import textclf.tracking.tracker  # noqa: F401
+
+
+def serve(connection, scratch: str, forked: bool = False) -> None:
+    """The worker's loop: run each call on the Tracker and send back its result or error.
+    ``forked``: a fork of the fork server (``fork_server``), whose priority is the worker's already."""
+    if not forked:
+        lower_priority()
     tracker, handlers, failed, closed = None, {}, False, False
     try:
-        # MLflow's slow import, at once: it overlaps training's own start (channel.worker_started_ahead).
-        # Should it fail, connecting imports it again and reports the failure as any call's.
-        with contextlib.suppress(Exception):
-            import textclf.tracking.tracker  # noqa: F401
-
+        import_tracker()
         while True:
             try:
                 message = connection.recv()
