@@ -4,8 +4,8 @@ would otherwise write, on the seed corpus.
     python benchmarks/sweep.py --jobs 8 --repeats 2
     python benchmarks/sweep.py --jobs 8 --also-src /tmp/older-checkout/src   # another textclf, side by side
 
-In one process, a sweep's jobs share their imports, and every tracking worker after the second is
-a fork of the fork server (textclf.tracking.fork_server), which imported MLflow once; each process
+In one process, a sweep's jobs share their imports, and from the second job on each tracking
+worker is a fork of the fork server (textclf.tracking.fork_server), which imported MLflow once; each process
 of the loop imports all of it again. ``--also-src``: the same sweep run with another checkout's
 ``src`` first on the path (for example the commit before a change), as a third contender. Prints
 wall seconds, seconds per job and peak PSS of all processes, with ratios to the loop, medians of

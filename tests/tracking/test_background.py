@@ -5,9 +5,7 @@ runs no handler, so what the killed process was fitting makes no difference ther
 import os
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
@@ -121,11 +119,10 @@ def test_a_worker_started_ahead_serves_the_next_run_and_is_stopped_if_none_takes
     (run,) = all_runs(tmp_path)
     assert run.info.status == "FINISHED"
 
-    made_before = set(Path(tempfile.gettempdir()).glob("textclf-*"))
-    with worker_started_ahead():  # bad input found before the run: nothing takes it
+    with worker_started_ahead() as started:  # bad input found before the run: nothing takes it
         (unused,) = tracking_workers()
-        (scratch,) = set(Path(tempfile.gettempdir()).glob("textclf-*")) - made_before  # its folder
-    assert not unused.is_running() and not scratch.exists()
+        assert started.scratch.is_dir()
+    assert not unused.is_running() and not started.scratch.exists()
 
 
 def test_a_worker_started_ahead_that_died_is_replaced(tmp_path):

@@ -50,3 +50,33 @@ def test_later_workers_are_forks_of_one_server_each_with_the_environment_and_fol
     assert third != fourth and third_server == fourth_server != os.getpid()
     assert "textclf.tracking.fork_server" in command
     assert [run.info.status for run in all_runs(tmp_path)] == ["FINISHED"] * 4
+
+
+def fork_servers() -> list:
+    return [child for child in psutil.Process().children()
+            if "textclf.tracking.fork_server" in " ".join(child.cmdline())]
+
+
+def test_a_fork_server_killed_on_its_own_costs_one_fresh_worker_then_a_new_server_forks(
+        tmp_path, monkeypatch, capsys):
+    quick = ("features=tfidf_word", "model=tfidf_nb")
+    for _ in range(2):
+        assert train_here(tmp_path, *quick, monkeypatch=monkeypatch, capsys=capsys).returncode == 0
+    (server,) = fork_servers()
+    server.kill()
+    server.wait(timeout=30)
+    seen = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TEXTCLF_PAUSE_AT", "register")
+    monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(tmp_path / "paused"))
+    for seed in (3, 4):
+        releasing = threading.Thread(target=release_when_paused, args=(tmp_path / "paused", seen))
+        releasing.start()
+        result = train_here(tmp_path, *quick, f"seed={seed}", monkeypatch=monkeypatch, capsys=capsys)
+        releasing.join()
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (_, fresh_parent, _), (_, fork_parent, command) = seen
+    assert fresh_parent == os.getpid()  # the run after the server's death: a fresh interpreter
+    (new_server,) = fork_servers()
+    assert fork_parent == new_server.pid != server.pid and "textclf.tracking.fork_server" in command
+    assert [run.info.status for run in all_runs(tmp_path)] == ["FINISHED"] * 4

@@ -44,13 +44,23 @@ class WorkerProcess:
         # (MLflow stages artifacts and downloads in some) go under scratch, so that a worker killed
         # mid-call leaves none behind once scratch is removed.
         scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
-        ours, theirs = socket.socketpair()
         try:
             (scratch / "tmp").mkdir()
-            process = _launched(theirs, scratch, {**os.environ, "TMPDIR": str(scratch / "tmp")})
+            environment = {**os.environ, "TMPDIR": str(scratch / "tmp")}
+            return _forked(scratch, environment) or cls._fresh(scratch, environment)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _fresh(cls, scratch: Path, environment: dict) -> "WorkerProcess":
+        ours, theirs = socket.socketpair()
+        try:
+            process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                        str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                       env=environment)
         except BaseException:
             ours.close()
-            shutil.rmtree(scratch, ignore_errors=True)
             raise
         finally:
             theirs.close()
@@ -64,27 +74,42 @@ class WorkerProcess:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
-def _launched(theirs: socket.socket, scratch: Path, environment: dict):
-    """This process's first worker is a fresh interpreter; every later one is a fork of the fork
-    server (``fork_server``), started with the second: a sweep's jobs, an Optuna search's trials
-    and ``textclf.train`` in a loop then skip MLflow's import, 2-3 s of CPU a run."""
-    global _fork_server, _launched_before
+def _forked(scratch: Path, environment: dict) -> WorkerProcess | None:
+    """This process's first worker is a fresh interpreter (None here); every later one is a fork
+    of the fork server (``fork_server``), started with the second: a sweep's jobs, an Optuna
+    search's trials and ``textclf.train`` in a loop then skip MLflow's import, 2-3 s of CPU a run.
+    A worker the server fails to give (it was killed, or cannot fork) is a fresh interpreter, and
+    the next is asked of a new server; after ``FORK_FAILURES`` failures, all are fresh."""
+    global _fork_server, _fork_failures, _workers_started
     with _fork_server_lock:
-        if _launched_before and fork_server.supported():
-            try:
-                if _fork_server is None or not _fork_server.alive():
-                    _fork_server = fork_server.ForkServer()
-                    atexit.register(_fork_server.close)
-                return _fork_server.fork(theirs, str(scratch), environment)
-            except OSError:  # the server died (killed on its own): a fresh interpreter, a new server next time
+        _workers_started += 1
+        if _workers_started == 1 or _fork_failures >= FORK_FAILURES or not fork_server.supported():
+            return None
+        ours, theirs = socket.socketpair()
+        try:
+            if _fork_server is None:
+                _fork_server = fork_server.ForkServer()
+                atexit.register(_fork_server.close)
+            process = _fork_server.fork(theirs, str(scratch), environment)
+        except OSError:
+            ours.close()
+            _fork_failures += 1
+            if _fork_server is not None:
+                _fork_server.close()
                 _fork_server = None
-        _launched_before = True
-    return subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()), str(scratch)],
-                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=environment)
+            return None
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+    return WorkerProcess(process, Connection(ours.detach()), scratch)
 
 
+FORK_FAILURES = 2
 _fork_server: fork_server.ForkServer | None = None
-_launched_before = False
+_fork_failures = 0
+_workers_started = 0
 _fork_server_lock = threading.Lock()
 _started_ahead: WorkerProcess | None = None  # for the next WorkerChannel this process makes
 _ahead_lock = threading.Lock()
@@ -92,16 +117,16 @@ _ahead_lock = threading.Lock()
 
 @contextlib.contextmanager
 def worker_started_ahead():
-    """Start a worker now, for the next ``WorkerChannel`` to take. If none has taken it when the
-    block ends (bad input found before the run began, an interrupt), it is stopped. Nothing is
-    started while another block's worker waits (runs started together in threads)."""
+    """Start a worker now, for the next ``WorkerChannel`` to take; yield it (None if another
+    block's worker waits: runs started together in threads start nothing more). If none has taken
+    it when the block ends (bad input found before the run began, an interrupt), it is stopped."""
     global _started_ahead
     with _ahead_lock:
         ours = WorkerProcess.start() if _started_ahead is None else None
         if ours is not None:
             _started_ahead = ours
     try:
-        yield
+        yield ours
     finally:
         with _ahead_lock:
             untaken = ours is not None and _started_ahead is ours
@@ -241,7 +266,10 @@ class WorkerChannel:
             code = self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        how = f"was killed by signal {-code}" if code is not None and code < 0 else f"exited (code {code})"
+        if code is None:  # still running after its socket closed, or a fork whose server was killed
+            how = "stopped answering"
+        else:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited (code {code})"
         return (f"the tracking worker process {how}, so training stopped; the next train.py, predict or "
                 "compare on this store ends the run FAILED, if one had begun. Fix: rerun; if it happens "
                 "again, check memory and any process that signals ours")

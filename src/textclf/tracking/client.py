@@ -10,13 +10,26 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# MLflow retries a silent tracking server 7 times with growing pauses, each try waiting up to
-# 120 s: minutes of a hung train.py, predict or compare. Three tries of 10 s fail in ~30 s.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# MLflow reads these when it uses them; a user's own values win.
+TEXTCLF_SETTINGS = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # MLflow retries a silent tracking server 7 times with growing pauses, each try waiting up to
+    # 120 s: minutes of a hung train.py, predict or compare. Three tries of 10 s fail in ~30 s.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+def use_textclf_settings() -> None:
+    """Set ``TEXTCLF_SETTINGS`` where the environment does not (again in a forked worker, which
+    takes the training process's environment: ``fork_server``)."""
+    for name, value in TEXTCLF_SETTINGS.items():
+        os.environ.setdefault(name, value)
+
+
+use_textclf_settings()
 
 import mlflow  # noqa: E402
 
