@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -36,10 +37,17 @@ def test_requests_without_credentials_are_refused(team_server):
     urllib.request.urlopen(url + "/health", timeout=30).close()  # the health check needs no sign-in
 
 
-def test_status_says_where_it_runs(team_server):
+def test_status_says_where_it_runs_and_whether_it_answers(team_server):
     url, folder = team_server
     result = run_cli("server", "status", "--data", str(folder), env=clean_env())
     assert result.returncode == 0 and result.stdout.startswith(f"running at {url}, healthy")
+    group = json.loads((folder / "server.json").read_text())["mlflow_pid"]  # MLflow's server and its workers
+    os.killpg(group, signal.SIGSTOP)  # up, but silent: as while it starts, stops or hangs
+    try:
+        result = run_cli("server", "status", "--data", str(folder), env=clean_env())
+    finally:
+        os.killpg(group, signal.SIGCONT)
+    assert result.returncode == 1 and result.stdout.startswith(f"running at {url}, not answering /health")
 
 
 def test_the_run_its_artifacts_the_version_and_the_champion_are_on_the_server(team_server, trained, monkeypatch,

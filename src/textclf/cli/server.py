@@ -7,6 +7,7 @@ import sys
 from textclf.errors import UserError
 
 NOT_RUNNING_EXIT = 3  # as `pg_ctl status` and LSB init scripts: "not running"
+NOT_ANSWERING_EXIT = 1  # running, but /health does not answer: a monitoring script's alarm too
 
 
 def server(args) -> None:
@@ -21,10 +22,12 @@ def server(args) -> None:
         print(f"point clients at it: export MLFLOW_TRACKING_URI={state.url} MLFLOW_TRACKING_USERNAME={ADMIN} "
               f"{PASSWORD_ENV}=...")
     elif args.action == "status":
-        running, line = team_server.status()
+        running, healthy, line = team_server.status()
         print(line)
         if not running:
             raise SystemExit(NOT_RUNNING_EXIT)
+        if not healthy:
+            raise SystemExit(NOT_ANSWERING_EXIT)
     elif args.action == "stop":
         if not team_server.data.is_dir():
             raise UserError(f"server folder {team_server.data} does not exist. Fix: pass the --data of the server")

@@ -220,8 +220,8 @@ class TeamServer:
                         f"Fix: see {self.logs / 'mlflow.log'}")
 
     # --- status and stop ------------------------------------------------------------------------
-    def status(self) -> tuple[bool, str]:
-        """(running, one line saying what runs)."""
+    def status(self) -> tuple[bool, bool, str]:
+        """(running, answering /health, one line saying what runs)."""
         state = self.state()
         cluster = self.existing_cluster()
         postgres = cluster.pid() if cluster is not None else None
@@ -230,9 +230,11 @@ class TeamServer:
             left = self._left_workers(state)
             extra += (f"; MLflow's process died, and its workers (process group {left}) still run: "
                       f"textclf server stop --data {self.data} ends them") if left else ""
-            return False, f"not running (server folder {self.data}){extra}"
-        health = "healthy" if _healthy(state.url) else "not answering /health"
-        return True, f"running at {state.url}, {health} (MLflow pid {state.mlflow_pid}, PostgreSQL pid {postgres})"
+            return False, False, f"not running (server folder {self.data}){extra}"
+        healthy = _healthy(state.url)
+        health = "healthy" if healthy else "not answering /health (starting, stopping or hung)"
+        return True, healthy, (f"running at {state.url}, {health} (MLflow pid {state.mlflow_pid}, "
+                               f"PostgreSQL pid {postgres})")
 
     def stop(self) -> bool:
         """Stop MLflow's server, then PostgreSQL; whether anything was running."""
