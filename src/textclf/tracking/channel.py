@@ -4,7 +4,9 @@ Calls go out in the order they were made and answers come back in that order; a 
 worker's death, interrupts training (``background`` says what then becomes of the run).
 
 The worker spends its first seconds importing MLflow. ``worker_started_ahead`` starts it before
-the training process's own imports and data loading, so that the two overlap on two cores.
+the training process's own imports and data loading, so that the two overlap on two cores. A
+process that trains again forks its later workers from a fork server that has imported MLflow
+once (``_forked``, ``fork_server``).
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ class WorkerProcess:
 
     @classmethod
     def start(cls) -> "WorkerProcess":
-        # A fresh interpreter that shares none of this process's memory or threads, and imports
-        # nothing but what tracking needs; the two talk over a socket pair. Its temporary files
+        # A fresh interpreter, or a fork of the fork server: either shares none of this process's
+        # memory or threads, and imports nothing but what tracking needs; the two talk over a
+        # socket pair. Its temporary files
         # (MLflow stages artifacts and downloads in some) go under scratch, so that a worker killed
         # mid-call leaves none behind once scratch is removed.
         scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
