@@ -354,3 +354,11 @@ def test_tampered_registered_model_is_refused(tmp_path, run_train, run_cli):
     unverified = run_cli("predict", str(source), "--tracking-uri", uri, "--no-verify", cwd=tmp_path)
     line = assert_clean_failure(unverified, tmp_path / "none", "refusing to load")
     assert "allow_pickle" in line
+
+
+def test_a_search_setting_the_launcher_lacks_is_named_in_the_line(tmp_path, run_train):
+    """The TF-IDF searches set the joblib launcher's n_jobs; on the basic launcher Hydra refuses the
+    key, and the line used to end at "ConfigKeyError raised while composing config:"."""
+    result = run_train(tmp_path, "-m", "hparams_search=tfidf_logreg", "hydra/launcher=basic",
+                       "hydra.sweeper.n_trials=1")
+    assert_clean_failure(result, tmp_path, "Key 'n_jobs' not in 'BasicLauncherConf'")

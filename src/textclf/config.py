@@ -83,7 +83,10 @@ LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers",
 def describe_config_error(error: Exception) -> str:
     """A Hydra or OmegaConf error about the composed config or an override, as one line with its fix."""
     message = str(error).strip()
-    first = message.splitlines()[0] if message else type(error).__name__
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    first = lines[0] if lines else type(error).__name__
+    if first.endswith(":") and len(lines) > 1:  # "... raised while composing config:" and the cause below
+        first = f"{first} {lines[1]}"
     if "Available options in" in message:
         listing = message.split("Available options in", 1)[1].split("Config search path")[0]
         # an option named _like_this is a shared base the others start from, not one to pick

@@ -75,3 +75,24 @@ def test_a_forked_worker_keeps_the_fault_matrixs_promises(tmp_path, moment, targ
     versions = client(tmp_path).search_model_versions("name = 'diplomacy-topics'")
     assert sorted(version.run_id for version in versions) == sorted(
         run.info.run_id for run in runs[: 2 if registered else 1])
+
+
+def test_a_large_environment_is_forked_too(tmp_path):
+    """Module systems on clusters export hundreds of KB of variables, more than one packet to the
+    fork server holds: a request sends only what changed since the server started."""
+    pause_file = tmp_path / "paused"
+    process = subprocess.Popen(
+        train_command(tmp_path, "-m", "features=tfidf_word", "model=tfidf_nb", "seed=1,2"), cwd=tmp_path,
+        env=clean_env(**{f"MODULE_PATH_{n}": "x" * 60_000 for n in range(5)},  # one may hold 128 KB at most
+                      TEXTCLF_PAUSE_AT="register", TEXTCLF_PAUSE_FILE=str(pause_file)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        first = paused_worker(pause_file, process)
+        pause_file.unlink()
+        forked = psutil.Process(paused_worker(pause_file, process, after=first))
+        assert "textclf.tracking.fork_server" in " ".join(forked.parent().cmdline())
+        pause_file.unlink()
+        _, stderr = process.communicate(timeout=90)
+    finally:
+        kill_group(process)
+    assert process.returncode == 0 and "Traceback" not in stderr, stderr[-3000:]

@@ -137,3 +137,16 @@ def test_a_worker_started_ahead_that_died_is_replaced(tmp_path):
             tracker.log_history([{"epoch": 1, "loss": 1.0}], [])
     (run,) = all_runs(tmp_path)
     assert run.info.status == "FINISHED"
+
+
+def test_ctrl_c_before_the_worker_says_the_run_began_names_the_run_it_ended(tmp_path):
+    """Ctrl-C a moment after a job starts: the worker has not yet answered that the run exists, but
+    it does, and ends KILLED; the line names it (it used to say "run (not started) ended KILLED")."""
+    from textclf.errors import Interrupted
+
+    with pytest.raises(Interrupted) as interrupted:
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("early")):
+            raise KeyboardInterrupt
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED"
+    assert str(interrupted.value) == f"interrupted: run {run.info.run_id} ended KILLED; nothing was registered"

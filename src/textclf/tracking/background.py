@@ -113,6 +113,8 @@ class BackgroundTracker:
                 raise Interrupted(f"interrupted after the last step: run {self.run_id} FINISHED and its model "
                                   "is registered") from None
             self._end("FAILED" if self.failure else "KILLED")
+            # Ending it waited for the worker's calls, so a run begun after all is known by now.
+            self.run_id = _result_if_done(self._started)
             if self.failure is None:
                 raise Interrupted(f"interrupted: run {self.run_id or '(not started)'} ended KILLED; "
                                   "nothing was registered") from None

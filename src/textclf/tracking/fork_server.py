@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import NamedTuple
 
-MAX_MESSAGE = 1 << 20  # a request carries this process's environment: a few KB
+MAX_MESSAGE = 1 << 20  # bytes: more than a packet can hold (the socket's send buffer, about 200 KB)
 
 
 @functools.cache
@@ -54,10 +54,14 @@ def supported() -> bool:
 
 @dataclass(frozen=True)
 class ForkRequest:
+    """``changed`` and ``removed``: the environment of the moment against the server's own at its
+    start, which was ours then. The whole of it could outgrow a packet (the socket's send buffer,
+    about 200 KB), as on clusters whose module systems export large variables."""
     number: int
     scratch: str
     cwd: str
-    environment: dict
+    changed: dict
+    removed: list
 
 
 class Started(NamedTuple):
@@ -80,10 +84,11 @@ class ForkServer:
 
     def __init__(self):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._environment = dict(os.environ)  # the server's, at its start
         try:
             self._process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.fork_server",
                                               str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                             stdin=subprocess.DEVNULL)
+                                             stdin=subprocess.DEVNULL, env=self._environment)
         except BaseException:
             ours.close()
             raise
@@ -106,7 +111,9 @@ class ForkServer:
         server's own imports."""
         with self._lock:
             self._requests += 1
-            request = ForkRequest(self._requests, scratch, os.getcwd(), environment)
+            changed = {name: value for name, value in environment.items() if self._environment.get(name) != value}
+            removed = [name for name in self._environment if name not in environment]
+            request = ForkRequest(self._requests, scratch, os.getcwd(), changed, removed)
             socket.send_fds(self._socket, [pickle.dumps(request)], [worker_end.fileno(), 1, 2])
             while True:
                 message, fds = self._receive()
@@ -192,8 +199,9 @@ def _readable(fd: int, timeout: float | None) -> bool:
     return bool(waiting.poll(None if timeout is None else timeout * 1000))
 
 
-def serve(control: socket.socket) -> None:
-    """The server's loop: fork a worker for each request, report each worker's exit code."""
+def serve(control: socket.socket, environment: dict) -> None:
+    """The server's loop: fork a worker for each request, report each worker's exit code.
+    ``environment``: the server's own at its start, which requests are told against."""
     from textclf.tracking import worker
 
     worker.lower_priority()  # inherited by every fork, as a fresh worker lowers its own
@@ -222,7 +230,7 @@ def serve(control: socket.socket) -> None:
             except OSError as error:
                 pid, failure = None, str(error)
             if pid == 0:
-                _become_worker(request, fds, [control.fileno(), *children])
+                _become_worker(request, environment, fds, [control.fileno(), *children])
             for received in fds:
                 os.close(received)
             if pid is None:
@@ -247,7 +255,7 @@ def _tell(control: socket.socket, message: Started | Failed | Exited, fd: int | 
         os._exit(0)
 
 
-def _become_worker(request: ForkRequest, fds: list[int], server_fds: list[int]) -> None:
+def _become_worker(request: ForkRequest, environment: dict, fds: list[int], server_fds: list[int]) -> None:
     """In the fork: take the training process's state of the moment, then serve it (never returns)."""
     try:
         import tempfile
@@ -264,7 +272,10 @@ def _become_worker(request: ForkRequest, fds: list[int], server_fds: list[int]) 
         with contextlib.suppress(OSError):  # a folder removed since: a fresh worker would run there too
             os.chdir(request.cwd)
         os.environ.clear()
-        os.environ.update(request.environment)
+        os.environ.update(environment)
+        os.environ.update(request.changed)
+        for name in request.removed:
+            del os.environ[name]
         client.use_textclf_settings()
         tempfile.tempdir = None  # read TMPDIR again: the worker's own temporary folder
         sys.argv = [worker.__file__, str(worker_socket), request.scratch]  # as a fresh worker's
@@ -283,7 +294,8 @@ if __name__ == "__main__":
     # server's start-up either.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    started_with = dict(os.environ)  # before MLflow's import adds to it
     # Through the module's own name: the messages pickled here are unpickled there as its classes.
     from textclf.tracking import fork_server
 
-    fork_server.serve(socket.socket(fileno=int(sys.argv[1])))
+    fork_server.serve(socket.socket(fileno=int(sys.argv[1])), started_with)
