@@ -57,17 +57,12 @@ class WorkerProcess:
 
     @classmethod
     def _fresh(cls, scratch: Path, environment: dict) -> "WorkerProcess":
-        ours, theirs = socket.socketpair()
-        try:
-            process = subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
-                                        str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-                                       env=environment)
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        return cls(process, Connection(ours.detach()), scratch)
+        def launch(theirs: socket.socket) -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "textclf.tracking.worker", str(theirs.fileno()),
+                                     str(scratch)], pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                    env=environment)
+
+        return cls(*_on_a_socket_pair(launch), scratch)
 
     def stop(self) -> None:
         """Stop a worker that was never connected to a store: it has written nothing."""
@@ -77,42 +72,50 @@ class WorkerProcess:
         shutil.rmtree(self.scratch, ignore_errors=True)
 
 
+def _on_a_socket_pair(launch) -> tuple:
+    """``launch(theirs)`` starts a worker on one end of a new socket pair: (its process, our end).
+    Their end is closed here either way (the worker holds its own copy), ours if the launch failed."""
+    ours, theirs = socket.socketpair()
+    try:
+        process = launch(theirs)
+        return process, Connection(ours.detach())
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+
+
 def _forked(scratch: Path, environment: dict) -> WorkerProcess | None:
     """This process's first worker is a fresh interpreter (None here); every later one is a fork
     of the fork server (``fork_server``), started with the second: a sweep's jobs, an Optuna
     search's trials and ``textclf.train`` in a loop then skip MLflow's import, 2-3 s of CPU a run.
     A worker the server fails to give (it was killed, or cannot fork) is a fresh interpreter, and
     the next is asked of a new server; after ``FORK_FAILURES`` failures, all are fresh."""
-    global _fork_server, _fork_failures, _workers_started
+    global _fork_server, _fork_failures, _first_started
     with _fork_server_lock:
-        _workers_started += 1
-        if _workers_started == 1 or _fork_failures >= FORK_FAILURES or not fork_server.supported():
+        if not _first_started or _fork_failures >= FORK_FAILURES or not fork_server.supported():
+            _first_started = True
             return None
-        ours, theirs = socket.socketpair()
         try:
             if _fork_server is None:
                 _fork_server = fork_server.ForkServer()
                 atexit.register(_fork_server.close)
-            process = _fork_server.fork(theirs, str(scratch), environment)
+            # A pair of its own: one a failed request carried may be served by a fork after all.
+            process, ours = _on_a_socket_pair(lambda theirs: _fork_server.fork(theirs, str(scratch), environment))
         except OSError:
-            ours.close()
             _fork_failures += 1
             if _fork_server is not None:
                 _fork_server.close()
                 _fork_server = None
             return None
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-    return WorkerProcess(process, Connection(ours.detach()), scratch)
+    return WorkerProcess(process, ours, scratch)
 
 
 FORK_FAILURES = 2
 _fork_server: fork_server.ForkServer | None = None
 _fork_failures = 0
-_workers_started = 0
+_first_started = False  # this process's first worker, a fresh interpreter
 _fork_server_lock = threading.Lock()
 _started_ahead: WorkerProcess | None = None  # for the next WorkerChannel this process makes
 _ahead_lock = threading.Lock()

@@ -102,9 +102,6 @@ class ForkServer:
         self._requests = 0
         self._exit_codes: dict[int, int] = {}  # request number -> exit code
 
-    def alive(self) -> bool:
-        return os.getpid() == self._owner and self._process.poll() is None
-
     def fork(self, worker_end: socket.socket, scratch: str, environment: dict) -> "ForkedWorker":
         """A worker serving the other end of ``worker_end``'s socket pair, with ``environment``.
         OSError if there is none: the server is gone, or could not fork. The first waits for the
