@@ -62,10 +62,13 @@ def deliver(signum: int, target: str, process, worker) -> None:
 
 
 def is_dead(worker) -> bool:
-    """Gone, or exited and waiting for train.py to collect its exit code."""
+    """Gone, or exited and waiting for train.py to collect its exit code. A killed process's first
+    thread shows as a zombie while its other threads are still exiting, and until they have, its
+    parent's ``poll()`` still finds it running (seen: a worker killed before the run began was
+    taken for the run, 2 of 8 tries): so every thread must be gone."""
     try:
-        return worker.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
+        return worker.status() == psutil.STATUS_ZOMBIE and len(os.listdir(f"/proc/{worker.pid}/task")) <= 1
+    except (psutil.NoSuchProcess, FileNotFoundError):
         return True
 
 
