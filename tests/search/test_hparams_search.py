@@ -99,10 +99,11 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
                 "basic": ["hparams_search=minilm_finetune", f"model.encoder={tiny}", "model.estimator.epochs=1",
                           "model.estimator.max_length=64", "model.estimator.progress=false"]}[launcher]
     search = ["-m", *searched, "hparams_search.study_name=contract", "hydra.sweeper.n_trials=1"]
-    pause = tmp_path / "paused"
+    pause, scratch = tmp_path / "paused", tmp_path / "tmp"
+    scratch.mkdir()
     process = subprocess.Popen(train_command(tmp_path, *search), cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env=clean_env(TEXTCLF_PAUSE_AT="fit", TEXTCLF_PAUSE_FILE=str(pause)))
+                               env=clean_env(TEXTCLF_PAUSE_AT="fit", TEXTCLF_PAUSE_FILE=str(pause), TMPDIR=str(scratch)))
     try:
         deadline = time.monotonic() + 120
         while not pause.exists():  # trial 0 is fitting
@@ -122,9 +123,13 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
         assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL]
     else:  # the run's own line; the fit left on its thread makes the process leave at once (the rerun ends the trial)
         assert len(said) == 1 and said[0].startswith("interrupted: run ") and "ended KILLED" in said[0], stderr
-    # the sweep's parent ends as an interrupted run does (it ended FAILED)
-    (parent,) = [run for run in all_runs(tmp_path) if run.data.tags.get("textclf.sweep") == "parent"]
+    # the sweep's parent ends as an interrupted run does (it ended FAILED), and so do the trials'
+    # runs, whose processes joblib killed (none is left RUNNING for the next process to end)
+    runs = all_runs(tmp_path)
+    (parent,) = [run for run in runs if run.data.tags.get("textclf.sweep") == "parent"]
     assert parent.info.status == "KILLED"
+    assert all(run.info.status == "KILLED" for run in runs), [run.info.status for run in runs]
+    assert list(scratch.iterdir()) == [], "the trials' model files were left in the temporary folder"
 
     rerun = run_train(tmp_path, *search)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -73,3 +73,28 @@ def test_the_next_train_py_tidies_the_store(tmp_path, train_in_process):
     result = train_in_process(tmp_path, "features=tfidf_word", "model=tfidf_nb")
     assert result.returncode == 0, result.stderr[-2000:]
     assert_tidied(tmp_path, left, "python train.py")
+
+
+def test_a_run_whose_tracking_worker_lives_on_is_left_to_it(tmp_path):
+    """Training killed on its own: its worker ends the run itself (KILLED, or FINISHED once it was
+    registering), so the next process leaves the run alone until the worker is gone too. The SQL
+    reading of a local store (``predict``'s path without MLflow) agrees."""
+    import sqlite3
+
+    from textclf.tracking.local_registry import _left_by_a_dead_process
+    from textclf.tracking.ownership import WORKER_TAG
+    from textclf.tracking.recovery import end_abandoned_runs
+
+    mlflow_client = client(tmp_path)
+    experiment = mlflow_client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+    run = mlflow_client.create_run(experiment, tags={OWNER_TAG: dead_owner(), WORKER_TAG: this_process()}).info.run_id
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert not _left_by_a_dead_process(db)
+    assert end_abandoned_runs(mlflow_client, found_by="test") == []
+    assert mlflow_client.get_run(run).info.status == "RUNNING"
+
+    mlflow_client.set_tag(run, WORKER_TAG, dead_owner())  # the worker is gone too
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:
+        assert _left_by_a_dead_process(db)
+    assert end_abandoned_runs(mlflow_client, found_by="test") == [run]
+    assert mlflow_client.get_run(run).info.status == "FAILED"

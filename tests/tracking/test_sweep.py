@@ -135,3 +135,45 @@ def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):
     assert [(row["model"], row["per_label"], row["seeds"]) for row in table] == [
         ("minilm_logreg", "8", "3"), ("tfidf_linearsvc", "8", "2"), ("tfidf_linearsvc", "all", "2")]
     assert (tmp_path / "out" / "learning_curve" / "learning_curve.png").stat().st_size > 10_000
+
+
+def test_ctrl_c_of_a_parallel_sweep_ends_the_runs_of_the_jobs_it_stops_and_leaves_nothing_behind(tmp_path):
+    """joblib kills its jobs' process trees when Ctrl-C stops a sweep, before they can end their
+    runs: the sweep's own process ends them KILLED, deletes the version one was registering (its
+    worker paused between registering and ending the run, holding the registry lock), releases the
+    lock, removes the jobs' model files, and says in one line which runs it ended."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from helpers.faults import assert_store_is_truthful
+    from helpers.processes import clean_env, train_command
+
+    pause, scratch = tmp_path / "paused", tmp_path / "tmp"
+    scratch.mkdir()
+    process = subprocess.Popen(
+        train_command(tmp_path, "-m", "model=tfidf_nb,tfidf_sgd,tfidf_logreg", "features=tfidf_word",
+                      "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "tracking.registered_model=sweep-topics"),
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=clean_env(TEXTCLF_PAUSE_AT="register", TEXTCLF_PAUSE_FILE=str(pause), TMPDIR=str(scratch)))
+    try:
+        deadline = time.monotonic() + 120
+        while not (pause.exists() and pause.read_text().strip()):  # a job's worker has registered its version
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    (said,) = [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted"))]
+    runs = all_runs(tmp_path)
+    jobs = [run for run in runs if run.data.tags.get("textclf.sweep") != "parent"]
+    killed = sorted(run.info.run_name for run in jobs if run.info.status == "KILLED")
+    assert killed and all(run.info.status in ("KILLED", "FINISHED") for run in jobs), [r.info.status for r in jobs]
+    assert said.startswith(f"interrupted: the sweep stopped; the run(s) of the {len(killed)} job(s) it stopped "
+                           "ended KILLED and registered nothing: ") and sorted(said.split(": ", 2)[2].split(", ")) == killed
+    assert_store_is_truthful(client(tmp_path), runs, "sweep")  # no version of a KILLED run, no lock left
+    assert list(scratch.iterdir()) == [], "the jobs' model files were left in the temporary folder"

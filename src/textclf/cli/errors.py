@@ -104,10 +104,26 @@ def report_config_errors(hydra_main):
             sys.exit(refused.exit_code)
         except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting
             note_interrupt()
-            print(interrupt if isinstance(interrupt, Interrupted) else "interrupted", file=sys.stderr)
+            print(interrupted_sweep_line(interrupt), file=sys.stderr)
             sys.exit(130)
 
     return wrapper
+
+
+def interrupted_sweep_line(interrupt: KeyboardInterrupt) -> str:
+    """The line for Ctrl-C in a sweep's own process, once the runs of the jobs it lost are ended
+    (``tracking.sweep.end_interrupted_sweep``): a search's own line, else which runs ended."""
+    from textclf.tracking.sweep import end_interrupted_sweep
+
+    ended = end_interrupted_sweep()
+    if isinstance(interrupt, Interrupted):
+        return str(interrupt)
+    if ended is None:
+        return "interrupted"
+    if not ended:
+        return "interrupted: the sweep stopped; none of its runs was left running"
+    return (f"interrupted: the sweep stopped; the run(s) of the {len(ended)} job(s) it stopped ended KILLED and "
+            f"registered nothing: {', '.join(ended)}")
 
 
 def refuse_a_sweep_under_torchrun(arguments: list[str]) -> None:

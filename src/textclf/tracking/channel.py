@@ -19,7 +19,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future
@@ -28,6 +27,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from textclf.tracking import fork_server
+from textclf.tracking.scratch import new_scratch, remove_abandoned
 from textclf.tracking.store import TrackingLost
 
 
@@ -46,13 +46,14 @@ class WorkerProcess:
         # socket pair. Its temporary files
         # (MLflow stages artifacts and downloads in some) go under scratch, so that a worker killed
         # mid-call leaves none behind once scratch is removed.
-        scratch = Path(tempfile.mkdtemp(prefix="textclf-"))
+        remove_abandoned()  # what runs killed before this one left behind
+        folder = new_scratch()
         try:
-            (scratch / "tmp").mkdir()
-            environment = {**os.environ, "TMPDIR": str(scratch / "tmp")}
-            return _forked(scratch, environment) or cls._fresh(scratch, environment)
+            (folder / "tmp").mkdir()
+            environment = {**os.environ, "TMPDIR": str(folder / "tmp")}
+            return _forked(folder, environment) or cls._fresh(folder, environment)
         except BaseException:
-            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
             raise
 
     @classmethod

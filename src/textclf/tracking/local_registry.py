@@ -32,7 +32,7 @@ from textclf.errors import UserError
 from textclf.extras import missing_extra, missing_extra_message
 from textclf.tracking.champion import LOCK_SUFFIX, is_abandoned
 from textclf.tracking.manifest import DIGEST_TAG, digest_of, file_digests
-from textclf.tracking.ownership import OWNER_TAG, is_gone
+from textclf.tracking.ownership import OWNER_TAG, WORKER_TAG, run_processes_gone
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import StoreKind, sqlite_path, store_kind
 
@@ -102,12 +102,14 @@ def _registered_version(database: Path, model_uri: str) -> tuple[Path, str] | No
 def _left_by_a_dead_process(connection: sqlite3.Connection) -> bool:
     """Whether a RUNNING run or a registry lock belongs to a process that is gone: what
     ``recovery.end_abandoned_runs`` ends and releases (its rules, read here with SQL)."""
-    owners = connection.execute(
-        "SELECT t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = ? "
-        "WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'", (OWNER_TAG,)).fetchall()
+    processes: dict[str, dict] = {}  # a RUNNING run's id: the tags naming its processes
+    for run, key, value in connection.execute(
+            "SELECT r.run_uuid, t.key, t.value FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid AND t.key IN (?, ?) "
+            "WHERE r.status = 'RUNNING' AND r.lifecycle_stage = 'active'", (OWNER_TAG, WORKER_TAG)):
+        processes.setdefault(run, {})[key] = value
     locks = connection.execute(
         "SELECT description, creation_time FROM registered_models WHERE name LIKE ?", (f"%{LOCK_SUFFIX}",)).fetchall()
-    return any(is_gone(owner) for (owner,) in owners) or any(is_abandoned(*lock) for lock in locks)
+    return any(map(run_processes_gone, processes.values())) or any(is_abandoned(*lock) for lock in locks)
 
 
 class LocallyLoadedModel:

@@ -12,6 +12,7 @@ import socket
 from pathlib import Path
 
 OWNER_TAG = "textclf.owner"        # on a run: the training process that started it
+WORKER_TAG = "textclf.worker"      # on a run: the tracking worker that logs it (and holds the registry lock)
 ENDED_BY_TAG = "textclf.ended_by"  # on a run another process ended: why
 
 
@@ -43,6 +44,12 @@ def is_gone(owner: str) -> bool:
     if boot != _boot_id():
         return True  # the machine restarted since: every process of that boot is gone
     return _start_ticks(pid) != ticks
+
+
+def run_processes_gone(tags: dict) -> bool:
+    """Whether the processes a run's tags name, its training process and its tracking worker (a
+    run of an older textclf names no worker), are all gone: nothing else will then end the run."""
+    return OWNER_TAG in tags and all(is_gone(tags[tag]) for tag in (OWNER_TAG, WORKER_TAG) if tag in tags)
 
 
 def _boot_id() -> str:

@@ -62,6 +62,8 @@ class ParentRunCallback(Callback):
         publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
+        global _this_sweep
+        _this_sweep = self
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         print_ranking(self.parent_run_id, config.optimized_metric)
@@ -81,6 +83,24 @@ class ParentRunCallback(Callback):
         client.set_terminated(parent, status)
         print(f"sweep parent run {parent}: {status}")
 
+    def end_interrupted(self) -> list[str] | None:
+        """Ctrl-C: end the runs of the jobs this sweep lost (``recovery.end_killed_jobs``) and remove
+        their model files, then end the parent KILLED. The names of the runs ended; None if the
+        sweep had ended already."""
+        from mlflow.tracking import MlflowClient
+
+        from textclf.tracking.recovery import end_killed_jobs
+        from textclf.tracking.scratch import remove_abandoned
+
+        if self.parent_run_id is None:
+            return None
+        try:
+            ended = end_killed_jobs(MlflowClient(), self._experiment_id, self.parent_run_id)
+        finally:
+            remove_abandoned()
+            self._end("KILLED")
+        return [run.info.run_name for run in ended]
+
     def _put_back(self, client, parent: str) -> bool:
         """Undo the parent run of a sweep that ran no job: delete the one it created, or give a
         continued study's parent its earlier status (and end time). False if a job had begun, or
@@ -99,6 +119,15 @@ class ParentRunCallback(Callback):
         except MlflowException:
             return False
         return True
+
+
+_this_sweep: ParentRunCallback | None = None  # the sweep this process runs, once its parent run exists
+
+
+def end_interrupted_sweep() -> list[str] | None:
+    """After Ctrl-C in a sweep's own process: end what its jobs' processes, killed, could not
+    (``ParentRunCallback.end_interrupted``); the names of the runs ended. None outside a running sweep."""
+    return _this_sweep.end_interrupted() if _this_sweep is not None else None
 
 
 def search_study_name(config: DictConfig) -> str | None:

@@ -33,7 +33,7 @@ from textclf.tracking.champion import register_candidate
 from textclf.tracking.description import RunDescription, git_commit
 from textclf.tracking.local_registry import SERVING_PACKAGE
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests
-from textclf.tracking.ownership import OWNER_TAG, this_process
+from textclf.tracking.ownership import OWNER_TAG, WORKER_TAG, this_process
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.registry import check_same_task
 from textclf.tracking.requirements import requirements
@@ -86,7 +86,7 @@ class Tracker:
         client = MlflowClient()
         check_same_task(client, self.registered_model, description.task, description.labels)
         self.description = description
-        tags = {**description.run_tags(), OWNER_TAG: owner, "mlflow.user": getpass.getuser()}
+        tags = {**description.run_tags(), OWNER_TAG: owner, WORKER_TAG: this_process(), "mlflow.user": getpass.getuser()}
         # Created here with the training's own start time: this process starts seconds later.
         run = client.create_run(self.experiment_id, start_time=description.started_ms, tags=tags,
                                 run_name=description.name)
