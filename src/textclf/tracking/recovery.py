@@ -48,7 +48,10 @@ def end_killed_jobs(client, experiment_id: str, parent_run_id: str, wait_seconds
     deadline = time.monotonic() + wait_seconds
     while any(not run_processes_gone(run.data.tags) for run in ours) and time.monotonic() < deadline:
         time.sleep(0.1)
-    ended = [run for run in ours if run_processes_gone(run.data.tags)]
+    # Read again: a worker that outlived its training process may have ended its run meanwhile
+    # (FINISHED, if it was registering).
+    ended = [run for run in map(client.get_run, (run.info.run_id for run in ours))
+             if run.info.status == "RUNNING" and run_processes_gone(run.data.tags)]
     for run in ended:
         end_run_of_a_gone_process(client, run, "KILLED", "the sweep: Ctrl-C stopped it, and its job's processes "
                                   "with it")
