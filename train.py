@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 import textclf
 from textclf.cli.errors import refuse_a_sweep_under_torchrun, report_config_errors, report_user_errors
 from textclf.errors import Pruned
+from textclf.search.trial import record_value
 
 # configs/paths/default.yaml resolves every path against the project folder.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
@@ -30,7 +31,9 @@ def main(cfg: DictConfig) -> float:
     except Pruned as pruned:  # a search's pruner stopped this trial: its run ended KILLED
         print(f"trial {cfg.hparams_search.trial} {pruned}: its run ended KILLED", file=sys.stderr)
         return float("nan")
-    return metrics.get(cfg.optimized_metric, float("nan"))
+    value = metrics.get(cfg.optimized_metric, float("nan"))
+    record_value(cfg, value)  # a search's trial: its study keeps the value even if the sweep stops now
+    return value
 
 
 if __name__ == "__main__":

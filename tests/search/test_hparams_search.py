@@ -33,6 +33,8 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     study = _study(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    # each job kept its value on its trial too, for a sweep stopped before the job's return reached it
+    assert [t.user_attrs["textclf.value"] for t in study.trials] == [t.value for t in study.trials]
     assert client(tmp_path).search_model_versions() == []
     (parent,) = [r for r in all_runs(tmp_path) if r.data.tags.get("textclf.sweep") == "parent"]
 

@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 from textclf.errors import Interrupted, UserError
 from textclf.search.study import open_study, storage_url, study_name, summary_tags
 from textclf.search.sweeper import _unfinished_if_stopped, close_abandoned_trials, counted_trials
+from textclf.search.trial import record_value
 
 
 def _search(**settings):
@@ -64,3 +65,27 @@ def test_ctrl_c_while_a_trial_is_drawn_leaves_no_trial_running(tmp_path):
             raise KeyboardInterrupt
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
     assert [t.number for t in counted_trials(study)] == [0]  # a rerun runs both again
+
+
+def test_a_trial_whose_job_finished_counts_when_ctrl_c_stops_the_sweep_before_it_heard(tmp_path):
+    """The joblib launcher returns a batch's values all together: Ctrl-C while one job still fits
+    would lose the value of one that finished. That job recorded its value on its trial, so the
+    trial counts, with that value; the other does not."""
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = open_study("s", url, sampler=optuna.samplers.RandomSampler(seed=0))
+    space = {"C": optuna.distributions.FloatDistribution(0.1, 1.0)}
+
+    def job_of(trial: int):
+        return OmegaConf.create({"hparams_search": {"trial": trial, "study_name": "s", "storage": url, "pruner": None}})
+
+    batch = []
+    with pytest.raises(Interrupted, match=r"trial\(s\) 1, 2 did not finish and do not count; trial\(s\) 0 had "
+                                          r"finished and count \(rerun"):
+        with _unfinished_if_stopped(study, batch):
+            batch.extend(study.ask(space) for _ in range(3))
+            record_value(job_of(0), 0.75)
+            record_value(job_of(2), float("nan"))  # no score: a failed trial's, not a value
+            raise KeyboardInterrupt
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL]
+    assert trials[0].value == 0.75 and [t.number for t in counted_trials(study)] == [0]  # a rerun runs 1 and 2 again

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from textclf.errors import Interrupted, UserError
 from textclf.search import space as search_space
 from textclf.search.study import UNFINISHED_ATTR, draw_plots, open_study, storage_url, study_name, summary_tags
-from textclf.search.trial import PRUNED_ATTR
+from textclf.search.trial import PRUNED_ATTR, VALUE_ATTR
 
 
 class StudySweeper:
@@ -144,17 +144,28 @@ def counted_trials(study) -> list:
     return [trial for trial in study.get_trials(deepcopy=False) if not trial.user_attrs.get(UNFINISHED_ATTR)]
 
 
-def close_abandoned_trials(study) -> list[int]:
-    """Trials left RUNNING by a sweep that was killed, or by this one as it stops: failed,
-    unfinished (not counted). Their numbers. One sweeper works on a study at a time, so every
-    RUNNING trial is one that no job will finish."""
+def close_abandoned_trials(study) -> tuple[list[int], list[int]]:
+    """Trials left RUNNING by a sweep that was killed, or by this one as it stops. One whose job
+    finished and recorded its value (``trial.record_value``) completes with it; one whose job's
+    pruner stopped it is pruned; any other failed, unfinished (not counted). The numbers of the
+    finished ones and of the unfinished ones. One sweeper works on a study at a time, so every
+    RUNNING trial is one that no job will finish now."""
     import optuna
     from optuna.trial import TrialState
 
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # textclf queues none WAITING
-    for frozen in running:
-        _end_unfinished(study, optuna.trial.Trial(study, frozen._trial_id))  # noqa: SLF001 - its storage id
-    return [frozen.number for frozen in running]
+    finished, unfinished = [], []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # textclf queues none WAITING
+        trial = optuna.trial.Trial(study, frozen._trial_id)  # noqa: SLF001 - its storage id
+        if VALUE_ATTR in frozen.user_attrs:
+            study.tell(trial, frozen.user_attrs[VALUE_ATTR])
+            finished.append(frozen.number)
+        elif PRUNED_ATTR in frozen.user_attrs:
+            study.tell(trial, state=TrialState.PRUNED)
+            finished.append(frozen.number)
+        else:
+            _end_unfinished(study, trial)
+            unfinished.append(frozen.number)
+    return finished, unfinished
 
 
 def _end_unfinished(study, trial) -> None:
@@ -167,24 +178,26 @@ def _end_unfinished(study, trial) -> None:
 
 @contextlib.contextmanager
 def _unfinished_if_stopped(study, batch: list):
-    """Ctrl-C while a batch is drawn, runs or is told: its trials not yet told end unfinished, and
-    the search stops with one line. That includes a trial ``study.ask`` had stored but not yet
-    returned into ``batch`` when Ctrl-C landed. (A job run in this process by Hydra's basic
-    launcher reports the interrupt itself, for its run, and exits 130: its trial ends unfinished
-    all the same.)"""
+    """Ctrl-C while a batch is drawn, runs or is told: its trials not yet told end unfinished
+    (unless their jobs had finished), and the search stops with one line. That includes a trial
+    ``study.ask`` had stored but not yet returned into ``batch`` when Ctrl-C landed. (A job run in
+    this process by Hydra's basic launcher reports the interrupt itself, for its run, and exits
+    130: its trial ends unfinished all the same.)"""
     try:
         yield
     except (KeyboardInterrupt, SystemExit) as stop:
         if isinstance(stop, SystemExit) and stop.code != 130:
             raise
         try:
-            stopped = close_abandoned_trials(study)
+            finished, stopped = close_abandoned_trials(study)
         except Exception:  # noqa: BLE001 - the study cannot be written now: the rerun ends them instead
-            stopped = [trial.number for trial in batch]
+            finished, stopped = [], [trial.number for trial in batch]
         if isinstance(stop, SystemExit):
             raise
+        counted = f"; trial(s) {', '.join(map(str, finished))} had finished and count" if finished else ""
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
-                          "did not finish and do not count (rerun the same command to continue the study)") from None
+                          f"did not finish and do not count{counted} (rerun the same command to continue the "
+                          "study)") from None
 
 
 def _has_best(study) -> bool:
