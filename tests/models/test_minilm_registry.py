@@ -44,7 +44,11 @@ def finetuned_store(tmp_path_factory):
 
 
 def test_finetuned_run_logs_epochs_as_steps(finetuned_store):
+    from textclf.models.finetune import chosen_precision
+
     (run,) = all_runs(finetuned_store)
+    # precision: auto, as this machine's CPU decides, said in a tag
+    assert run.data.tags["finetune.precision"].startswith(chosen_precision("auto", "cpu") + " (auto: ")
     history = client(finetuned_store).get_metric_history(run.info.run_id, "train/held_out_macro_f1")
     assert [point.step for point in history] == [1]
     assert run.data.tags["registered_model"] == "slice-topics"
