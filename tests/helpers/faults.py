@@ -52,6 +52,19 @@ def wait_for(condition, process, what: str, timeout: float = 90) -> None:
         time.sleep(0.05)
 
 
+def interrupt_group_when(condition, process, what: str, timeout: float = 120) -> str:
+    """Ctrl-C as a terminal sends it (SIGINT to ``process``'s group) once ``condition()`` holds;
+    the process's stderr once it has ended. The group is killed if it outlives the wait."""
+    try:
+        wait_for(condition, process, what, timeout)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            kill_group(process)
+    return stderr
+
+
 def deliver(signum: int, target: str, process, worker) -> None:
     if target == "training":
         process.send_signal(signum)

@@ -3,7 +3,6 @@ run through Hydra's launcher, one parent run per study with a nested run per tri
 rerunning the command, pruning by fold scores, and the best configuration registered once."""
 
 import sqlite3
-import time
 
 import optuna
 import pytest
@@ -91,10 +90,9 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
     line, exit 130, and the stopped trial does not count, so the same command run again runs as many
     trials as it asks for. With the joblib launcher (the TF-IDF searches) the sweep says so; with
     Hydra's basic one a job runs in the sweep's own process and its run says how it ended."""
-    import os
-    import signal
     import subprocess
 
+    from helpers.faults import interrupt_group_when
     from helpers.processes import clean_env, train_command
 
     searched = {"joblib": ["hparams_search=tfidf_linearsvc", "features=tfidf_word"],  # two jobs at a time
@@ -106,16 +104,7 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
     process = subprocess.Popen(train_command(tmp_path, *search), cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
                                env=clean_env(TEXTCLF_PAUSE_AT="fit", TEXTCLF_PAUSE_FILE=str(pause), TMPDIR=str(scratch)))
-    try:
-        deadline = time.monotonic() + 120
-        while not pause.exists():  # trial 0 is fitting
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    stderr = interrupt_group_when(pause.exists, process, "trial 0 fits")
     assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     # (after it, multiprocessing's resource tracker may warn of the killed workers' semaphores)
     said = [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted"))]

@@ -142,12 +142,9 @@ def test_ctrl_c_of_a_parallel_sweep_ends_the_runs_of_the_jobs_it_stops_and_leave
     runs: the sweep's own process ends them KILLED, deletes the version one was registering (its
     worker paused between registering and ending the run, holding the registry lock), releases the
     lock, removes the jobs' model files, and says in one line which runs it ended."""
-    import os
-    import signal
     import subprocess
-    import time
 
-    from helpers.faults import assert_store_is_truthful
+    from helpers.faults import assert_store_is_truthful, interrupt_group_when
     from helpers.processes import clean_env, train_command
 
     pause, scratch = tmp_path / "paused", tmp_path / "tmp"
@@ -157,16 +154,8 @@ def test_ctrl_c_of_a_parallel_sweep_ends_the_runs_of_the_jobs_it_stops_and_leave
                       "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "tracking.registered_model=sweep-topics"),
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         env=clean_env(TEXTCLF_PAUSE_AT="register", TEXTCLF_PAUSE_FILE=str(pause), TMPDIR=str(scratch)))
-    try:
-        deadline = time.monotonic() + 120
-        while not (pause.exists() and pause.read_text().strip()):  # a job's worker has registered its version
-            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()[-3000:]
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    stderr = interrupt_group_when(lambda: pause.exists() and pause.read_text().strip(), process,
+                                  "a job's worker registered its version")
     assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     (said,) = [line for line in stderr.splitlines() if line.startswith(("error:", "interrupted"))]
     runs = all_runs(tmp_path)
