@@ -23,6 +23,12 @@ PRUNED_ATTR = "pruned"
 VALUE_ATTR = "textclf.value"  # a finished job's optimized_metric, written by the job itself
 
 
+def search_trial_number(cfg: DictConfig) -> int | None:
+    """The trial number a search launched this run as (``hparams_search.trial``); else None."""
+    search = cfg.get("hparams_search")
+    return None if search is None or search.get("trial") is None else int(search.trial)
+
+
 def search_trial(cfg: DictConfig) -> "TrialReporter | None":
     """The trial this run is, when a search launched it; else None."""
     if search_trial_number(cfg) is None:
@@ -38,7 +44,8 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
     search = cfg.get("hparams_search")
     if search is None or not search.get("study_name"):
         return {}
-    role = {"optuna.trial": str(search.trial)} if search.get("trial") is not None else {"textclf.search": "refit of the best trial"}
+    trial = search_trial_number(cfg)
+    role = {"optuna.trial": str(trial)} if trial is not None else {"textclf.search": "refit of the best trial"}
     return {"textclf.study": str(search.study_name), **role}
 
 
@@ -48,11 +55,6 @@ def record_value(cfg: DictConfig, value: float) -> None:
     returns a batch's values all together or not at all)."""
     if search_trial_number(cfg) is not None and math.isfinite(value):
         _trial(cfg.hparams_search).set_user_attr(VALUE_ATTR, float(value))
-
-
-def search_trial_number(cfg: DictConfig) -> int | None:
-    search = cfg.get("hparams_search")
-    return None if search is None or search.get("trial") is None else int(search.trial)
 
 
 def _trial(search: DictConfig):
