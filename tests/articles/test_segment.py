@@ -63,6 +63,15 @@ def test_a_bracketed_sound_bite_stays_one_passage_and_ends_at_its_bracket():
                                                                           "Then he left."]
 
 
+def test_a_markdown_link_that_opens_a_sentence_is_not_a_sound_bite():
+    # "[text](url)" and "[text][ref]" read on into the sentence: no cut after the bracket
+    text = ("[The ministry said on Monday](https://example.org/a.html) that drills resume. Both sides agreed.\n"
+            "[Officials in Seoul and Tokyo][1] welcomed the step.\n")
+    assert passages(text) == ["[The ministry said on Monday](https://example.org/a.html) that drills resume.",
+                              "Both sides agreed.", "[Officials in Seoul and Tokyo][1] welcomed the step."]
+    assert passages("[Minister Ortiz: We stay.] (Applause.)") == ["[Minister Ortiz: We stay.]", "(Applause.)"]
+
+
 def test_abbreviations_and_hyphenated_abbreviations_do_not_end_a_sentence():
     assert passages("The Korea-U.S. defense talks ended. The U.N. envoy met Gen. Park at 9 a.m. on Jan. 5.") == [
         "The Korea-U.S. defense talks ended.", "The U.N. envoy met Gen. Park at 9 a.m. on Jan. 5."]

@@ -12,7 +12,9 @@ transcripts add two rules of their own on top, whatever the unit:
   ``[Minister: We came to listen. Nothing has changed.]``, a copyright notice) is one passage,
   however many sentences it holds: the speaker's name stays with all of their words, as in the
   seed corpus, whose passages keep a sound bite whole. Text after its closing bracket starts a
-  new passage. A bracket inside a sentence (``He [the minister] said``) is left to the segmenter.
+  new passage. A bracket inside a sentence (``He [the minister] said``) is left to the segmenter,
+  and so is a Markdown link's text (``[the ministry said](https://...) that``, ``[text][1]``):
+  the bracket runs on into its target, and the sentence goes on after it.
 
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
 list of points or a Markdown list) is never a passage by itself either: it stays with the item
@@ -46,6 +48,8 @@ LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
 # date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
 ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+((\d{1,3})[.)])(?=[ \t])")
 SPACES = re.compile(r"\s*")
+# what follows a Markdown link's ``[text]`` at once: its ``(url)`` or its ``[reference]``
+MARKDOWN_LINK_TARGET = ("(", "[")
 
 
 def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
@@ -91,7 +95,8 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for open_at, close_at in _bracket_blocks(line):
         cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
         opens_a_passage = open_at in cuts or not line[:open_at].strip()
-        if opens_a_passage and not is_marker(line[open_at:close_at]) and line[close_at:].strip():
+        is_a_link = line.startswith(MARKDOWN_LINK_TARGET, close_at)
+        if opens_a_passage and not is_a_link and not is_marker(line[open_at:close_at]) and line[close_at:].strip():
             cuts.add(close_at)
     bounds = [0, *sorted(cuts), len(line)]
     return [(start + a, start + b) for a, b in zip(bounds, bounds[1:])]
