@@ -100,6 +100,48 @@ def test_the_python_api_and_jsonl_articles_give_the_same_answer(trained_store, t
     assert records[1]["topics"][0]["label"] == "north_korea_security"
 
 
+MARKDOWN = """# Seoul and Tokyo agree to resume joint drills
+
+[The defence ministry said on Monday](https://news.example.org/2024/11/drills_resume.html) that **joint naval \
+drills** with Washington will resume in spring, a step it called proof that the _alliance_ remains firm.
+
+---
+
+[1]: https://news.example.org/reference
+"""
+PLAIN = ("Seoul and Tokyo agree to resume joint drills\n\nThe defence ministry said on Monday that joint naval "
+         "drills with Washington will resume in spring, a step it called proof that the alliance remains firm.\n")
+
+
+def test_the_model_reads_a_markdown_article_without_its_markup(trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    (tmp_path / "note.md").write_text(MARKDOWN, encoding="utf-8")
+    (tmp_path / "note.jsonl").write_text(json.dumps({"id": "note", "text": MARKDOWN}) + "\n", encoding="utf-8")
+    records = {}
+    for name, arguments in (("md", ["note.md"]), ("jsonl", ["note.jsonl", "--markdown"]), ("as text", ["note.jsonl"])):
+        result = cli_in_process("predict", "--article", *arguments, "--explain", "--tracking-uri", store_uri(folder),
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        records[name] = json.loads(result.stdout)
+    passages = records["md"]["passages"]
+    # the rule and the link definition are not passages; offsets index the file as written
+    assert [p["text"][:12] for p in passages] == ["# Seoul and ", "[The defence"]
+    assert all(MARKDOWN[p["start"]:p["end"]] == p["text"] for p in passages)
+    # the model's answer is the one for the same words without markup
+    plain = textclf.tag_articles([PLAIN], tracking_uri=store_uri(folder), explain=True)[0]["passages"]
+    probabilities = [{k: v for k, v in p.items() if k.startswith("prob_")} for p in passages]
+    assert probabilities == [{k: v for k, v in p.items() if k.startswith("prob_")} for p in plain]
+    # explanations point at the words in the passage as written
+    for passage, unmarked in zip(passages, plain):
+        terms = passage["explanation"][0]["terms"]
+        assert [t["text"] for t in terms] == [t["text"] for t in unmarked["explanation"][0]["terms"]]
+        assert all(passage["text"][t["start"]:t["end"]] == t["text"] for t in terms if " " not in t["text"])
+    assert [p["text"] for p in records["jsonl"]["passages"]] == [p["text"] for p in passages]
+    assert len(records["as text"]["passages"]) == 4  # --markdown not given: read as it is, the rule included
+    api = textclf.tag_articles([MARKDOWN], tracking_uri=store_uri(folder), markdown=True)[0]["passages"]
+    assert [p["label"] for p in api] == [p["label"] for p in passages]
+
+
 def test_units_line_and_paragraph(trained_store, cli_in_process):
     folder, _ = trained_store
     for unit, count in (("line", 16), ("paragraph", 1)):
@@ -120,11 +162,14 @@ def test_units_line_and_paragraph(trained_store, cli_in_process):
     (["--article", "a.txt", "--passages-csv", "-"], "error: both the articles and --passages-csv would go to standard"),
     (["a.txt", "--unit", "line"], "error: --unit works on whole articles. Fix: pass the articles with --article"),
     (["--article", "a.txt", "--html", "-"], "error: both the articles and --html would go to standard output"),
+    (["--article", "rule.md"], "error: article 'rule.md' has no words outside its Markdown markup. Fix: give it"),
+    (["a.txt", "--markdown"], "error: --markdown works on whole articles. Fix: pass the articles with --article"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, cli_in_process, arguments, message):
     (tmp_path / "empty.txt").write_text(" \n")
     (tmp_path / "a.jsonl").write_text('{"body": "One."}\n')
     (tmp_path / "a.txt").write_text("One sentence.\n")
+    (tmp_path / "rule.md").write_text("---\n\n[1]: https://example.org\n")
     files = set(tmp_path.iterdir())
     result = cli_in_process("predict", "--passages-csv", "p.csv", *arguments, "--tracking-uri", "sqlite:///nowhere.db",
                             cwd=tmp_path)

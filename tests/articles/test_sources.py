@@ -18,6 +18,8 @@ def test_text_and_markdown_files_are_one_article_each_read_as_they_are(tmp_path,
     articles = read_articles([str(tmp_path / "a.txt"), str(tmp_path / "b.md")])
     assert [(a.id, a.text) for a in articles] == [(str(tmp_path / "a.txt"), "Headline\r\nFirst line.\r\n"),
                                                   (str(tmp_path / "b.md"), "# Title\n\nA paragraph.\n")]
+    assert [a.markdown for a in articles] == [False, True]  # the model reads b.md without its markup
+    assert [a.markdown for a in read_articles([str(tmp_path / "a.txt")], markdown=True)] == [True]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"From stdin. Two sentences.\n")))
     assert [(a.id, a.text) for a in read_articles(["-"])] == [("-", "From stdin. Two sentences.\n")]
 

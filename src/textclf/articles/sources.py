@@ -1,6 +1,8 @@
 """Articles from files: a plain-text or Markdown file is one article, named by its path; a JSONL
 or CSV file holds one article a record, named by its id column (``id`` when it has one) or else
-by ``FILE:LINE``, the line its record starts on. '-' reads one article from standard input.
+by ``FILE:LINE``, the line its record starts on. '-' reads one article from standard input. A
+``.md`` or ``.markdown`` file is read as Markdown (``articles.markdown``); ``markdown`` reads
+every article so.
 
 Texts are read as they are (no newline translation), so passage offsets index the file's text;
 only a leading byte-order mark is dropped. Every problem is a ``UserError`` naming the fix, found
@@ -18,16 +20,20 @@ from textclf.errors import UserError
 from textclf.records import csv_rows, json_text, jsonl_objects, utf8
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
 DEFAULT_ID_COLUMN = "id"
 
 
-def read_articles(sources: list[str], text_column: str = "text", id_column: str | None = None) -> list[Article]:
+def read_articles(sources: list[str], text_column: str = "text", id_column: str | None = None,
+                  markdown: bool = False) -> list[Article]:
     """Every article of ``sources``, in order. Raises ``UserError`` for a missing or unreadable
     file, a missing column, an empty article or an id used twice."""
     articles, seen = [], {}
     for source in sources:
         found = len(articles)
         for article, where in _articles(source, text_column, id_column):
+            if markdown or source.lower().endswith(MARKDOWN_SUFFIXES):
+                article = Article(article.id, article.text, markdown=True)
             if not article.text.strip():
                 raise UserError(f"article {article.id!r} ({where}) is empty. Fix: give it some text, or leave it out")
             if article.id in seen:

@@ -2,7 +2,8 @@
 
 Any model textclf registers will do, single- or multi-label: it answers a frame of texts with
 ``label`` (or ``labels``, a list) and one ``prob_<class>`` column per class. Passages of all the
-articles go to the model together, in batches, so many short articles cost one model call.
+articles go to the model together, in batches, so many short articles cost one model call. The
+model reads a Markdown article's passages without their markup (``articles.markdown``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from textclf.articles.markdown import Readable, explanation_in_passage, readable
 from textclf.articles.rollup import Topic, roll_up
 from textclf.articles.segment import UNITS, segment
 from textclf.cli.predict import EXPLANATION_COLUMN, PROBABILITY_PREFIX, load_for_predicting, model_answer
@@ -22,10 +24,11 @@ BATCH_PASSAGES = 2000
 
 @dataclass(frozen=True)
 class Article:
-    """An article to tag and what names it in the output."""
+    """An article to tag and what names it in the output; ``markdown``: read as Markdown."""
 
     id: object
     text: str
+    markdown: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,20 @@ def check_articles(articles: list[Article], unit: str) -> None:
     for article in articles:
         if not isinstance(article.text, str) or not article.text.strip():
             raise UserError(f"article {article.id!r} has no text. Fix: give it some text, or leave it out")
+        if article.markdown and not _passages(article, unit):
+            raise UserError(f"article {article.id!r} has no words outside its Markdown markup. "
+                            "Fix: give it some text, or leave it out")
+
+
+def _passages(article: Article, unit: str) -> list[tuple[int, int, Readable | None]]:
+    """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown passage as
+    the model reads it (None: as written). A Markdown passage with nothing to read (a rule ``---``,
+    a link definition) is left untagged."""
+    spans = segment(article.text, unit)
+    if not article.markdown:
+        return [(start, end, None) for start, end in spans]
+    readings = [(start, end, readable(article.text[start:end])) for start, end in spans]
+    return [(start, end, reading) for start, end, reading in readings if reading.has_words()]
 
 
 def tag_with(model, articles: list[Article], unit: str = "sentence",
@@ -84,23 +101,28 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     check_articles(articles, unit)
     if not articles:
         return []
-    spans = [segment(article.text, unit) for article in articles]
-    texts = [article.text[start:end] for article, article_spans in zip(articles, spans)
-             for start, end in article_spans]
+    passages = [_passages(article, unit) for article in articles]
+    readings = [reading for article_passages in passages for _, _, reading in article_passages]
+    texts = [article.text[start:end] if reading is None else reading.text
+             for article, article_passages in zip(articles, passages) for start, end, reading in article_passages]
     predictions = pd.concat([model_answer(model, texts[i:i + BATCH_PASSAGES], explain)
                              for i in range(0, len(texts), BATCH_PASSAGES)], ignore_index=True)
     label_key, labels, probabilities = _read_predictions(predictions)
-    explanations = [tuple(row) for row in predictions[EXPLANATION_COLUMN]] if explain else [None] * len(texts)
+    explanations = [None] * len(texts)
+    if explain:  # offsets into what the model read: into the passage as written
+        explanations = [tuple(row) if reading is None else explanation_in_passage(tuple(row), reading)
+                        for row, reading in zip(predictions[EXPLANATION_COLUMN], readings)]
     if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
         boilerplate_label = None
     tagged, at = [], 0
-    for article, article_spans in zip(articles, spans):
-        passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
-                                 probabilities[at + index], explanations[at + index])
-                         for index, (start, end) in enumerate(article_spans))
-        at += len(passages)
-        topics = roll_up([p.labels for p in passages], [p.probabilities for p in passages], boilerplate_label)
-        tagged.append(TaggedArticle(article.id, article.text, passages, tuple(topics), label_key))
+    for article, article_passages in zip(articles, passages):
+        tagged_passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
+                                        probabilities[at + index], explanations[at + index])
+                                for index, (start, end, _) in enumerate(article_passages))
+        at += len(tagged_passages)
+        topics = roll_up([p.labels for p in tagged_passages], [p.probabilities for p in tagged_passages],
+                         boilerplate_label)
+        tagged.append(TaggedArticle(article.id, article.text, tagged_passages, tuple(topics), label_key))
     return tagged
 
 
@@ -119,18 +141,18 @@ def _read_predictions(predictions: pd.DataFrame) -> tuple[str, list[tuple[str, .
 
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL,
-                 ids=None, verify: bool = True, explain: bool = False) -> list[dict]:
+                 ids=None, verify: bool = True, explain: bool = False, markdown: bool = False) -> list[dict]:
     """Tag whole articles with a registered model: for each, its passages with their offsets,
     label(s), probabilities (and with ``explain``, explanations), and its topics, as ``textclf
-    predict --article`` writes them (one dict an article; ids ``ids``, else 0, 1, ...). See
-    ``textclf.tag_articles``."""
+    predict --article`` writes them (one dict an article; ids ``ids``, else 0, 1, ...; ``markdown``:
+    the texts are Markdown). See ``textclf.tag_articles``."""
     if isinstance(texts, str):
         raise UserError("texts is one string, not a list of articles. Fix: pass [text]")
     texts = list(texts)
     ids = list(range(len(texts))) if ids is None else list(ids)
     if len(ids) != len(texts):
         raise UserError(f"{len(ids)} ids for {len(texts)} texts. Fix: pass one id per text")
-    articles = [Article(article_id, text) for article_id, text in zip(ids, texts)]
+    articles = [Article(article_id, text, markdown) for article_id, text in zip(ids, texts)]
     check_articles(articles, unit)
     if not articles:
         return []

@@ -114,6 +114,9 @@ def _add_predict(commands) -> None:
                                "files with one article a record (--text-column)")
     articles.add_argument("--unit", choices=["sentence", "line", "paragraph"], default=None,
                           help="what a passage is (default: sentence; a sentence never runs past a line break)")
+    articles.add_argument("--markdown", action="store_true", default=None,
+                          help="read every article as Markdown: the model reads passages without their markup "
+                               "(link targets, emphasis, heading and quote markers); .md and .markdown files always are")
     articles.add_argument("--article-id-column", default=None, metavar="NAME",
                           help="column naming each article of a JSONL/CSV file (default: id, when present; "
                                "otherwise FILE:LINE)")
