@@ -105,12 +105,15 @@ MARKDOWN = """# Seoul and Tokyo agree to resume joint drills
 [The defence ministry said on Monday](https://news.example.org/2024/11/drills_resume.html) that **joint naval \
 drills** with Washington will resume in spring, a step it called proof that the _alliance_ remains firm.
 
+*Reporting by Kim Seo-yeon. Editing by Lee Min-ji.*
+
 ---
 
 [1]: https://news.example.org/reference
 """
 PLAIN = ("Seoul and Tokyo agree to resume joint drills\n\nThe defence ministry said on Monday that joint naval "
-         "drills with Washington will resume in spring, a step it called proof that the alliance remains firm.\n")
+         "drills with Washington will resume in spring, a step it called proof that the alliance remains firm.\n\n"
+         "Reporting by Kim Seo-yeon. Editing by Lee Min-ji.\n")
 
 
 def test_the_model_reads_a_markdown_article_without_its_markup(trained_store, tmp_path, cli_in_process):
@@ -125,7 +128,8 @@ def test_the_model_reads_a_markdown_article_without_its_markup(trained_store, tm
         records[name] = json.loads(result.stdout)
     passages = records["md"]["passages"]
     # the rule and the link definition are not passages; offsets index the file as written
-    assert [p["text"][:12] for p in passages] == ["# Seoul and ", "[The defence"]
+    # (the italics span two passages: the model reads neither star)
+    assert [p["text"][:12] for p in passages] == ["# Seoul and ", "[The defence", "*Reporting b", "Editing by L"]
     assert all(MARKDOWN[p["start"]:p["end"]] == p["text"] for p in passages)
     # the model's answer is the one for the same words without markup
     plain = textclf.tag_articles([PLAIN], tracking_uri=store_uri(folder), explain=True)[0]["passages"]
@@ -137,7 +141,10 @@ def test_the_model_reads_a_markdown_article_without_its_markup(trained_store, tm
         assert [t["text"] for t in terms] == [t["text"] for t in unmarked["explanation"][0]["terms"]]
         assert all(passage["text"][t["start"]:t["end"]] == t["text"] for t in terms if " " not in t["text"])
     assert [p["text"] for p in records["jsonl"]["passages"]] == [p["text"] for p in passages]
-    assert len(records["as text"]["passages"]) == 4  # --markdown not given: read as it is, the rule included
+    # --markdown not given: read as it is, the rule included, and the link's bracket ends a passage as a
+    # transcript's sound bite would
+    assert [p["text"][:12] for p in records["as text"]["passages"]] == [
+        "# Seoul and ", "[The defence", "(https://new", "*Reporting b", "Editing by L", "*", "---", "[1]: https:/"]
     api = textclf.tag_articles([MARKDOWN], tracking_uri=store_uri(folder), markdown=True)[0]["passages"]
     assert [p["label"] for p in api] == [p["label"] for p in passages]
 

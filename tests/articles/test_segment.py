@@ -63,13 +63,17 @@ def test_a_bracketed_sound_bite_stays_one_passage_and_ends_at_its_bracket():
                                                                           "Then he left."]
 
 
-def test_a_markdown_link_that_opens_a_sentence_is_not_a_sound_bite():
+def test_in_markdown_a_link_that_opens_a_sentence_is_not_a_sound_bite():
     # "[text](url)" and "[text][ref]" read on into the sentence: no cut after the bracket
     text = ("[The ministry said on Monday](https://example.org/a.html) that drills resume. Both sides agreed.\n"
             "[Officials in Seoul and Tokyo][1] welcomed the step.\n")
-    assert passages(text) == ["[The ministry said on Monday](https://example.org/a.html) that drills resume.",
-                              "Both sides agreed.", "[Officials in Seoul and Tokyo][1] welcomed the step."]
-    assert passages("[Minister Ortiz: We stay.] (Applause.)") == ["[Minister Ortiz: We stay.]", "(Applause.)"]
+    assert [text[a:b] for a, b in segment(text, markdown=True)] == [
+        "[The ministry said on Monday](https://example.org/a.html) that drills resume.", "Both sides agreed.",
+        "[Officials in Seoul and Tokyo][1] welcomed the step."]
+    # in a plain-text transcript a sound bite right before a bracket or a parenthesis still ends there
+    assert passages("[Minister: We came to listen. Nothing has changed.][Anchor] Talks resume today.") == [
+        "[Minister: We came to listen. Nothing has changed.]", "[Anchor] Talks resume today."]
+    assert passages("[Minister Ortiz: We stay.](Applause.) Then he left.")[0] == "[Minister Ortiz: We stay.]"
 
 
 def test_abbreviations_and_hyphenated_abbreviations_do_not_end_a_sentence():

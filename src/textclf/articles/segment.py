@@ -13,7 +13,7 @@ transcripts add two rules of their own on top, whatever the unit:
   however many sentences it holds: the speaker's name stays with all of their words, as in the
   seed corpus, whose passages keep a sound bite whole. Text after its closing bracket starts a
   new passage. A bracket inside a sentence (``He [the minister] said``) is left to the segmenter,
-  and so is a Markdown link's text (``[the ministry said](https://...) that``, ``[text][1]``):
+  and so, in Markdown, is a link's text (``[the ministry said](https://...) that``, ``[text][1]``):
   the bracket runs on into its target, and the sentence goes on after it.
 
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
@@ -52,16 +52,16 @@ SPACES = re.compile(r"\s*")
 MARKDOWN_LINK_TARGET = ("(", "[")
 
 
-def segment(text: str, unit: str = "sentence") -> list[tuple[int, int]]:
-    """The passages of ``text`` as ``(start, end)`` offsets, in order, none empty or all
-    whitespace. Raises ``ValueError`` for an unknown ``unit``."""
+def segment(text: str, unit: str = "sentence", markdown: bool = False) -> list[tuple[int, int]]:
+    """The passages of ``text`` (``markdown``: written in Markdown) as ``(start, end)`` offsets, in
+    order, none empty or all whitespace. Raises ``ValueError`` for an unknown ``unit``."""
     if unit not in UNITS:
         raise ValueError(f"unknown unit {unit!r}: expected one of {', '.join(UNITS)}")
     if unit == "paragraph":
         spans = _paragraphs(text)
     else:
         spans = [piece for line in _lines(text)
-                 for piece in (_sentences(text, *line) if unit == "sentence" else [line])]
+                 for piece in (_sentences(text, *line, markdown) if unit == "sentence" else [line])]
     return _attach_markers(text, [span for span in (_trimmed(text, *span) for span in spans) if span])
 
 
@@ -81,7 +81,7 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
     return [*spans, (start, len(text))]
 
 
-def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+def _sentences(text: str, start: int, end: int, markdown: bool) -> list[tuple[int, int]]:
     """One line's sentences: sentencex's cuts, none inside a bracketed block, one after a block
     that opens a passage (unless the block is a marker)."""
     line = text[start:end]
@@ -95,7 +95,7 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for open_at, close_at in _bracket_blocks(line):
         cuts -= set(range(open_at + 1, close_at))  # sentencex cuts inside one that holds a parenthesis
         opens_a_passage = open_at in cuts or not line[:open_at].strip()
-        is_a_link = line.startswith(MARKDOWN_LINK_TARGET, close_at)
+        is_a_link = markdown and line.startswith(MARKDOWN_LINK_TARGET, close_at)
         if opens_a_passage and not is_a_link and not is_marker(line[open_at:close_at]) and line[close_at:].strip():
             cuts.add(close_at)
     bounds = [0, *sorted(cuts), len(line)]

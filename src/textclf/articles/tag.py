@@ -78,7 +78,7 @@ def check_articles(articles: list[Article], unit: str) -> None:
     for article in articles:
         if not isinstance(article.text, str) or not article.text.strip():
             raise UserError(f"article {article.id!r} has no text. Fix: give it some text, or leave it out")
-        if article.markdown and not _passages(article, unit):
+        if article.markdown and not readable(article.text).has_words():
             raise UserError(f"article {article.id!r} has no words outside its Markdown markup. "
                             "Fix: give it some text, or leave it out")
 
@@ -87,10 +87,11 @@ def _passages(article: Article, unit: str) -> list[tuple[int, int, Readable | No
     """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown passage as
     the model reads it (None: as written). A Markdown passage with nothing to read (a rule ``---``,
     a link definition) is left untagged."""
-    spans = segment(article.text, unit)
+    spans = segment(article.text, unit, article.markdown)
     if not article.markdown:
         return [(start, end, None) for start, end in spans]
-    readings = [(start, end, readable(article.text[start:end])) for start, end in spans]
+    article_reading = readable(article.text)  # markup may span passages: read the article whole
+    readings = [(start, end, article_reading.within(start, end)) for start, end in spans]
     return [(start, end, reading) for start, end, reading in readings if reading.has_words()]
 
 
