@@ -21,6 +21,11 @@ SHORT = ("Pyongyang fired a ballistic missile into the sea on Sunday. 🚀 Offic
          "<script>alert('provocation')</script> & a test of the alliance.\n")
 
 
+# A third, in Markdown: the markup the model does not read shows in grey.
+MARKDOWN = ("## Envoys meet in Jakarta\n\n[The foreign ministers said on Friday](https://news.example.org/jakarta) "
+            "that **regional cooperation** will deepen.\n")
+
+
 class Elements(HTMLParser):
     """Start tags of a document, as (tag, attributes)."""
 
@@ -38,12 +43,14 @@ class Elements(HTMLParser):
 
 @pytest.fixture(scope="module")
 def page(trained_store, tmp_path_factory):
-    """Two articles through a real `textclf predict --article --explain --html`, then Chromium:
+    """Three articles through a real `textclf predict --article --explain --html`, then Chromium:
     (JSON records, the page's source, its DOM after rendering, the screenshot's pixels)."""
     folder, _ = trained_store
     out = tmp_path_factory.mktemp("html")
     (out / "short.txt").write_text(SHORT, encoding="utf-8")
-    result = run_cli("predict", "--article", str(ARTICLE), str(out / "short.txt"), "--explain", "--html",
+    (out / "envoys.md").write_text(MARKDOWN, encoding="utf-8")
+    result = run_cli("predict", "--article", str(ARTICLE), str(out / "short.txt"), str(out / "envoys.md"), "--explain",
+                     "--html",
                      str(out / "page.html"), "-o", str(out / "tagged.jsonl"), "--tracking-uri",
                      f"sqlite:///{folder}/mlflow.db", cwd=folder)
     assert result.returncode == 0, result.stderr
@@ -58,7 +65,7 @@ def test_the_rendered_page_has_one_element_per_passage_in_order(page):
     records, _, dom, _ = page
     passages = [p for record in records for p in record["passages"]]
     shown = Elements(dom).having("span", "passage")
-    assert len(shown) == len(passages) == 19 + 2
+    assert len(shown) == len(passages) == 19 + 2 + 2
     assert [(int(a["data-index"]), a["data-label"]) for a in shown] == [(p["index"], p["label"]) for p in passages]
     for attributes, passage in zip(shown, passages):  # probabilities on hover
         best = max((k for k in passage if k.startswith("prob_")), key=passage.get)
@@ -68,6 +75,7 @@ def test_the_rendered_page_has_one_element_per_passage_in_order(page):
 def test_the_page_shows_each_passage_s_text_as_text(page):
     records, source, dom, _ = page
     text_of = re.compile(r'<span class="passage"[^>]*>(.*?)</span>', re.S)
+    source = re.sub(r'<span class="markup">(.*?)</span>', r"\1", source)  # grey, and shown
     plain = [re.sub(r"<[^>]+>", "", html).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
              .replace("&#x27;", "'").replace("&quot;", '"') for html in text_of.findall(source)]
     assert plain == [p["text"] for record in records for p in record["passages"]]
@@ -77,8 +85,8 @@ def test_the_page_shows_each_passage_s_text_as_text(page):
 def test_each_article_has_a_topic_chart_and_the_page_an_index(page):
     records, _, dom, _ = page
     elements = Elements(dom)
-    assert len(elements.having("section", "article")) == 2
-    assert [a["href"] for a in elements.having("a")] == ["#article-0", "#article-1"]
+    assert len(elements.having("section", "article")) == 3
+    assert [a["href"] for a in elements.having("a")] == ["#article-0", "#article-1", "#article-2"]
     assert len(elements.having("rect", "bar")) == sum(len(record["topics"]) for record in records)
 
 
@@ -107,3 +115,12 @@ def test_explanations_mark_the_words_behind_each_label(page):
         assert missile["text"][term["start"]:term["end"]] == term["text"]
     marks = Elements(dom).having("mark")
     assert marks and {a["class"] for a in marks} <= {"for", "against"}
+
+
+def test_markdown_markup_shows_in_grey_and_only_in_the_markdown_article(page):
+    _, source, dom, _ = page
+    markdown_section = source[source.index('id="article-2"'):]
+    grey = re.findall(r'<span class="markup">(.*?)</span>', source, re.S)
+    assert grey == re.findall(r'<span class="markup">(.*?)</span>', markdown_section, re.S)
+    assert [part.replace("&quot;", '"') for part in grey] == ["## ", "[", "](https://news.example.org/jakarta)", "**", "**"]
+    assert "Markdown markup in grey" in source and len(Elements(dom).having("span", "markup")) == len(grey)

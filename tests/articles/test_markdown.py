@@ -42,6 +42,7 @@ def test_markup_is_left_out_and_every_kept_character_points_back(passage, read):
                                      "![](chart.png)", "======", "```python", "<!-- draft -->"])
 def test_a_rule_a_link_definition_or_a_bare_image_leave_nothing_to_read(passage):
     assert not readable(passage).has_words()
+    assert readable(passage).text == ""  # and all of it shows as markup
 
 
 def test_explanation_offsets_move_from_what_was_read_to_the_passage():

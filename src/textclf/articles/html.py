@@ -3,8 +3,9 @@
 Each article's text is shown whole, its passages coloured by label (probabilities on hover), after
 a bar chart of its topic shares; with ``--explain``, the words that pushed a passage towards its
 label are marked (and those that pulled it away struck through), the rest of the explanation on
-hover. Several articles get an index. The page needs nothing from the network: styles and charts
-are inline (CSS and SVG), and it runs no script.
+hover; in a Markdown article, the markup the model did not read is grey. Several articles get an
+index. The page needs nothing from the network: styles and charts are inline (CSS and SVG), and it
+runs no script.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 2.5em; border-top: 
 mark.for { background: none; font-weight: 650; text-decoration: underline 2px; }
 mark.against { background: none; color: #777; text-decoration: line-through; }
 .index li { margin: .2em 0; } .note { color: #666; font-size: .9em; }
+.markup { color: #aaa; }
 svg text { font: 12px system-ui, sans-serif; fill: #222; }
 """
 
@@ -48,7 +50,8 @@ def render_page(tagged: list[TaggedArticle], classes: list[str], model_uri: str,
              f"<title>{title}</title><style>{STYLE}</style></head><body>", f"<h1>{title}</h1>",
              f'<p class="note">Tagged by <code>{escape(model_uri)}</code>. Hover a passage for its probabilities'
              + ("; marked words pushed it towards its label, struck-through words pulled it away." if explained
-                else ".") + "</p>",
+                else ".") + (" Markdown markup in grey: the model reads the words without it."
+                             if any(article.markup for article in tagged) else "") + "</p>",
              _legend(classes, colours)]
     if len(tagged) > 1:
         parts.append(_index(tagged))
@@ -109,14 +112,27 @@ def _article_text(article: TaggedArticle, colours: dict[str, str]) -> str:
     line breaks) as is."""
     pieces, at = [], 0
     for passage in article.passages:
-        pieces.append(escape(article.text[at:passage.start]))
-        pieces.append(_passage(passage, colours))
+        pieces.append(_shown(article, at, passage.start))
+        pieces.append(_passage(article, passage, colours))
         at = passage.end
-    pieces.append(escape(article.text[at:]))
+    pieces.append(_shown(article, at, len(article.text)))
     return "".join(pieces)
 
 
-def _passage(passage: Passage, colours: dict[str, str]) -> str:
+def _shown(article: TaggedArticle, start: int, end: int) -> str:
+    """``article.text[start:end]``, escaped, the markup the model did not read in grey."""
+    pieces, at = [], start
+    for markup_start, markup_end in article.markup:
+        markup_start, markup_end = max(markup_start, at), min(markup_end, end)
+        if markup_start < markup_end:
+            pieces += [escape(article.text[at:markup_start]),
+                       f'<span class="markup">{escape(article.text[markup_start:markup_end])}</span>']
+            at = markup_end
+    pieces.append(escape(article.text[at:end]))
+    return "".join(pieces)
+
+
+def _passage(article: TaggedArticle, passage: Passage, colours: dict[str, str]) -> str:
     colour = colours.get(passage.labels[0], "#888") if passage.labels else "#888"
     ranked = sorted(passage.probabilities.items(), key=lambda item: -item[1])
     lines = [f"{' + '.join(passage.labels) or 'no label'}"] + [f"{label}: {prob:.2f}" for label, prob in ranked[:4]]
@@ -124,14 +140,14 @@ def _passage(passage: Passage, colours: dict[str, str]) -> str:
     if explanation:  # the strongest terms, words and phrases, with their weights
         lines.append(f"why {explanation['label']} ({explanation['method'].replace('_', ' ')}):")
         lines += [f"  {t['text']!r} {t['weight']:+.3f}" for t in explanation["terms"][:5]]
-    body = _marked(passage, explanation) if explanation else escape(passage.text)
+    body = _marked(article, passage, explanation) if explanation else _shown(article, passage.start, passage.end)
     label = escape(passage.labels[0] if passage.labels else "")
     return (f'<span class="passage" data-index="{passage.index}" data-label="{label}" '
             f'style="background:{colour}33;box-shadow:inset 0 -2px {colour}" title="{escape(chr(10).join(lines))}">'
             f"{body}</span>")
 
 
-def _marked(passage: Passage, explanation: dict) -> str:
+def _marked(article: TaggedArticle, passage: Passage, explanation: dict) -> str:
     """The passage's text with its strongest single words marked: for (positive) or against."""
     words = [t for t in explanation["terms"] if not any(c.isspace() for c in t["text"])]  # phrases span words
     pushing = [t for t in words if t["weight"] > 0][:MARKED_FOR]
@@ -143,10 +159,10 @@ def _marked(passage: Passage, explanation: dict) -> str:
     for term in words:
         if term["start"] < at:
             continue
-        pieces.append(escape(passage.text[at:term["start"]]))
+        pieces.append(_shown(article, passage.start + at, passage.start + term["start"]))
         kind = "for" if term["weight"] > 0 else "against"
-        word = escape(passage.text[term["start"]:term["end"]])
+        word = _shown(article, passage.start + term["start"], passage.start + term["end"])
         pieces.append(f'<mark class="{kind}" title="{term["weight"]:+.3f}">{word}</mark>')
         at = term["end"]
-    pieces.append(escape(passage.text[at:]))
+    pieces.append(_shown(article, passage.start + at, passage.end))
     return "".join(pieces)

@@ -52,8 +52,10 @@ EMPHASIS = re.compile(rf"(?<![\w*\\])(\*{{1,3}})(?=[^\s*])(?:{INLINE}){{1,{LONGE
                       rf"|(~~)(?=\S)(?:{INLINE}){{1,{LONGEST}}}?(?<=\S)(~~)")
 HEADING = re.compile(r"^([ \t]{0,3}#{1,6}(?:[ \t]+|$))(?:[^\n]*?([ \t]+#+[ \t]*)$|[^\n]*)", re.MULTILINE)
 QUOTE = re.compile(r"^([ \t]{0,3}(?:>[ \t]?)+)", re.MULTILINE)
+# a rule (---, * * *, ___) or a heading's underline (===): a line of one mark
+RULE = re.compile(r"^([ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*))$", re.MULTILINE)
 ESCAPE = re.compile(r"(\\)[!-/:-@\[-`{-~]")
-LEFT_OUT = (FENCE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION, EMPHASIS, HEADING,
+LEFT_OUT = (FENCE, RULE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION, EMPHASIS, HEADING,
             QUOTE, ESCAPE)
 HTML_TAG = re.compile(rf"(</?[A-Za-z][A-Za-z0-9-]{{0,30}}(?:\s[^<>]{{0,{LONGEST}}})?/?>)")  # left out, a space kept
 
@@ -104,6 +106,21 @@ def readable(written: str) -> Readable:
             fate[match.start()] = SPACE
     origin = tuple(at for at, what in enumerate(fate) if what != LEFT)
     return Readable("".join(" " if fate[at] == SPACE else written[at] for at in origin), origin)
+
+
+def markup_spans(written: str, reading: Readable) -> tuple[tuple[int, int], ...]:
+    """``(start, end)`` of each run of ``written`` that ``reading`` leaves out: its markup."""
+    as_written = [False] * len(written)
+    for at, char in zip(reading.origin, reading.text):
+        as_written[at] = written[at] == char
+    spans, start = [], None
+    for at, read in enumerate([*as_written, True]):
+        if not read and start is None:
+            start = at
+        elif read and start is not None:
+            spans.append((start, at))
+            start = None
+    return tuple(spans)
 
 
 def _leave_out(fate: list[int], as_is: list[bool], match: re.Match) -> bool:

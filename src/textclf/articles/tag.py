@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from textclf.articles.markdown import Readable, explanation_in_passage, readable
+from textclf.articles.markdown import Readable, explanation_in_passage, markup_spans, readable
 from textclf.articles.rollup import Topic, roll_up
 from textclf.articles.segment import UNITS, segment
 from textclf.cli.predict import EXPLANATION_COLUMN, PROBABILITY_PREFIX, load_for_predicting, model_answer
@@ -49,13 +49,14 @@ class Passage:
 class TaggedArticle:
     """An article's passages and topics. ``label_key`` is the model's: ``label`` for a
     single-label model, ``labels`` for a multi-label one. ``text``: the article, which the
-    passages' offsets index."""
+    passages' offsets index; ``markup``: the spans of it the model did not read (Markdown's)."""
 
     id: object
     text: str
     passages: tuple[Passage, ...]
     topics: tuple[Topic, ...]
     label_key: str
+    markup: tuple[tuple[int, int], ...] = ()
 
     def passage_records(self) -> list[dict]:
         """``{"index", "start", "end", "text", "label" or "labels", "prob_<label>"...}`` a passage."""
@@ -123,7 +124,8 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
         at += len(tagged_passages)
         topics = roll_up([p.labels for p in tagged_passages], [p.probabilities for p in tagged_passages],
                          boilerplate_label)
-        tagged.append(TaggedArticle(article.id, article.text, tagged_passages, tuple(topics), label_key))
+        markup = markup_spans(article.text, readable(article.text)) if article.markdown else ()
+        tagged.append(TaggedArticle(article.id, article.text, tagged_passages, tuple(topics), label_key, markup))
     return tagged
 
 
