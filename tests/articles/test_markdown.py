@@ -27,6 +27,7 @@ from textclf.articles.markdown import explanation_in_passage, readable
     ("Seoul<br>Tokyo <!-- an editor's note --> agreed[^1].", "Seoul Tokyo  agreed."),
     ("*Reporting by Kim. Editing by Lee.*\n**joint naval\ndrills** resume", "Reporting by Kim. Editing by Lee.\njoint naval\ndrills resume"),
     ("*not\n\nacross a blank line*", "*not\n\nacross a blank line*"),
+    ("[The ministry said\non Monday](https://x.org/a) that", "The ministry said\non Monday that"),  # a wrapped link
     ("Talks resumed.\n[1]: https://x.org/a \"Ministry\"\nBoth sides agreed.", "Talks resumed.\n\nBoth sides agreed."),
 ])
 def test_markup_is_left_out_and_every_kept_character_points_back(passage, read):
