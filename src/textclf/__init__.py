@@ -61,8 +61,8 @@ def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tr
     ``explain``, each passage also has ``explanation``: for each of its labels, the words and
     phrases that pushed it there, with signed weights (``textclf.serving.explain``). With
     ``markdown``, the model reads each passage without its Markdown markup (offsets still index the
-    text as given). Passages labelled only ``boilerplate_label`` are left out of the topics (None: none is). The
-    store is found as by ``load_model``.
+    text as given). Passages labelled only ``boilerplate_label`` are left out of the topics (None:
+    none is). The store is found as by ``load_model``.
     """
     from textclf.articles.tag import tag_articles as _tag
 

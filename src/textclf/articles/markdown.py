@@ -55,8 +55,8 @@ QUOTE = re.compile(r"^([ \t]{0,3}(?:>[ \t]?)+)", re.MULTILINE)
 # a rule (---, * * *, ___) or a heading's underline (===): a line of one mark
 RULE = re.compile(r"^([ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*))$", re.MULTILINE)
 ESCAPE = re.compile(r"(\\)[!-/:-@\[-`{-~]")
-LEFT_OUT = (FENCE, RULE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION, EMPHASIS, HEADING,
-            QUOTE, ESCAPE)
+LEFT_OUT = (FENCE, RULE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION, EMPHASIS,
+            HEADING, QUOTE, ESCAPE)
 HTML_TAG = re.compile(rf"(</?[A-Za-z][A-Za-z0-9-]{{0,30}}(?:\s[^<>]{{0,{LONGEST}}})?/?>)")  # left out, a space kept
 
 KEPT, LEFT, SPACE = 0, 1, 2  # what becomes of a character of the article

@@ -84,14 +84,13 @@ def check_articles(articles: list[Article], unit: str) -> None:
                             "Fix: give it some text, or leave it out")
 
 
-def _passages(article: Article, unit: str) -> list[tuple[int, int, Readable | None]]:
+def _passages(article: Article, unit: str, article_reading: Readable | None) -> list[tuple[int, int, Readable | None]]:
     """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown passage as
-    the model reads it (None: as written). A Markdown passage with nothing to read (a rule ``---``,
-    a link definition) is left untagged."""
+    the model reads it, its part of ``article_reading`` (None: as written). A Markdown passage with
+    nothing to read (a rule ``---``, a link definition) is left untagged."""
     spans = segment(article.text, unit, article.markdown)
-    if not article.markdown:
+    if article_reading is None:
         return [(start, end, None) for start, end in spans]
-    article_reading = readable(article.text)  # markup may span passages: read the article whole
     readings = [(start, end, article_reading.within(start, end)) for start, end in spans]
     return [(start, end, reading) for start, end, reading in readings if reading.has_words()]
 
@@ -103,7 +102,9 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     check_articles(articles, unit)
     if not articles:
         return []
-    passages = [_passages(article, unit) for article in articles]
+    # a Markdown article is read whole: its markup may span passages
+    article_readings = [readable(article.text) if article.markdown else None for article in articles]
+    passages = [_passages(article, unit, reading) for article, reading in zip(articles, article_readings)]
     readings = [reading for article_passages in passages for _, _, reading in article_passages]
     texts = [article.text[start:end] if reading is None else reading.text
              for article, article_passages in zip(articles, passages) for start, end, reading in article_passages]
@@ -117,14 +118,14 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
         boilerplate_label = None
     tagged, at = [], 0
-    for article, article_passages in zip(articles, passages):
+    for article, article_passages, article_reading in zip(articles, passages, article_readings):
         tagged_passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
                                         probabilities[at + index], explanations[at + index])
                                 for index, (start, end, _) in enumerate(article_passages))
         at += len(tagged_passages)
         topics = roll_up([p.labels for p in tagged_passages], [p.probabilities for p in tagged_passages],
                          boilerplate_label)
-        markup = markup_spans(article.text, readable(article.text)) if article.markdown else ()
+        markup = () if article_reading is None else markup_spans(article.text, article_reading)
         tagged.append(TaggedArticle(article.id, article.text, tagged_passages, tuple(topics), label_key, markup))
     return tagged
 
