@@ -201,3 +201,21 @@ def test_a_boilerplate_label_the_model_lacks_is_refused(trained_store, tmp_path,
     result = cli_in_process("predict", "--article", str(ARTICLE), "--boilerplate-label", "", "--tracking-uri",
                             store_uri(folder), cwd=folder)
     assert BOILERPLATE in {t["label"] for t in json.loads(result.stdout)["topics"]}
+
+
+def test_tagging_tells_its_progress_batch_by_batch(trained_store, monkeypatch):
+    """What `--article`'s progress bar counts: the passages of each batch, as it is tagged."""
+    from textclf.articles import tag
+    from textclf.cli.predict import load_for_predicting
+
+    folder, _ = trained_store
+    monkeypatch.setattr(tag, "BATCH_PASSAGES", 7)
+    model = load_for_predicting("models:/diplomacy-topics@champion", store_uri(folder), verify=True)
+    counted = []
+
+    class Progress:
+        def update(self, count):
+            counted.append(count)
+
+    [tagged] = tag.tag_with(model, [tag.Article("visit", ARTICLE.read_text(encoding="utf-8"))], progress=Progress())
+    assert counted == [7, 7, 5] and len(tagged.passages) == 19

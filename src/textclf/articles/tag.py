@@ -96,9 +96,11 @@ def _passages(article: Article, unit: str, article_reading: Readable | None) -> 
 
 
 def tag_with(model, articles: list[Article], unit: str = "sentence",
-             boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL, explain: bool = False) -> list[TaggedArticle]:
+             boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL, explain: bool = False,
+             progress=None) -> list[TaggedArticle]:
     """Tag ``articles`` with a loaded ``model``; with ``explain``, say why each passage got its
-    label(s). A ``boilerplate_label`` the model does not have leaves every passage in the roll-up."""
+    label(s). A ``boilerplate_label`` the model does not have leaves every passage in the roll-up.
+    ``progress``: told (``update(count)``) how many passages each batch tagged."""
     check_articles(articles, unit)
     if not articles:
         return []
@@ -108,8 +110,12 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     readings = [reading for article_passages in passages for _, _, reading in article_passages]
     texts = [article.text[start:end] if reading is None else reading.text
              for article, article_passages in zip(articles, passages) for start, end, reading in article_passages]
-    predictions = pd.concat([model_answer(model, texts[i:i + BATCH_PASSAGES], explain)
-                             for i in range(0, len(texts), BATCH_PASSAGES)], ignore_index=True)
+    answers = []
+    for i in range(0, len(texts), BATCH_PASSAGES):
+        answers.append(model_answer(model, texts[i:i + BATCH_PASSAGES], explain))
+        if progress is not None:
+            progress.update(len(answers[-1]))
+    predictions = pd.concat(answers, ignore_index=True)
     label_key, labels, probabilities = _read_predictions(predictions)
     explanations = [None] * len(texts)
     if explain:  # offsets into what the model read: into the passage as written

@@ -61,7 +61,10 @@ def predict_articles(args) -> None:
     check_articles(articles, unit)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     boilerplate = DEFAULT_BOILERPLATE_LABEL if args.boilerplate_label is None else args.boilerplate_label or None
-    tagged = tag_with(model, articles, unit, boilerplate, explain=args.explain)
+    from textclf.cli.progress import tagging_progress
+
+    with tagging_progress(args.output, unit="passage") as progress:
+        tagged = tag_with(model, articles, unit, boilerplate, explain=args.explain, progress=progress)
     classes = list(tagged[0].passages[0].probabilities)
     if args.boilerplate_label and args.boilerplate_label not in classes:
         raise UserError(f"--boilerplate-label {args.boilerplate_label} is not a label of the model "

@@ -341,7 +341,10 @@ def predict(args) -> None:
     batches = read_batches(args.input, args.text_column, args.id_column)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
-    with opened_output(args.output) as handle:
+    from textclf.cli.progress import tagging_progress
+
+    with opened_output(args.output) as handle, tagging_progress(args.output) as progress:
         for i, batch in enumerate(chain([first], batches)):
             rows = tagged_batch(model, batch, args.top_k, args.min_confidence, args.explain)
             write_predictions(rows, handle, output_format, header=i == 0)
+            progress.update(len(batch.texts))

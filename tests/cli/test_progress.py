@@ -1,0 +1,52 @@
+"""`textclf predict` on a long input shows a progress bar on a terminal (a real pseudo-terminal,
+as a user's shell gives it) when the predictions go to a file, and nothing on a pipe."""
+
+import fcntl
+import json
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+
+from helpers.paths import SEEDS
+from helpers.processes import clean_env, run_cli
+
+TEXTS = 8000  # 4 batches of 2,000: more than the bar's one-second wait on any machine here
+
+
+def on_a_terminal(args: list[str], cwd) -> tuple[int, str]:
+    """Run ``textclf`` with standard error on a 100-column pseudo-terminal: (exit code, what it drew)."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "textclf.cli", *args], stdout=subprocess.DEVNULL, stderr=follower,
+                               cwd=cwd, env=clean_env())
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(leader)
+    return process.wait(timeout=300), drawn.decode(errors="replace")
+
+
+def test_a_long_input_written_to_a_file_shows_its_progress_on_a_terminal_only(trained_store, tmp_path):
+    folder, _ = trained_store
+    rows = [json.loads(line)["text"].replace("\n", " ") for line in (SEEDS / "test.jsonl").read_text().splitlines()]
+    (tmp_path / "texts.txt").write_text("".join(rows[i % len(rows)] + "\n" for i in range(TEXTS)), encoding="utf-8")
+    store = ["--tracking-uri", f"sqlite:///{folder}/mlflow.db"]
+    code, drawn = on_a_terminal(["predict", "texts.txt", "-o", "tagged.csv", *store], tmp_path)
+    assert code == 0, drawn
+    assert f"tagged: {TEXTS} texts" in drawn and "texts/s]" in drawn, drawn[-500:]
+    assert len((tmp_path / "tagged.csv").read_text(encoding="utf-8").splitlines()) == TEXTS + 1
+    # on a pipe, or with the rows going to standard output (the terminal, as a rule), nothing is drawn
+    piped = run_cli("predict", "texts.txt", "-o", "again.csv", *store, cwd=tmp_path)
+    assert piped.returncode == 0 and piped.stderr == ""
+    code, drawn = on_a_terminal(["predict", "texts.txt", *store], tmp_path)
+    assert code == 0 and "tagged:" not in drawn
