@@ -10,6 +10,7 @@ runs no script.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from html import escape
 
 from textclf.articles.tag import Passage, TaggedArticle
@@ -122,7 +123,11 @@ def _article_text(article: TaggedArticle, colours: dict[str, str]) -> str:
 def _shown(article: TaggedArticle, start: int, end: int) -> str:
     """``article.text[start:end]``, escaped, the markup the model did not read in grey."""
     pieces, at = [], start
-    for markup_start, markup_end in article.markup:
+    first = bisect_right(article.markup, start, key=lambda span: span[1])  # the spans are in order
+    for number in range(first, len(article.markup)):
+        markup_start, markup_end = article.markup[number]
+        if markup_start >= end:
+            break
         markup_start, markup_end = max(markup_start, at), min(markup_end, end)
         if markup_start < markup_end:
             pieces += [escape(article.text[at:markup_start]),

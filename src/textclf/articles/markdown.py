@@ -55,8 +55,10 @@ QUOTE = re.compile(r"^([ \t]{0,3}(?:>[ \t]?)+)", re.MULTILINE)
 # a rule (---, * * *, ___) or a heading's underline (===): a line of one mark
 RULE = re.compile(r"^([ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}|=+[ \t]*))$", re.MULTILINE)
 ESCAPE = re.compile(r"(\\)[!-/:-@\[-`{-~]")
-LEFT_OUT = (FENCE, RULE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION, EMPHASIS,
-            HEADING, QUOTE, ESCAPE)
+# In two rounds: links, addresses and whole lines first; then, with the addresses left in (bare
+# ones, not a link's target) kept whole, the marks within text.
+LEFT_OUT_FIRST = (FENCE, RULE, COMMENT, INLINE_LINK, REFERENCE_LINK, FOOTNOTE_MARK, ADDRESS, LINK_DEFINITION)
+LEFT_OUT_THEN = (EMPHASIS, HEADING, QUOTE, ESCAPE)
 HTML_TAG = re.compile(rf"(</?[A-Za-z][A-Za-z0-9-]{{0,30}}(?:\s[^<>]{{0,{LONGEST}}})?/?>)")  # left out, a space kept
 
 KEPT, LEFT, SPACE = 0, 1, 2  # what becomes of a character of the article
@@ -94,11 +96,13 @@ def readable(written: str) -> Readable:
     for match in CODE_SPAN.finditer(written):
         _leave_out(fate, as_is, match)
         as_is[match.end(1):match.start(2)] = [True] * (match.start(2) - match.end(1))
-    for pattern in LEFT_OUT:
-        if pattern is EMPHASIS:  # after links: an address left in (not a link's target) is kept whole
-            for url in BARE_URL.finditer(written):
-                if fate[url.start()] == KEPT:
-                    as_is[url.start():url.end()] = [True] * (url.end() - url.start())
+    for pattern in LEFT_OUT_FIRST:
+        for match in pattern.finditer(written):
+            _leave_out(fate, as_is, match)
+    for url in BARE_URL.finditer(written):
+        if fate[url.start()] == KEPT:
+            as_is[url.start():url.end()] = [True] * (url.end() - url.start())
+    for pattern in LEFT_OUT_THEN:
         for match in pattern.finditer(written):
             _leave_out(fate, as_is, match)
     for match in HTML_TAG.finditer(written):
