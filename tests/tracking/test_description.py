@@ -23,6 +23,10 @@ def test_a_run_is_named_after_its_model_and_the_overrides_that_say_what_it_is():
     # a deleted setting is named as deleted, not as if it had been set
     assert short_override("~model.classifier.class_weight") == "~class_weight"
     assert short_override("~model.classifier.class_weight=balanced") == "~class_weight=balanced"
+    # a quoted value is named as Hydra reads it, without its quotes
+    assert short_override("model.encoder='/models/my encoder/'") == "encoder=my encoder"
+    assert short_override('data.name="news 2026"') == "name=news 2026"
+    assert short_override("data.name='") == "name='"
 
 
 def test_the_multilabel_task_registers_under_a_name_of_its_own():

@@ -85,10 +85,13 @@ def _says_what(override: str) -> bool:
 
 def short_override(override: str) -> str:
     """``model.classifier.C=5.0`` -> ``C=5.0``; a path's value -> its file name; a deletion
-    (``~model.classifier.class_weight``) keeps its ``~``: ``~class_weight``."""
+    (``~model.classifier.class_weight``) keeps its ``~``: ``~class_weight``; a quoted value
+    (``model.encoder='/models/my encoder'``) loses its quotes, as Hydra reads it: ``encoder=my encoder``."""
     deleted = "~" if override.startswith("~") else ""
     key, _, value = override.lstrip("+~").partition("=")
     key = deleted + key.rsplit(".", 1)[-1]
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
     value = value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
     if len(value) > LONGEST_VALUE:
         value = value[: LONGEST_VALUE - 3] + "..."
