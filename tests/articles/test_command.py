@@ -204,7 +204,8 @@ def test_a_boilerplate_label_the_model_lacks_is_refused(trained_store, tmp_path,
 
 
 def test_tagging_tells_its_progress_batch_by_batch(trained_store, monkeypatch):
-    """What `--article`'s progress bar counts: the passages of each batch, as it is tagged."""
+    """What `--article`'s progress bar counts: the passages of each batch, as it is tagged, out of
+    all the articles' passages (known before the first batch)."""
     from textclf.articles import tag
     from textclf.cli.predict import load_for_predicting
 
@@ -214,8 +215,10 @@ def test_tagging_tells_its_progress_batch_by_batch(trained_store, monkeypatch):
     counted = []
 
     class Progress:
+        total = None
+
         def update(self, count):
-            counted.append(count)
+            counted.append((count, self.total))
 
     [tagged] = tag.tag_with(model, [tag.Article("visit", ARTICLE.read_text(encoding="utf-8"))], progress=Progress())
-    assert counted == [7, 7, 5] and len(tagged.passages) == 19
+    assert counted == [(7, 19), (7, 19), (5, 19)] and len(tagged.passages) == 19

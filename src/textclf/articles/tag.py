@@ -100,7 +100,8 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
              progress=None) -> list[TaggedArticle]:
     """Tag ``articles`` with a loaded ``model``; with ``explain``, say why each passage got its
     label(s). A ``boilerplate_label`` the model does not have leaves every passage in the roll-up.
-    ``progress``: told (``update(count)``) how many passages each batch tagged."""
+    ``progress``: told how many passages there are (``total``) and (``update(count)``) how many
+    each batch tagged."""
     check_articles(articles, unit)
     if not articles:
         return []
@@ -111,6 +112,8 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     texts = [article.text[start:end] if reading is None else reading.text
              for article, article_passages in zip(articles, passages) for start, end, reading in article_passages]
     answers = []
+    if progress is not None:
+        progress.total = len(texts)
     for i in range(0, len(texts), BATCH_PASSAGES):
         answers.append(model_answer(model, texts[i:i + BATCH_PASSAGES], explain))
         if progress is not None:

@@ -16,6 +16,8 @@ SHOW_AFTER_SECONDS = 1.0
 class _Silent:
     """A bar that shows nothing."""
 
+    total: int | None = None
+
     def update(self, count: int) -> None:
         pass
 
@@ -28,7 +30,8 @@ class _Silent:
 
 def tagging_progress(output: str, total: int | None = None, unit: str = "text"):
     """A context manager with ``update(count)``: the bar of ``count``s of ``unit``s tagged (out of
-    ``total``, when known) for predictions written to ``output`` ('-': standard output)."""
+    ``total``, when known; its ``total`` may also be set once known, before the first update) for
+    predictions written to ``output`` ('-': standard output)."""
     if output == "-" or not sys.stderr.isatty():
         return _Silent()
     from tqdm import tqdm
