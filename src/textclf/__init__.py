@@ -51,7 +51,8 @@ def load_model(model_uri: str = "models:/diplomacy-topics@champion", tracking_ur
 
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = "broadcast_boilerplate", ids=None,
-                 verify: bool = True, explain: bool = False, markdown: bool = False) -> list[dict]:
+                 verify: bool = True, explain: bool = False, markdown: bool = False,
+                 html: bool = False) -> list[dict]:
     """Split whole articles into passages, tag each passage with a registered model and roll up
     each article's topics, as ``textclf predict --article`` does; see ``textclf.articles.tag``.
 
@@ -60,10 +61,10 @@ def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tr
     "passages"}]}``, ids from ``ids``, else 0, 1, ... ``unit``: sentence, line or paragraph. With
     ``explain``, each passage also has ``explanation``: for each of its labels, the words and
     phrases that pushed it there, with signed weights (``textclf.serving.explain``). With
-    ``markdown``, the model reads each passage without its Markdown markup (offsets still index the
-    text as given). Passages labelled only ``boilerplate_label`` are left out of the topics (None:
+    ``markdown``, the model reads each passage without its Markdown markup, with ``html`` what a
+    browser shows of an HTML page (offsets still index the text as given). Passages labelled only ``boilerplate_label`` are left out of the topics (None:
     none is). The store is found as by ``load_model``.
     """
     from textclf.articles.tag import tag_articles as _tag
 
-    return _tag(texts, model_uri, tracking_uri, unit, boilerplate_label, ids, verify, explain, markdown)
+    return _tag(texts, model_uri, tracking_uri, unit, boilerplate_label, ids, verify, explain, markdown, html)

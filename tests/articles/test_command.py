@@ -17,6 +17,7 @@ import pytest
 
 import textclf
 from helpers.processes import run_cli
+from textclf.articles.html_input import readable_html
 
 ARTICLE = Path(__file__).parent / "eastline_visit.txt"
 BOILERPLATE = "broadcast_boilerplate"
@@ -149,6 +150,50 @@ def test_the_model_reads_a_markdown_article_without_its_markup(trained_store, tm
     assert [p["label"] for p in api] == [p["label"] for p in passages]
 
 
+# The same words as PLAIN, in a page as a news site serves it.
+HTML = """<!DOCTYPE html>
+<html><head><title>Drills | Eastline News</title><style>body { font-family: serif; }</style></head>
+<body><nav><a href="/">Home</a></nav><article>
+<h1>Seoul and Tokyo agree to resume joint drills</h1>
+<p>The defence ministry said on Monday that joint naval
+   drills with <a href="https://news.example.org/us">Washington</a> will resume in spring, a step it called
+   proof that the alliance remains <em>firm</em>.</p>
+<p class="credit">Reporting by Kim Seo-yeon. Editing by Lee&nbsp;Min-ji.</p>
+</article><script>track("drills");</script></body></html>
+"""
+
+
+def test_the_model_reads_an_html_article_as_a_browser_shows_it(trained_store, tmp_path, cli_in_process):
+    folder, _ = trained_store
+    (tmp_path / "drills.html").write_text(HTML, encoding="utf-8")
+    (tmp_path / "drills.jsonl").write_text(json.dumps({"id": "drills", "text": HTML}) + "\n", encoding="utf-8")
+    records = {}
+    for name, arguments in (("html", ["drills.html"]), ("jsonl", ["drills.jsonl", "--html-articles"])):
+        result = cli_in_process("predict", "--article", *arguments, "--explain", "--tracking-uri", store_uri(folder),
+                                cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        records[name] = json.loads(result.stdout)
+    passages = records["html"]["passages"]
+    # passages are the page's sentences, the menu's link its own paragraph; offsets index the file
+    assert [p["text"][:14] for p in passages] == ["Home", "Seoul and Toky", "The defence mi", "Reporting by K",
+                                                  "Editing by Lee"]
+    assert all(HTML[p["start"]:p["end"]] == p["text"] for p in passages)
+    assert passages[2]["text"].endswith("remains <em>firm</em>.") and "<a href" in passages[2]["text"]
+    # the model's answer for each passage is the one for the same words in plain text
+    plain = textclf.tag_articles([PLAIN], tracking_uri=store_uri(folder), explain=True)[0]["passages"]
+    probabilities = [{k: v for k, v in p.items() if k.startswith("prob_")} for p in passages[1:]]
+    assert probabilities == [{k: v for k, v in p.items() if k.startswith("prob_")} for p in plain]
+    for passage, unmarked in zip(passages[1:], plain):  # explanations point at the words in the file
+        terms = passage["explanation"][0]["terms"]
+        assert [t["text"] for t in terms] == [t["text"] for t in unmarked["explanation"][0]["terms"]]
+        # a term's span as written holds the markup inside it ("firm</em>."), and reads as the term
+        assert all(readable_html(passage["text"][t["start"]:t["end"]]).text == t["text"]
+                   for t in terms if " " not in t["text"])
+    assert [p["text"] for p in records["jsonl"]["passages"]] == [p["text"] for p in passages]
+    api = textclf.tag_articles([HTML], tracking_uri=store_uri(folder), html=True)[0]["passages"]
+    assert [p["label"] for p in api] == [p["label"] for p in passages]
+
+
 def test_units_line_and_paragraph(trained_store, cli_in_process):
     folder, _ = trained_store
     for unit, count in (("line", 16), ("paragraph", 1)):
@@ -171,12 +216,17 @@ def test_units_line_and_paragraph(trained_store, cli_in_process):
     (["--article", "a.txt", "--html", "-"], "error: both the articles and --html would go to standard output"),
     (["--article", "rule.md"], "error: article 'rule.md' has no words outside its Markdown markup. Fix: give it"),
     (["a.txt", "--markdown"], "error: --markdown works on whole articles. Fix: pass the articles with --article"),
+    (["--article", "blank.html"], "error: article 'blank.html' has no words outside its HTML markup. Fix: give it"),
+    (["--article", "a.txt", "--markdown", "--html-articles"], "error: --markdown and --html-articles: an article is "
+                                                              "written in one of them. Fix: pass one"),
+    (["a.txt", "--html-articles"], "error: --html-articles works on whole articles. Fix: pass the articles with"),
 ])
 def test_bad_input_is_one_error_line_and_writes_nothing(tmp_path, cli_in_process, arguments, message):
     (tmp_path / "empty.txt").write_text(" \n")
     (tmp_path / "a.jsonl").write_text('{"body": "One."}\n')
     (tmp_path / "a.txt").write_text("One sentence.\n")
     (tmp_path / "rule.md").write_text("---\n\n[1]: https://example.org\n")
+    (tmp_path / "blank.html").write_text("<html><head><title>Home</title></head><body><script>go()</script></body>\n")
     files = set(tmp_path.iterdir())
     result = cli_in_process("predict", "--passages-csv", "p.csv", *arguments, "--tracking-uri", "sqlite:///nowhere.db",
                             cwd=tmp_path)

@@ -24,6 +24,11 @@ SHORT = ("Pyongyang fired a ballistic missile into the sea on Sunday. 🚀 Offic
 # A third, in Markdown: the markup the model does not read shows in grey.
 MARKDOWN = ("## Envoys meet in Jakarta\n\n[The foreign ministers said on Friday](https://news.example.org/jakarta) "
             "that **regional cooperation** will deepen.\n")
+# A fourth, the same words in an HTML page: its markup in grey too, the long head shortened.
+STYLE_RULES = "".join(f".c{i} {{ margin: {i}px; }} " for i in range(40))
+PAGE = (f"<!DOCTYPE html>\n<html><head><title>Jakarta</title><style>{STYLE_RULES}</style></head>\n<body>\n"
+        "<h1>Envoys meet in Jakarta</h1>\n<p>The foreign ministers said on Friday that <b>regional cooperation</b> "
+        "will deepen.</p>\n</body></html>\n")
 
 
 class Elements(HTMLParser):
@@ -43,13 +48,15 @@ class Elements(HTMLParser):
 
 @pytest.fixture(scope="module")
 def page(trained_store, tmp_path_factory):
-    """Three articles through a real `textclf predict --article --explain --html`, then Chromium:
+    """Four articles through a real `textclf predict --article --explain --html`, then Chromium:
     (JSON records, the page's source, its DOM after rendering, the screenshot's pixels)."""
     folder, _ = trained_store
     out = tmp_path_factory.mktemp("html")
     (out / "short.txt").write_text(SHORT, encoding="utf-8")
     (out / "envoys.md").write_text(MARKDOWN, encoding="utf-8")
-    result = run_cli("predict", "--article", str(ARTICLE), str(out / "short.txt"), str(out / "envoys.md"), "--explain",
+    (out / "envoys.html").write_text(PAGE, encoding="utf-8")
+    result = run_cli("predict", "--article", str(ARTICLE), str(out / "short.txt"), str(out / "envoys.md"),
+                     str(out / "envoys.html"), "--explain",
                      "--html",
                      str(out / "page.html"), "-o", str(out / "tagged.jsonl"), "--tracking-uri",
                      f"sqlite:///{folder}/mlflow.db", cwd=folder)
@@ -65,7 +72,7 @@ def test_the_rendered_page_has_one_element_per_passage_in_order(page):
     records, _, dom, _ = page
     passages = [p for record in records for p in record["passages"]]
     shown = Elements(dom).having("span", "passage")
-    assert len(shown) == len(passages) == 19 + 2 + 2
+    assert len(shown) == len(passages) == 19 + 2 + 2 + 2
     assert [(int(a["data-index"]), a["data-label"]) for a in shown] == [(p["index"], p["label"]) for p in passages]
     for attributes, passage in zip(shown, passages):  # probabilities on hover
         best = max((k for k in passage if k.startswith("prob_")), key=passage.get)
@@ -85,8 +92,8 @@ def test_the_page_shows_each_passage_s_text_as_text(page):
 def test_each_article_has_a_topic_chart_and_the_page_an_index(page):
     records, _, dom, _ = page
     elements = Elements(dom)
-    assert len(elements.having("section", "article")) == 3
-    assert [a["href"] for a in elements.having("a")] == ["#article-0", "#article-1", "#article-2"]
+    assert len(elements.having("section", "article")) == 4
+    assert [a["href"] for a in elements.having("a")] == ["#article-0", "#article-1", "#article-2", "#article-3"]
     assert len(elements.having("rect", "bar")) == sum(len(record["topics"]) for record in records)
 
 
@@ -117,10 +124,27 @@ def test_explanations_mark_the_words_behind_each_label(page):
     assert marks and {a["class"] for a in marks} <= {"for", "against"}
 
 
-def test_markdown_markup_shows_in_grey_and_only_in_the_markdown_article(page):
-    _, source, dom, _ = page
-    markdown_section = source[source.index('id="article-2"'):]
+def grey_in(source: str, number: int) -> list[str]:
+    """The grey runs of article ``number`` on the page."""
+    section = source[source.index(f'id="article-{number}"'):]
+    section = section[:section.index(f'id="article-{number + 1}"')] if f'id="article-{number + 1}"' in section else section
+    return re.findall(r'<span class="markup">(.*?)</span>', section, re.S)
+
+
+def test_markup_shows_in_grey_and_only_in_the_markdown_and_html_articles(page):
+    records, source, dom, _ = page
     grey = re.findall(r'<span class="markup">(.*?)</span>', source, re.S)
-    assert grey == re.findall(r'<span class="markup">(.*?)</span>', markdown_section, re.S)
-    assert [part.replace("&quot;", '"') for part in grey] == ["## ", "[", "](https://news.example.org/jakarta)", "**", "**"]
-    assert "Markdown markup in grey" in source and len(Elements(dom).having("span", "markup")) == len(grey)
+    assert grey_in(source, 0) == grey_in(source, 1) == []
+    assert [part.replace("&quot;", '"') for part in grey_in(source, 2)] == [
+        "## ", "[", "](https://news.example.org/jakarta)", "**", "**"]
+    assert "Markup in grey" in source and len(Elements(dom).having("span", "markup")) == len(grey)
+    # the page's head, too long to show whole, shows its ends and how much lies between; the tags
+    # around the words are grey; what is not grey in a passage is the words the model read
+    page_grey = grey_in(source, 3)
+    head = page_grey[0]
+    assert head.startswith("&lt;!DOCTYPE html&gt;") and head.endswith("&lt;h1&gt;")
+    assert f"\u2026 {len(PAGE[:PAGE.index('Envoys')]) - 90:,} characters \u2026" in head and len(head) < 200
+    assert [part.replace("&lt;", "<").replace("&gt;", ">") for part in page_grey[1:]] == [
+        "</h1>\n<p>", "<b>", "</b>", "</p>\n</body></html>\n"]
+    assert [p["text"] for p in records[3]["passages"]] == [
+        "Envoys meet in Jakarta", "The foreign ministers said on Friday that <b>regional cooperation</b> will deepen."]

@@ -12,14 +12,22 @@ from textclf.articles.sources import read_articles
 from textclf.errors import UserError
 
 
-def test_text_and_markdown_files_are_one_article_each_read_as_they_are(tmp_path, monkeypatch):
+def test_text_markdown_and_html_files_are_one_article_each_read_as_they_are(tmp_path, monkeypatch):
     (tmp_path / "a.txt").write_bytes(b"\xef\xbb\xbfHeadline\r\nFirst line.\r\n")
     (tmp_path / "b.md").write_text("# Title\n\nA paragraph.\n", encoding="utf-8")
     articles = read_articles([str(tmp_path / "a.txt"), str(tmp_path / "b.md")])
     assert [(a.id, a.text) for a in articles] == [(str(tmp_path / "a.txt"), "Headline\r\nFirst line.\r\n"),
                                                   (str(tmp_path / "b.md"), "# Title\n\nA paragraph.\n")]
-    assert [a.markdown for a in articles] == [False, True]  # the model reads b.md without its markup
-    assert [a.markdown for a in read_articles([str(tmp_path / "a.txt")], markdown=True)] == [True]
+    assert [a.form for a in articles] == ["text", "markdown"]  # the model reads b.md without its markup
+    assert [a.form for a in read_articles([str(tmp_path / "a.txt")], markdown=True)] == ["markdown"]
+    (tmp_path / "c.HTML").write_text("<p>A page.</p>\n", encoding="utf-8")
+    (tmp_path / "d.htm").write_text("<p>Another.</p>\n", encoding="utf-8")
+    pages = read_articles([str(tmp_path / "c.HTML"), str(tmp_path / "d.htm"), str(tmp_path / "a.txt")], html=True)
+    assert [(a.form, a.text) for a in pages] == [("html", "<p>A page.</p>\n"), ("html", "<p>Another.</p>\n"),
+                                                 ("html", "Headline\r\nFirst line.\r\n")]
+    # a file's name says how it is written, whatever the flag says of the others
+    assert [a.form for a in read_articles([str(tmp_path / "b.md"), str(tmp_path / "c.HTML")], markdown=True)] == [
+        "markdown", "html"]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"From stdin. Two sentences.\n")))
     assert [(a.id, a.text) for a in read_articles(["-"])] == [("-", "From stdin. Two sentences.\n")]
 

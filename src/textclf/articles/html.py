@@ -3,7 +3,8 @@
 Each article's text is shown whole, its passages coloured by label (probabilities on hover), after
 a bar chart of its topic shares; with ``--explain``, the words that pushed a passage towards its
 label are marked (and those that pulled it away struck through), the rest of the explanation on
-hover; in a Markdown article, the markup the model did not read is grey. Several articles get an
+hover; in a Markdown or HTML article, the markup the model did not read is grey (a long run of it,
+such as a page's scripts and styles, shortened to its ends). Several articles get an
 index. The page needs nothing from the network: styles and charts are inline (CSS and SVG), and it
 runs no script.
 """
@@ -23,6 +24,9 @@ BOILERPLATE_COLOUR = "#bab0ac"
 MARKED_FOR = 3
 MARKED_AGAINST = 1
 BAR_WIDTH = 260
+# A run of markup longer than this (an HTML page's head, scripts, styles) shows only its ends.
+LONGEST_MARKUP_SHOWN = 200
+MARKUP_ENDS_SHOWN = (60, 30)
 
 STYLE = """
 body { font: 15px/1.55 system-ui, sans-serif; margin: 2em auto; max-width: 62em; color: #222; padding: 0 1em; }
@@ -51,7 +55,7 @@ def render_page(tagged: list[TaggedArticle], classes: list[str], model_uri: str,
              f"<title>{title}</title><style>{STYLE}</style></head><body>", f"<h1>{title}</h1>",
              f'<p class="note">Tagged by <code>{escape(model_uri)}</code>. Hover a passage for its probabilities'
              + ("; marked words pushed it towards its label, struck-through words pulled it away." if explained
-                else ".") + (" Markdown markup in grey: the model reads the words without it."
+                else ".") + (" Markup in grey: the model reads the words without it."
                              if any(article.markup for article in tagged) else "") + "</p>",
              _legend(classes, colours)]
     if len(tagged) > 1:
@@ -131,10 +135,18 @@ def _shown(article: TaggedArticle, start: int, end: int) -> str:
         markup_start, markup_end = max(markup_start, at), min(markup_end, end)
         if markup_start < markup_end:
             pieces += [escape(article.text[at:markup_start]),
-                       f'<span class="markup">{escape(article.text[markup_start:markup_end])}</span>']
+                       f'<span class="markup">{_markup_shown(article.text[markup_start:markup_end])}</span>']
             at = markup_end
     pieces.append(escape(article.text[at:end]))
     return "".join(pieces)
+
+
+def _markup_shown(markup: str) -> str:
+    """``markup``, escaped; a long run only its ends, and how much lies between them."""
+    if len(markup) <= LONGEST_MARKUP_SHOWN:
+        return escape(markup)
+    head, tail = MARKUP_ENDS_SHOWN
+    return f"{escape(markup[:head])} \u2026 {len(markup) - head - tail:,} characters \u2026 {escape(markup[-tail:])}"
 
 
 def _passage(article: TaggedArticle, passage: Passage, colours: dict[str, str]) -> str:

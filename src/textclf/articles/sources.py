@@ -1,8 +1,8 @@
-"""Articles from files: a plain-text or Markdown file is one article, named by its path; a JSONL
-or CSV file holds one article a record, named by its id column (``id`` when it has one) or else
-by ``FILE:LINE``, the line its record starts on. '-' reads one article from standard input. A
-``.md`` or ``.markdown`` file is read as Markdown (``articles.markdown``); ``markdown`` reads
-every article so.
+"""Articles from files: a plain-text, Markdown or HTML file is one article, named by its path; a
+JSONL or CSV file holds one article a record, named by its id column (``id`` when it has one) or
+else by ``FILE:LINE``, the line its record starts on. '-' reads one article from standard input. A
+``.md`` or ``.markdown`` file is read as Markdown (``articles.markdown``), an ``.html`` or ``.htm``
+file as HTML (``articles.html_input``); ``markdown`` or ``html`` reads every other article so.
 
 Texts are read as they are (no newline translation), so passage offsets index the file's text;
 only a leading byte-order mark is dropped. Every problem is a ``UserError`` naming the fix, found
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from textclf.articles.html_input import HTML_SUFFIXES
 from textclf.articles.tag import Article
 from textclf.errors import UserError
 from textclf.records import csv_rows, json_text, jsonl_objects, utf8
@@ -25,15 +26,17 @@ DEFAULT_ID_COLUMN = "id"
 
 
 def read_articles(sources: list[str], text_column: str = "text", id_column: str | None = None,
-                  markdown: bool = False) -> list[Article]:
+                  markdown: bool = False, html: bool = False) -> list[Article]:
     """Every article of ``sources``, in order. Raises ``UserError`` for a missing or unreadable
     file, a missing column, an empty article or an id used twice."""
+    if markdown and html:
+        raise UserError("--markdown and --html-articles: an article is written in one of them. Fix: pass one")
     articles, seen = [], {}
     for source in sources:
         found = len(articles)
+        form = _form(source, "markdown" if markdown else "html" if html else "text")
         for article, where in _articles(source, text_column, id_column):
-            if markdown or source.lower().endswith(MARKDOWN_SUFFIXES):
-                article = Article(article.id, article.text, markdown=True)
+            article = Article(article.id, article.text, form)
             if not article.text.strip():
                 raise UserError(f"article {article.id!r} ({where}) is empty. Fix: give it some text, or leave it out")
             if article.id in seen:
@@ -44,6 +47,13 @@ def read_articles(sources: list[str], text_column: str = "text", id_column: str 
         if len(articles) == found:
             raise UserError(f"no articles in {source}. Fix: give it one record per article, or leave it out")
     return articles
+
+
+def _form(source: str, otherwise: str) -> str:
+    """How the articles of ``source`` are written: by the file's name, else ``otherwise``."""
+    if source.lower().endswith(MARKDOWN_SUFFIXES):
+        return "markdown"
+    return "html" if source.lower().endswith(HTML_SUFFIXES) else otherwise
 
 
 def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
@@ -57,7 +67,7 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
     if path.is_dir():
         raise UserError(f"{path} is a folder, and --article reads files. Fix: pass its files, e.g. {path}/*.txt")
     if not path.is_file():
-        raise UserError(f"article file not found: {path}. Fix: pass an existing text, Markdown, JSONL or CSV file")
+        raise UserError(f"article file not found: {path}. Fix: pass an existing text, Markdown, HTML, JSONL or CSV file")
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         if id_column is not None:

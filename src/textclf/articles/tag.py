@@ -3,7 +3,8 @@
 Any model textclf registers will do, single- or multi-label: it answers a frame of texts with
 ``label`` (or ``labels``, a list) and one ``prob_<class>`` column per class. Passages of all the
 articles go to the model together, in batches, so many short articles cost one model call. The
-model reads a Markdown article's passages without their markup (``articles.markdown``).
+model reads a Markdown or HTML article's passages without their markup (``articles.markdown``,
+``articles.html_input``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from textclf.articles.html_input import readable_html
 from textclf.articles.markdown import Readable, explanation_in_passage, markup_spans, readable
 from textclf.articles.rollup import Topic, roll_up
 from textclf.articles.segment import UNITS, segment
@@ -20,15 +22,23 @@ from textclf.errors import UserError
 
 DEFAULT_BOILERPLATE_LABEL = "broadcast_boilerplate"
 BATCH_PASSAGES = 2000
+FORMS = ("text", "markdown", "html")  # how an article may be written
 
 
 @dataclass(frozen=True)
 class Article:
-    """An article to tag and what names it in the output; ``markdown``: read as Markdown."""
+    """An article to tag and what names it in the output; ``form``: how it is written, one of
+    ``FORMS`` (Markdown and HTML are read without their markup)."""
 
     id: object
     text: str
-    markdown: bool = False
+    form: str = "text"
+
+    def reading(self) -> Readable | None:
+        """The article as the model reads it, its markup left out (None: read as written)."""
+        if self.form == "markdown":
+            return readable(self.text)
+        return readable_html(self.text) if self.form == "html" else None
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ class Passage:
 class TaggedArticle:
     """An article's passages and topics. ``label_key`` is the model's: ``label`` for a
     single-label model, ``labels`` for a multi-label one. ``text``: the article, which the
-    passages' offsets index; ``markup``: the spans of it the model did not read (Markdown's)."""
+    passages' offsets index; ``markup``: the spans of it the model did not read (Markdown's or HTML's)."""
 
     id: object
     text: str
@@ -79,16 +89,26 @@ def check_articles(articles: list[Article], unit: str) -> None:
     for article in articles:
         if not isinstance(article.text, str) or not article.text.strip():
             raise UserError(f"article {article.id!r} has no text. Fix: give it some text, or leave it out")
-        if article.markdown and not readable(article.text).has_words():
-            raise UserError(f"article {article.id!r} has no words outside its Markdown markup. "
+        if article.form not in FORMS:
+            raise UserError(f"article {article.id!r} is written in {article.form!r}, which textclf does not read. "
+                            f"Fix: pass one of {', '.join(FORMS)}")
+        reading = article.reading()
+        if reading is not None and not reading.has_words():
+            markup = {"markdown": "Markdown", "html": "HTML"}[article.form]
+            raise UserError(f"article {article.id!r} has no words outside its {markup} markup. "
                             "Fix: give it some text, or leave it out")
 
 
 def _passages(article: Article, unit: str, article_reading: Readable | None) -> list[tuple[int, int, Readable | None]]:
-    """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown passage as
-    the model reads it, its part of ``article_reading`` (None: as written). A Markdown passage with
-    nothing to read (a rule ``---``, a link definition) is left untagged."""
-    spans = segment(article.text, unit, article.markdown)
+    """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown or HTML
+    passage as the model reads it, its part of ``article_reading`` (None: as written). A Markdown
+    passage with nothing to read (a rule ``---``, a link definition) is left untagged. An HTML
+    article's passages are found in what a browser shows (its paragraphs and lines, not the
+    source's), then spanned in the file."""
+    if article.form == "html":
+        spans = [article_reading.in_passage(start, end) for start, end in segment(article_reading.text, unit)]
+    else:
+        spans = segment(article.text, unit, article.form == "markdown")
     if article_reading is None:
         return [(start, end, None) for start, end in spans]
     readings = [(start, end, article_reading.within(start, end)) for start, end in spans]
@@ -105,8 +125,8 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     check_articles(articles, unit)
     if not articles:
         return []
-    # a Markdown article is read whole: its markup may span passages
-    article_readings = [readable(article.text) if article.markdown else None for article in articles]
+    # a Markdown or HTML article is read whole: its markup may span passages
+    article_readings = [article.reading() for article in articles]
     passages = [_passages(article, unit, reading) for article, reading in zip(articles, article_readings)]
     readings = [reading for article_passages in passages for _, _, reading in article_passages]
     texts = [article.text[start:end] if reading is None else reading.text
@@ -154,18 +174,22 @@ def _read_predictions(predictions: pd.DataFrame) -> tuple[str, list[tuple[str, .
 
 def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tracking_uri: str | None = None,
                  unit: str = "sentence", boilerplate_label: str | None = DEFAULT_BOILERPLATE_LABEL,
-                 ids=None, verify: bool = True, explain: bool = False, markdown: bool = False) -> list[dict]:
+                 ids=None, verify: bool = True, explain: bool = False, markdown: bool = False,
+                 html: bool = False) -> list[dict]:
     """Tag whole articles with a registered model: for each, its passages with their offsets,
     label(s), probabilities (and with ``explain``, explanations), and its topics, as ``textclf
-    predict --article`` writes them (one dict an article; ids ``ids``, else 0, 1, ...; ``markdown``:
-    the texts are Markdown). See ``textclf.tag_articles``."""
+    predict --article`` writes them (one dict an article; ids ``ids``, else 0, 1, ...; ``markdown``
+    or ``html``: the texts are Markdown, or HTML). See ``textclf.tag_articles``."""
     if isinstance(texts, str):
         raise UserError("texts is one string, not a list of articles. Fix: pass [text]")
+    if markdown and html:
+        raise UserError("markdown=True and html=True: an article is written in one of them. Fix: pass one")
     texts = list(texts)
     ids = list(range(len(texts))) if ids is None else list(ids)
     if len(ids) != len(texts):
         raise UserError(f"{len(ids)} ids for {len(texts)} texts. Fix: pass one id per text")
-    articles = [Article(article_id, text, markdown) for article_id, text in zip(ids, texts)]
+    form = "markdown" if markdown else "html" if html else "text"
+    articles = [Article(article_id, text, form) for article_id, text in zip(ids, texts)]
     check_articles(articles, unit)
     if not articles:
         return []

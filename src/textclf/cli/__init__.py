@@ -110,13 +110,16 @@ def _add_predict(commands) -> None:
         "whole articles", "split each article into passages, tag them, and roll up its topics: one JSON line an "
                           "article ({article, passages, topics}) to --output")
     articles.add_argument("--article", nargs="+", default=None, metavar="FILE",
-                          help="text or Markdown files (one article each; '-' reads one from stdin), or JSONL/CSV "
-                               "files with one article a record (--text-column)")
+                          help="text, Markdown or HTML files (one article each; '-' reads one from stdin), or "
+                               "JSONL/CSV files with one article a record (--text-column)")
     articles.add_argument("--unit", choices=["sentence", "line", "paragraph"], default=None,
                           help="what a passage is (default: sentence; a sentence never runs past a line break)")
     articles.add_argument("--markdown", action="store_true", default=None,
                           help="read every article as Markdown: the model reads passages without their markup "
                                "(link targets, emphasis, heading and quote markers); .md and .markdown files always are")
+    articles.add_argument("--html-articles", action="store_true", default=None,
+                          help="read every article as HTML: the model reads what a browser shows (no tags, scripts "
+                               "or styles), passages are its paragraphs' sentences; .html and .htm files always are")
     articles.add_argument("--article-id-column", default=None, metavar="NAME",
                           help="column naming each article of a JSONL/CSV file (default: id, when present; "
                                "otherwise FILE:LINE)")

@@ -17,7 +17,8 @@ from textclf.errors import UserError
 # What only one of the two modes reads: passed to the other, each is refused rather than ignored.
 PASSAGE_FLAGS = {"top_k": "--top-k", "min_confidence": "--min-confidence", "id_column": "--id-column",
                  "format": "--format"}
-ARTICLE_FLAGS = {"unit": "--unit", "markdown": "--markdown", "article_id_column": "--article-id-column",
+ARTICLE_FLAGS = {"unit": "--unit", "markdown": "--markdown", "html_articles": "--html-articles",
+                 "article_id_column": "--article-id-column",
                  "passages_csv": "--passages-csv", "html": "--html", "boilerplate_label": "--boilerplate-label"}
 
 
@@ -57,7 +58,8 @@ def predict_articles(args) -> None:
     from textclf.tracking.discovery import find_tracking_uri
 
     unit = args.unit or "sentence"
-    articles = read_articles(args.article, args.text_column, args.article_id_column, bool(args.markdown))
+    articles = read_articles(args.article, args.text_column, args.article_id_column, bool(args.markdown),
+                             bool(args.html_articles))
     check_articles(articles, unit)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     boilerplate = DEFAULT_BOILERPLATE_LABEL if args.boilerplate_label is None else args.boilerplate_label or None
