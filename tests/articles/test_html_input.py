@@ -61,3 +61,45 @@ def test_small_pages(written, read):
     reading = readable_html(written)
     assert reading.text == read
     assert all(written[at] == char for char, at in zip(reading.text, reading.origin) if char.isalnum())
+
+
+@pytest.mark.parametrize("written, read", [
+    ("<table><tr><td>Seoul</td><td>Tokyo</td></tr></table>", "Seoul\n\nTokyo"),  # a cell is a paragraph
+    ("<head><title>Wire</title><p>Story</p>", "Story"),  # no <body>: the head ends where content begins
+    ("<head><meta charset=utf-8>Story", "Story"),
+    ("<p>Shown.</p><!-- <p>old version</p>", "Shown."),  # a comment never closed hides the rest
+    ("<script>document.write('<!--')</script><p>Shown.</p>", "Shown."),  # that is no comment
+    ("<pre>line one\nline two</pre>after", "line one\nline two\n\nafter"),
+    ("<iframe><p>fallback</p></iframe>shown", "shown"),
+])
+def test_what_a_browser_shows_of_unusual_pages(written, read):
+    assert readable_html(written).text == read
+
+
+def test_a_reference_is_read_from_whole_and_what_follows_it_from_itself():
+    written = "<p>He said &ldquo;No.&rdquo; &copy2026 Wire &#65;&#66;</p>"
+    reading = readable_html(written)
+    assert reading.text == "He said \u201cNo.\u201d \u00a92026 Wire AB"
+    # a passage that ends on a reference's character ends after the whole reference
+    assert written[slice(*reading.in_passage(0, reading.text.index("\u201d") + 1))] == "He said &ldquo;No.&rdquo;"
+    # the digits after &copy (written without ';') are read from themselves
+    digits = reading.text.index("2026")
+    assert written[slice(*reading.in_passage(digits, digits + 4))] == "2026"
+    assert written[slice(*reading.in_passage(reading.text.index("AB"), len(reading.text)))] == "&#65;&#66;"
+
+
+@pytest.mark.timeout(60)
+def test_a_page_of_unclosed_tags_is_read_in_linear_time():
+    """Python's parser (before 3.11.13) searched to the end of the page for each '<' with no '>'
+    after it: 360,000 characters of '<a ' took 116 s. Read in linear time, it takes milliseconds:
+    the 60 s limit fails only if the quadratic search comes back."""
+    reading = readable_html("<p>Start.</p>" + "<a " * 120_000)
+    assert reading.text.startswith("Start.\n\n<a <a ")
+
+
+def test_the_markup_is_what_no_character_read_comes_from():
+    from textclf.articles.markdown import markup_spans
+
+    written = "<p>Seoul &amp; <b>Tokyo</b></p>"
+    grey = [written[start:end] for start, end in markup_spans(written, readable_html(written))]
+    assert grey == ["<p>", "<b>", "</b></p>"]  # "&amp;" shows as "&": not markup

@@ -2,19 +2,22 @@
 shows them, and where each one stands in the file.
 
 Tags, comments and character references (``&amp;``, ``&#8217;``) are how HTML is written, not
-text; the contents of ``<script>``, ``<style>``, ``<head>`` and ``<title>`` (the browser's tab,
-not the article), ``<template>`` and ``<noscript>`` are not shown at all (a ``<body>`` ends a
-``<head>`` left open). Left in, they are words and
-character n-grams the model never saw in training. What is kept is read as a browser lays it out:
-a run of spaces and line breaks in the source is one space, a block (a paragraph, a heading, a list
-item, a table cell...) starts a paragraph of its own and ``<br>`` starts a line, so passages are
-found in the page's paragraphs, not in its source lines.
+text; the contents of ``<head>``, ``<title>`` (the browser's tab, not the article), ``<script>``,
+``<style>``, ``<template>``, ``<noscript>``, ``<iframe>``, ``<noembed>`` and ``<noframes>`` are not
+shown at all. Left in, they are words and character n-grams the model never saw in training. What
+is kept is read as a browser lays it out: a run of spaces and line breaks in the source is one
+space (in ``<pre>``, a line break stays one), a block (a paragraph, a heading, a list item, a table
+cell...) starts a paragraph of its own and ``<br>`` starts a line, so passages are found in the
+page's paragraphs, not in its source lines. A head left open ends, as in a browser, where the
+body's content begins; a comment left open hides the rest of the page.
 
 The result is a ``Readable`` like a Markdown article's (``articles.markdown``): every character
-remembers where it stands in the file (a reference's character: where the reference begins; a
+remembers where it was read from in the file (a reference's character: the whole reference; a
 break: where its tag begins), so passages and explanations point into the file as written.
-Python's own ``html.parser`` reads the page: it accepts any page, however malformed, without
-fetching anything.
+Python's own ``html.parser`` reads the page, fetching nothing. On Python before 3.13.4 (and
+3.12.11, 3.11.13) it takes quadratic time over ``<``s that no ``>`` follows; the parser is given
+the page up to the first of them, and the rest is read here as text, as written (360,000
+characters of ``<a `` took 116 s, now milliseconds).
 """
 
 from __future__ import annotations
@@ -25,27 +28,47 @@ from html.parser import HTMLParser
 from textclf.articles.markdown import Readable
 
 HTML_SUFFIXES = (".html", ".htm")
-NOT_SHOWN = frozenset({"script", "style", "head", "title", "template", "noscript"})
+NOT_SHOWN = frozenset({"head", "title", "script", "style", "template", "noscript", "iframe", "noembed", "noframes"})
+# What a <head> may hold: any other start tag, or text, is the body's (a browser ends the head there).
+HEAD_CONTENT = frozenset({"base", "link", "meta", "noscript", "script", "style", "template", "title"})
 # Tags whose start or end breaks the flow of text into a new paragraph (as a browser's block boxes).
 BLOCKS = frozenset({"address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div", "dl",
                     "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6",
                     "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table",
                     "td", "th", "tr", "ul"})
-LINE_BREAK = "br"
-PARAGRAPH = "\n\n"
+LINE, PARAGRAPH = "\n", "\n\n"
+COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"
 
 
 def readable_html(written: str) -> Readable:
     """``written`` (an HTML page or fragment) as a browser shows its text, and where each character
-    kept stands in it."""
+    kept was read from in it."""
+    shown = _before_an_open_comment(written)
+    # from the first '<' that no '>' follows, the parser would search to the end for each '<'
+    unclosed = shown.find("<", shown.rfind(">") + 1)
+    parsed = len(shown) if unclosed < 0 else unclosed
     reader = _Reader(written)
-    reader.feed(written)
+    reader.feed(shown[:parsed])
     reader.close()
+    reader.text(shown[parsed:], parsed)  # text as written (no tag can end in it)
     return reader.reading()
 
 
+def _before_an_open_comment(written: str) -> str:
+    """``written`` up to the comment that is never closed, if one is: the rest is that comment.
+    (Not a ``<!--`` in a script or style, whose end tag follows: that is the script's text.)"""
+    at = written.find(COMMENT_OPEN)
+    while at >= 0:
+        end = written.find(COMMENT_CLOSE, at + len(COMMENT_OPEN))
+        if end < 0:
+            rest = written[at:].lower()
+            return written if "</script" in rest or "</style" in rest else written[:at]
+        at = written.find(COMMENT_OPEN, end + len(COMMENT_CLOSE))
+    return written
+
+
 class _Reader(HTMLParser):
-    """Collects the shown characters with their offsets in the page, one event at a time."""
+    """Collects the shown characters with where each was read from, one parser event at a time."""
 
     def __init__(self, written: str):
         super().__init__(convert_charrefs=False)  # references come one by one, each at its own offset
@@ -53,29 +76,47 @@ class _Reader(HTMLParser):
         self.line_starts = [0, *(at + 1 for at, char in enumerate(written) if char == "\n")]
         self.chars: list[str] = []
         self.origin: list[int] = []
+        self.ends: list[int] = []
         self.hidden: list[str] = []  # the open NOT_SHOWN elements, innermost last
+        self.preformatted = 0  # open <pre> elements: their line breaks are shown
 
     def handle_starttag(self, tag, attrs):
-        if tag == "body" and "head" in self.hidden:  # a <head> left open ends where the body begins
+        if self.hidden == ["head"] and tag not in HEAD_CONTENT:
             self._close("head")
-        self._tag(tag, opening=True)
+        if tag in NOT_SHOWN:
+            self.hidden.append(tag)
+        if tag == "pre":
+            self.preformatted += 1
+        self._break_at(tag)
 
-    def handle_startendtag(self, tag, attrs):  # <br/>, <p/>
-        self._tag(tag, opening=False)
+    def handle_startendtag(self, tag, attrs):
+        """``<br/>``, ``<p/>``: an element that ends where it starts (so is ``<script/>``, as
+        Python's parser reads it: it hides nothing after it)."""
+        self._break_at(tag)
 
     def handle_endtag(self, tag):
         if tag in NOT_SHOWN:
             if tag in self.hidden:
                 self._close(tag)
             return
-        self._tag(tag, opening=False)
+        if tag == "pre" and self.preformatted:
+            self.preformatted -= 1
+        self._break_at(tag)
 
     def handle_data(self, data):
+        self.text(data, self._offset())
+
+    def text(self, data: str, at: int) -> None:
+        """``data``, text that starts at ``at`` in the page."""
+        if self.hidden == ["head"] and data.strip():
+            self._close("head")
         if self.hidden:
             return
-        at = self._offset()
         for i, char in enumerate(data):
-            self._add(" " if char.isspace() else char, at + i)
+            if char == "\n" and self.preformatted:
+                self._break(LINE, at + i)
+            else:
+                self._add(" " if char.isspace() else char, at + i, at + i + 1)
 
     def handle_entityref(self, name):
         self._reference(f"&{name}")
@@ -83,68 +124,71 @@ class _Reader(HTMLParser):
     def handle_charref(self, name):
         self._reference(f"&#{name}")
 
-    def _close(self, tag: str) -> None:
-        """Close the innermost open ``tag`` of ``hidden``, and whatever was left open inside it."""
-        del self.hidden[len(self.hidden) - 1 - self.hidden[::-1].index(tag):]
-
-    def _tag(self, tag: str, opening: bool) -> None:
-        if opening and tag in NOT_SHOWN:
-            self.hidden.append(tag)
-        elif self.hidden:
-            return
-        elif tag == LINE_BREAK:
-            self._break("\n")
-        elif tag in BLOCKS:
-            self._break(PARAGRAPH)
-
     def _reference(self, reference: str) -> None:
-        """``reference`` (``&amp``, ``&#8221``) and the ``;`` after it, if it was written."""
+        """``reference`` (``&amp``, ``&#8221``, and the ``;`` after it when written) as shown: its
+        characters read from the whole reference, and what it leaves as written (``&copy2026``:
+        ``©`` and then ``2026``) from its own characters."""
         if self.hidden:
             return
         at = self._offset()
         if self.written.startswith(";", at + len(reference)):
             reference += ";"
         text = unescape(reference)  # an unknown name stays as written, as a browser shows it
-        for i, char in enumerate(text[:len(reference)]):  # one offset per character, never past the reference
-            self._add(" " if char.isspace() else char, at + i)  # &nbsp; too: a space to read
+        kept = _common_suffix(text, reference)
+        literal_at = at + len(reference) - kept
+        for i, char in enumerate(text[:len(text) - kept][:literal_at - at]):
+            self._add(" " if char.isspace() else char, at + i, literal_at)  # &nbsp; too: a space to read
+        for i, char in enumerate(text[len(text) - kept:]):
+            self._add(char, literal_at + i, literal_at + i + 1)
 
-    def _break(self, kind: str) -> None:
-        """A line or paragraph break where the current tag begins (a tag is at least 3 characters
-        long: room for both characters of a paragraph break). Spaces before it are dropped, and
-        breaks in a row are one, the stronger."""
-        while self.chars and self.chars[-1] == " ":
-            self.chars.pop()
-            self.origin.pop()
-        if not self.chars or self.chars[-1] == "\n" and (kind == "\n" or self._ends_with(PARAGRAPH)):
+    def _close(self, tag: str) -> None:
+        """Close the innermost open ``tag`` of ``hidden``, and whatever was left open inside it."""
+        del self.hidden[len(self.hidden) - 1 - self.hidden[::-1].index(tag):]
+
+    def _break_at(self, tag: str) -> None:
+        if self.hidden:
             return
-        if self.chars[-1] == "\n":  # a line break followed by a paragraph break: one paragraph break
-            self.chars.pop()
-            self.origin.pop()
-        at = self._offset()
-        for i, char in enumerate(kind):
-            self.chars.append(char)
-            self.origin.append(at + i)
+        if tag == "br":
+            self._break(LINE, self._offset())
+        elif tag in BLOCKS:
+            self._break(PARAGRAPH, self._offset())
 
-    def _add(self, char: str, at: int) -> None:
+    def _break(self, kind: str, at: int) -> None:
+        """A line or paragraph break read from ``at`` (a tag is at least 3 characters long: room
+        for both characters of a paragraph break). Spaces before it are dropped, and breaks in a
+        row are one, the stronger."""
+        self._drop_trailing(" ")
+        already = "".join(self.chars[-2:]).count("\n")
+        if not self.chars or already >= len(kind):
+            return
+        self._drop_trailing("\n")  # a line break, then a paragraph break: one paragraph break
+        for i, char in enumerate(kind):
+            self._add(char, at + i, at + i + 1)
+
+    def _add(self, char: str, at: int, end: int) -> None:
         if char == " " and (not self.chars or self.chars[-1] in " \n"):
             return  # a run of spaces is one, and none opens a line
         self.chars.append(char)
         self.origin.append(at)
+        self.ends.append(end)
 
-    def _ends_with(self, text: str) -> bool:
-        return "".join(self.chars[-len(text):]) == text
+    def _drop_trailing(self, char: str) -> None:
+        while self.chars and self.chars[-1] == char:
+            del self.chars[-1], self.origin[-1], self.ends[-1]
 
     def _offset(self) -> int:
         line, column = self.getpos()
         return self.line_starts[line - 1] + column
 
     def reading(self) -> Readable:
-        while self.chars and self.chars[-1] in " \n":
-            self.chars.pop()
-            self.origin.pop()
-        return Readable("".join(self.chars), tuple(self.origin))
+        self._drop_trailing(" ")
+        self._drop_trailing("\n")
+        return Readable("".join(self.chars), tuple(self.origin), tuple(self.ends))
 
 
-def is_html(source: str) -> bool:
-    """Whether the file ``source`` is read as HTML: by its name."""
-    return source.lower().endswith(HTML_SUFFIXES)
+def _common_suffix(a: str, b: str) -> int:
+    """How many characters ``a`` and ``b`` end with alike."""
+    count = 0
+    while count < min(len(a), len(b)) and a[-1 - count] == b[-1 - count]:
+        count += 1
+    return count

@@ -66,16 +66,25 @@ KEPT, LEFT, SPACE = 0, 1, 2  # what becomes of a character of the article
 
 @dataclass(frozen=True)
 class Readable:
-    """A text without its markup. ``origin[i]``: where ``text[i]`` stands in the text as written
-    (``text[i]`` is that character, or a space where an HTML tag began)."""
+    """A text without its markup. ``origin[i]``: where ``text[i]`` stands in the text as written,
+    in order: ``text[i]`` is that character, or what markup left in its place (a space where a
+    Markdown HTML tag began; an HTML page's break where its tag begins, a reference's character
+    where the reference begins). ``ends[i]``: where what ``text[i]`` was read from ends (a whole
+    reference such as ``&amp;``); empty when every character was read from one (``origin[i] + 1``)."""
 
     text: str
     origin: tuple[int, ...]
+    ends: tuple[int, ...] = ()
+
+    def end(self, i: int) -> int:
+        """Where what ``text[i]`` was read from ends in the text as written."""
+        return self.ends[i] if self.ends else self.origin[i] + 1
 
     def within(self, start: int, end: int) -> Readable:
         """What is read of ``written[start:end]``, its ``origin`` counted from ``start``."""
         first, last = bisect_left(self.origin, start), bisect_left(self.origin, end)
-        return Readable(self.text[first:last], tuple(at - start for at in self.origin[first:last]))
+        return Readable(self.text[first:last], tuple(at - start for at in self.origin[first:last]),
+                        tuple(at - start for at in self.ends[first:last]))
 
     def has_words(self) -> bool:
         """Whether anything is left to read (a rule ``---`` or a link definition leaves nothing)."""
@@ -84,9 +93,9 @@ class Readable:
     def in_passage(self, start: int, end: int) -> tuple[int, int]:
         """``text[start:end]``'s span in the text as written (markup inside it included)."""
         if start >= end:
-            at = self.origin[start] if start < len(self.origin) else (self.origin[-1] + 1 if self.origin else 0)
+            at = self.origin[start] if start < len(self.origin) else (self.end(len(self.origin) - 1) if self.origin else 0)
             return at, at
-        return self.origin[start], self.origin[end - 1] + 1
+        return self.origin[start], self.end(end - 1)
 
 
 def readable(written: str) -> Readable:
@@ -113,10 +122,14 @@ def readable(written: str) -> Readable:
 
 
 def markup_spans(written: str, reading: Readable) -> tuple[tuple[int, int], ...]:
-    """``(start, end)`` of each run of ``written`` that ``reading`` leaves out: its markup."""
+    """``(start, end)`` of each run of ``written`` that ``reading`` leaves out: its markup. What a
+    character was read from is not markup: itself, unless markup put another in its place (a space
+    for a tag, a break), or a whole reference (``&amp;`` shows as ``&``)."""
     as_written = [False] * len(written)
-    for at, char in zip(reading.origin, reading.text):
-        as_written[at] = written[at] == char
+    for i, (at, char) in enumerate(zip(reading.origin, reading.text)):
+        end = reading.end(i)
+        if end - at > 1 or written[at] == char:
+            as_written[at:end] = [True] * (end - at)
     spans, start = [], None
     for at, read in enumerate([*as_written, True]):
         if not read and start is None:

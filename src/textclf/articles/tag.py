@@ -10,6 +10,7 @@ model reads a Markdown or HTML article's passages without their markup (``articl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
@@ -23,6 +24,7 @@ from textclf.errors import UserError
 DEFAULT_BOILERPLATE_LABEL = "broadcast_boilerplate"
 BATCH_PASSAGES = 2000
 FORMS = ("text", "markdown", "html")  # how an article may be written
+MARKUP_NAMES = {"markdown": "Markdown", "html": "HTML"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Article:
     text: str
     form: str = "text"
 
+    @cached_property  # read once, though checked before tagging (and a large page takes a second)
     def reading(self) -> Readable | None:
         """The article as the model reads it, its markup left out (None: read as written)."""
         if self.form == "markdown":
@@ -83,7 +86,8 @@ class TaggedArticle:
 
 
 def check_articles(articles: list[Article], unit: str) -> None:
-    """Raise ``UserError`` for an unknown ``unit`` or an article with no text: before a model loads."""
+    """Raise ``UserError`` for an unknown ``unit``, an article with no text, in an unknown form, or
+    with no words outside its markup: before a model loads."""
     if unit not in UNITS:
         raise UserError(f"unknown unit {unit!r}. Fix: pass one of {', '.join(UNITS)}")
     for article in articles:
@@ -92,11 +96,9 @@ def check_articles(articles: list[Article], unit: str) -> None:
         if article.form not in FORMS:
             raise UserError(f"article {article.id!r} is written in {article.form!r}, which textclf does not read. "
                             f"Fix: pass one of {', '.join(FORMS)}")
-        reading = article.reading()
-        if reading is not None and not reading.has_words():
-            markup = {"markdown": "Markdown", "html": "HTML"}[article.form]
-            raise UserError(f"article {article.id!r} has no words outside its {markup} markup. "
-                            "Fix: give it some text, or leave it out")
+        if article.reading is not None and not article.reading.has_words():
+            raise UserError(f"article {article.id!r} has no words outside its {MARKUP_NAMES[article.form]} "
+                            "markup. Fix: give it some text, or leave it out")
 
 
 def _passages(article: Article, unit: str, article_reading: Readable | None) -> list[tuple[int, int, Readable | None]]:
@@ -126,7 +128,7 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     if not articles:
         return []
     # a Markdown or HTML article is read whole: its markup may span passages
-    article_readings = [article.reading() for article in articles]
+    article_readings = [article.reading for article in articles]
     passages = [_passages(article, unit, reading) for article, reading in zip(articles, article_readings)]
     readings = [reading for article_passages in passages for _, _, reading in article_passages]
     texts = [article.text[start:end] if reading is None else reading.text

@@ -115,11 +115,13 @@ def _add_predict(commands) -> None:
     articles.add_argument("--unit", choices=["sentence", "line", "paragraph"], default=None,
                           help="what a passage is (default: sentence; a sentence never runs past a line break)")
     articles.add_argument("--markdown", action="store_true", default=None,
-                          help="read every article as Markdown: the model reads passages without their markup "
-                               "(link targets, emphasis, heading and quote markers); .md and .markdown files always are")
+                          help="read the articles as Markdown: the model reads passages without their markup "
+                               "(link targets, emphasis, heading and quote markers); .md and .markdown files always "
+                               "are, .html and .htm files never")
     articles.add_argument("--html-articles", action="store_true", default=None,
-                          help="read every article as HTML: the model reads what a browser shows (no tags, scripts "
-                               "or styles), passages are its paragraphs' sentences; .html and .htm files always are")
+                          help="read the articles as HTML: the model reads what a browser shows (no tags, scripts "
+                               "or styles), passages are its paragraphs' sentences; .html and .htm files always are, "
+                               ".md and .markdown files never")
     articles.add_argument("--article-id-column", default=None, metavar="NAME",
                           help="column naming each article of a JSONL/CSV file (default: id, when present; "
                                "otherwise FILE:LINE)")
