@@ -30,7 +30,7 @@ from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.search.trial import run_tags as search_run_tags
 from textclf.search.trial import search_trial
-from textclf.tracking.background import open_tracker
+from textclf.tracking.background import check_store, open_tracker
 from textclf.tracking.description import describe_run
 
 
@@ -42,6 +42,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     """
     started = time.time()  # the run's start time in MLflow: reading the data is part of the work
     seed_everything(cfg.seed)
+    check_store(cfg.tracking)  # before the data is read: a store that cannot be used fails in a second
     dataset = build(cfg.data, "data")
     report_dropped_overlap(dataset)
     task = build(cfg.task, "task")

@@ -166,11 +166,33 @@ def test_a_start_or_stop_waits_while_another_holds_the_folder(tmp_path):
 
 def test_a_wrong_password_is_one_line_naming_the_fix(team_server, tmp_path):
     url, _ = team_server
-    result = run_train(tmp_path, f"tracking.uri={url}", env=credentials(password="not-the-password"))
+    # found before the data is read (which would fail here too: the file is missing)
+    result = run_train(tmp_path, f"tracking.uri={url}", "data=files", f"data.train={tmp_path}/missing.csv",
+                       env=credentials(password="not-the-password"))
     assert result.returncode != 0
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert "the server asks who you are (401)" in line and "Fix: export MLFLOW_TRACKING_USERNAME" in line
     assert "Traceback" not in result.stderr
+
+
+def test_who_is_asking_is_checked_before_any_work(team_server, monkeypatch, cli_in_process):
+    """The sign-in check train.py, predict and compare run before their work, signed in as MLflow's
+    client would be (a token: tests/tracking/test_tracker.py)."""
+    from textclf.errors import UserError
+    from textclf.tracking.store import check_reachable
+
+    url, _ = team_server
+    for user, password in (("admin", "not-the-password"), (None, None)):
+        for name, value in (("MLFLOW_TRACKING_USERNAME", user), ("MLFLOW_TRACKING_PASSWORD", password)):
+            monkeypatch.setenv(name, value) if value else monkeypatch.delenv(name, raising=False)
+        with pytest.raises(UserError, match=r"the server asks who you are \(401\)"):
+            check_reachable(url, 5)
+        for command in (["compare"], ["predict", "--model-uri", "models:/diplomacy-topics@champion", "-"]):
+            result = cli_in_process(*command, "--tracking-uri", url, stdin="A text.\n")
+            assert result.returncode == 2 and result.stderr.startswith("error: cannot use tracking store")
+            assert "(401)" in result.stderr and len(result.stderr.splitlines()) == 1
+    sign_in(monkeypatch)
+    check_reachable(url, 5)  # the right password: no error
 
 
 @pytest.mark.parametrize("password, message", [

@@ -86,5 +86,48 @@ def test_store_kinds_and_reachability(tmp_path):
         check_reachable(f"sqlite:///{tmp_path}/missing/mlflow.db", 1)
     with pytest.raises(UserError, match="unreachable"):
         check_reachable("http://127.0.0.1:9", 1)
+
+
+def test_a_server_behind_a_token_is_asked_with_the_token(monkeypatch):
+    """A server that wants a bearer token (MLFLOW_TRACKING_TOKEN, as MLflow's client sends it; here
+    a proxy's stand-in answering /health and 401 without the token) is asked with it."""
+    import http.server
+    import threading
+
+    class TokenProxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            signed_in = self.headers.get("Authorization") == "Bearer right-token"
+            self.send_response(200 if self.path == "/health" or signed_in else 401)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_AUTH"):
+            monkeypatch.delenv(name, raising=False)
+        for token in (None, "wrong-token"):
+            monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token) if token else monkeypatch.delenv("MLFLOW_TRACKING_TOKEN",
+                                                                                                raising=False)
+            with pytest.raises(UserError, match=r"the server asks who you are \(401\)"):
+                check_reachable(url, 5)
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "right-token")
+        check_reachable(url, 5)
+        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "wrong-token")
+        monkeypatch.setenv("MLFLOW_TRACKING_AUTH", "a_plugin")  # its own requests: not asked here
+        check_reachable(url, 5)
+    finally:
+        server.shutdown()
+
+
+def test_the_store_is_checked_before_the_data_is_read(tmp_path, train_in_process):
+    """A store that cannot be used fails a run in a second, not after the data's minutes: here
+    the data is missing too, and the store is what the one line names."""
+    result = train_in_process(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/missing/mlflow.db", "data=files",
+                              f"data.train={tmp_path}/missing.csv")
+    assert result.returncode == 2 and "tracking store folder" in result.stderr and "missing.csv" not in result.stderr
     assert ui_command("http://h:5000") == "open http://h:5000"
     assert ui_command("sqlite:////x.db").startswith("mlflow ui --backend-store-uri")

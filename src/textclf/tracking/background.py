@@ -51,12 +51,19 @@ from textclf.tracking.store import (Registration, check_reachable, is_remote, se
 END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
 
 
+def check_store(tracking: DictConfig) -> None:
+    """Raise ``UserError`` for tracking settings (``cfg.tracking``) that cannot work: a name MLflow
+    would refuse, a store that cannot be reached, a server that refuses the user and password given."""
+    settings = store_settings(tracking)
+    server_silence_seconds(tracking)
+    check_reachable(settings["uri"], settings["connect_timeout"])
+
+
 @contextlib.contextmanager
 def open_tracker(cfg: DictConfig, dataset, description: RunDescription):
-    """A started run in the store ``cfg.tracking`` names, described by ``description``, with the
-    config and dataset logged."""
+    """A started run in the store ``cfg.tracking`` names (``check_store``: checked), described by
+    ``description``, with the config and dataset logged."""
     tracking, silence = store_settings(cfg.tracking), server_silence_seconds(cfg.tracking)
-    check_reachable(tracking["uri"], tracking["connect_timeout"])
     with BackgroundTracker(tracking, server_silence_seconds=silence) as tracker, tracker.run(description):
         tracker.log_config(cfg)
         tracker.log_dataset(dataset.summary())

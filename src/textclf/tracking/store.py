@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
+import os
 import re
 import shlex
 import socket
@@ -19,6 +21,9 @@ from pathlib import Path
 from textclf.errors import UserError
 from textclf.tracking.names import check_names
 
+# An endpoint every MLflow server has: one with sign-in answers 401 unless the user and password
+# MLflow's client would send are right (another answer, a 404 or a 403, is not this check's concern).
+SIGN_IN_PROBE = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
 HEARTBEAT_SECONDS = 3  # a tracking server is asked for its health this often, and waited for this long
 RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
 
@@ -147,9 +152,31 @@ def check_reachable(uri: str, timeout: float) -> None:
             reason = getattr(error, "reason", error)
             raise UserError(f"tracking server {shown(uri)} is unreachable ({reason}). "
                             f"Fix: start it, or point {STORE_SETTING} elsewhere") from None
+        _check_signed_in(uri, timeout)
     elif kind is StoreKind.SQLITE and not sqlite_path(uri).parent.is_dir():
         raise UserError(f"tracking store folder {sqlite_path(uri).parent} does not exist. "
                         f"Fix: create it or change {STORE_SETTING}")
+
+
+def _check_signed_in(uri: str, timeout: float) -> None:
+    """Fail before training when a server with sign-in refuses who MLflow's client would say it is:
+    ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic), else ``MLFLOW_TRACKING_TOKEN``
+    (bearer). Not asked with an auth plugin (``MLFLOW_TRACKING_AUTH``), whose requests only it makes."""
+    if os.environ.get("MLFLOW_TRACKING_AUTH"):
+        return
+    request = urllib.request.Request(uri.rstrip("/") + SIGN_IN_PROBE)
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password:
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
+    elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
+    try:
+        urllib.request.urlopen(request, timeout=timeout).close()
+    except urllib.error.HTTPError as error:
+        if error.code == 401:
+            raise signed_out(uri) from None
+    except (urllib.error.URLError, OSError):
+        pass  # it answered /health a moment ago: what fails now, MLflow's client reports
 
 
 # Exceptions from these libraries mean the store failed (unwritable, corrupt, unreachable).
@@ -188,10 +215,8 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
     cause = re.sub(r"^\((sqlite3|psycopg2?|pymysql)\.\w+\)\s*", "", cause)  # SQLAlchemy's wrapper prefix
     lowered = cause.lower()
     if "error code 401" in lowered or getattr(error, "error_code", None) == "UNAUTHENTICATED":
-        cause = "the server asks who you are (401), and the user name or password given is missing or wrong"
-        fix = ("export MLFLOW_TRACKING_USERNAME=... MLFLOW_TRACKING_PASSWORD=... (the server's admin sets up "
-               "users)")
-    elif "error code 403" in lowered or getattr(error, "error_code", None) == "PERMISSION_DENIED":
+        return signed_out(uri)
+    if "error code 403" in lowered or getattr(error, "error_code", None) == "PERMISSION_DENIED":
         fix = "ask the server's admin for permission on this experiment or model, or sign in as another user"
     elif "readonly" in lowered or "read-only" in lowered or "permission denied" in lowered:
         fix = f"make the store and its folder writable, or point {STORE_SETTING} at a store you can write"
@@ -201,6 +226,13 @@ def unusable_store(uri: str, error: BaseException) -> UserError:
     else:
         fix = f"check {STORE_SETTING}"
     return UserError(f"cannot use tracking store {shown(uri)}: {cause}. Fix: {fix}")
+
+
+def signed_out(uri: str) -> UserError:
+    """One line for a server that does not know who is asking (401)."""
+    return UserError(f"cannot use tracking store {shown(uri)}: the server asks who you are (401), and the user "
+                     "name or password given is missing or wrong. Fix: export MLFLOW_TRACKING_USERNAME=... "
+                     "MLFLOW_TRACKING_PASSWORD=... (the server's admin sets up users)")
 
 
 def ui_command(uri: str) -> str:
