@@ -42,7 +42,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     """
     started = time.time()  # the run's start time in MLflow: reading the data is part of the work
     seed_everything(cfg.seed)
-    check_store(cfg.tracking)  # before the data is read: a store that cannot be used fails in a second
+    if launched_ranks().main:  # the process that tracks: a store it cannot use fails it before the data is read
+        check_store(cfg.tracking)
     dataset = build(cfg.data, "data")
     report_dropped_overlap(dataset)
     task = build(cfg.task, "task")

@@ -86,39 +86,48 @@ def test_store_kinds_and_reachability(tmp_path):
         check_reachable(f"sqlite:///{tmp_path}/missing/mlflow.db", 1)
     with pytest.raises(UserError, match="unreachable"):
         check_reachable("http://127.0.0.1:9", 1)
+    assert ui_command("http://h:5000") == "open http://h:5000"
+    assert ui_command("sqlite:////x.db").startswith("mlflow ui --backend-store-uri")
 
 
-def test_a_server_behind_a_token_is_asked_with_the_token(monkeypatch):
-    """A server that wants a bearer token (MLFLOW_TRACKING_TOKEN, as MLflow's client sends it; here
-    a proxy's stand-in answering /health and 401 without the token) is asked with it."""
+def test_a_server_is_asked_who_is_asking_as_mlflow_s_client_signs_in(tmp_path, monkeypatch):
+    """A server that wants a user (here a proxy's stand-in: /health open, 401 without a right
+    Authorization) refuses a run only when MLflow's own client is refused too: a bearer token from
+    MLFLOW_TRACKING_TOKEN, a user and password from MLflow's credentials file, not only the
+    environment the first, MLflow-free request signs in from."""
+    import base64
     import http.server
     import threading
 
-    class TokenProxy(http.server.BaseHTTPRequestHandler):
+    right = {"Bearer right-token", "Basic " + base64.b64encode(b"analyst:right-password").decode()}
+
+    class SignInProxy(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            signed_in = self.headers.get("Authorization") == "Bearer right-token"
-            self.send_response(200 if self.path == "/health" or signed_in else 401)
+            self.send_response(200 if self.path == "/health" or self.headers.get("Authorization") in right else 401)
             self.end_headers()
 
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TokenProxy)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), SignInProxy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.mlflow/credentials, no ~/.netrc of the user's
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     try:
-        for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_AUTH"):
-            monkeypatch.delenv(name, raising=False)
         for token in (None, "wrong-token"):
-            monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token) if token else monkeypatch.delenv("MLFLOW_TRACKING_TOKEN",
-                                                                                                raising=False)
+            if token:
+                monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
             with pytest.raises(UserError, match=r"the server asks who you are \(401\)"):
                 check_reachable(url, 5)
         monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "right-token")
         check_reachable(url, 5)
-        monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "wrong-token")
-        monkeypatch.setenv("MLFLOW_TRACKING_AUTH", "a_plugin")  # its own requests: not asked here
-        check_reachable(url, 5)
+        monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+        (tmp_path / ".mlflow").mkdir()
+        (tmp_path / ".mlflow" / "credentials").write_text(
+            "[mlflow]\nmlflow_tracking_username = analyst\nmlflow_tracking_password = right-password\n")
+        check_reachable(url, 5)  # MLflow's client signs in from its file: not refused
     finally:
         server.shutdown()
 
@@ -129,5 +138,3 @@ def test_the_store_is_checked_before_the_data_is_read(tmp_path, train_in_process
     result = train_in_process(tmp_path, f"tracking.uri=sqlite:///{tmp_path}/missing/mlflow.db", "data=files",
                               f"data.train={tmp_path}/missing.csv")
     assert result.returncode == 2 and "tracking store folder" in result.stderr and "missing.csv" not in result.stderr
-    assert ui_command("http://h:5000") == "open http://h:5000"
-    assert ui_command("sqlite:////x.db").startswith("mlflow ui --backend-store-uri")

@@ -33,7 +33,7 @@ use_textclf_settings()
 
 import mlflow  # noqa: E402
 
-from textclf.tracking.store import check_reachable, is_remote  # noqa: E402
+from textclf.tracking.store import SIGN_IN_PROBE, check_reachable, is_remote  # noqa: E402
 
 COPY_PREFIX = "textclf-model-"  # a temporary folder holding a downloaded copy of a model (``model_files``)
 
@@ -47,6 +47,21 @@ def quiet_mlflow() -> None:
 
 
 quiet_mlflow()
+
+
+def server_knows_who_asks(uri: str, timeout: float) -> bool:
+    """Whether the server at ``uri`` takes who MLflow's client says it is: not a 401 to a request
+    MLflow signs (``store.check_reachable`` asks this only after its own request got a 401)."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    path, query = SIGN_IN_PROBE
+    try:
+        response = http_request(get_default_host_creds(uri), path, "GET", params=query, max_retries=0,
+                                timeout=timeout, raise_on_status=False)
+    except Exception:  # noqa: BLE001 - not a refusal: what fails, the run's own requests report
+        return True
+    return response.status_code != 401
 
 
 def connect(uri: str, timeout: float) -> None:

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from urllib.parse import urlsplit, urlunsplit
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from textclf.tracking.names import check_names
 
 # An endpoint every MLflow server has: one with sign-in answers 401 unless the user and password
 # MLflow's client would send are right (another answer, a 404 or a 403, is not this check's concern).
-SIGN_IN_PROBE = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default"
+SIGN_IN_PROBE = ("/api/2.0/mlflow/experiments/get-by-name", {"experiment_name": "Default"})
 HEARTBEAT_SECONDS = 3  # a tracking server is asked for its health this often, and waited for this long
 RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
 
@@ -159,24 +160,38 @@ def check_reachable(uri: str, timeout: float) -> None:
 
 
 def _check_signed_in(uri: str, timeout: float) -> None:
-    """Fail before training when a server with sign-in refuses who MLflow's client would say it is:
-    ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD`` (basic), else ``MLFLOW_TRACKING_TOKEN``
-    (bearer). Not asked with an auth plugin (``MLFLOW_TRACKING_AUTH``), whose requests only it makes."""
-    if os.environ.get("MLFLOW_TRACKING_AUTH"):
-        return
-    request = urllib.request.Request(uri.rstrip("/") + SIGN_IN_PROBE)
+    """Fail before training when a server with sign-in refuses who MLflow's client says it is.
+
+    Asked first without MLflow (this process does not import it), signed in from the environment
+    as MLflow's client signs in: ``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``
+    (basic), else ``MLFLOW_TRACKING_TOKEN`` (bearer). A 401 then is asked again by MLflow's own
+    client (``tracking.client.server_knows_who_asks``), which also signs in from its credentials
+    file, ``~/.netrc``, header and auth plugins: only its 401 refuses."""
+    path, query = SIGN_IN_PROBE
+    request = urllib.request.Request(f"{uri.rstrip('/')}{path}?{urllib.parse.urlencode(query)}")
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password:
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
     elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
         request.add_header("Authorization", f"Bearer {os.environ['MLFLOW_TRACKING_TOKEN']}")
     try:
-        urllib.request.urlopen(request, timeout=timeout).close()
+        urllib.request.build_opener(_NoRedirects).open(request, timeout=timeout).close()
     except urllib.error.HTTPError as error:
-        if error.code == 401:
-            raise signed_out(uri) from None
+        if error.code != 401:
+            return
     except (urllib.error.URLError, OSError):
-        pass  # it answered /health a moment ago: what fails now, MLflow's client reports
+        return  # it answered /health a moment ago: what fails now, MLflow's client reports
+    from textclf.tracking.client import server_knows_who_asks  # MLflow: imported only on a refusal
+
+    if not server_knows_who_asks(uri, timeout):
+        raise signed_out(uri)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer (not a 401), never followed: a password goes to no other host."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
 
 
 # Exceptions from these libraries mean the store failed (unwritable, corrupt, unreachable).
@@ -232,7 +247,7 @@ def signed_out(uri: str) -> UserError:
     """One line for a server that does not know who is asking (401)."""
     return UserError(f"cannot use tracking store {shown(uri)}: the server asks who you are (401), and the user "
                      "name or password given is missing or wrong. Fix: export MLFLOW_TRACKING_USERNAME=... "
-                     "MLFLOW_TRACKING_PASSWORD=... (the server's admin sets up users)")
+                     "MLFLOW_TRACKING_PASSWORD=... (or MLFLOW_TRACKING_TOKEN=...; the server's admin sets up users)")
 
 
 def ui_command(uri: str) -> str:
