@@ -101,6 +101,17 @@ def test_the_python_api_and_jsonl_articles_give_the_same_answer(trained_store, t
     assert records[1]["topics"][0]["label"] == "north_korea_security"
 
 
+@pytest.mark.parametrize("texts, options, message", [
+    ("One text.", {}, "texts is one string, not a list of articles. Fix: pass \\[text\\]"),
+    ([b"<p>Bytes.</p>"], {"html": True}, "article 0 is bytes, not text. Fix: decode it first"),
+    (["<p>One.</p>"], {"html": True, "markdown": True}, "an article is written in one of them. Fix: pass one"),
+    (["One.", "Two."], {"ids": ["a"]}, "1 ids for 2 texts. Fix: pass one id per text"),
+])
+def test_tag_articles_refuses_bad_input_before_looking_for_a_model(texts, options, message):
+    with pytest.raises(textclf.UserError, match=message):
+        textclf.tag_articles(texts, tracking_uri="sqlite:///nowhere/mlflow.db", **options)
+
+
 MARKDOWN = """# Seoul and Tokyo agree to resume joint drills
 
 [The defence ministry said on Monday](https://news.example.org/2024/11/drills_resume.html) that **joint naval \
@@ -205,7 +216,7 @@ def test_units_line_and_paragraph(trained_store, cli_in_process):
 
 @pytest.mark.parametrize("arguments, message", [
     (["--article", "missing.txt"], "error: article file not found: missing.txt. Fix: pass an existing"),
-    (["--article", "empty.txt"], "error: article 'empty.txt' (empty.txt) is empty. Fix: give it some text"),
+    (["--article", "empty.txt"], "error: article 'empty.txt' is empty. Fix: give it some text"),
     (["--article", "a.jsonl"], "error: a.jsonl line 1 has no column 'text' (columns: ['body']). Fix: pass --text"),
     (["--article", "a.txt", "--unit", "word"], "error: argument --unit: invalid choice: 'word'"),
     (["--article", "a.txt", "--top-k", "2"], "error: --top-k does not apply to --article"),

@@ -4,12 +4,13 @@ one article a record named by its id column or FILE:LINE; bad input is one UserE
 import io
 import json
 import sys
+import warnings
 
 import pandas as pd
 import pytest
 
 from textclf.articles.sources import read_articles
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 
 
 def test_text_markdown_and_html_files_are_one_article_each_read_as_they_are(tmp_path, monkeypatch):
@@ -32,6 +33,34 @@ def test_text_markdown_and_html_files_are_one_article_each_read_as_they_are(tmp_
     assert [(a.id, a.text) for a in read_articles(["-"])] == [("-", "From stdin. Two sentences.\n")]
 
 
+def test_a_saved_page_is_read_in_the_charset_it_declares(tmp_path):
+    """Pages saved from older sites are windows-1252 or ISO-8859-1, as their <meta> says: read so,
+    as a browser reads them (UTF-8 first, whatever the page declares)."""
+    words = "The minister\u2019s caf\u00e9 talks \u2014 in Seoul."
+    for name, charset, meta in (("a.html", "cp1252", '<meta charset="windows-1252">'),
+                                ("b.htm", "latin-1", '<meta http-equiv="Content-Type" content="text/html; '
+                                                     'charset=ISO-8859-1">'),
+                                ("c.html", "utf-8", '<meta charset="windows-1252">')):
+        shown = words if charset != "latin-1" else words.replace("\u2019", "'").replace("\u2014", "-")
+        (tmp_path / name).write_bytes(f"<html><head>{meta}</head><body><p>{shown}</p></body></html>".encode(charset))
+        (article,) = read_articles([str(tmp_path / name)])
+        assert article.form == "html" and article.reading.text == shown
+
+
+def test_an_html_page_read_as_plain_text_is_pointed_out(tmp_path):
+    page = "<!DOCTYPE html>\n<html><body><p>The ministers met.</p></body></html>"
+    (tmp_path / "feed.jsonl").write_text(json.dumps({"id": "p", "text": page}) + "\n"
+                                         + json.dumps({"id": "q", "text": "A text about <b>talks</b>."}) + "\n")
+    with pytest.warns(TextclfWarning, match=r"article 'p' \(.*feed.jsonl line 1\) looks like an HTML page.*"
+                                            r"Fix: pass --html-articles"):
+        read_articles([str(tmp_path / "feed.jsonl")])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # read as HTML, or a text with a tag in it: no warning
+        read_articles([str(tmp_path / "feed.jsonl")], html=True)
+        (tmp_path / "q.jsonl").write_text(json.dumps({"text": "A text about <b>talks</b>."}) + "\n")
+        read_articles([str(tmp_path / "q.jsonl")])
+
+
 def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"id": 7, "body": "One.\nTwo."}) + "\n\n"
                                       + json.dumps({"id": "x", "body": "Three."}) + "\n")
@@ -50,7 +79,7 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
 
 @pytest.mark.parametrize("content, call, message", [
     (None, dict(sources=["missing.txt"]), "article file not found: .*missing.txt. Fix: pass an existing"),
-    ("  \n\n", dict(sources=["a.txt"]), "article '.*a.txt' .* is empty. Fix: give it some text"),
+    ("  \n\n", dict(sources=["a.txt"]), "article '[^']*a.txt' is empty. Fix: give it some text"),  # named once
     ('{"text": "One."}\n{"text": ""}\n', dict(sources=["a.jsonl"]), r"a.jsonl:2' \(.*line 2\) is empty"),
     ('{"body": "One."}\n', dict(sources=["a.jsonl"]), "has no column 'text' .* Fix: pass --text-column NAME"),
     ('{"text": "One."}\n', dict(sources=["a.jsonl"], id_column="slug"), "Fix: pass --article-id-column NAME"),
@@ -61,6 +90,9 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
     ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),
     (b"caf\xe9\n", dict(sources=["a.txt"]), "line 1 is not UTF-8"),
+    (b"<p>caf\xe9</p>\n", dict(sources=["a.html"]), "line 1 is not UTF-8.*Fix: convert"),  # no charset declared
+    (b'<meta charset="klingon"><p>caf\xe9</p>', dict(sources=["a.html"]), "declares charset 'klingon', which Python"),
+    (b'<meta charset="ascii"><p>caf\xe9</p>', dict(sources=["a.html"]), "is not ascii as it declares .*Fix: convert"),
     # a list was tagged as its Python spelling, and its offsets indexed that spelling
     ('{"text": "One."}\n{"text": ["a", "b"]}\n', dict(sources=["a.jsonl"]),
      r"a.jsonl line 2 field 'text' holds a list, not text: \[\"a\", \"b\"\]. Fix: write the text as a JSON string"),

@@ -22,10 +22,14 @@ characters of ``<a `` took 116 s, now milliseconds).
 
 from __future__ import annotations
 
+import codecs
+import re
 from html import unescape
 from html.parser import HTMLParser
 
 from textclf.articles.markdown import Readable
+from textclf.errors import UserError
+from textclf.records import utf8
 
 HTML_SUFFIXES = (".html", ".htm")
 NOT_SHOWN = frozenset({"head", "title", "script", "style", "template", "noscript", "iframe", "noembed", "noframes"})
@@ -38,6 +42,39 @@ BLOCKS = frozenset({"address", "article", "aside", "blockquote", "body", "captio
                     "td", "th", "tr", "ul"})
 LINE, PARAGRAPH = "\n", "\n\n"
 COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"
+# <meta charset="windows-1252">, <meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1">:
+# where a browser looks for it, in the page's first bytes
+DECLARED_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([A-Za-z0-9._:-]{1,40})", re.I)
+CHARSET_WITHIN = 4096
+# what a page read as text may be: its first tag (after a byte-order mark and spaces)
+PAGE_START = re.compile(r"\A\ufeff?\s*<(?:!doctype\s+html|html[\s>])", re.I)
+
+
+def page_text(data: bytes, origin: str) -> str:
+    """A saved page's text: UTF-8, or else in the charset its ``<meta>`` declares (pages saved
+    from older sites: windows-1252, iso-8859-1...), as a browser reads it; a leading byte-order
+    mark dropped. Raises ``UserError`` when it is neither."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        pass
+    declared = DECLARED_CHARSET.search(data[:CHARSET_WITHIN])
+    if declared is not None:
+        charset = declared.group(1).decode("ascii")
+        try:
+            return data.decode(codecs.lookup(charset).name)
+        except LookupError:
+            raise UserError(f"{origin} declares charset {charset!r}, which Python does not know. "
+                            "Fix: convert it to UTF-8, e.g. iconv -f ENCODING -t utf-8") from None
+        except UnicodeDecodeError as error:
+            raise UserError(f"{origin} is not {charset} as it declares (byte {data[error.start]:#04x} at "
+                            f"{error.start}). Fix: convert it to UTF-8, e.g. iconv -f ENCODING -t utf-8") from None
+    return utf8(data, origin)  # its error: the line that is not UTF-8, and the fix
+
+
+def looks_like_a_page(text: str) -> bool:
+    """Whether ``text`` begins as an HTML page does (``<!DOCTYPE html>``, ``<html>``)."""
+    return PAGE_START.match(text) is not None
 
 
 def readable_html(written: str) -> Readable:

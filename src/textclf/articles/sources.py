@@ -12,12 +12,13 @@ before any model loads.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Iterator
 
-from textclf.articles.html_input import HTML_SUFFIXES
+from textclf.articles.html_input import HTML_SUFFIXES, looks_like_a_page, page_text
 from textclf.articles.tag import Article
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 from textclf.records import csv_rows, json_text, jsonl_objects, utf8
 
 TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -38,7 +39,12 @@ def read_articles(sources: list[str], text_column: str = "text", id_column: str 
         for article, where in _articles(source, text_column, id_column):
             article = Article(article.id, article.text, form)
             if not article.text.strip():
-                raise UserError(f"article {article.id!r} ({where}) is empty. Fix: give it some text, or leave it out")
+                named = f"article {article.id!r}" + ("" if where == str(article.id) else f" ({where})")
+                raise UserError(f"{named} is empty. Fix: give it some text, or leave it out")
+            if form == "text" and looks_like_a_page(article.text):
+                warnings.warn(f"article {article.id!r} ({where}) looks like an HTML page, and is read as plain text: "
+                              "its tags, styles and scripts go to the model. Fix: pass --html-articles (or name "
+                              "the file .html)", TextclfWarning, stacklevel=2)
             if article.id in seen:
                 raise UserError(f"article id {article.id!r} is used twice ({seen[article.id]} and {where}). "
                                 "Fix: give each article its own id (--article-id-column NAME)")
@@ -73,7 +79,9 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
         if id_column is not None:
             raise UserError(f"--article-id-column needs a CSV or JSONL file, and {path} is one plain-text article. "
                             "Fix: drop --article-id-column (the article is named by its path)")
-        yield Article(source, utf8(path.read_bytes(), str(path)).removeprefix("\ufeff")), str(path)
+        data = path.read_bytes()
+        text = page_text(data, str(path)) if source.lower().endswith(HTML_SUFFIXES) else utf8(data, str(path))
+        yield Article(source, text.removeprefix("\ufeff")), str(path)
     elif suffix == ".csv":
         yield from _csv_articles(path, text_column, id_column)
     else:

@@ -91,6 +91,9 @@ def check_articles(articles: list[Article], unit: str) -> None:
     if unit not in UNITS:
         raise UserError(f"unknown unit {unit!r}. Fix: pass one of {', '.join(UNITS)}")
     for article in articles:
+        if isinstance(article.text, bytes):
+            raise UserError(f"article {article.id!r} is bytes, not text. Fix: decode it first "
+                            "(data.decode('utf-8'))")
         if not isinstance(article.text, str) or not article.text.strip():
             raise UserError(f"article {article.id!r} has no text. Fix: give it some text, or leave it out")
         if article.form not in FORMS:
