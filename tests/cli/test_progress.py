@@ -50,3 +50,16 @@ def test_a_long_input_written_to_a_file_shows_its_progress_on_a_terminal_only(tr
     assert piped.returncode == 0 and piped.stderr == ""
     code, drawn = on_a_terminal(["predict", "texts.txt", *store], tmp_path)
     assert code == 0 and "tagged:" not in drawn
+
+
+def test_whole_articles_show_their_passages_out_of_the_total(trained_store, tmp_path):
+    """With --article every passage is known before the first is tagged: the bar shows how many
+    of them are done, a percentage and the time left."""
+    folder, _ = trained_store
+    rows = [json.loads(line)["text"].replace("\n", " ") for line in (SEEDS / "test.jsonl").read_text().splitlines()]
+    (tmp_path / "long.txt").write_text("\n\n".join(rows * 50), encoding="utf-8")  # ~18,000 passages
+    code, drawn = on_a_terminal(["predict", "--article", "long.txt", "-o", "tagged.jsonl", "--tracking-uri",
+                                 f"sqlite:///{folder}/mlflow.db"], tmp_path)
+    assert code == 0, drawn
+    total = len(json.loads((tmp_path / "tagged.jsonl").read_text(encoding="utf-8"))["passages"])
+    assert f"| {total}/{total} [" in drawn and "100%|" in drawn and "passages/s]" in drawn, drawn[-500:]
