@@ -52,10 +52,10 @@ PAGE_START = re.compile(r"\A\ufeff?\s*<(?:!doctype\s+html|html[\s>])", re.I)
 
 def page_text(data: bytes, origin: str) -> str:
     """A saved page's text: UTF-8, or else in the charset its ``<meta>`` declares (pages saved
-    from older sites: windows-1252, iso-8859-1...), as a browser reads it; a leading byte-order
-    mark dropped. Raises ``UserError`` when it is neither."""
+    from older sites: windows-1252, iso-8859-1...), as a browser reads it. Raises ``UserError``
+    when it is neither."""
     try:
-        return data.decode("utf-8").removeprefix("\ufeff")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     declared = DECLARED_CHARSET.search(data[:CHARSET_WITHIN])
@@ -110,7 +110,7 @@ class _Reader(HTMLParser):
     def __init__(self, written: str):
         super().__init__(convert_charrefs=False)  # references come one by one, each at its own offset
         self.written = written
-        self.line_starts = [0, *(at + 1 for at, char in enumerate(written) if char == "\n")]
+        self.line_starts = [0, *(newline.end() for newline in re.finditer("\n", written))]
         self.chars: list[str] = []
         self.origin: list[int] = []
         self.ends: list[int] = []

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textclf.articles.html_input import HTML_SUFFIXES, looks_like_a_page, page_text
-from textclf.articles.tag import Article
+from textclf.articles.tag import Article, chosen_form
 from textclf.errors import TextclfWarning, UserError
 from textclf.records import csv_rows, json_text, jsonl_objects, utf8
 
@@ -30,14 +30,12 @@ def read_articles(sources: list[str], text_column: str = "text", id_column: str 
                   markdown: bool = False, html: bool = False) -> list[Article]:
     """Every article of ``sources``, in order. Raises ``UserError`` for a missing or unreadable
     file, a missing column, an empty article or an id used twice."""
-    if markdown and html:
-        raise UserError("--markdown and --html-articles: an article is written in one of them. Fix: pass one")
+    otherwise = chosen_form(markdown, html, ("--markdown", "--html-articles"))
     articles, seen = [], {}
     for source in sources:
         found = len(articles)
-        form = _form(source, "markdown" if markdown else "html" if html else "text")
-        for article, where in _articles(source, text_column, id_column):
-            article = Article(article.id, article.text, form)
+        form = _form(source, otherwise)
+        for article, where in _articles(source, form, text_column, id_column):
             if not article.text.strip():
                 named = f"article {article.id!r}" + ("" if where == str(article.id) else f" ({where})")
                 raise UserError(f"{named} is empty. Fix: give it some text, or leave it out")
@@ -62,12 +60,13 @@ def _form(source: str, otherwise: str) -> str:
     return "html" if source.lower().endswith(HTML_SUFFIXES) else otherwise
 
 
-def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
+def _articles(source: str, form: str, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
+    """The articles of ``source``, written in ``form``, and where each is."""
     if source == "-":
         if id_column is not None:
             raise UserError("--article-id-column needs a CSV or JSONL file, and standard input is one plain-text "
                             "article. Fix: drop --article-id-column")
-        yield Article("-", utf8(sys.stdin.buffer.read(), "standard input").removeprefix("\ufeff")), "standard input"
+        yield Article("-", utf8(sys.stdin.buffer.read(), "standard input").removeprefix("\ufeff"), form), "standard input"
         return
     path = Path(source)
     if path.is_dir():
@@ -79,26 +78,25 @@ def _articles(source: str, text_column: str, id_column: str | None) -> Iterator[
         if id_column is not None:
             raise UserError(f"--article-id-column needs a CSV or JSONL file, and {path} is one plain-text article. "
                             "Fix: drop --article-id-column (the article is named by its path)")
-        data = path.read_bytes()
-        text = page_text(data, str(path)) if source.lower().endswith(HTML_SUFFIXES) else utf8(data, str(path))
-        yield Article(source, text.removeprefix("\ufeff")), str(path)
+        decoded = (page_text if form == "html" else utf8)(path.read_bytes(), str(path))
+        yield Article(source, decoded.removeprefix("\ufeff"), form), str(path)
     elif suffix == ".csv":
-        yield from _csv_articles(path, text_column, id_column)
+        yield from _csv_articles(path, form, text_column, id_column)
     else:
-        yield from _json_articles(path, text_column, id_column)
+        yield from _json_articles(path, form, text_column, id_column)
 
 
-def _json_articles(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
+def _json_articles(path: Path, form: str, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
     example = f'{{"{DEFAULT_ID_COLUMN}": "a-1", "{text_column}": "..."}}'
     for number, record in jsonl_objects(path, example):
         where = f"{path} line {number}"
         _field(record, text_column, where, "--text-column")
         text = json_text(record, text_column, path, number)  # its offsets index this string: no list's spelling
         key = _field(record, id_column, where, "--article-id-column") if id_column else record.get(DEFAULT_ID_COLUMN)
-        yield Article(f"{path}:{number}" if key is None else key, text), where
+        yield Article(f"{path}:{number}" if key is None else key, text, form), where
 
 
-def _csv_articles(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
+def _csv_articles(path: Path, form: str, text_column: str, id_column: str | None) -> Iterator[tuple[Article, str]]:
     rows = csv_rows(path, fix="Fix: pass UTF-8 CSV")
     _, header = next(rows)
     for number, cells in rows:
@@ -107,7 +105,7 @@ def _csv_articles(path: Path, text_column: str, id_column: str | None) -> Iterat
             text = _field(record, text_column, where, "--text-column")
             key = (_field(record, id_column, where, "--article-id-column") if id_column
                    else record.get(DEFAULT_ID_COLUMN) or None)
-            yield Article(f"{path}:{number}" if key is None else key, text), where
+            yield Article(f"{path}:{number}" if key is None else key, text, form), where
 
 
 def _field(record: dict, column: str, where: str, flag: str):

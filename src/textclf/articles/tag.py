@@ -27,6 +27,14 @@ FORMS = ("text", "markdown", "html")  # how an article may be written
 MARKUP_NAMES = {"markdown": "Markdown", "html": "HTML"}
 
 
+def chosen_form(markdown: bool, html: bool, named: tuple[str, str] = ("markdown=True", "html=True")) -> str:
+    """The form every article is read in, from the two switches (``named``: as the caller spells
+    them); both at once is a ``UserError``."""
+    if markdown and html:
+        raise UserError(f"{named[0]} and {named[1]}: an article is written in one of them. Fix: pass one")
+    return "markdown" if markdown else "html" if html else "text"
+
+
 @dataclass(frozen=True)
 class Article:
     """An article to tag and what names it in the output; ``form``: how it is written, one of
@@ -104,12 +112,13 @@ def check_articles(articles: list[Article], unit: str) -> None:
                             "markup. Fix: give it some text, or leave it out")
 
 
-def _passages(article: Article, unit: str, article_reading: Readable | None) -> list[tuple[int, int, Readable | None]]:
+def _passages(article: Article, unit: str) -> list[tuple[int, int, Readable | None]]:
     """``(start, end, reading)`` of each passage of ``article``; ``reading``: a Markdown or HTML
-    passage as the model reads it, its part of ``article_reading`` (None: as written). A Markdown
+    passage as the model reads it, its part of ``article.reading`` (None: as written). A Markdown
     passage with nothing to read (a rule ``---``, a link definition) is left untagged. An HTML
     article's passages are found in what a browser shows (its paragraphs and lines, not the
     source's), then spanned in the file."""
+    article_reading = article.reading
     if article.form == "html":
         spans = [article_reading.in_passage(start, end) for start, end in segment(article_reading.text, unit)]
     else:
@@ -130,9 +139,8 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     check_articles(articles, unit)
     if not articles:
         return []
-    # a Markdown or HTML article is read whole: its markup may span passages
-    article_readings = [article.reading for article in articles]
-    passages = [_passages(article, unit, reading) for article, reading in zip(articles, article_readings)]
+    # a Markdown or HTML article is read whole (Article.reading): its markup may span passages
+    passages = [_passages(article, unit) for article in articles]
     readings = [reading for article_passages in passages for _, _, reading in article_passages]
     texts = [article.text[start:end] if reading is None else reading.text
              for article, article_passages in zip(articles, passages) for start, end, reading in article_passages]
@@ -152,14 +160,14 @@ def tag_with(model, articles: list[Article], unit: str = "sentence",
     if boilerplate_label is not None and probabilities and boilerplate_label not in probabilities[0]:
         boilerplate_label = None
     tagged, at = [], 0
-    for article, article_passages, article_reading in zip(articles, passages, article_readings):
+    for article, article_passages in zip(articles, passages):
         tagged_passages = tuple(Passage(index, start, end, article.text[start:end], labels[at + index],
                                         probabilities[at + index], explanations[at + index])
                                 for index, (start, end, _) in enumerate(article_passages))
         at += len(tagged_passages)
         topics = roll_up([p.labels for p in tagged_passages], [p.probabilities for p in tagged_passages],
                          boilerplate_label)
-        markup = () if article_reading is None else markup_spans(article.text, article_reading)
+        markup = () if article.reading is None else markup_spans(article.text, article.reading)
         tagged.append(TaggedArticle(article.id, article.text, tagged_passages, tuple(topics), label_key, markup))
     return tagged
 
@@ -187,13 +195,11 @@ def tag_articles(texts, model_uri: str = "models:/diplomacy-topics@champion", tr
     or ``html``: the texts are Markdown, or HTML). See ``textclf.tag_articles``."""
     if isinstance(texts, str):
         raise UserError("texts is one string, not a list of articles. Fix: pass [text]")
-    if markdown and html:
-        raise UserError("markdown=True and html=True: an article is written in one of them. Fix: pass one")
+    form = chosen_form(markdown, html)
     texts = list(texts)
     ids = list(range(len(texts))) if ids is None else list(ids)
     if len(ids) != len(texts):
         raise UserError(f"{len(ids)} ids for {len(texts)} texts. Fix: pass one id per text")
-    form = "markdown" if markdown else "html" if html else "text"
     articles = [Article(article_id, text, form) for article_id, text in zip(ids, texts)]
     check_articles(articles, unit)
     if not articles:

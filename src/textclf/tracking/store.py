@@ -12,9 +12,8 @@ import socket
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -168,7 +167,7 @@ def _check_signed_in(uri: str, timeout: float) -> None:
     client (``tracking.client.server_knows_who_asks``), which also signs in from its credentials
     file, ``~/.netrc``, header and auth plugins: only its 401 refuses."""
     path, query = SIGN_IN_PROBE
-    request = urllib.request.Request(f"{uri.rstrip('/')}{path}?{urllib.parse.urlencode(query)}")
+    request = urllib.request.Request(f"{uri.rstrip('/')}{path}?{urlencode(query)}")
     user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
     if user and password:
         request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
