@@ -10,9 +10,9 @@ import sys
 import pandas as pd
 import pytest
 
-from textclf.cli import predict as predict_module
-from textclf.cli.predict import (Batch, opened_output, read_batches, shaped_predictions, tagged_batch,
-                                 write_predictions)
+from textclf.cli import predict_input
+from textclf.cli.predict import opened_output, shaped_predictions, tagged_batch, write_predictions
+from textclf.cli.predict_input import Batch, read_batches
 from textclf.errors import UserError
 
 
@@ -46,7 +46,7 @@ def test_texts_from_csv_jsonl_text_and_stdin(tmp_path, monkeypatch):
 
 
 def test_texts_come_in_batches(tmp_path, monkeypatch):
-    monkeypatch.setattr(predict_module, "BATCH_TEXTS", 3)
+    monkeypatch.setattr(predict_input, "BATCH_TEXTS", 3)
     (tmp_path / "in.txt").write_text("".join(f"text {i}\n" for i in range(7)))
     assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.txt"), "text")] == [3, 3, 1]
     pd.DataFrame({"text": [f"t{i}" for i in range(7)]}).to_csv(tmp_path / "in.csv", index=False)
@@ -135,7 +135,7 @@ def test_rows_keep_their_line_numbers_past_blank_lines(tmp_path, monkeypatch):
 
 
 def test_rows_keep_the_inputs_id_column(tmp_path, monkeypatch):
-    monkeypatch.setattr(predict_module, "BATCH_TEXTS", 2)
+    monkeypatch.setattr(predict_input, "BATCH_TEXTS", 2)
     pd.DataFrame({"id": ["a7", "b8", "c9"], "text": ["one", " ", "three"], "ref": [1, 2, 3]}).to_csv(
         tmp_path / "in.csv", index=False)
     assert keys_and_texts(str(tmp_path / "in.csv")) == ("id", [("a7", "one"), ("c9", "three")])
@@ -166,7 +166,7 @@ def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
 
 
 def test_a_parquet_input_is_read_in_batches_with_its_ids_or_row_numbers(tmp_path, monkeypatch):
-    monkeypatch.setattr(predict_module, "BATCH_TEXTS", 2)
+    monkeypatch.setattr(predict_input, "BATCH_TEXTS", 2)
     pd.DataFrame({"id": ["a7", "b8", "c9"], "body": ["one", None, "three"], "ref": [1, 2, 3]}).to_parquet(
         tmp_path / "in.parquet")
     assert keys_and_texts(str(tmp_path / "in.parquet"), "body") == ("id", [("a7", "one"), ("c9", "three")])

@@ -179,7 +179,7 @@ def test_who_is_asking_is_checked_before_any_work(team_server, monkeypatch, cli_
     """The sign-in check train.py, predict and compare run before their work, signed in as MLflow's
     client would be (a token: tests/tracking/test_tracker.py)."""
     from textclf.errors import UserError
-    from textclf.tracking.store import check_reachable
+    from textclf.tracking.reachability import check_reachable
 
     url, _ = team_server
     for user, password in (("admin", "not-the-password"), (None, None)):

@@ -3,7 +3,8 @@ database URIs are probed on a TCP port before MLflow is let at them."""
 
 import pytest
 
-from textclf.tracking.store import checked_database_url, shown
+from textclf.tracking.reachability import checked_database_url
+from textclf.tracking.store import shown
 
 
 @pytest.mark.parametrize(("uri", "expected"), [
@@ -26,7 +27,7 @@ def test_an_error_line_never_shows_a_password(uri, expected):
 ])
 def test_only_a_database_reached_over_tcp_is_probed(uri, probed):
     from textclf.errors import UserError
-    from textclf.tracking.store import check_database_reachable
+    from textclf.tracking.reachability import check_database_reachable
 
     url = checked_database_url(uri)
     if probed:

@@ -49,7 +49,7 @@ def test_a_corrupted_store_is_one_line_from_train_predict_and_compare(corrupted_
 def test_a_server_that_stops_answering_stops_training_within_the_silence_it_allows(tmp_path, cli_in_process):
     from mlflow.tracking import MlflowClient
 
-    from textclf.tracking.store import HEARTBEAT_SECONDS
+    from textclf.tracking.reachability import HEARTBEAT_SECONDS
 
     silence = 2
     port = free_port()

@@ -5,7 +5,8 @@ import pytest
 from helpers.training import log_a_model, run_description
 from textclf.data import DatasetSummary, SplitSummary
 from textclf.errors import UserError
-from textclf.tracking.store import StoreKind, check_reachable, store_kind, ui_command
+from textclf.tracking.reachability import check_reachable
+from textclf.tracking.store import StoreKind, store_kind, ui_command
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ def audit(args) -> None:
     from textclf.audit.run import run_audit
     from textclf.config import flatten_config
     from textclf.project import compose_config
-    from textclf.tracking.store import check_reachable, store_settings
+    from textclf.tracking.reachability import check_reachable
+    from textclf.tracking.store import store_settings
 
     cfg = compose_config(args.overrides, config_name="audit")
     settings = store_settings(cfg.tracking)

@@ -9,7 +9,8 @@ import sys
 import pandas as pd
 
 from textclf.cli.predict import (PROBABILITY_PREFIX, check_output, chosen_format, load_for_predicting, opened_output,
-                                 read_batches, shaped_predictions, write_predictions)
+                                 shaped_predictions, write_predictions)
+from textclf.cli.predict_input import read_batches
 from textclf.errors import UserError
 
 TOP_SHOWN = 3  # the model's most probable labels written per pick

@@ -45,8 +45,9 @@ from textclf.tracking.channel import WorkerChannel
 from textclf.tracking.description import RunDescription
 from textclf.tracking.manifest import DigestsAsWritten
 from textclf.tracking.ownership import this_process
-from textclf.tracking.store import (Registration, check_reachable, is_remote, server_silence_seconds, store_settings,
-                                   shown, ui_command, watch_server)
+from textclf.tracking.reachability import check_reachable, watch_server
+from textclf.tracking.store import (Registration, is_remote, server_silence_seconds, shown, store_settings,
+                                   ui_command)
 
 END_RUN_SECONDS = 60  # how long ending the run may take before this process gives up on it
 

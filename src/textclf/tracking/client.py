@@ -33,7 +33,8 @@ use_textclf_settings()
 
 import mlflow  # noqa: E402
 
-from textclf.tracking.store import SIGN_IN_PROBE, check_reachable, is_remote  # noqa: E402
+from textclf.tracking.reachability import SIGN_IN_PROBE, check_reachable  # noqa: E402
+from textclf.tracking.store import is_remote  # noqa: E402
 
 COPY_PREFIX = "textclf-model-"  # a temporary folder holding a downloaded copy of a model (``model_files``)
 
@@ -51,7 +52,7 @@ quiet_mlflow()
 
 def server_knows_who_asks(uri: str, timeout: float) -> bool:
     """Whether the server at ``uri`` takes who MLflow's client says it is: not a 401 to a request
-    MLflow signs (``store.check_reachable`` asks this only after its own request got a 401)."""
+    MLflow signs (``reachability.check_reachable`` asks this only after its own request got a 401)."""
     from mlflow.utils.credentials import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
 
