@@ -106,6 +106,11 @@ def _add_predict(commands) -> None:
     predict.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)
     predict.add_argument("--no-verify", action="store_true",
                          help="load the model without checking its files against their recorded digest (its code runs)")
+    _add_article_flags(predict)
+
+
+def _add_article_flags(predict) -> None:
+    """``textclf predict --article``'s own flags, in their own group of the help."""
     articles = predict.add_argument_group(
         "whole articles", "split each article into passages, tag them, and roll up its topics: one JSON line an "
                           "article ({article, passages, topics}) to --output")

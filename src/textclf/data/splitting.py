@@ -23,15 +23,7 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     """
     from sklearn.model_selection import train_test_split
 
-    for split_name, size in (("validation", validation_size), ("test", test_size)):
-        if split_name not in splits and not (isinstance(size, (int, float)) and not isinstance(size, bool)
-                                             and 0 < size < 1):
-            raise UserError(f"data.{split_name}_size is the fraction of train carved out as the {split_name} split, "
-                            f"between 0 and 1; got {size!r}. Fix: pass e.g. data.{split_name}_size=0.15, or "
-                            f"data.{split_name}=PATH")
-    if "validation" not in splits and "test" not in splits and validation_size + test_size >= 1:
-        raise UserError(f"data.validation_size + data.test_size must leave some of train to train on; got "
-                        f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
+    _check_sizes(splits, validation_size, test_size)
     train = splits["train"]
     groups = carving_units(train)  # row lists, in order of first appearance
     total = len(groups)  # sizes are fractions of the whole file, not of what is left
@@ -39,19 +31,7 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
         if split_name in splits:
             continue
         group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
-        # a label must lead two units (the strata) and, with groups, be in two (or one group takes it all)
-        units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
-        rare = sorted({label for label, count in units_with.items() if count < 2} |
-                      {label for label, count in Counter(group_labels).items() if count < 2})
-        if rare:
-            joined = next(((label, mark) for label in rare for mark in LIKELY_SEPARATORS if mark in label), None)
-            hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
-                    if joined else "")
-            raise UserError(
-                f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
-                f"distinct text{' or group' if train.groups else ''}. Fix: add examples or pass "
-                f"data.{split_name}=PATH{hint}"
-            )
+        _check_strata(train, groups, group_labels, split_name)
         try:
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
                                            random_state=seed, stratify=group_labels)
@@ -66,6 +46,35 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     if len(groups) < total:  # something was carved
         splits["train"] = subset(train, _rows_of(groups, range(len(groups))), "train")
     return splits
+
+
+def _check_sizes(splits: dict, validation_size: float, test_size: float) -> None:
+    """The fractions of train to carve: each between 0 and 1, together leaving some to train on."""
+    for split_name, size in (("validation", validation_size), ("test", test_size)):
+        if split_name not in splits and not (isinstance(size, (int, float)) and not isinstance(size, bool)
+                                             and 0 < size < 1):
+            raise UserError(f"data.{split_name}_size is the fraction of train carved out as the {split_name} split, "
+                            f"between 0 and 1; got {size!r}. Fix: pass e.g. data.{split_name}_size=0.15, or "
+                            f"data.{split_name}=PATH")
+    if "validation" not in splits and "test" not in splits and validation_size + test_size >= 1:
+        raise UserError(f"data.validation_size + data.test_size must leave some of train to train on; got "
+                        f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
+
+
+def _check_strata(train, groups: list, group_labels: list, split_name: str) -> None:
+    """A label must lead two units (the strata) and, with groups, be in two (or one group takes it all)."""
+    units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
+    rare = sorted({label for label, count in units_with.items() if count < 2} |
+                  {label for label, count in Counter(group_labels).items() if count < 2})
+    if rare:
+        joined = next(((label, mark) for label in rare for mark in LIKELY_SEPARATORS if mark in label), None)
+        hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
+                if joined else "")
+        raise UserError(
+            f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
+            f"distinct text{' or group' if train.groups else ''}. Fix: add examples or pass "
+            f"data.{split_name}=PATH{hint}"
+        )
 
 
 def drop_train_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]]:
