@@ -268,7 +268,7 @@ def test_tagging_tells_its_progress_batch_by_batch(trained_store, monkeypatch):
     """What `--article`'s progress bar counts: the passages of each batch, as it is tagged, out of
     all the articles' passages (known before the first batch)."""
     from textclf.articles import tag
-    from textclf.cli.predict import load_for_predicting
+    from textclf.predicting import load_for_predicting
 
     folder, _ = trained_store
     monkeypatch.setattr(tag, "BATCH_PASSAGES", 7)

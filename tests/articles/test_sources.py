@@ -3,7 +3,9 @@ one article a record named by its id column or FILE:LINE; bad input is one UserE
 
 import io
 import json
+import os
 import sys
+import threading
 import warnings
 
 import pandas as pd
@@ -31,6 +33,17 @@ def test_text_markdown_and_html_files_are_one_article_each_read_as_they_are(tmp_
         "markdown", "html"]
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"From stdin. Two sentences.\n")))
     assert [(a.id, a.text) for a in read_articles(["-"])] == [("-", "From stdin. Two sentences.\n")]
+
+
+def test_a_named_pipe_is_read_as_an_article_file(tmp_path):
+    """As the shell's ``<(zcat article.txt.gz)`` gives one: it was refused as not found."""
+    pipe = tmp_path / "article"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("Talks resumed in Seoul."))
+    writer.start()
+    (article,) = read_articles([str(pipe)])
+    writer.join(timeout=10)
+    assert (article.id, article.text, article.form) == (str(pipe), "Talks resumed in Seoul.", "text")
 
 
 def test_a_saved_page_is_read_in_the_charset_it_declares(tmp_path):
@@ -86,6 +99,8 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     ("text\nOne.\n", dict(sources=["a.csv"], text_column="body"), "has no column 'body'.*--text-column"),
     ("Some text.", dict(sources=["a.txt"], id_column="id"), "--article-id-column needs a CSV or JSONL file"),
     ('{"id": 1, "text": "A."}\n{"id": 1, "text": "B."}\n', dict(sources=["a.jsonl"]), "article id 1 is used twice"),
+    # was a traceback (unhashable type: 'list')
+    ('{"id": ["a"], "text": "A."}\n', dict(sources=["a.jsonl"]), r'a.jsonl line 1: its id \["a"\] is not a string or a number'),
     ("[1, 2]\n", dict(sources=["a.jsonl"]), "line 1 is not a JSON object"),
     ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
     ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),

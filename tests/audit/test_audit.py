@@ -174,13 +174,18 @@ def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, m
     (["audit.folds=5000", "audit.models=[tfidf_linearsvc]"], "audit.folds=5000 needs at least 5000 texts"),
     (["audit.models=[tfidf_nothing]"], "tfidf_nothing"),
     (["audit.models=[]"], "audit.models names no model"),  # was cleanlab's traceback
+    (["audit.models=[tfidf_linearsvc]", "--output", "{tmp}/notes.txt"], "report folder {tmp}/notes.txt is a file"),
 ])
 def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path, capsys, monkeypatch):
-    result = cli_here("audit", *arguments, f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output",
-                      str(tmp_path / "report"), capsys=capsys, monkeypatch=monkeypatch)
+    (tmp_path / "notes.txt").write_text("kept\n")
+    arguments = [argument.format(tmp=tmp_path) for argument in arguments]
+    output = [] if "--output" in arguments else ["--output", str(tmp_path / "report")]
+    result = cli_here("audit", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", *arguments, *output, capsys=capsys,
+                      monkeypatch=monkeypatch)
     assert result.returncode == 2
-    assert result.stderr.count("error:") == 1 and message in result.stderr and "Fix:" in result.stderr
-    assert not (tmp_path / "report").exists()
+    assert result.stderr.count("error:") == 1 and message.format(tmp=tmp_path) in result.stderr
+    assert "Fix:" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "report").exists() and (tmp_path / "notes.txt").read_text() == "kept\n"
 
 
 def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(tmp_path, capsys, monkeypatch):

@@ -138,7 +138,7 @@ def test_a_bad_line_past_the_first_batch_stops_stdout_after_it_and_o_writes_noth
                                                 ("tags.txt", "csv"), ("tags", "csv"), ("-", "csv"),
                                                 ("/dev/stdout", "csv")])
 def test_the_output_format_follows_the_output_name(output, expected):
-    from textclf.cli.predict import chosen_format
+    from textclf.cli.output import chosen_format
 
     assert chosen_format(output, None) == expected and chosen_format(output, "jsonl") == "jsonl"
 

@@ -5,14 +5,18 @@ and never half-written."""
 import csv
 import io
 import json
+import os
 import sys
+import threading
 
 import pandas as pd
 import pytest
 
 from textclf.cli import predict_input
-from textclf.cli.predict import opened_output, shaped_predictions, tagged_batch, write_predictions
+from textclf.cli.output import opened_output, write_predictions
+from textclf.cli.predict import keyed_rows, shaped_predictions, tagged_batch
 from textclf.cli.predict_input import Batch, read_batches
+from textclf.cli.suggest import ADDED_COLUMNS
 from textclf.errors import UserError
 
 
@@ -45,6 +49,16 @@ def test_texts_from_csv_jsonl_text_and_stdin(tmp_path, monkeypatch):
     assert read_texts("-", "text") == ["piped"]
 
 
+def test_a_named_pipe_is_read_as_a_text_file(tmp_path):
+    """As the shell's ``<(zcat texts.txt.gz)`` gives one: it was refused as not found."""
+    pipe = tmp_path / "texts"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("one\ntwo\n"))
+    writer.start()
+    assert read_texts(str(pipe), "text") == ["one", "two"]
+    writer.join(timeout=10)
+
+
 def test_texts_come_in_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(predict_input, "BATCH_TEXTS", 3)
     (tmp_path / "in.txt").write_text("".join(f"text {i}\n" for i in range(7)))
@@ -56,6 +70,8 @@ def test_texts_come_in_batches(tmp_path, monkeypatch):
 def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="not found"):
         read_texts(str(tmp_path / "missing.csv"), "text")
+    with pytest.raises(UserError, match="is a folder. Fix: pass a CSV, JSONL, Parquet or text file in it"):
+        read_texts(str(tmp_path), "text")
     pd.DataFrame({"body": ["one"]}).to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(UserError, match="--text-column"):
         read_texts(str(tmp_path / "in.csv"), "text")
@@ -284,3 +300,7 @@ def test_an_id_column_named_like_an_output_column_is_refused():
     for name in ("label", "text", "prob_x"):
         with pytest.raises(UserError, match=f"id column {name!r} has the name of an output column"):
             tagged_batch(model, Batch(name, ["k"], ["t"]), None, None)
+    # textclf suggest writes its own columns after the model's (it was pandas' traceback, or one hid the other)
+    for name in ("text", "uncertainty", "reason"):
+        with pytest.raises(UserError, match=f"id column {name!r} has the name of an output column"):
+            keyed_rows(pd.DataFrame({"label": ["x"]}), name, ["k"], ["t"], added=ADDED_COLUMNS)

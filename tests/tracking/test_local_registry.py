@@ -7,6 +7,7 @@ import io
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ TEXTS = ["Pyongyang fired a missile toward the sea on Sunday.", "The ministers w
 # `textclf predict` in a fresh process, reporting on stderr whether MLflow was imported by the end.
 PREDICT_AND_REPORT = """
 import sys
+from pathlib import Path
 sys.argv = ["textclf", "predict", *sys.argv[1:]]
 from textclf.cli import main
 try:
@@ -93,3 +95,16 @@ def test_a_version_whose_run_is_still_running_is_left_to_mlflows_path(store):
         with sqlite3.connect(store / "mlflow.db") as connection:
             connection.execute("UPDATE runs SET status = 'FINISHED' WHERE run_uuid = ?", (run_id,))
     assert load_registered_locally("models:/diplomacy-topics@champion", uri) is not None
+
+
+def test_two_models_loaded_in_one_process_each_run_their_own_serving_code(two_model_store):
+    """``tag_articles`` twice in a notebook: the second model ran the first's copy of the code."""
+    folder, _ = two_model_store
+    first, second = (load_registered_locally(f"models:/diplomacy-topics/{version}", f"sqlite:///{folder}/mlflow.db")
+                     for version in (1, 2))
+    assert first.folder != second.folder
+    for model in (first, second):
+        code = Path(sys.modules[type(model._saved).__module__].__file__)
+        assert code.is_relative_to(model.folder / "code"), (code, model.folder)
+    assert load_registered_locally("models:/diplomacy-topics/1", f"sqlite:///{folder}/mlflow.db").predict(
+        pd.DataFrame({"text": TEXTS})).equals(first.predict(pd.DataFrame({"text": TEXTS})))

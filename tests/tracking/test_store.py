@@ -15,6 +15,7 @@ from textclf.tracking.store import shown
     ("postgresql://db.example/runs?user=analyst&password=s3cret", "postgresql://db.example/runs?user=analyst&password=***"),
     ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
     ("sqlite:////home/analyst/mlflow.db", "sqlite:////home/analyst/mlflow.db"),
+    ("http://analyst:s3cret@[::1:5000", "http://analyst:***@[::1:5000"),  # no URL (unclosed bracket): was a traceback
 ])
 def test_an_error_line_never_shows_a_password(uri, expected):
     assert shown(uri) == expected
@@ -35,3 +36,13 @@ def test_only_a_database_reached_over_tcp_is_probed(uri, probed):
             check_database_reachable(url, timeout=3)
     else:
         check_database_reachable(url, timeout=3)  # nothing listens on 127.0.0.1:5432 here either
+
+
+@pytest.mark.parametrize("uri", ["http://[::1", "http://analyst:s3cret@[::1", "http://exa mple.com"])
+def test_a_server_uri_that_is_no_url_is_one_user_error(uri):
+    from textclf.errors import UserError
+    from textclf.tracking.reachability import check_reachable
+
+    with pytest.raises(UserError, match="is not a valid URL .* Fix: use sqlite:///") as refused:
+        check_reachable(uri, timeout=3)
+    assert "s3cret" not in str(refused.value)

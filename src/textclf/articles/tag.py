@@ -18,8 +18,8 @@ from textclf.articles.html_input import readable_html
 from textclf.articles.markdown import Readable, explanation_in_passage, markup_spans, readable
 from textclf.articles.rollup import Topic, roll_up
 from textclf.articles.segment import UNITS, segment
-from textclf.cli.predict import EXPLANATION_COLUMN, PROBABILITY_PREFIX, load_for_predicting, model_answer
 from textclf.errors import UserError
+from textclf.predicting import EXPLANATION_COLUMN, PROBABILITY_PREFIX, load_for_predicting, model_answer
 
 DEFAULT_BOILERPLATE_LABEL = "broadcast_boilerplate"
 BATCH_PASSAGES = 2000

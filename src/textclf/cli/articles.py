@@ -39,7 +39,7 @@ def check_mode_flags(args) -> None:
     if args.output.lower().endswith(".csv"):
         raise UserError(f"--article writes JSON lines, and -o {args.output} names a CSV file. "
                         "Fix: pass -o NAME.jsonl (and --passages-csv NAME.csv for a table of passages)")
-    from textclf.cli.predict import check_output
+    from textclf.cli.output import check_output
 
     for flag, destination in (("-o", args.output), ("--passages-csv", args.passages_csv), ("--html", args.html)):
         if destination is not None:
@@ -54,7 +54,8 @@ def check_mode_flags(args) -> None:
 def predict_articles(args) -> None:
     from textclf.articles.sources import read_articles
     from textclf.articles.tag import DEFAULT_BOILERPLATE_LABEL, check_articles, tag_with
-    from textclf.cli.predict import load_for_predicting, opened_output
+    from textclf.cli.output import opened_output
+    from textclf.predicting import load_for_predicting
     from textclf.tracking.discovery import find_tracking_uri
 
     unit = args.unit or "sentence"

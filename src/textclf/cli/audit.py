@@ -29,6 +29,8 @@ def audit(args) -> None:
     models = {str(name): compose_config([*args.overrides, f"model={name}"], config_name="audit").model
               for name in cfg.audit.models}
     output = Path(args.output if args.output else cfg.audit.output_dir).expanduser().resolve()
+    if output.exists() and not output.is_dir():
+        raise UserError(f"report folder {output} is a file. Fix: pass --output to a new or empty folder")
     if output.exists() and any(output.iterdir()):
         raise UserError(f"report folder {output} already holds files. Fix: pass --output to a new or empty folder")
     report = run_audit(cfg, models)

@@ -53,7 +53,9 @@ def read_batches(source: str, text_column: str, id_column: str | None = None) ->
 def _records(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
     """(key column, key, text) for every record of the input, blank ones included."""
     path = None if source == "-" else Path(source)
-    if path is not None and not path.is_file():
+    if path is not None and path.is_dir():
+        raise UserError(f"{path} is a folder. Fix: pass a CSV, JSONL, Parquet or text file in it")
+    if path is not None and not path.exists():  # (a named pipe, as <(zcat x.gz) gives, is read like a file)
         raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL, Parquet or text file")
     suffix = "" if path is None else path.suffix.lower()
     if id_column is not None and suffix not in (".csv", ".jsonl", ".json", *PARQUET_SUFFIXES):

@@ -8,12 +8,14 @@ import sys
 
 import pandas as pd
 
-from textclf.cli.predict import (PROBABILITY_PREFIX, check_output, chosen_format, load_for_predicting, opened_output,
-                                 shaped_predictions, write_predictions)
+from textclf.cli.output import check_output, chosen_format, opened_output, write_predictions
+from textclf.cli.predict import keyed_rows, shaped_predictions
 from textclf.cli.predict_input import read_batches
 from textclf.errors import UserError
+from textclf.predicting import PROBABILITY_PREFIX, load_for_predicting
 
 TOP_SHOWN = 3  # the model's most probable labels written per pick
+ADDED_COLUMNS = ("uncertainty", "reason")  # after the model's: why each text was picked
 
 
 def suggest(args) -> None:
@@ -40,8 +42,8 @@ def suggest(args) -> None:
                               near_duplicate_similarity=args.near_duplicate_similarity)
     rows = [pick.row for pick in picks]
     chosen = shaped_predictions(predictions.iloc[rows].reset_index(drop=True), top_k=min(TOP_SHOWN, len(classes)))
-    chosen.insert(0, "text", [texts[row] for row in rows])
-    chosen.insert(0, batches[0].key_column, [keys[row] for row in rows])
+    chosen = keyed_rows(chosen, batches[0].key_column, [keys[row] for row in rows], [texts[row] for row in rows],
+                        added=ADDED_COLUMNS)
     chosen["uncertainty"] = [pick.uncertainty for pick in picks]
     chosen["reason"] = [pick.reason for pick in picks]
     with opened_output(args.output) as handle:

@@ -18,7 +18,9 @@ digest (MLflow's path names what changed), or a model saved by another program o
 from __future__ import annotations
 
 import atexit
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import re
 import shutil
@@ -136,14 +138,9 @@ def _load_saved_model(folder: Path, model_uri: str):
     code = folder / str(flavor.get("code"))
     if flavor.get("loader_module") != CODE_MODEL_LOADER or not state or not (code / SERVING_PACKAGE).is_dir():
         return None
-    # The model's own copy of the serving code, as MLflow would import it (its folder on sys.path).
     import_libraries_named_in(folder, state)
     imports_from_source_only()
-    sys.path.insert(0, str(code))
-    try:
-        from textclf_serving import pyfunc
-    finally:
-        sys.path.remove(str(code))
+    pyfunc = _own_serving_code(code / SERVING_PACKAGE).pyfunc
     if not hasattr(pyfunc, "SavedModel"):  # saved by a textclf from before this path existed
         return None
     warn_about_version_mismatches(folder / "requirements.txt")
@@ -154,6 +151,26 @@ def _load_saved_model(folder: Path, model_uri: str):
         if extra is None:
             raise
         raise UserError(f"cannot load model {model_uri!r}: " + missing_extra_message("it", extra)) from None
+
+
+def _own_serving_code(package: Path):
+    """The model's own copy of the serving code (``package``, its ``textclf_serving`` folder), with
+    its ``pyfunc`` module, imported under a name of that folder's: two models loaded in one
+    process (``tag_articles`` twice in a notebook) each run their own copy, whichever textclf
+    saved them. The copy's modules import each other relatively, so the name is theirs to take."""
+    name = f"{SERVING_PACKAGE}_{hashlib.sha256(str(package.resolve()).encode()).hexdigest()[:16]}"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                      submodule_search_locations=[str(package)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    importlib.import_module(f"{name}.pyfunc")
+    return sys.modules[name]
 
 
 def imports_from_source_only() -> None:

@@ -4,6 +4,7 @@ answers during one; without importing MLflow (it is asked for only when a server
 from __future__ import annotations
 
 import base64
+import http.client
 import os
 import socket
 import threading
@@ -84,6 +85,9 @@ def check_reachable(uri: str, timeout: float) -> None:
             reason = getattr(error, "reason", error)
             raise UserError(f"tracking server {shown(uri)} is unreachable ({reason}). "
                             f"Fix: start it, or point {STORE_SETTING} elsewhere") from None
+        except (ValueError, http.client.InvalidURL) as error:  # a URL urllib or http.client cannot parse
+            raise UserError(f"tracking server URI {shown(uri)} is not a valid URL ({error}). "
+                            f"Fix: use {STORE_FORMS}") from None
         _check_signed_in(uri, timeout)
     elif kind is StoreKind.SQLITE and not sqlite_path(uri).parent.is_dir():
         raise UserError(f"tracking store folder {sqlite_path(uri).parent} does not exist. "

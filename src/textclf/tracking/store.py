@@ -73,9 +73,13 @@ STORE_FORMS = "sqlite:///ABS/PATH.db, http://HOST:PORT or a database URI such as
 def shown(uri: str) -> str:
     """``uri`` as an error line may show it: without the password a database or server URI may
     hold, in its user part or as a ``password=`` query value."""
-    parts = urlsplit(uri)
-    if parts.password is not None:  # (urlunsplit would drop sqlite:////'s empty host: only here)
-        uri = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}"))
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not a URL (an unclosed IPv6 bracket): any user:password@ part still hidden
+        uri = re.sub(r"(//[^/@:]*):[^/@]*@", r"\1:***@", uri)
+    else:
+        if parts.password is not None:  # (urlunsplit would drop sqlite:////'s empty host: only here)
+            uri = urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{parts.netloc.rsplit('@', 1)[1]}"))
     return re.sub(r"(password=)[^&]*", r"\1***", uri, flags=re.IGNORECASE)
 
 

@@ -1,0 +1,43 @@
+"""A registered model loaded to tag texts, and asked for its answer: what ``textclf predict``
+(texts and ``--article``), ``textclf suggest`` and ``textclf.tag_articles`` share.
+
+A model textclf saved answers a frame of texts with ``label`` (multi-label: ``labels``, a list)
+and one ``prob_<class>`` column per class (``serving.tagging``); asked with ``{"explain": true}``,
+an ``explanation`` column too (``serving.explain``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from textclf.errors import UserError
+
+PROBABILITY_PREFIX = "prob_"  # a model's one column per class
+EXPLANATION_COLUMN = "explanation"  # with params {"explain": true}
+
+
+def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
+    """The model at ``model_uri``. A registered version in a local sqlite store loads without
+    importing MLflow (the cold start users feel); anything else, or anything unusual about it,
+    takes MLflow's path."""
+    from textclf.tracking.local_registry import load_registered_locally
+
+    model = load_registered_locally(model_uri, tracking_uri) if verify else None
+    if model is None:
+        from textclf.tracking.runs import load_model
+
+        model = load_model(model_uri, tracking_uri, verify=verify)
+    return model
+
+
+def model_answer(model, texts: list[str], explain: bool = False) -> pd.DataFrame:
+    """A loaded model's predictions for ``texts`` (and, with ``explain``, their explanations,
+    asked for as MLflow passes params). A model saved before explanations existed is refused."""
+    frame = pd.DataFrame({"text": texts})
+    if not explain:
+        return model.predict(frame)
+    answer = model.predict(frame, params={"explain": True})
+    if EXPLANATION_COLUMN not in answer.columns:
+        raise UserError("the model gives no explanations: it was saved by a textclf older than --explain. "
+                        "Fix: train it again, or drop --explain")
+    return answer
