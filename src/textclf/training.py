@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 
@@ -19,7 +20,7 @@ from omegaconf import DictConfig
 
 from textclf import held_out_reports
 from textclf.config import build
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate, pool_of
 from textclf.evaluation.evaluate import collect_metrics, evaluate
@@ -47,6 +48,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     dataset = build(cfg.data, "data")
     report_dropped_overlap(dataset)
     task = build(cfg.task, "task")
+    say_if_label_sets_are_cut(dataset, task, cfg.data.get("label_separator"))
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
     check_estimator_params(estimator, dataset.label_names)
     say_if_trained_alone(estimator, cfg.model.name)
@@ -128,6 +130,16 @@ def report_dropped_overlap(dataset) -> None:
     if dataset.dropped_overlap:
         counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
         print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train")
+
+
+def say_if_label_sets_are_cut(dataset, task, separator: str | None) -> None:
+    """A separator asks for label sets; a multiclass task trains on each text's first label only.
+    (Lists in a JSONL or Parquet column, as the seed corpus has, are its primary label and others.)"""
+    several = sum(len(row) > 1 for row in dataset.train.labels)
+    if separator is not None and task.name == "multiclass" and several:
+        warnings.warn(f"data.label_separator={separator!r} gives {several} of {len(dataset.train)} training texts "
+                      "several labels, and task=multiclass trains on the first of each. Fix: pass task=multilabel "
+                      "to train on all of them", TextclfWarning, stacklevel=2)
 
 
 def report_choices(estimator) -> dict[str, str]:

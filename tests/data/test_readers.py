@@ -359,3 +359,23 @@ def test_joined_labels_read_as_one_are_said_in_one_warning_line_and_training_goe
         f"warning: train data ({tmp_path / 'train.csv'}) has 1 label(s) made of other labels joined by ';' "
         "(e.g. 'trade;health'), each read as a label of its own. If a text can have several labels, pass "
         "\"data.label_separator=';'\" task=multilabel\n")
+
+
+def test_labels_a_separator_splits_for_a_multiclass_task_are_said_to_be_cut(tmp_path, train_in_process, recwarn):
+    """``data.label_separator`` asks for label sets; task=multiclass trains on each text's first
+    label only: said in a warning naming task=multilabel (it was silent). Not said for the other task."""
+    for split, count in (("train", 12), ("validation", 4), ("test", 4)):
+        rows = [{"text": f"{split} passage {i} on {topic}", "label": topic}
+                for i, topic in enumerate(["trade", "health", "trade;health"] * count)]
+        pd.DataFrame(rows).to_csv(tmp_path / f"{split}.csv", index=False)
+    data = ["data=files", *(f"data.{split}={tmp_path / split}.csv" for split in ("train", "validation", "test")),
+            "data.label_separator=';'", "model=tfidf_nb", "features=tfidf_word"]
+    result = train_in_process(tmp_path, *data)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (said,) = [str(w.message) for w in recwarn if "label_separator" in str(w.message)]
+    assert said == ("data.label_separator=';' gives 12 of 36 training texts several labels, and task=multiclass "
+                    "trains on the first of each. Fix: pass task=multilabel to train on all of them")
+    recwarn.clear()
+    result = train_in_process(tmp_path, *data, "task=multilabel")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not [w for w in recwarn if "label_separator" in str(w.message)]

@@ -95,7 +95,8 @@ def test_a_calibration_set_is_scored_by_the_classifier_itself():
 def test_a_calibration_set_given_late_or_too_small():
     """A function giving the set is called once the SVM is fitted. A set with fewer than
     min_held_out texts of a class (a temperature fitted on a few texts the SVM gets right runs to
-    its bound) gives way to a held-out part of training, with a warning; an empty one is refused."""
+    its bound) gives way to a held-out part of training, which the calibration choice says, with
+    why (no warning: nothing is wrong); an empty one is refused."""
     X, y, X_rest, y_rest = noisy_problem()
     late_model = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0)
 
@@ -109,10 +110,14 @@ def test_a_calibration_set_given_late_or_too_small():
     held_out = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X, y)
     few = y_rest != 3
     few[np.flatnonzero(y_rest == 3)[:4]] = True  # 4 texts of class 3
-    with pytest.warns(CalibrationWarning, match="4 text.s. of class 3, fewer than min_held_out=5"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)
         small = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(
             X, y, calibration_set=(X_rest[few], y_rest[few]))
-    assert small.temperature_ == held_out.temperature_ and "held-out training texts" in small.choices_["calibration"]
+    assert small.temperature_ == held_out.temperature_
+    assert small.choices_["calibration"].endswith("held-out training texts, scored by a copy trained on the rest "
+                                                  "(the calibration set holds 4 text(s) of class 3, fewer than "
+                                                  "min_held_out=5)")
     with pytest.raises(ValueError, match="no texts"):
         TemperatureScaledClassifier(LinearSVC(random_state=0)).fit(X, y, calibration_set=(X[:0], y[:0]))
 

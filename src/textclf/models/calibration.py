@@ -113,32 +113,38 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         held_out = self._held_out_scores(X, y) if calibration_set is None else None  # a copy fits meanwhile
         self.estimator_ = clone(self.estimator).fit(X, y)
         self.classes_ = self.estimator_.classes_
+        too_few = None  # why a calibration set given was not used
         if held_out is None:
-            held_out = (self._own_scores(*(calibration_set() if callable(calibration_set) else calibration_set))
-                        or self._held_out_scores(X, y))
+            X_calibration, y_calibration = calibration_set() if callable(calibration_set) else calibration_set
+            too_few = self._too_few_to_calibrate(y_calibration)
+            held_out = self._held_out_scores(X, y) if too_few else self._own_scores(X_calibration, y_calibration)
         scores, truth, fitted_on = held_out()
-        self.choices_ = {"calibration": f"temperature fitted on {fitted_on}"}
+        self.choices_ = {"calibration": f"temperature fitted on {fitted_on}" + (f" ({too_few})" if too_few else "")}
         self.temperature_ = _best_temperature(scores, np.searchsorted(self.classes_, truth))
         self.scaled_ = _as_logistic_regression(self.estimator_, self.temperature_)
         if hasattr(self.estimator_, "n_features_in_"):
             self.n_features_in_ = self.estimator_.n_features_in_
         return self
 
+    def _too_few_to_calibrate(self, y) -> str | None:
+        """Why the calibration set cannot fit the temperature: a class with fewer than
+        ``min_held_out`` texts in it. Not a warning: the held-out part of training takes its
+        place, and the run's ``calibration`` line (and tag) says so, with this reason."""
+        if len(y) == 0:
+            raise ValueError("the calibration set has no texts")
+        counts = np.array([np.sum(np.asarray(y) == label) for label in self.classes_])
+        if counts.min() >= self.min_held_out:
+            return None
+        rarest = self.classes_[counts.argmin()].item()
+        return (f"the calibration set holds {counts.min()} text(s) of class {rarest!r}, fewer than "
+                f"min_held_out={self.min_held_out}")
+
     def _own_scores(self, X, y):
         """A function giving the fitted classifier's scores for the calibration texts whose class
         it knows (a class absent from training has no score to calibrate), their classes, and what
-        they are; None, with a warning, when a class has fewer than ``min_held_out`` of them."""
-        if len(y) == 0:
-            raise ValueError("the calibration set has no texts")
+        they are."""
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)
         known = np.isin(y, self.classes_)
-        counts = np.array([np.sum(y == label) for label in self.classes_])
-        if counts.min() < self.min_held_out:
-            rarest = self.classes_[counts.argmin()].item()
-            warnings.warn(f"the calibration set holds {counts.min()} text(s) of class {rarest!r}, fewer than "
-                          f"min_held_out={self.min_held_out}: the temperature is fitted on the training data "
-                          "instead (the run's calibration tag says how)", CalibrationWarning, stacklevel=3)
-            return None
         scores = self.estimator_.decision_function(X[known])
         return lambda: (scores, y[known], f"the {int(known.sum())} texts of the calibration set")
 
