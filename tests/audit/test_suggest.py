@@ -97,6 +97,11 @@ def test_fewer_picks_than_asked_say_why(suggest_store, tmp_path, capsys, monkeyp
     assert labeled.returncode == 0, labeled.stderr[-2000:]
     assert pd.read_csv(tmp_path / "picks.csv")["text"].tolist() == texts[4:]
     assert "1 of the 3 picks asked for: the pool's other texts are near-copies of the labeled data" in labeled.stderr
+    # the training file, as it was trained on (data.text_column=body), beside a pool whose column is text
+    pd.DataFrame({"body": texts[:4], "topic": ["x"] * 4}).to_csv(tmp_path / "train.csv", index=False)
+    named = suggest("-n", "3", "--labeled", str(tmp_path / "train.csv"), "--labeled-text-column", "body")
+    assert named.returncode == 0, named.stderr[-2000:]
+    assert pd.read_csv(tmp_path / "picks.csv")["text"].tolist() == texts[4:]
     small = suggest("-n", "40")
     assert len(pd.read_csv(tmp_path / "picks.csv")) == 5
     assert small.stderr.strip() == "5 of the 40 picks asked for: the pool has 5 texts"
@@ -106,6 +111,8 @@ def test_fewer_picks_than_asked_say_why(suggest_store, tmp_path, capsys, monkeyp
     (["-n", "0"], "-n must be 1 or more"),
     (["--strategy", "loudest"], "invalid choice: 'loudest'"),
     (["--labeled", "/nowhere/train.csv"], "/nowhere/train.csv"),
+    (["--labeled", str(SEEDS / "train.jsonl"), "--labeled-text-column", "body"],
+     "line 1 has no field 'body' (fields: ['id', 'text', 'labels']). Fix: pass --labeled-text-column NAME"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(arguments, message, suggest_store, tmp_path, capsys, monkeypatch):
     output = tmp_path / "picks.csv"

@@ -174,6 +174,8 @@ def _add_suggest(commands) -> None:
                          help="picks at least this similar (character n-gram cosine) to another pick or to the "
                               "labeled data are skipped (default: 0.9)")
     suggest.add_argument("--text-column", default="text", help="text column of a CSV/JSONL/Parquet input")
+    suggest.add_argument("--labeled-text-column", default=None, metavar="NAME",
+                         help="text column of the --labeled file, where its name differs (default: --text-column)")
     suggest.add_argument("--id-column", default=None, help="id column of a CSV/JSONL/Parquet input (default: id, when present; "
                                                           "otherwise the line number)")
     suggest.add_argument("--tracking-uri", default=None, help=TRACKING_URI_HELP)

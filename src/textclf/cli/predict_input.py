@@ -28,13 +28,14 @@ class Batch:
     texts: list[str]
 
 
-def read_batches(source: str, text_column: str, id_column: str | None = None) -> Iterator[Batch]:
+def read_batches(source: str, text_column: str, id_column: str | None = None,
+                 text_flag: str = "--text-column") -> Iterator[Batch]:
     """Batches of non-empty texts from a CSV, JSONL or Parquet file (``text_column``), a text file
     (one a line), or stdin ('-'). Each text keeps the input's ``id_column`` (default ``id``, when the
     input has it) or its line number (a Parquet file's: its row number). Raises ``UserError`` when
     there is no text at all."""
     keys, texts, found = [], [], False
-    for key_column, key, text in _records(source, text_column, id_column):
+    for key_column, key, text in _records(source, text_column, id_column, text_flag):
         if not text.strip():
             continue
         keys.append(key)
@@ -50,7 +51,8 @@ def read_batches(source: str, text_column: str, id_column: str | None = None) ->
         raise UserError(f"no texts to tag in {origin}. Fix: give at least one non-empty text")
 
 
-def _records(source: str, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+def _records(source: str, text_column: str, id_column: str | None,
+             text_flag: str) -> Iterator[tuple[str, object, str]]:
     """(key column, key, text) for every record of the input, blank ones included."""
     path = None if source == "-" else Path(source)
     if path is not None and path.is_dir():
@@ -64,11 +66,11 @@ def _records(source: str, text_column: str, id_column: str | None) -> Iterator[t
     if path is None:
         yield from _text_lines(sys.stdin.buffer, "standard input")
     elif suffix == ".csv":
-        yield from _csv_rows(path, text_column, id_column)
+        yield from _csv_rows(path, text_column, id_column, text_flag)
     elif suffix in (".jsonl", ".json"):
-        yield from _json_lines(path, text_column, id_column)
+        yield from _json_lines(path, text_column, id_column, text_flag)
     elif suffix in PARQUET_SUFFIXES:
-        yield from _parquet_rows(path, text_column, id_column)
+        yield from _parquet_rows(path, text_column, id_column, text_flag)
     else:
         with path.open("rb") as handle:
             yield from _text_lines(handle, str(path))
@@ -80,25 +82,27 @@ def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
         yield LINE_COLUMN, number, text.removeprefix("\ufeff") if number == 1 else text  # a BOM is no text
 
 
-def _json_lines(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+def _json_lines(path: Path, text_column: str, id_column: str | None,
+                text_flag: str) -> Iterator[tuple[str, object, str]]:
     key_column = None  # decided by the first record: its id field if it has one, else line numbers
     for number, record in jsonl_objects(path, example=f'{{"{text_column}": "..."}}'):
         if key_column is None:
             key_column = _key_column(path, list(record), id_column, f"line {number}")
         if text_column not in record:
             raise UserError(f"{path} line {number} has no field {text_column!r} (fields: {list(record)}). "
-                            "Fix: pass --text-column NAME")
+                            f"Fix: pass {text_flag} NAME")
         key = number if key_column == LINE_COLUMN else record.get(key_column)
         yield key_column, key, json_text(record, text_column, path, number)
 
 
-def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+def _csv_rows(path: Path, text_column: str, id_column: str | None,
+              text_flag: str) -> Iterator[tuple[str, object, str]]:
     rows = csv_rows(path, fix="Fix: pass UTF-8 CSV, JSONL or text")
     _, header = next(rows)
     if not header:
         raise UserError(f"{path} is empty. Fix: pass a file with a header row and texts")
     if text_column not in header:
-        raise UserError(f"{path} has no column {text_column!r} (columns: {header}). Fix: pass --text-column NAME")
+        raise UserError(f"{path} has no column {text_column!r} (columns: {header}). Fix: pass {text_flag} NAME")
     key_column = _key_column(path, header, id_column, "its header")
     text_at = header.index(text_column)
     key_at = None if key_column == LINE_COLUMN else header.index(key_column)
@@ -106,13 +110,14 @@ def _csv_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[t
         yield key_column, number if key_at is None else cells[key_at], cells[text_at]
 
 
-def _parquet_rows(path: Path, text_column: str, id_column: str | None) -> Iterator[tuple[str, object, str]]:
+def _parquet_rows(path: Path, text_column: str, id_column: str | None,
+                  text_flag: str) -> Iterator[tuple[str, object, str]]:
     """A Parquet file's rows, read ``BATCH_TEXTS`` at a time (only the columns needed)."""
     table = _parquet_file(path)
     columns = table.schema_arrow.names
     if text_column not in columns:
-        raise UserError(f"{path} has no column {text_column!r} (columns: {columns}). Fix: pass --text-column NAME")
-    _check_text_type(path, text_column, table.schema_arrow.field(text_column).type)
+        raise UserError(f"{path} has no column {text_column!r} (columns: {columns}). Fix: pass {text_flag} NAME")
+    _check_text_type(path, text_column, table.schema_arrow.field(text_column).type, text_flag)
     key_column = _key_column(path, columns, id_column, "its columns")
     key_column = ROW_COLUMN if key_column == LINE_COLUMN else key_column
     wanted = [text_column] if key_column == ROW_COLUMN else list(dict.fromkeys([text_column, key_column]))
@@ -154,13 +159,13 @@ def _parquet_batches(path: Path, table, columns: list[str]) -> Iterator[dict[str
         yield values
 
 
-def _check_text_type(path: Path, column: str, kind) -> None:
+def _check_text_type(path: Path, column: str, kind, text_flag: str) -> None:
     """Text is a string column (or binary, decoded as UTF-8); lists, numbers and records are not."""
     import pyarrow
 
     if not (pyarrow.types.is_string(kind) or pyarrow.types.is_large_string(kind) or pyarrow.types.is_binary(kind)
             or pyarrow.types.is_large_binary(kind) or pyarrow.types.is_null(kind)):
-        raise UserError(f"{path} column {column!r} holds {kind}, not text. Fix: pass --text-column NAME of a "
+        raise UserError(f"{path} column {column!r} holds {kind}, not text. Fix: pass {text_flag} NAME of a "
                         "string column")
 
 

@@ -27,7 +27,7 @@ def suggest(args) -> None:
     output_format = chosen_format(args.output, args.format)
     check_output(args.output)
     batches = list(read_batches(args.input, args.text_column, args.id_column))
-    labeled = [text for batch in read_batches(args.labeled, args.text_column) for text in batch.texts] if args.labeled else []
+    labeled = _labeled_texts(args.labeled, args.labeled_text_column or args.text_column)
     keys = [key for batch in batches for key in batch.keys]
     texts = [text for batch in batches for text in batch.texts]
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=True)
@@ -50,6 +50,14 @@ def suggest(args) -> None:
         write_predictions(chosen, handle, output_format, header=True)
     if len(picks) < args.n:  # a short (or header-only) file is not a failure, but say why
         print(_why_fewer(len(picks), args.n, len(texts), args.near_duplicate_similarity), file=sys.stderr)
+
+
+def _labeled_texts(source: str | None, text_column: str) -> list[str]:
+    """The texts of the ``--labeled`` file (no pick is a near-copy of one of them)."""
+    if source is None:
+        return []
+    return [text for batch in read_batches(source, text_column, text_flag="--labeled-text-column")
+            for text in batch.texts]
 
 
 def _why_fewer(picked: int, asked: int, pool: int, similarity: float) -> str:
