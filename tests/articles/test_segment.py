@@ -103,6 +103,12 @@ def test_list_items_within_a_line_start_passages_of_their_own():
         assert len(passages(text)) == 2 and passages(text)[1].split()[0] in ("Both", "Her", "The"), passages(text)
     assert passages("He met (1) the envoy and 2) the minister. Then he left.") == [
         "He met (1) the envoy and 2) the minister.", "Then he left."]
+    # a line that opens with the list's "1." (the "2." was a passage of its own), or with a bullet
+    assert passages("1. Tariffs fall. 2. Visas ease. 3) Talks go on.") == [
+        "1. Tariffs fall.", "2. Visas ease.", "3) Talks go on."]
+    assert passages("- Tariffs fall. 2. Visas ease.") == ["- Tariffs fall.", "2. Visas ease."]
+    assert passages("1. Talks began on Jan. 5. Both sides agreed.") == [
+        "1. Talks began on Jan. 5.", "Both sides agreed."]
 
 
 def test_line_and_paragraph_units():
