@@ -149,6 +149,11 @@ def test_one_example_class_cannot_be_stratified(tmp_path):
     data.to_csv(path, index=False)
     with pytest.raises(UserError, match="if 'visit;missile' is several labels, pass \"data.label_separator=';'\""):
         load_files("m", str(path))
+    # the id column given as the labels: one text a label (the fix named was "add examples")
+    data.assign(ref=[f"row-{i}" for i in range(len(data))]).to_csv(path, index=False)
+    with pytest.raises(UserError, match=f"each of the {len(data)} labels in train has a single distinct text "
+                                        r"\(e.g. 'row-0', .*Fix: pass data.label_column=NAME"):
+        load_files("m", str(path), label_column="ref")
 
 
 def test_bad_bytes_and_bad_quoting_are_user_errors(tmp_path):

@@ -66,6 +66,10 @@ def _check_strata(train, groups: list, group_labels: list, split_name: str) -> N
     units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
     rare = sorted({label for label, count in units_with.items() if count < 2} |
                   {label for label, count in Counter(group_labels).items() if count < 2})
+    if rare and len(rare) == len(units_with) > 2:  # every label: most likely the wrong column (ids, texts)
+        raise UserError(f"each of the {len(units_with)} labels in train has a single distinct text (e.g. "
+                        f"{', '.join(repr(label) for label in rare[:3])}): is data.label_column the column of "
+                        "labels? Fix: pass data.label_column=NAME of the column that holds them")
     if rare:
         joined = next(((label, mark) for label in rare for mark in LIKELY_SEPARATORS if mark in label), None)
         hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
