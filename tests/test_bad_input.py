@@ -147,13 +147,21 @@ def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     folder, _ = trained_store
     source = tmp_path / "in.txt"
     source.write_text("a passage\n")
-    for uri in ("models:/no-such-model@champion", "runs:/0123456789abcdef/model"):
-        result = run_cli("predict", str(source), "--model-uri", uri, "--tracking-uri", f"sqlite:///{folder}/mlflow.db",
-                         cwd=folder)
-        assert_clean_failure(result, tmp_path, "cannot load model")
-    result = run_cli("predict", str(source), "--model-uri", "not a uri", "--tracking-uri",
-                     f"sqlite:///{folder}/mlflow.db", cwd=folder)
-    assert_clean_failure(result, tmp_path, "cannot verify", "--no-verify")
+    def predict(uri, *flags):
+        return run_cli("predict", str(source), "--model-uri", uri, "--tracking-uri", f"sqlite:///{folder}/mlflow.db",
+                       *flags, cwd=folder)
+
+    line = assert_clean_failure(predict("models:/no-such-model@champion"), tmp_path, "cannot load model")
+    assert "registered here: diplomacy-topics (tracking store" in line  # what the name might have been
+    line = assert_clean_failure(predict("models:/diplomacy-topics@nobody"), tmp_path, "cannot load model", "nobody")
+    assert "registered here" not in line
+    assert_clean_failure(predict("runs:/0123456789abcdef/model"), tmp_path, "cannot load model")
+    assert_clean_failure(predict(f"file://{tmp_path}"), tmp_path, "cannot verify", "--no-verify")
+    # a registered model's name without models:/ (was "cannot verify", pointing at --no-verify)
+    assert_clean_failure(predict("diplomacy-topics"), tmp_path, "'diplomacy-topics' is neither a model URI nor a "
+                         "folder here. Fix: name a registered model's champion as models:/diplomacy-topics@champion")
+    # a folder that is not there, unverified (was MLflow's words on failed artifact downloads)
+    assert_clean_failure(predict("saved/nowhere", "--no-verify"), tmp_path, "(no such folder)")
 
 
 def test_empty_prediction_input(trained_store, tmp_path, run_cli):

@@ -8,6 +8,9 @@ an ``explanation`` column too (``serving.explain``).
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pandas as pd
 
 from textclf.errors import UserError
@@ -22,12 +25,26 @@ def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
     takes MLflow's path."""
     from textclf.tracking.local_registry import load_registered_locally
 
+    check_model_uri(model_uri)
+
     model = load_registered_locally(model_uri, tracking_uri) if verify else None
     if model is None:
         from textclf.tracking.runs import load_model
 
         model = load_model(model_uri, tracking_uri, verify=verify)
     return model
+
+
+def check_model_uri(model_uri: str) -> None:
+    """A model URI (``models:/``, ``runs:/``, ``file://``...) or a folder that exists: a bare name
+    was refused for its digest, or, unverified, read as a folder in MLflow's words."""
+    if urlsplit(model_uri).scheme or Path(model_uri).exists():
+        return
+    if "/" not in model_uri:
+        raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here. Fix: name a registered "
+                        f"model's champion as models:/{model_uri}@champion, or a version as models:/{model_uri}/1")
+    raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here (no such folder). Fix: give the "
+                    "folder of a saved model, or a registered one as models:/NAME@champion")
 
 
 def model_answer(model, texts: list[str], explain: bool = False) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterator
 
 from textclf.errors import UserError
+from textclf.tracking.champion import LOCK_SUFFIX
 from textclf.tracking.local_registry import MODEL_BY_ALIAS, MODEL_BY_NUMBER
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, changed_files, digest_of, file_digests
 from textclf.tracking.client import mlflow, model_folder
@@ -57,13 +58,29 @@ def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:
             raise UserError(f"cannot verify {model_uri}: only registered versions and runs record a model's "
                             f"digest. {UNVERIFIABLE}")
     except MlflowException as error:
-        raise UserError(f"cannot load model {model_uri!r}: {error.message.strip().splitlines()[0]}. Fix: check "
-                        "the URI (e.g. models:/NAME@champion, models:/NAME/1, runs:/ID/model) and the tracking "
-                        "store") from None
+        raise UserError(f"cannot load model {model_uri!r}: {error.message.strip().splitlines()[0]}"
+                        f"{_registered_names(client, by_alias or by_version)}. Fix: check the URI (e.g. "
+                        "models:/NAME@champion, models:/NAME/1, runs:/ID/model) and the tracking store") from None
     if DIGEST_TAG not in tags:
         raise UserError(f"cannot verify {model_uri}: it was logged without a digest (by an older textclf, "
                         f"or not by textclf). {UNVERIFIABLE}")
     return pinned, tags[DIGEST_TAG], run_id
+
+
+def _registered_names(client, named) -> str:
+    """When a registered model was not found by name: the names the store does hold."""
+    from mlflow.exceptions import MlflowException
+
+    if named is None:
+        return ""
+    try:
+        names = sorted(model.name for model in client.search_registered_models(max_results=100)
+                       if LOCK_SUFFIX not in model.name)
+    except MlflowException:
+        return ""
+    if named.group(1) in names:  # the model is there: its alias or version is not
+        return ""
+    return f"; registered here: {', '.join(names[:10])}" if names else "; none is registered here"
 
 
 def _what_changed(run_id: str, found: dict[str, str]) -> str:
