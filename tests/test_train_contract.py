@@ -66,7 +66,7 @@ def test_default_run_is_tracked_in_full(trained_store):
         assert tags["git.commit"] == commit.stdout.strip()
 
 
-def test_the_summarys_predict_command_tags_texts_as_printed(trained_store, cli_in_process):
+def test_the_summarys_predict_and_compare_commands_work_as_printed(trained_store, cli_in_process):
     import shlex
 
     folder, result = trained_store
@@ -75,6 +75,12 @@ def test_the_summarys_predict_command_tags_texts_as_printed(trained_store, cli_i
     assert command[:2] == ["textclf", "predict"] and "models:/diplomacy-topics@champion" in command
     tagged = cli_in_process(*command[1:], stdin="Pyongyang fired a ballistic missile on Sunday.\n", cwd=folder)
     assert tagged.returncode == 0 and "north_korea_security" in tagged.stdout, tagged.stderr
+    # and the one that lists the run's experiment, wherever the data came from (compare's default is diplomacy)
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("compare runs: ")]
+    command = shlex.split(line.removeprefix("compare runs: "))
+    assert command[:4] == ["textclf", "compare", "--experiment", "diplomacy"] and "--tracking-uri" in command
+    compared = cli_in_process(*command[1:], cwd=folder)
+    assert compared.returncode == 0 and "tfidf_linearsvc" in compared.stdout, compared.stderr
 
 
 def test_mlflow_tracking_uri_names_the_store_when_tracking_uri_is_not_given(tmp_path, monkeypatch, capsys):

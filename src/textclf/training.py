@@ -190,5 +190,6 @@ def print_summary(tracker, metrics: dict[str, float], registration, headline_met
         f"model {registration.uri} (v{registration.version}, {champion})\n"
         f"load it: mlflow.pyfunc.load_model('{tracker.champion_uri}')\n"
         f"tag texts: {tracker.predict_command()}\n"
+        f"compare runs: {tracker.compare_command()}\n"
         f"browse runs: {tracker.ui_command()}"
     )

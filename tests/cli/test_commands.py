@@ -172,6 +172,22 @@ def test_compare_sorts_runs_and_shows_differing_params(two_model_store, cli_in_p
     assert markdown.stdout.startswith("multiclass: 2 run(s), highest test/macro_f1 first\n| run | test/macro_f1 |")
 
 
+def test_compare_without_an_experiment_names_the_others_that_hold_runs(tmp_path, train_in_process, cli_in_process):
+    """Runs of one's own data go to an experiment named after it: compare's default (diplomacy)
+    showed only the seed corpus's, with no word of the others."""
+    rows = [{"text": f"passage {i} on {topic}", "label": topic} for i, topic in enumerate(["trade", "health"] * 15)]
+    pd.DataFrame(rows).to_csv(tmp_path / "mine.csv", index=False)
+    for data in (["data=files", f"data.train={tmp_path / 'mine.csv'}", "data.name=mine"], []):
+        trained = train_in_process(tmp_path, *data, "model=tfidf_nb", "features=tfidf_word")
+        assert trained.returncode == 0, trained.stderr[-2000:]
+    store = ["--tracking-uri", store_uri(tmp_path)]
+    default = cli_in_process("compare", *store)
+    assert default.returncode == 0 and "tfidf_nb" in default.stdout, default.stderr
+    assert default.stderr == "other experiments with runs: mine (textclf compare --experiment NAME)\n"
+    named = cli_in_process("compare", "--experiment", "mine", *store)
+    assert named.returncode == 0 and "tfidf_nb" in named.stdout and named.stderr == ""
+
+
 def test_ctrl_c_while_predict_reads_exits_130_with_one_line_and_no_output_file(tmp_path, monkeypatch, capsys):
     """Ctrl-C is a KeyboardInterrupt wherever the command is: here while it reads stdin. It says
     "interrupted", not train.py's "before a run began" (predict starts no run)."""

@@ -18,6 +18,7 @@ from textclf import __version__
 from textclf.cli.errors import exit_without_teardown, report_user_errors
 
 DEFAULT_MODEL_URI = "models:/diplomacy-topics@champion"
+DEFAULT_EXPERIMENT = "diplomacy"  # textclf compare's, train.py's on the seed corpus
 OUTPUT_FORMAT_HELP = ("output format (default: jsonl for a .jsonl or .json --output; csv for .csv, .txt, no "
                       "extension or stdout; another extension is refused)")
 # Shown by --help, which prints it as it is: plain text, unlike the module docstring.
@@ -196,7 +197,9 @@ def _add_server(commands) -> None:
 def _add_compare(commands) -> None:
     """``textclf compare``: an experiment's runs, best first."""
     compare = commands.add_parser("compare", help="list an experiment's runs, best first")
-    compare.add_argument("--experiment", default="diplomacy", help="experiment name (default: diplomacy)")
+    compare.add_argument("--experiment", default=None,
+                         help=f"experiment name (default: {DEFAULT_EXPERIMENT}; the others with runs are named after "
+                              "its table)")
     compare.add_argument("--metric", default="validation/macro_f1",
                          help="rank by this metric, best first (lowest first for losses and times)")
     compare.add_argument("--columns", default=None,
@@ -264,4 +267,4 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from textclf.cli.compare import compare
 
-        compare(args, find_tracking_uri(args.tracking_uri))
+        compare(args, find_tracking_uri(args.tracking_uri), DEFAULT_EXPERIMENT)

@@ -10,12 +10,16 @@ import pandas as pd
 from textclf.safe_csv import write_rows
 
 
-def compare(args, tracking_uri: str) -> None:
-    from textclf.tracking.comparison import compare_runs, render
+def compare(args, tracking_uri: str, default_experiment: str) -> None:
+    from textclf.tracking.comparison import compare_runs, other_experiments, render
 
     columns = [c for c in args.columns.split(",") if c] if args.columns else None
     csv = args.format == "csv"  # for other programs: one table, every column, full names
-    rankings = compare_runs(tracking_uri, args.experiment, args.metric, columns, args.limit, every_table=csv)
+    experiment = args.experiment or default_experiment
+    rankings = compare_runs(tracking_uri, experiment, args.metric, columns, args.limit, every_table=csv)
+    others = other_experiments(experiment) if args.experiment is None else []
+    if others:  # runs of your own data are in an experiment named after it (data.name), not in the default one
+        print(f"other experiments with runs: {', '.join(others)} (textclf compare --experiment NAME)", file=sys.stderr)
     if csv:
         tables = [ranking.table.assign(task=ranking.task) for ranking in rankings]
         # a value a run lacks (another task's metric, a param it has none of) is an empty cell

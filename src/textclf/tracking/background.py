@@ -79,6 +79,7 @@ class BackgroundTracker:
         self.uri = tracking["uri"]
         self.server_silence_seconds = server_silence_seconds
         self.champion_uri = f"models:/{tracking['registered_model']}@{tracking['champion_alias']}"
+        self.experiment = tracking["experiment"]
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # the first failure that interrupted training
         self.run_id: str | None = None
@@ -222,14 +223,21 @@ class BackgroundTracker:
         return ui_command(self.uri)
 
     def predict_command(self) -> str:
-        """``textclf predict`` of the champion, with the store named unless it is this project's
-        own, which predict finds by itself. (MLFLOW_TRACKING_URI is no guide: a sweep's parent run
-        sets it in the process its jobs run in, and the user's next shell may not have it.)"""
+        """``textclf predict`` of the champion."""
+        return f"textclf predict --model-uri {self.champion_uri}{self._store_flag()}"
+
+    def compare_command(self) -> str:
+        """``textclf compare`` of this run's experiment."""
+        return f"textclf compare --experiment {shlex.quote(self.experiment)}{self._store_flag()}"
+
+    def _store_flag(self) -> str:
+        """The store, named unless it is this project's own, which the commands find by themselves.
+        (MLFLOW_TRACKING_URI is no guide: a sweep's parent run sets it in the process its jobs run
+        in, and the user's next shell may not have it.)"""
         from textclf.tracking.discovery import project_store_uri
 
         own = project_store_uri() == self.uri and os.environ.get("MLFLOW_TRACKING_URI", self.uri) == self.uri
-        store = "" if own else f" --tracking-uri {shlex.quote(shown(self.uri))}"
-        return f"textclf predict --model-uri {self.champion_uri}{store}"
+        return "" if own else f" --tracking-uri {shlex.quote(shown(self.uri))}"
 
     def close(self) -> None:
         """Stop the worker (after the calls already sent), wait for it, remove the model files."""

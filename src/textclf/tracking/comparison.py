@@ -69,6 +69,15 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
     return rank_by_task(runs, metric, columns, limit, every_table)
 
 
+def other_experiments(experiment: str) -> list[str]:
+    """The names of the store's other experiments that hold finished runs (the store is open)."""
+    from textclf.tracking.runs import mlflow
+
+    return sorted(found.name for found in mlflow.search_experiments() if found.name != experiment
+                  and not mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
+                                             max_results=1).empty)
+
+
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:
     """The finished and failed jobs of a sweep (``sweep.ParentRunCallback``), ranked; and how many
     search trials were pruned (left out: they have no final scores)."""
