@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from textclf.data import load_files, load_hf
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 
 LABELS = ["visit", "missile", "alliance"]
 
@@ -324,10 +324,14 @@ def test_per_label_keeps_k_training_texts_of_each_primary_label_seeded(tmp_path)
     path = tmp_path / "train.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     whole = load_files("m", str(path), label_column="labels", validation_size=0.2, test_size=0.2, split_seed=0)
-    few = [load_files("m", str(path), label_column="labels", validation_size=0.2, test_size=0.2, split_seed=seed,
-                      per_label=4) for seed in (0, 0, 1)]
+    with pytest.warns(TextclfWarning) as said:
+        few = [load_files("m", str(path), label_column="labels", validation_size=0.2, test_size=0.2,
+                          split_seed=seed, per_label=4) for seed in (0, 0, 1)]
     counts = Counter(few[0].train.primary_labels)
-    assert counts == {"alliance": 4, "missile": 4, "visit": min(4, Counter(whole.train.primary_labels)["visit"])}
+    visits = Counter(whole.train.primary_labels)["visit"]
+    assert visits < 4 and counts == {"alliance": 4, "missile": 4, "visit": visits}
+    # asked for 4 of each, the user is told which label had fewer (it was silent)
+    assert str(said[0].message) == f"data.per_label=4: 1 of 3 labels have fewer training texts, and keep all of theirs: 'visit' ({visits})"
     assert few[0].validation == whole.validation and few[0].test == whole.test
     assert set(few[0].train.texts) <= set(whole.train.texts)
     assert any(len(labels) == 2 for labels in few[0].train.labels + few[2].train.labels)  # second labels kept

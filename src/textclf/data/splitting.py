@@ -3,6 +3,7 @@ train already holds (``data.overlap=drop``)."""
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -10,9 +11,10 @@ import numpy as np
 from textclf.data.checks import LIKELY_SEPARATORS
 from textclf.data.dataset import Split
 from textclf.data.duplicates import TextIndex, duplicate_groups, rows_in
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 
 OVERLAP_CHOICES = ("error", "drop", "keep")
+MAX_LABELS_SHOWN = 5  # in a warning naming labels
 
 
 def carve_missing_splits(splits: dict, validation_size: float, test_size: float, seed: int) -> dict:
@@ -149,4 +151,10 @@ def keep_per_label(train: Split, per_label: int | None, seed: int) -> Split:
         rows_of.setdefault(label, []).append(row)
     kept = sorted(row for label in sorted(rows_of) for row in
                   rng.choice(rows_of[label], size=min(per_label, len(rows_of[label])), replace=False).tolist())
+    short = {label: len(rows) for label, rows in sorted(rows_of.items()) if len(rows) < per_label}
+    if short:
+        shown = ", ".join(f"{label!r} ({count})" for label, count in list(short.items())[:MAX_LABELS_SHOWN])
+        warnings.warn(f"data.per_label={per_label}: {len(short)} of {len(rows_of)} labels have fewer training texts, "
+                      f"and keep all of theirs: {shown}{', ...' if len(short) > MAX_LABELS_SHOWN else ''}",
+                      TextclfWarning, stacklevel=2)
     return subset(train, kept, train.name)
