@@ -55,7 +55,7 @@ def test_unfitted_estimators_refuse_to_predict(tiny):
             call()
 
 
-def test_fine_tuning_overfits_a_tiny_task_and_survives_save_load(tiny, tmp_path):
+def test_fine_tuning_overfits_a_tiny_task_and_survives_save_load(tiny, tmp_path, capfd):
     model = TransformerClassifier(encoder=tiny, epochs=30, batch_size=4, learning_rate=5.0e-3,
                                   validation_fraction=0.0, random_state=0, progress=False)
     model.fit(TEXTS, LABELS)
@@ -65,6 +65,16 @@ def test_fine_tuning_overfits_a_tiny_task_and_survives_save_load(tiny, tmp_path)
     save_state(model, ArgmaxDecision(("security", "visit")), tmp_path)
     loaded, _ = load_state(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), model.predict_proba(TEXTS), atol=1e-6)
+    assert_no_loading_bar(capfd)
+
+
+def assert_no_loading_bar(capfd):
+    """transformers' "Loading weights" bar, drawn for each model loaded (in every audit fold), is
+    hidden while textclf loads, and transformers' own setting is left as it was."""
+    from transformers.utils import logging
+
+    assert "Loading weights" not in capfd.readouterr().err
+    assert logging.is_progress_bar_enabled()
 
 
 def test_early_stopping_restores_the_best_epoch_and_stops(tiny):
@@ -248,13 +258,14 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
     assert not np.array_equal(shorter, first)  # settings are part of the key
 
 
-def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path):
+def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path, capfd):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])
     pipeline.fit(TEXTS, LABELS)
     save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path)
     assert (tmp_path / "encoder_0" / "model.safetensors").exists()
     loaded, _ = load_state(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(TEXTS), pipeline.predict_proba(TEXTS), atol=1e-6)
+    assert_no_loading_bar(capfd)
 
 
 def test_max_length_beyond_the_encoders_positions_is_refused_before_training(tiny):

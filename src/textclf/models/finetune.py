@@ -26,7 +26,7 @@ from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, in
                                      set_threads)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
 from textclf.models.targets import BatchLoss, class_weights, targets_for
-from textclf.serving.inference import SequenceClassifier
+from textclf.serving.inference import SequenceClassifier, weights_loaded_quietly
 
 
 class LabelSetClassifier(ClassifierMixin, BaseEstimator):
@@ -170,8 +170,9 @@ class TransformerClassifier(LabelSetClassifier):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=len(self.classes_), problem_type=self.targets_.problem_type)
+        with weights_loaded_quietly():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=len(self.classes_), problem_type=self.targets_.problem_type)
         positions = getattr(model.config, "max_position_embeddings", None)
         if positions is not None and self.max_length > positions:
             raise ValueError(f"max_length={self.max_length} exceeds the {positions} positions encoder {self.encoder} "

@@ -7,6 +7,7 @@ Texts are encoded in batches sorted by length, so each batch pads only to its lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -117,7 +118,8 @@ class EncoderFeatures:
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_files_only)
-        model = AutoModel.from_pretrained(folder, local_files_only=local_files_only, use_safetensors=True)
+        with weights_loaded_quietly():
+            model = AutoModel.from_pretrained(folder, local_files_only=local_files_only, use_safetensors=True)
         return cls(model, tokenizer, folder, max_length, batch_size, pooling, normalize)
 
     @property
@@ -176,8 +178,9 @@ class SequenceClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True,
-                                                                   use_safetensors=True)
+        with weights_loaded_quietly():
+            model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True,
+                                                                       use_safetensors=True)
         return cls(model, tokenizer, multi_label, max_length, batch_size)
 
     def characters_read(self, text: str) -> int:
@@ -221,3 +224,18 @@ class ZeroShot:
         similarity -= similarity.max(axis=1, keepdims=True)
         exponent = np.exp(similarity.astype(np.float64))
         return exponent / exponent.sum(axis=1, keepdims=True)
+
+
+@contextlib.contextmanager
+def weights_loaded_quietly():
+    """transformers draws a progress bar for every model it loads ("Loading weights", 0.1 s): in a
+    command's output it is noise, once per audit fold. Hidden while loading, then as it was."""
+    from transformers.utils import logging
+
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            logging.enable_progress_bar()
