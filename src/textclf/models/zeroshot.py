@@ -173,8 +173,10 @@ class ZeroShotClassifier(LabelSetClassifier):
         descriptions = dict(self.descriptions or {})
         missing = [name for name in names if not descriptions.get(name)]
         if missing:
-            raise UserError(f"zero-shot model has no description for label(s) {missing}. "
-                            "Fix: add them under model.descriptions")
+            raise UserError(f"zero-shot model has no description for label(s) {missing}. Fix: describe each, e.g. "
+                            f"'+model.descriptions.{missing[0]}=\"what a text of {missing[0]} says\"' (or a list of "
+                            "phrases), or replace them all: '~model.descriptions' "
+                            f"'+model.descriptions={{{missing[0]}: \"...\", OTHER: \"...\"}}'")
         return names
 
     def _self_train(self, pool_embeddings: np.ndarray, phrase_embeddings: list[np.ndarray]) -> None:
