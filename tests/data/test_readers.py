@@ -184,12 +184,12 @@ def test_leak_check_sees_case_and_whitespace_variants_but_not_different_texts(tm
     different_middle = f"Opening {words.replace('word20', 'word99')} closing"
     write("validation.jsonl", [{"text": different_middle, "label": "a"}, {"text": "SHORT   one", "label": "b"}])
     write("test.jsonl", [{"text": "fresh words here", "label": "a"}])
-    with pytest.raises(UserError, match=r"1 validation text\(s\) also appear in train \(validation row\(s\) 2\)"):
+    with pytest.raises(UserError, match=r"1 validation text\(s\) also appear in train \(validation row\(s\) 2 \(1: the first record, a CSV's header not counted\)\)"):
         load_files("t", str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl"), str(tmp_path / "test.jsonl"))
     variant = f"opening\u00a0{words.replace(' ', chr(10) + '  ')}\tCLOSING "
     write("validation.jsonl", [{"text": different_middle, "label": "a"}, {"text": "b side, new", "label": "b"}])
     write("test.jsonl", [{"text": variant, "label": "a"}])
-    with pytest.raises(UserError, match=r"1 test text\(s\) also appear in train \(test row\(s\) 1\)"):
+    with pytest.raises(UserError, match=r"1 test text\(s\) also appear in train \(test row\(s\) 1 \(1: the first record, a CSV's header not counted\)\)"):
         load_files("t", str(tmp_path / "train.jsonl"), str(tmp_path / "validation.jsonl"), str(tmp_path / "test.jsonl"))
 
 

@@ -21,7 +21,7 @@ LIKELY_SEPARATORS = "|;,"
 def _rows(indices: list[int]) -> str:
     shown = ", ".join(str(i + 1) for i in indices[:MAX_ROWS_SHOWN])
     more = f" and {len(indices) - MAX_ROWS_SHOWN} more" if len(indices) > MAX_ROWS_SHOWN else ""
-    return f"row(s) {shown}{more}"
+    return f"row(s) {shown}{more} (1: the first record, a CSV's header not counted)"
 
 
 def _is_missing(value) -> bool:
