@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 
 from textclf.models.memory import release_freed_memory
 from textclf.pause import pause_at
+from textclf.procstat import START_TICKS, stat_fields
 
 
 CHUNK_TEXTS = 2000  # texts transformed at a time ahead of need
@@ -180,9 +181,10 @@ def _stack(chunks: list):
 
 def seconds_since_process_start() -> float:
     """Seconds from the start of this process to now (Linux; NaN elsewhere)."""
+    fields = stat_fields("self")
     try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        ticks = int(fields[START_TICKS])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError, IndexError, TypeError):  # TypeError: no fields (not Linux)
         return float("nan")
     return uptime - ticks / os.sysconf("SC_CLK_TCK")

@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+from textclf.procstat import GROUP, STATE, stat_fields
+
 STOP_TIMEOUT = 30  # seconds a group has to go after SIGTERM before SIGKILL
 
 
@@ -47,22 +49,13 @@ def _pids_in(pgid: int):
 
 def _group_of(pid: str) -> int | None:
     """The process group of a live process (not a zombie), from /proc."""
-    fields = _stat_fields(pid)
-    return int(fields[2]) if fields and fields[0] != "Z" else None
+    fields = stat_fields(pid)
+    return int(fields[GROUP]) if fields and fields[STATE] != "Z" else None
 
 
 def _state_of(pid: str) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[0] if fields else None
-
-
-def _stat_fields(pid: str) -> list[str] | None:
-    """/proc/PID/stat after the command name: state, ppid, pgrp, ..."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()
+    fields = stat_fields(pid)
+    return fields[STATE] if fields else None
 
 
 def is_alive(pid: int) -> bool:

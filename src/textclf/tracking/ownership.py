@@ -11,6 +11,8 @@ import os
 import socket
 from pathlib import Path
 
+from textclf.procstat import START_TICKS, stat_fields
+
 OWNER_TAG = "textclf.owner"        # on a run: the training process that started it
 WORKER_TAG = "textclf.worker"      # on a run: the tracking worker that logs it (and holds the registry lock)
 ENDED_BY_TAG = "textclf.ended_by"  # on a run another process ended: why
@@ -60,13 +62,9 @@ def _boot_id() -> str:
 
 
 def _start_ticks(pid: int) -> str:
-    try:
-        # Field 22 of /proc/PID/stat, counted after the command name (which may hold spaces).
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except FileNotFoundError:
-        return "gone"
-    except (OSError, IndexError):
-        pass
+    fields = stat_fields(pid)
+    if fields is not None and len(fields) > START_TICKS:
+        return fields[START_TICKS]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
