@@ -15,6 +15,16 @@ from typing import Iterator
 
 from textclf.errors import UserError
 
+# What a file of records is, by its name: the kinds of table textclf reads (a .json file is read as
+# JSON lines). Training files, ``predict``'s input, ``--article`` files and ``model.unlabeled``.
+TABLE_KINDS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+DEFAULT_ID_COLUMN = "id"  # the column that names each record, when present and no other is named
+
+
+def table_kind(path: Path) -> str | None:
+    """``csv``, ``jsonl`` or ``parquet`` by ``path``'s name; None for any other file (plain text)."""
+    return TABLE_KINDS.get(path.suffix.lower())
+
 
 ICONV_FIX = ("Fix: convert the text to UTF-8, e.g. iconv -f cp1252 -t utf-8 (Windows text; "
              "for ISO-8859-1 use -f latin1)")

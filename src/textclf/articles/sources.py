@@ -20,11 +20,10 @@ from typing import Iterator
 from textclf.articles.html_input import HTML_SUFFIXES, looks_like_a_page, page_text
 from textclf.articles.tag import Article, chosen_form
 from textclf.errors import TextclfWarning, UserError
-from textclf.records import csv_rows, json_text, jsonl_objects, utf8
+from textclf.records import DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, table_kind, utf8
 
-TABLE_SUFFIXES = (".csv", ".jsonl", ".json")
+ARTICLE_TABLES = ("csv", "jsonl")  # files of one article a record (records.TABLE_KINDS)
 MARKDOWN_SUFFIXES = (".md", ".markdown")
-DEFAULT_ID_COLUMN = "id"
 
 
 def read_articles(sources: list[str], text_column: str = "text", id_column: str | None = None,
@@ -74,14 +73,14 @@ def _articles(source: str, form: str, text_column: str, id_column: str | None) -
         raise UserError(f"{path} is a folder, and --article reads files. Fix: pass its files, e.g. {path}/*.txt")
     if not path.exists():  # (a named pipe, as <(zcat a.txt.gz) gives, is read like a file)
         raise UserError(f"article file not found: {path}. Fix: pass an existing text, Markdown, HTML, JSONL or CSV file")
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
+    kind = table_kind(path)
+    if kind not in ARTICLE_TABLES:
         if id_column is not None:
             raise UserError(f"--article-id-column needs a CSV or JSONL file, and {path} is one plain-text article. "
                             "Fix: drop --article-id-column (the article is named by its path)")
         decoded = (page_text if form == "html" else utf8)(path.read_bytes(), str(path))
         yield Article(source, decoded.removeprefix("\ufeff"), form), str(path)
-    elif suffix == ".csv":
+    elif kind == "csv":
         yield from _csv_articles(path, form, text_column, id_column)
     else:
         yield from _json_articles(path, form, text_column, id_column)

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Iterator
 
 from textclf.errors import UserError
-from textclf.records import csv_rows, json_text, jsonl_objects, utf8
+from textclf.records import DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, table_kind, utf8
 
 BATCH_TEXTS = 2000
-DEFAULT_ID_COLUMN = "id"
 LINE_COLUMN = "line"
 ROW_COLUMN = "row"  # a Parquet input's row number (1: its first row), where it has no id column
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
@@ -59,17 +57,17 @@ def _records(source: str, text_column: str, id_column: str | None,
         raise UserError(f"{path} is a folder. Fix: pass a CSV, JSONL, Parquet or text file in it")
     if path is not None and not path.exists():  # (a named pipe, as <(zcat x.gz) gives, is read like a file)
         raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL, Parquet or text file")
-    suffix = "" if path is None else path.suffix.lower()
-    if id_column is not None and suffix not in (".csv", ".jsonl", ".json", *PARQUET_SUFFIXES):
+    kind = None if path is None else table_kind(path)
+    if id_column is not None and kind is None:
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
                         "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")
     if path is None:
         yield from _text_lines(sys.stdin.buffer, "standard input")
-    elif suffix == ".csv":
+    elif kind == "csv":
         yield from _csv_rows(path, text_column, id_column, text_flag)
-    elif suffix in (".jsonl", ".json"):
+    elif kind == "jsonl":
         yield from _json_lines(path, text_column, id_column, text_flag)
-    elif suffix in PARQUET_SUFFIXES:
+    elif kind == "parquet":
         yield from _parquet_rows(path, text_column, id_column, text_flag)
     else:
         with path.open("rb") as handle:

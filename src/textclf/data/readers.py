@@ -18,8 +18,9 @@ from textclf.data.checks import check_dataset, check_unique_ids, normalise_label
 from textclf.data.dataset import Dataset, Split
 from textclf.data.splitting import carve_missing_splits, drop_train_overlap, keep_per_label
 from textclf.errors import UserError
+from textclf.records import TABLE_KINDS
 
-READERS = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+READERS = TABLE_KINDS  # a file's kind by its name
 
 
 def load_files(

@@ -24,11 +24,12 @@ from textclf.models.descriptions import check_descriptions, phrases_of
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
+from textclf.records import TABLE_KINDS
 from textclf.serving.inference import ZeroShot
 
 # How each label's similarities are adjusted, from their spread over the unlabeled pool.
 CALIBRATIONS = ("none", "centre", "zscore")
-UNLABELED_TABLES = (".csv", ".jsonl", ".json", ".parquet", ".pq")  # what data.readers.read_table reads
+UNLABELED_TABLES = tuple(TABLE_KINDS)  # what data.readers.read_table reads
 UNLABELED_FIX = ("Fix: set model.unlabeled to a .txt file (one text a line) or a .csv/.jsonl/.parquet file with "
                  "a text column, or to null")
 
