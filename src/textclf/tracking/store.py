@@ -1,4 +1,7 @@
-"""What both sides of tracking need to know about a store, without importing MLflow."""
+"""What both sides of tracking (training and its worker) need to know about a store, without
+importing MLflow: its kind and settings, its lock, how its failures read as one line, and what the
+two sides hand each other (``Registration``, ``TrackingLost``, ``TrackingError``). Whether it can
+be reached: ``reachability``."""
 
 from __future__ import annotations
 
