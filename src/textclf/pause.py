@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 
-MOMENTS = ("before_run", "fit", "reports", "save_model", "register", "after_register")
+MOMENTS = ("before_run", "fit", "reports", "save_model", "register", "after_register")  # a train.py run's
+# (``textclf audit`` has one of its own, ``audit_report``: its report written, not yet in place)
 PAUSE_SECONDS = 30
 _paused: set[str] = set()  # a moment a run passes more than once (reports: one per split) pauses the first time
 

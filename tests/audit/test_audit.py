@@ -233,3 +233,42 @@ def test_a_passage_suggested_as_one_of_its_own_labels_is_not_a_label_issue():
     assert [issue.row for issue in issues] == [3] and issues[0].suggested == ("c",)
     unfiltered = find_label_issues([(label,) for label in primary], probabilities, names, False)
     assert {issue.row for issue in unfiltered} == {0, 3}
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGKILL"])
+def test_an_audit_stopped_while_its_report_is_written_leaves_no_report(name, tmp_path):
+    """The report appears whole or not at all: Ctrl-C or a kill once every file is written but
+    before the folder is moved into place leaves no report folder (Ctrl-C: nothing at all)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers.paths import ROOT
+    from helpers.processes import clean_env
+
+    rows = [json.loads(line) for line in (SEEDS / "train.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
+                          "topic": [r["labels"][0] for r in rows]}).groupby("topic").head(20)
+    for split, part in (("train", frame[::3]), ("validation", frame[1::3]), ("test", frame[2::3])):
+        part.to_csv(tmp_path / f"{split}.csv", index=False)
+    pause = tmp_path / "paused"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "textclf.cli", "audit", *_data(tmp_path), "audit.models=[tfidf_linearsvc]",
+         "--output", str(tmp_path / "report")], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=clean_env(TEXTCLF_PAUSE_AT="audit_report", TEXTCLF_PAUSE_FILE=str(pause)))
+    deadline = time.monotonic() + 180
+    while not (pause.exists() and pause.read_text().strip()):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1][-2000:]
+        time.sleep(0.05)
+    process.send_signal(getattr(signal, name))
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == (130 if name == "SIGINT" else -9), stderr[-2000:]
+    assert not (tmp_path / "report").exists()
+    staging = [path.name for path in tmp_path.iterdir() if path.name.startswith(".audit-")]
+    if name == "SIGINT":
+        assert "Traceback" not in stderr and stderr.strip().splitlines()[-1].startswith("interrupted"), stderr
+        assert staging == []  # what was written is removed on the way out
+    else:
+        assert len(staging) == 1 and not os.path.exists(tmp_path / "report")  # hidden, beside it: never the report

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from textclf.errors import UserError
+from textclf.pause import pause_at
 
 
 def audit(args) -> None:
@@ -43,6 +44,7 @@ def audit(args) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".audit-") as staging:
         write_report(report, Path(staging) / "report")
+        pause_at("audit_report")  # a fault test's moment: every file written, none in place yet
         if output.exists():
             output.rmdir()
         shutil.move(str(Path(staging) / "report"), output)
