@@ -158,8 +158,12 @@ def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     assert_clean_failure(predict("runs:/0123456789abcdef/model"), tmp_path, "cannot load model")
     assert_clean_failure(predict(f"file://{tmp_path}"), tmp_path, "cannot verify", "--no-verify")
     # a registered model's name without models:/ (was "cannot verify", pointing at --no-verify)
-    assert_clean_failure(predict("diplomacy-topics"), tmp_path, "'diplomacy-topics' is neither a model URI nor a "
-                         "folder here. Fix: name a registered model's champion as models:/diplomacy-topics@champion")
+    for name, meant in (("diplomacy-topics", "models:/diplomacy-topics@champion"),
+                        ("diplomacy-topics@champion", "models:/diplomacy-topics@champion"),
+                        ("diplomacy-topics/1", "models:/diplomacy-topics/1")):
+        assert_clean_failure(predict(name), tmp_path, f"{name!r} is neither a model URI nor a folder here. Fix: "
+                             f"pass {meant}")
+    assert_clean_failure(predict(str(source)), tmp_path, "is a file, not the folder of a saved model")
     # a folder that is not there, unverified (was MLflow's words on failed artifact downloads)
     assert_clean_failure(predict("saved/nowhere", "--no-verify"), tmp_path, "(no such folder)")
 

@@ -8,6 +8,7 @@ an ``explanation`` column too (``serving.explain``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,15 +18,16 @@ from textclf.errors import UserError
 
 PROBABILITY_PREFIX = "prob_"  # a model's one column per class
 EXPLANATION_COLUMN = "explanation"  # with params {"explain": true}
+# A registered model's name, alone or with an alias or a version: what a models:/ URI names.
+REGISTERED_FORM = re.compile(r"[\w.-]+(@[\w-]+|/\d+)?")
 
 
 def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
     """The model at ``model_uri``. A registered version in a local sqlite store loads without
     importing MLflow (the cold start users feel); anything else, or anything unusual about it,
     takes MLflow's path."""
-    from textclf.tracking.local_registry import load_registered_locally
-
     check_model_uri(model_uri)
+    from textclf.tracking.local_registry import load_registered_locally
 
     model = load_registered_locally(model_uri, tracking_uri) if verify else None
     if model is None:
@@ -36,15 +38,19 @@ def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
 
 
 def check_model_uri(model_uri: str) -> None:
-    """A model URI (``models:/``, ``runs:/``, ``file://``...) or a folder that exists: a bare name
-    was refused for its digest, or, unverified, read as a folder in MLflow's words."""
-    if urlsplit(model_uri).scheme or Path(model_uri).exists():
+    """Accept a URI (``models:/``, ``runs:/``, ``file://``...: a scheme of two letters or more)
+    or a folder that exists; refuse anything else, naming the URI it most likely meant (a
+    registered model's name alone, or ``NAME@ALIAS``, ``NAME/VERSION``)."""
+    if len(urlsplit(model_uri).scheme) > 1 or (model_uri and Path(model_uri).is_dir()):
         return
-    if "/" not in model_uri:
-        raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here. Fix: name a registered "
-                        f"model's champion as models:/{model_uri}@champion, or a version as models:/{model_uri}/1")
-    raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here (no such folder). Fix: give the "
-                    "folder of a saved model, or a registered one as models:/NAME@champion")
+    if model_uri and Path(model_uri).exists():
+        raise UserError(f"model {model_uri!r} is a file, not the folder of a saved model. Fix: give its folder, "
+                        "or a registered model as models:/NAME@champion")
+    if REGISTERED_FORM.fullmatch(model_uri):  # a registered model, named without models:/
+        meant = f"models:/{model_uri}" if {"@", "/"} & set(model_uri) else f"models:/{model_uri}@champion"
+        raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here. Fix: pass {meant}")
+    raise UserError(f"model {model_uri!r} is neither a model URI nor a folder here (no such folder). Fix: give "
+                    "the folder of a saved model, or a registered one as models:/NAME@champion")
 
 
 def model_answer(model, texts: list[str], explain: bool = False) -> pd.DataFrame:

@@ -103,12 +103,16 @@ def test_list_items_within_a_line_start_passages_of_their_own():
         assert len(passages(text)) == 2 and passages(text)[1].split()[0] in ("Both", "Her", "The"), passages(text)
     assert passages("He met (1) the envoy and 2) the minister. Then he left.") == [
         "He met (1) the envoy and 2) the minister.", "Then he left."]
-    # a line that opens with the list's "1." (the "2." was a passage of its own), or with a bullet
+    # a number after a list item that opens the line (the "2." was a passage of its own)
     assert passages("1. Tariffs fall. 2. Visas ease. 3) Talks go on.") == [
         "1. Tariffs fall.", "2. Visas ease.", "3) Talks go on."]
     assert passages("- Tariffs fall. 2. Visas ease.") == ["- Tariffs fall.", "2. Visas ease."]
-    assert passages("1. Talks began on Jan. 5. Both sides agreed.") == [
-        "1. Talks began on Jan. 5.", "Both sides agreed."]
+    # ... but in such an item a date, a rank or a score is still text, and so is a number outside a list
+    for text, first in (("1. Talks resumed on Jan. 2. Both sides agreed.", "1. Talks resumed on Jan. 2."),
+                        ("1. The team is ranked No. 2. Its coach stayed.", "1. The team is ranked No. 2."),
+                        ("1) Seoul won 3: 2. The crowd cheered.", "1) Seoul won 3: 2.")):
+        assert passages(text)[0] == first, passages(text)
+    assert passages("What is the answer? 42. Then we left.") == ["What is the answer?", "42.", "Then we left."]
 
 
 def test_line_and_paragraph_units():

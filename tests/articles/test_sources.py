@@ -101,6 +101,7 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     ('{"id": 1, "text": "A."}\n{"id": 1, "text": "B."}\n', dict(sources=["a.jsonl"]), "article id 1 is used twice"),
     # was a traceback (unhashable type: 'list')
     ('{"id": ["a"], "text": "A."}\n', dict(sources=["a.jsonl"]), r'a.jsonl line 1: its id \["a"\] is not a string or a number'),
+    ('{"id": true, "text": "A."}\n', dict(sources=["a.jsonl"]), r'a.jsonl line 1: its id true is not a string or a number'),
     ("[1, 2]\n", dict(sources=["a.jsonl"]), "line 1 is not a JSON object"),
     ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
     ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),

@@ -186,6 +186,13 @@ def test_compare_without_an_experiment_names_the_others_that_hold_runs(tmp_path,
     assert default.stderr == "other experiments with runs: mine (textclf compare --experiment NAME)\n"
     named = cli_in_process("compare", "--experiment", "mine", *store)
     assert named.returncode == 0 and "tfidf_nb" in named.stdout and named.stderr == ""
+    # an experiment without finished runs points at those that have some (was: "run python train.py first")
+    from mlflow.tracking import MlflowClient
+
+    MlflowClient(store_uri(tmp_path)).create_experiment("empty", artifact_location=str(tmp_path / "mlruns"))
+    empty = cli_in_process("compare", "--experiment", "empty", *store)
+    assert empty.returncode == 2 and empty.stderr == ("error: experiment 'empty' has no finished runs. Fix: pass "
+                                                      "--experiment NAME, one of diplomacy, mine\n")
 
 
 def test_ctrl_c_while_predict_reads_exits_130_with_one_line_and_no_output_file(tmp_path, monkeypatch, capsys):

@@ -1,7 +1,8 @@
 """Where the commands write (``textclf.cli.output``): a destination that cannot be written is
-refused before any model loads; a file appears whole under its name, with the permissions a new
-file gets, even when two commands write it at once; standard output, a device or a named pipe is
-written to as it is, never replaced."""
+refused before any model loads; a file appears whole under its name (a new one with the
+permissions the umask gives, a replaced one with its own; through a link, its target), even when
+two commands write it at once; standard output, a device or a named pipe is written to as it is,
+never replaced."""
 
 import datetime
 import decimal
@@ -22,7 +23,9 @@ def test_dev_stdout_is_standard_output_and_stays_a_device(capsys):
     check_output("/dev/stdout")
     with opened_output("/dev/stdout") as handle:
         handle.write("id,label\n")
-    assert capsys.readouterr().out == "id,label\n"
+    with opened_output("/dev/stderr") as handle:
+        handle.write("said\n")
+    assert capsys.readouterr() == ("id,label\n", "said\n")
     assert os.path.islink("/dev/stdout")  # was replaced by a regular file (as root)
     assert not any(name.startswith(".stdout") for name in os.listdir("/dev"))
 
@@ -39,6 +42,25 @@ def test_a_named_pipe_is_written_to_not_replaced(tmp_path):
     reader.join(timeout=10)
     assert read == ["id,label\n1,visit\n"]
     assert stat.S_ISFIFO(pipe.stat().st_mode) and os.listdir(tmp_path) == ["tags.csv"]
+
+
+def test_a_file_under_dev_is_a_file_and_a_link_is_written_through(tmp_path):
+    """/dev/shm holds files (a path under /dev/ was taken for a device and refused); a link's
+    target gets the text, and the link stays."""
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        shared = f"/dev/shm/textclf-test-{os.getpid()}.csv"
+        try:
+            check_output(shared)
+            with opened_output(shared) as handle:
+                handle.write("id,label\n")
+            assert open(shared).read() == "id,label\n"
+        finally:
+            os.unlink(shared)
+    (tmp_path / "target.csv").write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "target.csv")
+    with opened_output(str(tmp_path / "link.csv")) as handle:
+        handle.write("new\n")
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "target.csv").read_text() == "new\n"
 
 
 def test_two_commands_writing_one_file_leave_one_of_them_whole(tmp_path):

@@ -116,7 +116,7 @@ def test_a_calibration_set_given_late_or_too_small():
             X, y, calibration_set=(X_rest[few], y_rest[few]))
     assert small.temperature_ == held_out.temperature_
     assert small.choices_["calibration"].endswith("held-out training texts, scored by a copy trained on the rest "
-                                                  "(the calibration set holds 4 text(s) of class 3, fewer than "
+                                                  "(not the calibration set: it holds 4 text(s) of class 3, fewer than "
                                                   "min_held_out=5)")
     with pytest.raises(ValueError, match="no texts"):
         TemperatureScaledClassifier(LinearSVC(random_state=0)).fit(X, y, calibration_set=(X[:0], y[:0]))

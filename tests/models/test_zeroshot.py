@@ -81,8 +81,14 @@ def test_descriptions_of_the_wrong_shape_are_refused_before_training(description
 def test_before_training_a_label_set_needs_a_description_each_and_extra_ones_are_said(recwarn):
     from textclf.models.params import check_estimator_params
 
-    with pytest.raises(UserError, match=r"no description for label\(s\) \['visit'\]"):
+    with pytest.raises(UserError, match=r"no description for label\(s\) \['visit'\]") as refused:
         check_estimator_params(ZeroShotClassifier(descriptions={"security": "missile"}), ["security", "visit"])
+    # the fix is a command line that works: ++ adds the key, or replaces an empty description
+    assert str(refused.value).endswith("""Fix: describe each, e.g. '++model.descriptions.visit="what a text of visit """
+                                       """says"' (or a list of phrases), or replace them all: '~model.descriptions' """
+                                       """'+model.descriptions={visit: "...", OTHER: "..."}'""")
+    with pytest.raises(UserError, match=r"in a config of your own \(configs/model/\*.yaml\), e.g. \"state visit\""):
+        check_estimator_params(ZeroShotClassifier(descriptions={"security": ""}), ["security", "state visit"])
     check_estimator_params(ZeroShotClassifier(descriptions={**DESCRIPTIONS, "piracy": "ships seized"}),
                            sorted(set(LABELS)))
     (warning,) = [str(w.message) for w in recwarn if "lacks" in str(w.message)]

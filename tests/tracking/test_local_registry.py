@@ -3,6 +3,7 @@ MLflow (``textclf.tracking.local_registry``), gives exactly what MLflow's path g
 anything unusual to MLflow's path: a changed file, a version whose run never finished, a URI or
 store it does not handle."""
 
+import inspect
 import io
 import sqlite3
 import subprocess
@@ -108,3 +109,19 @@ def test_two_models_loaded_in_one_process_each_run_their_own_serving_code(two_mo
         assert code.is_relative_to(model.folder / "code"), (code, model.folder)
     assert load_registered_locally("models:/diplomacy-topics/1", f"sqlite:///{folder}/mlflow.db").predict(
         pd.DataFrame({"text": TEXTS})).equals(first.predict(pd.DataFrame({"text": TEXTS})))
+
+
+def test_two_models_loaded_through_mlflow_each_run_their_own_serving_code(two_model_store):
+    """MLflow's path (unverified, a server's store...) too: Python kept the first model's
+    ``textclf_serving`` and the second ran it."""
+    from textclf.tracking.runs import load_model
+
+    folder, _ = two_model_store
+    first, second = (load_model(f"models:/diplomacy-topics/{version}", f"sqlite:///{folder}/mlflow.db", verify=False)
+                     for version in (1, 2))
+    code = [Path(inspect.unwrap(type(model.unwrap_python_model()).predict).__code__.co_filename)
+            for model in (first, second)]
+    assert code[0] != code[1] and all(path.name == "pyfunc.py" for path in code), code
+    texts = pd.DataFrame({"text": TEXTS})
+    assert first.predict(texts).equals(load_model("models:/diplomacy-topics/1", f"sqlite:///{folder}/mlflow.db",
+                                                  verify=False).predict(texts))

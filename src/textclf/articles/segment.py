@@ -19,9 +19,9 @@ transcripts add two rules of their own on top, whatever the unit:
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
 list of points or a Markdown list) is never a passage by itself either: it stays with the item
 it numbers. So do the markers of a numbered list within a line, after a sentence's end or a
-colon (``... three steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost;
-the line's own opening ``1.`` counts as the list's first), and any passage that is only a number
-(``- Tariffs fall. 2. Visas ease.``: the ``2.`` starts the passage after it),
+colon (``... three steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost),
+and a number that follows a list item as a passage of its own (``1. Tariffs fall. 2. Visas
+ease.``: the ``2.`` starts the passage after it),
 each of which also starts a passage: sentencex read such a ``1)`` as opening a parenthesis and ran
 its sentence on to the next marker. A lone number there is text (``on Jan. 5. Both sides``).
 
@@ -49,9 +49,7 @@ LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
 # its number). Only a run of them counting 1, 2, ... is a list (``_list_items``): one alone is a
 # date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
 ITEM_MARKER = re.compile(r"[.!?:;][\"'\u201d\u2019)\]]?[ \t]+((\d{1,3})[.)])(?=[ \t])")
-# A line that opens with "1." (or "1)") counts it as its list's first item: "1. Tariffs fall. 2. ..."
-OPENING_ONE = re.compile(r"^[ \t]*1[.)][ \t]+")
-# A passage that is only a list number ("2." after a bullet item): it starts the passage after it.
+# A passage that is only a number ("2." after "1. Tariffs fall."): in a list, it starts the next.
 LONE_NUMBER = re.compile(r"\d{1,3}[.)]")
 SPACES = re.compile(r"\s*")
 # what follows a Markdown link's ``[text]`` at once: its ``(url)`` or its ``[reference]``
@@ -110,24 +108,17 @@ def _sentences(text: str, start: int, end: int, markdown: bool) -> list[tuple[in
 
 def _list_items(line: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each within-line marker of a numbered list: runs of ``ITEM_MARKER``s
-    counting 1, 2, ... (other numbers between them are text), the first of them may be the line's
-    opening ``1.``; a lone 1 starts no list."""
+    counting 1, 2, ... (other numbers between them are text); a lone 1 starts no list."""
     items: list[tuple[int, int]] = []
-    # (None: the line's own opening "1.", blanked for the segmenter as the line's marker already)
-    run: list[tuple[int, int] | None] = [None] if OPENING_ONE.match(line) else []
+    run: list[tuple[int, int]] = []
     for marker in ITEM_MARKER.finditer(line):
         number, span = int(marker.group(2)), marker.span(1)
         if number == len(run) + 1 and run:
             run.append(span)
         elif number == 1:
-            items += _listed(run)
+            items += run if len(run) >= 2 else []
             run = [span]
-    return items + _listed(run)
-
-
-def _listed(run: list) -> list[tuple[int, int]]:
-    """The item markers of a run counting 1, 2, ...: none when it stopped at 1."""
-    return [span for span in run if span is not None] if len(run) >= 2 else []
+    return items + (run if len(run) >= 2 else [])
 
 
 def _for_the_segmenter(line: str, items: list[tuple[int, int]]) -> str:
@@ -180,12 +171,13 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 
 def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Each marker-only passage, or one that is only a list number (``2.``), joined to the
-    passage after it (the last: to the one before)."""
+    """Each marker-only passage, or one that is only a number right after a list item (``2.``
+    after ``1. Tariffs fall.``), joined to the passage after it (the last: to the one before)."""
     joined: list[tuple[int, int]] = []
     pending = None  # the start of markers waiting for a passage
     for start, end in spans:
-        if is_marker(text[start:end]) or LONE_NUMBER.fullmatch(text[start:end]):
+        in_a_list = bool(joined) and LIST_MARKER.match(text, joined[-1][0]) is not None
+        if is_marker(text[start:end]) or (in_a_list and LONE_NUMBER.fullmatch(text[start:end])):
             pending = start if pending is None else pending
             continue
         joined.append((start if pending is None else pending, end))

@@ -71,7 +71,7 @@ def _articles(source: str, form: str, text_column: str, id_column: str | None) -
     path = Path(source)
     if path.is_dir():
         raise UserError(f"{path} is a folder, and --article reads files. Fix: pass its files, e.g. {path}/*.txt")
-    if not path.exists():  # (a named pipe, as <(zcat a.txt.gz) gives, is read like a file)
+    if not path.exists():  # (a named pipe is read like a file: <(zcat a.txt.gz), no extension, as plain text)
         raise UserError(f"article file not found: {path}. Fix: pass an existing text, Markdown, HTML, JSONL or CSV file")
     kind = table_kind(path)
     if kind not in ARTICLE_TABLES:
@@ -93,7 +93,7 @@ def _json_articles(path: Path, form: str, text_column: str, id_column: str | Non
         _field(record, text_column, where, "--text-column")
         text = json_text(record, text_column, path, number)  # its offsets index this string: no list's spelling
         key = _field(record, id_column, where, "--article-id-column") if id_column else record.get(DEFAULT_ID_COLUMN)
-        if not (key is None or isinstance(key, (str, int, float))):
+        if not (key is None or isinstance(key, (str, int, float))) or isinstance(key, bool):
             raise UserError(f"{where}: its id {json.dumps(key)[:80]} is not a string or a number. Fix: give each "
                             "article a string or number id, or name another field with --article-id-column NAME")
         yield Article(f"{path}:{number}" if key is None else key, text, form), where

@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
+import stat
 import sys
-import tempfile
 from itertools import chain
 from pathlib import Path
 
@@ -19,15 +20,24 @@ from textclf.errors import UserError
 from textclf.predicting import EXPLANATION_COLUMN
 from textclf.safe_csv import write_rows
 
-STANDARD_STREAMS = {"-": "stdout", "/dev/stdout": "stdout", "/dev/stderr": "stderr"}
+STANDARD_STREAMS = ("-", "/dev/stdout", "/dev/stderr")  # written to as this process's own streams
+
+
+def standard_stream(destination: str):
+    """This process's stdout or stderr, for a destination that names one."""
+    return sys.stderr if destination == "/dev/stderr" else sys.stdout
 
 
 def is_stream(destination: str) -> bool:
-    """Standard output or error, a device or a named pipe: nothing to replace once complete."""
-    if destination in STANDARD_STREAMS or destination.startswith("/dev/"):
+    """Standard output or error, or an existing device, named pipe or socket: written to as it
+    goes, with nothing to replace once complete. (A file under /dev/shm is a file.)"""
+    if destination in STANDARD_STREAMS:
         return True
-    path = Path(destination)
-    return path.exists() and not path.is_file() and not path.is_dir()
+    try:
+        mode = os.stat(destination).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
 def check_output(destination: str, flag: str = "-o") -> None:
@@ -43,12 +53,14 @@ def check_output(destination: str, flag: str = "-o") -> None:
         if not os.access(path, os.W_OK):
             raise UserError(f"{flag} {destination} cannot be written by this user. Fix: write to a file instead")
         return
+    path = Path(os.path.realpath(path))  # a link's target is what gets written
     if not path.parent.is_dir():
         raise UserError(f"{flag} {destination}: folder {path.parent} does not exist. Fix: create it "
                         f"(mkdir -p {path.parent}) or write somewhere else")
     try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".partial"):
-            pass
+        partial, descriptor = _partial_file(path)
+        os.close(descriptor)
+        partial.unlink()
     except OSError as error:
         raise UserError(f"{flag} {destination}: cannot write in folder {path.parent} ({error.strerror}). "
                         "Fix: write somewhere else") from None
@@ -56,33 +68,37 @@ def check_output(destination: str, flag: str = "-o") -> None:
 
 @contextlib.contextmanager
 def opened_output(destination: str):
-    """A text handle on ``destination``. A file is written under a hidden name of its own (two
-    commands writing one destination never share it) and renamed into place once complete."""
+    """A text handle on ``destination``. A file (a link's target) is written under a hidden name
+    of its own, so two commands writing one destination never share it, and renamed into place
+    once complete: a new file gets the permissions the umask gives, a replaced one keeps its own."""
     if destination in STANDARD_STREAMS:
-        yield getattr(sys, STANDARD_STREAMS[destination])
+        yield standard_stream(destination)
         return
     if is_stream(destination):
         with open(destination, "w", encoding="utf-8", newline="") as handle:
             yield handle
         return
-    path = Path(destination)
-    descriptor, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    path = Path(os.path.realpath(destination))
+    partial, descriptor = _partial_file(path)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle
-        os.chmod(partial, _mode_for(path))  # mkstemp's file is private to its owner
+        with contextlib.suppress(FileNotFoundError):  # (gone meanwhile: then it is new)
+            os.chmod(partial, stat.S_IMODE(path.stat().st_mode))
         os.replace(partial, path)
     finally:
-        Path(partial).unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
 
 
-def _mode_for(path: Path) -> int:
-    """The permissions ``path`` has, or a new file's (what the umask leaves of rw-rw-rw-)."""
-    if path.exists():
-        return path.stat().st_mode & 0o7777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _partial_file(path: Path) -> tuple[Path, int]:
+    """A new hidden file beside ``path`` and its open descriptor, made as a new file is (mode
+    rw-rw-rw- less the umask), under a name no other process has."""
+    while True:
+        partial = path.with_name(f".{path.name}.{secrets.token_hex(6)}.partial")
+        try:
+            return partial, os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+        except FileExistsError:
+            continue
 
 
 def chosen_format(output: str, given: str | None) -> str:
@@ -94,7 +110,7 @@ def chosen_format(output: str, given: str | None) -> str:
     suffix = Path(output).suffix.lower()
     if suffix in (".jsonl", ".json"):
         return "jsonl"
-    if output == "-" or suffix in (".csv", ".txt", "") or output.startswith("/dev/"):
+    if suffix in (".csv", ".txt", "") or is_stream(output):
         return "csv"
     raise UserError(f"cannot tell which format to write {output} in from its extension. Fix: name it .csv or "
                     ".jsonl, or pass --format csv or --format jsonl")

@@ -55,7 +55,8 @@ def _records(source: str, text_column: str, id_column: str | None,
     path = None if source == "-" else Path(source)
     if path is not None and path.is_dir():
         raise UserError(f"{path} is a folder. Fix: pass a CSV, JSONL, Parquet or text file in it")
-    if path is not None and not path.exists():  # (a named pipe, as <(zcat x.gz) gives, is read like a file)
+    if path is not None and not path.exists():  # (a named pipe is read like a file: <(zcat x.gz), with no
+        # extension to go by, as text lines)
         raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL, Parquet or text file")
     kind = None if path is None else table_kind(path)
     if id_column is not None and kind is None:

@@ -31,8 +31,10 @@ class _Silent:
 def tagging_progress(output: str, total: int | None = None, unit: str = "text"):
     """A context manager with ``update(count)``: the bar of ``count``s of ``unit``s tagged (out of
     ``total``, when known; its ``total`` may also be set once known, before the first update) for
-    predictions written to ``output`` ('-': standard output)."""
-    if output == "-" or not sys.stderr.isatty():
+    predictions written to ``output`` (not drawn over predictions written to the terminal)."""
+    from textclf.cli.output import STANDARD_STREAMS
+
+    if output in STANDARD_STREAMS or not sys.stderr.isatty():
         return _Silent()
     from tqdm import tqdm
 

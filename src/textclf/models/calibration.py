@@ -136,7 +136,7 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         if counts.min() >= self.min_held_out:
             return None
         rarest = self.classes_[counts.argmin()].item()
-        return (f"the calibration set holds {counts.min()} text(s) of class {rarest!r}, fewer than "
+        return (f"not the calibration set: it holds {counts.min()} text(s) of class {rarest!r}, fewer than "
                 f"min_held_out={self.min_held_out}")
 
     def _own_scores(self, X, y):

@@ -170,7 +170,7 @@ class TransformerClassifier(LabelSetClassifier):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(path)
-        with weights_loaded_quietly():
+        with weights_loaded_quietly(path):
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, num_labels=len(self.classes_), problem_type=self.targets_.problem_type)
         positions = getattr(model.config, "max_position_embeddings", None)

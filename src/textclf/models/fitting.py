@@ -182,9 +182,11 @@ def _stack(chunks: list):
 def seconds_since_process_start() -> float:
     """Seconds from the start of this process to now (Linux; NaN elsewhere)."""
     fields = stat_fields("self")
+    if fields is None:  # not Linux
+        return float("nan")
     try:
         ticks = int(fields[START_TICKS])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError, IndexError, TypeError):  # TypeError: no fields (not Linux)
+    except (OSError, ValueError, IndexError):
         return float("nan")
     return uptime - ticks / os.sysconf("SC_CLK_TCK")

@@ -9,6 +9,7 @@ fit a classifier head on their embeddings (self-training). Measurements: experim
 
 from __future__ import annotations
 
+import re
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
@@ -174,10 +175,7 @@ class ZeroShotClassifier(LabelSetClassifier):
         descriptions = dict(self.descriptions or {})
         missing = [name for name in names if not descriptions.get(name)]
         if missing:
-            raise UserError(f"zero-shot model has no description for label(s) {missing}. Fix: describe each, e.g. "
-                            f"'+model.descriptions.{missing[0]}=\"what a text of {missing[0]} says\"' (or a list of "
-                            "phrases), or replace them all: '~model.descriptions' "
-                            f"'+model.descriptions={{{missing[0]}: \"...\", OTHER: \"...\"}}'")
+            raise UserError(f"zero-shot model has no description for label(s) {missing}. Fix: {_how_to_describe(missing)}")
         return names
 
     def _self_train(self, pool_embeddings: np.ndarray, phrase_embeddings: list[np.ndarray]) -> None:
@@ -284,3 +282,16 @@ def unlabeled_file(path) -> Path:
     if file.suffix.lower() != ".txt" and file.suffix.lower() not in UNLABELED_TABLES:
         raise UserError(f"unlabeled file {file} has an unsupported extension {file.suffix!r}. {UNLABELED_FIX}")
     return file
+
+
+def _how_to_describe(labels: list[str]) -> str:
+    """How to give ``labels`` their descriptions: on the command line where their names can be
+    config keys (``++`` adds one, or replaces an empty one), else in a config file."""
+    awkward = [label for label in labels if not re.fullmatch(r"[A-Za-z_][\w-]*", label)]
+    if awkward:
+        return (f"describe each under model.descriptions in a config of your own (configs/model/*.yaml), "
+                f"e.g. \"{awkward[0]}\": \"what a text of it says\"")
+    label = labels[0]
+    return (f"describe each, e.g. '++model.descriptions.{label}=\"what a text of {label} says\"' (or a list of "
+            f"phrases), or replace them all: '~model.descriptions' '+model.descriptions={{{label}: \"...\", "
+            "OTHER: \"...\"}'")

@@ -118,7 +118,7 @@ class EncoderFeatures:
         from transformers import AutoModel, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=local_files_only)
-        with weights_loaded_quietly():
+        with weights_loaded_quietly(folder):
             model = AutoModel.from_pretrained(folder, local_files_only=local_files_only, use_safetensors=True)
         return cls(model, tokenizer, folder, max_length, batch_size, pooling, normalize)
 
@@ -178,7 +178,7 @@ class SequenceClassifier:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        with weights_loaded_quietly():
+        with weights_loaded_quietly(folder):
             model = AutoModelForSequenceClassification.from_pretrained(folder, local_files_only=True,
                                                                        use_safetensors=True)
         return cls(model, tokenizer, multi_label, max_length, batch_size)
@@ -227,11 +227,15 @@ class ZeroShot:
 
 
 @contextlib.contextmanager
-def weights_loaded_quietly():
+def weights_loaded_quietly(folder: str):
     """transformers draws a progress bar for every model it loads ("Loading weights", 0.1 s): in a
-    command's output it is noise, once per audit fold. Hidden while loading, then as it was."""
+    command's output it is noise, once per audit fold. Hidden while a model loads from ``folder``,
+    then as it was; a model still to download (a hub name) keeps its bars, as a download's is news."""
     from transformers.utils import logging
 
+    if not Path(folder).is_dir():
+        yield
+        return
     shown = logging.is_progress_bar_enabled()
     logging.disable_progress_bar()
     try:

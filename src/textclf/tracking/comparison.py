@@ -62,20 +62,28 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
     if "tags.textclf.sweep" in runs.columns:
         runs = runs[runs["tags.textclf.sweep"] != "parent"]
     if runs.empty:
-        raise UserError(f"experiment {experiment!r} has no finished runs. Fix: run python train.py first")
+        others = other_experiments(tracking_uri, experiment)
+        raise UserError(f"experiment {experiment!r} has no finished runs" + (
+            f". Fix: pass --experiment NAME, one of {', '.join(others)}" if others else
+            ". Fix: run python train.py first"))
     if f"metrics.{metric}" not in runs.columns:
         raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
                         "e.g. validation/macro_f1")
     return rank_by_task(runs, metric, columns, limit, every_table)
 
 
-def other_experiments(experiment: str) -> list[str]:
-    """The names of the store's other experiments that hold finished runs (the store is open)."""
+def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
+    """The store's other experiments that hold finished runs, among its latest 1,000 (one
+    request, however many experiments a team's server holds); the store is open."""
+    from mlflow.tracking import MlflowClient
+
     from textclf.tracking.runs import mlflow
 
-    return sorted(found.name for found in mlflow.search_experiments() if found.name != experiment
-                  and not mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                                             max_results=1).empty)
+    with store_errors_as_user_errors(tracking_uri):
+        names = {found.experiment_id: found.name for found in mlflow.search_experiments() if found.name != experiment}
+        finished = "attributes.status = 'FINISHED'"
+        runs = MlflowClient().search_runs(list(names), finished, max_results=1000) if names else []
+    return sorted({names[run.info.experiment_id] for run in runs})
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:

@@ -173,6 +173,15 @@ def _own_serving_code(package: Path):
     return sys.modules[name]
 
 
+def forget_serving_code() -> None:
+    """Drop the ``textclf_serving`` package an earlier model loaded through MLflow left in
+    ``sys.modules``: MLflow puts each model's ``code/`` first on ``sys.path``, but Python would
+    import the cached package, so a second model would run the first's copy. (What the first
+    built keeps its own modules: they are referenced, not looked up again.)"""
+    for name in [name for name in sys.modules if name == SERVING_PACKAGE or name.startswith(f"{SERVING_PACKAGE}.")]:
+        del sys.modules[name]
+
+
 def imports_from_source_only() -> None:
     """From now on this process imports Python code from its source files only: compiled copies
     are kept in a private folder, never beside a model's code (where anyone could plant one)."""

@@ -1,5 +1,6 @@
 """Whether a store can be used, asked before a run begins, and whether a tracking server still
-answers during one; without importing MLflow (it is asked for only when a server refuses a sign-in)."""
+answers during one; without importing MLflow, which is imported only when a server refuses the
+sign-in textclf sends (MLflow's own client then asks again)."""
 
 from __future__ import annotations
 

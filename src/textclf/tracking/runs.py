@@ -12,7 +12,7 @@ from textclf.tracking.discovery import naming_the_store, require_existing_store
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.requirements import warn_about_version_mismatches
 from textclf.tracking.store import is_store_failure, store_errors_as_user_errors
-from textclf.tracking.local_registry import import_libraries_named_in, imports_from_source_only
+from textclf.tracking.local_registry import forget_serving_code, import_libraries_named_in, imports_from_source_only
 from textclf.tracking.client import connect, mlflow, model_folder
 from textclf.tracking.tracker import STATE_FOLDER
 from textclf.tracking.verify import verified_folder
@@ -66,6 +66,7 @@ def _load_model(model_uri: str, folder: Path | None = None):
             # MLflow's own check of the model's requirements reads the metadata of every installed
             # distribution (half a second of a three-second `textclf predict`); the model's pins
             # are compared directly below instead.
+            forget_serving_code()  # this model's own copy, not one a model loaded before left
             model = mlflow.pyfunc.load_model(str(folder), suppress_warnings=True)
     except ModuleNotFoundError as error:  # a MiniLM model where the transformers extra is not installed
         extra = missing_extra(error)
