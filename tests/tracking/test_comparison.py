@@ -71,8 +71,9 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
     for trial, (c, ngrams, sublinear) in enumerate([(0.23345864076016243, "[1, 2]", "True"),
-                                                    (0.08179499475211674, "[1, 1]", "False")]):
-        study = ["contract", "earlier"][trial]  # where each trial's study is: the sweeper's first overrides
+                                                    (0.08179499475211674, "[1, 1]", "False"),
+                                                    (2.340677735927049e-05, "[1, 3]", "True")]):
+        study = ["contract", "earlier", "earlier"][trial]  # where each trial's study is: the sweeper's first overrides
         overrides = (f"hparams_search.study_name='{study}' hparams_search.storage='sqlite:///{tmp_path}/{study}.db' "
                      f"model.classifier.estimator.C={c} features.word_ngram_range={ngrams.replace(' ', '')} "
                      f"features.sublinear_tf={sublinear} hparams_search.trial={trial}")
@@ -97,6 +98,7 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     assert "study_name" not in shown and "storage" not in shown  # the search's bookkeeping (tag textclf.study)
     assert "b" in shown  # a.b's values are trial's, yet it is another setting: both shown
     assert "0.2335" in lines[2].split() and "0.08179" in lines[3].split()
+    assert "2.341e-05" in lines[4].split()  # was 2.340677735927049… with its exponent cut off
 
 
 def test_losses_sort_ascending(mixed_store, cli_in_process):

@@ -220,8 +220,8 @@ def _short_value(value: str) -> str:
         number = float(value)
     except ValueError:
         number = None
-    if number is not None and "." in value and len(value) > 6 and "e" not in f"{number:.4g}":
-        return f"{number:.4g}"
+    if number is not None and ("." in value or "e" in value.lower()) and len(value) > 6:
+        return f"{number:.4g}"  # 2.340677735927049e-05 -> 2.341e-05 (cut, it read as 2.34)
     *module, name = value.split(".")
     return name if module and name[:1].isupper() and " " not in value else value
 
