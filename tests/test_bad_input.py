@@ -118,6 +118,9 @@ def test_single_class(tmp_path, files_run):
         ("cv=kfold cv.folds=1", ["cv.folds must be an integer of at least 2", "cv.folds=5"]),
         # scikit-learn's traceback, after the run had started, when no label had that many texts
         ("cv=kfold cv.folds=1000", ["cv.folds=1000 is more folds than any label has texts", "Fix: pass cv.folds="]),
+        # was a KeyError once the first fold was scored, its run left FAILED
+        ("cv=kfold cv.score=macro_f2", ["cv.score=macro_f2 is not a score of a multiclass fold (one of accuracy, "
+                                        "macro_f1", "Fix: pass cv.score=macro_f1"]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words, run_train):

@@ -54,7 +54,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     say_if_trained_alone(estimator, cfg.model.name)
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
     if folds is not None:
-        folds.check(pool_of(dataset.train, dataset.validation))
+        folds.check(pool_of(dataset.train, dataset.validation), task.name)
     calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from textclf.evaluation.metrics import metric_names, multiclass_metrics, multilabel_metrics
+from textclf.evaluation.metrics import SUMMARY_SCORES, metric_names, multiclass_metrics, multilabel_metrics
 
 
 def test_multiclass_scores():
@@ -58,3 +58,12 @@ def test_any_label_names_metrics_mlflow_accepts_one_per_label():
     # names MLflow already takes stay as they were, even where a changed one would have taken it
     assert metric_names(labels)[labels.index("a_b")] == "a_b"
     assert {"f1/visit", "f1/high-level engagement", "f1/北朝鮮 安全保障", "f1/a_b"} <= set(scores)
+
+
+def test_the_summary_scores_named_for_cv_score_are_those_each_task_gives():
+    """cv.score is checked against SUMMARY_SCORES before a run: they must be what the folds give."""
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8]])
+    given = {"multiclass": multiclass_metrics(["a", "b"], ["a", "b"], probabilities, ["a", "b"]),
+             "multilabel": multilabel_metrics(np.eye(2, dtype=int), np.eye(2, dtype=int), probabilities, ["a", "b"])}
+    for task, scores in given.items():
+        assert sorted(SUMMARY_SCORES[task]) == sorted(name for name in scores if "/" not in name), task

@@ -28,6 +28,7 @@ from textclf import held_out_reports
 from textclf.data import Split
 from textclf.data.splitting import subset
 from textclf.errors import UserError
+from textclf.evaluation.metrics import SUMMARY_SCORES, metric_names
 from textclf.models import fitting
 
 
@@ -61,9 +62,16 @@ class KFold:
             raise UserError(f"{self.setting} must be an integer of at least 2, got {self.folds!r}. "
                             f"Fix: pass {self.setting}=5")
 
-    def check(self, pool: Split) -> None:
-        """Raise ``UserError`` if ``pool`` cannot be cut into ``folds`` stratified folds: called by
-        ``split`` and, before a run starts, by ``training.run``."""
+    def check(self, pool: Split, task: str | None = None) -> None:
+        """Raise ``UserError`` if ``pool`` cannot be cut into ``folds`` stratified folds, or (given
+        the ``task``) the folds' scores have no ``score``: called by ``split`` and, before a run
+        starts, by ``training.run``."""
+        labels = metric_names(sorted({label for row in pool.labels for label in row}))
+        per_label = [f"{kind}/{label}" for kind in ("f1", "precision", "recall") for label in labels]
+        if task is not None and self.score not in (*SUMMARY_SCORES[task], *per_label):
+            raise UserError(f"cv.score={self.score} is not a score of a {task} fold (one of "
+                            f"{', '.join(SUMMARY_SCORES[task])}, or f1/LABEL, precision/LABEL, recall/LABEL). "
+                            "Fix: pass cv.score=macro_f1")
         units = len(set(pool.groups)) if self.group_column else len(pool)
         if units < self.folds:
             what = f"groups in {self.group_column!r}" if self.group_column else "texts"

@@ -30,6 +30,10 @@ def _averaged_and_per_label(y_true, y_pred, classes, labels) -> dict[str, float]
 
 
 NAME_PART_LIMIT = 200  # MLflow's 250 characters, less "validation_per_label/precision/"
+# What each task's scores hold besides the per-label ones (f1/LABEL, precision/LABEL, recall/LABEL).
+SUMMARY_SCORES = {"multiclass": ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "log_loss"),
+                  "multilabel": ("subset_accuracy", "hamming_loss", "macro_f1", "micro_f1", "weighted_f1",
+                                 "log_loss")}
 
 
 def metric_names(labels: list[str]) -> list[str]:
