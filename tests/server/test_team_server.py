@@ -234,7 +234,10 @@ def test_a_changed_model_on_the_server_is_refused(team_server, trained, monkeypa
 def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):
     missing = tmp_path / "missing"
     cases = [(["start", "--data", str(missing)], f"error: server folder {missing} does not exist"),
-             (["stop", "--data", str(missing)], f"error: server folder {missing} does not exist")]
+             (["stop", "--data", str(missing)], f"error: server folder {missing} does not exist"),
+             # a traceback (OverflowError), and port 0 waited 3 minutes for a server on port 0
+             (["start", "--data", str(tmp_path), "--port", "99999"], "error: argument --port: expected a port from 1"),
+             (["start", "--data", str(tmp_path), "--port", "0"], "error: argument --port: expected a port from 1")]
     if os.geteuid() == 0:  # tmp_path belongs to root: PostgreSQL would refuse to run
         cases.append((["start", "--data", str(tmp_path)], "error: PostgreSQL refuses to run as root"))
     for arguments, message in cases:
@@ -244,6 +247,24 @@ def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == [] and processes_using(tmp_path) == []
     status = run_cli("server", "status", "--data", str(missing))
     assert status.returncode == 3 and status.stdout.startswith("not running")
+
+
+def test_an_address_or_port_it_cannot_listen_on_names_the_flag_to_change():
+    """A port in use names --port; an address that is not this machine's named --port too."""
+    import socket
+
+    from textclf.errors import UserError
+    from textclf.server.control import _check_port_free
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(UserError, match=r"Address already in use\)\. Fix: pass another --port"):
+            _check_port_free("127.0.0.1", taken.getsockname()[1])
+    for host in ("999.1.1.1", "192.0.2.1", "a..b"):  # no address; TEST-NET-1, on no machine; no name
+        with pytest.raises(UserError, match=f"cannot listen on {host}:5000 .*Fix: pass --host with an address of "
+                                            "this machine"):
+            _check_port_free(host, 5000)
 
 
 def test_a_recorded_pid_now_another_programs_is_never_signalled(tmp_path):

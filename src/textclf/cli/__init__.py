@@ -47,6 +47,14 @@ def top_k_count(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    """``--port``: 1 to 65535 (0 would let the system pick one no client is told of)."""
+    value = int(text) if text.strip().isdigit() else 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}. Fix: pass e.g. --port 5000")
+    return value
+
+
 def probability(text: str) -> float:
     """``--min-confidence``: a number from 0 to 1."""
     try:
@@ -191,7 +199,7 @@ def _add_server(commands) -> None:
     server.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only; see the README "
                              "before opening it to a network)")
-    server.add_argument("--port", type=int, default=5000, help="port to listen on (default: 5000)")
+    server.add_argument("--port", type=port_number, default=5000, help="port to listen on (default: 5000)")
 
 
 def _add_compare(commands) -> None:

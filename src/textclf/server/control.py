@@ -269,6 +269,7 @@ def _healthy(url: str) -> bool:
 
 
 def _check_port_free(host: str, port: int) -> None:
+    import errno
     import socket
 
     with socket.socket() as probe:
@@ -276,8 +277,13 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as error:
-            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}). "
-                            "Fix: pass another --port, or stop what uses it") from None
+            in_use = error.errno == errno.EADDRINUSE
+            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}). Fix: " +
+                            ("pass another --port, or stop what uses it" if in_use else
+                             "pass --host with an address of this machine (127.0.0.1, or 0.0.0.0 for all)")) from None
+        except UnicodeError as error:  # a host name that is not even one (a..b): the others are OSErrors
+            raise UserError(f"cannot listen on {host}:{port} ({error}). Fix: pass --host with an address of "
+                            "this machine (127.0.0.1, or 0.0.0.0 for all)") from None
 
 
 def _last_error(log: Path, start: int) -> str:
