@@ -181,3 +181,10 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     assert ranged.returncode == 2 and "Traceback" not in ranged.stderr, ranged.stderr[-2000:]
     (line,) = [line for line in ranged.stderr.splitlines() if line.startswith("error:")]
     assert "only a list of choices (key=a,b,c) can be searched" in line
+    # no trial to run: was exit 0, Optuna's warning, an empty study and an empty parent run
+    none = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "hparams_search.study_name=none",
+                     "hydra.sweeper.n_trials=0")
+    assert none.returncode == 2 and "Traceback" not in none.stderr, none.stderr[-2000:]
+    (line,) = [line for line in none.stderr.splitlines() if line.startswith("error:")]
+    assert "hydra.sweeper.n_trials must be a whole number of 1 or more" in line
+    assert "none" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")

@@ -49,6 +49,9 @@ class StudySweeper:
         if search is None:
             raise UserError("hydra/sweeper=textclf_optuna needs a search space. Fix: pass hparams_search=NAME "
                             "(configs/hparams_search/)")
+        if not isinstance(self.n_trials, int) or isinstance(self.n_trials, bool) or self.n_trials < 1:
+            raise UserError(f"hydra.sweeper.n_trials must be a whole number of 1 or more (the study's trials in all, "
+                            f"those it has included), got {self.n_trials!r}. Fix: pass hydra.sweeper.n_trials=20")
         name = study_name(search, self.config.data.name, arguments)
         url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
         space, pinned = search_space.with_command_line(
