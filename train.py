@@ -9,12 +9,13 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 import textclf
 from textclf.cli.errors import refuse_a_sweep_under_torchrun, report_config_errors, report_user_errors
 from textclf.errors import Pruned
-from textclf.search.trial import record_value
+from textclf.search.trial import check_search_is_swept, record_value
 
 # configs/paths/default.yaml resolves every path against the project folder.
 os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parent))
@@ -26,6 +27,7 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Train; return the metric a sweeper optimises (``optimized_metric`` in configs/train.yaml)."""
+    check_search_is_swept(cfg, multirun=HydraConfig.get().mode == RunMode.MULTIRUN)
     try:
         metrics = textclf.run(cfg, overrides=HydraConfig.get().overrides.task)
     except Pruned as pruned:  # a search's pruner stopped this trial: its run ended KILLED

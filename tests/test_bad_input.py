@@ -119,6 +119,8 @@ def test_single_class(tmp_path, files_run):
         # scikit-learn's traceback, after the run had started, when no label had that many texts
         ("cv=kfold cv.folds=1000", ["cv.folds=1000 is more folds than any label has texts", "Fix: pass cv.folds="]),
         # was a KeyError once the first fold was scored, its run left FAILED
+        # a search without -m trained one ordinary run, silently
+        ("hparams_search=tfidf_logreg", ["hparams_search=tfidf_logreg runs a search", "Fix: add -m: python train.py -m"]),
         ("cv=kfold cv.score=macro_f2", ["cv.score=macro_f2 is not a score of a multiclass fold (one of accuracy, "
                                         "macro_f1", "Fix: pass cv.score=macro_f1"]),
     ],

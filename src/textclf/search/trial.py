@@ -17,7 +17,7 @@ import math
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from textclf.errors import Pruned
+from textclf.errors import Pruned, UserError
 
 PRUNED_ATTR = "pruned"
 VALUE_ATTR = "textclf.value"  # a finished job's optimized_metric, written by the job itself
@@ -27,6 +27,14 @@ def search_trial_number(cfg: DictConfig) -> int | None:
     """The trial number a search launched this run as (``hparams_search.trial``); else None."""
     search = cfg.get("hparams_search")
     return None if search is None or search.get("trial") is None else int(search.trial)
+
+
+def check_search_is_swept(cfg: DictConfig, multirun: bool) -> None:
+    """``hparams_search=NAME`` without ``-m`` trained one ordinary run, silently: a search is a
+    sweep. (A trial, or the refit of the best, is a job of one: ``hparams_search.trial`` or ``-m``.)"""
+    if not multirun and cfg.get("hparams_search") is not None and search_trial_number(cfg) is None:
+        raise UserError(f"hparams_search={cfg.hparams_search.name} runs a search, which is a sweep of trials. Fix: "
+                        f"add -m: python train.py -m hparams_search={cfg.hparams_search.name}")
 
 
 def search_trial(cfg: DictConfig) -> "TrialReporter | None":
