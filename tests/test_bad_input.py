@@ -108,6 +108,9 @@ def test_single_class(tmp_path, files_run):
         ("model=tfidf_nope", ["tfidf_nope", "tfidf_logreg"]),
         ("hparams_search=tfidf_lgreg", ["choose one of: minilm_finetune, minilm_setfit, tfidf_linearsvc, tfidf_logreg)"]),
         ("data.nope=1", ["data.nope", "+data.nope"]),
+        # a key of a group not chosen: was "add a new key with +cv.folds=VALUE"
+        ("cv.folds=3", ["cv.* keys exist once cv is chosen", "Fix: choose it first, e.g. cv=kfold"]),
+        ("cv=kfold cv.fold=3", ["unknown config key 'cv.fold'", "+cv.fold"]),
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),

@@ -80,6 +80,10 @@ def to_yaml(cfg: DictConfig) -> str:
 LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers", "ray": "ray", "ray_aws": "ray"}
 
 
+# Groups whose default option sets nothing (configs/train.yaml): their keys exist once one is chosen.
+UNCHOSEN_GROUPS = {"cv": "cv=kfold", "hparams_search": "-m hparams_search=NAME"}
+
+
 def describe_config_error(error: Exception) -> str:
     """A Hydra or OmegaConf error about the composed config or an override, as one line with its fix."""
     message = str(error).strip()
@@ -102,6 +106,11 @@ def describe_config_error(error: Exception) -> str:
                 "with spaces or brackets")
     cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
     full_key = getattr(cause, "full_key", None)
+    group, parent = str(full_key or "").split(".")[0], getattr(cause, "parent_node", None)
+    unchosen = full_key == group or (parent is not None and len(parent) == 0)  # no node, or an empty one
+    if "not in struct" in str(cause) and group in UNCHOSEN_GROUPS and unchosen:
+        return (f"{group}.* keys exist once {group} is chosen, and it is not (key {full_key!r}). Fix: choose it "
+                f"first, e.g. {UNCHOSEN_GROUPS[group]}")
     if "not in struct" in str(cause) and full_key:
         return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
                 f"or add a new key with +{full_key}=VALUE")
