@@ -115,5 +115,5 @@ def describe_config_error(error: Exception) -> str:
         return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
                 f"or add a new key with +{full_key}=VALUE")
     if "Could not override" in message and full_key:
-        return f"cannot override {full_key!r}: {first}. Fix: check the key name and value"
+        return f"cannot override {full_key!r}: {first.rstrip('.')}. Fix: check the key name and value"
     return f"{first.rstrip('.')}. Fix: check the command-line overrides (python train.py --help)"

@@ -127,3 +127,21 @@ def test_a_metric_one_task_does_not_log_shows_only_the_tasks_that_do(mixed_store
     result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "test/subset_accuracy")
     assert result.returncode == 0, result.stderr
     assert list(sections(result.stdout)) == ["multilabel"]  # no multi-class table of empty scores
+
+
+def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_score(tmp_path, cli_in_process):
+    """cv=kfold runs log cv/macro_f1; the default table did not show it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+    for name, scores in (("plain", {"validation/macro_f1": 0.8}), ("folded", {"validation/macro_f1": 0.7,
+                                                                              "cv/macro_f1": 0.7512})):
+        run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass"})
+        for key, value in {**scores, "test/macro_f1": 0.6, "test/accuracy": 0.6, "fit_seconds": 1.0}.items():
+            client.log_metric(run.info.run_id, key, value)
+        client.set_terminated(run.info.run_id)
+    result = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db")
+    header = result.stdout.splitlines()[1].split()
+    assert header[:4] == ["run", "validation/macro_f1", "cv/macro_f1", "test/macro_f1"], result.stdout
+    assert "0.7512" in result.stdout.splitlines()[3].split()  # the folded run, ranked second

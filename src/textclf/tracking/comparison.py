@@ -18,6 +18,7 @@ from textclf.tracking.store import store_errors_as_user_errors
 
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
 WIDTH = 120  # of the default table (``render``)
+CV_METRIC = "cv/macro_f1"  # shown when a run of the table logged it (cv=kfold)
 LONGEST_RUN_NAME = 36
 SHORTEST_RUN_NAME = 20  # run names are cut down to this before a differing param is hidden
 LONGEST_VALUE = 18
@@ -116,7 +117,9 @@ def rank_by_task(runs: pd.DataFrame, metric: str, columns: list[str] | None, lim
                                                 na_position="last").head(limit)
         if group[f"metrics.{metric}"].isna().all():
             continue
-        wanted = list(dict.fromkeys([metric, *(columns or HEADLINE_METRICS.get(task, ()))]))
+        # a cross-validated run's mean over folds beside the validation score it is judged on
+        folds = [CV_METRIC] if not columns and group.get(f"metrics.{CV_METRIC}", pd.Series()).notna().any() else []
+        wanted = list(dict.fromkeys([metric, *folds, *(columns or HEADLINE_METRICS.get(task, ()))]))
         table = pd.DataFrame({"run": group["tags.mlflow.runName"].fillna("-"), "run_id": group["run_id"].str[:8]})
         metrics = tuple(name for name in wanted if f"metrics.{name}" in group.columns)
         for name in metrics:
