@@ -135,8 +135,10 @@ def report_dropped_overlap(dataset) -> None:
 def say_if_label_sets_are_cut(dataset, task, separator: str | None) -> None:
     """A separator asks for label sets; a multiclass task trains on each text's first label only.
     (Lists in a JSONL or Parquet column, as the seed corpus has, are its primary label and others.)"""
+    if separator is None or task.name != "multiclass":
+        return
     several = sum(len(row) > 1 for row in dataset.train.labels)
-    if separator is not None and task.name == "multiclass" and several:
+    if several:
         warnings.warn(f"data.label_separator={separator!r} gives {several} of {len(dataset.train)} training texts "
                       "several labels, and task=multiclass trains on the first of each. Fix: pass task=multilabel "
                       "to train on all of them", TextclfWarning, stacklevel=2)

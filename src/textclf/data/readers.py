@@ -18,9 +18,7 @@ from textclf.data.checks import check_dataset, check_unique_ids, normalise_label
 from textclf.data.dataset import Dataset, Split
 from textclf.data.splitting import carve_missing_splits, drop_train_overlap, keep_per_label
 from textclf.errors import UserError
-from textclf.records import TABLE_KINDS
-
-READERS = TABLE_KINDS  # a file's kind by its name
+from textclf.records import TABLE_KINDS, table_kind
 
 
 def load_files(
@@ -175,12 +173,13 @@ def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"{split_name} file not found: {file}. Fix: pass an existing file with data.{split_name}=PATH")
-    if file.suffix.lower() not in READERS:
+    kind = table_kind(file)
+    if kind is None:
         raise UserError(
             f"{split_name} file {file} has an unsupported extension {file.suffix!r}. "
-            f"Fix: use one of {', '.join(sorted(READERS))}"
+            f"Fix: use one of {', '.join(sorted(TABLE_KINDS))}"
         )
-    frame = read_table(file, split_name, parse_fix=PARSE_FIXES[READERS[file.suffix.lower()]])
+    frame = read_table(file, split_name, parse_fix=PARSE_FIXES[kind])
     if frame.empty:
         raise UserError(f"{split_name} file {file} has no rows. Fix: pass a file with labeled texts")
     return frame, str(file.resolve())
@@ -192,10 +191,10 @@ PARSE_FIXES = {"csv": "Fix: separate cells with commas (not semicolons or tabs) 
 
 
 def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
-    """The whole of a CSV, JSONL or Parquet file (its kind from ``READERS``), every CSV cell a
+    """The whole of a CSV, JSONL or Parquet file (its kind from its name: ``records.table_kind``), every CSV cell a
     string. A file that is not UTF-8 or does not parse is a ``UserError`` naming the ``role`` the
     file plays (``train``, ``unlabeled``...) and, for a parse error, ending in ``parse_fix``."""
-    kind = READERS[file.suffix.lower()]
+    kind = table_kind(file)
     try:
         if kind == "csv":
             with warnings.catch_warnings():

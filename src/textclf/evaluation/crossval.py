@@ -66,9 +66,7 @@ class KFold:
         """Raise ``UserError`` if ``pool`` cannot be cut into ``folds`` stratified folds, or (given
         the ``task``) the folds' scores have no ``score``: called by ``split`` and, before a run
         starts, by ``training.run``."""
-        labels = metric_names(sorted({label for row in pool.labels for label in row}))
-        per_label = [f"{kind}/{label}" for kind in ("f1", "precision", "recall") for label in labels]
-        if task is not None and self.score not in (*SUMMARY_SCORES[task], *per_label):
+        if task is not None and self.score not in (*SUMMARY_SCORES[task], *_per_label_scores(pool)):
             raise UserError(f"cv.score={self.score} is not a score of a {task} fold (one of "
                             f"{', '.join(SUMMARY_SCORES[task])}, or f1/LABEL, precision/LABEL, recall/LABEL). "
                             "Fix: pass cv.score=macro_f1")
@@ -188,3 +186,9 @@ def _score(task, split: Split, label_names, probabilities: np.ndarray, tuned_on)
     tuning_split, tuning_probabilities = tuned_on
     decision = task.decide(tuning_split, label_names, tuning_probabilities)
     return task.score(split, tuple(decision.labels(probabilities)), probabilities, decision)
+
+
+def _per_label_scores(pool: Split) -> list[str]:
+    """The per-label scores a fold of ``pool`` gives (``f1/LABEL``, ``precision/LABEL``, ``recall/LABEL``)."""
+    labels = metric_names(sorted({label for row in pool.labels for label in row}))
+    return [f"{kind}/{label}" for kind in ("f1", "precision", "recall") for label in labels]

@@ -25,12 +25,11 @@ from textclf.models.descriptions import check_descriptions, phrases_of
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
-from textclf.records import TABLE_KINDS
+from textclf.records import table_kind
 from textclf.serving.inference import ZeroShot
 
 # How each label's similarities are adjusted, from their spread over the unlabeled pool.
 CALIBRATIONS = ("none", "centre", "zscore")
-UNLABELED_TABLES = tuple(TABLE_KINDS)  # what data.readers.read_table reads
 UNLABELED_FIX = ("Fix: set model.unlabeled to a .txt file (one text a line) or a .csv/.jsonl/.parquet file with "
                  "a text column, or to null")
 
@@ -279,7 +278,7 @@ def unlabeled_file(path) -> Path:
     file = Path(path).expanduser()
     if not file.is_file():
         raise UserError(f"unlabeled file not found: {file}. {UNLABELED_FIX}")
-    if file.suffix.lower() != ".txt" and file.suffix.lower() not in UNLABELED_TABLES:
+    if file.suffix.lower() != ".txt" and table_kind(file) is None:  # data.readers.read_table reads the others
         raise UserError(f"unlabeled file {file} has an unsupported extension {file.suffix!r}. {UNLABELED_FIX}")
     return file
 
