@@ -23,9 +23,11 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def compose_config(overrides: Sequence[str] = (), project: str | Path | None = None, config_name: str = "train"):
+def compose_config(overrides: Sequence[str] = (), project: str | Path | None = None, config_name: str = "train",
+                   project_option: str = "project=PATH"):
     """The config ``python train.py OVERRIDES`` would run (``config_name``: another top config of
-    ``configs/``, such as ``audit``), composed outside Hydra's runtime."""
+    ``configs/``, such as ``audit``), composed outside Hydra's runtime. ``project_option``: how the
+    caller's user names the project, for the error when there is none."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
@@ -36,7 +38,7 @@ def compose_config(overrides: Sequence[str] = (), project: str | Path | None = N
     root = Path(project).resolve() if project is not None else find_project_root()
     if root is None or not (root / "configs" / "train.yaml").is_file():
         raise UserError(f"no textclf project at {root or Path.cwd()} (no configs/train.yaml). "
-                        "Fix: run from the project folder, or pass project=PATH")
+                        f"Fix: run from the project folder, or pass {project_option}")
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(root / "configs"), version_base="1.3"):

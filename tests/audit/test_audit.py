@@ -272,3 +272,26 @@ def test_an_audit_stopped_while_its_report_is_written_leaves_no_report(name, tmp
         assert staging == []  # what was written is removed on the way out
     else:
         assert len(staging) == 1 and not os.path.exists(tmp_path / "report")  # hidden, beside it: never the report
+
+
+def test_run_outside_the_project_it_names_project_and_runs_with_it(tmp_path, capsys, monkeypatch):
+    """From a data folder elsewhere: the missing project is one line naming ``--project``, which
+    then reads that project's configs (relative data paths stay relative to where it runs)."""
+    from helpers.paths import ROOT
+
+    rows = [json.loads(line) for line in (SEEDS / "train.jsonl").read_text().splitlines()]
+    frame = pd.DataFrame({"id": [r["id"] for r in rows], "text": [r["text"] for r in rows],
+                          "topic": [r["labels"][0] for r in rows]}).groupby("topic").head(12)
+    for split, part in (("train", frame[::3]), ("validation", frame[1::3]), ("test", frame[2::3])):
+        part.to_csv(tmp_path / f"{split}.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    data = ["data=files", "data.train=train.csv", "data.validation=validation.csv", "data.test=test.csv",
+            "data.label_column=topic", "data.id_column=id", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            f"tracking.artifact_location={tmp_path}/mlruns", "audit.models=[tfidf_linearsvc]", "audit.folds=3", "--output", "report"]
+    refused = cli_here("audit", *data, capsys=capsys, monkeypatch=monkeypatch)
+    assert refused.returncode == 2 and refused.stderr.count("error:") == 1
+    assert "no textclf project" in refused.stderr and "pass --project PATH" in refused.stderr
+    assert not (tmp_path / "report").exists()
+    result = cli_here("audit", *data, "--project", str(ROOT), capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "report" / "label_issues.csv").exists()

@@ -163,6 +163,9 @@ def _add_audit(commands) -> None:
     audit.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="train.py's data, task and model overrides, and audit.* settings (configs/audit.yaml)")
     audit.add_argument("--output", default=None, help="report folder (default: audit.output_dir, under outputs/audit/)")
+    audit.add_argument("--project", default=None, metavar="PATH",
+                       help="the textclf project whose configs it reads (default: the nearest folder from here up "
+                            "holding train.py and configs/train.yaml)")
     audit.add_argument("--fail-on", type=problem_kinds, default=(), metavar="KINDS",
                        help=f"exit 1 if any of these is found (comma-separated: {', '.join(FAIL_ON_KINDS)}); for CI")
 

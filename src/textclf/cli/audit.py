@@ -22,12 +22,12 @@ def audit(args) -> None:
     from textclf.tracking.reachability import check_reachable
     from textclf.tracking.store import store_settings
 
-    cfg = compose_config(args.overrides, config_name="audit")
+    cfg = compose_config(args.overrides, args.project, config_name="audit", project_option="--project PATH")
     settings = store_settings(cfg.tracking)
     check_reachable(settings["uri"], settings["connect_timeout"])  # in seconds, before the folds' minutes
     if not cfg.audit.models:  # the out-of-fold probabilities are the models' mean: none, no audit
         raise UserError("audit.models names no model. Fix: pass audit.models=[tfidf_linearsvc] (or more models)")
-    models = {str(name): compose_config([*args.overrides, f"model={name}"], config_name="audit").model
+    models = {str(name): compose_config([*args.overrides, f"model={name}"], args.project, config_name="audit").model
               for name in cfg.audit.models}
     output = Path(args.output if args.output else cfg.audit.output_dir).expanduser().resolve()
     if output.exists() and not output.is_dir():
