@@ -145,3 +145,42 @@ def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_s
     header = result.stdout.splitlines()[1].split()
     assert header[:4] == ["run", "validation/macro_f1", "cv/macro_f1", "test/macro_f1"], result.stdout
     assert "0.7512" in result.stdout.splitlines()[3].split()  # the folded run, ranked second
+
+
+def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
+    """--sweep: the jobs of the sweep named by its id's first characters (as its closing table
+    prints them) or ``latest``; not the experiment's other runs nor another sweep's jobs."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+
+    def finished(name, score, **tags):
+        run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass", **tags})
+        client.log_metric(run.info.run_id, "validation/macro_f1", score)
+        client.set_terminated(run.info.run_id, "FINISHED")
+        return run.info.run_id
+
+    finished("plain run", 0.99)
+    first = finished("sweep model=a,b", 0.0, **{"textclf.sweep": "parent"})
+    for name, score in (("first-a", 0.7), ("first-b", 0.8)):
+        finished(name, score, **{"mlflow.parentRunId": first})
+    time.sleep(0.01)  # the latest sweep is the one started last
+    second = finished("sweep C=1,2", 0.0, **{"textclf.sweep": "parent"})
+    finished("second-c", 0.9, **{"mlflow.parentRunId": second})
+
+    def names(*arguments):
+        result = cli_in_process("compare", "--tracking-uri", uri, *arguments)
+        assert result.returncode == 0, result.stderr
+        return [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip()]
+
+    assert names("--sweep", first[:8]) == ["first-b", "first-a"]
+    assert names("--sweep", "latest") == ["second-c"]
+    assert names("--sweep", second.upper()) == ["second-c"]
+    assert set(names()) >= {"plain", "first-a", "first-b", "second-c"}
+    refused = cli_in_process("compare", "--tracking-uri", uri, "--sweep", "ffffffff")
+    assert refused.returncode == 2 and refused.stderr.count("error:") == 1
+    assert "no sweep 'ffffffff'" in refused.stderr and second[:8] in refused.stderr and "Fix:" in refused.stderr

@@ -215,6 +215,9 @@ def _add_compare(commands) -> None:
                          help="rank by this metric, best first (lowest first for losses and times)")
     compare.add_argument("--columns", default=None,
                          help="comma-separated metrics to show (default: the headline metrics of each run's task)")
+    compare.add_argument("--sweep", default=None, metavar="ID",
+                         help="only the jobs of one sweep or search: its parent run's id or first characters "
+                              "(the sweep's closing table shows 8), or latest")
     compare.add_argument("--limit", type=int, default=50, help="show at most this many runs")
     compare.add_argument("--format", choices=["table", "markdown", "csv"], default="table")
     compare.add_argument("--wide", action="store_true",

@@ -46,9 +46,10 @@ def lower_is_better(metric: str) -> bool:
 
 
 def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str] | None,
-                 limit: int, every_table: bool = False) -> list[Ranking]:
+                 limit: int, every_table: bool = False, sweep: str | None = None) -> list[Ranking]:
     """An experiment's finished runs (not sweep parents), one ranking per task; ``every_table``:
-    as ``rank_by_task`` says (one CSV of every task's runs)."""
+    as ``rank_by_task`` says (one CSV of every task's runs); ``sweep``: only that sweep's jobs
+    (``sweep_parent``)."""
     from textclf.tracking.runs import mlflow, open_store
 
     with store_errors_as_user_errors(tracking_uri):
@@ -58,10 +59,15 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
             names = [e.name for e in mlflow.search_experiments()]
             raise UserError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} (it has {names}). "
                             "Fix: pass --experiment NAME")
-        runs = mlflow.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                                  max_results=1000)
+        wanted = "attributes.status = 'FINISHED'"
+        parent = sweep_parent(found, sweep) if sweep is not None else None
+        if parent is not None:
+            wanted += f" and tags.mlflow.parentRunId = '{parent}'"
+        runs = mlflow.search_runs([found.experiment_id], filter_string=wanted, max_results=1000)
     if "tags.textclf.sweep" in runs.columns:
         runs = runs[runs["tags.textclf.sweep"] != "parent"]
+    if runs.empty and parent is not None:
+        raise UserError(f"sweep {parent[:8]} has no finished runs yet. Fix: wait for its first job, or leave out --sweep")
     if runs.empty:
         others = other_experiments(tracking_uri, experiment)
         raise UserError(f"experiment {experiment!r} has no finished runs" + (
@@ -85,6 +91,27 @@ def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
         finished = "attributes.status = 'FINISHED'"
         runs = MlflowClient().search_runs(list(names), finished, max_results=1000) if names else []
     return sorted({names[run.info.experiment_id] for run in runs})
+
+
+def sweep_parent(experiment, wanted: str) -> str:
+    """The parent run id of the sweep ``wanted`` names: ``latest`` (the last one started in
+    ``experiment``), or its run id or the id's first characters (a sweep's table shows 8)."""
+    from textclf.tracking.runs import mlflow
+
+    parents = mlflow.search_runs([experiment.experiment_id], filter_string="tags.`textclf.sweep` = 'parent'",
+                                 order_by=["attributes.start_time DESC"], max_results=1000, output_format="list")
+    ids = [run.info.run_id for run in parents]
+    prefix = wanted.strip().lower()
+    matches = ids[:1] if prefix == "latest" else [run_id for run_id in ids if prefix and run_id.startswith(prefix)]
+    if len(matches) == 1:
+        return matches[0]
+    if not ids:
+        raise UserError(f"experiment {experiment.name!r} holds no sweep. Fix: leave out --sweep, or run one "
+                        "(python train.py -m ...)")
+    if not matches:
+        raise UserError(f"no sweep {wanted!r} in experiment {experiment.name!r} (its latest: "
+                        f"{', '.join(run_id[:8] for run_id in ids[:5])}). Fix: pass --sweep with one of them, or latest")
+    raise UserError(f"--sweep {wanted!r} begins the run ids of {len(matches)} sweeps. Fix: give more of the id")
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:
