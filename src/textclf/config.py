@@ -80,6 +80,26 @@ def to_yaml(cfg: DictConfig) -> str:
 LAUNCHER_EXTRAS = {"submitit_local": "launchers", "submitit_slurm": "launchers", "ray": "ray", "ray_aws": "ray"}
 
 
+def check_sweep_settings(config: DictConfig) -> None:
+    """A sweep's own settings that would stop it or its every job, refused before it starts
+    (``hydra.launcher.n_jobs=0`` was joblib's traceback; ``hydra.sweeper.n_jobs=0`` an endless
+    search that asked for no trial)."""
+    launcher_jobs = OmegaConf.select(config, "hydra.launcher.n_jobs", default=None)
+    if launcher_jobs is not None and (not _is_whole(launcher_jobs) or launcher_jobs == 0):
+        raise UserError(f"hydra.launcher.n_jobs must be a whole number other than 0 (jobs run side by side; -1: one "
+                        f"per core), got {launcher_jobs!r}. Fix: pass hydra.launcher.n_jobs=2")
+    sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) or {}
+    for key, meaning, fix in (("n_trials", "the study's trials in all, those it has included", 20),
+                              ("n_jobs", "trials asked for at a time", 2)):
+        if key in sweeper and not (_is_whole(sweeper[key]) and sweeper[key] >= 1):
+            raise UserError(f"hydra.sweeper.{key} must be a whole number of 1 or more ({meaning}), got "
+                            f"{sweeper[key]!r}. Fix: pass hydra.sweeper.{key}={fix}")
+
+
+def _is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 # Groups whose default option sets nothing (configs/train.yaml): their keys exist once one is chosen.
 UNCHOSEN_GROUPS = {"cv": "cv=kfold", "hparams_search": "-m hparams_search=NAME"}
 

@@ -188,3 +188,13 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     (line,) = [line for line in none.stderr.splitlines() if line.startswith("error:")]
     assert "hydra.sweeper.n_trials must be a whole number of 1 or more" in line
     assert "none" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
+    # no trial asked for at a time: was a search that never ended; no job side by side: joblib's
+    # traceback after the parent run was made. Both refused before the sweep makes anything.
+    runs_before, sweeps_before = len(all_runs(tmp_path)), sorted((tmp_path / "multirun").iterdir())
+    for settings in (["hparams_search=tfidf_linearsvc", "hparams_search.study_name=idle", "hydra.sweeper.n_jobs=0"],
+                     ["model=tfidf_nb,tfidf_logreg", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"]):
+        refused = run_train(tmp_path, "-m", *settings, timeout=120)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
+        (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert f"{settings[-1].split('=')[0]} must be a whole number" in line and "Launching" not in refused.stderr
+    assert len(all_runs(tmp_path)) == runs_before and sorted((tmp_path / "multirun").iterdir()) == sweeps_before

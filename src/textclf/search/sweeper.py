@@ -25,6 +25,7 @@ from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from textclf.config import check_sweep_settings
 from textclf.errors import Interrupted, UserError
 from textclf.search import space as search_space
 from textclf.search.study import UNFINISHED_ATTR, draw_plots, open_study, storage_url, study_name, summary_tags
@@ -49,9 +50,7 @@ class StudySweeper:
         if search is None:
             raise UserError("hydra/sweeper=textclf_optuna needs a search space. Fix: pass hparams_search=NAME "
                             "(configs/hparams_search/)")
-        if not isinstance(self.n_trials, int) or isinstance(self.n_trials, bool) or self.n_trials < 1:
-            raise UserError(f"hydra.sweeper.n_trials must be a whole number of 1 or more (the study's trials in all, "
-                            f"those it has included), got {self.n_trials!r}. Fix: pass hydra.sweeper.n_trials=20")
+        check_sweep_settings(self.config)  # as the sweep's parent run callback did before it began
         name = study_name(search, self.config.data.name, arguments)
         url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
         space, pinned = search_space.with_command_line(

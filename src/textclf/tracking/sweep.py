@@ -37,14 +37,16 @@ class ParentRunCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
 
+        from textclf.config import check_sweep_settings
         from textclf.tracking.description import storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
 
         try:
+            check_sweep_settings(config)
             tracker = Tracker.connect(**store_settings(config.tracking))
-        except UserError as error:  # the store or a name refused: no job starts
+        except UserError as error:  # a setting, the store or a name refused: no job starts
             raise SweepRefused(error) from error
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
