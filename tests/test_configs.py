@@ -127,3 +127,10 @@ def test_a_launcher_whose_plugin_is_missing_names_the_extra_to_install():
     assert "Could not find 'hydra/launcher/ray'" in line and "Fix: pip install -e '.[ray]'" in line
     typo = describe_config_error(MissingConfigException(report.replace("/ray'", "/rayy'"), "hydra/launcher/rayy"))
     assert "choose one of: basic, joblib" in typo  # a misspelt launcher still lists the choices
+    # configs/hydra/launcher/slurm_example.yaml names submitit_slurm in its defaults: Hydra says
+    # "Could not load" then, and lists no options (its message, seen without the launchers extra)
+    nested = ("In 'hydra/launcher/slurm_example': Could not load 'hydra/launcher/submitit_slurm'.\n\n"
+              "Config search path:\n\tprovider=hydra, path=pkg://hydra.conf")
+    line = describe_config_error(MissingConfigException(nested, "hydra/launcher/submitit_slurm"))
+    assert "'hydra/launcher/submitit_slurm': its Hydra plugin is not installed" in line
+    assert "Fix: pip install -e '.[launchers]'" in line

@@ -111,15 +111,16 @@ def describe_config_error(error: Exception) -> str:
     first = lines[0] if lines else type(error).__name__
     if first.endswith(":") and len(lines) > 1:  # "... raised while composing config:" and the cause below
         first = f"{first} {lines[1]}"
+    # chosen on the command line: "Could not find"; named in a launcher config's defaults: "Could not load"
+    launcher = re.search(r"Could not (?:find|load) 'hydra/launcher/(\w+)'", first)
+    if launcher and launcher.group(1) in LAUNCHER_EXTRAS:  # its plugin is not installed
+        extra = LAUNCHER_EXTRAS[launcher.group(1)]
+        return (f"{first.rstrip('.')}: its Hydra plugin is not installed. Fix: pip install -e '.[{extra}]' "
+                f"(or pip install 'textclf[{extra}]')")
     if "Available options in" in message:
         listing = message.split("Available options in", 1)[1].split("Config search path")[0]
         # an option named _like_this is a shared base the others start from, not one to pick
         options = [line.strip() for line in listing.splitlines()[1:] if line.strip() and not line.strip().startswith("_")]
-        launcher = re.search(r"Could not find 'hydra/launcher/(\w+)'", first)
-        if launcher and launcher.group(1) in LAUNCHER_EXTRAS:  # its plugin is not installed
-            extra = LAUNCHER_EXTRAS[launcher.group(1)]
-            return (f"{first}: its Hydra plugin is not installed. Fix: pip install -e '.[{extra}]' "
-                    f"(or pip install 'textclf[{extra}]')")
         return f"{first} (choose one of: {', '.join(options)}). Fix: pick an existing option"
     if getattr(error, "override", None):
         return (f"cannot parse override {error.override!r}: {first}. Fix: write key=value, quoting values "
