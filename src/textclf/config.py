@@ -127,12 +127,16 @@ def describe_config_error(error: Exception) -> str:
                 "with spaces or brackets")
     cause = error.__cause__ if isinstance(error.__cause__, OmegaConfBaseException) else error
     full_key = getattr(cause, "full_key", None)
+    unknown = "not in struct" in str(cause)
+    appended = re.search(r"Could not override '([^']+)'\.\s+To append to your config use \+", message)
+    if appended and full_key is None:  # a job composed in another process (joblib): its cause stayed there
+        full_key, unknown = appended.group(1), True
     group, parent = str(full_key or "").split(".")[0], getattr(cause, "parent_node", None)
     unchosen = full_key == group or (parent is not None and len(parent) == 0)  # no node, or an empty one
-    if "not in struct" in str(cause) and group in UNCHOSEN_GROUPS and unchosen:
+    if unknown and group in UNCHOSEN_GROUPS and unchosen:
         return (f"{group}.* keys exist once {group} is chosen, and it is not (key {full_key!r}). Fix: choose it "
                 f"first, e.g. {UNCHOSEN_GROUPS[group]}")
-    if "not in struct" in str(cause) and full_key:
+    if unknown and full_key:
         return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
                 f"or add a new key with +{full_key}=VALUE")
     if "Could not override" in message and full_key:

@@ -57,6 +57,7 @@ class StudySweeper:
             search_space.distributions(OmegaConf.to_container(self.params, resolve=True)), arguments)
         self._check_choices(space)
         study = open_study(name, url, self.direction, pruner=instantiate(search.pruner))
+        created = not study.trials
         close_abandoned_trials(study)
         # Seeded by how far the study has got, so a continued study does not redraw its first trials.
         study.sampler = instantiate(self.sampler, seed=self.config.seed + len(study.trials)) \
@@ -73,7 +74,7 @@ class StudySweeper:
             # with one error line, not one per parallel job.
             size = 1 if count == done else self.n_jobs
             batch: list = []
-            with _unfinished_if_stopped(study, batch):
+            with _unfinished_if_stopped(study, batch), _undone_if_refused(study, url, created and count == 0):
                 batch.extend(study.ask(space) for _ in range(min(size, self.n_trials - count)))
                 returns = self._launch([[*job, *search_space.as_overrides(trial.params),
                                          f"hparams_search.trial={trial.number}"] for trial in batch])
@@ -200,6 +201,26 @@ def _unfinished_if_stopped(study, batch: list):
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
                           f"did not finish and do not count{counted} (rerun the same command to continue the "
                           "study)") from None
+
+
+@contextlib.contextmanager
+def _undone_if_refused(study, url: str, first_round_of_new_study: bool):
+    """A job Hydra cannot compose (a searched key that names no config key, ``key=a,b`` on the
+    command line): train.py reports it in one line. In the first round of a study this sweep
+    created, the study goes too (its name holds the mistyped key: the corrected command would
+    start another); otherwise the round's trials end unfinished."""
+    import optuna
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        yield
+    except (HydraException, OmegaConfBaseException):
+        if first_round_of_new_study:
+            optuna.delete_study(study_name=study.study_name, storage=url)
+        else:
+            close_abandoned_trials(study)
+        raise
 
 
 def _has_best(study) -> bool:
