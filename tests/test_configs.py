@@ -134,3 +134,42 @@ def test_a_launcher_whose_plugin_is_missing_names_the_extra_to_install():
     line = describe_config_error(MissingConfigException(nested, "hydra/launcher/submitit_slurm"))
     assert "'hydra/launcher/submitit_slurm': its Hydra plugin is not installed" in line
     assert "Fix: pip install -e '.[launchers]'" in line
+
+
+def test_a_sweeps_own_settings_that_would_stop_it_are_refused():
+    """``hydra.launcher.n_jobs`` (joblib: -1 is one job per core) and the search sweeper's
+    ``n_trials``/``n_jobs``, checked on the composed config before a sweep starts."""
+    from omegaconf import OmegaConf
+
+    from textclf.config import check_sweep_settings
+    from textclf.errors import UserError
+
+    def refusal(launcher_jobs=-1, **sweeper):
+        config = OmegaConf.create({"hydra": {"launcher": {"n_jobs": launcher_jobs}, "sweeper": sweeper}})
+        try:
+            check_sweep_settings(config)
+        except UserError as error:
+            return str(error)
+        return None
+
+    assert refusal() is None and refusal(2, n_trials=20, n_jobs=2) is None
+    assert refusal(None) is None  # joblib's own default: one job at a time
+    assert "hydra.launcher.n_jobs must be a whole number other than 0" in refusal(0)
+    assert "hydra.sweeper.n_jobs must be a whole number of 1 or more" in refusal(n_trials=5, n_jobs=0)
+    assert "hydra.sweeper.n_jobs" in refusal(n_jobs=-1) and "hydra.sweeper.n_trials" in refusal(n_trials=0)
+    assert "Fix: pass hydra.sweeper.n_trials=20" in refusal(n_trials=True)
+
+
+def test_a_key_hydra_could_not_override_in_a_joblib_job_is_named():
+    """A job composed by joblib reaches train.py without its OmegaConf cause: the key is read
+    from Hydra's message, and for a group chosen by default as nothing, choosing it is the fix."""
+    from hydra.errors import ConfigCompositionException
+
+    from textclf.config import describe_config_error
+
+    def said(key):
+        return describe_config_error(ConfigCompositionException(
+            f"Could not override '{key}'.\nTo append to your config use +{key}=2"))
+
+    assert said("model.classifier.estimator.CC").startswith("unknown config key 'model.classifier.estimator.CC'")
+    assert "choose cv first, e.g. cv=kfold" in said("cv.folds")

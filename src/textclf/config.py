@@ -131,6 +131,10 @@ def describe_config_error(error: Exception) -> str:
     appended = re.search(r"Could not override '([^']+)'\.\s+To append to your config use \+", message)
     if appended and full_key is None:  # a job composed in another process (joblib): its cause stayed there
         full_key, unknown = appended.group(1), True
+        group = full_key.split(".")[0]
+        if group in UNCHOSEN_GROUPS:  # which of the two the cause said is not known here
+            return (f"unknown config key {full_key!r} ({group}.* keys exist once {group} is chosen). Fix: check its "
+                    f"spelling, or choose {group} first, e.g. {UNCHOSEN_GROUPS[group]}")
     group, parent = str(full_key or "").split(".")[0], getattr(cause, "parent_node", None)
     unchosen = full_key == group or (parent is not None and len(parent) == 0)  # no node, or an empty one
     if unknown and group in UNCHOSEN_GROUPS and unchosen:

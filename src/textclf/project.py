@@ -37,8 +37,9 @@ def compose_config(overrides: Sequence[str] = (), project: str | Path | None = N
 
     root = Path(project).resolve() if project is not None else find_project_root()
     if root is None or not (root / "configs" / "train.yaml").is_file():
-        raise UserError(f"no textclf project at {root or Path.cwd()} (no configs/train.yaml). "
-                        f"Fix: run from the project folder, or pass {project_option}")
+        fix = (f"pass {project_option} with the folder holding it" if project is not None else
+               f"run from the project folder, or pass {project_option}")
+        raise UserError(f"no textclf project at {root or Path.cwd()} (no configs/train.yaml). Fix: {fix}")
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(root / "configs"), version_base="1.3"):

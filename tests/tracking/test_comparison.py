@@ -149,28 +149,33 @@ def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_s
 
 def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
     """--sweep: the jobs of the sweep named by its id's first characters (as its closing table
-    prints them) or ``latest``; not the experiment's other runs nor another sweep's jobs."""
-    import time
-
+    prints them), in any experiment, or ``latest``, the sweep started or continued last; not the
+    experiment's other runs nor another sweep's jobs."""
     from mlflow.tracking import MlflowClient
+
+    from textclf.tracking.description import SWEEP_STARTED_TAG
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
-    experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+    experiment, mine = (client.create_experiment(name, artifact_location=(tmp_path / name).as_uri())
+                        for name in ("diplomacy", "mine"))
 
-    def finished(name, score, **tags):
+    def finished(name, score, experiment=experiment, **tags):
         run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass", **tags})
         client.log_metric(run.info.run_id, "validation/macro_f1", score)
         client.set_terminated(run.info.run_id, "FINISHED")
         return run.info.run_id
 
+    def sweep(name, started, experiment=experiment):
+        return finished(name, 0.0, experiment, **{"textclf.sweep": "parent", SWEEP_STARTED_TAG: str(started)})
+
     finished("plain run", 0.99)
-    first = finished("sweep model=a,b", 0.0, **{"textclf.sweep": "parent"})
+    first, second = sweep("sweep model=a,b", 1000), sweep("sweep C=1,2", 2000)
     for name, score in (("first-a", 0.7), ("first-b", 0.8)):
         finished(name, score, **{"mlflow.parentRunId": first})
-    time.sleep(0.01)  # the latest sweep is the one started last
-    second = finished("sweep C=1,2", 0.0, **{"textclf.sweep": "parent"})
     finished("second-c", 0.9, **{"mlflow.parentRunId": second})
+    elsewhere = sweep("sweep on my data", 3000, mine)
+    finished("mine-d", 0.6, mine, **{"mlflow.parentRunId": elsewhere})
 
     def names(*arguments):
         result = cli_in_process("compare", "--tracking-uri", uri, *arguments)
@@ -180,7 +185,10 @@ def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
     assert names("--sweep", first[:8]) == ["first-b", "first-a"]
     assert names("--sweep", "latest") == ["second-c"]
     assert names("--sweep", second.upper()) == ["second-c"]
+    assert names("--sweep", elsewhere[:8]) == ["mine-d"]  # found in its own experiment
     assert set(names()) >= {"plain", "first-a", "first-b", "second-c"}
+    client.set_tag(first, SWEEP_STARTED_TAG, "4000")  # its study continued: the latest sweep again
+    assert names("--sweep", "latest") == ["first-b", "first-a"]
     refused = cli_in_process("compare", "--tracking-uri", uri, "--sweep", "ffffffff")
     assert refused.returncode == 2 and refused.stderr.count("error:") == 1
-    assert "no sweep 'ffffffff'" in refused.stderr and second[:8] in refused.stderr and "Fix:" in refused.stderr
+    assert "no sweep 'ffffffff'" in refused.stderr and first[:8] in refused.stderr and "Fix:" in refused.stderr

@@ -74,7 +74,7 @@ class StudySweeper:
             # with one error line, not one per parallel job.
             size = 1 if count == done else self.n_jobs
             batch: list = []
-            with _unfinished_if_stopped(study, batch), _undone_if_refused(study, url, created and count == 0):
+            with _unfinished_if_stopped(study, batch), _undone_if_refused(study, created and count == 0):
                 batch.extend(study.ask(space) for _ in range(min(size, self.n_trials - count)))
                 returns = self._launch([[*job, *search_space.as_overrides(trial.params),
                                          f"hparams_search.trial={trial.number}"] for trial in batch])
@@ -204,7 +204,7 @@ def _unfinished_if_stopped(study, batch: list):
 
 
 @contextlib.contextmanager
-def _undone_if_refused(study, url: str, first_round_of_new_study: bool):
+def _undone_if_refused(study, first_round_of_new_study: bool):
     """A job Hydra cannot compose (a searched key that names no config key, ``key=a,b`` on the
     command line): train.py reports it in one line. In the first round of a study this sweep
     created, the study goes too (its name holds the mistyped key: the corrected command would
@@ -216,10 +216,13 @@ def _undone_if_refused(study, url: str, first_round_of_new_study: bool):
     try:
         yield
     except (HydraException, OmegaConfBaseException):
-        if first_round_of_new_study:
-            optuna.delete_study(study_name=study.study_name, storage=url)
-        else:
-            close_abandoned_trials(study)
+        try:
+            if first_round_of_new_study:
+                optuna.delete_study(study_name=study.study_name, storage=study._storage)  # noqa: SLF001 - its timeout
+            else:
+                close_abandoned_trials(study)
+        except Exception:  # noqa: BLE001 - the study cannot be written now: the rerun ends its trials instead
+            pass
         raise
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 
 from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
-from textclf.tracking.description import OVERRIDES_TAG, TASK_TAG, task_from_config
+from textclf.tracking.description import OVERRIDES_TAG, SWEEP_STARTED_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
 
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
@@ -48,26 +48,25 @@ def lower_is_better(metric: str) -> bool:
 def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str] | None,
                  limit: int, every_table: bool = False, sweep: str | None = None) -> list[Ranking]:
     """An experiment's finished runs (not sweep parents), one ranking per task; ``every_table``:
-    as ``rank_by_task`` says (one CSV of every task's runs); ``sweep``: only that sweep's jobs
-    (``sweep_parent``)."""
+    as ``rank_by_task`` says (one CSV of every task's runs); ``sweep``: only the jobs of the sweep
+    it names (``find_sweep``), in whichever experiment they are."""
     from textclf.tracking.runs import mlflow, open_store
 
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "compare")
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            names = [e.name for e in mlflow.search_experiments()]
-            raise UserError(f"no experiment {experiment!r} in {mlflow.get_tracking_uri()} (it has {names}). "
-                            "Fix: pass --experiment NAME")
         wanted = "attributes.status = 'FINISHED'"
-        parent = sweep_parent(found, sweep) if sweep is not None else None
-        if parent is not None:
-            wanted += f" and tags.mlflow.parentRunId = '{parent}'"
-        runs = mlflow.search_runs([found.experiment_id], filter_string=wanted, max_results=1000)
+        parent = find_sweep(sweep, experiment) if sweep is not None else None
+        if parent is None:
+            experiment_id = _experiment(experiment).experiment_id
+        else:
+            experiment_id = parent.info.experiment_id
+            wanted += f" and tags.mlflow.parentRunId = '{parent.info.run_id}'"
+        runs = mlflow.search_runs([experiment_id], filter_string=wanted, max_results=1000)
     if "tags.textclf.sweep" in runs.columns:
         runs = runs[runs["tags.textclf.sweep"] != "parent"]
     if runs.empty and parent is not None:
-        raise UserError(f"sweep {parent[:8]} has no finished runs yet. Fix: wait for its first job, or leave out --sweep")
+        raise UserError(f"sweep {parent.info.run_id[:8]} has no finished runs (its jobs still run, or none finished). "
+                        "Fix: wait for a job to finish, or see the sweep's runs in the MLflow UI")
     if runs.empty:
         others = other_experiments(tracking_uri, experiment)
         raise UserError(f"experiment {experiment!r} has no finished runs" + (
@@ -77,6 +76,17 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[
         raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
                         "e.g. validation/macro_f1")
     return rank_by_task(runs, metric, columns, limit, every_table)
+
+
+def _experiment(name: str):
+    from textclf.tracking.runs import mlflow
+
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        names = [e.name for e in mlflow.search_experiments()]
+        raise UserError(f"no experiment {name!r} in {mlflow.get_tracking_uri()} (it has {names}). "
+                        "Fix: pass --experiment NAME")
+    return found
 
 
 def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
@@ -93,25 +103,38 @@ def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
     return sorted({names[run.info.experiment_id] for run in runs})
 
 
-def sweep_parent(experiment, wanted: str) -> str:
-    """The parent run id of the sweep ``wanted`` names: ``latest`` (the last one started in
-    ``experiment``), or its run id or the id's first characters (a sweep's table shows 8)."""
+def find_sweep(wanted: str, experiment: str):
+    """The parent run of the sweep ``wanted`` names: ``latest``, the sweep started or continued
+    last in ``experiment``; else its run id, or the id's first characters as a sweep's closing
+    table prints them (8), in any experiment of the store."""
     from textclf.tracking.runs import mlflow
 
-    parents = mlflow.search_runs([experiment.experiment_id], filter_string="tags.`textclf.sweep` = 'parent'",
-                                 order_by=["attributes.start_time DESC"], max_results=1000, output_format="list")
-    ids = [run.info.run_id for run in parents]
     prefix = wanted.strip().lower()
-    matches = ids[:1] if prefix == "latest" else [run_id for run_id in ids if prefix and run_id.startswith(prefix)]
+    if prefix == "latest":
+        parents = _sweep_parents([_experiment(experiment).experiment_id])
+        if not parents:
+            raise UserError(f"experiment {experiment!r} holds no sweep. Fix: leave out --sweep, run one "
+                            "(python train.py -m ...), or pass --experiment NAME")
+        return parents[0]
+    parents = _sweep_parents([found.experiment_id for found in mlflow.search_experiments()])
+    matches = [run for run in parents if prefix and run.info.run_id.startswith(prefix)]
     if len(matches) == 1:
         return matches[0]
-    if not ids:
-        raise UserError(f"experiment {experiment.name!r} holds no sweep. Fix: leave out --sweep, or run one "
-                        "(python train.py -m ...)")
     if not matches:
-        raise UserError(f"no sweep {wanted!r} in experiment {experiment.name!r} (its latest: "
-                        f"{', '.join(run_id[:8] for run_id in ids[:5])}). Fix: pass --sweep with one of them, or latest")
+        latest = f" (the latest: {', '.join(run.info.run_id[:8] for run in parents[:5])})" if parents else ""
+        raise UserError(f"no sweep {wanted!r} in {mlflow.get_tracking_uri()}{latest}. Fix: pass --sweep with the id "
+                        "its closing table printed, or latest")
     raise UserError(f"--sweep {wanted!r} begins the run ids of {len(matches)} sweeps. Fix: give more of the id")
+
+
+def _sweep_parents(experiment_ids: list[str]) -> list:
+    """The sweeps' parent runs (the latest 1,000), latest first: by when each was last started
+    (a continued study's parent is started again) or, before that was recorded, created."""
+    from textclf.tracking.runs import mlflow
+
+    parents = mlflow.search_runs(experiment_ids, filter_string="tags.`textclf.sweep` = 'parent'",
+                                 order_by=["attributes.start_time DESC"], max_results=1000, output_format="list")
+    return sorted(parents, key=lambda run: int(run.data.tags.get(SWEEP_STARTED_TAG, run.info.start_time)), reverse=True)
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:

@@ -27,6 +27,7 @@ OVERRIDES_TAG = "textclf.overrides"
 MODEL_TAG = "textclf.model"
 TASK_TAG = "textclf.task"
 LABELS_TAG = "textclf.labels"
+SWEEP_STARTED_TAG = "textclf.sweep_started"  # on a sweep's parent run: ms since the epoch, at each (re)start
 MULTILABEL_TARGET = "MultilabelTask"  # the class name in a run's param task._target_
 
 

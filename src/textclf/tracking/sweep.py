@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import time
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -38,7 +39,7 @@ class ParentRunCallback(Callback):
         from mlflow.tracking import MlflowClient
 
         from textclf.config import check_sweep_settings
-        from textclf.tracking.description import storable_run_name
+        from textclf.tracking.description import SWEEP_STARTED_TAG, storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
@@ -61,6 +62,8 @@ class ParentRunCallback(Callback):
             run = client.create_run(tracker.experiment_id, run_name=storable_run_name(f"sweep {overrides}".strip()),
                                     tags=tags)
             self.parent_run_id = run.info.run_id
+        # `textclf compare --sweep latest`: a continued study's parent keeps its first start time
+        client.set_tag(self.parent_run_id, SWEEP_STARTED_TAG, str(round(time.time() * 1000)))
         publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
