@@ -14,7 +14,7 @@ from textclf.tracking.description import SWEEP_STARTED_TAG
 
 pytestmark = pytest.mark.timeout(600)
 
-SEARCH = ["-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word", "cv=kfold", "cv.folds=2",
+SEARCH = ["-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word", "features.min_df=range(1,3)", "cv=kfold", "cv.folds=2",
           "hparams_search.study_name=contract", "hparams_search.pruner.n_startup_trials=3",
           "hparams_search.pruner.n_warmup_steps=1"]
 
@@ -35,6 +35,9 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     # each job kept its value on its trial too, for a sweep stopped before the job's return reached it
     assert [t.user_attrs["textclf.value"] for t in study.trials] == [t.value for t in study.trials]
+    # a range given on the command line is searched as one: Hydra's range(1,3) is 1 or 2
+    assert {t.params["features.min_df"] for t in study.trials} <= {1, 2}
+    assert study.trials[0].distributions["features.min_df"] == optuna.distributions.IntDistribution(1, 2)
     assert client(tmp_path).search_model_versions() == []
     (parent,) = [r for r in all_runs(tmp_path) if r.data.tags.get("textclf.sweep") == "parent"]
 
@@ -188,10 +191,10 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
                   if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]  # none for the typo
 
     # the sweeper's other refusals are one line too
-    ranged = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "model.classifier.estimator.C=range(1,3)")
+    ranged = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "model.classifier.estimator.C=interval(5,1)")
     assert ranged.returncode == 2 and "Traceback" not in ranged.stderr, ranged.stderr[-2000:]
     (line,) = [line for line in ranged.stderr.splitlines() if line.startswith("error:")]
-    assert "only a list of choices (key=a,b,c) can be searched" in line
+    assert "'model.classifier.estimator.C=interval(5,1)' is not a range to search" in line
     # no trial to run: was exit 0, Optuna's warning, an empty study and an empty parent run
     none = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "hparams_search.study_name=none",
                      "hydra.sweeper.n_trials=0")

@@ -30,8 +30,20 @@ def test_the_command_line_pins_a_key_or_makes_it_a_choice():
     space, pinned = with_command_line(space, ["model.classifier.C=1.5", "seed=1,2,3", "cv=kfold"])
     assert "model.classifier.C" not in space and pinned == ["model.classifier.C=1.5", "cv=kfold"]
     assert space["seed"] == CategoricalDistribution(["1", "2", "3"])
-    with pytest.raises(UserError, match="only a list of choices"):
-        with_command_line(space, ["seed=range(1,5)"])
+
+
+def test_the_command_line_searches_ranges_as_hydras_optuna_sweeper_reads_them():
+    """``interval`` (floats, ``tag(log, ...)`` on a log scale) and ``range`` (Hydra's: it stops
+    before its end) become ranges; one with nothing in it is one user error."""
+    space, pinned = with_command_line({}, ["C=tag(log,interval(0.01,10))", "alpha=interval(0,1)",
+                                           "min_df=range(1,4)", "every=range(2,11,4)", "share=range(0.1,0.35,0.1)"])
+    assert pinned == [] and space["C"] == FloatDistribution(0.01, 10.0, log=True)
+    assert space["alpha"] == FloatDistribution(0.0, 1.0)
+    assert space["min_df"] == IntDistribution(1, 3) and space["every"] == IntDistribution(2, 10, step=4)
+    assert space["share"].low == 0.1 and space["share"].high == pytest.approx(0.3) and space["share"].step == 0.1
+    for empty in ("C=interval(5,1)", "C=tag(log,interval(0,1))", "min_df=range(5,1)"):
+        with pytest.raises(UserError, match="is not a range to search"):
+            with_command_line({}, [empty])
 
 
 def test_drawn_values_are_overrides_hydra_composes():

@@ -11,8 +11,11 @@ Each key is an override key: a config value (``model.classifier.estimator.C``) o
 A list value (an n-gram range) is written as a string choice, ``"[1,2]"``: Optuna's categorical
 choices are scalars. So a string choice is override text, as on the command line (``"[1,2]"`` is
 a list, ``"1"`` a number; quote for Hydra inside it: ``"'a,b'"``); YAML's null and booleans are
-written for Hydra here. On the command line, ``key=a,b,c`` adds a categorical choice, and a plain
-``key=value`` pins a key for every trial (and takes it out of the space).
+written for Hydra here. On the command line, in Hydra's sweep syntax, ``key=a,b,c`` adds a
+categorical choice, ``key=interval(0.01,10)`` a float range, ``key='tag(log,interval(0.01,10))'``
+a log-scaled one, ``key=range(1,4)`` the ints 1 to 3 (Hydra's
+range stops before its end), and a plain ``key=value`` pins a key for every trial (and takes it
+out of the space).
 """
 
 from __future__ import annotations
@@ -58,15 +61,34 @@ def with_command_line(space: dict, arguments) -> tuple[dict, list[str]]:
     space, pinned = dict(space), []
     for override in OverridesParser.create().parse_overrides(list(arguments)):
         key = override.get_key_element()
-        if override.is_sweep_override():
-            if not override.is_choice_sweep():
-                raise UserError(f"{override.input_line!r}: only a list of choices (key=a,b,c) can be searched from the "
-                                "command line. Fix: write ranges in the hparams_search config")
+        if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
             space[key] = CategoricalDistribution(list(override.sweep_string_iterator()))
+        elif override.is_range_sweep() or override.is_interval_sweep():
+            space[key] = _numeric_range(override)
         else:
             space.pop(key, None)
             pinned.append(override.input_line)
     return space, pinned
+
+
+def _numeric_range(override):
+    """``range(start,stop[,step])`` (``stop`` left out) or ``interval(low,high)`` (floats, as
+    Hydra reads it; log-scaled when tagged ``log``), as an Optuna distribution."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    value = override.value()
+    try:
+        if override.is_interval_sweep():
+            return FloatDistribution(value.start, value.end, log="log" in value.tags)
+        steps = list(override.sweep_iterator())  # Hydra's range stops before ``stop``, as Python's does
+        if not steps:
+            raise ValueError("it holds no value")
+        if all(isinstance(number, int) for number in (*steps, value.step)):
+            return IntDistribution(steps[0], steps[-1], step=value.step)
+        return FloatDistribution(steps[0], round(steps[-1], 12), step=value.step)  # 0.1 + 0.1 + 0.1 is not 0.3
+    except ValueError as error:
+        raise UserError(f"{override.input_line!r} is not a range to search ({str(error).rstrip('.')}). Fix: give a "
+                        "low end below the high one (and above 0 for a log scale), e.g. interval(0.01,10)") from None
 
 
 def as_overrides(params: Mapping) -> list[str]:
