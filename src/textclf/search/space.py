@@ -13,9 +13,8 @@ choices are scalars. So a string choice is override text, as on the command line
 a list, ``"1"`` a number; quote for Hydra inside it: ``"'a,b'"``); YAML's null and booleans are
 written for Hydra here. On the command line, in Hydra's sweep syntax, ``key=a,b,c`` adds a
 categorical choice, ``key=interval(0.01,10)`` a float range, ``key='tag(log,interval(0.01,10))'``
-a log-scaled one, ``key=range(1,4)`` the ints 1 to 3 (Hydra's
-range stops before its end), and a plain ``key=value`` pins a key for every trial (and takes it
-out of the space).
+a log-scaled one, ``key=range(1,4)`` the ints 1 to 3 (Hydra's range stops before its end), and a
+plain ``key=value`` pins a key for every trial (and takes it out of the space).
 """
 
 from __future__ import annotations
@@ -72,7 +71,7 @@ def with_command_line(space: dict, arguments) -> tuple[dict, list[str]]:
 
 
 def _numeric_range(override):
-    """``range(start,stop[,step])`` (``stop`` left out) or ``interval(low,high)`` (floats, as
+    """``range(start,stop[,step])`` (up to, not including, ``stop``) or ``interval(low,high)`` (floats, as
     Hydra reads it; log-scaled when tagged ``log``), as an Optuna distribution."""
     from optuna.distributions import FloatDistribution, IntDistribution
 
