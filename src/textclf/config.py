@@ -94,6 +94,21 @@ def check_sweep_settings(config: DictConfig) -> None:
         if key in sweeper and not (_is_whole(sweeper[key]) and sweeper[key] >= 1):
             raise UserError(f"hydra.sweeper.{key} must be a whole number of 1 or more ({meaning}), got "
                             f"{sweeper[key]!r}. Fix: pass hydra.sweeper.{key}={fix}")
+    _check_group_sweeps(config)
+
+
+def _check_group_sweeps(config: DictConfig) -> None:
+    """A config group swept by a range (``features=range(1,3)``): Hydra's traceback once the
+    sweep had begun. Its options are names."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    groups = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    for override in OverridesParser.create().parse_overrides(list(task)):
+        group = override.get_key_element()
+        if group in groups and (override.is_range_sweep() or override.is_interval_sweep()):
+            raise UserError(f"{override.input_line!r}: {group} is a config group, whose options are names, not "
+                            f"numbers. Fix: list the options to sweep, e.g. {group}={groups[group]},OTHER")
 
 
 def _is_whole(value) -> bool:

@@ -171,6 +171,8 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     assert bad.returncode == 2
     errors = [line for line in bad.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "'C' parameter of LinearSVC" in errors[0] and "Traceback" not in bad.stderr
+    # its trial failed, as a failed trial does (was left RUNNING, failed only by the next sweep)
+    assert [t.state for t in _study_named(tmp_path, "bad").trials] == [TrialState.FAIL]
 
     # A mistyped choice is found before the study opens, whichever trial would have drawn it
     typo = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word,tfidf_wrd",
@@ -204,11 +206,18 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     assert "none" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
     # no trial asked for at a time: was a search that never ended; no job side by side: joblib's
     # traceback after the parent run was made. Both refused before the sweep makes anything.
+    # A config group swept by a range: Hydra's traceback in a search or a plain sweep, its parent FAILED
     runs_before, sweeps_before = len(all_runs(tmp_path)), sorted((tmp_path / "multirun").iterdir())
-    for settings in (["hparams_search=tfidf_linearsvc", "hparams_search.study_name=idle", "hydra.sweeper.n_jobs=0"],
-                     ["model=tfidf_nb,tfidf_logreg", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"]):
+    for settings, says in [
+            (["hparams_search=tfidf_linearsvc", "hparams_search.study_name=idle", "hydra.sweeper.n_jobs=0"],
+             "hydra.sweeper.n_jobs must be a whole number"),
+            (["model=tfidf_nb,tfidf_logreg", "hydra/launcher=joblib", "hydra.launcher.n_jobs=0"],
+             "hydra.launcher.n_jobs must be a whole number"),
+            (["hparams_search=tfidf_linearsvc", "hparams_search.study_name=grouped", "features=range(1,2)"],
+             "features is a config group, whose options are names"),
+            (["features=tfidf_word", "model=range(1,3)"], "model is a config group")]:
         refused = run_train(tmp_path, "-m", *settings, timeout=120)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
         (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-        assert f"{settings[-1].split('=')[0]} must be a whole number" in line and "Launching" not in refused.stderr
+        assert says in line and "Launching" not in refused.stderr
     assert len(all_runs(tmp_path)) == runs_before and sorted((tmp_path / "multirun").iterdir()) == sweeps_before

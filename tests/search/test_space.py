@@ -41,9 +41,17 @@ def test_the_command_line_searches_ranges_as_hydras_optuna_sweeper_reads_them():
     assert space["alpha"] == FloatDistribution(0.0, 1.0)
     assert space["min_df"] == IntDistribution(1, 3) and space["every"] == IntDistribution(2, 10, step=4)
     assert space["share"].low == 0.1 and space["share"].high == pytest.approx(0.3) and space["share"].step == 0.1
-    for empty in ("C=interval(5,1)", "C=tag(log,interval(0,1))", "min_df=range(5,1)"):
+    assert with_command_line({}, ["n=tag(log,range(1,50))"])[0]["n"] == IntDistribution(1, 49, log=True)
+    for empty in ("C=interval(5,1)", "C=tag(log,interval(0,1))", "min_df=range(5,1)", "n=tag(log,range(1,50,2))"):
         with pytest.raises(UserError, match="is not a range to search"):
             with_command_line({}, [empty])
+    # what a search cannot draw from, said as such (a glob was "ConfigLoader is not set"; a log
+    # tag on choices, or any other tag, was dropped without a word)
+    for unsearchable, says in (("features=glob(tfidf_w*)", "cannot draw from a glob"),
+                               ("n=tag(log,choice(1,10,100))", "one tag, log, and only on a range"),
+                               ("C=tag(fast,interval(1,2))", "one tag, log, and only on a range")):
+        with pytest.raises(UserError, match=says):
+            with_command_line({}, [unsearchable])
 
 
 def test_drawn_values_are_overrides_hydra_composes():

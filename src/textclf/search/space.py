@@ -60,6 +60,7 @@ def with_command_line(space: dict, arguments) -> tuple[dict, list[str]]:
     space, pinned = dict(space), []
     for override in OverridesParser.create().parse_overrides(list(arguments)):
         key = override.get_key_element()
+        _check_sweep_form(override)
         if override.is_choice_sweep() or (override.is_range_sweep() and override.value().shuffle):
             space[key] = CategoricalDistribution(list(override.sweep_string_iterator()))
         elif override.is_range_sweep() or override.is_interval_sweep():
@@ -68,6 +69,21 @@ def with_command_line(space: dict, arguments) -> tuple[dict, list[str]]:
             space.pop(key, None)
             pinned.append(override.input_line)
     return space, pinned
+
+
+def _check_sweep_form(override) -> None:
+    """What a search cannot draw from: a glob (it names config files, found by Hydra's basic
+    sweeper only), a tag other than ``log``, and ``log`` on choices, which have no scale."""
+    from hydra.core.override_parser.types import Glob
+
+    value = override.value() if override.is_sweep_override() else None
+    tags = set(getattr(value, "tags", None) or ())
+    if isinstance(value, Glob):
+        raise UserError(f"{override.input_line!r}: a search cannot draw from a glob. Fix: list the options as "
+                        "choices, e.g. features=tfidf_word,tfidf_word_char")
+    if tags - {"log"} or (tags and override.is_choice_sweep()):
+        raise UserError(f"{override.input_line!r}: a search knows one tag, log, and only on a range. Fix: write "
+                        "'key=tag(log,interval(0.01,10))' or 'key=tag(log,range(1,100))', or drop the tag")
 
 
 def _numeric_range(override):
@@ -82,12 +98,17 @@ def _numeric_range(override):
         steps = list(override.sweep_iterator())  # Hydra's range stops before ``stop``, as Python's does
         if not steps:
             raise ValueError("it holds no value")
+        log = "log" in value.tags
+        if log and value.step != 1:
+            raise ValueError("a log scale takes no step")
         if all(isinstance(number, int) for number in (*steps, value.step)):
-            return IntDistribution(steps[0], steps[-1], step=value.step)
-        return FloatDistribution(steps[0], round(steps[-1], 12), step=value.step)  # 0.1 + 0.1 + 0.1 is not 0.3
+            return IntDistribution(steps[0], steps[-1], log=log, step=value.step)
+        # 0.1 + 0.1 + 0.1 is not 0.3; Optuna's log scale takes no step (a range's is 1 there)
+        return FloatDistribution(steps[0], round(steps[-1], 12), log=log, step=None if log else value.step)
     except ValueError as error:
         raise UserError(f"{override.input_line!r} is not a range to search ({str(error).rstrip('.')}). Fix: give a "
-                        "low end below the high one (and above 0 for a log scale), e.g. interval(0.01,10)") from None
+                        "low end below the high one (above 0 on a log scale, which takes no step), e.g. "
+                        "interval(0.01,10)") from None
 
 
 def as_overrides(params: Mapping) -> list[str]:

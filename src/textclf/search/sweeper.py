@@ -147,11 +147,11 @@ def counted_trials(study) -> list:
     return [trial for trial in study.get_trials(deepcopy=False) if not trial.user_attrs.get(UNFINISHED_ATTR)]
 
 
-def close_abandoned_trials(study) -> tuple[list[int], list[int]]:
+def close_abandoned_trials(study, count_unfinished: bool = False) -> tuple[list[int], list[int]]:
     """Trials left RUNNING by a sweep that was killed, or by this one as it stops. One whose job
     finished and recorded its value (``trial.record_value``) completes with it; one whose job's
-    pruner stopped it is pruned; any other failed, unfinished (not counted). The numbers of the
-    finished ones and of the unfinished ones. One sweeper works on a study at a time, so every
+    pruner stopped it is pruned; any other failed, unfinished (not counted; ``count_unfinished``:
+    a plain failure, counted). The numbers of the finished ones and of the others. One sweeper works on a study at a time, so every
     RUNNING trial is one that no job will finish now."""
     import optuna
     from optuna.trial import TrialState
@@ -166,7 +166,10 @@ def close_abandoned_trials(study) -> tuple[list[int], list[int]]:
             study.tell(trial, state=TrialState.PRUNED)
             finished.append(frozen.number)
         else:
-            _end_unfinished(study, trial)
+            if count_unfinished:
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                _end_unfinished(study, trial)
             unfinished.append(frozen.number)
     return finished, unfinished
 
@@ -189,7 +192,8 @@ def _unfinished_if_stopped(study, batch: list):
     try:
         yield
     except (KeyboardInterrupt, SystemExit) as stop:
-        if isinstance(stop, SystemExit) and stop.code != 130:
+        if isinstance(stop, SystemExit) and stop.code != 130:  # a job refused its setting: its trial failed
+            _fail_running_trials(study)
             raise
         try:
             finished, stopped = close_abandoned_trials(study)
@@ -201,6 +205,16 @@ def _unfinished_if_stopped(study, batch: list):
         raise Interrupted(f"interrupted: the search stopped; trial(s) {', '.join(map(str, stopped)) or 'none'} "
                           f"did not finish and do not count{counted} (rerun the same command to continue the "
                           "study)") from None
+
+
+def _fail_running_trials(study) -> None:
+    """The trials of a batch whose job stopped the search (a setting the model refused, one line
+    from the job): those whose jobs had finished keep their values, the others fail, counted as
+    any failed trial is (they were left RUNNING)."""
+    try:
+        close_abandoned_trials(study, count_unfinished=True)
+    except Exception:  # noqa: BLE001 - the study cannot be written now: the rerun ends them instead
+        pass
 
 
 @contextlib.contextmanager
