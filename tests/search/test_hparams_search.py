@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 
 from helpers.processes import run_train
 from helpers.stores import all_runs, client
-from textclf.tracking.description import SWEEP_STARTED_TAG
+from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,6 +56,7 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     assert [p.info.run_id for p in parents] == [parent.info.run_id]  # one parent per study
     # started again: `textclf compare --sweep latest` finds it by this, not by its first start
     assert int(parents[0].data.tags[SWEEP_STARTED_TAG]) > int(parent.data.tags[SWEEP_STARTED_TAG])
+    assert parents[0].data.tags[SWEEP_METRIC_TAG] == "cv/macro_f1"  # what compare --sweep ranks by
     parent = parents[0]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     trials = {int(r.data.tags["optuna.trial"]): r for r in children if "optuna.trial" in r.data.tags}

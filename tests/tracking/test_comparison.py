@@ -153,7 +153,7 @@ def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
     experiment's other runs nor another sweep's jobs."""
     from mlflow.tracking import MlflowClient
 
-    from textclf.tracking.description import SWEEP_STARTED_TAG
+    from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
@@ -163,6 +163,7 @@ def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
     def finished(name, score, experiment=experiment, **tags):
         run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass", **tags})
         client.log_metric(run.info.run_id, "validation/macro_f1", score)
+        client.log_metric(run.info.run_id, "cv/macro_f1", 1 - score)  # the other order
         client.set_terminated(run.info.run_id, "FINISHED")
         return run.info.run_id
 
@@ -183,12 +184,18 @@ def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
         return [line.split()[0] for line in result.stdout.splitlines()[2:] if line.strip()]
 
     assert names("--sweep", first[:8]) == ["first-b", "first-a"]
+    client.set_tag(first, SWEEP_METRIC_TAG, "cv/macro_f1")  # a cross-validated search ranks its jobs so
+    assert names("--sweep", first[:8]) == ["first-a", "first-b"]
+    assert names("--sweep", first[:8], "--metric", "validation/macro_f1") == ["first-b", "first-a"]
     assert names("--sweep", "latest") == ["second-c"]
     assert names("--sweep", second.upper()) == ["second-c"]
     assert names("--sweep", elsewhere[:8]) == ["mine-d"]  # found in its own experiment
+    assert names("--sweep", elsewhere[:8], "--experiment", "mine") == ["mine-d"]
+    wrong = cli_in_process("compare", "--tracking-uri", uri, "--sweep", elsewhere[:8], "--experiment", "diplomacy")
+    assert wrong.returncode == 2 and "is in experiment 'mine', not 'diplomacy'" in wrong.stderr
     assert set(names()) >= {"plain", "first-a", "first-b", "second-c"}
     client.set_tag(first, SWEEP_STARTED_TAG, "4000")  # its study continued: the latest sweep again
-    assert names("--sweep", "latest") == ["first-b", "first-a"]
+    assert names("--sweep", "latest") == ["first-a", "first-b"]  # by cv/macro_f1, as tagged above
     refused = cli_in_process("compare", "--tracking-uri", uri, "--sweep", "ffffffff")
     assert refused.returncode == 2 and refused.stderr.count("error:") == 1
     assert "no sweep 'ffffffff'" in refused.stderr and first[:8] in refused.stderr and "Fix:" in refused.stderr

@@ -211,8 +211,9 @@ def _add_compare(commands) -> None:
     compare.add_argument("--experiment", default=None,
                          help=f"experiment name (default: {DEFAULT_EXPERIMENT}; the others with runs are named after "
                               "its table)")
-    compare.add_argument("--metric", default="validation/macro_f1",
-                         help="rank by this metric, best first (lowest first for losses and times)")
+    compare.add_argument("--metric", default=None,
+                         help="rank by this metric, best first (lowest first for losses and times; default: "
+                              "validation/macro_f1, or with --sweep the metric the sweep ranked by)")
     compare.add_argument("--columns", default=None,
                          help="comma-separated metrics to show (default: the headline metrics of each run's task)")
     compare.add_argument("--sweep", default=None, metavar="ID",

@@ -17,7 +17,7 @@ def compare(args, tracking_uri: str, default_experiment: str) -> None:
     csv = args.format == "csv"  # for other programs: one table, every column, full names
     experiment = args.experiment or default_experiment
     rankings = compare_runs(tracking_uri, experiment, args.metric, columns, args.limit, every_table=csv,
-                            sweep=args.sweep)
+                            sweep=args.sweep, experiment_given=args.experiment is not None)
     others = other_experiments(tracking_uri, experiment) if args.experiment is None and args.sweep is None else []
     if others:  # runs of your own data are in an experiment named after it (data.name), not in the default one
         print(f"other experiments with runs: {', '.join(others)} (textclf compare --experiment NAME)", file=sys.stderr)

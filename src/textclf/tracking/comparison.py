@@ -13,9 +13,10 @@ import pandas as pd
 
 from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
-from textclf.tracking.description import OVERRIDES_TAG, SWEEP_STARTED_TAG, TASK_TAG, task_from_config
+from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
 
+DEFAULT_METRIC = "validation/macro_f1"  # textclf compare ranks by it unless told (or a sweep ranked by another)
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
 WIDTH = 120  # of the default table (``render``)
 CV_METRIC = "cv/macro_f1"  # shown when a run of the table logged it (cv=kfold)
@@ -45,22 +46,26 @@ def lower_is_better(metric: str) -> bool:
     return metric.endswith(LOWER_IS_BETTER)
 
 
-def compare_runs(tracking_uri: str, experiment: str, metric: str, columns: list[str] | None,
-                 limit: int, every_table: bool = False, sweep: str | None = None) -> list[Ranking]:
-    """An experiment's finished runs (not sweep parents), one ranking per task; ``every_table``:
-    as ``rank_by_task`` says (one CSV of every task's runs); ``sweep``: only the jobs of the sweep
-    it names (``find_sweep``), in whichever experiment they are."""
+def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns: list[str] | None,
+                 limit: int, every_table: bool = False, sweep: str | None = None,
+                 experiment_given: bool = True) -> list[Ranking]:
+    """An experiment's finished runs (not sweep parents), one ranking per task, by ``metric``
+    (None: the one a sweep ranked its jobs by, else ``DEFAULT_METRIC``); ``every_table``: as
+    ``rank_by_task`` says (one CSV of every task's runs); ``sweep``: only the jobs of the sweep it
+    names (``find_sweep``)."""
     from textclf.tracking.runs import mlflow, open_store
 
     with store_errors_as_user_errors(tracking_uri):
         open_store(tracking_uri, "compare")
         wanted = "attributes.status = 'FINISHED'"
-        parent = find_sweep(sweep, experiment) if sweep is not None else None
+        parent = find_sweep(sweep, experiment, experiment_given) if sweep is not None else None
         if parent is None:
             experiment_id = _experiment(experiment).experiment_id
         else:
             experiment_id = parent.info.experiment_id
             wanted += f" and tags.mlflow.parentRunId = '{parent.info.run_id}'"
+            metric = metric or parent.data.tags.get(SWEEP_METRIC_TAG)
+        metric = metric or DEFAULT_METRIC
         runs = mlflow.search_runs([experiment_id], filter_string=wanted, max_results=1000)
     if "tags.textclf.sweep" in runs.columns:
         runs = runs[runs["tags.textclf.sweep"] != "parent"]
@@ -103,10 +108,10 @@ def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
     return sorted({names[run.info.experiment_id] for run in runs})
 
 
-def find_sweep(wanted: str, experiment: str):
+def find_sweep(wanted: str, experiment: str, experiment_given: bool = False):
     """The parent run of the sweep ``wanted`` names: ``latest``, the sweep started or continued
     last in ``experiment``; else its run id, or the id's first characters as a sweep's closing
-    table prints them (8), in any experiment of the store."""
+    table prints them (8), in any experiment of the store (in ``experiment``, if given)."""
     from textclf.tracking.runs import mlflow
 
     prefix = wanted.strip().lower()
@@ -118,6 +123,10 @@ def find_sweep(wanted: str, experiment: str):
         return parents[0]
     parents = _sweep_parents([found.experiment_id for found in mlflow.search_experiments()])
     matches = [run for run in parents if prefix and run.info.run_id.startswith(prefix)]
+    if len(matches) == 1 and experiment_given and matches[0].info.experiment_id != _experiment(experiment).experiment_id:
+        other = mlflow.get_experiment(matches[0].info.experiment_id).name
+        raise UserError(f"sweep {wanted!r} is in experiment {other!r}, not {experiment!r}. Fix: leave out --experiment, "
+                        f"or pass --experiment {other}")
     if len(matches) == 1:
         return matches[0]
     if not matches:

@@ -39,7 +39,9 @@ class ParentRunCallback(Callback):
         from mlflow.tracking import MlflowClient
 
         from textclf.config import check_sweep_settings
-        from textclf.tracking.description import SWEEP_STARTED_TAG, storable_run_name
+        from mlflow.entities import RunTag
+
+        from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
@@ -62,8 +64,10 @@ class ParentRunCallback(Callback):
             run = client.create_run(tracker.experiment_id, run_name=storable_run_name(f"sweep {overrides}".strip()),
                                     tags=tags)
             self.parent_run_id = run.info.run_id
-        # `textclf compare --sweep latest`: a continued study's parent keeps its first start time
-        client.set_tag(self.parent_run_id, SWEEP_STARTED_TAG, str(round(time.time() * 1000)))
+        # For `textclf compare --sweep`: a continued study's parent keeps its first start time, and
+        # the sweep ranks its jobs by optimized_metric (cv/macro_f1 with cv=kfold)
+        client.log_batch(self.parent_run_id, tags=[RunTag(SWEEP_STARTED_TAG, str(round(time.time() * 1000))),
+                                                   RunTag(SWEEP_METRIC_TAG, str(config.optimized_metric))])
         publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
