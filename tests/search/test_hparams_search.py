@@ -182,14 +182,18 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
     (line,) = [line for line in typo.stderr.splitlines() if line.startswith("error:")]
     assert "features=tfidf_wrd names no option of features" in line and "tfidf_word_char" in line
     assert "typo" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
-    # A searched key that names no config key is found by the first trial, which runs alone: one
-    # line, and the new study goes (was kept with trial 0 RUNNING)
-    key = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word",
-                    "hparams_search.study_name=key", "model.classifier.estimator.CC=1,2")
-    assert key.returncode == 2 and "Traceback" not in key.stderr, key.stderr[-2000:]
-    (line,) = [line for line in key.stderr.splitlines() if line.startswith("error:")]
-    assert "unknown config key 'model.classifier.estimator.CC'" in line
-    assert "key" not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
+    # A searched key the config lacks: found before the study opens (a space written for another
+    # model, or a typo); under a searched group (features.* beside features=...), by the first
+    # trial, which runs alone, and the new study goes (was kept with trial 0 RUNNING)
+    for name, settings, says in [
+            ("other", ["features=tfidf_word", "model=tfidf_nb"],
+             "the search's key model.classifier.estimator.C is not a key of model=tfidf_nb"),
+            ("key", ["features=tfidf_word,tfidf_word_char", "features.min_dff=1,2"], "unknown config key 'features.min_dff'")]:
+        key = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", f"hparams_search.study_name={name}", *settings)
+        assert key.returncode == 2 and "Traceback" not in key.stderr, key.stderr[-2000:]
+        (line,) = [line for line in key.stderr.splitlines() if line.startswith("error:")]
+        assert says in line
+        assert name not in optuna.get_all_study_names(storage=f"sqlite:///{tmp_path}/optuna.db")
     assert sorted(run.data.tags.get("textclf.study") for run in all_runs(tmp_path)
                   if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]  # none for the typo
 

@@ -25,11 +25,18 @@ from hydra.core.utils import JobStatus
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from textclf.config import check_sweep_settings
+from textclf.config import UNCHOSEN_GROUPS, check_sweep_settings
 from textclf.errors import Interrupted, UserError
 from textclf.search import space as search_space
 from textclf.search.study import UNFINISHED_ATTR, draw_plots, open_study, storage_url, study_name, summary_tags
 from textclf.search.trial import PRUNED_ATTR, VALUE_ATTR
+
+
+_ABSENT = object()  # OmegaConf.select's answer for a key the config does not have
+
+
+def _has_key(config: DictConfig, key: str) -> bool:
+    return OmegaConf.select(config, key, default=_ABSENT, throw_on_resolution_failure=False) is not _ABSENT
 
 
 class StudySweeper:
@@ -102,6 +109,26 @@ class StudySweeper:
                     if str(value) not in options:
                         raise UserError(f"the search's choice {key}={value} names no option of {key} (choose one "
                                         f"of: {', '.join(options)}). Fix: pick an existing option")
+        self._check_keys(space)
+
+    def _check_keys(self, space: dict) -> None:
+        """Each searched key must be one of the config's, unless a searched group may bring it
+        (``features.min_df`` beside ``features=...``): a space written for another model
+        (``hparams_search=tfidf_linearsvc model=tfidf_nb``) or a mistyped key stops here."""
+        groups = OmegaConf.select(self.config, "hydra.runtime.choices", default=None) or {}
+        searched_groups = {key for key in space if key in groups}
+        for key in space:
+            group = key.split(".")[0]
+            if key in groups or group in searched_groups or _has_key(self.config, key):
+                continue
+            if group in UNCHOSEN_GROUPS and not OmegaConf.select(self.config, group, default=None):
+                raise UserError(f"the search's key {key} exists once {group} is chosen, and it is not. Fix: choose it "
+                                f"first, e.g. {UNCHOSEN_GROUPS[group]}")
+            if group in groups:
+                raise UserError(f"the search's key {key} is not a key of {group}={groups[group]}. Fix: check its spelling, "
+                                f"or search the {group} its space was written for (configs/hparams_search/)")
+            raise UserError(f"the search's key {key} is not a config key. Fix: check its spelling (python train.py "
+                            "--cfg job shows every key)")
 
     def _launch(self, batch: list[list[str]]):
         returns = self.launcher.launch(batch, initial_job_idx=self.job_number)
