@@ -178,8 +178,8 @@ def close_abandoned_trials(study, count_unfinished: bool = False) -> tuple[list[
     """Trials left RUNNING by a sweep that was killed, or by this one as it stops. One whose job
     finished and recorded its value (``trial.record_value``) completes with it; one whose job's
     pruner stopped it is pruned; any other failed, unfinished (not counted; ``count_unfinished``:
-    a plain failure, counted). The numbers of the finished ones and of the others. One sweeper works on a study at a time, so every
-    RUNNING trial is one that no job will finish now."""
+    a plain failure, counted). The numbers of the finished ones and of the others. One sweeper
+    works on a study at a time, so every RUNNING trial is one that no job will finish now."""
     import optuna
     from optuna.trial import TrialState
 

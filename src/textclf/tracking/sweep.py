@@ -36,11 +36,10 @@ class ParentRunCallback(Callback):
         self._children_before = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from mlflow.entities import RunTag
         from mlflow.tracking import MlflowClient
 
         from textclf.config import check_sweep_settings
-        from mlflow.entities import RunTag
-
         from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
