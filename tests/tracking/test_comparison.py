@@ -81,12 +81,13 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
                                 tags={"textclf.task": "multiclass", "textclf.overrides": overrides})
         params = {"model.classifier.estimator.C": str(c), "features.word_ngram_range": ngrams,
                   "features.sublinear_tf": sublinear, "features.transformer.sublinear_tf": sublinear,
+                  "features.transformer.ngram_range._args_.0": ngrams,  # the tuple the config builds from it
                   "hparams_search.trial": str(trial), "a.b": str(trial), "a.c": str(-trial),
                   "hparams_search.study_name": study, "hparams_search.storage": f"sqlite:///{tmp_path}/{study}.db"}
         for key, value in params.items():
             client.log_param(run.info.run_id, key, value)
         for key in ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"):
-            client.log_metric(run.info.run_id, key, 0.9 - trial / 10)
+            client.log_metric(run.info.run_id, key, [0.9, 0.8123, 0.7][trial])
         client.set_terminated(run.info.run_id)
     result = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--columns",
                             "validation/macro_f1")  # one metric: room for every param
@@ -95,10 +96,15 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     header = lines[1].split()
     shown = header[header.index("validation/macro_f1") + 1:]
     assert shown[:2] == ["C", "word_ngram_range"] and shown.count("sublinear_tf") == 1, result.stdout
+    assert not any(name.endswith("0") for name in shown), result.stdout  # ngram_range._args_.0: a copy
     assert "study_name" not in shown and "storage" not in shown  # the search's bookkeeping (tag textclf.study)
     assert "b" in shown  # a.b's values are trial's, yet it is another setting: both shown
     assert "0.2335" in lines[2].split() and "0.08179" in lines[3].split()
     assert "2.341e-05" in lines[4].split()  # was 2.340677735927049… with its exponent cut off
+    markdown = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--columns",
+                              "validation/macro_f1", "--format", "markdown")
+    rows = [line.split(" | ") for line in markdown.stdout.splitlines()[3:]]
+    assert [row[1] for row in rows] == ["0.9000", "0.8123", "0.7000"], markdown.stdout  # as the table writes them
 
 
 def test_losses_sort_ascending(mixed_store, cli_in_process):

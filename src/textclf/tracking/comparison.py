@@ -13,8 +13,9 @@ import pandas as pd
 
 from textclf.errors import UserError
 from textclf.evaluation import HEADLINE_METRICS
-from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, TASK_TAG, task_from_config
+from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
+from textclf.tracking.sweep_lookup import experiment_named, find_sweep
 
 DEFAULT_METRIC = "validation/macro_f1"  # textclf compare ranks by it unless told (or a sweep ranked by another)
 LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
@@ -60,15 +61,15 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns
         wanted = "attributes.status = 'FINISHED'"
         parent = find_sweep(sweep, experiment, experiment_given) if sweep is not None else None
         if parent is None:
-            experiment_id = _experiment(experiment).experiment_id
+            experiment_id = experiment_named(experiment).experiment_id
         else:
             experiment_id = parent.info.experiment_id
             wanted += f" and tags.mlflow.parentRunId = '{parent.info.run_id}'"
             metric = metric or parent.data.tags.get(SWEEP_METRIC_TAG)
         metric = metric or DEFAULT_METRIC
         runs = mlflow.search_runs([experiment_id], filter_string=wanted, max_results=1000)
-    if "tags.textclf.sweep" in runs.columns:
-        runs = runs[runs["tags.textclf.sweep"] != "parent"]
+    if f"tags.{SWEEP_TAG}" in runs.columns:
+        runs = runs[runs[f"tags.{SWEEP_TAG}"] != "parent"]
     if runs.empty and parent is not None:
         raise UserError(f"sweep {parent.info.run_id[:8]} has no finished runs (its jobs still run, or none finished). "
                         "Fix: wait for a job to finish, or see the sweep's runs in the MLflow UI")
@@ -83,17 +84,6 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns
     return rank_by_task(runs, metric, columns, limit, every_table)
 
 
-def _experiment(name: str):
-    from textclf.tracking.runs import mlflow
-
-    found = mlflow.get_experiment_by_name(name)
-    if found is None:
-        names = [e.name for e in mlflow.search_experiments()]
-        raise UserError(f"no experiment {name!r} in {mlflow.get_tracking_uri()} (it has {names}). "
-                        "Fix: pass --experiment NAME")
-    return found
-
-
 def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
     """The store's other experiments that hold finished runs, among its latest 1,000 (one
     request, however many experiments a team's server holds); the store is open."""
@@ -106,44 +96,6 @@ def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
         finished = "attributes.status = 'FINISHED'"
         runs = MlflowClient().search_runs(list(names), finished, max_results=1000) if names else []
     return sorted({names[run.info.experiment_id] for run in runs})
-
-
-def find_sweep(wanted: str, experiment: str, experiment_given: bool = False):
-    """The parent run of the sweep ``wanted`` names: ``latest``, the sweep started or continued
-    last in ``experiment``; else its run id, or the id's first characters as a sweep's closing
-    table prints them (8), in any experiment of the store (in ``experiment``, if given)."""
-    from textclf.tracking.runs import mlflow
-
-    prefix = wanted.strip().lower()
-    if prefix == "latest":
-        parents = _sweep_parents([_experiment(experiment).experiment_id])
-        if not parents:
-            raise UserError(f"experiment {experiment!r} holds no sweep. Fix: leave out --sweep, run one "
-                            "(python train.py -m ...), or pass --experiment NAME")
-        return parents[0]
-    parents = _sweep_parents([found.experiment_id for found in mlflow.search_experiments()])
-    matches = [run for run in parents if prefix and run.info.run_id.startswith(prefix)]
-    if len(matches) == 1 and experiment_given and matches[0].info.experiment_id != _experiment(experiment).experiment_id:
-        other = mlflow.get_experiment(matches[0].info.experiment_id).name
-        raise UserError(f"sweep {wanted!r} is in experiment {other!r}, not {experiment!r}. Fix: leave out --experiment, "
-                        f"or pass --experiment {other}")
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        latest = f" (the latest: {', '.join(run.info.run_id[:8] for run in parents[:5])})" if parents else ""
-        raise UserError(f"no sweep {wanted!r} in {mlflow.get_tracking_uri()}{latest}. Fix: pass --sweep with the id "
-                        "its closing table printed, or latest")
-    raise UserError(f"--sweep {wanted!r} begins the run ids of {len(matches)} sweeps. Fix: give more of the id")
-
-
-def _sweep_parents(experiment_ids: list[str]) -> list:
-    """The sweeps' parent runs (the latest 1,000), latest first: by when each was last started
-    (a continued study's parent is started again) or, before that was recorded, created."""
-    from textclf.tracking.runs import mlflow
-
-    parents = mlflow.search_runs(experiment_ids, filter_string="tags.`textclf.sweep` = 'parent'",
-                                 order_by=["attributes.start_time DESC"], max_results=1000, output_format="list")
-    return sorted(parents, key=lambda run: int(run.data.tags.get(SWEEP_STARTED_TAG, run.info.start_time)), reverse=True)
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:
@@ -239,13 +191,15 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
 
 
 def _distinct(table: pd.DataFrame, params: list[str]) -> list[str]:
-    """``params`` without copies of an earlier one: the same last name part and the same values (a
+    """``params`` without copies of an earlier one: the same values and the same last name part (a
     setting the config copies into its estimator, ``features.sublinear_tf`` and
-    ``features.transformer.sublinear_tf``)."""
+    ``features.transformer.sublinear_tf``) or a constructor's positional argument (the config
+    builds a tuple from a setting: ``features.transformer.ngram_range._args_.0`` from
+    ``features.word_ngram_range``)."""
     kept: list[str] = []
     for name in params:
-        if not any(name.split(".")[-1] == earlier.split(".")[-1] and table[name].equals(table[earlier])
-                   for earlier in kept):
+        if not any((name.split(".")[-1] == earlier.split(".")[-1] or "._args_." in name)
+                   and table[name].equals(table[earlier]) for earlier in kept):
             kept.append(name)
     return kept
 
@@ -298,7 +252,12 @@ def _width(table: pd.DataFrame, markdown: bool) -> int:
 
 
 def _markdown(table) -> str:
+    """``table`` as a Markdown table, its scores written as the plain table writes them (``0.8000``)."""
+    cells = table.astype(object).copy()
+    for column in table.columns:
+        if pd.api.types.is_float_dtype(table[column]):
+            cells[column] = table[column].to_string(index=False, header=False).splitlines()
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(str(value) for value in row) + " |" for row in table.itertuples(index=False)]
+    rows = ["| " + " | ".join(str(value).strip() for value in row) + " |" for row in cells.itertuples(index=False)]
     return "\n".join([header, rule, *rows])

@@ -27,6 +27,7 @@ OVERRIDES_TAG = "textclf.overrides"
 MODEL_TAG = "textclf.model"
 TASK_TAG = "textclf.task"
 LABELS_TAG = "textclf.labels"
+SWEEP_TAG = "textclf.sweep"  # "parent" on a sweep's parent run (its jobs have mlflow.parentRunId)
 SWEEP_STARTED_TAG = "textclf.sweep_started"  # on a sweep's parent run: ms since the epoch, at each (re)start
 SWEEP_METRIC_TAG = "textclf.sweep_metric"  # on a sweep's parent run: the metric its jobs are ranked by
 MULTILABEL_TARGET = "MultilabelTask"  # the class name in a run's param task._target_
