@@ -243,9 +243,22 @@ def command() -> None:
     exit_without_teardown(code)
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, except that audit's KEY=VALUE overrides may also follow its options,
+    as train.py's do (argparse fills a positional list only before the first option)."""
+    args, unknown = parser.parse_known_args(argv)
+    if args.command == "audit":
+        later = [token for token in unknown if "=" in token and not token.startswith("-")]
+        args.overrides += later
+        unknown = [token for token in unknown if token not in later]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 @report_user_errors(interrupted="interrupted")
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    args = _parse(build_parser(), argv)
     from textclf.tracking.discovery import find_tracking_uri
 
     if args.command == "predict":
