@@ -58,11 +58,12 @@ def test_a_mistyped_value_ends_the_sweep_with_one_line_and_leaves_no_parent_run(
 
 def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, monkeypatch, request):
     """A search sweep continues its study's parent run: refused before any job of its own starts,
-    it puts back the parent's earlier status and end time; once a job started, the parent ends FAILED."""
+    it puts back the parent's earlier status, end time and start tag (what `compare --sweep latest`
+    reads); once a job started, the parent ends FAILED."""
     import mlflow
 
     from textclf.errors import config_refused
-    from textclf.tracking.sweep import ParentRunCallback, child_run_count, study_parent_run
+    from textclf.tracking.sweep import ParentRunCallback, study_parent_run
 
     # The callback's client reads the current store, as in the launching process; set_tracking_uri
     # also sets MLFLOW_TRACKING_URI, which monkeypatch removes after the test.
@@ -71,7 +72,8 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
     request.addfinalizer(lambda: mlflow.set_tracking_uri(None))
     store = client(tmp_path)
     experiment = store.create_experiment("search", artifact_location=str(tmp_path / "mlruns"))
-    parent = store.create_run(experiment, tags={"textclf.sweep": "parent", "textclf.study": "contract"}).info.run_id
+    parent = store.create_run(experiment, tags={"textclf.sweep": "parent", "textclf.study": "contract",
+                                                "textclf.sweep_started": "1"}).info.run_id
     store.create_run(experiment, tags={"mlflow.parentRunId": parent})  # a trial of the earlier sweep
     store.set_terminated(parent, "FINISHED")
     ended = store.get_run(parent).info.end_time
@@ -79,8 +81,9 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
     request.addfinalizer(config_refused.clear)
     for job_starts in (False, True):
         callback = ParentRunCallback()  # what on_multirun_start does for a study it continues
-        callback.parent_run_id, callback._status_before = study_parent_run(store, experiment, "contract")
-        callback._experiment_id, callback._children_before = experiment, child_run_count(store, experiment, parent)
+        callback._experiment_id = experiment
+        callback._continue(store, *study_parent_run(store, experiment, "contract"))
+        callback._stamp(store, "validation/macro_f1")
         assert store.get_run(parent).info.status == "RUNNING"
         if job_starts:
             store.create_run(experiment, tags={"mlflow.parentRunId": parent})
@@ -88,6 +91,8 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
         run = store.get_run(parent)
         assert run.info.status == ("FAILED" if job_starts else "FINISHED") and run.info.lifecycle_stage == "active"
         assert (run.info.end_time == ended) != job_starts
+        assert (run.data.tags["textclf.sweep_started"] == "1") != job_starts
+        assert ("textclf.sweep_metric" in run.data.tags) == job_starts  # the earlier sweep had none
 
     # Stopped some other way (Ctrl-C; a launcher's remote jobs may still come): a parent it created
     # with no job under it yet ends FAILED, and stays

@@ -19,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from textclf.errors import SweepRefused, UserError, config_refused, interrupt_received
+from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, SWEEP_TAG, storable_run_name
 
 STUDY_TAG = "textclf.study"  # on a search's parent run and each of its trials' runs
 
@@ -34,13 +35,12 @@ class ParentRunCallback(Callback):
         self._experiment_id: str | None = None
         self._status_before: str | None = None  # a continued study's parent: its status before this sweep
         self._children_before = 0
+        self._tags_before: dict[str, str | None] = {}  # a continued study's parent: the tags this sweep replaces
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        from mlflow.entities import RunTag
         from mlflow.tracking import MlflowClient
 
         from textclf.config import check_sweep_settings
-        from textclf.tracking.description import SWEEP_METRIC_TAG, SWEEP_STARTED_TAG, storable_run_name
         from textclf.tracking.store import store_settings
         from textclf.tracking.sweep_parent import publish_parent_run
         from textclf.tracking.tracker import Tracker
@@ -56,22 +56,34 @@ class ParentRunCallback(Callback):
         self._experiment_id = tracker.experiment_id
         continued = study_parent_run(client, tracker.experiment_id, study) if study else None
         if continued is not None:
-            self.parent_run_id, self._status_before = continued
-            self._children_before = child_run_count(client, self._experiment_id, self.parent_run_id)
+            self._continue(client, *continued)
         else:
-            tags = {"textclf.sweep": "parent", **({STUDY_TAG: study} if study else {})}
+            tags = {SWEEP_TAG: "parent", **({STUDY_TAG: study} if study else {})}
             run = client.create_run(tracker.experiment_id, run_name=storable_run_name(f"sweep {overrides}".strip()),
                                     tags=tags)
             self.parent_run_id = run.info.run_id
-        # For `textclf compare --sweep`: a continued study's parent keeps its first start time, and
-        # the sweep ranks its jobs by optimized_metric (cv/macro_f1 with cv=kfold)
-        client.log_batch(self.parent_run_id, tags=[RunTag(SWEEP_STARTED_TAG, str(round(time.time() * 1000))),
-                                                   RunTag(SWEEP_METRIC_TAG, str(config.optimized_metric))])
+        self._stamp(client, str(config.optimized_metric))
         publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
         # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
         atexit.register(self._end, "FAILED")
         global _this_sweep
         _this_sweep = self
+
+    def _continue(self, client, parent_run_id: str, status_before: str) -> None:
+        """Take over a continued study's parent run, keeping what ``_put_back`` restores if this
+        sweep starts no job."""
+        self.parent_run_id, self._status_before = parent_run_id, status_before
+        self._children_before = child_run_count(client, self._experiment_id, parent_run_id)
+        tags = client.get_run(parent_run_id).data.tags
+        self._tags_before = {name: tags.get(name) for name in (SWEEP_STARTED_TAG, SWEEP_METRIC_TAG)}
+
+    def _stamp(self, client, metric: str) -> None:
+        """For ``textclf compare --sweep``: when the sweep started (a continued study's parent
+        keeps its first start time) and the metric it ranks its jobs by (cv/macro_f1 with cv=kfold)."""
+        from mlflow.entities import RunTag
+
+        client.log_batch(self.parent_run_id, tags=[RunTag(SWEEP_STARTED_TAG, str(round(time.time() * 1000))),
+                                                   RunTag(SWEEP_METRIC_TAG, metric)])
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         print_ranking(self.parent_run_id, config.optimized_metric)
@@ -123,6 +135,11 @@ class ParentRunCallback(Callback):
                 client.delete_run(parent)
             else:
                 client.update_run(parent, status=self._status_before)
+                for name, value in self._tags_before.items():  # compare --sweep latest: as before, too
+                    if value is None:
+                        client.delete_tag(parent, name)
+                    else:
+                        client.set_tag(parent, name, value)
                 print(f"sweep parent run {parent}: {self._status_before} as before (this sweep started no job)")
         except MlflowException:
             return False
@@ -151,7 +168,7 @@ def study_parent_run(client, experiment_id: str, study: str) -> tuple[str, str] 
     """The parent run of an earlier sweep of ``study``, running again, and its status before;
     None if there is none."""
     escaped = study.replace("'", "\\'")
-    runs = client.search_runs([experiment_id], f"tags.`{STUDY_TAG}` = '{escaped}' and tags.`textclf.sweep` = 'parent'",
+    runs = client.search_runs([experiment_id], f"tags.`{STUDY_TAG}` = '{escaped}' and tags.`{SWEEP_TAG}` = 'parent'",
                               max_results=1, order_by=["attributes.start_time DESC"])
     if not runs:
         return None
