@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from textclf.errors import UserError
@@ -19,7 +20,7 @@ def server(args) -> None:
         print(f"starting PostgreSQL and MLflow's server from {team_server.data} ...", file=sys.stderr, flush=True)
         state = team_server.start(args.host, args.port)
         print(f"running at {state.url} (logs in {team_server.logs})")
-        print(f"point clients at it: export MLFLOW_TRACKING_URI={state.url} MLFLOW_TRACKING_USERNAME={ADMIN} "
+        print(f"point clients at it: export MLFLOW_TRACKING_URI={shlex.quote(state.url)} MLFLOW_TRACKING_USERNAME={ADMIN} "
               f"{PASSWORD_ENV}=...")
     elif args.action == "status":
         running, healthy, line = team_server.status()
