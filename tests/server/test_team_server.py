@@ -246,7 +246,7 @@ def test_bad_server_input_is_one_line_and_starts_nothing(tmp_path):
         assert len(result.stderr.splitlines()) == 1 and "Fix:" in result.stderr
     assert list(tmp_path.iterdir()) == [] and processes_using(tmp_path) == []
     status = run_cli("server", "status", "--data", str(missing))
-    assert status.returncode == 3 and status.stdout.startswith("not running")
+    assert status.returncode == 3 and status.stdout.startswith(f"not running (no server folder {missing}: check --data)")
 
 
 def test_an_address_or_port_it_cannot_listen_on_names_the_flag_to_change():

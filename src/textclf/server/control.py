@@ -222,6 +222,8 @@ class TeamServer:
     # --- status and stop ------------------------------------------------------------------------
     def status(self) -> tuple[bool, bool, str]:
         """(running, answering /health, one line saying what runs)."""
+        if not self.data.is_dir():  # not running, as a monitoring script wants it; a mistyped --data, likely
+            return False, False, f"not running (no server folder {self.data}: check --data)"
         state = self.state()
         cluster = self.existing_cluster()
         postgres = cluster.pid() if cluster is not None else None
