@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from textclf.tracking.store import NO_SERVER_JOBS
+
 
 def with_venv_on_path() -> dict:
     """The environment with this interpreter's bin folder on PATH: `mlflow models serve` runs
@@ -76,6 +78,6 @@ def start_tracking_server(folder, port: int) -> subprocess.Popen:
              "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
             stdout=access_log, stderr=subprocess.PIPE, text=True, start_new_session=True,
-            env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true"))
+            env=dict(with_venv_on_path(), MLFLOW_DISABLE_TELEMETRY="true", **NO_SERVER_JOBS))
     wait_until_up(f"http://127.0.0.1:{port}/health", process, timeout=120)
     return process

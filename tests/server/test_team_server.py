@@ -115,6 +115,10 @@ def test_the_folder_is_private_and_postgresql_listens_on_no_network_port(team_se
     mlflow_tree = [p for p in serving if p not in postgres]
     mlflow_tree += [child for p in mlflow_tree for child in p.children(recursive=True)]
     assert int(url.rsplit(":", 1)[1]) in [port for p in mlflow_tree for port in listening(p)]
+    # MLflow's job runner for its GenAI features is off (tracking.store.NO_SERVER_JOBS): on, it
+    # adds a process per job kind, each importing MLflow, and leaves a folder in /dev/shm
+    commands = [" ".join(p.cmdline()) for p in mlflow_tree if p.is_running()]
+    assert not any("huey" in command or "_job_runner" in command for command in commands), commands
 
 
 def test_a_later_start_keeps_the_stored_password(team_server):

@@ -32,6 +32,7 @@ from textclf.extras import EXTRAS, is_installed, missing_extra_message
 from textclf.server.postgres import Cluster, cluster_account, is_cluster
 from textclf.server.process_group import group_members, is_alive, stop_group
 from textclf.tracking.ownership import describe, is_gone, of_this_boot
+from textclf.tracking.store import NO_SERVER_JOBS
 
 ADMIN = "admin"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
@@ -161,6 +162,8 @@ class TeamServer:
             self._write_auth_config(auth_config, cluster)
         environment = dict(os.environ, MLFLOW_AUTH_CONFIG_PATH=str(auth_config), MLFLOW_DISABLE_TELEMETRY="true",
                            MLFLOW_FLASK_SERVER_SECRET_KEY=self._secret_key())
+        for name, value in NO_SERVER_JOBS.items():  # an admin who wants MLflow's jobs sets it to true
+            environment.setdefault(name, value)
         environment.pop(PASSWORD_ENV, None)
         if password:  # read only when the admin does not exist yet
             environment["MLFLOW_AUTH_ADMIN_PASSWORD"] = password

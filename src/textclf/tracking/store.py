@@ -18,6 +18,11 @@ from textclf.errors import UserError
 from textclf.tracking.names import check_names
 
 RUN_SETTINGS = ("register", "server_silence_seconds")  # the run's choices, not the store's
+# MLflow 3's server (and `mlflow ui`) also starts a job runner for its GenAI features: a process
+# per job kind, each importing MLflow, and a folder in /dev/shm it leaves behind. textclf runs
+# no MLflow job, so the servers it starts and the `mlflow ui` it suggests go without it
+# (benchmarks/mlflow_ui.py: 7 processes and ~1 GB for `mlflow ui`, against 15 and ~2.4 GB).
+NO_SERVER_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 class StoreKind(Enum):
@@ -146,7 +151,8 @@ def ui_command(uri: str) -> str:
     """How a person looks at the store's runs."""
     if store_kind(uri) is StoreKind.SERVER:
         return f"open {shown(uri)}"
-    return f"mlflow ui --backend-store-uri {shlex.quote(shown(uri))}"
+    no_jobs = " ".join(f"{name}={value}" for name, value in NO_SERVER_JOBS.items())
+    return f"{no_jobs} mlflow ui --backend-store-uri {shlex.quote(shown(uri))}"
 
 
 @contextlib.contextmanager
