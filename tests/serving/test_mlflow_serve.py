@@ -1,8 +1,12 @@
 """`mlflow models serve` on the registered champion answers as the model does in process, and
 explains its labels when the request asks (params {"explain": true})."""
 
+import json
+import urllib.error
+
 import mlflow
 import pandas as pd
+import pytest
 
 from helpers.serving import invoke, served_model
 
@@ -19,6 +23,11 @@ def test_served_champion_matches_in_process_predictions_and_explanations(trained
     expected = model.predict(pd.DataFrame({"text": TEXTS}), params={"explain": True})
     with served_model("models:/diplomacy-topics@champion", tracking_uri) as url:
         served, explained = pd.DataFrame(invoke(url, TEXTS)), invoke(url, TEXTS, params={"explain": True})
+        with pytest.raises(urllib.error.HTTPError) as refused:  # a JSON null: was textclf's stack trace
+            invoke(url, [TEXTS[0], None])
+    answer = json.loads(refused.value.read())
+    assert refused.value.code == 400 and "text is null in row(s) 1 (counted" in answer["message"], answer
+    assert "stack_trace" not in answer
     assert list(served["label"]) == list(expected["label"])
     columns = [c for c in expected.columns if c.startswith("prob_")]
     assert (served[columns] - expected[columns]).abs().max().max() < 1e-9

@@ -11,6 +11,10 @@ from .tagging import tag_texts
 EXPLAIN_PARAM = "explain"  # in the model's signature: mlflow models serve passes it through
 
 
+class BadInput(ValueError):
+    """The caller's input cannot be tagged; MLflow's server answers it with 400 and this message."""
+
+
 class SavedModel:
     """A saved model's estimator and decision rule, read from its state folder; ``predict`` tags
     a DataFrame's ``text`` column. (``textclf predict`` uses it directly on a local store.)"""
@@ -22,7 +26,11 @@ class SavedModel:
         """``label`` (or ``labels``) and ``prob_<class>`` columns; with ``params={"explain": True}``
         also ``explanation``, a list of one explanation a label (``explain``)."""
         if "text" not in model_input.columns:
-            raise ValueError(f"input needs a 'text' column; it has {list(model_input.columns)}")
+            raise BadInput(f"input needs a 'text' column; it has {list(model_input.columns)}")
+        missing = model_input["text"].isna().to_numpy()
+        if missing.any():  # a JSON null: no text to tag (an empty string is one, tagged by the prior)
+            rows = ", ".join(map(str, missing.nonzero()[0][:10]))
+            raise BadInput(f"text is null in row(s) {rows} (counted from 0): send a string for every row")
         explain = bool((params or {}).get(EXPLAIN_PARAM, False))
         return tag_texts(self.estimator, self.decision, model_input["text"].astype(str).tolist(), explain)
 
@@ -36,6 +44,9 @@ def python_model():
             self.saved = SavedModel(context.artifacts["state"])
 
         def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-            return self.saved.predict(model_input, params)
+            try:
+                return self.saved.predict(model_input, params)
+            except BadInput as error:  # the caller's mistake: MLflow's server then says it, without a stack trace
+                raise mlflow.exceptions.MlflowException.invalid_parameter_value(str(error)) from None
 
     return TextclfModel()
