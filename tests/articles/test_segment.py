@@ -107,6 +107,10 @@ def test_list_items_within_a_line_start_passages_of_their_own():
     assert passages("1. Tariffs fall. 2. Visas ease. 3) Talks go on.") == [
         "1. Tariffs fall.", "2. Visas ease.", "3) Talks go on."]
     assert passages("- Tariffs fall. 2. Visas ease.") == ["- Tariffs fall.", "2. Visas ease."]
+    # on a later line, or after a transcript marker's line (the "2." was a passage of its own there)
+    assert passages("Hello.\n1. Tariffs fall. 2. Exports rise. 3. Visas ease.") == [
+        "Hello.", "1. Tariffs fall.", "2. Exports rise.", "3. Visas ease."]
+    assert passages("[Anchor]\n1. Tariffs fall. 2. Exports rise.") == ["[Anchor]\n1. Tariffs fall.", "2. Exports rise."]
     # ... but in such an item a date, a rank or a score is still text, and so is a number outside a list
     for text, first in (("1. Talks resumed on Jan. 2. Both sides agreed.", "1. Talks resumed on Jan. 2."),
                         ("1. The team is ranked No. 2. Its coach stayed.", "1. The team is ranked No. 2."),

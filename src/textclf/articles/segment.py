@@ -44,7 +44,9 @@ SENTENCE_END = ".!?\"'\u201d\u2019"
 DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "\u2013": " ", "\u2014": " "})
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # sentencex cuts "1. Joint drills resume." after "1."; the segmenter sees spaces in its place.
-LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+")
+MARKER_AND_SPACE = r"(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+"
+LIST_MARKER = re.compile(r"^[ \t]*" + MARKER_AND_SPACE)  # one that opens a line
+ITEM_OPENING = re.compile(MARKER_AND_SPACE)  # at a passage's start (re.match at an offset: no ^)
 # Within a line: a number marker after a sentence's end or a colon (group 1: the marker, group 2:
 # its number). Only a run of them counting 1, 2, ... is a list (``_list_items``): one alone is a
 # date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
@@ -175,13 +177,18 @@ def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     after ``1. Tariffs fall.``), joined to the passage after it (the last: to the one before)."""
     joined: list[tuple[int, int]] = []
     pending = None  # the start of markers waiting for a passage
+    number = None  # the start of a list number among them
+    own_start = None  # where the last joined passage's own text starts: its number, after any [Anchor]
     for start, end in spans:
-        in_a_list = bool(joined) and LIST_MARKER.match(text, joined[-1][0]) is not None
-        if is_marker(text[start:end]) or (in_a_list and LONE_NUMBER.fullmatch(text[start:end])):
+        in_a_list = own_start is not None and ITEM_OPENING.match(text, own_start) is not None
+        is_number = in_a_list and LONE_NUMBER.fullmatch(text[start:end]) is not None
+        if is_marker(text[start:end]) or is_number:
             pending = start if pending is None else pending
+            number = start if is_number and number is None else number
             continue
         joined.append((start if pending is None else pending, end))
-        pending = None
+        own_start = start if number is None else number
+        pending = number = None
     if pending is not None:
         if joined:
             joined[-1] = (joined[-1][0], spans[-1][1])
