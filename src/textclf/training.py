@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from textclf import held_out_reports
 from textclf.config import build
+from textclf.data.checks import LIKELY_SEPARATORS
 from textclf.errors import TextclfWarning, UserError
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate, pool_of
@@ -48,7 +49,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     dataset = build(cfg.data, "data")
     report_dropped_overlap(dataset)
     task = build(cfg.task, "task")
-    say_if_label_sets_are_cut(dataset, task, cfg.data.get("label_separator"))
+    say_if_labels_and_task_disagree(dataset, task, cfg.data.get("label_separator"))
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
     check_estimator_params(estimator, dataset.label_names)
     say_if_trained_alone(estimator, cfg.model.name)
@@ -132,16 +133,25 @@ def report_dropped_overlap(dataset) -> None:
         print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train")
 
 
-def say_if_label_sets_are_cut(dataset, task, separator: str | None) -> None:
+def say_if_labels_and_task_disagree(dataset, task, separator: str | None) -> None:
     """A separator asks for label sets; a multiclass task trains on each text's first label only.
-    (Lists in a JSONL or Parquet column, as the seed corpus has, are its primary label and others.)"""
-    if separator is None or task.name != "multiclass":
-        return
+    (Lists in a JSONL or Parquet column, as the seed corpus has, are its primary label and others.)
+    A multilabel task whose texts have one label each, some of them holding a likely separator
+    (``economy|tech``), most likely reads label sets as labels: no separator was given."""
     several = sum(len(row) > 1 for row in dataset.train.labels)
-    if several:
+    if separator is not None and task.name == "multiclass" and several:
         warnings.warn(f"data.label_separator={separator!r} gives {several} of {len(dataset.train)} training texts "
                       "several labels, and task=multiclass trains on the first of each. Fix: pass task=multilabel "
                       "to train on all of them", TextclfWarning, stacklevel=2)
+    if separator is not None or task.name != "multilabel" or several:
+        return
+    for mark in LIKELY_SEPARATORS:
+        joined = [name for name in dataset.label_names if mark in name]
+        if joined:
+            warnings.warn(f"task=multilabel, yet every training text has one label, and {len(joined)} of the "
+                          f"{len(dataset.label_names)} labels hold {mark!r} (e.g. {joined[0]!r}). Fix: if a cell "
+                          f"lists several labels, pass \"data.label_separator='{mark}'\"", TextclfWarning, stacklevel=2)
+            return
 
 
 def report_choices(estimator) -> dict[str, str]:

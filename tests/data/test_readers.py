@@ -388,3 +388,24 @@ def test_labels_a_separator_splits_for_a_multiclass_task_are_said_to_be_cut(tmp_
     result = train_in_process(tmp_path, *data, "task=multilabel")
     assert result.returncode == 0, result.stderr[-2000:]
     assert not [w for w in recwarn if "label_separator" in str(w.message)]
+
+
+def test_label_sets_read_as_labels_under_a_multilabel_task_are_said(tmp_path, train_in_process, recwarn):
+    """task=multilabel without data.label_separator, on cells that list labels (``economy|tech``,
+    no label of its own beside them): every text has one label, some with a separator. It trained
+    silently on the sets as labels; now a warning names the separator."""
+    for split, count in (("train", 12), ("validation", 4), ("test", 4)):
+        rows = [{"text": f"{split} passage {i} on {topic}", "label": topic}
+                for i, topic in enumerate(["trade|health", "sports", "trade|sports"] * count)]
+        pd.DataFrame(rows).to_csv(tmp_path / f"{split}.csv", index=False)
+    data = ["data=files", *(f"data.{split}={tmp_path / split}.csv" for split in ("train", "validation", "test")),
+            "model=tfidf_nb", "features=tfidf_word", "task=multilabel"]
+    result = train_in_process(tmp_path, *data)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (said,) = [str(w.message) for w in recwarn if "label_separator" in str(w.message)]
+    assert said == ("task=multilabel, yet every training text has one label, and 2 of the 3 labels hold '|' "
+                    "(e.g. 'trade|health'). Fix: if a cell lists several labels, pass \"data.label_separator='|'\"")
+    recwarn.clear()
+    result = train_in_process(tmp_path, *data, "data.label_separator='|'", "tracking.registered_model=sets")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not [w for w in recwarn if "label_separator" in str(w.message)]
