@@ -18,6 +18,25 @@ def tracker(tmp_path):
                            champion_metric="validation/macro_f1", connect_timeout=5)
 
 
+def test_artifacts_go_beside_a_sqlite_store_unless_told(tmp_path, monkeypatch):
+    """tracking.artifact_location=null: a store pointed elsewhere (MLFLOW_TRACKING_URI, tracking.uri)
+    keeps its models beside it, in its folder's mlruns/ (they went to the project's mlruns/)."""
+    from mlflow.tracking import MlflowClient
+
+    from textclf.tracking.tracker import Tracker
+
+    monkeypatch.chdir(tmp_path)
+    settings = dict(registered_model="demo-topics", champion_alias="champion", champion_metric="validation/macro_f1",
+                    connect_timeout=5)
+    for folder, artifact_location, expected in [
+            ("elsewhere", None, tmp_path / "elsewhere" / "mlruns"),
+            ("told", str(tmp_path / "chosen"), tmp_path / "chosen")]:
+        (tmp_path / folder).mkdir()
+        uri = f"sqlite:///{tmp_path / folder}/mlflow.db"
+        tracker = Tracker.connect(uri=uri, artifact_location=artifact_location, experiment="demo", **settings)
+        assert MlflowClient(uri).get_experiment(tracker.experiment_id).artifact_location == expected.as_uri()
+
+
 def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
     from mlflow.tracking import MlflowClient
 

@@ -73,6 +73,16 @@ def sqlite_path(uri: str) -> Path:
     return Path(uri.removeprefix("sqlite:///"))
 
 
+def artifact_folder(uri: str, artifact_location: str | None) -> Path:
+    """Where a local store's new experiments keep their artifacts: ``tracking.artifact_location``,
+    else beside a sqlite store's file (a store copied or shared elsewhere keeps its models with
+    it), else in the working folder (MLflow's own default)."""
+    if artifact_location is not None:
+        return Path(artifact_location).expanduser().resolve()
+    folder = sqlite_path(uri).expanduser().parent if store_kind(uri) is StoreKind.SQLITE else Path.cwd()
+    return (folder / "mlruns").resolve()
+
+
 # How a user names the store: what a Fix: says to change (train.py's setting, the commands' flag).
 STORE_SETTING = "tracking.uri (train.py), --tracking-uri (textclf) or MLFLOW_TRACKING_URI"
 STORE_FORMS = "sqlite:///ABS/PATH.db, http://HOST:PORT or a database URI such as postgresql://USER@HOST/DB"

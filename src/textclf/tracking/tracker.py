@@ -37,7 +37,7 @@ from textclf.tracking.ownership import OWNER_TAG, WORKER_TAG, this_process
 from textclf.tracking.recovery import end_abandoned_runs
 from textclf.tracking.registry import check_same_task
 from textclf.tracking.requirements import requirements
-from textclf.tracking.store import Registration, is_remote, store_lock, unusable_store
+from textclf.tracking.store import Registration, artifact_folder, is_remote, store_lock, unusable_store
 
 MODEL_NAME = "model"
 STATE_FOLDER = "artifacts/state"  # where MLflow puts the ``state`` artifact inside the model folder
@@ -70,7 +70,7 @@ class Tracker:
             with store_lock(uri):  # two processes creating one new sqlite store would corrupt it
                 found = mlflow.get_experiment_by_name(experiment)
                 if found is None:
-                    location = None if is_remote(uri) else Path(artifact_location).expanduser().resolve().as_uri()
+                    location = None if is_remote(uri) else artifact_folder(uri, artifact_location).as_uri()
                     experiment_id = mlflow.create_experiment(experiment, artifact_location=location)
                 else:
                     experiment_id = found.experiment_id
