@@ -89,6 +89,16 @@ def test_empty_null_or_non_text_values(tmp_path, bad_text, files_run):
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "row(s) 4")
 
 
+def test_every_row_without_text_is_named_at_once(tmp_path, files_run):
+    """A CSV's "" reads as missing and its "   " as a blank string: both named in one line (the
+    blank row was named only once the empty one was fixed)."""
+    rows = good_rows()
+    rows[3]["text"], rows[7]["text"] = "", "   "
+    train = tmp_path / "train.csv"
+    pd.DataFrame(rows).to_csv(train, index=False)
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "no text", "row(s) 4, 8")
+
+
 def test_unknown_label_in_validation(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", good_rows())
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "a passage on trade", "label": "trade"}])

@@ -30,18 +30,17 @@ def _is_missing(value) -> bool:
 
 def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
     """Return the texts as strings; reject missing, non-text and blank values."""
-    missing = [i for i, value in enumerate(values) if _is_missing(value)]
-    if missing:
-        raise UserError(f"{split} data ({source}) has no text in {_rows(missing)}. Fix: fill or drop those rows")
+    # missing or blank, named together: a CSV's "" reads as missing, its "   " as a blank string
+    textless = [i for i, value in enumerate(values) if _is_missing(value) or (isinstance(value, str) and not value.strip())]
+    if textless:
+        raise UserError(f"{split} data ({source}) has no text (empty, missing or only spaces) in {_rows(textless)}. "
+                        "Fix: fill or drop those rows")
     non_text = [i for i, value in enumerate(values) if not isinstance(value, str)]
     if non_text:
         raise UserError(
             f"{split} data ({source}) has non-text values in the text column at {_rows(non_text)} "
             f"(e.g. {values[non_text[0]]!r}). Fix: make the text column hold strings"
         )
-    blank = [i for i, value in enumerate(values) if not value.strip()]
-    if blank:
-        raise UserError(f"{split} data ({source}) has empty or whitespace-only texts at {_rows(blank)}. Fix: drop those rows")
     return tuple(values)
 
 
