@@ -143,8 +143,11 @@ def test_one_example_class_cannot_be_stratified(tmp_path):
     data.loc[0, "label"] = "lonely"
     path = tmp_path / "train.csv"
     data.to_csv(path, index=False)
-    with pytest.raises(UserError, match="lonely"):
+    with pytest.raises(UserError, match="lonely.* pass data.validation=PATH and data.test=PATH"):  # both at once
         load_files("m", str(path))
+    data.drop(index=0).assign(text=lambda rows: rows.text + " (test)").to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(UserError, match="lonely.* pass data.validation=PATH$"):  # given a test file
+        load_files("m", str(path), test=str(tmp_path / "test.csv"))
     data.loc[1, "label"] = "visit;missile"  # labels joined, and no data.label_separator to split them
     data.to_csv(path, index=False)
     with pytest.raises(UserError, match="if 'visit;missile' is several labels, pass \"data.label_separator=';'\""):

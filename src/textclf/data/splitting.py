@@ -29,11 +29,13 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     train = splits["train"]
     groups = carving_units(train)  # row lists, in order of first appearance
     total = len(groups)  # sizes are fractions of the whole file, not of what is left
+    # a label too rare to carve one split is too rare for the other: the fix names both
+    files_to_pass = " and ".join(f"data.{name}=PATH" for name in ("validation", "test") if name not in splits)
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
         group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
-        _check_strata(train, groups, group_labels, split_name)
+        _check_strata(train, groups, group_labels, split_name, files_to_pass)
         try:
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
                                            random_state=seed, stratify=group_labels)
@@ -63,7 +65,7 @@ def _check_sizes(splits: dict, validation_size: float, test_size: float) -> None
                         f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
 
 
-def _check_strata(train, groups: list, group_labels: list, split_name: str) -> None:
+def _check_strata(train, groups: list, group_labels: list, split_name: str, files_to_pass: str) -> None:
     """A label must lead two units (the strata) and, with groups, be in two (or one group takes it all)."""
     units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
     rare = sorted({label for label, count in units_with.items() if count < 2} |
@@ -79,7 +81,7 @@ def _check_strata(train, groups: list, group_labels: list, split_name: str) -> N
         raise UserError(
             f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
             f"distinct text{' or group' if train.groups else ''}. Fix: add examples or pass "
-            f"data.{split_name}=PATH{hint}"
+            f"{files_to_pass}{hint}"
         )
 
 
