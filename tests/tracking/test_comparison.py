@@ -107,6 +107,28 @@ def test_what_the_runs_overrides_set_shows_first_once_and_short(tmp_path, cli_in
     assert [row[1] for row in rows] == ["0.9000", "0.8123", "0.7000"], markdown.stdout  # as the table writes them
 
 
+def test_overrides_every_run_shares_are_left_out_of_the_names_shown(tmp_path, cli_in_process):
+    """Runs on a user's data: every name starts with the same data overrides, which left each cut
+    to the same ``tfidf_linearsvc dat…``. The table shows what tells them apart; --wide all of it."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("news", artifact_location=(tmp_path / "mlruns").as_uri())
+    shared = f"data=files data.train={tmp_path}/a/long/folder/of/news/train.csv data.text_column=body"
+    for c, score in (("1", 0.7), ("5", 0.8)):
+        run = client.create_run(experiment, run_name=f"tfidf_linearsvc {shared} C={c}",
+                                tags={"textclf.task": "multiclass", "textclf.overrides": f"{shared} C={c}"})
+        client.log_param(run.info.run_id, "model.classifier.estimator.C", c)
+        client.log_metric(run.info.run_id, "validation/macro_f1", score)
+        client.set_terminated(run.info.run_id)
+    table = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "news")
+    assert [line.split()[:2] for line in table.stdout.splitlines()[2:]] == [["tfidf_linearsvc", "C=5"],
+                                                                            ["tfidf_linearsvc", "C=1"]], table.stdout
+    wide = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "news",
+                          "--wide")
+    assert f"tfidf_linearsvc {shared} C=5" in wide.stdout
+
+
 def test_losses_sort_ascending(mixed_store, cli_in_process):
     result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "validation/log_loss")
     multiclass = "\n".join(sections(result.stdout)["multiclass"])

@@ -173,6 +173,7 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
     table = ranking.table.copy()
     hidden = 0
     if not wide:
+        table["run"] = _without_shared_overrides(table["run"])
         params = _distinct(table, list(ranking.params))
         table = table.drop(columns=[name for name in ranking.params if name not in params])
         # A sweep's run names spell out the params that differ: they are cut first, down to
@@ -188,6 +189,16 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
     body = _markdown(table) if markdown else table.to_string(index=False)
     note = f"\n({hidden} more differing param(s) hidden: textclf compare --wide shows every one)" if hidden else ""
     return f"{heading}\n{body}{note}"
+
+
+def _without_shared_overrides(names: pd.Series) -> pd.Series:
+    """Run names without the overrides all of them hold (``data=files data.train=...`` in every run
+    on a user's data, which left each name cut to the same ``tfidf_linearsvc dat…``)."""
+    words = [str(name).split(" ") for name in names]
+    if len(words) < 2:
+        return names
+    shared = set.intersection(*({word for word in run[1:] if "=" in word} for run in words))
+    return pd.Series([" ".join(word for word in run if word not in shared) for run in words], index=names.index)
 
 
 def _distinct(table: pd.DataFrame, params: list[str]) -> list[str]:
