@@ -373,15 +373,19 @@ def test_joined_labels_read_as_one_are_said_in_one_warning_line_and_training_goe
         "\"data.label_separator=';'\" task=multilabel\n")
 
 
+def _files_labelled(folder, labels: list[str]) -> list[str]:
+    """Train (12 of each label cell), validation and test (4 each) CSVs: train.py's overrides."""
+    for split, count in (("train", 12), ("validation", 4), ("test", 4)):
+        rows = [{"text": f"{split} passage {i} on {topic}", "label": topic} for i, topic in enumerate(labels * count)]
+        pd.DataFrame(rows).to_csv(folder / f"{split}.csv", index=False)
+    return ["data=files", *(f"data.{split}={folder / split}.csv" for split in ("train", "validation", "test")),
+            "model=tfidf_nb", "features=tfidf_word"]
+
+
 def test_labels_a_separator_splits_for_a_multiclass_task_are_said_to_be_cut(tmp_path, train_in_process, recwarn):
     """``data.label_separator`` asks for label sets; task=multiclass trains on each text's first
     label only: said in a warning naming task=multilabel (it was silent). Not said for the other task."""
-    for split, count in (("train", 12), ("validation", 4), ("test", 4)):
-        rows = [{"text": f"{split} passage {i} on {topic}", "label": topic}
-                for i, topic in enumerate(["trade", "health", "trade;health"] * count)]
-        pd.DataFrame(rows).to_csv(tmp_path / f"{split}.csv", index=False)
-    data = ["data=files", *(f"data.{split}={tmp_path / split}.csv" for split in ("train", "validation", "test")),
-            "data.label_separator=';'", "model=tfidf_nb", "features=tfidf_word"]
+    data = [*_files_labelled(tmp_path, ["trade", "health", "trade;health"]), "data.label_separator=';'"]
     result = train_in_process(tmp_path, *data)
     assert result.returncode == 0, result.stderr[-2000:]
     (said,) = [str(w.message) for w in recwarn if "label_separator" in str(w.message)]
@@ -397,12 +401,7 @@ def test_label_sets_read_as_labels_under_a_multilabel_task_are_said(tmp_path, tr
     """task=multilabel without data.label_separator, on cells that list labels (``economy|tech``,
     no label of its own beside them): every text has one label, some with a separator. It trained
     silently on the sets as labels; now a warning names the separator."""
-    for split, count in (("train", 12), ("validation", 4), ("test", 4)):
-        rows = [{"text": f"{split} passage {i} on {topic}", "label": topic}
-                for i, topic in enumerate(["trade|health", "sports", "trade|sports"] * count)]
-        pd.DataFrame(rows).to_csv(tmp_path / f"{split}.csv", index=False)
-    data = ["data=files", *(f"data.{split}={tmp_path / split}.csv" for split in ("train", "validation", "test")),
-            "model=tfidf_nb", "features=tfidf_word", "task=multilabel"]
+    data = [*_files_labelled(tmp_path, ["trade|health", "sports", "trade|sports"]), "task=multilabel"]
     result = train_in_process(tmp_path, *data)
     assert result.returncode == 0, result.stderr[-2000:]
     (said,) = [str(w.message) for w in recwarn if "label_separator" in str(w.message)]

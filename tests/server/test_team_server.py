@@ -258,7 +258,7 @@ def test_an_address_or_port_it_cannot_listen_on_names_the_flag_to_change():
     import socket
 
     from textclf.errors import UserError
-    from textclf.server.control import _check_port_free, server_url
+    from textclf.server.address import check_port_free, server_url
 
     for family, host, shown in [(socket.AF_INET, "127.0.0.1", "127.0.0.1"), (socket.AF_INET6, "::1", r"\[::1\]")]:
         with socket.socket(family) as taken:
@@ -266,13 +266,13 @@ def test_an_address_or_port_it_cannot_listen_on_names_the_flag_to_change():
             taken.listen()
             port = taken.getsockname()[1]
             with pytest.raises(UserError, match=rf"listen on {shown}:{port} \(Address already in use\)\. Fix: pass another --port"):
-                _check_port_free(host, port)
-        _check_port_free(host, port)  # free again; ::1 was "Address family for hostname not supported"
+                check_port_free(host, port)
+        check_port_free(host, port)  # free again; ::1 was "Address family for hostname not supported"
     assert server_url("::1", 5000) == "http://[::1]:5000" and server_url("0.0.0.0", 80) == "http://0.0.0.0:80"
     for host in ("999.1.1.1", "192.0.2.1", "a..b"):  # no address; TEST-NET-1, on no machine; no name
         with pytest.raises(UserError, match=f"cannot listen on {host}:5000 .*Fix: pass --host with an address of "
                                             "this machine"):
-            _check_port_free(host, 5000)
+            check_port_free(host, 5000)
 
 
 def test_a_recorded_pid_now_another_programs_is_never_signalled(tmp_path):

@@ -22,13 +22,12 @@ import os
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from textclf.errors import UserError
 from textclf.extras import EXTRAS, is_installed, missing_extra_message
+from textclf.server.address import answers_health, check_port_free, server_url
 from textclf.server.postgres import Cluster, cluster_account, is_cluster
 from textclf.server.process_group import group_members, is_alive, stop_group
 from textclf.tracking.ownership import describe, is_gone, of_this_boot
@@ -150,7 +149,7 @@ class TeamServer:
         if not all(map(is_installed, EXTRAS["server"])):
             raise UserError(missing_extra_message("textclf server", "server"))
         self.cluster()  # refuses a root-owned folder when run as root
-        _check_port_free(host, port)
+        check_port_free(host, port)
         return password if first_start else ""  # later starts: the password stays out of the server's environment
 
     def _start_mlflow(self, cluster: Cluster, host: str, port: int, password: str) -> tuple[subprocess.Popen, int]:
@@ -216,7 +215,7 @@ class TeamServer:
                 raise UserError(f"MLflow's server exited ({process.returncode}) before answering: "
                                 f"{_last_error(self.logs / 'mlflow.log', log_start)}. "
                                 f"Fix: see {self.logs / 'mlflow.log'}")
-            if _healthy(url):
+            if answers_health(url):
                 return
             time.sleep(0.5)
         raise UserError(f"MLflow's server did not answer {url}/health within {HEALTH_TIMEOUT} s. "
@@ -236,7 +235,7 @@ class TeamServer:
             extra += (f"; MLflow's process died, and its workers (process group {left}) still run: "
                       f"textclf server stop --data {self.data} ends them") if left else ""
             return False, False, f"not running (server folder {self.data}){extra}"
-        healthy = _healthy(state.url)
+        healthy = answers_health(state.url)
         health = "healthy" if healthy else "not answering /health (starting, stopping or hung)"
         return True, healthy, (f"running at {state.url}, {health} (MLflow pid {state.mlflow_pid}, "
                                f"PostgreSQL pid {postgres})")
@@ -263,46 +262,6 @@ def _private_folder(folder: Path, owner) -> None:
     folder.chmod(0o700)
     if owner is not None and os.geteuid() == 0:
         os.chown(folder, owner.uid, owner.gid)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def server_url(host: str, port: int) -> str:
-    return f"http://{_address(host, port)}"
-
-
-def _address(host: str, port: int) -> str:
-    """``host:port``, an IPv6 address in brackets (``[::1]:5000``), as URLs write them."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _check_port_free(host: str, port: int) -> None:
-    import errno
-    import socket
-
-    try:
-        # the address family uvicorn will listen with: IPv6 for ::1 or ::, else IPv4
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    except (OSError, UnicodeError):
-        family = socket.AF_INET  # not an address: binding says why, below
-    with socket.socket(family) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a TIME_WAIT is no user
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            in_use = error.errno == errno.EADDRINUSE
-            raise UserError(f"cannot listen on {_address(host, port)} ({error.strerror}). Fix: " +
-                            ("pass another --port, or stop what uses it" if in_use else
-                             "pass --host with an address of this machine (127.0.0.1, or 0.0.0.0 for all)")) from None
-        except UnicodeError as error:  # a host name that is not even one (a..b): the others are OSErrors
-            raise UserError(f"cannot listen on {_address(host, port)} ({error}). Fix: pass --host with an address of "
-                            "this machine (127.0.0.1, or 0.0.0.0 for all)") from None
 
 
 def _last_error(log: Path, start: int) -> str:
