@@ -42,8 +42,12 @@ def test_the_command_line_searches_ranges_as_hydras_optuna_sweeper_reads_them():
     assert space["min_df"] == IntDistribution(1, 3) and space["every"] == IntDistribution(2, 10, step=4)
     assert space["share"].low == 0.1 and space["share"].high == pytest.approx(0.3) and space["share"].step == 0.1
     assert with_command_line({}, ["n=tag(log,range(1,50))"])[0]["n"] == IntDistribution(1, 49, log=True)
-    for empty in ("C=interval(5,1)", "C=tag(log,interval(0,1))", "min_df=range(5,1)", "n=tag(log,range(1,50,2))"):
-        with pytest.raises(UserError, match="is not a range to search"):
+    # the fix's example in the form given (a count's range was shown a float interval to copy)
+    for empty, example in (("C=interval(5,1)", r"e\.g\. interval\(0\.01,10\)"),
+                           ("C=tag(log,interval(0,1))", r"above 0 on a log scale.*interval\(0\.01,10\)"),
+                           ("min_df=range(5,1)", r"one, e\.g\. range\(1,4\)"),
+                           ("n=tag(log,range(1,50,2))", r"takes no step\), e\.g\. range\(1,4\)")):
+        with pytest.raises(UserError, match=f"is not a range to search.*{example}"):
             with_command_line({}, [empty])
     # what a search cannot draw from, said as such (a glob was "ConfigLoader is not set"; a log
     # tag on choices, or any other tag, was dropped without a word)

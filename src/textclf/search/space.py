@@ -106,9 +106,11 @@ def _numeric_range(override):
         # 0.1 + 0.1 + 0.1 is not 0.3; Optuna's log scale takes no step (a range's is 1 there)
         return FloatDistribution(steps[0], round(steps[-1], 12), log=log, step=None if log else value.step)
     except ValueError as error:
+        # the example in the form given: a range of counts (min_df) is not a float interval
+        example = "interval(0.01,10)" if override.is_interval_sweep() else "range(1,4), the whole numbers 1 to 3"
+        log_scale = " (above 0 on a log scale, which takes no step)" if "log" in value.tags else ""
         raise UserError(f"{override.input_line!r} is not a range to search ({str(error).rstrip('.')}). Fix: give a "
-                        "low end below the high one (above 0 on a log scale, which takes no step), e.g. "
-                        "interval(0.01,10)") from None
+                        f"low end below the high one{log_scale}, e.g. {example}") from None
 
 
 def as_overrides(params: Mapping) -> list[str]:
