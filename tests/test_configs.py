@@ -160,6 +160,24 @@ def test_a_sweeps_own_settings_that_would_stop_it_are_refused():
     assert "Fix: pass hydra.sweeper.n_trials=20" in refusal(n_trials=True)
 
 
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type(monkeypatch):
+    """``hydra.sweeper.n_trials=abc`` was "Error merging override ...", saying neither what is
+    wrong nor what is wanted."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import ConfigCompositionException
+
+    from textclf.config import describe_config_error
+
+    monkeypatch.setenv("PROJECT_ROOT", str(ROOT))
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        with pytest.raises(ConfigCompositionException) as raised:
+            compose("train", overrides=["hparams_search=tfidf_linearsvc", "hydra.sweeper.n_trials=abc"],
+                    return_hydra_config=True)
+    assert describe_config_error(raised.value) == (
+        "hydra.sweeper.n_trials cannot take that value: Value 'abc' of type 'str' could not be converted to "
+        "Integer. Fix: give hydra.sweeper.n_trials a value of that type")
+
+
 def test_a_key_hydra_could_not_override_in_a_joblib_job_is_named():
     """A job composed by joblib reaches train.py without its OmegaConf cause: the key is read
     from Hydra's message, and for a group chosen by default as nothing, choosing it is the fix."""

@@ -7,7 +7,7 @@ import re
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
 from textclf.errors import UserError
 from textclf.extras import missing_extra, missing_extra_message
@@ -160,4 +160,7 @@ def describe_config_error(error: Exception) -> str:
                 f"or add a new key with +{full_key}=VALUE")
     if "Could not override" in message and full_key:
         return f"cannot override {full_key!r}: {first.rstrip('.')}. Fix: check the key name and value"
+    if isinstance(cause, ValidationError) and full_key:  # a value of the wrong type for a typed key (n_trials=abc)
+        reason = str(cause).splitlines()[0].rstrip(".")
+        return f"{full_key} cannot take that value: {reason}. Fix: give {full_key} a value of that type"
     return f"{first.rstrip('.')}. Fix: check the command-line overrides (python train.py --help)"
