@@ -103,6 +103,18 @@ def test_a_failed_continuation_of_a_study_leaves_its_parent_as_it_was(tmp_path, 
     assert store.get_run(fresh).info.status == "FAILED" and store.get_run(fresh).info.lifecycle_stage == "active"
 
 
+def test_ctrl_c_before_a_sweep_began_says_nothing_was_logged(monkeypatch):
+    """Ctrl-C while Hydra starts a sweep, before its parent run: the line says nothing was logged
+    (it was a bare "interrupted"); once a sweep began and ended, a bare "interrupted" is all there is."""
+    import textclf.tracking.sweep
+    from textclf.cli.errors import BEFORE_A_RUN, interrupted_sweep_line
+
+    monkeypatch.setattr(textclf.tracking.sweep, "_this_sweep", None)
+    assert interrupted_sweep_line(KeyboardInterrupt()) == BEFORE_A_RUN == "interrupted before a run began: nothing was logged"
+    monkeypatch.setattr(textclf.tracking.sweep, "_this_sweep", textclf.tracking.sweep.ParentRunCallback())  # ended
+    assert interrupted_sweep_line(KeyboardInterrupt()) == "interrupted"
+
+
 def test_learning_curves_are_drawn_and_tabled_on_the_parent_run(tmp_path):
     """experiment=learning_curve's end: per model and data.per_label, the mean and spread over
     seeds of the finished jobs' test macro-F1, as a plot and a table on the parent run."""

@@ -113,13 +113,13 @@ def report_config_errors(hydra_main):
 def interrupted_sweep_line(interrupt: KeyboardInterrupt) -> str:
     """The line for Ctrl-C in a sweep's own process, once the runs of the jobs it lost are ended
     (``tracking.sweep.end_interrupted_sweep``): a search's own line, else which runs ended."""
-    from textclf.tracking.sweep import end_interrupted_sweep
+    from textclf.tracking.sweep import end_interrupted_sweep, sweep_began
 
     ended = end_interrupted_sweep()
     if isinstance(interrupt, Interrupted):
         return str(interrupt)
-    if ended is None:
-        return "interrupted"
+    if ended is None:  # no sweep running: Hydra was starting (nothing made yet), or the sweep had ended
+        return "interrupted" if sweep_began() else BEFORE_A_RUN
     if not ended:
         return "interrupted: the sweep stopped; none of its runs was left running"
     return (f"interrupted: the sweep stopped; the run(s) of the {len(ended)} job(s) it stopped ended KILLED and "

@@ -62,12 +62,13 @@ class ParentRunCallback(Callback):
             run = client.create_run(tracker.experiment_id, run_name=storable_run_name(f"sweep {overrides}".strip()),
                                     tags=tags)
             self.parent_run_id = run.info.run_id
-        self._stamp(client, str(config.optimized_metric))
-        publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
-        # A failed job makes Hydra raise before on_multirun_end; the parent must still end.
+        # At once, so that a Ctrl-C from here on ends the parent (end_interrupted_sweep), and a
+        # failed job, which makes Hydra raise before on_multirun_end, too.
         atexit.register(self._end, "FAILED")
         global _this_sweep
         _this_sweep = self
+        self._stamp(client, str(config.optimized_metric))
+        publish_parent_run(self.parent_run_id, str(config.hydra.sweep.dir))
 
     def _continue(self, client, parent_run_id: str, status_before: str) -> None:
         """Take over a continued study's parent run, keeping what ``_put_back`` restores if this
@@ -153,6 +154,11 @@ def end_interrupted_sweep() -> list[str] | None:
     """After Ctrl-C in a sweep's own process: end what its jobs' processes, killed, could not
     (``ParentRunCallback.end_interrupted``); the names of the runs ended. None outside a running sweep."""
     return _this_sweep.end_interrupted() if _this_sweep is not None else None
+
+
+def sweep_began() -> bool:
+    """Whether this process began a sweep (made its parent run)."""
+    return _this_sweep is not None
 
 
 def search_study_name(config: DictConfig) -> str | None:
