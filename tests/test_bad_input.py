@@ -243,7 +243,8 @@ def test_missing_text_column(tmp_path, files_run):
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "text column 'text'", "data.text_column")
 
 
-@pytest.mark.parametrize("bad_label", [None, "", "  "])
+# a list inside a label list was read as the label "['nested']"
+@pytest.mark.parametrize("bad_label", [None, "", "  ", ["visit", ["nested"]]])
 def test_missing_or_empty_labels(tmp_path, bad_label, files_run):
     rows = good_rows()
     rows[5]["label"] = bad_label

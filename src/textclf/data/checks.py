@@ -54,6 +54,9 @@ def normalise_labels(values: list, split: str, source: str, separator: str | Non
     for i, value in enumerate(values):
         if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from Parquet
             value = value.tolist()
+        if isinstance(value, (list, tuple)) and any(isinstance(item, (list, tuple, dict)) for item in value):
+            raise UserError(f"{split} data ({source}) has a list or mapping inside a label list at {_rows([i])} "
+                            f"({value!r}). Fix: give each row a flat list of labels")
         if isinstance(value, (list, tuple)):
             labels = [str(item).strip() for item in value if not _is_missing(item)]
         elif _is_missing(value):
