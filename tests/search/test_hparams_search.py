@@ -92,7 +92,7 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
 
 @pytest.mark.parametrize("launcher", ["joblib", "basic"])
 def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_trial_asked(tmp_path, launcher,
-                                                                                           tiny):
+                                                                                           tiny, train_in_process):
     """Ctrl-C reaches the sweep's process and its jobs' while a trial fits: the search ends with one
     line, exit 130, and the stopped trial does not count, so the same command run again runs as many
     trials as it asks for. With the joblib launcher (the TF-IDF searches) the sweep says so; with
@@ -129,7 +129,7 @@ def test_ctrl_c_mid_trial_stops_the_search_in_one_line_and_the_rerun_runs_every_
     assert all(run.info.status == "KILLED" for run in runs), [run.info.status for run in runs]
     assert list(scratch.iterdir()) == [], "the trials' model files were left in the temporary folder"
 
-    rerun = run_train(tmp_path, *search)
+    rerun = train_in_process(tmp_path, *search)  # the same command (by train.py's main, in this process)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "0 trial(s) so far, 1 to run" in rerun.stdout
     assert [t.state for t in _study(tmp_path).trials] == [TrialState.FAIL, TrialState.COMPLETE]
@@ -157,10 +157,13 @@ def test_a_finetuning_trial_is_pruned_by_its_epoch_scores_and_keeps_them(tmp_pat
     assert client(tmp_path).search_model_versions() == []
 
 
-def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_one_line(tmp_path):
+def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_one_line(tmp_path, train_in_process):
     """``hydra.sweeper.timeout=0``: the first round runs, no second one starts. A pinned setting the
-    model refuses ends the search with the trial's one error line and exit 2."""
-    short = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word",
+    model refuses ends the search with the trial's one error line and exit 2. Refusals before the
+    sweep makes its parent run are run by train.py's own main in this process; the others as
+    `python train.py`: a trial's line comes from the launcher's process, and a parent run made
+    before a refusal is removed as the process exits."""
+    short = train_in_process(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "features=tfidf_word",
                       "hparams_search.study_name=short", "hydra.sweeper.timeout=0", "hydra.sweeper.n_jobs=1",
                       "hydra.launcher.n_jobs=1")
     assert short.returncode == 0, short.stderr[-3000:]
@@ -198,12 +201,12 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
                   if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]  # none for the typo
 
     # the sweeper's other refusals are one line too
-    ranged = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "model.classifier.estimator.C=interval(5,1)")
+    ranged = train_in_process(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "model.classifier.estimator.C=interval(5,1)")
     assert ranged.returncode == 2 and "Traceback" not in ranged.stderr, ranged.stderr[-2000:]
     (line,) = [line for line in ranged.stderr.splitlines() if line.startswith("error:")]
     assert "'model.classifier.estimator.C=interval(5,1)' is not a range to search" in line
     # no trial to run: was exit 0, Optuna's warning, an empty study and an empty parent run
-    none = run_train(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "hparams_search.study_name=none",
+    none = train_in_process(tmp_path, "-m", "hparams_search=tfidf_linearsvc", "hparams_search.study_name=none",
                      "hydra.sweeper.n_trials=0")
     assert none.returncode == 2 and "Traceback" not in none.stderr, none.stderr[-2000:]
     (line,) = [line for line in none.stderr.splitlines() if line.startswith("error:")]
@@ -221,7 +224,7 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
             (["hparams_search=tfidf_linearsvc", "hparams_search.study_name=grouped", "features=range(1,2)"],
              "features is a config group, whose options are names"),
             (["features=tfidf_word", "model=range(1,3)"], "model is a config group")]:
-        refused = run_train(tmp_path, "-m", *settings, timeout=120)
+        refused = train_in_process(tmp_path, "-m", *settings)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr[-2000:]
         (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
         assert says in line and "Launching" not in refused.stderr
