@@ -111,6 +111,14 @@ def test_list_items_within_a_line_start_passages_of_their_own():
     assert passages("Hello.\n1. Tariffs fall. 2. Exports rise. 3. Visas ease.") == [
         "Hello.", "1. Tariffs fall.", "2. Exports rise.", "3. Visas ease."]
     assert passages("[Anchor]\n1. Tariffs fall. 2. Exports rise.") == ["[Anchor]\n1. Tariffs fall.", "2. Exports rise."]
+    # ... or after a transcript marker on the same line (was "[Anchor] 1.", "Tariffs fall.", "2.", ...)
+    assert passages("[Anchor] 1. Tariffs fall. 2. Exports rise.") == ["[Anchor] 1. Tariffs fall.", "2. Exports rise."]
+    assert passages("[Anchor] [Reporter] 1) Tariffs fall. 2) Exports rise.") == [
+        "[Anchor] [Reporter] 1) Tariffs fall.", "2) Exports rise."]
+    assert passages("[Minister: We came.] 1. Tariffs fall. 2. Visas ease.") == [
+        "[Minister: We came.]", "1. Tariffs fall.", "2. Visas ease."]  # the "1." opens the line and the list
+    assert passages("[Minister: We came. 1. Nothing changed.] 2. Next.") == [
+        "[Minister: We came. 1. Nothing changed.]", "2. Next."]
     # ... but in such an item a date, a rank or a score is still text, and so is a number outside a list
     for text, first in (("1. Talks resumed on Jan. 2. Both sides agreed.", "1. Talks resumed on Jan. 2."),
                         ("1. The team is ranked No. 2. Its coach stayed.", "1. The team is ranked No. 2."),

@@ -17,7 +17,8 @@ transcripts add two rules of their own on top, whatever the unit:
   the bracket runs on into its target, and the sentence goes on after it.
 
 A **list marker** that opens a line (``1.``, ``2)``, ``-``, ``*``, ``\u2022``, as in a numbered
-list of points or a Markdown list) is never a passage by itself either: it stays with the item
+list of points or a Markdown list), or follows a transcript marker or bracketed block there
+(``[Anchor] 1. Tariffs fall.``), is never a passage by itself either: it stays with the item
 it numbers. So do the markers of a numbered list within a line, after a sentence's end or a
 colon (``... three steps: 1) Tariffs fall. 2) Visas ease.``, an article whose newlines were lost),
 and a number that follows a list item as a passage of its own (``1. Tariffs fall. 2. Visas
@@ -45,8 +46,9 @@ DASHES = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u2012": " ", "
 BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 # sentencex cuts "1. Joint drills resume." after "1."; the segmenter sees spaces in its place.
 MARKER_AND_SPACE = r"(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+"
-LIST_MARKER = re.compile(r"^[ \t]*" + MARKER_AND_SPACE)  # one that opens a line
 ITEM_OPENING = re.compile(MARKER_AND_SPACE)  # at a passage's start (re.match at an offset: no ^)
+# Brackets at a line's or a passage's start, before what it says ("[Anchor] 1. Tariffs")
+LEADING_BRACKETS = re.compile(r"[ \t]*(?:\[([^\[\]\n]*)\][ \t]*)*")
 # Within a line: a number marker after a sentence's end or a colon (group 1: the marker, group 2:
 # its number). Only a run of them counting 1, 2, ... is a list (``_list_items``): one alone is a
 # date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
@@ -125,13 +127,17 @@ def _list_items(line: str) -> list[tuple[int, int]]:
 
 def _for_the_segmenter(line: str, items: list[tuple[int, int]]) -> str:
     """``line`` as sentencex should read it, in a copy of the same length (offsets unchanged):
-    dashes, a list marker that opens the line and the list ``items`` within it become spaces."""
-    marker = LIST_MARKER.match(line)
+    dashes, a list marker that opens the line (after any brackets there: a transcript marker
+    joins the item, a bracketed block is a passage before it) and the list ``items`` within it
+    become spaces."""
+    marker = ITEM_OPENING.match(line, LEADING_BRACKETS.match(line).end())
     pieces, at = [], 0
-    opening = [(0, marker.end())] if marker else []
-    for start, end in opening + items:  # in order: the items come after the opening marker
-        pieces += [line[at:start], " " * (end - start)]
-        at = end
+    opening = [(marker.start(), marker.end())] if marker else []
+    for start, end in sorted(opening + items):  # the opening marker may also be an item: overlaps
+        start = max(start, at)
+        if end > start:
+            pieces += [line[at:start], " " * (end - start)]
+            at = end
     return ("".join(pieces) + line[at:]).translate(DASHES)
 
 
@@ -156,6 +162,15 @@ def is_marker(passage: str) -> bool:
     rest = "".join(passage[a:b] for a, b in zip([0, *(end for _, end in blocks)],
                                                 [*(start for start, _ in blocks), len(passage)]))
     return bool(blocks) and not rest.strip() and all(_one_marker(passage[a + 1:b - 1]) for a, b in blocks)
+
+
+def _past_markers(text: str, at: int) -> int:
+    """Where the text from ``at`` says something: past any transcript markers (``[Anchor]``) and
+    spaces there; ``at`` itself if a bracket there is not a marker."""
+    leading = LEADING_BRACKETS.match(text, at)
+    if all(_one_marker(inside) for inside in re.findall(r"\[([^\[\]]*)\]", leading.group())):
+        return leading.end()
+    return at
 
 
 def _one_marker(inside: str) -> bool:
@@ -187,7 +202,7 @@ def _attach_markers(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
             number = start if is_number and number is None else number
             continue
         joined.append((start if pending is None else pending, end))
-        own_start = start if number is None else number
+        own_start = _past_markers(text, start) if number is None else number
         pending = number = None
     if pending is not None:
         if joined:
