@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 import textclf
 from textclf.cli.errors import refuse_a_sweep_under_torchrun, report_config_errors, report_user_errors
+from textclf.cli.job_log import copy_output_to_job_log
 from textclf.errors import Pruned
 from textclf.search.trial import check_search_is_swept, record_value
 
@@ -24,6 +25,7 @@ os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
+@copy_output_to_job_log  # what it prints, its error line included, in the run folder's train.log too
 @report_user_errors
 def main(cfg: DictConfig) -> float:
     """Train; return the metric a sweeper optimises (``optimized_metric`` in configs/train.yaml)."""
