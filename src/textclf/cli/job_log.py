@@ -46,7 +46,7 @@ def _file_logger() -> logging.Logger | None:
     files = [handler for handler in logging.getLogger().handlers if isinstance(handler, logging.FileHandler)]
     if not files:
         return None
-    logger = logging.getLogger("textclf")
+    logger = logging.getLogger("textclf.output")  # not "textclf": a module's logger would be its child
     logger.handlers, logger.propagate, logger.level = files, False, logging.INFO
     return logger
 
