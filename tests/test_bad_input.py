@@ -309,10 +309,30 @@ def test_a_name_mlflow_would_refuse_at_registration_is_refused_before_the_run(tm
     ("model.descriptions.trust_restoration=5", ["model.descriptions.trust_restoration", "list of descriptions"]),
     ("~model.descriptions.trust_restoration", ["no description for label(s) ['trust_restoration']"]),
     ("~model.descriptions +model.descriptions=5", ["model.descriptions must map each label"]),
+    # a misspelt label: the description that was meant for it is named
+    ("~model.descriptions.trust_restoration +model.descriptions.trust_restorayion=rebuilding",
+     ["no description for label(s) ['trust_restoration']", "'trust_restorayion' (did you mean 'trust_restoration'?)"]),
+    ("model.descriptions.trust_restoration=null", ["model.descriptions.trust_restoration has no description"]),
 ])
 def test_zero_shot_descriptions_are_checked_against_the_data_before_the_run(tmp_path, override, words, run_train):
     # (the label set is known once the data is read; the encoder has not loaded yet)
     assert_clean_failure(run_train(tmp_path, "model=minilm_zeroshot", *override.split()), tmp_path, *words)
+    assert no_run_at_all(tmp_path)
+
+
+@pytest.mark.parametrize(("option", "words"), [
+    ("broken", ["broken.yaml, line 2, column 10 is not valid YAML", "expected ',' or ']'"]),
+    ("/elsewhere/mine.yaml", ["model/descriptions=/elsewhere/mine.yaml names a file", "hydra.searchpath=[file://DIR]"]),
+])
+def test_a_descriptions_file_hydra_cannot_read_is_one_line(tmp_path, option, words, run_train):
+    """A user's own descriptions file: one with a YAML mistake (was YAML's traceback, exit 1), or
+    a path given where a config's name goes (was "Could not find ..." with no way out)."""
+    folder = tmp_path / "configs" / "model" / "descriptions"
+    folder.mkdir(parents=True)
+    (folder / "broken.yaml").write_text("tariffs: [customs duties\nsanctions: asset freezes\n")
+    result = run_train(tmp_path, "model=minilm_zeroshot", f"model/descriptions={option}",
+                       f"hydra.searchpath=[file://{tmp_path / 'configs'}]")
+    assert_clean_failure(result, tmp_path, *words)
     assert no_run_at_all(tmp_path)
 
 

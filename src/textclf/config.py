@@ -119,6 +119,29 @@ def _is_whole(value) -> bool:
 UNCHOSEN_GROUPS = {"cv": "cv=kfold", "hparams_search": "-m hparams_search=NAME"}
 
 
+def describe_yaml_error(error) -> str:
+    """A config file that is not YAML (PyYAML's ``MarkedYAMLError``), as one line naming the file,
+    the line and the problem."""
+    mark = getattr(error, "problem_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
+    return (f"{where} is not valid YAML: {problem}. Fix: correct that line (a config file is YAML: "
+            "key: value, one key a line; a list in [brackets] closes them on the same line)")
+
+
+def _file_given_as_option(first: str, message: str) -> str | None:
+    """The line for a file named where a config group's option goes (``model/descriptions=mine.yaml``,
+    a path): how to hand Hydra a config of one's own. None for any other error."""
+    missing, group = re.search(r"Could not find '([^']*)'", first), re.search(r"Available options in '([^']*)'", message)
+    option = missing.group(1).removeprefix(f"{group.group(1)}/") if missing and group else ""
+    if "/" not in option and not option.endswith((".yaml", ".yml", ".json")):
+        return None
+    group = group.group(1)
+    return (f"{group}={option} names a file, and {group} takes the name of a config in configs/{group}/. "
+            f"Fix: put the file in a folder of your own as DIR/{group}/NAME.yaml and pass "
+            f"'hydra.searchpath=[file://DIR]' {group}=NAME (DIR an absolute path)")
+
+
 def describe_config_error(error: Exception) -> str:
     """A Hydra or OmegaConf error about the composed config or an override, as one line with its fix."""
     message = str(error).strip()
@@ -132,6 +155,8 @@ def describe_config_error(error: Exception) -> str:
         extra = LAUNCHER_EXTRAS[launcher.group(1)]
         return (f"{first.rstrip('.')}: its Hydra plugin is not installed. Fix: pip install -e '.[{extra}]' "
                 f"(or pip install 'textclf[{extra}]')")
+    if file_given := _file_given_as_option(first, message):
+        return file_given
     if "Available options in" in message:
         listing = message.split("Available options in", 1)[1].split("Config search path")[0]
         # an option named _like_this is a shared base the others start from, not one to pick

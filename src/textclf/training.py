@@ -196,7 +196,7 @@ def print_summary(tracker, metrics: dict[str, float], registration, headline_met
         print(f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
               "model logged with the run, not registered (tracking.register=false)")
         return
-    champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
+    champion = registration.outcome()
     print(
         f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
         f"model {registration.uri} (v{registration.version}, {champion})\n"

@@ -205,3 +205,12 @@ def test_a_short_real_minilm_setfit_run_registers_logs_its_loss_and_reloads_offl
     subprocess.run([sys.executable, "-c", script, str(produced), *(texts_of[i] for i in first["id"])], check=True,
                    cwd=tmp_path, timeout=300)
     assert list(pd.read_csv(produced)["label"]) == list(first["predicted"])
+
+
+def test_a_description_of_no_training_label_is_named_with_the_label_it_may_misspell(tiny):
+    from textclf.errors import TextclfWarning
+
+    descriptions = {"security": "missiles", "visit": "summits", "trust": "apologies", "trsut": "a typo"}
+    with pytest.warns(TextclfWarning, match=r"no training label named 'trsut' \(did you mean 'trust'\?\)"):
+        model = tuned(tiny, descriptions=descriptions, epochs=1).fit(TEXTS, LABELS)
+    assert model.choices_["setfit.descriptions"].startswith("3 descriptions of 3 labels")

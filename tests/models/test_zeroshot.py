@@ -297,3 +297,24 @@ def test_multilabel_zero_shot_columns_follow_the_tasks_label_order_whatever_the_
                                          "The foreign minister will travel to Jakarta for talks with her counterpart."])
     assert probabilities.shape == (2, 2)
     assert probabilities[0].argmax() == 1 and probabilities[1].argmax() == 0  # missile -> nk; visit -> engagement
+
+
+def test_descriptions_from_a_folder_of_ones_own_are_used_and_logged(tmp_path, tiny, train_in_process):
+    """README: a descriptions file outside the project, found through hydra.searchpath."""
+    import pandas as pd
+
+    from helpers.stores import all_runs
+
+    own = tmp_path / "my-configs" / "model" / "descriptions"
+    own.mkdir(parents=True)
+    (own / "mine.yaml").write_text(json.dumps(DESCRIPTIONS))  # JSON is YAML too
+    for split in ("train", "validation", "test"):
+        texts = [f"{text}, {split}" for text in TEXTS]  # no text in two splits
+        pd.DataFrame({"text": texts, "label": LABELS}).to_csv(tmp_path / f"{split}.csv", index=False)
+    result = train_in_process(tmp_path, "model=minilm_zeroshot", f"model.encoder={tiny}", "model/descriptions=mine",
+                              f"hydra.searchpath=[file://{tmp_path / 'my-configs'}]", "data=files",
+                              *(f"data.{split}={tmp_path / f'{split}.csv'}" for split in ("train", "validation", "test")))
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = all_runs(tmp_path)
+    assert run.data.params["model.descriptions.visit"] == DESCRIPTIONS["visit"]
+    assert run.data.params["model.descriptions.security"] == str(DESCRIPTIONS["security"])

@@ -80,3 +80,14 @@ def test_two_runs_of_different_tasks_started_together_cannot_both_register(tmp_p
         mlflow.end_run("FAILED")  # as the worker would, once training saw the error
     versions = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_model_versions("name='demo-topics'")
     assert [v.tags["textclf.task"] for v in versions] == ["multiclass"]
+
+
+def test_a_tie_keeps_the_champion_and_the_line_says_it_was_a_tie(tmp_path, train_in_process):
+    """The same config twice scores the same: the second version is registered, the first stays
+    champion, and the summary says why (it said only "champion stays v1")."""
+    runs = [train_in_process(tmp_path, "features=tfidf_word", "model=tfidf_nb") for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[-1].stderr[-2000:]
+    score = client(tmp_path).get_run(all_runs(tmp_path)[0].info.run_id).data.metrics["validation/macro_f1"]
+    assert "(v1, now champion)" in runs[0].stdout
+    assert f"(v2, champion stays v1: the same validation/macro_f1, {score:.3f}; a tie keeps it)" in runs[1].stdout
+    assert str(client(tmp_path).get_model_version_by_alias("diplomacy-topics", "champion").version) == "1"

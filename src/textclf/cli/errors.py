@@ -84,8 +84,9 @@ def report_config_errors(hydra_main):
     """
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
 
-    from textclf.config import describe_config_error  # Hydra: imported only where train.py runs
+    from textclf.config import describe_config_error, describe_yaml_error  # Hydra: only where train.py runs
 
     @functools.wraps(hydra_main)
     def wrapper():
@@ -102,6 +103,12 @@ def report_config_errors(hydra_main):
             print(f"error: {refused}", file=sys.stderr)
             config_refused.set()
             sys.exit(refused.exit_code)
+        except YAMLError as error:  # a config file (one of the user's own, in configs/) Hydra could not read
+            if os.environ.get("TEXTCLF_DEBUG"):
+                raise
+            print(f"error: {describe_yaml_error(error)}", file=sys.stderr)
+            config_refused.set()
+            sys.exit(2)
         except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting
             note_interrupt()
             print(interrupted_sweep_line(interrupt), file=sys.stderr)

@@ -13,6 +13,7 @@ in a Pipeline (``configs/model/minilm_setfit.yaml``); ``task=multilabel`` wraps 
 from __future__ import annotations
 
 import time
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -21,7 +22,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.models import data_parallel
-from textclf.models.descriptions import check_descriptions, phrases_of
+from textclf.errors import TextclfWarning
+from textclf.models.descriptions import check_descriptions, phrases_of, unused_labels
 from textclf.models.encoders import (adamw_with_warmup, encoder_layout, load_encoder, set_threads,
                                      tuned_encoder_state)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
@@ -227,6 +229,9 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
                 sets += [frozenset([columns[str(label)]])] * len(phrases)
         if texts:
             choice = f"{len(texts)} descriptions of {len(set(sets))} labels tuned on with the labelled texts"
+            if unused := unused_labels(self.descriptions, columns):  # some labels match: the others may be typos
+                warnings.warn(f"model.descriptions describes no training label named {unused}; those "
+                              "descriptions are not tuned on", TextclfWarning, stacklevel=2)
         elif self.descriptions:
             choice = (f"none: model.descriptions describes {len(self.descriptions)} labels, none of them in the "
                       "training data (model/descriptions=none says so; or describe your labels)")

@@ -7,6 +7,7 @@ checked before a run starts: a number, a mapping or a list in the wrong place wa
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 
 from textclf.errors import UserError
@@ -23,6 +24,9 @@ def check_descriptions(descriptions) -> None:
         raise UserError(f"model.descriptions must map each label to its descriptions, got a "
                         f"{type(descriptions).__name__}: {descriptions!r}. Fix: pass {EXAMPLE}")
     for label, described in descriptions.items():
+        if described is None:  # "label:" with nothing after it; or a table, whose lines YAML reads as one key
+            raise UserError(f"model.descriptions.{label} has no description. Fix: give it one: a YAML mapping "
+                            f"of label: description (or label: [descriptions]), one label a line, not a table")
         phrases = [described] if isinstance(described, str) else described
         if isinstance(phrases, (Mapping, bytes)) or not hasattr(phrases, "__iter__") or \
                 not all(isinstance(phrase, str) for phrase in phrases):
@@ -33,3 +37,13 @@ def check_descriptions(descriptions) -> None:
 def phrases_of(described) -> list[str]:
     """A label's descriptions as a list: one description, or its list."""
     return [described] if isinstance(described, str) else list(described)
+
+
+def unused_labels(descriptions, labels) -> str:
+    """The described labels that are none of ``labels``, each with the label it may misspell:
+    ``"'shiping' (did you mean 'shipping'?)"``; "" if every described label is one of them."""
+    known = [str(label) for label in labels]
+    unused = [str(label) for label in (descriptions or {}) if str(label) not in known]
+    return ", ".join(f"{label!r}" + "".join(f" (did you mean {close!r}?)"
+                                             for close in difflib.get_close_matches(label, known, n=1))
+                     for label in unused)

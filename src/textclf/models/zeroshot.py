@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from textclf.errors import TextclfWarning, UserError
-from textclf.models.descriptions import check_descriptions, phrases_of
+from textclf.models.descriptions import check_descriptions, phrases_of, unused_labels
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
@@ -174,7 +174,10 @@ class ZeroShotClassifier(LabelSetClassifier):
         descriptions = dict(self.descriptions or {})
         missing = [name for name in names if not descriptions.get(name)]
         if missing:
-            raise UserError(f"zero-shot model has no description for label(s) {missing}. Fix: {_how_to_describe(missing)}")
+            unused = unused_labels(descriptions, names)
+            raise UserError(f"zero-shot model has no description for label(s) {missing}"
+                            f"{f'; model.descriptions describes no label named {unused}' if unused else ''}. "
+                            f"Fix: {_how_to_describe(missing)}")
         return names
 
     def _self_train(self, pool_embeddings: np.ndarray, phrase_embeddings: list[np.ndarray]) -> None:

@@ -200,7 +200,7 @@ class BackgroundTracker:
         self.run_id = self._started.result()
         pause_at("after_register")
         if arrived:
-            champion = "now champion" if registration.promoted else f"champion stays v{registration.champion_version}"
+            champion = registration.outcome()
             raise Interrupted(f"interrupted during the last step, which completed: run {self.run_id} FINISHED, "
                               f"model {registration.uri} ({champion})")
         return registration

@@ -54,7 +54,7 @@ def promote_if_better(client, registered_model: str, alias: str, metric: str, ve
     # Tagged here, under the lock, so that a later champion's "false" always lands after this.
     client.set_tag(client.get_model_version(registered_model, version).run_id, CHAMPION_TAG, str(promoted).lower())
     return Registration(f"models:/{registered_model}/{version}", version, promoted,
-                        version if promoted else str(holder.version))
+                        version if promoted else str(holder.version), metric, score, best)
 
 
 def current_holder(client, registered_model: str, alias: str):

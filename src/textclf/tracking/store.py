@@ -181,12 +181,28 @@ def store_lock(uri: str):
 
 @dataclass(frozen=True)
 class Registration:
-    """What registering a run's model did: its version, and whether it became champion."""
+    """What registering a run's model did: its version, and whether it became champion (against
+    the champion's ``metric``: this run's ``score``, the champion's ``champion_score``)."""
 
     uri: str
     version: str
     promoted: bool
     champion_version: str
+    metric: str = ""
+    score: float | None = None
+    champion_score: float | None = None
+
+    def outcome(self) -> str:
+        """``now champion``, or ``champion stays vN`` and why: a higher score, or a tie, which keeps it."""
+        if self.promoted:
+            return "now champion"
+        if self.score is None or self.champion_score is None:
+            return f"champion stays v{self.champion_version}"
+        if self.score == self.champion_score:
+            return f"champion stays v{self.champion_version}: the same {self.metric}, {self.score:.3f}; a tie keeps it"
+        digits = 3 if f"{self.score:.3f}" != f"{self.champion_score:.3f}" else 6
+        return (f"champion stays v{self.champion_version}: its {self.metric} {self.champion_score:.{digits}f} "
+                f"against {self.score:.{digits}f}")
 
 
 class TrackingLost(UserError):
