@@ -104,6 +104,10 @@ def test_unknown_label_in_validation(tmp_path, files_run):
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "a passage on trade", "label": "trade"}])
     result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
     assert_refused_before_anything_was_written(result, tmp_path, "'trade'", "never occur in train")
+    # a misspelt label is named with the one it may be
+    misspelt = write_jsonl(tmp_path / "misspelt.jsonl", [{"text": "a passage on a visit", "label": "visits"}])
+    result = files_run(tmp_path, train, f"data.validation={misspelt}", f"data.test={misspelt}")
+    assert_refused_before_anything_was_written(result, tmp_path, "'visits' (did you mean 'visit'?) that never occur")
 
 
 def test_single_class(tmp_path, files_run):

@@ -6,6 +6,7 @@ leaves a half-written MLflow run behind.
 
 from __future__ import annotations
 
+import difflib
 import math
 import warnings
 from collections import Counter
@@ -125,8 +126,10 @@ def check_dataset(dataset, leakage: bool = True) -> None:
     for split in (dataset.validation, dataset.test):
         unknown = Counter(label for row in split.labels for label in row if label not in known)
         if unknown:
-            names = ", ".join(repr(label) for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
+            names = ", ".join(repr(label) + "".join(f" (did you mean {close!r}?)" for close in
+                                                    difflib.get_close_matches(label, dataset.label_names, n=1))
+                              for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
             raise UserError(
                 f"{split.name} data has label(s) {names} that never occur in train. "
-                "Fix: add training examples of them or drop those rows"
+                "Fix: add training examples of them or drop those rows (or correct a misspelt label)"
             )
