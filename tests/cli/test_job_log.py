@@ -49,3 +49,34 @@ def test_a_progress_bar_leaves_its_last_state_and_the_stream_gets_every_characte
     assert terminal.getvalue() == "fold 1/3\rfold 2/3\rfold 3/3\nwarning: few texts\n\nhalf a line\nno newline"
     assert [(record.levelname, record.getMessage()) for record in records] == [
         ("INFO", "fold 3/3"), ("WARNING", "warning: few texts"), ("INFO", "half a line"), ("INFO", "no newline")]
+
+
+def test_a_log_file_that_cannot_be_written_leaves_the_terminal_as_it_was(tmp_path, monkeypatch):
+    """A full disk or a removed folder: logging prints its complaint to stderr, which is copied
+    too; it must reach the terminal once, not loop back into the log."""
+    logger = logging.getLogger("test-job-log-broken")
+    logger.handlers = [logging.FileHandler(tmp_path / "gone" / "train.log", delay=True)]  # its folder never made
+    logger.propagate, logger.level = False, logging.INFO
+    terminal = io.StringIO()
+    stream = _CopiedLines(terminal, lambda line: _logged(logger, line))
+    monkeypatch.setattr("sys.stderr", stream)  # where logging's handleError writes
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    stream.write("error: something\n")
+    stream.write("more\n")
+    assert terminal.getvalue() == "error: something\nmore\n"  # the file could not be opened: the copy stops
+
+    # a log whose writes fail (logging's own handler catches it): its complaint reaches the terminal once
+    class Failing(logging.Handler):
+        def emit(self, record):
+            try:
+                raise OSError("No space left on device")
+            except OSError:
+                self.handleError(record)
+
+    logger.handlers = [Failing()]
+    terminal = io.StringIO()
+    stream = _CopiedLines(terminal, lambda line: _logged(logger, line))
+    monkeypatch.setattr("sys.stderr", stream)
+    stream.write("error: something\n")
+    assert terminal.getvalue().startswith("error: something\n--- Logging error ---")
+    assert terminal.getvalue().count("--- Logging error ---") == 1

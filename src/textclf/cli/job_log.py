@@ -24,18 +24,31 @@ class _CopiedLines:
 
     def __init__(self, stream, log):
         self._stream, self._log, self._pending = stream, log, ""
+        self._logging = False  # logging's own complaint (a full disk) goes to stderr: not back to the log
 
     def write(self, text: str) -> int:
         written = self._stream.write(text)
+        if self._logging:
+            return written
         *lines, self._pending = (self._pending + text).split("\n")
-        for line in lines:
-            self._log(line)
+        self._logged(lines)
         return written
 
     def flush_pending(self) -> None:
-        if self._pending:
-            self._log(self._pending)
-            self._pending = ""
+        pending, self._pending = self._pending, ""
+        self._logged([pending] if pending else [])
+
+    def _logged(self, lines: list[str]) -> None:
+        """Log ``lines``; a log that fails outright (its file cannot be opened) is given up, the
+        terminal's output never stopped for it."""
+        self._logging = True
+        try:
+            for line in lines:
+                self._log(line)
+        except Exception:  # noqa: BLE001 - the copy is a convenience; the run goes on without it
+            self._log = lambda line: None
+        finally:
+            self._logging = False
 
     def __getattr__(self, name):  # flush, isatty, fileno, encoding...: the stream's own
         return getattr(self._stream, name)
