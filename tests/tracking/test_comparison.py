@@ -127,6 +127,18 @@ def test_overrides_every_run_shares_are_left_out_of_the_names_shown(tmp_path, cl
     wide = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "news",
                           "--wide")
     assert f"tfidf_linearsvc {shared} C=5" in wide.stdout
+    # a model trained on other data: the names still tell each model's runs apart (they were all
+    # cut to "minilm_setfit dat…" once one run's data differed), the data column the models
+    for number, name in enumerate(("minilm_setfit data=files train=other.csv per_label=4",
+                                   "minilm_setfit data=files train=other.csv per_label=8")):
+        run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass"})
+        client.log_param(run.info.run_id, "data.train", "other.csv")
+        client.log_metric(run.info.run_id, "validation/macro_f1", 0.5 - number / 10)
+        client.set_terminated(run.info.run_id)
+    table = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "news")
+    assert [line.split()[:2] for line in table.stdout.splitlines()[2:6]] == [
+        ["tfidf_linearsvc", "C=5"], ["tfidf_linearsvc", "C=1"], ["minilm_setfit", "per_label=4"],
+        ["minilm_setfit", "per_label=8"]], table.stdout
 
 
 def test_losses_sort_ascending(mixed_store, cli_in_process):

@@ -22,7 +22,8 @@ LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are bette
 WIDTH = 120  # of the default table (``render``)
 CV_METRIC = "cv/macro_f1"  # shown when a run of the table logged it (cv=kfold)
 LONGEST_RUN_NAME = 36
-SHORTEST_RUN_NAME = 20  # run names are cut down to this before a differing param is hidden
+SHORTEST_RUN_NAME = 28  # run names are cut down to this before a differing param is hidden: the model and
+# its first setting ("minilm_setfit per_label=4 m…"), what tells the runs of one model apart
 LONGEST_VALUE = 18
 # Params that differ between any two runs by nature, so they say nothing about the difference.
 RUN_SPECIFIC_PARAMS = {"paths.output_dir", "run_name", "model.name"}  # model.name: the run name says it
@@ -192,13 +193,22 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
 
 
 def _without_shared_overrides(names: pd.Series) -> pd.Series:
-    """Run names without the overrides all of them hold (``data=files data.train=...`` in every run
-    on a user's data, which left each name cut to the same ``tfidf_linearsvc dat…``)."""
+    """Run names without the overrides that every run of the same model holds (``data=files
+    data.train=...`` in every run on a user's data, which left each name cut to the same
+    ``tfidf_linearsvc dat…``): a name tells the runs of its model apart, the param columns
+    the rest. A model run once keeps its overrides unless every run holds them."""
     words = [str(name).split(" ") for name in names]
     if len(words) < 2:
         return names
-    shared = set.intersection(*({word for word in run[1:] if "=" in word} for run in words))
-    return pd.Series([" ".join(word for word in run if word not in shared) for run in words], index=names.index)
+    overrides = [{word for word in run[1:] if "=" in word} for run in words]
+    everywhere = set.intersection(*overrides)
+    shared = {}
+    for run, held in zip(words, overrides):
+        shared[run[0]] = shared[run[0]] & held if run[0] in shared else set(held)
+    counts = pd.Series([run[0] for run in words]).value_counts()
+    left_out = [shared[run[0]] if counts[run[0]] > 1 else everywhere for run in words]
+    return pd.Series([" ".join(word for word in run if word not in out) for run, out in zip(words, left_out)],
+                     index=names.index)
 
 
 def _distinct(table: pd.DataFrame, params: list[str]) -> list[str]:
