@@ -4,7 +4,7 @@ line, its error line included; the terminal gets exactly what it got before."""
 import io
 import logging
 
-from textclf.cli.job_log import _CopiedLines, _logged
+from textclf.cli.job_log import _CopiedLines, _LineCopier
 
 
 def job_log(folder) -> list[str]:
@@ -35,48 +35,62 @@ def test_without_hydras_log_file_nothing_is_written(tmp_path, train_in_process):
     assert list((tmp_path / "outputs").glob("*/train.log")) == []
 
 
-def test_a_progress_bar_leaves_its_last_state_and_the_stream_gets_every_character():
+def recording_logger(name: str, handler: logging.Handler | None = None):
     records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("test-job-log")
+    if handler is None:
+        handler = logging.Handler()
+        handler.emit = records.append
+    logger = logging.getLogger(name)
     logger.handlers, logger.propagate, logger.level = [handler], False, logging.INFO
+    return logger, records
+
+
+def test_a_progress_bar_leaves_its_last_state_and_the_stream_gets_every_character():
+    logger, records = recording_logger("test-job-log")
     terminal = io.StringIO()
-    stream = _CopiedLines(terminal, lambda line: _logged(logger, line))
-    for piece in ("fold 1/3\rfold 2/3", "\rfold 3/3\n", "warning: few texts\n\n", "half a li", "ne\nno newline"):
+    stream = _CopiedLines(terminal, _LineCopier(logger))
+    pieces = ("fold 1/3\rfold 2/3", "\rfold 3/3\n", "warning: few texts\n\n", "half a li", "ne\r\n", "no newline")
+    for piece in pieces:
         stream.write(piece)
-    stream.flush_pending()
-    assert terminal.getvalue() == "fold 1/3\rfold 2/3\rfold 3/3\nwarning: few texts\n\nhalf a line\nno newline"
+    assert terminal.getvalue() == "".join(pieces)
+    assert stream.pending == "no newline"  # a bar's earlier states are not kept while it is redrawn
     assert [(record.levelname, record.getMessage()) for record in records] == [
-        ("INFO", "fold 3/3"), ("WARNING", "warning: few texts"), ("INFO", "half a line"), ("INFO", "no newline")]
+        ("INFO", "fold 3/3"), ("WARNING", "warning: few texts"), ("INFO", "half a line")]
 
 
 def test_a_log_file_that_cannot_be_written_leaves_the_terminal_as_it_was(tmp_path, monkeypatch):
     """A full disk or a removed folder: logging prints its complaint to stderr, which is copied
-    too; it must reach the terminal once, not loop back into the log."""
-    logger = logging.getLogger("test-job-log-broken")
-    logger.handlers = [logging.FileHandler(tmp_path / "gone" / "train.log", delay=True)]  # its folder never made
-    logger.propagate, logger.level = False, logging.INFO
-    terminal = io.StringIO()
-    stream = _CopiedLines(terminal, lambda line: _logged(logger, line))
-    monkeypatch.setattr("sys.stderr", stream)  # where logging's handleError writes
+    too; it must reach the terminal once, not loop back into the log, whichever stream wrote."""
     monkeypatch.setattr(logging, "raiseExceptions", True)
+    # its folder never made: the file cannot be opened, and the copy stops
+    logger, _ = recording_logger("test-job-log-gone", logging.FileHandler(tmp_path / "gone" / "x.log", delay=True))
+    terminal = io.StringIO()
+    stream = _CopiedLines(terminal, _LineCopier(logger))
     stream.write("error: something\n")
     stream.write("more\n")
-    assert terminal.getvalue() == "error: something\nmore\n"  # the file could not be opened: the copy stops
+    assert terminal.getvalue() == "error: something\nmore\n"
 
-    # a log whose writes fail (logging's own handler catches it): its complaint reaches the terminal once
-    class Failing(logging.Handler):
+    class Failing(logging.Handler):  # a write that fails: logging's handler reports it on stderr
         def emit(self, record):
             try:
                 raise OSError("No space left on device")
             except OSError:
                 self.handleError(record)
 
-    logger.handlers = [Failing()]
-    terminal = io.StringIO()
-    stream = _CopiedLines(terminal, lambda line: _logged(logger, line))
-    monkeypatch.setattr("sys.stderr", stream)
-    stream.write("error: something\n")
-    assert terminal.getvalue().startswith("error: something\n--- Logging error ---")
-    assert terminal.getvalue().count("--- Logging error ---") == 1
+    logger, _ = recording_logger("test-job-log-full", Failing())
+    copier, out, err = _LineCopier(logger), io.StringIO(), io.StringIO()
+    stdout, stderr = _CopiedLines(out, copier), _CopiedLines(err, copier)
+    monkeypatch.setattr("sys.stderr", stderr)  # where logging's handleError writes
+    stdout.write("a line\n")
+    stdout.write("another\n")
+    assert out.getvalue() == "a line\nanother\n"
+    assert err.getvalue().count("--- Logging error ---") == 2  # one complaint per line, not copied back
+
+
+def test_each_job_of_a_sweep_has_its_own_lines(tmp_path, train_in_process):
+    result = train_in_process(tmp_path, "-m", "hydra/launcher=basic", "features=tfidf_word", "model=tfidf_nb", "seed=1,2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    logs = sorted((tmp_path / "multirun").glob("*/*/train.log"))
+    assert len(logs) == 2
+    run_lines = [[line for line in log.read_text().splitlines() if "[INFO] - run " in line] for log in logs]
+    assert [len(lines) for lines in run_lines] == [1, 1] and run_lines[0] != run_lines[1]

@@ -15,42 +15,73 @@ import contextlib
 import functools
 import logging
 import sys
+import threading
 
 LEVELS = {"error:": logging.ERROR, "warning:": logging.WARNING}
 
 
-class _CopiedLines:
-    """A text stream that writes through to ``stream`` and hands each complete line to ``log``."""
+class _LineCopier:
+    """Hands the complete lines of both streams to ``logger``, one thread at a time (the fit runs
+    on a thread of its own, and its progress bar and warnings write from there). While it logs,
+    what logging itself writes (its complaint about a failed write, on stderr) is not copied back;
+    a log that fails outright (its file cannot be opened) is given up: the run goes on without it."""
 
-    def __init__(self, stream, log):
-        self._stream, self._log, self._pending = stream, log, ""
-        self._logging = False  # logging's own complaint (a full disk) goes to stderr: not back to the log
+    def __init__(self, logger: logging.Logger):
+        self._logger, self._lock, self._busy = logger, threading.RLock(), threading.local()
+
+    def copy(self, stream: _CopiedLines, text: str) -> None:
+        if self._logger is None or getattr(self._busy, "on", False):
+            return
+        with self._lock:
+            self._busy.on = True
+            try:
+                *lines, stream.pending = (stream.pending + text).split("\n")
+                stream.pending = _last_state(stream.pending)  # a bar redrawn 20,000 times is one line
+                for line in lines:
+                    self._log(line)
+            except Exception:  # noqa: BLE001 - the copy is a convenience; the terminal's output goes on
+                self._logger = None
+            finally:
+                self._busy.on = False
+
+    def _log(self, line: str) -> None:
+        line = _last_state(line)
+        if line.strip():
+            self._logger.log(next((level for start, level in LEVELS.items() if line.startswith(start)),
+                                  logging.INFO), line)
+
+
+def _last_state(line: str) -> str:
+    """What a terminal shows of ``line``: the text after its last carriage return (a line ended
+    ``\\r\\n`` keeps its text)."""
+    return line.rstrip().rsplit("\r", 1)[-1].rstrip()
+
+
+class _CopiedLines:
+    """A text stream that writes through to ``stream`` and hands what it wrote to ``copier``."""
+
+    def __init__(self, stream, copier: _LineCopier):
+        self._stream, self._copier, self.pending = stream, copier, ""
 
     def write(self, text: str) -> int:
         written = self._stream.write(text)
-        if self._logging:
-            return written
-        *lines, self._pending = (self._pending + text).split("\n")
-        self._logged(lines)
+        self._copier.copy(self, text)
         return written
 
-    def flush_pending(self) -> None:
-        pending, self._pending = self._pending, ""
-        self._logged([pending] if pending else [])
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
 
-    def _logged(self, lines: list[str]) -> None:
-        """Log ``lines``; a log that fails outright (its file cannot be opened) is given up, the
-        terminal's output never stopped for it."""
-        self._logging = True
-        try:
-            for line in lines:
-                self._log(line)
-        except Exception:  # noqa: BLE001 - the copy is a convenience; the run goes on without it
-            self._log = lambda line: None
-        finally:
-            self._logging = False
+    def flush(self) -> None:
+        self._stream.flush()
 
-    def __getattr__(self, name):  # flush, isatty, fileno, encoding...: the stream's own
+    def isatty(self) -> bool:  # progress bars and colours ask
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def __getattr__(self, name):  # encoding, errors...: the stream's own
         return getattr(self._stream, name)
 
 
@@ -64,12 +95,6 @@ def _file_logger() -> logging.Logger | None:
     return logger
 
 
-def _logged(logger: logging.Logger, line: str) -> None:
-    line = line.rsplit("\r", 1)[-1].rstrip()  # a progress bar's last state
-    if line.strip():
-        logger.log(next((level for start, level in LEVELS.items() if line.startswith(start)), logging.INFO), line)
-
-
 @contextlib.contextmanager
 def output_copied_to_job_log():
     """Within the block, stdout and stderr lines go to Hydra's job log file too."""
@@ -77,14 +102,19 @@ def output_copied_to_job_log():
     if logger is None:
         yield
         return
+    copier = _LineCopier(logger)
     streams = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = copies = [_CopiedLines(stream, functools.partial(_logged, logger)) for stream in streams]
+    sys.stdout, sys.stderr = copies = [_CopiedLines(stream, copier) for stream in streams]
     try:
         yield
     finally:
-        sys.stdout, sys.stderr = streams
+        # put back only what is still ours (whoever replaced a stream meanwhile restores it)
+        if sys.stdout is copies[0]:
+            sys.stdout = streams[0]
+        if sys.stderr is copies[1]:
+            sys.stderr = streams[1]
         for copy in copies:
-            copy.flush_pending()
+            copier.copy(copy, "\n" if copy.pending else "")
 
 
 def copy_output_to_job_log(function):
