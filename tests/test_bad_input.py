@@ -325,7 +325,9 @@ def test_zero_shot_descriptions_are_checked_against_the_data_before_the_run(tmp_
 
 
 @pytest.mark.parametrize(("option", "words"), [
-    ("broken", ["broken.yaml, line 2, column 10 is not valid YAML", "expected ',' or ']'"]),
+    ("broken", ["broken.yaml, line 2, column 10 is not valid YAML", "expected ',' or ']'",
+                "(while parsing a flow sequence at line 1)"]),
+    ("bell", ["bell.yaml, character 18 is not valid YAML", "#x0007"]),  # was YAML's ReaderError traceback
     ("/elsewhere/mine.yaml", ["model/descriptions=/elsewhere/mine.yaml names a file", "hydra.searchpath=[file://DIR]"]),
 ])
 def test_a_descriptions_file_hydra_cannot_read_is_one_line(tmp_path, option, words, run_train):
@@ -334,6 +336,7 @@ def test_a_descriptions_file_hydra_cannot_read_is_one_line(tmp_path, option, wor
     folder = tmp_path / "configs" / "model" / "descriptions"
     folder.mkdir(parents=True)
     (folder / "broken.yaml").write_text("tariffs: [customs duties\nsanctions: asset freezes\n")
+    (folder / "bell.yaml").write_text('tariffs: "customs\x07 duties"\n')
     result = run_train(tmp_path, "model=minilm_zeroshot", f"model/descriptions={option}",
                        f"hydra.searchpath=[file://{tmp_path / 'configs'}]")
     assert_clean_failure(result, tmp_path, *words)

@@ -119,14 +119,22 @@ def _is_whole(value) -> bool:
 UNCHOSEN_GROUPS = {"cv": "cv=kfold", "hparams_search": "-m hparams_search=NAME"}
 
 
-def describe_yaml_error(error) -> str:
-    """A config file that is not YAML (PyYAML's ``MarkedYAMLError``), as one line naming the file,
-    the line and the problem."""
-    mark = getattr(error, "problem_mark", None)
-    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
-    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[-1]
-    return (f"{where} is not valid YAML: {problem}. Fix: correct that line (a config file is YAML: "
-            "key: value, one key a line; a list in [brackets] closes them on the same line)")
+def describe_yaml_error(error) -> str | None:
+    """A config file that is not YAML (PyYAML's ``MarkedYAMLError``) as one line naming the file,
+    the line and the problem (and where what it failed to close was opened). None for an error in
+    a file that is not a YAML config (then it is not a config mistake of the user's)."""
+    if hasattr(error, "position") and str(getattr(error, "name", "")).endswith((".yaml", ".yml")):  # ReaderError
+        return (f"{error.name}, character {error.position + 1} is not valid YAML: {error.reason} "
+                f"(#x{ord(error.character) if isinstance(error.character, str) else error.character:04x}). "
+                "Fix: remove that character from the file")
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    if mark is None or not str(mark.name).endswith((".yaml", ".yml")):
+        return None
+    opened = getattr(error, "context_mark", None)
+    context = f" ({error.context} at line {opened.line + 1})" if opened and error.context and opened is not mark else ""
+    problem = getattr(error, "problem", None) or str(error).strip().splitlines()[0]
+    return (f"{mark.name}, line {mark.line + 1}, column {mark.column + 1} is not valid YAML: {problem}{context}. "
+            "Fix: correct the file (a config file is YAML: key: value, one key a line; a [list] closes on its line)")
 
 
 def _file_given_as_option(first: str, message: str) -> str | None:

@@ -5,6 +5,7 @@ Every problem caused by the user's input (data, config, model URI, tracking URI)
 line and exit non-zero; everything else is a bug and keeps its traceback.
 """
 
+import difflib
 import threading
 from collections.abc import Iterable
 
@@ -64,3 +65,17 @@ class Pruned(Exception):
         # the held-out scores reported until then, ``(step, value)``: logged as the steps of
         # ``metric``, where a run that is not pruned logs them too
         self.metric, self.reported = metric, tuple(reported)
+
+
+def did_you_mean(name, known) -> str:
+    """`` (did you mean 'visit'?)`` when ``name`` looks like a misspelling of one of ``known``;
+    "" otherwise, and for numbers ('10' is not a misspelt '1')."""
+    name = str(name)
+    try:
+        float(name)
+        return ""
+    except ValueError:
+        pass
+    close = difflib.get_close_matches(name, [str(label) for label in known], n=1, cutoff=0.8)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+

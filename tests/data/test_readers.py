@@ -411,3 +411,12 @@ def test_label_sets_read_as_labels_under_a_multilabel_task_are_said(tmp_path, tr
     result = train_in_process(tmp_path, *data, "data.label_separator='|'", "tracking.registered_model=sets")
     assert result.returncode == 0, result.stderr[-2000:]
     assert not [w for w in recwarn if "label_separator" in str(w.message)]
+
+
+def test_a_suggested_label_is_a_close_spelling_never_a_number():
+    from textclf.errors import did_you_mean
+
+    assert did_you_mean("visits", ["visit", "missile"]) == " (did you mean 'visit'?)"
+    assert did_you_mean("trsut", ["trust", "visit"]) == " (did you mean 'trust'?)"
+    for name, known in (("10", ["1", "2"]), ("4.0", ["5.0"]), (3, [1, 2]), ("sci.med", ["sci.space", "rec.autos"])):
+        assert did_you_mean(name, known) == "", name

@@ -47,7 +47,10 @@ def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_e
     flags = [argument for argument in overrides if argument.startswith("-")]  # -m: Hydra's parser wants it first
     rest = [argument for argument in overrides if not argument.startswith("-")]
     monkeypatch.setattr(sys, "argv", [str(ROOT / "train.py"), *flags, *store, *rest])
-    monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID", raising=False)
+    # set first, so that the test's end removes what an in-process sweep sets (delenv of an absent
+    # variable records nothing to undo, and the next test's runs would nest under that sweep)
+    monkeypatch.setenv("TEXTCLF_PARENT_RUN_ID", "")
+    monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID")
     capsys.readouterr()
     GlobalHydra.instance().clear()
     try:

@@ -46,3 +46,16 @@ def test_a_server_uri_that_is_no_url_is_one_user_error(uri):
     with pytest.raises(UserError, match="is not a valid URL .* Fix: use sqlite:///") as refused:
         check_reachable(uri, timeout=3)
     assert "s3cret" not in str(refused.value)
+
+
+def test_the_champion_line_says_which_score_kept_it():
+    from textclf.tracking.store import Registration
+
+    def kept(score, champion_score):
+        return Registration("models:/m/2", "2", False, "1", "validation/macro_f1", score, champion_score).outcome()
+
+    assert kept(0.8, 0.9) == "champion stays v1: its validation/macro_f1 0.900 against 0.800"
+    assert kept(0.9, 0.9) == "champion stays v1: the same validation/macro_f1, 0.900; a tie keeps it"
+    # apart only in later digits: shown in full, not as "0.900 against 0.900"
+    assert kept(0.9000001, 0.9000002) == "champion stays v1: its validation/macro_f1 0.9000002 against 0.9000001"
+    assert Registration("models:/m/2", "2", True, "2", "validation/macro_f1", 0.9, None).outcome() == "now champion"

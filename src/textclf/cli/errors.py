@@ -104,9 +104,10 @@ def report_config_errors(hydra_main):
             config_refused.set()
             sys.exit(refused.exit_code)
         except YAMLError as error:  # a config file (one of the user's own, in configs/) Hydra could not read
-            if os.environ.get("TEXTCLF_DEBUG"):
+            line = describe_yaml_error(error)
+            if line is None or os.environ.get("TEXTCLF_DEBUG"):  # not a config file: not the user's mistake
                 raise
-            print(f"error: {describe_yaml_error(error)}", file=sys.stderr)
+            print(f"error: {line}", file=sys.stderr)
             config_refused.set()
             sys.exit(2)
         except KeyboardInterrupt as interrupt:  # outside a run: a sweep's own process, or Hydra starting

@@ -6,13 +6,12 @@ leaves a half-written MLflow run behind.
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from collections import Counter
 
 from textclf.data.duplicates import TextIndex, rows_in
-from textclf.errors import TextclfWarning, UserError
+from textclf.errors import TextclfWarning, UserError, did_you_mean
 
 MAX_ROWS_SHOWN = 5
 # Characters that join several labels in one cell when a file holds label sets (data.label_separator)
@@ -126,8 +125,7 @@ def check_dataset(dataset, leakage: bool = True) -> None:
     for split in (dataset.validation, dataset.test):
         unknown = Counter(label for row in split.labels for label in row if label not in known)
         if unknown:
-            names = ", ".join(repr(label) + "".join(f" (did you mean {close!r}?)" for close in
-                                                    difflib.get_close_matches(label, dataset.label_names, n=1))
+            names = ", ".join(repr(label) + did_you_mean(label, dataset.label_names)
                               for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
             raise UserError(
                 f"{split.name} data has label(s) {names} that never occur in train. "

@@ -7,10 +7,9 @@ checked before a run starts: a number, a mapping or a list in the wrong place wa
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
-from textclf.errors import UserError
+from textclf.errors import UserError, did_you_mean
 
 EXAMPLE = 'model.descriptions.LABEL="what a text of LABEL says" (or a list of such phrases)'
 
@@ -39,11 +38,11 @@ def phrases_of(described) -> list[str]:
     return [described] if isinstance(described, str) else list(described)
 
 
-def unused_labels(descriptions, labels) -> str:
-    """The described labels that are none of ``labels``, each with the label it may misspell:
-    ``"'shiping' (did you mean 'shipping'?)"``; "" if every described label is one of them."""
+def unused_labels(descriptions, labels, suggest_from=None) -> str:
+    """The described labels that are none of ``labels``, each with the one of ``suggest_from``
+    (default: ``labels``) it may misspell: ``"'shiping' (did you mean 'shipping'?)"``; "" if every
+    described label is one of ``labels``."""
     known = [str(label) for label in labels]
     unused = [str(label) for label in (descriptions or {}) if str(label) not in known]
-    return ", ".join(f"{label!r}" + "".join(f" (did you mean {close!r}?)"
-                                             for close in difflib.get_close_matches(label, known, n=1))
+    return ", ".join(f"{label!r}{did_you_mean(label, known if suggest_from is None else suggest_from)}"
                      for label in unused)

@@ -174,7 +174,7 @@ class ZeroShotClassifier(LabelSetClassifier):
         descriptions = dict(self.descriptions or {})
         missing = [name for name in names if not descriptions.get(name)]
         if missing:
-            unused = unused_labels(descriptions, names)
+            unused = unused_labels(descriptions, names, suggest_from=missing)  # a label described is not misspelt
             raise UserError(f"zero-shot model has no description for label(s) {missing}"
                             f"{f'; model.descriptions describes no label named {unused}' if unused else ''}. "
                             f"Fix: {_how_to_describe(missing)}")

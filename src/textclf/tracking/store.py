@@ -188,21 +188,19 @@ class Registration:
     version: str
     promoted: bool
     champion_version: str
-    metric: str = ""
-    score: float | None = None
-    champion_score: float | None = None
+    metric: str
+    score: float
+    champion_score: float | None  # None: there was no champion (then this version is promoted)
 
     def outcome(self) -> str:
         """``now champion``, or ``champion stays vN`` and why: a higher score, or a tie, which keeps it."""
         if self.promoted:
             return "now champion"
-        if self.score is None or self.champion_score is None:
-            return f"champion stays v{self.champion_version}"
         if self.score == self.champion_score:
             return f"champion stays v{self.champion_version}: the same {self.metric}, {self.score:.3f}; a tie keeps it"
-        digits = 3 if f"{self.score:.3f}" != f"{self.champion_score:.3f}" else 6
-        return (f"champion stays v{self.champion_version}: its {self.metric} {self.champion_score:.{digits}f} "
-                f"against {self.score:.{digits}f}")
+        shown = "{:.3f}" if f"{self.score:.3f}" != f"{self.champion_score:.3f}" else "{!r}"  # apart in later digits
+        return (f"champion stays v{self.champion_version}: its {self.metric} {shown.format(self.champion_score)} "
+                f"against {shown.format(self.score)}")
 
 
 class TrackingLost(UserError):
