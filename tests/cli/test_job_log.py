@@ -94,3 +94,32 @@ def test_each_job_of_a_sweep_has_its_own_lines(tmp_path, train_in_process):
     assert len(logs) == 2
     run_lines = [[line for line in log.read_text().splitlines() if "[INFO] - run " in line] for log in logs]
     assert [len(lines) for lines in run_lines] == [1, 1] and run_lines[0] != run_lines[1]
+
+
+def test_a_child_forked_while_a_line_is_logged_can_still_print(tmp_path):
+    """A fit forks a child for the second core while another thread may be logging a line: the
+    child must not inherit the copy's lock held (it hung at its first print)."""
+    import os
+    import threading
+
+    from textclf.cli import job_log
+
+    started, release = threading.Event(), threading.Event()
+
+    def holding():
+        with job_log._lock:
+            started.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=holding)
+    holder.start()
+    started.wait(10)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: the lock it got is not held by anyone in it
+            os._exit(0 if job_log._lock.acquire(timeout=5) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        release.set()
+        holder.join()
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -14,10 +14,23 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 import threading
 
 LEVELS = {"error:": logging.ERROR, "warning:": logging.WARNING}
+# One lock for the copies: held while a line is logged. A child forked meanwhile (a fit's second
+# core) would inherit it held, and hang at its first print: so each child gets a fresh one.
+_lock = threading.RLock()
+
+
+def _fresh_lock_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
 class _LineCopier:
@@ -27,12 +40,12 @@ class _LineCopier:
     a log that fails outright (its file cannot be opened) is given up: the run goes on without it."""
 
     def __init__(self, logger: logging.Logger):
-        self._logger, self._lock, self._busy = logger, threading.RLock(), threading.local()
+        self._logger, self._busy = logger, threading.local()
 
     def copy(self, stream: _CopiedLines, text: str) -> None:
         if self._logger is None or getattr(self._busy, "on", False):
             return
-        with self._lock:
+        with _lock:
             self._busy.on = True
             try:
                 *lines, stream.pending = (stream.pending + text).split("\n")
