@@ -83,6 +83,23 @@ def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
     assert client.get_model_version("demo-topics", "3").description.startswith("run 2: multiclass, 2 labels")
 
 
+def test_a_loss_as_the_champion_metric_promotes_the_lowest(tmp_path):
+    """tracking.champion_metric=validation/log_loss: the alias went to the higher loss, the worse model."""
+    from textclf.tracking.tracker import Tracker
+
+    tracker = Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
+                              experiment="demo", registered_model="demo-topics", champion_alias="champion",
+                              champion_metric="validation/log_loss", connect_timeout=5)
+    registrations = []
+    for i, loss in enumerate([0.9, 0.7, 1.4]):
+        tracker.begin_run(run_description(f"run {i}"), owner="host/boot/1/1")
+        tracker.log_metrics({"validation/log_loss": loss})
+        log_a_model(tracker, tmp_path / f"state{i}")
+        registrations.append(tracker.register_and_finish(loss))
+    assert [r.promoted for r in registrations] == [True, True, False]
+    assert registrations[2].outcome() == "champion stays v2: its validation/log_loss 0.700 against 1.400"
+
+
 @pytest.mark.parametrize(("task", "labels", "says"), [("multilabel", ("nk", "visit"), "holds multiclass models"),
                                                       ("multiclass", ("nk", "visit", "trade"), "adds trade")])
 def test_a_run_of_another_task_or_label_set_is_refused_before_it_starts(tracker, tmp_path, task, labels, says):

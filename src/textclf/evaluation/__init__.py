@@ -7,3 +7,11 @@ HEADLINE_METRICS = {
     "multiclass": ("validation/macro_f1", "test/macro_f1", "test/accuracy", "fit_seconds"),
     "multilabel": ("validation/macro_f1", "test/macro_f1", "test/subset_accuracy", "fit_seconds"),
 }
+
+LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller ``metric`` is better (a loss, a time): for ranking runs and for the champion."""
+    return metric.endswith(LOWER_IS_BETTER)
+

@@ -14,6 +14,7 @@ import random
 import time
 
 from textclf.errors import UserError
+from textclf.evaluation import lower_is_better
 from textclf.pause import pause_at
 from textclf.tracking.ownership import is_gone
 from textclf.tracking.store import Registration, is_store_failure
@@ -40,13 +41,14 @@ def register_candidate(client, registered_model: str, alias: str, metric: str, s
 
 def promote_if_better(client, registered_model: str, alias: str, metric: str, version: str,
                       score: float) -> Registration:
-    """Point ``alias`` at ``version`` if ``score`` beats the current holder's ``metric``.
+    """Point ``alias`` at ``version`` if ``score`` beats the current holder's ``metric`` (is higher,
+    or lower for a loss or a time: ``evaluation.lower_is_better``).
 
     ``client`` is an ``MlflowClient``; the caller holds ``registry_lock``.
     """
     holder = current_holder(client, registered_model, alias)
     best = None if holder is None else client.get_run(holder.run_id).data.metrics.get(metric)
-    promoted = best is None or score > best
+    promoted = best is None or (score < best if lower_is_better(metric) else score > best)
     if promoted:
         client.set_registered_model_alias(registered_model, alias, version)
         if holder is not None:  # only the current champion's run says it is one

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 import pandas as pd
 
 from textclf.errors import UserError
-from textclf.evaluation import HEADLINE_METRICS
+from textclf.evaluation import HEADLINE_METRICS, lower_is_better
 from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
 from textclf.tracking.sweep_lookup import experiment_named, find_sweep
 
 DEFAULT_METRIC = "validation/macro_f1"  # textclf compare ranks by it unless told (or a sweep ranked by another)
-LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are better when smaller
 WIDTH = 120  # of the default table (``render``)
 CV_METRIC = "cv/macro_f1"  # shown when a run of the table logged it (cv=kfold)
 LONGEST_RUN_NAME = 36
@@ -42,10 +41,6 @@ class Ranking:
     table: pd.DataFrame
     metrics: tuple[str, ...]
     params: tuple[str, ...]
-
-
-def lower_is_better(metric: str) -> bool:
-    return metric.endswith(LOWER_IS_BETTER)
 
 
 def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns: list[str] | None,
