@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from helpers.stores import all_runs, client
+from textclf.errors import UserError
 
 
 @pytest.fixture
@@ -420,3 +421,18 @@ def test_a_search_setting_the_launcher_lacks_is_named_in_the_line(tmp_path, run_
     result = run_train(tmp_path, "-m", "hparams_search=tfidf_logreg", "hydra/launcher=basic",
                        "hydra.sweeper.n_trials=1")
     assert_clean_failure(result, tmp_path, "Key 'n_jobs' not in 'BasicLauncherConf'")
+
+
+def test_a_search_that_would_look_for_the_worst_settings_is_refused(tmp_path):
+    """Optuna maximised whatever optimized_metric named: a loss was searched for its highest. As
+    `python train.py`: the sweep's parent run, made before the sweeper starts, goes as it exits."""
+    from helpers.processes import run_train as run_process
+    from textclf.search.sweeper import StudySweeper
+
+    result = run_process(tmp_path, "-m", "hparams_search=tfidf_logreg", "features=tfidf_word",
+                         "optimized_metric=validation/log_loss")
+    line = assert_clean_failure(result, tmp_path, "better when lower", "hydra.sweeper.direction=minimize")
+    # no study; the parent run is in the trash, as a refused sweep's is
+    assert "Launching" not in result.stdout and not (tmp_path / "optuna.db").exists() and all_runs(tmp_path) == [], line
+    with pytest.raises(UserError, match="better when higher.*Fix: pass hydra.sweeper.direction=maximize"):
+        StudySweeper(1, 1, None, "minimize", None, {})._check_direction("validation/macro_f1")

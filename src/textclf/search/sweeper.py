@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from textclf.config import UNCHOSEN_GROUPS, check_sweep_settings
 from textclf.errors import Interrupted, UserError
+from textclf.evaluation import lower_is_better
 from textclf.search import space as search_space
 from textclf.search.study import UNFINISHED_ATTR, draw_plots, open_study, storage_url, study_name, summary_tags
 from textclf.search.trial import PRUNED_ATTR, VALUE_ATTR
@@ -46,6 +47,14 @@ class StudySweeper:
         self.n_trials, self.n_jobs, self.timeout = n_trials, n_jobs, timeout
         self.direction, self.sampler, self.params = direction, sampler, params
 
+    def _check_direction(self, metric: str) -> None:
+        """A loss maximised (or a score minimised) would search for the worst settings."""
+        wanted = "minimize" if lower_is_better(metric) else "maximize"
+        if str(self.direction).lower() != wanted:
+            raise UserError(f"optimized_metric={metric} is better when {'lower' if wanted == 'minimize' else 'higher'}, "
+                            f"and hydra.sweeper.direction={self.direction} would search for its worst. "
+                            f"Fix: pass hydra.sweeper.direction={wanted}")
+
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(config=config, hydra_context=hydra_context,
@@ -58,6 +67,7 @@ class StudySweeper:
             raise UserError("hydra/sweeper=textclf_optuna needs a search space. Fix: pass hparams_search=NAME "
                             "(configs/hparams_search/)")
         check_sweep_settings(self.config)  # as the sweep's parent run callback did before it began
+        self._check_direction(str(self.config.optimized_metric))
         name = study_name(search, self.config.data.name, arguments)
         url = storage_url(search, self.config.tracking.uri, self.config.paths.root_dir)
         space, pinned = search_space.with_command_line(
