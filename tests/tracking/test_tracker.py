@@ -11,11 +11,26 @@ from textclf.tracking.store import StoreKind, store_kind, ui_command
 
 @pytest.fixture
 def tracker(tmp_path):
+    return connected(tmp_path, "validation/macro_f1")
+
+
+def connected(folder, champion_metric: str):
     from textclf.tracking.tracker import Tracker
 
-    return Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
+    return Tracker.connect(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"),
                            experiment="demo", registered_model="demo-topics", champion_alias="champion",
-                           champion_metric="validation/macro_f1", connect_timeout=5)
+                           champion_metric=champion_metric, connect_timeout=5)
+
+
+def registered(tracker, folder, metric: str, scores) -> list:
+    """A run per score, each logging it as ``metric`` and registering its model: the Registrations."""
+    registrations = []
+    for i, score in enumerate(scores):
+        tracker.begin_run(run_description(f"run {i}"), owner="host/boot/1/1")
+        tracker.log_metrics({metric: score})
+        log_a_model(tracker, folder / f"state{i}")
+        registrations.append(tracker.register_and_finish(score))
+    return registrations
 
 
 def test_artifacts_go_beside_a_sqlite_store_unless_told(tmp_path, monkeypatch):
@@ -64,12 +79,7 @@ def test_a_run_records_config_dataset_metrics_and_steps(tracker, tmp_path):
 def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    registrations = []
-    for i, score in enumerate([0.5, 0.7, 0.6]):
-        tracker.begin_run(run_description(f"run {i}"), owner="host/boot/1/1")
-        tracker.log_metrics({"validation/macro_f1": score})
-        log_a_model(tracker, tmp_path / f"state{i}")
-        registrations.append(tracker.register_and_finish(score))
+    registrations = registered(tracker, tmp_path, "validation/macro_f1", [0.5, 0.7, 0.6])
     assert [r.promoted for r in registrations] == [True, True, False]
     assert [r.version for r in registrations] == ["1", "2", "3"]
     assert registrations[2].champion_version == "2"
@@ -85,17 +95,8 @@ def test_the_champion_alias_moves_only_to_a_better_score(tracker, tmp_path):
 
 def test_a_loss_as_the_champion_metric_promotes_the_lowest(tmp_path):
     """tracking.champion_metric=validation/log_loss: the alias went to the higher loss, the worse model."""
-    from textclf.tracking.tracker import Tracker
-
-    tracker = Tracker.connect(uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_location=str(tmp_path / "mlruns"),
-                              experiment="demo", registered_model="demo-topics", champion_alias="champion",
-                              champion_metric="validation/log_loss", connect_timeout=5)
-    registrations = []
-    for i, loss in enumerate([0.9, 0.7, 1.4]):
-        tracker.begin_run(run_description(f"run {i}"), owner="host/boot/1/1")
-        tracker.log_metrics({"validation/log_loss": loss})
-        log_a_model(tracker, tmp_path / f"state{i}")
-        registrations.append(tracker.register_and_finish(loss))
+    registrations = registered(connected(tmp_path, "validation/log_loss"), tmp_path, "validation/log_loss",
+                               [0.9, 0.7, 1.4])
     assert [r.promoted for r in registrations] == [True, True, False]
     assert registrations[2].outcome() == "champion stays v2: its validation/log_loss 0.700 against 1.400"
 
