@@ -78,4 +78,3 @@ def did_you_mean(name, known) -> str:
         pass
     close = difflib.get_close_matches(name, [str(label) for label in known], n=1, cutoff=0.8)
     return f" (did you mean {close[0]!r}?)" if close else ""
-

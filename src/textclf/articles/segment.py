@@ -48,7 +48,7 @@ BLANK_LINES = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 MARKER_AND_SPACE = r"(?:[-*+\u2022]|\d{1,3}[.)])[ \t]+"
 ITEM_OPENING = re.compile(MARKER_AND_SPACE)  # at a passage's start (re.match at an offset: no ^)
 # Brackets at a line's or a passage's start, before what it says ("[Anchor] 1. Tariffs")
-LEADING_BRACKETS = re.compile(r"[ \t]*(?:\[([^\[\]\n]*)\][ \t]*)*")
+LEADING_BRACKETS = re.compile(r"[ \t]*(?:\[[^\[\]\n]*\][ \t]*)*")
 # Within a line: a number marker after a sentence's end or a colon (group 1: the marker, group 2:
 # its number). Only a run of them counting 1, 2, ... is a list (``_list_items``): one alone is a
 # date, a rank or a score ("on Jan. 5. Both", "the No. 2. Her", "won 3: 1. The").
@@ -166,11 +166,9 @@ def is_marker(passage: str) -> bool:
 
 def _past_markers(text: str, at: int) -> int:
     """Where the text from ``at`` says something: past any transcript markers (``[Anchor]``) and
-    spaces there; ``at`` itself if a bracket there is not a marker."""
+    spaces there; ``at`` itself if there are none, or a bracket there is not a marker."""
     leading = LEADING_BRACKETS.match(text, at)
-    if all(_one_marker(inside) for inside in re.findall(r"\[([^\[\]]*)\]", leading.group())):
-        return leading.end()
-    return at
+    return leading.end() if is_marker(leading.group()) else at
 
 
 def _one_marker(inside: str) -> bool:

@@ -14,4 +14,3 @@ LOWER_IS_BETTER = ("loss", "seconds", "_ms")  # metric names ending so are bette
 def lower_is_better(metric: str) -> bool:
     """Whether a smaller ``metric`` is better (a loss, a time): for ranking runs and for the champion."""
     return metric.endswith(LOWER_IS_BETTER)
-

@@ -125,10 +125,10 @@ class ZeroShotClassifier(LabelSetClassifier):
         a label the data lacks is ignored (the label set is the data's), said in one warning.
         (``check_estimator_params`` calls it after ``_validate_params`` has checked their shape.)"""
         self._described_names([str(name) for name in names])
-        extra = sorted(set(map(str, self.descriptions or {})) - set(map(str, names)))
+        extra = unused_labels(self.descriptions, names, suggest_from=())  # every label is described: no typo
         if extra:
             warnings.warn(f"model.descriptions describes label(s) the data lacks, which the model will not "
-                          f"score: {', '.join(extra)}. The label set is the data's: give some texts those labels",
+                          f"score: {extra}. The label set is the data's: give some texts those labels",
                           TextclfWarning, stacklevel=2)
 
     def fit(self, X, y):

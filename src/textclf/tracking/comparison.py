@@ -197,12 +197,11 @@ def _without_shared_overrides(names: pd.Series) -> pd.Series:
         return names
     overrides = [{word for word in run[1:] if "=" in word} for run in words]
     everywhere = set.intersection(*overrides)
-    shared = {}
+    by_model: dict[str, list[set[str]]] = {}
     for run, held in zip(words, overrides):
-        shared[run[0]] = shared[run[0]] & held if run[0] in shared else set(held)
-    counts = pd.Series([run[0] for run in words]).value_counts()
-    left_out = [shared[run[0]] if counts[run[0]] > 1 else everywhere for run in words]
-    return pd.Series([" ".join(word for word in run if word not in out) for run, out in zip(words, left_out)],
+        by_model.setdefault(run[0], []).append(held)
+    shared = {model: set.intersection(*held) if len(held) > 1 else everywhere for model, held in by_model.items()}
+    return pd.Series([" ".join(word for word in run if word not in shared[run[0]]) for run in words],
                      index=names.index)
 
 
