@@ -10,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from helpers.paths import CONFIGS, ROOT
 from helpers.processes import store_overrides
+from textclf.tracking.sweep import end_as_at_exit
 
 
 @dataclass
@@ -57,6 +58,7 @@ def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_e
         # As a script, so Hydra finds configs/ beside it, as it does for `python train.py`.
         code = _exit_code(lambda: runpy.run_path(str(ROOT / "train.py"), run_name="__main__"))
     finally:
+        end_as_at_exit()  # a sweep's parent run, as the process's exit ends it
         GlobalHydra.instance().clear()
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)

@@ -229,3 +229,6 @@ def test_the_timeout_stops_new_rounds_and_a_bad_setting_stops_the_search_with_on
         (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
         assert says in line and "Launching" not in refused.stdout + refused.stderr  # Hydra logs it to stdout
     assert len(all_runs(tmp_path)) == runs_before and sorted((tmp_path / "multirun").iterdir()) == sweeps_before
+    # a parent run made before a refusal went as the process exited (the sweeper's: n_trials, ranges)
+    assert sorted(run.data.tags.get("textclf.study") for run in all_runs(tmp_path)
+                  if run.data.tags.get("textclf.sweep") == "parent") == ["bad", "short"]

@@ -36,6 +36,7 @@ class ParentRunCallback(Callback):
         self._status_before: str | None = None  # a continued study's parent: its status before this sweep
         self._children_before = 0
         self._tags_before: dict[str, str | None] = {}  # a continued study's parent: the tags this sweep replaces
+        self._tracking_uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         from mlflow.tracking import MlflowClient
@@ -53,6 +54,7 @@ class ParentRunCallback(Callback):
         overrides = " ".join(config.hydra.overrides.task)
         study = search_study_name(config)
         client = MlflowClient()
+        self._tracking_uri = client.tracking_uri  # what _end reaches at exit, whatever is set by then
         self._experiment_id = tracker.experiment_id
         continued = study_parent_run(client, tracker.experiment_id, study) if study else None
         if continued is not None:
@@ -95,7 +97,8 @@ class ParentRunCallback(Callback):
             return
         from mlflow.tracking import MlflowClient
 
-        client = MlflowClient()
+        atexit.unregister(self._end)
+        client = MlflowClient(self._tracking_uri)
         parent, self.parent_run_id = self.parent_run_id, None
         if status == "FAILED" and config_refused.is_set() and self._put_back(client, parent):
             return
@@ -116,7 +119,7 @@ class ParentRunCallback(Callback):
         if self.parent_run_id is None:
             return None
         try:
-            ended = end_killed_jobs(MlflowClient(), self._experiment_id, self.parent_run_id)
+            ended = end_killed_jobs(MlflowClient(self._tracking_uri), self._experiment_id, self.parent_run_id)
         finally:
             remove_abandoned()
             self._end("KILLED")
@@ -154,6 +157,15 @@ def end_interrupted_sweep() -> list[str] | None:
     """After Ctrl-C in a sweep's own process: end what its jobs' processes, killed, could not
     (``ParentRunCallback.end_interrupted``); the names of the runs ended. None outside a running sweep."""
     return _this_sweep.end_interrupted() if _this_sweep is not None else None
+
+
+def end_as_at_exit() -> None:
+    """End this process's sweep as the process's exit would (a refused sweep's parent put back, any
+    other FAILED), and forget it: for a caller that runs train.py's main again in the same process."""
+    global _this_sweep
+    if _this_sweep is not None:
+        _this_sweep._end("FAILED")
+    _this_sweep = None
 
 
 def sweep_began() -> bool:
