@@ -141,6 +141,12 @@ def test_single_class(tmp_path, files_run):
         ("hparams_search=tfidf_logreg", ["hparams_search=tfidf_logreg runs a search", "Fix: add -m: python train.py -m"]),
         ("cv=kfold cv.score=macro_f2", ["cv.score=macro_f2 is not a score of a multiclass fold (one of accuracy, "
                                         "macro_f1", "Fix: pass cv.score=macro_f1"]),
+        # each was a KeyError traceback once the model was trained, evaluated and logged, its run FAILED
+        ("tracking.champion_metric=validation/macro_f2", ["tracking.champion_metric=validation/macro_f2 is not a metric "
+                                                          "of this run (did you mean 'validation/macro_f1'?)",
+                                                          "Fix: pass tracking.champion_metric=validation/macro_f1"]),
+        ("tracking.champion_metric=cv/macro_f1", ["cv/macro_f1 is a score of cross-validation", "Fix: pass cv=kfold"]),
+        ("optimized_metric=test/acuracy", ["optimized_metric=test/acuracy", "(did you mean 'test/accuracy'?)"]),
     ],
 )
 def test_bad_overrides(tmp_path, override, words, run_train):

@@ -24,7 +24,7 @@ from textclf.data.checks import LIKELY_SEPARATORS
 from textclf.errors import TextclfWarning, UserError
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate, pool_of
-from textclf.evaluation.evaluate import collect_metrics, evaluate
+from textclf.evaluation.evaluate import check_metric_setting, collect_metrics, evaluate
 from textclf.models import fitting, steps_of
 from textclf.models.data_parallel import launched_ranks, say_if_trained_alone, trains_data_parallel
 from textclf.models.data_parallel import run_tags as data_parallel_tags
@@ -56,6 +56,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     folds = build(cfg.cv, "cv") if cfg.get("cv") is not None else None
     if folds is not None:
         folds.check(pool_of(dataset.train, dataset.validation), task.name)
+    check_metric_settings(cfg, task.name, dataset.label_names, cross_validated=folds is not None)
     calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)
@@ -101,6 +102,15 @@ def fit(estimator, dataset, task, calibration=None) -> fitting.FittedModel:
     except ValueError as error:  # scikit-learn's word for settings and data it cannot fit
         raise UserError(f"the model could not be fitted: {str(error).rstrip('.')}. "
                         "Fix: check the model.* and features.* settings") from None
+
+
+def check_metric_settings(cfg, task: str, label_names, cross_validated: bool) -> None:
+    """The metric the champion rule compares and the one a sweeper optimises are metrics this run
+    will have (a misspelt one was a KeyError once all the work was done)."""
+    check_metric_setting("tracking.champion_metric", cfg.tracking.champion_metric, task, label_names, cross_validated)
+    optimized = cfg.get("optimized_metric")
+    if optimized is not None and optimized != cfg.tracking.champion_metric:
+        check_metric_setting("optimized_metric", optimized, task, label_names, cross_validated)
 
 
 def calibration_split(model_cfg, dataset, task):

@@ -15,6 +15,7 @@ from textclf import held_out_reports
 from textclf.data import Dataset, Split, load_files
 from textclf.errors import UserError
 from textclf.evaluation.crossval import KFold, cross_validate
+from textclf.evaluation.evaluate import run_metric_names
 from textclf.task import MulticlassTask, MultilabelTask
 
 from helpers.paths import SEEDS
@@ -130,3 +131,6 @@ def test_a_cv_run_logs_fold_steps_the_spread_and_oof_predictions(tmp_path, monke
     np.testing.assert_allclose(oof[probability_columns].sum(axis=1), 1.0, atol=1e-4)
     assert len(client(tmp_path).search_model_versions()) == 1
     assert "cv/macro_f1" in result.stdout
+    # tracking.champion_metric and optimized_metric are checked, before a run, against these names
+    logged = {name for name in run.data.metrics if not name.startswith("cv_fold/")}  # steps, not scores
+    assert logged == set(run_metric_names("multiclass", run.data.tags["data.labels"].split(","), cross_validated=True))

@@ -28,7 +28,7 @@ from textclf import held_out_reports
 from textclf.data import Split
 from textclf.data.splitting import subset
 from textclf.errors import UserError
-from textclf.evaluation.metrics import SUMMARY_SCORES, metric_names
+from textclf.evaluation.metrics import SUMMARY_SCORES, per_label_score_names
 from textclf.models import fitting
 
 
@@ -190,5 +190,4 @@ def _score(task, split: Split, label_names, probabilities: np.ndarray, tuned_on)
 
 def _per_label_scores(pool: Split) -> list[str]:
     """The per-label scores a fold of ``pool`` gives (``f1/LABEL``, ``precision/LABEL``, ``recall/LABEL``)."""
-    labels = metric_names(sorted({label for row in pool.labels for label in row}))
-    return [f"{kind}/{label}" for kind in ("f1", "precision", "recall") for label in labels]
+    return per_label_score_names({label for row in pool.labels for label in row})

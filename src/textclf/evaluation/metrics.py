@@ -36,6 +36,12 @@ SUMMARY_SCORES = {"multiclass": ("accuracy", "macro_f1", "micro_f1", "weighted_f
                                  "log_loss")}
 
 
+def per_label_score_names(labels) -> list[str]:
+    """The per-label scores of ``labels`` (``f1/LABEL``, ``precision/LABEL``, ``recall/LABEL``)."""
+    names = metric_names(sorted(labels))
+    return [f"{kind}/{name}" for kind in ("f1", "precision", "recall") for name in names]
+
+
 def metric_names(labels: list[str]) -> list[str]:
     """Each label as one part of a metric name, which MLflow limits to letters, digits, ``_``, ``-``,
     ``.``, space and ``/`` (and ``:`` off Windows), 250 characters in all: any other character
