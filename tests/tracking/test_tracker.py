@@ -101,6 +101,13 @@ def test_a_loss_as_the_champion_metric_promotes_the_lowest(tmp_path):
     assert registrations[2].outcome() == "champion stays v2: its validation/log_loss 0.700 against 1.400"
 
 
+def test_a_champion_without_a_score_is_beaten_and_no_score_beats_none(tmp_path):
+    """NaN (a time with nothing timed) compares false with everything: a NaN champion was never beaten."""
+    registrations = registered(connected(tmp_path, "validation/macro_f1"), tmp_path, "validation/macro_f1",
+                               [float("nan"), 0.5, float("nan")])
+    assert [r.promoted for r in registrations] == [True, True, False]
+
+
 @pytest.mark.parametrize(("task", "labels", "says"), [("multilabel", ("nk", "visit"), "holds multiclass models"),
                                                       ("multiclass", ("nk", "visit", "trade"), "adds trade")])
 def test_a_run_of_another_task_or_label_set_is_refused_before_it_starts(tracker, tmp_path, task, labels, says):

@@ -10,6 +10,7 @@ named after ours, created and deleted around register-compare-set, is a lock on 
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 
@@ -42,13 +43,14 @@ def register_candidate(client, registered_model: str, alias: str, metric: str, s
 def promote_if_better(client, registered_model: str, alias: str, metric: str, version: str,
                       score: float) -> Registration:
     """Point ``alias`` at ``version`` if ``score`` beats the current holder's ``metric`` (is higher,
-    or lower for a loss or a time: ``evaluation.lower_is_better``).
+    or lower for a loss or a time: ``evaluation.lower_is_better``; a NaN score never beats a number).
 
     ``client`` is an ``MlflowClient``; the caller holds ``registry_lock``.
     """
     holder = current_holder(client, registered_model, alias)
     best = None if holder is None else client.get_run(holder.run_id).data.metrics.get(metric)
-    promoted = best is None or (score < best if lower_is_better(metric) else score > best)
+    # A holder without that score, or with NaN (no score), is beaten by any new version.
+    promoted = best is None or math.isnan(best) or (score < best if lower_is_better(metric) else score > best)
     if promoted:
         client.set_registered_model_alias(registered_model, alias, version)
         if holder is not None:  # only the current champion's run says it is one
