@@ -154,12 +154,13 @@ def prepare(args, folder: Path) -> dict[str, Path]:
     keep, hold = train_test_split(train.index[~rare], test_size=0.15, random_state=0, stratify=primary[~rare])
     parts = {"train": train.loc[sorted(keep) + list(train.index[rare])], "validation": train.loc[sorted(hold)],
              "test": test}
-    # textclf refuses test texts that also appear in train (Reuters has such duplicates): both
-    # contenders get the test set without them.
+    # textclf refuses validation and test texts that also appear in train, and test texts that
+    # appear in validation (Reuters has such duplicates): both contenders get the splits without them.
     seen = {normalised_text(text) for text in parts["train"]["text"]}
     for name in ("validation", "test"):
         part = parts[name]
         parts[name] = part[~part["text"].map(lambda text: normalised_text(text) in seen)]
+        seen |= {normalised_text(text) for text in parts[name]["text"]}
     if args.multilabel:  # textclf needs two training examples of a label to learn and score it
         counts = pd.Series([label for row in parts["train"]["labels"] for label in row]).value_counts()
         known = set(counts[counts >= 2].index)

@@ -140,7 +140,7 @@ def train_alongside(estimator, dataset, task, folds) -> dict[str, float]:
 def report_dropped_overlap(dataset) -> None:
     if dataset.dropped_overlap:
         counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
-        print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train")
+        print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train (or, for test, in validation)")
 
 
 def say_if_labels_and_task_disagree(dataset, task, separator: str | None) -> None:

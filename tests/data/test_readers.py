@@ -237,16 +237,37 @@ def test_overlapping_user_splits_are_refused_with_the_switch_then_dropped_with_i
     test.to_csv(tmp_path / "test.csv", index=False)
     dataset = load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="drop")
     in_train = {normalised_text(text) for text in dataset.train.texts}
-    leaked = sum(normalised_text(text) in in_train for text in test.text)  # of train as left after carving validation
+    # in train as left after carving validation, or in that validation
+    seen = in_train | {normalised_text(text) for text in dataset.validation.texts}
+    leaked = sum(normalised_text(text) in seen for text in test.text)
     assert leaked >= 7
     assert dataset.dropped_overlap == (("test", leaked),)
     assert len(dataset.test) == len(test) - leaked and not any(normalised_text(t) in in_train for t in dataset.test.texts)
-    with pytest.raises(UserError, match=f"{leaked} test text.*Fix: pass data.overlap=drop"):
+    with pytest.raises(UserError, match="test text.*Fix: pass data.overlap=drop"):
         load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"))
     with pytest.raises(UserError, match="data.overlap must be one of error, drop, keep"):
         load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="ignore")
     kept = load_files("news", str(tmp_path / "train.csv"), test=str(tmp_path / "test.csv"), overlap="keep")
     assert len(kept.test) == len(test) and kept.dropped_overlap == ()  # for textclf audit to report
+
+
+def test_test_texts_in_validation_are_refused_then_dropped_with_the_switch(tmp_path):
+    """A new user passed one file as both validation and test: every score was counted twice,
+    silently (and train = validation with data.overlap=drop left validation equal to carved test)."""
+    data = news_with_repeats(repeats=0)
+    data.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
+    data.iloc[400:500].to_csv(tmp_path / "validation.csv", index=False)
+    data.iloc[480:].to_csv(tmp_path / "test.csv", index=False)  # 20 of validation's texts, 100 new ones
+    files = [str(tmp_path / f"{split}.csv") for split in ("train", "validation", "test")]
+    with pytest.raises(UserError, match=r"20 test text\(s\) also appear in validation .*Fix: pass data.overlap=drop"):
+        load_files("news", *files)
+    with pytest.raises(UserError, match="every test text also appears in train or validation"):
+        load_files("news", *files[:2], files[1], overlap="drop")
+    dataset = load_files("news", *files, overlap="drop")
+    assert dataset.dropped_overlap == (("test", 20),) and len(dataset.test) == 100
+    assert not set(dataset.test.texts) & set(dataset.validation.texts)
+    kept = load_files("news", *files, overlap="keep")  # for textclf audit to report
+    assert len(kept.test) == len(pd.read_csv(files[2]))
 
 
 def test_news_with_repeats_trains_and_the_dropped_count_is_printed_and_logged(tmp_path, train_in_process):

@@ -97,6 +97,19 @@ def check_unique_ids(ids: tuple[str, ...], split: str, source: str) -> None:
                         "Fix: make the id column unique, or set data.id_column=null")
 
 
+def _check_no_leak(dataset) -> None:
+    """No validation or test text in train, and no test text in validation (the champion is chosen
+    on validation: its texts in test would make the test score repeat it)."""
+    in_train, in_validation = TextIndex(dataset.train.texts), TextIndex(dataset.validation.texts)
+    for split, other, index in ((dataset.validation, "train", in_train), (dataset.test, "train", in_train),
+                                (dataset.test, "validation", in_validation)):
+        leaked = rows_in(split.texts, index)
+        if leaked:
+            raise UserError(f"{len(leaked)} {split.name} text(s) also appear in {other} ({split.name} "
+                            f"{_rows(leaked)}); scores would be inflated. Fix: pass data.overlap=drop to drop "
+                            "them from validation and test, or remove them from one of the files")
+
+
 def check_dataset(dataset, leakage: bool = True) -> None:
     """Cross-split checks: ids, leakage (unless ``leakage`` is False: ``data.overlap=keep``), enough
     classes, no label train lacks."""
@@ -107,13 +120,8 @@ def check_dataset(dataset, leakage: bool = True) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    train_texts = TextIndex(dataset.train.texts if leakage else ())
-    for split in dataset.eval_splits:
-        leaked = rows_in(split.texts, train_texts)
-        if leaked:
-            raise UserError(f"{len(leaked)} {split.name} text(s) also appear in train ({split.name} {_rows(leaked)}); "
-                            "scores would be inflated. Fix: pass data.overlap=drop to drop them from validation "
-                            "and test, or remove them from one of the files")
+    if leakage:
+        _check_no_leak(dataset)
     if len(dataset.label_names) < 2:
         raise UserError(
             f"train data has a single class ({dataset.label_names[0]!r}); a classifier needs at least two. "

@@ -16,7 +16,7 @@ import pandas as pd
 
 from textclf.data.checks import check_dataset, check_unique_ids, normalise_labels, normalise_texts
 from textclf.data.dataset import Dataset, Split
-from textclf.data.splitting import carve_missing_splits, drop_train_overlap, keep_per_label
+from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label
 from textclf.errors import UserError
 from textclf.records import TABLE_KINDS, table_kind
 
@@ -279,7 +279,7 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
 
 
 def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int) -> Dataset:
-    splits, dropped = drop_train_overlap(splits, overlap)
+    splits, dropped = drop_overlap(splits, overlap)
     splits["train"] = keep_per_label(splits["train"], per_label, seed)
     label_names = tuple(sorted({label for row in splits["train"].labels for label in row}))
     dataset = Dataset(

@@ -85,25 +85,28 @@ def _check_strata(train, groups: list, group_labels: list, split_name: str, file
         )
 
 
-def drop_train_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]]:
+def drop_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]]:
     """With ``overlap="drop"``, remove from validation and test every row whose text is in
-    train; return the splits and how many rows each lost. ``"error"`` leaves them for the
-    leakage check to refuse, ``"keep"`` for ``textclf audit`` to report."""
+    train, and from test every row whose text is in validation (the champion is chosen on
+    validation: the same texts in test would score it twice); return the splits and how many rows
+    each lost. ``"error"`` leaves them for the leakage check to refuse, ``"keep"`` for
+    ``textclf audit`` to report."""
     if overlap not in OVERLAP_CHOICES:
         raise UserError(f"data.overlap must be one of {', '.join(OVERLAP_CHOICES)}, got {overlap!r}. "
                         "Fix: pass data.overlap=error, drop or keep")
     if overlap in ("error", "keep"):
         return splits, {}
-    train_texts = TextIndex(splits["train"].texts)
     dropped = {}
-    for name in ("validation", "test"):
+    for name, earlier in (("validation", ("train",)), ("test", ("train", "validation"))):
         split = splits[name]
-        leaked = set(rows_in(split.texts, train_texts))
+        seen = TextIndex([text for other in earlier for text in splits[other].texts])
+        leaked = set(rows_in(split.texts, seen))
         if not leaked:
             continue
         if len(leaked) == len(split):
-            raise UserError(f"every {name} text also appears in train, so data.overlap=drop would leave no {name} "
-                            f"split. Fix: pass a {name} file with new texts, or leave data.{name} unset to carve one")
+            raise UserError(f"every {name} text also appears in {' or '.join(earlier)}, so data.overlap=drop would "
+                            f"leave no {name} split. Fix: pass a {name} file with new texts, or leave data.{name} "
+                            "unset to carve one")
         splits[name] = subset(split, [i for i in range(len(split)) if i not in leaked], name)
         dropped[name] = len(leaked)
     return splits, dropped
