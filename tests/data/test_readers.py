@@ -148,6 +148,12 @@ def test_one_example_class_cannot_be_stratified(tmp_path):
     data.drop(index=0).assign(text=lambda rows: rows.text + " (test)").to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(UserError, match="lonely.* pass data.validation=PATH$"):  # given a test file
         load_files("m", str(path), test=str(tmp_path / "test.csv"))
+    # two texts of a label: carving test took one and the error said the label had "one distinct text"
+    data.loc[1, "label"] = "lonely"
+    data.to_csv(path, index=False)
+    with pytest.raises(UserError, match=r"it needs 3 of each label .*label\(s\) lonely \(2\) have fewer"):
+        load_files("m", str(path))
+    assert "lonely" in load_files("m", str(path), test=str(tmp_path / "test.csv")).label_names  # carving one: 2 do
     data.loc[1, "label"] = "visit;missile"  # labels joined, and no data.label_separator to split them
     data.to_csv(path, index=False)
     with pytest.raises(UserError, match="if 'visit;missile' is several labels, pass \"data.label_separator=';'\""):

@@ -111,8 +111,8 @@ def _check_no_leak(dataset) -> None:
 
 
 def check_dataset(dataset, leakage: bool = True) -> None:
-    """Cross-split checks: ids, leakage (unless ``leakage`` is False: ``data.overlap=keep``), enough
-    classes, no label train lacks."""
+    """Cross-split checks: ids, enough classes, no label train lacks, and leakage (unless
+    ``leakage`` is False: ``data.overlap=keep``)."""
     seen: dict[str, str] = {}
     for split in dataset.splits:
         clashes = [i for i in split.ids if seen.get(i, split.name) != split.name]
@@ -120,8 +120,6 @@ def check_dataset(dataset, leakage: bool = True) -> None:
             raise UserError(f"id {clashes[0]!r} is in both {seen[clashes[0]]} and {split.name}. "
                             "Fix: make ids unique across splits")
         seen.update(dict.fromkeys(split.ids, split.name))
-    if leakage:
-        _check_no_leak(dataset)
     if len(dataset.label_names) < 2:
         raise UserError(
             f"train data has a single class ({dataset.label_names[0]!r}); a classifier needs at least two. "
@@ -139,3 +137,5 @@ def check_dataset(dataset, leakage: bool = True) -> None:
                 f"{split.name} data has label(s) {names} that never occur in train. "
                 "Fix: add training examples of them or drop those rows (or correct a misspelt label)"
             )
+    if leakage:
+        _check_no_leak(dataset)

@@ -30,12 +30,14 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     groups = carving_units(train)  # row lists, in order of first appearance
     total = len(groups)  # sizes are fractions of the whole file, not of what is left
     # a label too rare to carve one split is too rare for the other: the fix names both
-    files_to_pass = " and ".join(f"data.{name}=PATH" for name in ("validation", "test") if name not in splits)
+    carved = [name for name in ("validation", "test") if name not in splits]
+    files_to_pass = " and ".join(f"data.{name}=PATH" for name in carved)
+    group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
+    _check_strata(train, groups, group_labels, carved, files_to_pass)
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
-        group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
-        _check_strata(train, groups, group_labels, split_name, files_to_pass)
+        group_labels = [train.labels[rows[0]][0] for rows in groups]
         try:
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
                                            random_state=seed, stratify=group_labels)
@@ -65,23 +67,33 @@ def _check_sizes(splits: dict, validation_size: float, test_size: float) -> None
                         f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
 
 
-def _check_strata(train, groups: list, group_labels: list, split_name: str, files_to_pass: str) -> None:
-    """A label must lead two units (the strata) and, with groups, be in two (or one group takes it all)."""
+def _check_strata(train, groups: list, group_labels: list, carved: list[str], files_to_pass: str) -> None:
+    """A label must lead, and with groups be in, one unit (a distinct text, or a group) more than
+    the splits carved: each carved split stratifies on it, and train keeps one. Checked before
+    anything is carved, so the count said is the file's (it said "one" of a label with two, after
+    carving test had taken the other)."""
+    needed = len(carved) + 1
     units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
-    rare = sorted({label for label, count in units_with.items() if count < 2} |
-                  {label for label, count in Counter(group_labels).items() if count < 2})
-    if rare and len(rare) == len(units_with) > 2:  # every label: most likely the wrong column (ids, texts)
-        raise UserError(f"each of the {len(units_with)} labels in train has a single distinct text (e.g. "
-                        f"{', '.join(repr(label) for label in rare[:3])}): is data.label_column the column of "
-                        "labels? Fix: pass data.label_column=NAME of the column that holds them")
+    leading = Counter(group_labels)  # the strata: each carved split takes some of each
+    # a label in a group (or on a copy of a text) it does not lead only needs two units, as before
+    counts = {label: min(count, leading[label]) if label in leading else count for label, count in units_with.items()}
+    needs = {label: needed if label in leading else 2 for label in counts}
+    if all(count < 2 for count in counts.values()) and len(counts) > 2:  # most likely the wrong column (ids, texts)
+        raise UserError(f"each of the {len(counts)} labels in train has a single distinct text (e.g. "
+                        f"{', '.join(repr(label) for label in sorted(counts)[:3])}): is data.label_column the column "
+                        "of labels? Fix: pass data.label_column=NAME of the column that holds them")
+    rare = sorted(label for label, count in counts.items() if count < needs[label])
     if rare:
         joined = next(((label, mark) for label in rare for mark in LIKELY_SEPARATORS if mark in label), None)
         hint = (f", or if {joined[0]!r} is several labels, pass \"data.label_separator='{joined[1]}'\""
                 if joined else "")
+        unit = "distinct text" + (" or group" if train.groups else "")
+        shown = ", ".join(f"{label} ({counts[label]})" for label in rare[:MAX_LABELS_SHOWN])
+        more = f" and {len(rare) - MAX_LABELS_SHOWN} more" if len(rare) > MAX_LABELS_SHOWN else ""
         raise UserError(
-            f"cannot carve a stratified {split_name} split from train: label(s) {', '.join(rare)} have one "
-            f"distinct text{' or group' if train.groups else ''}. Fix: add examples or pass "
-            f"{files_to_pass}{hint}"
+            f"cannot carve a stratified {' and '.join(carved)} split from train: it needs {needed} of each label "
+            f"(one {unit} for each split carved, one to train on), and label(s) {shown}{more} have fewer. "
+            f"Fix: add examples or pass {files_to_pass}{hint}"
         )
 
 
