@@ -169,6 +169,16 @@ def test_a_metric_one_task_does_not_log_shows_only_the_tasks_that_do(mixed_store
     assert list(sections(result.stdout)) == ["multilabel"]  # no multi-class table of empty scores
 
 
+def test_a_metric_no_run_logged_is_one_line_naming_those_logged(mixed_store, cli_in_process):
+    """The fix named validation/macro_f1 whatever the runs logged (an audit's runs log none)."""
+    result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "validation/macro_f2")
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and line.startswith("error: no run logged metric 'validation/macro_f2' (did you "
+                                                      "mean 'validation/macro_f1'?). Fix: pass --metric with a logged "
+                                                      "metric: "), line
+    assert "test/subset_accuracy" in line and "validation/log_loss" in line
+
+
 def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_score(tmp_path, cli_in_process):
     """cv=kfold runs log cv/macro_f1; the default table did not show it."""
     from mlflow.tracking import MlflowClient

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from textclf.errors import UserError
+from textclf.errors import UserError, did_you_mean
 from textclf.evaluation import HEADLINE_METRICS, lower_is_better
 from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG, task_from_config
 from textclf.tracking.store import store_errors_as_user_errors
@@ -75,8 +75,11 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns
             f". Fix: pass --experiment NAME, one of {', '.join(others)}" if others else
             ". Fix: run python train.py first"))
     if f"metrics.{metric}" not in runs.columns:
-        raise UserError(f"no run logged metric {metric!r}. Fix: pass --metric with a logged metric, "
-                        "e.g. validation/macro_f1")
+        logged = [column.removeprefix("metrics.") for column in runs.columns
+                  if column.startswith("metrics.") and "_per_label/" not in column]
+        shown = ", ".join(logged[:8]) + (f" and {len(logged) - 8} more" if len(logged) > 8 else "")
+        raise UserError(f"no run logged metric {metric!r}{did_you_mean(metric, logged)}. Fix: pass --metric with "
+                        f"a logged metric: {shown}")
     return rank_by_task(runs, metric, columns, limit, every_table)
 
 
