@@ -71,6 +71,21 @@ def json_text(record: dict, field: str, path: Path, number: int, flag: str = "--
                     f"Fix: write the text as a JSON string, or pass {flag} NAME of a text field")
 
 
+def other_separator(header) -> str | None:
+    """The separator a CSV read as one column seems written with (``;``, a tab, ``|``: a
+    spreadsheet's export in many locales), or None: its one header cell holds it."""
+    if len(header) != 1:
+        return None
+    return next((mark for mark in (";", "\t", "|") if mark in str(header[0])), None)
+
+
+def not_comma_separated(origin: str, header) -> str:
+    """The error for a CSV whose ``header`` (one cell) shows another separator (``other_separator``)."""
+    return (f"{origin} reads as a single column {str(header[0])!r}: its fields look separated by "
+            f"{other_separator(header)!r}, and a CSV's by commas. Fix: save it comma-separated (a spreadsheet's "
+            "\"CSV (comma delimited)\"; pandas: to_csv(path, index=False))")
+
+
 def csv_rows(path: Path, fix: str) -> Iterator[tuple[int, list[str]]]:
     """(1, header) of a UTF-8 CSV file (header ``[]`` when empty), then (line number, cells) for
     each row, padded to the header's width; a blank line is a row of empty cells. A row wider than its

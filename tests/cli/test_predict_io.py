@@ -161,6 +161,9 @@ def test_rows_keep_the_inputs_id_column(tmp_path, monkeypatch):
 
 
 def test_unusable_id_columns_and_records_are_user_errors(tmp_path, monkeypatch):
+    (tmp_path / "in.csv").write_text("id;text\n1;one\n")  # a spreadsheet's export with semicolons
+    with pytest.raises(UserError, match="in.csv reads as a single column 'id;text'.*Fix: save it comma-separated"):
+        read_texts_with_ids(str(tmp_path / "in.csv"), None)
     pd.DataFrame({"text": ["one"]}).to_csv(tmp_path / "in.csv", index=False)
     with pytest.raises(UserError, match="has no column 'ref'.*Fix: pass --id-column NAME"):
         read_texts_with_ids(str(tmp_path / "in.csv"), "ref")

@@ -175,6 +175,12 @@ def test_bad_bytes_and_bad_quoting_are_user_errors(tmp_path):
     broken.write_text('{"text": "ok", "label": "a"}\n\n{"text": "fine", "label": "b"}\n{"text": "unterminated\n')
     with pytest.raises(UserError, match="could not parse .* line 4 is not JSON \\(Unterminated string"):
         load_files("m", str(broken))
+    # a spreadsheet's export with semicolons: was "has no text column 'text'; its columns are ['text;label']"
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text("text;label\nmeeting in Seoul;visit\nmissile test;nk\n")
+    with pytest.raises(UserError, match="reads as a single column 'text;label': its fields look separated by ';'.*"
+                                        "Fix: save it comma-separated"):
+        load_files("m", str(semicolons))
     wrong = tmp_path / "train.xlsx"
     wrong.write_text("x")
     with pytest.raises(UserError, match="extension"):

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 from textclf.errors import UserError
-from textclf.records import DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, table_kind, utf8
+from textclf.records import (DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, not_comma_separated, other_separator,
+                             table_kind, utf8)
 
 BATCH_TEXTS = 2000
 LINE_COLUMN = "line"
@@ -100,6 +101,8 @@ def _csv_rows(path: Path, text_column: str, id_column: str | None,
     _, header = next(rows)
     if not header:
         raise UserError(f"{path} is empty. Fix: pass a file with a header row and texts")
+    if text_column not in header and other_separator(header) is not None:
+        raise UserError(not_comma_separated(str(path), header))
     if text_column not in header:
         raise UserError(f"{path} has no column {text_column!r} (columns: {header}). Fix: pass {text_flag} NAME")
     key_column = _key_column(path, header, id_column, "its header")

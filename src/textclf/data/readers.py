@@ -18,7 +18,7 @@ from textclf.data.checks import check_dataset, check_unique_ids, normalise_label
 from textclf.data.dataset import Dataset, Split
 from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label
 from textclf.errors import UserError
-from textclf.records import TABLE_KINDS, table_kind
+from textclf.records import TABLE_KINDS, not_comma_separated, other_separator, table_kind
 
 
 def load_files(
@@ -247,12 +247,20 @@ def _first_bad_json_line(file: Path) -> str | None:
     return None
 
 
+def _check_comma_separated(name, frame, source) -> None:
+    """A CSV read as one column named "id;text;label" is said as written with another separator,
+    not as missing the text column."""
+    if str(source).lower().endswith(".csv") and other_separator(frame.columns) is not None:
+        raise UserError(not_comma_separated(f"{name} data ({source})", frame.columns))
+
+
 # The group column is chosen where it is used, by cross-validation (configs/cv/kfold.yaml copies
 # it into data.group_column).
 SETTING_OF_COLUMN = {"group": "cv.group_column"}
 
 
 def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator) -> Split:
+    _check_comma_separated(name, frame, source)
     for role, column in (("text", text_column), ("label", label_column), ("id", id_column), ("group", group_column)):
         if column is not None and column not in frame.columns:
             raise UserError(
