@@ -125,7 +125,7 @@ def test_single_class(tmp_path, files_run):
         ("data.nope=1", ["data.nope", "+data.nope"]),
         # a key of a group not chosen: was "add a new key with +cv.folds=VALUE"
         ("cv.folds=3", ["cv.* keys exist once cv is chosen", "Fix: choose it first, e.g. cv=kfold"]),
-        ("cv=kfold cv.fold=3", ["unknown config key 'cv.fold'", "+cv.fold"]),
+        ("cv=kfold cv.fold=3", ["unknown config key 'cv.fold' (did you mean 'cv.folds'?)", "+cv.fold"]),
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),

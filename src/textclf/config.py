@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException, ValidationError
 
-from textclf.errors import UserError
+from textclf.errors import UserError, did_you_mean
 from textclf.extras import missing_extra, missing_extra_message
 
 
@@ -150,8 +150,18 @@ def _file_given_as_option(first: str, message: str) -> str | None:
             f"'hydra.searchpath=[file://DIR]' {group}=NAME (DIR an absolute path)")
 
 
-def describe_config_error(error: Exception) -> str:
-    """A Hydra or OmegaConf error about the composed config or an override, as one line with its fix."""
+def did_you_mean_key(cause, full_key: str) -> str:
+    """`` (did you mean 'audit.models'?)`` when an unknown key misspells one beside it."""
+    parent = getattr(cause, "parent_node", None)
+    if not hasattr(parent, "keys"):
+        return ""
+    head = full_key.rpartition(".")[0]
+    return did_you_mean(full_key, [f"{head}.{key}" if head else str(key) for key in parent.keys()])
+
+
+def describe_config_error(error: Exception, keys_listed: str = "python train.py --cfg job shows every key") -> str:
+    """A Hydra or OmegaConf error about the composed config or an override, as one line with its
+    fix; ``keys_listed``: where the user finds the keys there are (another command's config)."""
     message = str(error).strip()
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     first = lines[0] if lines else type(error).__name__
@@ -189,7 +199,8 @@ def describe_config_error(error: Exception) -> str:
         return (f"{group}.* keys exist once {group} is chosen, and it is not (key {full_key!r}). Fix: choose it "
                 f"first, e.g. {UNCHOSEN_GROUPS[group]}")
     if unknown and full_key:
-        return (f"unknown config key {full_key!r}. Fix: check its spelling (python train.py --cfg job shows every key), "
+        return (f"unknown config key {full_key!r}{did_you_mean_key(cause, full_key)}. Fix: check its spelling "
+                f"({keys_listed}), "
                 f"or add a new key with +{full_key}=VALUE")
     if "Could not override" in message and full_key:
         return f"cannot override {full_key!r}: {first.rstrip('.')}. Fix: check the key name and value"

@@ -47,7 +47,9 @@ def compose_config(overrides: Sequence[str] = (), project: str | Path | None = N
             # output folder (nothing is written there; it is logged as a param).
             return compose(config_name, overrides=[f"paths.root_dir={root}", "paths.output_dir=null", *overrides])
     except (HydraException, OmegaConfBaseException) as error:
-        raise UserError(describe_config_error(error)) from None
+        keys = ("python train.py --cfg job shows every key" if config_name == "train" else
+                f"configs/{config_name}.yaml holds the {config_name}.* keys; python train.py --cfg job shows the others")
+        raise UserError(describe_config_error(error, keys)) from None
     finally:
         GlobalHydra.instance().clear()
 

@@ -175,6 +175,9 @@ def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, m
     (["audit.folds=5000", "audit.models=[tfidf_linearsvc]"], "audit.folds=5000 needs at least 5000 texts"),
     (["audit.models=[tfidf_nothing]"], "tfidf_nothing"),
     (["audit.models=[]"], "audit.models names no model"),  # was cleanlab's traceback
+    # the fix pointed at train.py's keys, which hold no audit.* key
+    (["audit.modles=[tfidf_linearsvc]"], "'audit.modles' (did you mean 'audit.models'?). Fix: check its spelling "
+                                         "(configs/audit.yaml holds the audit.* keys"),
     (["audit.models=[tfidf_linearsvc]", "--output", "{tmp}/notes.txt"], "report folder {tmp}/notes.txt is a file"),
 ])
 def test_bad_input_is_one_line_and_leaves_no_report(arguments, message, tmp_path, capsys, monkeypatch):
