@@ -1,5 +1,5 @@
 """Carving splits out of train when the user gives none, and dropping evaluation texts that
-train already holds (``data.overlap=drop``)."""
+train already holds, and test texts validation holds (``data.overlap=drop``)."""
 
 from __future__ import annotations
 
