@@ -37,7 +37,6 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
-        group_labels = [train.labels[rows[0]][0] for rows in groups]
         try:
             keep, carve = train_test_split(np.arange(len(groups)), test_size=max(1, round(size * total)),
                                            random_state=seed, stratify=group_labels)
@@ -49,6 +48,7 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
             ) from None
         splits[split_name] = subset(train, _rows_of(groups, carve), split_name)
         groups = [groups[group] for group in sorted(keep)]  # what is left of train, in the same order
+        group_labels = [train.labels[rows[0]][0] for rows in groups]
     if len(groups) < total:  # something was carved
         splits["train"] = subset(train, _rows_of(groups, range(len(groups))), "train")
     return splits
@@ -108,11 +108,13 @@ def drop_overlap(splits: dict, overlap: str) -> tuple[dict, dict[str, int]]:
                         "Fix: pass data.overlap=error, drop or keep")
     if overlap in ("error", "keep"):
         return splits, {}
+    in_train = TextIndex(splits["train"].texts)
     dropped = {}
     for name, earlier in (("validation", ("train",)), ("test", ("train", "validation"))):
         split = splits[name]
-        seen = TextIndex([text for other in earlier for text in splits[other].texts])
-        leaked = set(rows_in(split.texts, seen))
+        leaked = set(rows_in(split.texts, in_train))
+        if name == "test":  # nor in validation, as it is left once train's texts are gone
+            leaked |= set(rows_in(split.texts, TextIndex(splits["validation"].texts)))
         if not leaked:
             continue
         if len(leaked) == len(split):
