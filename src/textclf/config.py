@@ -13,10 +13,11 @@ from textclf.errors import UserError, did_you_mean
 from textclf.extras import missing_extra, missing_extra_message
 
 
-def build(node: DictConfig, group: str):
-    """Instantiate a ``_target_`` node, turning config mistakes into one-line ``UserError``s."""
+def build(node: DictConfig, group: str, **arguments):
+    """Instantiate a ``_target_`` node (with ``arguments`` beside its keys), turning config
+    mistakes into one-line ``UserError``s."""
     try:
-        return instantiate(node, _convert_="all")
+        return instantiate(node, _convert_="all", **arguments)
     except MissingMandatoryValue as error:
         key = f"{group}.{error.full_key}" if error.full_key and not str(error.full_key).startswith(group) else error.full_key
         raise UserError(f"{key} has no value. Fix: pass {key}=VALUE on the command line") from None

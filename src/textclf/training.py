@@ -47,7 +47,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     if launched_ranks().main:  # the process that tracks: a store it cannot use fails it before the data is read
         check_store(cfg.tracking)
     dataset = build(cfg.data, "data")
-    report_dropped_overlap(dataset)
+    report_dropped_rows(dataset)
     task = build(cfg.task, "task")
     say_if_labels_and_task_disagree(dataset, task, cfg.data.get("label_separator"))
     estimator = task.prepare(build(cfg.model.estimator, "model"), dataset.label_names)
@@ -137,7 +137,11 @@ def train_alongside(estimator, dataset, task, folds) -> dict[str, float]:
     return {}
 
 
-def report_dropped_overlap(dataset) -> None:
+def report_dropped_rows(dataset) -> None:
+    """What ``data.missing=drop`` and ``data.overlap=drop`` left out, a line each."""
+    if dataset.dropped_missing:
+        counts = " and ".join(f"{rows} {split}" for split, rows in dataset.missing_counts())
+        print(f"data.missing=drop: dropped {counts} row(s) with no text or no label")
     if dataset.dropped_overlap:
         counts = " and ".join(f"{rows} {split}" for split, rows in dataset.dropped_overlap)
         print(f"data.overlap=drop: dropped {counts} text(s) that also appear in train (or, for test, in validation)")

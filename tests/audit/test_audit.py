@@ -9,7 +9,7 @@ import pytest
 
 from helpers.paths import SEEDS
 from helpers.shared import built_once
-from helpers.stores import client
+from helpers.stores import all_runs, client
 from helpers.training import cli_here
 from textclf.audit.checks import length_problems, rare_label_pairs
 
@@ -203,6 +203,43 @@ def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(
     (line,) = result.stderr.strip().splitlines()  # no progress of cross-validation folds before it
     assert result.returncode == 2 and line.startswith("error: tracking server http://127.0.0.1:9 is unreachable")
     assert audits == [] and list(tmp_path.iterdir()) == []  # no fold was run, no report written
+
+
+def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path, capsys, monkeypatch):
+    """A user's one file with rows without a text or a label and a label too rare to carve: the
+    audit stopped with train.py's error on the very problems it is for. Now it lists them, says
+    what train.py would, and carves nothing: each finding names its row in the user's file."""
+    rows = [json.loads(line) for line in (SEEDS / "train.jsonl").read_text().splitlines()]
+    data = pd.DataFrame({"body": [r["text"] for r in rows], "topic": [r["labels"][0] for r in rows]}) \
+        .groupby("topic").head(15).reset_index(drop=True).astype(object)
+    data.loc[3, "body"], data.loc[7, "topic"] = "", None
+    data.loc[10, "body"], data.loc[10, "topic"] = "   ", None
+    data.loc[len(data)] = ["Fisheries quotas in the northern sea were discussed at length by both delegations.",
+                           "fisheries"]
+    data.to_csv(tmp_path / "mine.csv", index=False)
+    arguments = ["audit", "data=files", f"data.train={tmp_path / 'mine.csv'}", "data.text_column=body",
+                 "data.label_column=topic", "audit.models=[tfidf_linearsvc]", "audit.folds=3",
+                 f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output", str(tmp_path / "report")]
+    result = cli_here(*arguments, "--fail-on", "missing", capsys=capsys, monkeypatch=monkeypatch)
+    assert result.returncode == 1 and "failing (--fail-on): 3 missing" in result.stderr, result.stderr[-2000:]
+    assert "error:" not in result.stderr and "no text or no label          3" in result.stdout
+    assert "train.py on this data: cannot carve a stratified validation and test split from train" in result.stdout
+    assert "fisheries (1) have fewer" in result.stdout
+    report = tmp_path / "report"
+    missing = pd.read_csv(report / "missing.csv", keep_default_na=False)
+    assert missing[["split", "row", "problem"]].values.tolist() == [
+        ["train", 3, "no text"], ["train", 7, "no label"], ["train", 10, "no text and no label"]]
+    assert missing["text"][1] == data["body"][7]
+    counts = pd.read_csv(report / "label_counts.csv").set_index("label")
+    assert counts.loc["fisheries"].tolist() == [1, 0, 0] and set(counts.columns) == {"train", "validation", "test"}
+    # nothing carved: every finding's row is its row in the file, past the rows left out
+    for name in ("label_issues.csv", "outliers.csv"):
+        found = pd.read_csv(report / name, keep_default_na=False)
+        assert len(found) and set(found["split"]) == {"train"}, name
+        assert all(data["body"][row] == text for row, text in zip(found["row"], found["text"])), name
+        assert all(ident == f"train-{row}" for row, ident in zip(found["row"], found["id"])), name
+    (run,) = all_runs(tmp_path)
+    assert run.data.metrics["audit/missing"] == 3
 
 
 def test_length_and_label_pair_checks():

@@ -288,19 +288,68 @@ def test_news_with_repeats_trains_and_the_dropped_count_is_printed_and_logged(tm
     from helpers.stores import all_runs
 
     data = news_with_repeats()
-    data.iloc[:520].to_csv(tmp_path / "train.csv", index=False)
+    train = data.iloc[:520].copy()
+    train.iloc[[3, 40], train.columns.get_loc("text")] = ""  # and two rows without text, three without a label
+    train.iloc[[40, 41, 42], train.columns.get_loc("label")] = None
+    train.to_csv(tmp_path / "train.csv", index=False)
     pd.concat([data.iloc[520:], data.iloc[:5]]).to_csv(tmp_path / "test.csv", index=False)
     files = ["data=files", f"data.train={tmp_path / 'train.csv'}", f"data.test={tmp_path / 'test.csv'}",
              "model=tfidf_logreg"]
     refused = train_in_process(tmp_path, *files)
+    assert refused.returncode == 2 and "row(s) 4, 41" in refused.stderr and "data.missing=drop" in refused.stderr
+    refused = train_in_process(tmp_path, *files, "data.missing=drop")
     assert refused.returncode == 2 and "data.overlap=drop" in refused.stderr
-    result = train_in_process(tmp_path, *files, "data.overlap=drop")
+    result = train_in_process(tmp_path, *files, "data.overlap=drop", "data.missing=drop")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "data.missing=drop: dropped 4 train row(s) with no text or no label" in result.stdout
     line = next(line for line in result.stdout.splitlines() if line.startswith("data.overlap=drop"))
     dropped = int(line.split("dropped ")[1].split()[0])
     assert dropped >= 5
     (run,) = all_runs(tmp_path)
     assert run.data.tags["data.overlap_dropped.test"] == str(dropped)
+    assert run.data.tags["data.missing_dropped.train"] == "4"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_file_rows(tmp_path, suffix):
+    data = frame().astype(object)
+    data.loc[2, "text"], data.loc[5, "text"] = None, "   "
+    data.loc[5, "label"], data.loc[9, "label"] = None, ""
+    path = tmp_path / f"train{suffix}"
+    {".csv": lambda: data.to_csv(path, index=False),
+     ".jsonl": lambda: data.to_json(path, orient="records", lines=True),
+     ".parquet": lambda: data.to_parquet(path)}[suffix]()
+    with pytest.raises(UserError, match=r"no text .* row\(s\) 3, 6 .*Fix: fill or drop those rows, or pass data.missing=drop"):
+        load_files("m", str(path))
+    dataset = load_files("m", str(path), missing="drop", carve=False)
+    assert [(row.split, row.row, row.id, row.problem) for row in dataset.dropped_missing] == [
+        ("train", 2, "train-2", "no text"), ("train", 5, "train-5", "no text and no label"),
+        ("train", 9, "train-9", "no label")]
+    assert dataset.dropped_missing[2].text == "text 9 on visit"  # what a labeler needs to label it
+    kept = [row for row in range(30) if row not in (2, 5, 9)]
+    assert dataset.train.ids == tuple(f"train-{row}" for row in kept)  # the file's rows, as before
+    assert dataset.train.texts == tuple(data["text"][kept])
+    assert len(dataset.validation) == len(dataset.test) == 0  # carve=False: the audit's reading
+    assert dataset.summary().dropped_missing == (("train", 3),)
+    with pytest.raises(UserError, match="data.missing must be one of error, drop"):
+        load_files("m", str(path), missing="skip")
+    data.assign(label=None).to_json(tmp_path / "bare.jsonl", orient="records", lines=True)
+    with pytest.raises(UserError, match="no row with both a text and a label"):
+        load_files("m", str(tmp_path / "bare.jsonl"), missing="drop")
+
+
+def test_whole_number_labels_read_the_same_from_every_format(tmp_path):
+    """pandas reads an integer column with a gap as floats: Parquet kept 1.0 as the label "1.0",
+    which a CSV's 1 (and a model trained on it) does not match."""
+    data = frame().assign(label=[float(i % 3) for i in range(30)])
+    data.to_parquet(tmp_path / "train.parquet")
+    data.assign(label=[i % 3 for i in range(30)], text=[f"other text {i}" for i in range(30)]).to_csv(
+        tmp_path / "test.csv", index=False)
+    data.assign(label=[[float(i % 3)] for i in range(30)]).to_json(tmp_path / "lists.jsonl", orient="records", lines=True)
+    for path in ("train.parquet", "test.csv", "lists.jsonl"):
+        assert load_files("m", str(tmp_path / path)).label_names == ("0", "1", "2"), path
+    both = load_files("m", str(tmp_path / "train.parquet"), test=str(tmp_path / "test.csv"))  # not "never in train"
+    assert set(both.test.primary_labels) == {"0", "1", "2"}
 
 
 def test_a_group_column_is_read_with_its_split_and_a_missing_group_refused(tmp_path):

@@ -29,6 +29,8 @@ def write_report(report: AuditReport, folder: Path) -> list[Path]:
                           for row, similarity in report.outliers]),
         "lengths.csv": (["split", "row", "id", "text", "problem"],
                         [[*_where(report, row), report.pool.texts[row], problem] for row, problem in report.lengths]),
+        "missing.csv": (["split", "row", "id", "text", "problem"],
+                        [[row.split, row.row, row.id, row.text, row.problem] for row in report.missing]),
         "label_counts.csv": (["label", "train", "validation", "test"],
                              [[label, *(per_split.get(split, 0) for split in ("train", "validation", "test"))]
                               for label, per_split in report.counts.items()]),
@@ -50,6 +52,7 @@ def summary_table(report: AuditReport) -> str:
     """The few lines printed at the end of ``textclf audit``."""
     found = report.found()
     lines = [f"audit of {report.dataset} ({len(report.pool)} texts, {report.task}, label issues from {report.model}):",
+             f"  no text or no label     {found['missing']:>6}  (left out of the checks below)",
              f"  likely label errors     {found['label_issues']:>6}",
              f"  duplicate pairs         {found['duplicates']:>6}  ({found['leakage']} across splits: leakage)",
              f"  texts unlike any label  {found['outliers']:>6}",
@@ -59,6 +62,8 @@ def summary_table(report: AuditReport) -> str:
              + "  (agreement with the given labels: the lower, the more false alarms above)"]
     if report.task == "multilabel":
         lines.append(f"  unlikely label pairs    {found['label_pairs']:>6}")
+    if report.carving:  # train.py's own words, without its "error:"
+        lines.append(f"train.py on this data: {report.carving}")
     return "\n".join(lines)
 
 

@@ -1,8 +1,10 @@
 """``run_audit(cfg)``: the recipe behind ``textclf audit``.
 
-Read the data as ``train.py`` would (leakage kept, to report it), pool every split, get each
-text's out-of-fold probabilities from each model of ``audit.models`` and average them, and run
-every check on the pool. Nothing is trained for keeps and nothing is registered.
+Read the data as ``train.py`` would, but keep what it refuses, to report it (leakage, rows with
+no text or no label: ``configs/audit.yaml``) and carve nothing (a label too rare to carve is said,
+not fatal); pool every split, get each text's out-of-fold probabilities from each model of
+``audit.models`` and average them, and run every check on the pool. Nothing is trained for keeps
+and nothing is registered.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from textclf.audit.label_issues import LabelIssue, find_label_issues
 from textclf.audit.similarity import Pair, char_tfidf, duplicate_pairs, label_similarity
 from textclf.config import build
 from textclf.data import Split
+from textclf.data.dataset import MissingRow
+from textclf.data.splitting import check_carvable
 from textclf.errors import UserError
 from textclf.evaluation.crossval import KFold, cross_validate_pool, pool_of
 from textclf.models.params import check_estimator_params
@@ -26,7 +30,7 @@ from textclf.training import seed_everything
 @dataclass(frozen=True)
 class AuditReport:
     """What the audit found. Rows are positions in ``pool`` (every split, in order);
-    ``origins[row]`` is the split and the row within it."""
+    ``origins[row]`` is the split and the row within the file it was read from (counted from 0)."""
 
     dataset: str
     model: str
@@ -42,6 +46,10 @@ class AuditReport:
     lengths: tuple[tuple[int, str], ...]
     counts: dict
     label_pairs: tuple[checks.LabelPair, ...]
+    # rows left out of every other check: no text or no label (data.missing=drop)
+    missing: tuple[MissingRow, ...] = ()
+    # why train.py could not carve the validation or test split not given ("": it could)
+    carving: str = ""
 
     def leakage(self) -> list[Pair]:
         """Duplicate pairs whose texts sit in different splits."""
@@ -56,21 +64,21 @@ class AuditReport:
         ``--fail-on`` read."""
         return {"label_issues": len(self.label_issues), "duplicates": len(self.duplicates),
                 "leakage": len(self.leakage()), "outliers": len(self.outliers), "length": len(self.lengths),
-                "label_pairs": len(self.label_pairs)}
+                "label_pairs": len(self.label_pairs), "missing": len(self.missing)}
 
 
 def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     """Audit the data ``cfg`` reads; ``models``: each model of ``audit.models`` by name, its config
     composed as ``model=NAME`` (``cli.audit``)."""
     seed_everything(cfg.seed)
-    dataset = build(cfg.data, "data")
+    dataset = build(cfg.data, "data", carve=False)
     task = build(cfg.task, "task")
     estimators = {name: _built(name, model, task, dataset.label_names) for name, model in models.items()}
     for estimator in estimators.values():
         check_estimator_params(estimator)
     settings = cfg.audit
     pool = pool_of(*dataset.splits)
-    origins = tuple((split.name, row) for split in dataset.splits for row in range(len(split)))
+    origins = file_rows(dataset)
 
     folds = KFold(folds=settings.folds, seed=cfg.seed, setting="audit.folds")
     validations = {name: cross_validate_pool(estimator, pool, dataset.label_names, task, folds)
@@ -92,7 +100,30 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
         counts=checks.label_counts(dataset.splits),
         label_pairs=tuple(checks.rare_label_pairs(pool.labels, settings.rare_pair_count, settings.common_label_count)
                           if multilabel else ()),
+        missing=dataset.dropped_missing, carving=carving_problem(dataset),
     )
+
+
+def file_rows(dataset) -> tuple[tuple[str, int], ...]:
+    """``(split, row in its file)`` for each row of every split, in order: rows left out
+    (``dataset.dropped_missing``) are skipped in the count."""
+    origins = []
+    for split in dataset.splits:
+        left_out = {missing.row for missing in dataset.dropped_missing if missing.split == split.name}
+        rows = (row for row in range(len(split) + len(left_out)) if row not in left_out)
+        origins += [(split.name, row) for row in rows]
+    return tuple(origins)
+
+
+def carving_problem(dataset) -> str:
+    """What train.py would say when carving the splits not given out of train ("": nothing)."""
+    not_given = [split.name for split in dataset.eval_splits if not len(split)]
+    try:
+        if not_given:
+            check_carvable(dataset.train, not_given)
+    except UserError as error:
+        return str(error)
+    return ""
 
 
 def _built(name: str, model: DictConfig, task, label_names):

@@ -67,7 +67,7 @@ def probability(text: str) -> float:
     return value
 
 
-FAIL_ON_KINDS = ("label_issues", "duplicates", "leakage")
+FAIL_ON_KINDS = ("label_issues", "duplicates", "leakage", "missing")
 
 
 def problem_kinds(text: str) -> tuple[str, ...]:

@@ -28,52 +28,75 @@ def _is_missing(value) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def normalise_texts(values: list, split: str, source: str) -> tuple[str, ...]:
-    """Return the texts as strings; reject missing, non-text and blank values."""
-    # missing or blank, named together: a CSV's "" reads as missing, its "   " as a blank string
-    textless = [i for i, value in enumerate(values) if _is_missing(value) or (isinstance(value, str) and not value.strip())]
+def textless_rows(values: list) -> list[int]:
+    """Rows with no text: missing, or only spaces (a CSV's "" reads as missing, its "   " as a
+    blank string)."""
+    return [i for i, value in enumerate(values) if _is_missing(value) or (isinstance(value, str) and not value.strip())]
+
+
+def normalise_texts(values: list, split: str, source: str, skip: frozenset[int] = frozenset()) -> tuple[str, ...]:
+    """Return the texts as strings; reject missing, non-text and blank values. Rows in ``skip``
+    (``data.missing=drop``) are left out; the rows named in an error count every row."""
+    textless = [i for i in textless_rows(values) if i not in skip]
     if textless:
         raise UserError(f"{split} data ({source}) has no text (empty, missing or only spaces) in {_rows(textless)}. "
-                        "Fix: fill or drop those rows")
-    non_text = [i for i, value in enumerate(values) if not isinstance(value, str)]
+                        "Fix: fill or drop those rows, or pass data.missing=drop")
+    non_text = [i for i, value in enumerate(values) if not isinstance(value, str) and i not in skip]
     if non_text:
         raise UserError(
             f"{split} data ({source}) has non-text values in the text column at {_rows(non_text)} "
             f"(e.g. {values[non_text[0]]!r}). Fix: make the text column hold strings"
         )
-    return tuple(values)
+    return tuple(value for i, value in enumerate(values) if i not in skip)
 
 
-def normalise_labels(values: list, split: str, source: str, separator: str | None) -> tuple[tuple[str, ...], ...]:
-    """Return each row's labels as a tuple of strings, primary label first.
+def labelless_rows(values: list, split: str, source: str, separator: str | None) -> list[int]:
+    """Rows with no label: missing, empty, or an empty list."""
+    return [i for i, value in enumerate(values) if not _labels_of(value, i, split, source, separator)]
+
+
+def normalise_labels(values: list, split: str, source: str, separator: str | None,
+                     skip: frozenset[int] = frozenset()) -> tuple[tuple[str, ...], ...]:
+    """Return each row's labels as a tuple of strings, primary label first; rows in ``skip`` are
+    left out, as in ``normalise_texts``.
 
     A cell may hold one label, a list of labels, or labels joined by ``separator``.
     """
-    rows: list[tuple[str, ...]] = []
-    bad: list[int] = []
-    for i, value in enumerate(values):
-        if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays from Parquet
-            value = value.tolist()
-        if isinstance(value, (list, tuple)) and any(isinstance(item, (list, tuple, dict)) for item in value):
-            raise UserError(f"{split} data ({source}) has a list or mapping inside a label list at {_rows([i])} "
-                            f"({value!r}). Fix: give each row a flat list of labels")
-        if isinstance(value, (list, tuple)):
-            labels = [str(item).strip() for item in value if not _is_missing(item)]
-        elif _is_missing(value):
-            labels = []
-        elif isinstance(value, str) and separator:
-            labels = [part.strip() for part in value.split(separator)]
-        else:
-            labels = [str(value).strip()]
-        labels = [label for label in labels if label]
-        if not labels:
-            bad.append(i)
-        rows.append(tuple(dict.fromkeys(labels)))  # drop repeats, keep order
+    parsed = [_labels_of(value, i, split, source, separator) for i, value in enumerate(values)]
+    rows = tuple(labels for i, labels in enumerate(parsed) if i not in skip)
+    bad = [i for i, labels in enumerate(parsed) if not labels and i not in skip]
     if bad:
-        raise UserError(f"{split} data ({source}) has missing or empty labels at {_rows(bad)}. Fix: label or drop those rows")
+        raise UserError(f"{split} data ({source}) has missing or empty labels at {_rows(bad)}. "
+                        "Fix: label or drop those rows, or pass data.missing=drop")
     if separator is None:
         _say_if_labels_look_joined(rows, split, source)
-    return tuple(rows)
+    return rows
+
+
+def _labels_of(value, row: int, split: str, source: str, separator: str | None) -> tuple[str, ...]:
+    """One cell's labels, without repeats, in order; () when it holds none."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy arrays and scalars from Parquet
+        value = value.tolist()
+    if isinstance(value, (list, tuple)) and any(isinstance(item, (list, tuple, dict)) for item in value):
+        raise UserError(f"{split} data ({source}) has a list or mapping inside a label list at {_rows([row])} "
+                        f"({value!r}). Fix: give each row a flat list of labels")
+    if isinstance(value, (list, tuple)):
+        labels = [_label_text(item) for item in value if not _is_missing(item)]
+    elif _is_missing(value):
+        labels = []
+    elif isinstance(value, str) and separator:
+        labels = [part.strip() for part in value.split(separator)]
+    else:
+        labels = [_label_text(value)]
+    return tuple(dict.fromkeys(label for label in labels if label))  # drop repeats, keep order
+
+
+def _label_text(value) -> str:
+    """A label as text. A whole number stored as a float (``1.0``: a Parquet or JSONL column of
+    integer labels that pandas read as floats) is ``"1"``, as a CSV's ``1`` is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _say_if_labels_look_joined(rows, split: str, source: str) -> None:

@@ -52,6 +52,18 @@ class SplitSummary:
 
 
 @dataclass(frozen=True)
+class MissingRow:
+    """A row that ``data.missing=drop`` left out: where it is (``row``: its position in the file
+    or split it was read from, counted from 0) and what it lacks (``problem``)."""
+
+    split: str
+    row: int
+    id: str
+    text: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class DatasetSummary:
     """What the tracking store records about a dataset (no texts: those stay in training)."""
 
@@ -60,6 +72,7 @@ class DatasetSummary:
     label_names: tuple[str, ...]
     splits: tuple[SplitSummary, ...]
     dropped_overlap: tuple[tuple[str, int], ...] = ()
+    dropped_missing: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,8 @@ class Dataset:
     label_names: tuple[str, ...]
     # (split, rows) that data.overlap=drop removed because train holds their text
     dropped_overlap: tuple[tuple[str, int], ...] = ()
+    # rows that data.missing=drop left out because they have no text or no label
+    dropped_missing: tuple[MissingRow, ...] = ()
 
     @property
     def splits(self) -> tuple[Split, Split, Split]:
@@ -87,7 +102,15 @@ class Dataset:
 
     def summary(self) -> DatasetSummary:
         return DatasetSummary(self.name, self.content_hash, self.label_names,
-                              tuple(split.summary() for split in self.splits), self.dropped_overlap)
+                              tuple(split.summary() for split in self.splits), self.dropped_overlap,
+                              self.missing_counts())
+
+    def missing_counts(self) -> tuple[tuple[str, int], ...]:
+        """(split, rows) that data.missing=drop left out."""
+        counts: dict[str, int] = {}
+        for missing in self.dropped_missing:
+            counts[missing.split] = counts.get(missing.split, 0) + 1
+        return tuple(counts.items())
 
     @property
     def eval_splits(self) -> tuple[Split, Split]:

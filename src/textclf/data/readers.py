@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf.data.checks import check_dataset, check_unique_ids, normalise_labels, normalise_texts
-from textclf.data.dataset import Dataset, Split
-from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label
+from textclf.data.checks import (
+    check_dataset, check_unique_ids, labelless_rows, normalise_labels, normalise_texts, textless_rows,
+)
+from textclf.data.dataset import Dataset, MissingRow, Split
+from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label, not_carved
 from textclf.errors import UserError
 from textclf.records import TABLE_KINDS, not_comma_separated, other_separator, table_kind
 
@@ -36,6 +38,8 @@ def load_files(
     split_seed: int = 0,
     overlap: str = "error",
     per_label: int | None = None,
+    missing: str = "error",
+    carve: bool = True,
 ) -> Dataset:
     """Read labeled texts from CSV, JSONL or Parquet files.
 
@@ -57,18 +61,26 @@ def load_files(
     per_label : int or None
         Keep this many training texts per primary label, drawn at random (seeded by
         ``split_seed``), after the splits are made; validation and test stay whole.
+    missing : {"error", "drop"}
+        What to do with rows that have no text or no label: refuse them, or leave them out (and
+        report how many; ``textclf audit`` lists them).
+    carve : bool
+        False leaves a split not given empty instead of carving it (not a config key: only
+        ``textclf audit`` passes it, as it pools every split and reports rows where they are in
+        the files it read).
     """
     frames = {"train": _read_table(train, "train")}
     for split_name, path in (("validation", validation), ("test", test)):
         if path is not None:
             frames[split_name] = _read_table(path, split_name)
-    splits = {
+    read = {
         split_name: _to_split(split_name, frame, source, text_column, label_column, id_column, group_column,
-                              label_separator)
+                              label_separator, missing)
         for split_name, (frame, source) in frames.items()
     }
-    splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap, per_label, split_seed)
+    splits = {split_name: split for split_name, (split, _) in read.items()}
+    splits = carve_missing_splits(splits, validation_size, test_size, split_seed) if carve else not_carved(splits)
+    return _finish(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()))
 
 
 def load_hf(
@@ -88,18 +100,21 @@ def load_hf(
     split_seed: int = 0,
     overlap: str = "error",
     per_label: int | None = None,
+    missing: str = "error",
+    carve: bool = True,
 ) -> Dataset:
     """Read a dataset folder saved with ``save_to_disk``, or one ``datasets.load_dataset`` reads (a
     local folder of files, or a hub name when online). A split named in config that the dataset
     lacks is refused, unless it is the default name (``validation``, ``test``): then it is carved
-    from train. Integer ``ClassLabel`` labels (or lists of them) become their names.
+    from train. Integer ``ClassLabel`` labels (or lists of them) become their names. The other
+    parameters are ``load_files``'s.
     """
     import datasets  # heavy; only this reader needs it
 
     loaded = _hf_splits(path, config_name)
     wanted = {"train": train_split, "validation": validation_split, "test": test_split}
     _check_split_names(path, loaded, wanted)
-    splits = {}
+    splits, missing_rows = {}, ()
     for split_name, hf_split in wanted.items():
         if hf_split not in loaded:  # none asked for, or the default name missing (checked): carved from train
             continue
@@ -115,12 +130,13 @@ def load_hf(
         except ValueError as error:  # -1: a row without a label (GLUE's test splits, IMDB's unsupervised)
             raise UserError(f"split {hf_split!r} of dataset {path!r} has rows without a label ({error}). "
                             f"Fix: set data.{split_name}_split to a labeled split, or to null") from None
-        splits[split_name] = _to_split(
+        splits[split_name], left_out = _to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
-            label_separator
+            label_separator, missing
         )
-    splits = carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap, per_label, split_seed)
+        missing_rows += left_out
+    splits = carve_missing_splits(splits, validation_size, test_size, split_seed) if carve else not_carved(splits)
+    return _finish(name, splits, overlap, per_label, split_seed, missing_rows)
 
 
 # Split names that say "held out for validation" or "for test": a dataset with one of them and no
@@ -259,7 +275,12 @@ def _check_comma_separated(name, frame, source) -> None:
 SETTING_OF_COLUMN = {"group": "cv.group_column"}
 
 
-def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator) -> Split:
+MISSING_CHOICES = ("error", "drop")
+
+
+def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator,
+              missing) -> tuple[Split, tuple[MissingRow, ...]]:
+    """One split, and the rows ``missing="drop"`` left out of it."""
     _check_comma_separated(name, frame, source)
     for role, column in (("text", text_column), ("label", label_column), ("id", id_column), ("group", group_column)):
         if column is not None and column not in frame.columns:
@@ -267,26 +288,46 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
                 f"{name} data ({source}) has no {role} column {column!r}; its columns are "
                 f"{list(map(str, frame.columns))}. Fix: set {SETTING_OF_COLUMN.get(role, f'data.{role}_column')}=NAME"
             )
-    texts = normalise_texts(frame[text_column].tolist(), name, source)
-    labels = normalise_labels(frame[label_column].tolist(), name, source, label_separator)
-    ids = (
-        tuple(str(value) for value in frame[id_column])
-        if id_column is not None
-        else tuple(f"{name}-{row}" for row in range(len(frame)))
-    )
+    raw_texts, raw_labels = frame[text_column].tolist(), frame[label_column].tolist()
+    all_ids = [str(value) for value in frame[id_column]] if id_column is not None else \
+        [f"{name}-{row}" for row in range(len(frame))]
+    left_out = _missing_rows(name, source, raw_texts, raw_labels, all_ids, label_separator, missing)
+    skip = frozenset(row.row for row in left_out)
+    texts = normalise_texts(raw_texts, name, source, skip)
+    labels = normalise_labels(raw_labels, name, source, label_separator, skip)
+    ids = tuple(ident for row, ident in enumerate(all_ids) if row not in skip)
     check_unique_ids(ids, name, source)
     groups = ()
     if group_column is not None:
-        missing = frame[group_column].isna().to_numpy().nonzero()[0]
-        if len(missing):
-            raise UserError(f"{name} data ({source}) has no {group_column!r} group in row {missing[0] + 1} "
-                            f"({len(missing)} row(s) in all). "
+        ungrouped = [row for row in frame[group_column].isna().to_numpy().nonzero()[0] if row not in skip]
+        if ungrouped:
+            raise UserError(f"{name} data ({source}) has no {group_column!r} group in row {ungrouped[0] + 1} "
+                            f"({len(ungrouped)} row(s) in all). "
                             "Fix: fill the group column, or unset cv.group_column")
-        groups = tuple(str(value) for value in frame[group_column])
-    return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups)
+        groups = tuple(str(value) for row, value in enumerate(frame[group_column]) if row not in skip)
+    return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups), left_out
 
 
-def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int) -> Dataset:
+def _missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[MissingRow, ...]:
+    """The rows with no text or no label, when ``missing`` is ``"drop"`` (``"error"``: none; the
+    checks refuse them)."""
+    if missing not in MISSING_CHOICES:
+        raise UserError(f"data.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}. "
+                        "Fix: pass data.missing=error or drop")
+    if missing == "error":
+        return ()
+    textless, labelless = set(textless_rows(texts)), set(labelless_rows(labels, name, source, separator))
+    problems = {row: " and ".join(part for part, lacking in (("no text", row in textless), ("no label", row in labelless))
+                                  if lacking) for row in sorted(textless | labelless)}
+    if len(problems) == len(texts):
+        raise UserError(f"{name} data ({source}) has no row with both a text and a label. "
+                        "Fix: check data.text_column and data.label_column")
+    return tuple(MissingRow(name, row, ids[row], "" if row in textless else str(texts[row]), problem)
+                 for row, problem in problems.items())
+
+
+def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
+            missing_rows: tuple[MissingRow, ...]) -> Dataset:
     splits, dropped = drop_overlap(splits, overlap)
     splits["train"] = keep_per_label(splits["train"], per_label, seed)
     label_names = tuple(sorted({label for row in splits["train"].labels for label in row}))
@@ -297,6 +338,7 @@ def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: 
         test=splits["test"],
         label_names=label_names,
         dropped_overlap=tuple(dropped.items()),
+        dropped_missing=missing_rows,
     )
     check_dataset(dataset, leakage=overlap != "keep")
     return dataset

@@ -31,9 +31,8 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     total = len(groups)  # sizes are fractions of the whole file, not of what is left
     # a label too rare to carve one split is too rare for the other: the fix names both
     carved = [name for name in ("validation", "test") if name not in splits]
-    files_to_pass = " and ".join(f"data.{name}=PATH" for name in carved)
     group_labels = [train.labels[rows[0]][0] for rows in groups]  # what each unit is stratified by
-    _check_strata(train, groups, group_labels, carved, files_to_pass)
+    _check_strata(train, groups, group_labels, carved)
     for split_name, size in (("test", test_size), ("validation", validation_size)):
         if split_name in splits:
             continue
@@ -54,6 +53,19 @@ def carve_missing_splits(splits: dict, validation_size: float, test_size: float,
     return splits
 
 
+def not_carved(splits: dict) -> dict:
+    """The splits, with an empty one for each of validation and test not given (``textclf audit``)."""
+    return {name: splits[name] if name in splits else Split(name, (), (), (), "not given (not carved)")
+            for name in ("train", "validation", "test")}
+
+
+def check_carvable(train: Split, carved: list[str]) -> None:
+    """Raise the ``UserError`` carving ``carved`` (``["validation", "test"]`` or one of them) out of
+    ``train`` would, when a label is too rare to be in each."""
+    units = carving_units(train)
+    _check_strata(train, units, [train.labels[rows[0]][0] for rows in units], carved)
+
+
 def _check_sizes(splits: dict, validation_size: float, test_size: float) -> None:
     """The fractions of train to carve: each between 0 and 1, together leaving some to train on."""
     for split_name, size in (("validation", validation_size), ("test", test_size)):
@@ -67,12 +79,13 @@ def _check_sizes(splits: dict, validation_size: float, test_size: float) -> None
                         f"{validation_size} + {test_size}. Fix: pass smaller sizes, e.g. 0.15 each")
 
 
-def _check_strata(train, groups: list, group_labels: list, carved: list[str], files_to_pass: str) -> None:
+def _check_strata(train, groups: list, group_labels: list, carved: list[str]) -> None:
     """A label must lead, and with groups be in, one unit (a distinct text, or a group) more than
     the splits carved: each carved split stratifies on it, and train keeps one. Checked before
     anything is carved, so the count said is the file's (it said "one" of a label with two, after
     carving test had taken the other)."""
     needed = len(carved) + 1
+    files_to_pass = " and ".join(f"data.{name}=PATH" for name in carved)
     units_with = Counter(label for rows in groups for label in {train.labels[row][0] for row in rows})
     leading = Counter(group_labels)  # the strata: each carved split takes some of each
     # a label in a group (or on a copy of a text) it does not lead only needs two units, as before

@@ -154,7 +154,9 @@ def cross_validate_pool(estimator, pool: Split, label_names, task, plan: KFold) 
 
 
 def pool_of(*splits: Split) -> Split:
-    """One split holding the rows of ``splits``, in order."""
+    """One split holding the rows of ``splits``, in order (an empty split adds nothing: the
+    audit's splits not given)."""
+    splits = tuple(split for split in splits if len(split))
     groups = sum((split.groups for split in splits), ()) if all(split.groups for split in splits) else ()
     return Split("cv", sum((split.texts for split in splits), ()), sum((split.labels for split in splits), ()),
                  sum((split.ids for split in splits), ()), " + ".join(split.source for split in splits), groups)

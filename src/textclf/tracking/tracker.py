@@ -122,7 +122,8 @@ class Tracker:
             _log_input(data, split.name, {"content_hash": split.content_hash, "rows": str(split.rows)})
         mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
                          "data.labels": ",".join(dataset.label_names),
-                         **{f"data.overlap_dropped.{split}": str(rows) for split, rows in dataset.dropped_overlap}})
+                         **{f"data.overlap_dropped.{split}": str(rows) for split, rows in dataset.dropped_overlap},
+                         **{f"data.missing_dropped.{split}": str(rows) for split, rows in dataset.dropped_missing}})
         commit = git_commit()
         if commit:
             mlflow.set_tags({"git.commit": commit, "mlflow.source.git.commit": commit})
