@@ -336,6 +336,8 @@ def test_zero_shot_descriptions_are_checked_against_the_data_before_the_run(tmp_
                 "(while parsing a flow sequence at line 1)"]),
     ("bell", ["bell.yaml, character 18 is not valid YAML", "#x0007"]),  # was YAML's ReaderError traceback
     ("/elsewhere/mine.yaml", ["model/descriptions=/elsewhere/mine.yaml names a file", "hydra.searchpath=[file://DIR]"]),
+    # a misspelt name with a slash in it is not a file: the options are listed (was "names a file")
+    ("zeroshot/broken", ["Could not find 'model/descriptions/zeroshot/broken'", "choose one of: ", "bell, broken"]),
 ])
 def test_a_descriptions_file_hydra_cannot_read_is_one_line(tmp_path, option, words, run_train):
     """A user's own descriptions file: one with a YAML mistake (was YAML's traceback, exit 1), or

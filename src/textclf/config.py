@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -143,7 +144,8 @@ def _file_given_as_option(first: str, message: str) -> str | None:
     a path): how to hand Hydra a config of one's own. None for any other error."""
     missing, group = re.search(r"Could not find '([^']*)'", first), re.search(r"Available options in '([^']*)'", message)
     option = missing.group(1).removeprefix(f"{group.group(1)}/") if missing and group else ""
-    if "/" not in option and not option.endswith((".yaml", ".yml", ".json")):
+    # a slash alone is not a file: nested options (descriptions/zeroshot) have one too
+    if not option.endswith((".yaml", ".yml", ".json")) and not Path(option).expanduser().exists():
         return None
     group = group.group(1)
     return (f"{group}={option} names a file, and {group} takes the name of a config in configs/{group}/. "
