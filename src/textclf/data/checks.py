@@ -10,6 +10,7 @@ import math
 import warnings
 from collections import Counter
 
+from textclf.data.dataset import MissingRow
 from textclf.data.duplicates import TextIndex, rows_in
 from textclf.errors import TextclfWarning, UserError, did_you_mean
 
@@ -53,6 +54,27 @@ def normalise_texts(values: list, split: str, source: str, skip: frozenset[int] 
 def labelless_rows(values: list, split: str, source: str, separator: str | None) -> list[int]:
     """Rows with no label: missing, empty, or an empty list."""
     return [i for i, value in enumerate(values) if not _labels_of(value, i, split, source, separator)]
+
+
+MISSING_CHOICES = ("error", "drop")  # data.missing
+
+
+def missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[MissingRow, ...]:
+    """The rows with no text or no label, when ``missing`` is ``"drop"`` (``"error"``: none; the
+    checks refuse them)."""
+    if missing not in MISSING_CHOICES:
+        raise UserError(f"data.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}. "
+                        "Fix: pass data.missing=error or drop")
+    if missing == "error":
+        return ()
+    textless, labelless = set(textless_rows(texts)), set(labelless_rows(labels, name, source, separator))
+    problems = {row: " and ".join(part for part, lacking in (("no text", row in textless), ("no label", row in labelless))
+                                  if lacking) for row in sorted(textless | labelless)}
+    if len(problems) == len(texts):
+        raise UserError(f"{name} data ({source}) has no row with both a text and a label. "
+                        "Fix: check data.text_column and data.label_column")
+    return tuple(MissingRow(name, row, ids[row], "" if row in textless else str(texts[row]), problem)
+                 for row, problem in problems.items())
 
 
 def normalise_labels(values: list, split: str, source: str, separator: str | None,

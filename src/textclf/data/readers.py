@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf.data.checks import (
-    check_dataset, check_unique_ids, labelless_rows, normalise_labels, normalise_texts, textless_rows,
-)
+from textclf.data.checks import check_dataset, check_unique_ids, missing_rows, normalise_labels, normalise_texts
 from textclf.data.dataset import Dataset, MissingRow, Split
 from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label, not_carved
 from textclf.errors import UserError
@@ -275,9 +273,6 @@ def _check_comma_separated(name, frame, source) -> None:
 SETTING_OF_COLUMN = {"group": "cv.group_column"}
 
 
-MISSING_CHOICES = ("error", "drop")
-
-
 def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator,
               missing) -> tuple[Split, tuple[MissingRow, ...]]:
     """One split, and the rows ``missing="drop"`` left out of it."""
@@ -291,7 +286,7 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
     raw_texts, raw_labels = frame[text_column].tolist(), frame[label_column].tolist()
     all_ids = [str(value) for value in frame[id_column]] if id_column is not None else \
         [f"{name}-{row}" for row in range(len(frame))]
-    left_out = _missing_rows(name, source, raw_texts, raw_labels, all_ids, label_separator, missing)
+    left_out = missing_rows(name, source, raw_texts, raw_labels, all_ids, label_separator, missing)
     skip = frozenset(row.row for row in left_out)
     texts = normalise_texts(raw_texts, name, source, skip)
     labels = normalise_labels(raw_labels, name, source, label_separator, skip)
@@ -306,24 +301,6 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
                             "Fix: fill the group column, or unset cv.group_column")
         groups = tuple(str(value) for row, value in enumerate(frame[group_column]) if row not in skip)
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups), left_out
-
-
-def _missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[MissingRow, ...]:
-    """The rows with no text or no label, when ``missing`` is ``"drop"`` (``"error"``: none; the
-    checks refuse them)."""
-    if missing not in MISSING_CHOICES:
-        raise UserError(f"data.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}. "
-                        "Fix: pass data.missing=error or drop")
-    if missing == "error":
-        return ()
-    textless, labelless = set(textless_rows(texts)), set(labelless_rows(labels, name, source, separator))
-    problems = {row: " and ".join(part for part, lacking in (("no text", row in textless), ("no label", row in labelless))
-                                  if lacking) for row in sorted(textless | labelless)}
-    if len(problems) == len(texts):
-        raise UserError(f"{name} data ({source}) has no row with both a text and a label. "
-                        "Fix: check data.text_column and data.label_column")
-    return tuple(MissingRow(name, row, ids[row], "" if row in textless else str(texts[row]), problem)
-                 for row, problem in problems.items())
 
 
 def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
