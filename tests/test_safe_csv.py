@@ -44,3 +44,13 @@ def test_a_runs_error_and_prediction_reports_escape_formulas_and_keep_rows(tmp_p
         assert [row["id"] for row in rows] == escaped(ids)
         if name == "test_errors.csv":
             assert [row["text"] for row in rows] == escaped(HOSTILE)
+
+
+def test_a_number_is_left_as_it_is_and_a_formula_made_of_numbers_is_not():
+    """Sentiment labels -1, 0, 1 came back from `textclf predict` as '-1."""
+    from textclf.safe_csv import safe_cell
+
+    assert [safe_cell(value) for value in ("-1", "+2", "-0.5", "-.5", "-1e-3", "0")] == ["-1", "+2", "-0.5", "-.5",
+                                                                                      "-1e-3", "0"]
+    assert [safe_cell(value) for value in ("-2+3", "-1,5", "+1 ", "-A1", "-", "--1")] == [
+        "'-2+3", "'-1,5", "'+1 ", "'-A1", "'-", "'--1"]

@@ -128,9 +128,18 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
     unlabeled = datasets.Dataset.from_dict({"text": ["no label"] * 3, "tags": [[-1]] * 3}, features=part("u").features)
     datasets.DatasetDict({"train": part("train"), "unsupervised": unlabeled}).save_to_disk(str(tmp_path / "imdb"))
     assert len(load_hf("imdb", str(tmp_path / "imdb"), label_column="tags", split_seed=0).validation) > 0
-    with pytest.raises(UserError, match="split 'unsupervised' .* has rows without a label .* Fix: set "
+    with pytest.raises(UserError, match=r"split 'unsupervised' .* has no labels \(every row's is -1\)\. Fix: set "
                                         "data.validation_split to a labeled split"):
         load_hf("imdb", str(tmp_path / "imdb"), validation_split="unsupervised", label_column="tags")
+    # a few rows of -1 in a labeled split are rows without a label, as a blank cell is in a file (was
+    # the whole split refused, data.missing=drop or not)
+    datasets.DatasetDict({"train": datasets.concatenate_datasets([part("train"), unlabeled])}).save_to_disk(
+        str(tmp_path / "some"))
+    with pytest.raises(UserError, match=r"missing or empty labels at row\(s\) 31, 32, 33 .*data.missing=drop"):
+        load_hf("some", str(tmp_path / "some"), label_column="tags")
+    dropped = load_hf("some", str(tmp_path / "some"), label_column="tags", missing="drop")
+    assert [(row.row, row.problem) for row in dropped.dropped_missing] == [(30, "no label"), (31, "no label"),
+                                                                           (32, "no label")]
     part("lone").save_to_disk(str(tmp_path / "lone"))  # one Dataset, not a DatasetDict: the train split
     assert len(load_hf("lone", str(tmp_path / "lone"), label_column="tags", split_seed=0).validation) > 0
     # a saved folder holds one configuration: naming another is refused, not silently ignored
@@ -319,7 +328,8 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
     {".csv": lambda: data.to_csv(path, index=False),
      ".jsonl": lambda: data.to_json(path, orient="records", lines=True),
      ".parquet": lambda: data.to_parquet(path)}[suffix]()
-    with pytest.raises(UserError, match=r"no text .* row\(s\) 3, 6 .*Fix: fill or drop those rows, or pass data.missing=drop"):
+    with pytest.raises(UserError, match=r"no text .* in row\(s\) 3, 6 \(1: the first record.*\) and no label in "
+                                        r"row\(s\) 6, 10\. Fix: fill, label or drop those rows, or pass data.missing=drop"):
         load_files("m", str(path))
     dataset = load_files("m", str(path), missing="drop", carve=False)
     assert [(row.split, row.row, row.id, row.problem) for row in dataset.dropped_missing] == [

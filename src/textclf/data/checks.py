@@ -19,10 +19,11 @@ MAX_ROWS_SHOWN = 5
 LIKELY_SEPARATORS = "|;,"
 
 
-def _rows(indices: list[int]) -> str:
+def _rows(indices: list[int], counted: bool = True) -> str:
+    """``row(s) 4, 8``, counted from 1, and (``counted``) a word on how they are counted."""
     shown = ", ".join(str(i + 1) for i in indices[:MAX_ROWS_SHOWN])
     more = f" and {len(indices) - MAX_ROWS_SHOWN} more" if len(indices) > MAX_ROWS_SHOWN else ""
-    return f"row(s) {shown}{more} (1: the first record, a CSV's header not counted)"
+    return f"row(s) {shown}{more}" + (" (1: the first record, a CSV's header not counted)" if counted else "")
 
 
 def _is_missing(value) -> bool:
@@ -36,12 +37,9 @@ def textless_rows(values: list) -> list[int]:
 
 
 def normalise_texts(values: list, split: str, source: str, skip: frozenset[int] = frozenset()) -> tuple[str, ...]:
-    """Return the texts as strings; reject missing, non-text and blank values. Rows in ``skip``
-    (``data.missing=drop``) are left out; the rows named in an error count every row."""
-    textless = [i for i in textless_rows(values) if i not in skip]
-    if textless:
-        raise UserError(f"{split} data ({source}) has no text (empty, missing or only spaces) in {_rows(textless)}. "
-                        "Fix: fill or drop those rows, or pass data.missing=drop")
+    """Return the texts as strings, leaving out the rows in ``skip``: those ``missing_rows`` found
+    (it refuses them first, or lists them for ``data.missing=drop``). Reject non-text values; the
+    rows named count every row."""
     non_text = [i for i, value in enumerate(values) if not isinstance(value, str) and i not in skip]
     if non_text:
         raise UserError(
@@ -60,14 +58,16 @@ MISSING_CHOICES = ("error", "drop")  # data.missing
 
 
 def missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[MissingRow, ...]:
-    """The rows with no text or no label, when ``missing`` is ``"drop"`` (``"error"``: none; the
-    checks refuse them)."""
+    """The rows with no text or no label, to leave out (``missing="drop"``); ``"error"`` refuses
+    them, both kinds in one line."""
     if missing not in MISSING_CHOICES:
         raise UserError(f"data.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}. "
                         "Fix: pass data.missing=error or drop")
+    textless, labelless = textless_rows(texts), labelless_rows(labels, name, source, separator)
     if missing == "error":
+        _refuse_missing(f"{name} data ({source})", textless, labelless)
         return ()
-    textless, labelless = set(textless_rows(texts)), set(labelless_rows(labels, name, source, separator))
+    textless, labelless = set(textless), set(labelless)
     problems = {row: " and ".join(part for part, lacking in (("no text", row in textless), ("no label", row in labelless))
                                   if lacking) for row in sorted(textless | labelless)}
     if len(problems) == len(texts):
@@ -77,6 +77,19 @@ def missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[
                  for row, problem in problems.items())
 
 
+def _refuse_missing(data: str, textless: list[int], labelless: list[int]) -> None:
+    if textless and labelless:
+        raise UserError(f"{data} has no text (empty, missing or only spaces) in {_rows(textless)} and no label in "
+                        f"{_rows(labelless, counted=False)}. Fix: fill, label or drop those rows, or pass "
+                        "data.missing=drop")
+    if textless:
+        raise UserError(f"{data} has no text (empty, missing or only spaces) in {_rows(textless)}. "
+                        "Fix: fill or drop those rows, or pass data.missing=drop")
+    if labelless:
+        raise UserError(f"{data} has missing or empty labels at {_rows(labelless)}. "
+                        "Fix: label or drop those rows, or pass data.missing=drop")
+
+
 def normalise_labels(values: list, split: str, source: str, separator: str | None,
                      skip: frozenset[int] = frozenset()) -> tuple[tuple[str, ...], ...]:
     """Return each row's labels as a tuple of strings, primary label first; rows in ``skip`` are
@@ -84,12 +97,7 @@ def normalise_labels(values: list, split: str, source: str, separator: str | Non
 
     A cell may hold one label, a list of labels, or labels joined by ``separator``.
     """
-    parsed = [_labels_of(value, i, split, source, separator) for i, value in enumerate(values)]
-    rows = tuple(labels for i, labels in enumerate(parsed) if i not in skip)
-    bad = [i for i, labels in enumerate(parsed) if not labels and i not in skip]
-    if bad:
-        raise UserError(f"{split} data ({source}) has missing or empty labels at {_rows(bad)}. "
-                        "Fix: label or drop those rows, or pass data.missing=drop")
+    rows = tuple(_labels_of(value, i, split, source, separator) for i, value in enumerate(values) if i not in skip)
     if separator is None:
         _say_if_labels_look_joined(rows, split, source)
     return rows

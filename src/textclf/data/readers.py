@@ -120,14 +120,13 @@ def load_hf(
         frame = part.to_pandas()
         feature = part.features.get(label_column)
         inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
-        try:
-            if isinstance(feature, datasets.ClassLabel):
-                frame[label_column] = [feature.int2str(int(value)) for value in frame[label_column]]
-            elif isinstance(inner, datasets.ClassLabel):
-                frame[label_column] = [[inner.int2str(int(v)) for v in values] for values in frame[label_column]]
-        except ValueError as error:  # -1: a row without a label (GLUE's test splits, IMDB's unsupervised)
-            raise UserError(f"split {hf_split!r} of dataset {path!r} has rows without a label ({error}). "
-                            f"Fix: set data.{split_name}_split to a labeled split, or to null") from None
+        if isinstance(feature, datasets.ClassLabel) or isinstance(inner, datasets.ClassLabel):
+            frame[label_column] = _class_names(frame[label_column], feature if inner is None else inner,
+                                               listed=inner is not None)
+            if not any(labels is not None and len(labels) for labels in frame[label_column]):
+                # every row -1: a split without labels (GLUE's test splits, IMDB's unsupervised)
+                raise UserError(f"split {hf_split!r} of dataset {path!r} has no labels (every row's is -1). "
+                                f"Fix: set data.{split_name}_split to a labeled split, or to null")
         splits[split_name], left_out = _to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
             label_separator, missing
@@ -135,6 +134,17 @@ def load_hf(
         missing_rows += left_out
     splits = carve_missing_splits(splits, validation_size, test_size, split_seed) if carve else not_carved(splits)
     return _finish(name, splits, overlap, per_label, split_seed, missing_rows)
+
+
+def _class_names(values: pd.Series, classes, listed: bool) -> pd.Series:
+    """``ClassLabel`` integers as their names; -1, a row without a label, as none (missing, for
+    ``data.missing`` to refuse or drop)."""
+    def name(value):
+        return classes.int2str(int(value)) if value is not None and int(value) >= 0 else None
+
+    if listed:
+        return pd.Series([[label for label in map(name, row) if label is not None] for row in values], dtype=object)
+    return pd.Series([name(value) for value in values], dtype=object)
 
 
 # Split names that say "held out for validation" or "for test": a dataset with one of them and no
