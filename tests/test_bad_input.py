@@ -186,6 +186,11 @@ def test_unknown_model_uri(trained_store, tmp_path, run_cli):
     assert "registered here" not in line
     assert_clean_failure(predict("runs:/0123456789abcdef/model"), tmp_path, "cannot load model")
     assert_clean_failure(predict(f"file://{tmp_path}"), tmp_path, "cannot verify", "--no-verify")
+    # a name without a version or alias, a run's other path (were "cannot verify", pointing at --no-verify)
+    assert_clean_failure(predict("models:/diplomacy-topics"), tmp_path, "names no version of 'diplomacy-topics'",
+                         "Fix: pass models:/diplomacy-topics@champion")
+    assert_clean_failure(predict("runs:/0123456789abcdef/nomodel"), tmp_path, "textclf logs a run's model at "
+                         "runs:/0123456789abcdef/model, not at 'nomodel'")
     # a registered model's name without models:/ (was "cannot verify", pointing at --no-verify)
     for name, meant in (("diplomacy-topics", "models:/diplomacy-topics@champion"),
                         ("diplomacy-topics@champion", "models:/diplomacy-topics@champion"),

@@ -91,3 +91,12 @@ def test_a_tie_keeps_the_champion_and_the_line_says_it_was_a_tie(tmp_path, train
     assert "(v1, now champion)" in runs[0].stdout
     assert f"(v2, champion stays v1: the same validation/macro_f1, {score:.3f}; a tie keeps it)" in runs[1].stdout
     assert str(client(tmp_path).get_model_version_by_alias("diplomacy-topics", "champion").version) == "1"
+
+
+def test_a_refused_label_set_says_what_this_run_adds_and_lacks():
+    """It said "(version 1: lacks 0)" of a run that lacked the version's label 0."""
+    from textclf.tracking.registry import _difference
+
+    assert _difference("-1,0,1", "-1,1") == "this run lacks 0"
+    assert _difference("-1,1", "-1,0,1") == "this run adds 0"
+    assert _difference("a,b", "a,c") == "this run adds c; it lacks b"

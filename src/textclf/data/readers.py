@@ -195,6 +195,9 @@ def _hf_splits(path: str, config_name: str | None) -> dict:
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise UserError(f"{split_name} file {file} is a folder. Fix: pass a CSV, JSONL or Parquet file with "
+                        f"data.{split_name}=PATH (a Hugging Face dataset folder: data=hf data.path={path})")
     if not file.is_file():
         raise UserError(f"{split_name} file not found: {file}. Fix: pass an existing file with data.{split_name}=PATH")
     kind = table_kind(file)

@@ -60,5 +60,5 @@ def _difference(registered: str | None, wanted: str) -> str:
     if new - old:
         parts.append("this run adds " + ", ".join(sorted(new - old)[:NAMES_SHOWN]))
     if old - new:
-        parts.append("lacks " + ", ".join(sorted(old - new)[:NAMES_SHOWN]))
+        parts.append(("it" if new - old else "this run") + " lacks " + ", ".join(sorted(old - new)[:NAMES_SHOWN]))
     return "; ".join(parts) or "its labels differ"

@@ -55,8 +55,7 @@ def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:
             run_id = by_run.group(1)
             pinned, tags = model_uri, client.get_run(run_id).data.tags
         else:
-            raise UserError(f"cannot verify {model_uri}: only registered versions and runs record a model's "
-                            f"digest. {UNVERIFIABLE}")
+            raise UserError(_unverifiable(model_uri))
     except MlflowException as error:
         raise UserError(f"cannot load model {model_uri!r}: {error.message.strip().splitlines()[0]}"
                         f"{_registered_names(client, by_alias or by_version)}. Fix: check the URI (e.g. "
@@ -65,6 +64,17 @@ def _recorded_digest(client, model_uri: str) -> tuple[str, str, str]:
         raise UserError(f"cannot verify {model_uri}: it was logged without a digest (by an older textclf, "
                         f"or not by textclf). {UNVERIFIABLE}")
     return pinned, tags[DIGEST_TAG], run_id
+
+
+def _unverifiable(model_uri: str) -> str:
+    """Why ``model_uri`` has no recorded digest, and what to pass instead."""
+    if name := re.fullmatch(r"models:/([^/@]+)/?", model_uri):  # what models:/NAME means is MLflow's guess
+        return (f"{model_uri} names no version of {name.group(1)!r}. Fix: pass models:/{name.group(1)}@champion "
+                f"(an alias) or models:/{name.group(1)}/1 (a version)")
+    if run := re.fullmatch(r"runs:/([0-9a-f]+)/(.+)", model_uri):
+        return (f"textclf logs a run's model at runs:/{run.group(1)}/model, not at {run.group(2)!r}. Fix: pass "
+                f"runs:/{run.group(1)}/model, or --no-verify to load another path unchecked")
+    return f"cannot verify {model_uri}: only registered versions and runs record a model's digest. {UNVERIFIABLE}"
 
 
 def _registered_names(client, named) -> str:
