@@ -209,7 +209,9 @@ def test_empty_prediction_input(trained_store, tmp_path, run_cli):
 
 
 def test_a_folder_instead_of_a_file(tmp_path, files_run):
-    assert_refused_before_anything_was_written(files_run(tmp_path, tmp_path), tmp_path, "not found")
+    # a save_to_disk folder passed as data.train was "train file not found"
+    assert_refused_before_anything_was_written(files_run(tmp_path, tmp_path), tmp_path, "is a folder",
+                                               f"data=hf data.path={tmp_path}")
 
 
 def test_wrong_extension(tmp_path, files_run):

@@ -205,7 +205,7 @@ def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(
     assert audits == [] and list(tmp_path.iterdir()) == []  # no fold was run, no report written
 
 
-def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path, capsys, monkeypatch):
+def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path, capsys, monkeypatch, recwarn):
     """A user's one file with rows without a text or a label and a label too rare to carve: the
     audit stopped with train.py's error on the very problems it is for. Now it lists them, says
     what train.py would, and carves nothing: each finding names its row in the user's file."""
@@ -223,7 +223,10 @@ def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path,
     result = cli_here(*arguments, "--fail-on", "missing", capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 1 and "failing (--fail-on): 3 missing" in result.stderr, result.stderr[-2000:]
     assert "error:" not in result.stderr and "no text or no label          3" in result.stdout
-    assert "train.py on this data: cannot carve a stratified validation and test split from train" in result.stdout
+    assert "train.py, carving the splits not given: cannot carve a stratified validation and test split from " \
+           "train" in result.stdout
+    # said once, not once per fold (the progress bar's line was broken by four copies)
+    assert sum("class 'fisheries' has a single training example" in str(w.message) for w in recwarn) == 1
     assert "fisheries (1) have fewer" in result.stdout
     report = tmp_path / "report"
     missing = pd.read_csv(report / "missing.csv", keep_default_na=False)

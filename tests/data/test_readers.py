@@ -348,12 +348,6 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
         load_files("m", str(tmp_path / "bare.jsonl"), missing="drop")
 
 
-def test_a_folder_given_as_a_file_is_said_to_be_one(tmp_path):
-    """A save_to_disk folder passed as data.train was "train file not found"."""
-    with pytest.raises(UserError, match=f"train file {tmp_path} is a folder. .*data=hf data.path={tmp_path}"):
-        load_files("m", str(tmp_path))
-
-
 def test_whole_number_labels_read_the_same_from_every_format(tmp_path):
     """pandas reads an integer column with a gap as floats: Parquet kept 1.0 as the label "1.0",
     which a CSV's 1 (and a model trained on it) does not match."""

@@ -63,7 +63,7 @@ def summary_table(report: AuditReport) -> str:
     if report.task == "multilabel":
         lines.append(f"  unlikely label pairs    {found['label_pairs']:>6}")
     if report.carving:  # train.py's own words, without its "error:"
-        lines.append(f"train.py on this data: {report.carving}")
+        lines.append(f"train.py, carving the splits not given: {report.carving}")
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ score uses thresholds tuned on the fold itself, since the other folds are not do
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -136,14 +137,15 @@ def cross_validate_pool(estimator, pool: Split, label_names, task, plan: KFold) 
     folds = plan.split(pool)
     probabilities = np.zeros((len(pool), len(label_names)))
     fold_of_row = np.empty(len(pool), dtype=np.int64)
-    for number, (fit_rows, held_rows) in enumerate(tqdm(folds, desc="cross-validation", unit="fold"), start=1):
-        held = subset(pool, held_rows, f"fold{number}")
-        fitted = _fit_fold(estimator, subset(pool, fit_rows, "train"), held, task, label_names)
-        fold_probabilities, _ = fitted.probabilities(held)
-        probabilities[held_rows] = _in_label_order(fold_probabilities, fitted.estimator, label_names, task)
-        fold_of_row[held_rows] = number
-        early = _score(task, held, label_names, probabilities[held_rows], tuned_on=(held, probabilities[held_rows]))
-        held_out_reports.report("fold", number, early[plan.score])
+    with each_warning_once():
+        for number, (fit_rows, held_rows) in enumerate(tqdm(folds, desc="cross-validation", unit="fold"), start=1):
+            held = subset(pool, held_rows, f"fold{number}")
+            fitted = _fit_fold(estimator, subset(pool, fit_rows, "train"), held, task, label_names)
+            fold_probabilities, _ = fitted.probabilities(held)
+            probabilities[held_rows] = _in_label_order(fold_probabilities, fitted.estimator, label_names, task)
+            fold_of_row[held_rows] = number
+            early = _score(task, held, label_names, probabilities[held_rows], tuned_on=(held, probabilities[held_rows]))
+            held_out_reports.report("fold", number, early[plan.score])
     fold_metrics = []
     for number, (_, held_rows) in enumerate(folds, start=1):
         others = np.flatnonzero(fold_of_row != number)
@@ -151,6 +153,18 @@ def cross_validate_pool(estimator, pool: Split, label_names, task, plan: KFold) 
         fold_metrics.append(_score(task, subset(pool, held_rows, f"fold{number}"), label_names,
                                    probabilities[held_rows], tuned_on))
     return CrossValidation(pool, label_names, fold_of_row, probabilities, tuple(fold_metrics))
+
+
+@contextlib.contextmanager
+def each_warning_once():
+    """Each warning of the block said once, at its end: every fold's model says the same of the
+    data (a label with one text), and four copies broke the progress bar's line. (The "once"
+    filter is not enough: any ``catch_warnings`` in the libraries a fold calls resets it.)"""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        yield
+    for message in {(str(w.message), w.category): w for w in said}.values():
+        warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
 
 
 def pool_of(*splits: Split) -> Split:
