@@ -105,5 +105,8 @@ def csv_rows(path: Path, fix: str) -> Iterator[tuple[int, list[str]]]:
                                     "Fix: quote cells that hold a comma")
                 yield first_line, row + [""] * (len(header) - len(row))
                 first_line = rows.line_num + 1
-    except (UnicodeDecodeError, csv.Error) as error:  # a UserError above is neither: it passes
+    except UnicodeDecodeError:  # said as for a text file: the line, and how to convert it
+        utf8(path.read_bytes(), str(path))
+        raise
+    except csv.Error as error:  # a UserError above is not one: it passes
         raise UserError(f"could not read {path}: {str(error).splitlines()[0]}. {fix}") from None

@@ -78,6 +78,10 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     (tmp_path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(UserError, match="line 1 is not UTF-8"):
         read_texts(str(tmp_path / "latin.txt"), "text")
+    # a CSV as a text file: the line and how to convert it (was the codec's "position 25", no fix)
+    (tmp_path / "latin.csv").write_bytes("text\nfine\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(UserError, match=r"latin.csv line 3 is not UTF-8 \(byte 0xe9\). Fix: .*iconv -f cp1252"):
+        read_texts(str(tmp_path / "latin.csv"), "text")
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"fine\ncaf\xe9\n")))
     with pytest.raises(UserError, match="standard input line 2 is not UTF-8"):
         read_texts("-", "text")
