@@ -348,6 +348,18 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
         load_files("m", str(tmp_path / "bare.jsonl"), missing="drop")
 
 
+def test_a_dataset_name_with_no_folder_here_and_the_hub_out_of_reach_is_one_line(tmp_path, monkeypatch):
+    """A mistyped folder (or a hub name offline) was about 25 s of the hub's retry warnings, then
+    the error; the hub here is a port nobody listens on."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=f"no folder 'my_datset' here \\({tmp_path}\\), and the Hugging Face hub "
+                                        r"\(127.0.0.1\) cannot be reached.*Fix: pass a local dataset folder"):
+        load_hf("mine", "my_datset")
+
+
 def test_whole_number_labels_read_the_same_from_every_format(tmp_path):
     """pandas reads an integer column with a gap as floats: Parquet kept 1.0 as the label "1.0",
     which a CSV's 1 (and a model trained on it) does not match."""

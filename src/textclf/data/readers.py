@@ -8,6 +8,7 @@ whose problems (missing file or column, empty text, unknown label...) have alrea
 from __future__ import annotations
 
 import json
+import os
 import re
 import warnings
 from pathlib import Path
@@ -182,6 +183,11 @@ def _hf_splits(path: str, config_name: str | None) -> dict:
         raise UserError(f"data.config_name={config_name} names a configuration, and {path} is a save_to_disk "
                         "folder, which holds one. Fix: pass data.config_name=null, or point data.path at the "
                         "folder that configuration was saved to")
+    if not saved_to_disk and not Path(path).expanduser().exists() and (host := _hub_out_of_reach()):
+        # datasets would retry the hub for about 25 s, printing a warning each time
+        raise UserError(f"no folder {path!r} here ({Path.cwd()}), and the Hugging Face hub ({host}) cannot be "
+                        "reached to look it up. Fix: pass a local dataset folder (save_to_disk, or files "
+                        "datasets reads) with data.path=PATH")
     try:
         if saved_to_disk:
             saved = datasets.load_from_disk(path)
@@ -191,6 +197,23 @@ def _hf_splits(path: str, config_name: str | None) -> dict:
         detail = str(error).splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
         raise UserError(f"could not load Hugging Face dataset {path!r}: {detail}. Fix: pass a local dataset "
                         "folder or, when online, a hub name with data.path=...") from None
+
+
+def _hub_out_of_reach() -> str | None:
+    """The hub's host when it cannot be connected to, in a few seconds at most; None when it can,
+    or when a proxy stands between (then ``datasets`` is left to find out)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host = endpoint.hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, endpoint.port or 443), timeout=3).close()
+    except OSError:
+        return host
+    return None
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
