@@ -96,13 +96,15 @@ def test_mlflow_tracking_uri_names_the_store_when_tracking_uri_is_not_given(tmp_
 
 
 def test_champion_loads_in_a_fresh_process_without_textclf(trained_store, tmp_path):
-    """The registered model predicts exactly what training predicted, with textclf unimportable."""
-    folder, _ = trained_store
+    """The registered model predicts exactly what training predicted, with textclf unimportable,
+    loaded by the code the run's summary prints (it lacked the store's URI: the script found none)."""
+    folder, result = trained_store
     (run,) = all_runs(folder)
     expected_csv = client(folder).download_artifacts(run.info.run_id, "test_predictions.csv", str(tmp_path))
-    script = WITHOUT_TEXTCLF + textwrap.dedent(f"""
-        mlflow.set_tracking_uri("sqlite:///{folder}/mlflow.db")
-        model = mlflow.pyfunc.load_model("models:/diplomacy-topics@champion")
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("load it: ")]
+    *store, load = line.removeprefix("load it: ").split("; ")
+    assert store == [f"mlflow.set_tracking_uri('sqlite:///{folder}/mlflow.db')"]
+    script = WITHOUT_TEXTCLF + "\n".join([*store, f"model = {load}"]) + textwrap.dedent(f"""
         rows = [json.loads(line) for line in open("{SEEDS}/test.jsonl")]
         out = model.predict(pd.DataFrame({{"text": [r["text"] for r in rows]}}))
         out.insert(0, "id", [r["id"] for r in rows])

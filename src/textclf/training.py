@@ -214,7 +214,7 @@ def print_summary(tracker, metrics: dict[str, float], registration, headline_met
     print(
         f"\nrun {tracker.run_id} ({tracker.run_name}): {headline}\n"
         f"model {registration.uri} (v{registration.version}, {champion})\n"
-        f"load it: mlflow.pyfunc.load_model('{tracker.champion_uri}')\n"
+        f"load it: {tracker.load_code()}\n"
         f"tag texts: {tracker.predict_command()}\n"
         f"compare runs: {tracker.compare_command()}\n"
         f"browse runs: {tracker.ui_command()}"

@@ -226,6 +226,11 @@ class BackgroundTracker:
         """``textclf predict`` of the champion."""
         return f"textclf predict --model-uri {self.champion_uri}{self._store_flag()}"
 
+    def load_code(self) -> str:
+        """Python that loads the champion, naming the store as ``predict_command`` does."""
+        store = f"mlflow.set_tracking_uri({shown(self.uri)!r}); " if self._store_flag() else ""
+        return f"{store}mlflow.pyfunc.load_model({self.champion_uri!r})"
+
     def compare_command(self) -> str:
         """``textclf compare`` of this run's experiment."""
         return f"textclf compare --experiment {shlex.quote(self.experiment)}{self._store_flag()}"
