@@ -206,41 +206,47 @@ def test_an_unreachable_store_is_reported_before_the_folds_and_leaves_no_report(
 
 
 def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path, capsys, monkeypatch, recwarn):
-    """A user's one file with rows without a text or a label and a label too rare to carve: the
-    audit stopped with train.py's error on the very problems it is for. Now it lists them, says
-    what train.py would, and carves nothing: each finding names its row in the user's file."""
+    """A user's file with rows without a text or a label and a label too rare to carve, and a
+    validation file with a label train lacks: the audit stopped with train.py's error on the very
+    problems it is for. Now it lists them, says what train.py would, and carves nothing: each
+    finding names its row in the user's file."""
     rows = [json.loads(line) for line in (SEEDS / "train.jsonl").read_text().splitlines()]
     data = pd.DataFrame({"body": [r["text"] for r in rows], "topic": [r["labels"][0] for r in rows]}) \
-        .groupby("topic").head(15).reset_index(drop=True).astype(object)
+        .groupby("topic").head(16).reset_index(drop=True).astype(object)
+    data, held = data.iloc[:-8].reset_index(drop=True), data.iloc[-8:].reset_index(drop=True)
     data.loc[3, "body"], data.loc[7, "topic"] = "", None
     data.loc[10, "body"], data.loc[10, "topic"] = "   ", None
     data.loc[len(data)] = ["Fisheries quotas in the northern sea were discussed at length by both delegations.",
                            "fisheries"]
+    held.loc[len(held)] = ["The agencies agreed to share launch schedules for their lunar landers.", "space_policy"]
     data.to_csv(tmp_path / "mine.csv", index=False)
-    arguments = ["audit", "data=files", f"data.train={tmp_path / 'mine.csv'}", "data.text_column=body",
-                 "data.label_column=topic", "audit.models=[tfidf_linearsvc]", "audit.folds=3",
+    held.to_csv(tmp_path / "held.csv", index=False)
+    arguments = ["audit", "data=files", f"data.train={tmp_path / 'mine.csv'}", f"data.validation={tmp_path / 'held.csv'}",
+                 "data.text_column=body", "data.label_column=topic", "audit.models=[tfidf_linearsvc]", "audit.folds=3",
                  f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output", str(tmp_path / "report")]
     result = cli_here(*arguments, "--fail-on", "missing", capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 1 and "failing (--fail-on): 3 missing" in result.stderr, result.stderr[-2000:]
     assert "error:" not in result.stderr and "no text or no label          3" in result.stdout
-    assert "train.py, carving the splits not given: cannot carve a stratified validation and test split from " \
-           "train" in result.stdout
+    refused = [line for line in result.stdout.splitlines() if line.startswith("train.py would refuse this data: ")]
+    assert len(refused) == 2, result.stdout
+    assert "validation data" in refused[0] and "label(s) 'space_policy' that never occur in train" in refused[0]
+    assert "cannot carve a stratified test split from train" in refused[1] and "fisheries (1)" in refused[1]
     # said once, not once per fold (the progress bar's line was broken by four copies)
     assert sum("class 'fisheries' has a single training example" in str(w.message) for w in recwarn) == 1
-    assert "fisheries (1) have fewer" in result.stdout
     report = tmp_path / "report"
     missing = pd.read_csv(report / "missing.csv", keep_default_na=False)
     assert missing[["split", "row", "problem"]].values.tolist() == [
         ["train", 3, "no text"], ["train", 7, "no label"], ["train", 10, "no text and no label"]]
     assert missing["text"][1] == data["body"][7]
     counts = pd.read_csv(report / "label_counts.csv").set_index("label")
-    assert counts.loc["fisheries"].tolist() == [1, 0, 0] and set(counts.columns) == {"train", "validation", "test"}
+    assert counts.loc["fisheries"].tolist() == [1, 0, 0] and counts.loc["space_policy"].tolist() == [0, 1, 0]
     # nothing carved: every finding's row is its row in the file, past the rows left out
+    files = {"train": data, "validation": held}
     for name in ("label_issues.csv", "outliers.csv"):
         found = pd.read_csv(report / name, keep_default_na=False)
-        assert len(found) and set(found["split"]) == {"train"}, name
-        assert all(data["body"][row] == text for row, text in zip(found["row"], found["text"])), name
-        assert all(ident == f"train-{row}" for row, ident in zip(found["row"], found["id"])), name
+        assert len(found) and set(found["split"]) <= set(files), name
+        assert all(files[split]["body"][row] == text for split, row, text in found[["split", "row", "text"]].values)
+        assert all(ident == f"{split}-{row}" for split, row, ident in found[["split", "row", "id"]].values), name
     (run,) = all_runs(tmp_path)
     assert run.data.metrics["audit/missing"] == 3
 

@@ -331,7 +331,7 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
     with pytest.raises(UserError, match=r"no text .* in row\(s\) 3, 6 \(1: the first record.*\) and no label in "
                                         r"row\(s\) 6, 10\. Fix: fill, label or drop those rows, or pass data.missing=drop"):
         load_files("m", str(path))
-    dataset = load_files("m", str(path), missing="drop", carve=False)
+    dataset = load_files("m", str(path), missing="drop", for_audit=True)
     assert [(row.split, row.row, row.id, row.problem) for row in dataset.dropped_missing] == [
         ("train", 2, "train-2", "no text"), ("train", 5, "train-5", "no text and no label"),
         ("train", 9, "train-9", "no label")]
@@ -339,7 +339,7 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
     kept = [row for row in range(30) if row not in (2, 5, 9)]
     assert dataset.train.ids == tuple(f"train-{row}" for row in kept)  # the file's rows, as before
     assert dataset.train.texts == tuple(data["text"][kept])
-    assert len(dataset.validation) == len(dataset.test) == 0  # carve=False: the audit's reading
+    assert len(dataset.validation) == len(dataset.test) == 0  # the audit's reading carves nothing
     assert dataset.summary().dropped_missing == (("train", 3),)
     with pytest.raises(UserError, match="data.missing must be one of error, drop"):
         load_files("m", str(path), missing="skip")

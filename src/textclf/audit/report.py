@@ -62,8 +62,7 @@ def summary_table(report: AuditReport) -> str:
              + "  (agreement with the given labels: the lower, the more false alarms above)"]
     if report.task == "multilabel":
         lines.append(f"  unlikely label pairs    {found['label_pairs']:>6}")
-    if report.carving:  # train.py's own words, without its "error:"
-        lines.append(f"train.py, carving the splits not given: {report.carving}")
+    lines += [f"train.py would refuse this data: {said}" for said in report.refused]  # its words, less "error:"
     return "\n".join(lines)
 
 

@@ -20,6 +20,7 @@ from textclf.audit.similarity import Pair, char_tfidf, duplicate_pairs, label_si
 from textclf.config import build
 from textclf.data import Split
 from textclf.data.dataset import MissingRow
+from textclf.data.checks import check_labels_in_train
 from textclf.data.splitting import check_carvable
 from textclf.errors import UserError
 from textclf.evaluation.crossval import KFold, cross_validate_pool, pool_of
@@ -48,8 +49,9 @@ class AuditReport:
     label_pairs: tuple[checks.LabelPair, ...]
     # rows left out of every other check: no text or no label (data.missing=drop)
     missing: tuple[MissingRow, ...] = ()
-    # why train.py could not carve the validation or test split not given ("": it could)
-    carving: str = ""
+    # what train.py would refuse in this data, in its words: a label train lacks, a label too
+    # rare to carve the splits not given (rows with no text or no label are in ``missing``)
+    refused: tuple[str, ...] = ()
 
     def leakage(self) -> list[Pair]:
         """Duplicate pairs whose texts sit in different splits."""
@@ -71,7 +73,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     """Audit the data ``cfg`` reads; ``models``: each model of ``audit.models`` by name, its config
     composed as ``model=NAME`` (``cli.audit``)."""
     seed_everything(cfg.seed)
-    dataset = build(cfg.data, "data", carve=False)
+    dataset = build(cfg.data, "data", for_audit=True)
     task = build(cfg.task, "task")
     estimators = {name: _built(name, model, task, dataset.label_names) for name, model in models.items()}
     for estimator in estimators.values():
@@ -100,7 +102,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
         counts=checks.label_counts(dataset.splits),
         label_pairs=tuple(checks.rare_label_pairs(pool.labels, settings.rare_pair_count, settings.common_label_count)
                           if multilabel else ()),
-        missing=dataset.dropped_missing, carving=carving_problem(dataset),
+        missing=dataset.dropped_missing, refused=refusals(dataset),
     )
 
 
@@ -115,15 +117,17 @@ def file_rows(dataset) -> tuple[tuple[str, int], ...]:
     return tuple(origins)
 
 
-def carving_problem(dataset) -> str:
-    """What train.py would say when carving the splits not given out of train ("": nothing)."""
+def refusals(dataset) -> tuple[str, ...]:
+    """What train.py would say of the labels: one a validation or test file has that train lacks,
+    or one too rare to carve the splits not given out of train."""
     not_given = [split.name for split in dataset.eval_splits if not len(split)]
-    try:
-        if not_given:
-            check_carvable(dataset.train, not_given)
-    except UserError as error:
-        return str(error)
-    return ""
+    said = []
+    for check in (lambda: check_labels_in_train(dataset), lambda: not_given and check_carvable(dataset.train, not_given)):
+        try:
+            check()
+        except UserError as error:
+            said.append(str(error))
+    return tuple(said)
 
 
 def _built(name: str, model: DictConfig, task, label_names):

@@ -163,9 +163,10 @@ def _check_no_leak(dataset) -> None:
                             "them from validation and test, or remove them from one of the files")
 
 
-def check_dataset(dataset, leakage: bool = True) -> None:
-    """Cross-split checks: ids, enough classes, no label train lacks, and leakage (unless
-    ``leakage`` is False: ``data.overlap=keep``)."""
+def check_dataset(dataset, leakage: bool = True, labels_in_train: bool = True) -> None:
+    """Cross-split checks: ids, enough classes, no label train lacks (unless ``labels_in_train``
+    is False: the audit reports them), and leakage (unless ``leakage`` is False:
+    ``data.overlap=keep``)."""
     seen: dict[str, str] = {}
     for split in dataset.splits:
         clashes = [i for i in split.ids if seen.get(i, split.name) != split.name]
@@ -180,15 +181,21 @@ def check_dataset(dataset, leakage: bool = True) -> None:
         )
     # A label with a single training example is not refused: every model trains on it
     # (tfidf_linearsvc's calibration says, in a warning, how it copes with fewer than 3).
-    known = set(dataset.label_names)
-    for split in (dataset.validation, dataset.test):
-        unknown = Counter(label for row in split.labels for label in row if label not in known)
-        if unknown:
-            names = ", ".join(repr(label) + did_you_mean(label, dataset.label_names)
-                              for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
-            raise UserError(
-                f"{split.name} data has label(s) {names} that never occur in train. "
-                "Fix: add training examples of them or drop those rows (or correct a misspelt label)"
-            )
+    if labels_in_train:
+        check_labels_in_train(dataset)
     if leakage:
         _check_no_leak(dataset)
+
+
+def check_labels_in_train(dataset) -> None:
+    """No validation or test label that train lacks: a model never trained on it cannot predict it."""
+    known = {label for row in dataset.train.labels for label in row}
+    for split in dataset.eval_splits:
+        unknown = Counter(label for row in split.labels for label in row if label not in known)
+        if unknown:
+            names = ", ".join(repr(label) + did_you_mean(label, sorted(known))
+                              for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
+            raise UserError(
+                f"{split.name} data ({split.source}) has label(s) {names} that never occur in train. "
+                "Fix: add training examples of them or drop those rows (or correct a misspelt label)"
+            )

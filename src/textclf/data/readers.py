@@ -38,7 +38,7 @@ def load_files(
     overlap: str = "error",
     per_label: int | None = None,
     missing: str = "error",
-    carve: bool = True,
+    for_audit: bool = False,
 ) -> Dataset:
     """Read labeled texts from CSV, JSONL or Parquet files.
 
@@ -63,10 +63,11 @@ def load_files(
     missing : {"error", "drop"}
         What to do with rows that have no text or no label: refuse them, or leave them out (and
         report how many; ``textclf audit`` lists them).
-    carve : bool
-        False leaves a split not given empty instead of carving it (not a config key: only
-        ``textclf audit`` passes it, as it pools every split and reports rows where they are in
-        the files it read).
+    for_audit : bool
+        Read as ``textclf audit`` does (not a config key: only the audit passes it): carve
+        nothing (a split not given is empty: the audit pools every split and names rows where
+        they are in the files read), and take the label set from every split, leaving a label
+        train lacks for the audit to report.
     """
     frames = {"train": _read_table(train, "train")}
     for split_name, path in (("validation", validation), ("test", test)):
@@ -78,8 +79,9 @@ def load_files(
         for split_name, (frame, source) in frames.items()
     }
     splits = {split_name: split for split_name, (split, _) in read.items()}
-    splits = carve_missing_splits(splits, validation_size, test_size, split_seed) if carve else not_carved(splits)
-    return _finish(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()))
+    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
+    return _finish(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()),
+                   for_audit)
 
 
 def load_hf(
@@ -100,7 +102,7 @@ def load_hf(
     overlap: str = "error",
     per_label: int | None = None,
     missing: str = "error",
-    carve: bool = True,
+    for_audit: bool = False,
 ) -> Dataset:
     """Read a dataset folder saved with ``save_to_disk``, or one ``datasets.load_dataset`` reads (a
     local folder of files, or a hub name when online). A split named in config that the dataset
@@ -133,8 +135,8 @@ def load_hf(
             label_separator, missing
         )
         missing_rows += left_out
-    splits = carve_missing_splits(splits, validation_size, test_size, split_seed) if carve else not_carved(splits)
-    return _finish(name, splits, overlap, per_label, split_seed, missing_rows)
+    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
+    return _finish(name, splits, overlap, per_label, split_seed, missing_rows, for_audit)
 
 
 def _class_names(values: pd.Series, classes, listed: bool) -> pd.Series:
@@ -340,10 +342,11 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
 
 
 def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
-            missing_rows: tuple[MissingRow, ...]) -> Dataset:
+            missing_rows: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
     splits, dropped = drop_overlap(splits, overlap)
     splits["train"] = keep_per_label(splits["train"], per_label, seed)
-    label_names = tuple(sorted({label for row in splits["train"].labels for label in row}))
+    labelled = splits.values() if for_audit else [splits["train"]]
+    label_names = tuple(sorted({label for split in labelled for row in split.labels for label in row}))
     dataset = Dataset(
         name=name,
         train=splits["train"],
@@ -353,5 +356,5 @@ def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: 
         dropped_overlap=tuple(dropped.items()),
         dropped_missing=missing_rows,
     )
-    check_dataset(dataset, leakage=overlap != "keep")
+    check_dataset(dataset, leakage=overlap != "keep", labels_in_train=not for_audit)
     return dataset
