@@ -145,7 +145,7 @@ def _file_given_as_option(first: str, message: str) -> str | None:
     missing, group = re.search(r"Could not find '([^']*)'", first), re.search(r"Available options in '([^']*)'", message)
     option = missing.group(1).removeprefix(f"{group.group(1)}/") if missing and group else ""
     # a slash alone is not a file: nested options (descriptions/zeroshot) have one too
-    if not option or (not option.endswith((".yaml", ".yml", ".json")) and not Path(option).expanduser().exists()):
+    if not option or (not option.endswith((".yaml", ".yml", ".json")) and not Path(option).expanduser().is_file()):
         return None
     group = group.group(1)
     return (f"{group}={option} names a file, and {group} takes the name of a config in configs/{group}/. "

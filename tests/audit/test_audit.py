@@ -175,6 +175,9 @@ def test_fail_on_exits_1_when_that_problem_is_found(planted, tmp_path, capsys, m
     (["audit.folds=5000", "audit.models=[tfidf_linearsvc]"], "audit.folds=5000 needs at least 5000 texts"),
     (["audit.models=[tfidf_nothing]"], "tfidf_nothing"),
     (["audit.models=[]"], "audit.models names no model"),  # was cleanlab's traceback
+    # rows left out: the report would name the wrong rows of the file
+    (["data.per_label=4", "audit.models=[tfidf_linearsvc]"], "data.per_label=4 leaves rows out"),
+    (["data.overlap=drop", "audit.models=[tfidf_linearsvc]"], "data.overlap=drop leaves rows out"),
     # the fix pointed at train.py's keys, which hold no audit.* key
     (["audit.modles=[tfidf_linearsvc]"], "'audit.modles' (did you mean 'audit.models'?). Fix: check its spelling "
                                          "(configs/audit.yaml holds the audit.* keys"),

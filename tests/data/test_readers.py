@@ -137,6 +137,14 @@ def test_hugging_face_saved_folders_keep_their_split_names_and_multi_label_class
         str(tmp_path / "some"))
     with pytest.raises(UserError, match=r"missing or empty labels at row\(s\) 31, 32, 33 .*data.missing=drop"):
         load_hf("some", str(tmp_path / "some"), label_column="tags")
+    # a null in a ClassLabel column (or a list column) is no label either (was a traceback)
+    flat = datasets.Dataset.from_dict({"text": [f"passage {i}" for i in range(30)],
+                                       "label": [None if i == 4 else i % 3 for i in range(30)]},
+                                      features=datasets.Features({"text": datasets.Value("string"),
+                                                                  "label": datasets.ClassLabel(names=LABELS)}))
+    datasets.DatasetDict({"train": flat}).save_to_disk(str(tmp_path / "nulls"))
+    with pytest.raises(UserError, match=r"missing or empty labels at row\(s\) 5 "):
+        load_hf("nulls", str(tmp_path / "nulls"))
     dropped = load_hf("some", str(tmp_path / "some"), label_column="tags", missing="drop")
     assert [(row.row, row.problem) for row in dropped.dropped_missing] == [(30, "no label"), (31, "no label"),
                                                                            (32, "no label")]
@@ -340,7 +348,7 @@ def test_rows_without_a_text_or_a_label_are_refused_or_dropped_keeping_their_fil
     assert dataset.train.ids == tuple(f"train-{row}" for row in kept)  # the file's rows, as before
     assert dataset.train.texts == tuple(data["text"][kept])
     assert len(dataset.validation) == len(dataset.test) == 0  # the audit's reading carves nothing
-    assert dataset.summary().dropped_missing == (("train", 3),)
+    assert dataset.summary().missing_dropped == (("train", 3),)
     with pytest.raises(UserError, match="data.missing must be one of error, drop"):
         load_files("m", str(path), missing="skip")
     data.assign(label=None).to_json(tmp_path / "bare.jsonl", orient="records", lines=True)
@@ -355,9 +363,12 @@ def test_a_dataset_name_with_no_folder_here_and_the_hub_out_of_reach_is_one_line
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(UserError, match=f"no folder 'my_datset' here \\({tmp_path}\\), and the Hugging Face hub "
-                                        r"\(127.0.0.1\) cannot be reached.*Fix: pass a local dataset folder"):
+    import datasets
+
+    with pytest.raises(UserError, match=f"no folder 'my_datset' here \\({tmp_path}\\), no copy of it in the Hugging "
+                                        r"Face cache, and the hub \(127.0.0.1\) cannot be reached.*Fix: pass a local"):
         load_hf("mine", "my_datset")
+    assert datasets.config.HF_HUB_OFFLINE is False  # read offline (a cached copy would do), then as it was
 
 
 def test_whole_number_labels_read_the_same_from_every_format(tmp_path):

@@ -134,3 +134,17 @@ def test_a_cv_run_logs_fold_steps_the_spread_and_oof_predictions(tmp_path, monke
     # tracking.champion_metric and optimized_metric are checked, before a run, against these names
     logged = {name for name in run.data.metrics if not name.startswith("cv_fold/")}  # steps, not scores
     assert logged == set(run_metric_names("multiclass", run.data.tags["data.labels"].split(","), cross_validated=True))
+
+
+def test_each_warning_is_said_once_and_kept_when_a_fold_fails(recwarn):
+    import warnings
+
+    from textclf.evaluation.crossval import each_warning_once
+
+    with each_warning_once():
+        for _ in range(3):  # as each fold's model says it
+            warnings.warn("class 'x' has a single training example", UserWarning)
+    with pytest.raises(ValueError), each_warning_once():
+        warnings.warn("what explains the failure", UserWarning)
+        raise ValueError("the fold could not be fitted")
+    assert [str(w.message) for w in recwarn] == ["class 'x' has a single training example", "what explains the failure"]

@@ -19,8 +19,8 @@ from textclf.audit.label_issues import LabelIssue, find_label_issues
 from textclf.audit.similarity import Pair, char_tfidf, duplicate_pairs, label_similarity
 from textclf.config import build
 from textclf.data import Split
-from textclf.data.dataset import MissingRow
 from textclf.data.checks import check_labels_in_train
+from textclf.data.dataset import MissingRow
 from textclf.data.splitting import check_carvable
 from textclf.errors import UserError
 from textclf.evaluation.crossval import KFold, cross_validate_pool, pool_of
@@ -73,6 +73,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     """Audit the data ``cfg`` reads; ``models``: each model of ``audit.models`` by name, its config
     composed as ``model=NAME`` (``cli.audit``)."""
     seed_everything(cfg.seed)
+    check_every_row_read(cfg.data)
     dataset = build(cfg.data, "data", for_audit=True)
     task = build(cfg.task, "task")
     estimators = {name: _built(name, model, task, dataset.label_names) for name, model in models.items()}
@@ -106,6 +107,15 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     )
 
 
+def check_every_row_read(data) -> None:
+    """The audit reads every row and names each where it is in its file: a setting that leaves rows
+    out would make those places wrong (and hide what it left out)."""
+    for key, leaves_out in (("per_label", data.get("per_label") is not None), ("overlap", data.get("overlap") == "drop")):
+        if leaves_out:
+            raise UserError(f"data.{key}={data.get(key)} leaves rows out, and textclf audit reads every row. "
+                            f"Fix: leave data.{key} as configs/audit.yaml has it")
+
+
 def file_rows(dataset) -> tuple[tuple[str, int], ...]:
     """``(split, row in its file)`` for each row of every split, in order: rows left out
     (``dataset.dropped_missing``) are skipped in the count."""
@@ -121,8 +131,11 @@ def refusals(dataset) -> tuple[str, ...]:
     """What train.py would say of the labels: one a validation or test file has that train lacks,
     or one too rare to carve the splits not given out of train."""
     not_given = [split.name for split in dataset.eval_splits if not len(split)]
+    checks_of_train_py = [lambda: check_labels_in_train(dataset)]
+    if not_given:
+        checks_of_train_py.append(lambda: check_carvable(dataset.train, not_given))
     said = []
-    for check in (lambda: check_labels_in_train(dataset), lambda: not_given and check_carvable(dataset.train, not_given)):
+    for check in checks_of_train_py:
         try:
             check()
         except UserError as error:

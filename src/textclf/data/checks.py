@@ -57,7 +57,8 @@ def labelless_rows(values: list, split: str, source: str, separator: str | None)
 MISSING_CHOICES = ("error", "drop")  # data.missing
 
 
-def missing_rows(name, source, texts, labels, ids, separator, missing) -> tuple[MissingRow, ...]:
+def missing_rows(name: str, source: str, texts: list, labels: list, ids: list[str], separator: str | None,
+                 missing: str) -> tuple[MissingRow, ...]:
     """The rows with no text or no label, to leave out (``missing="drop"``); ``"error"`` refuses
     them, both kinds in one line."""
     if missing not in MISSING_CHOICES:

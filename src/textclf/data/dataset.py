@@ -72,7 +72,7 @@ class DatasetSummary:
     label_names: tuple[str, ...]
     splits: tuple[SplitSummary, ...]
     dropped_overlap: tuple[tuple[str, int], ...] = ()
-    dropped_missing: tuple[tuple[str, int], ...] = ()
+    missing_dropped: tuple[tuple[str, int], ...] = ()  # (split, rows) data.missing=drop left out
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Readers of labeled texts: CSV, JSONL and Parquet files, and Hugging Face datasets.
+"""Readers of labeled texts: CSV, JSONL and Parquet files (Hugging Face datasets: ``hf.py``).
 
 These are what ``configs/data/*.yaml`` point at with ``_target_``; each returns a ``Dataset``
 whose problems (missing file or column, empty text, unknown label...) have already been raised as
@@ -8,8 +8,6 @@ whose problems (missing file or column, empty text, unknown label...) have alrea
 from __future__ import annotations
 
 import json
-import os
-import re
 import warnings
 from pathlib import Path
 
@@ -74,148 +72,14 @@ def load_files(
         if path is not None:
             frames[split_name] = _read_table(path, split_name)
     read = {
-        split_name: _to_split(split_name, frame, source, text_column, label_column, id_column, group_column,
+        split_name: to_split(split_name, frame, source, text_column, label_column, id_column, group_column,
                               label_separator, missing)
         for split_name, (frame, source) in frames.items()
     }
     splits = {split_name: split for split_name, (split, _) in read.items()}
     splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()),
+    return finish_dataset(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()),
                    for_audit)
-
-
-def load_hf(
-    name: str,
-    path: str,
-    config_name: str | None = None,
-    train_split: str = "train",
-    validation_split: str | None = "validation",
-    test_split: str | None = "test",
-    text_column: str = "text",
-    label_column: str = "label",
-    id_column: str | None = None,
-    group_column: str | None = None,
-    label_separator: str | None = None,
-    validation_size: float = 0.15,
-    test_size: float = 0.15,
-    split_seed: int = 0,
-    overlap: str = "error",
-    per_label: int | None = None,
-    missing: str = "error",
-    for_audit: bool = False,
-) -> Dataset:
-    """Read a dataset folder saved with ``save_to_disk``, or one ``datasets.load_dataset`` reads (a
-    local folder of files, or a hub name when online). A split named in config that the dataset
-    lacks is refused, unless it is the default name (``validation``, ``test``): then it is carved
-    from train. Integer ``ClassLabel`` labels (or lists of them) become their names. The other
-    parameters are ``load_files``'s.
-    """
-    import datasets  # heavy; only this reader needs it
-
-    loaded = _hf_splits(path, config_name)
-    wanted = {"train": train_split, "validation": validation_split, "test": test_split}
-    _check_split_names(path, loaded, wanted)
-    splits, missing_rows = {}, ()
-    for split_name, hf_split in wanted.items():
-        if hf_split not in loaded:  # none asked for, or the default name missing (checked): carved from train
-            continue
-        part = loaded[hf_split]
-        frame = part.to_pandas()
-        feature = part.features.get(label_column)
-        inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
-        if isinstance(feature, datasets.ClassLabel) or isinstance(inner, datasets.ClassLabel):
-            frame[label_column] = _class_names(frame[label_column], feature if inner is None else inner,
-                                               listed=inner is not None)
-            if not any(labels is not None and len(labels) for labels in frame[label_column]):
-                # every row -1: a split without labels (GLUE's test splits, IMDB's unsupervised)
-                raise UserError(f"split {hf_split!r} of dataset {path!r} has no labels (every row's is -1). "
-                                f"Fix: set data.{split_name}_split to a labeled split, or to null")
-        splits[split_name], left_out = _to_split(
-            split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
-            label_separator, missing
-        )
-        missing_rows += left_out
-    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return _finish(name, splits, overlap, per_label, split_seed, missing_rows, for_audit)
-
-
-def _class_names(values: pd.Series, classes, listed: bool) -> pd.Series:
-    """``ClassLabel`` integers as their names; -1, a row without a label, as none (missing, for
-    ``data.missing`` to refuse or drop)."""
-    def name(value):
-        return classes.int2str(int(value)) if value is not None and int(value) >= 0 else None
-
-    if listed:
-        return pd.Series([[label for label in map(name, row) if label is not None] for row in values], dtype=object)
-    return pd.Series([name(value) for value in values], dtype=object)
-
-
-# Split names that say "held out for validation" or "for test": a dataset with one of them and no
-# split of the default name most likely means it (IMDB's "unsupervised" does not).
-LOOKS_LIKE = {"validation": re.compile(r"^(dev|val|eval)", re.IGNORECASE), "test": re.compile(r"^test", re.IGNORECASE)}
-
-
-def _check_split_names(path: str, loaded: dict, wanted: dict) -> None:
-    """Every split named (``wanted``: ``{our split: the dataset's}``) must exist, but for the
-    default validation and test names: those missing are carved from train, unless the dataset has
-    an unread split named like one (``dev``): then the user says which."""
-    if wanted["train"] not in loaded:
-        raise UserError(f"dataset {path!r} has no split {wanted['train']!r} (it has {sorted(loaded)}). "
-                        "Fix: set data.train_split to one of them")
-    unread = sorted(set(loaded) - set(wanted.values()))
-    for split_name, hf_split in wanted.items():
-        if hf_split is None or hf_split in loaded:
-            continue
-        if hf_split != split_name:
-            raise UserError(f"dataset {path!r} has no split {hf_split!r} (it has {sorted(loaded)}). "
-                            f"Fix: set data.{split_name}_split to one of them or to null (carved from train)")
-        alike = [name for name in unread if LOOKS_LIKE[split_name].match(name)]
-        if alike:
-            raise UserError(f"dataset {path!r} has no split {hf_split!r} but has {alike}, which nothing reads. "
-                            f"Fix: set data.{split_name}_split=null to carve it from train, or to one of them")
-
-
-def _hf_splits(path: str, config_name: str | None) -> dict:
-    """``{split name: datasets.Dataset}``: a ``save_to_disk`` folder as saved (a lone Dataset is
-    the train split), else what ``datasets.load_dataset`` reads."""
-    import datasets
-
-    saved_to_disk = Path(path, "dataset_dict.json").is_file() or Path(path, "state.json").is_file()
-    if saved_to_disk and config_name is not None:  # load_from_disk has no configurations to choose from
-        raise UserError(f"data.config_name={config_name} names a configuration, and {path} is a save_to_disk "
-                        "folder, which holds one. Fix: pass data.config_name=null, or point data.path at the "
-                        "folder that configuration was saved to")
-    if not saved_to_disk and not Path(path).expanduser().exists() and (host := _hub_out_of_reach()):
-        # datasets would retry the hub for about 25 s, printing a warning each time
-        raise UserError(f"no folder {path!r} here ({Path.cwd()}), and the Hugging Face hub ({host}) cannot be "
-                        "reached to look it up. Fix: pass a local dataset folder (save_to_disk, or files "
-                        "datasets reads) with data.path=PATH")
-    try:
-        if saved_to_disk:
-            saved = datasets.load_from_disk(path)
-            return dict(saved) if isinstance(saved, datasets.DatasetDict) else {"train": saved}
-        return dict(datasets.load_dataset(path, config_name))
-    except Exception as error:  # datasets raises many types for "not found"/"offline"
-        detail = str(error).splitlines()[0].rstrip(".") if str(error).strip() else type(error).__name__
-        raise UserError(f"could not load Hugging Face dataset {path!r}: {detail}. Fix: pass a local dataset "
-                        "folder or, when online, a hub name with data.path=...") from None
-
-
-def _hub_out_of_reach() -> str | None:
-    """The hub's host when it cannot be connected to, in a few seconds at most; None when it can,
-    or when a proxy stands between (then ``datasets`` is left to find out)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return None
-    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host = endpoint.hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, endpoint.port or 443), timeout=3).close()
-    except OSError:
-        return host
-    return None
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
@@ -311,7 +175,7 @@ def _check_comma_separated(name, frame, source) -> None:
 SETTING_OF_COLUMN = {"group": "cv.group_column"}
 
 
-def _to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator,
+def to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator,
               missing) -> tuple[Split, tuple[MissingRow, ...]]:
     """One split, and the rows ``missing="drop"`` left out of it."""
     _check_comma_separated(name, frame, source)
@@ -341,8 +205,8 @@ def _to_split(name, frame, source, text_column, label_column, id_column, group_c
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups), left_out
 
 
-def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
-            missing_rows: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
+def finish_dataset(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
+            left_out: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
     splits, dropped = drop_overlap(splits, overlap)
     splits["train"] = keep_per_label(splits["train"], per_label, seed)
     labelled = splits.values() if for_audit else [splits["train"]]
@@ -354,7 +218,7 @@ def _finish(name: str, splits: dict, overlap: str, per_label: int | None, seed: 
         test=splits["test"],
         label_names=label_names,
         dropped_overlap=tuple(dropped.items()),
-        dropped_missing=missing_rows,
+        dropped_missing=left_out,
     )
     check_dataset(dataset, leakage=overlap != "keep", labels_in_train=not for_audit)
     return dataset

@@ -160,11 +160,13 @@ def each_warning_once():
     """Each warning of the block said once, at its end: every fold's model says the same of the
     data (a label with one text), and four copies broke the progress bar's line. (The "once"
     filter is not enough: any ``catch_warnings`` in the libraries a fold calls resets it.)"""
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        yield
-    for message in {(str(w.message), w.category): w for w in said}.values():
-        warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            yield
+    finally:  # a fold that fails keeps what was said before it: often why it failed
+        for message in {(str(w.message), w.category): w for w in said}.values():
+            warnings.warn_explicit(message.message, message.category, message.filename, message.lineno)
 
 
 def pool_of(*splits: Split) -> Split:

@@ -123,7 +123,7 @@ class Tracker:
         mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
                          "data.labels": ",".join(dataset.label_names),
                          **{f"data.overlap_dropped.{split}": str(rows) for split, rows in dataset.dropped_overlap},
-                         **{f"data.missing_dropped.{split}": str(rows) for split, rows in dataset.dropped_missing}})
+                         **{f"data.missing_dropped.{split}": str(rows) for split, rows in dataset.missing_dropped}})
         commit = git_commit()
         if commit:
             mlflow.set_tags({"git.commit": commit, "mlflow.source.git.commit": commit})
