@@ -254,6 +254,13 @@ def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path,
     assert run.data.metrics["audit/missing"] == 3
 
 
+def test_label_imbalance_is_between_labels_train_has():
+    """A label only validation has (reported on its own) made the imbalance the largest count over 1."""
+    from textclf.audit.checks import imbalance
+
+    assert imbalance({"a": {"train": 10}, "b": {"train": 2, "test": 1}, "c": {"validation": 1}}) == 5.0
+
+
 def test_length_and_label_pair_checks():
     problems = length_problems(["tiny", "a normal passage of ordinary length", " ".join(["word"] * 101)], 20, 100)
     assert [(row, problem.split(":")[0]) for row, problem in problems] == [(0, "too short"), (2, "too long")]

@@ -42,9 +42,10 @@ def label_counts(splits) -> dict[str, dict[str, int]]:
 
 
 def imbalance(counts: dict[str, dict[str, int]]) -> float:
-    """The most common label's texts over the rarest's, in train."""
-    train = [per_split.get("train", 0) for per_split in counts.values()]
-    return max(train) / max(min(train), 1) if train else float("nan")
+    """The most common label's texts over the rarest's, in train (a label train lacks, which the
+    audit reports on its own, is not the rarest: it would make this the largest count over 1)."""
+    train = [per_split["train"] for per_split in counts.values() if per_split.get("train")]
+    return max(train) / min(train) if train else float("nan")
 
 
 def rare_label_pairs(labels, rare_pair_count: int, common_label_count: int) -> list[LabelPair]:
