@@ -4,8 +4,9 @@ A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return i
 Excel, LibreOffice and Google Sheets (``=HYPERLINK(...)`` in a tagged text would become a live
 link, ``+cmd|...`` a command): such cells get a leading ``'``, which spreadsheets show as text, the
 OWASP advice. A number is left as it is (``-1``, a sentiment label, would read back as ``'-1``):
-a spreadsheet reads it as that number, never as a formula. Line breaks inside a cell, a bare carriage return included, are quoted: the writer
-ends rows with CRLF, so the csv module quotes any cell holding either character.
+a spreadsheet reads it as that number, never as a formula. Line breaks inside a cell, a bare
+carriage return included, are quoted: the writer ends rows with CRLF, so the csv module quotes
+any cell holding either character.
 """
 
 from __future__ import annotations

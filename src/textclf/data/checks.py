@@ -49,22 +49,17 @@ def normalise_texts(values: list, split: str, source: str, skip: frozenset[int] 
     return tuple(value for i, value in enumerate(values) if i not in skip)
 
 
-def labelless_rows(values: list, split: str, source: str, separator: str | None) -> list[int]:
-    """Rows with no label: missing, empty, or an empty list."""
-    return [i for i, value in enumerate(values) if not _labels_of(value, i, split, source, separator)]
-
-
 MISSING_CHOICES = ("error", "drop")  # data.missing
 
 
-def missing_rows(name: str, source: str, texts: list, labels: list, ids: list[str], separator: str | None,
+def missing_rows(name: str, source: str, texts: list, labels: tuple[tuple[str, ...], ...], ids: list[str],
                  missing: str) -> tuple[MissingRow, ...]:
-    """The rows with no text or no label, to leave out (``missing="drop"``); ``"error"`` refuses
-    them, both kinds in one line."""
+    """The rows with no text or no label (``labels``: ``parse_labels``'s), to leave out
+    (``missing="drop"``); ``"error"`` refuses them, both kinds in one line."""
     if missing not in MISSING_CHOICES:
         raise UserError(f"data.missing must be one of {', '.join(MISSING_CHOICES)}, got {missing!r}. "
                         "Fix: pass data.missing=error or drop")
-    textless, labelless = textless_rows(texts), labelless_rows(labels, name, source, separator)
+    textless, labelless = textless_rows(texts), [i for i, row in enumerate(labels) if not row]
     if missing == "error":
         _refuse_missing(f"{name} data ({source})", textless, labelless)
         return ()
@@ -91,17 +86,14 @@ def _refuse_missing(data: str, textless: list[int], labelless: list[int]) -> Non
                         "Fix: label or drop those rows, or pass data.missing=drop")
 
 
-def normalise_labels(values: list, split: str, source: str, separator: str | None,
-                     skip: frozenset[int] = frozenset()) -> tuple[tuple[str, ...], ...]:
-    """Return each row's labels as a tuple of strings, primary label first; rows in ``skip`` are
-    left out, as in ``normalise_texts``.
+def parse_labels(values: list, split: str, source: str, separator: str | None) -> tuple[tuple[str, ...], ...]:
+    """Each row's labels as a tuple of strings, primary label first; ``()`` for a row with none
+    (``missing_rows`` finds those). Parsed once: the rows without labels and the labels kept both
+    come from here.
 
     A cell may hold one label, a list of labels, or labels joined by ``separator``.
     """
-    rows = tuple(_labels_of(value, i, split, source, separator) for i, value in enumerate(values) if i not in skip)
-    if separator is None:
-        _say_if_labels_look_joined(rows, split, source)
-    return rows
+    return tuple(_labels_of(value, i, split, source, separator) for i, value in enumerate(values))
 
 
 def _labels_of(value, row: int, split: str, source: str, separator: str | None) -> tuple[str, ...]:
@@ -130,7 +122,7 @@ def _label_text(value) -> str:
     return str(value).strip()
 
 
-def _say_if_labels_look_joined(rows, split: str, source: str) -> None:
+def say_if_labels_look_joined(rows, split: str, source: str) -> None:
     """A label made of other labels and a separator (``climate;health`` beside ``climate`` and
     ``health``) is most likely a label set read as one label: said once, as a warning."""
     names = {label for row in rows for label in row}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from textclf.data.checks import check_dataset, check_unique_ids, missing_rows, normalise_labels, normalise_texts
+from textclf.data.checks import (check_dataset, check_unique_ids, missing_rows, normalise_texts, parse_labels,
+                                 say_if_labels_look_joined)
 from textclf.data.dataset import Dataset, MissingRow, Split
 from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label, not_carved
 from textclf.errors import UserError
@@ -79,7 +80,7 @@ def load_files(
     splits = {split_name: split for split_name, (split, _) in read.items()}
     splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
     return finish_dataset(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()),
-                   for_audit)
+                          for_audit)
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
@@ -176,7 +177,7 @@ SETTING_OF_COLUMN = {"group": "cv.group_column"}
 
 
 def to_split(name, frame, source, text_column, label_column, id_column, group_column, label_separator,
-              missing) -> tuple[Split, tuple[MissingRow, ...]]:
+             missing) -> tuple[Split, tuple[MissingRow, ...]]:
     """One split, and the rows ``missing="drop"`` left out of it."""
     _check_comma_separated(name, frame, source)
     for role, column in (("text", text_column), ("label", label_column), ("id", id_column), ("group", group_column)):
@@ -188,10 +189,13 @@ def to_split(name, frame, source, text_column, label_column, id_column, group_co
     raw_texts, raw_labels = frame[text_column].tolist(), frame[label_column].tolist()
     all_ids = [str(value) for value in frame[id_column]] if id_column is not None else \
         [f"{name}-{row}" for row in range(len(frame))]
-    left_out = missing_rows(name, source, raw_texts, raw_labels, all_ids, label_separator, missing)
+    label_rows = parse_labels(raw_labels, name, source, label_separator)
+    left_out = missing_rows(name, source, raw_texts, label_rows, all_ids, missing)
     skip = frozenset(row.row for row in left_out)
     texts = normalise_texts(raw_texts, name, source, skip)
-    labels = normalise_labels(raw_labels, name, source, label_separator, skip)
+    labels = tuple(row for i, row in enumerate(label_rows) if i not in skip)
+    if label_separator is None:
+        say_if_labels_look_joined(labels, name, source)
     ids = tuple(ident for row, ident in enumerate(all_ids) if row not in skip)
     check_unique_ids(ids, name, source)
     groups = ()
@@ -206,7 +210,7 @@ def to_split(name, frame, source, text_column, label_column, id_column, group_co
 
 
 def finish_dataset(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
-            left_out: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
+                   left_out: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
     splits, dropped = drop_overlap(splits, overlap)
     splits["train"] = keep_per_label(splits["train"], per_label, seed)
     labelled = splits.values() if for_audit else [splits["train"]]
