@@ -103,8 +103,11 @@ def test_every_row_without_text_is_named_at_once(tmp_path, files_run):
 def test_unknown_label_in_validation(tmp_path, files_run):
     train = write_jsonl(tmp_path / "train.jsonl", good_rows())
     validation = write_jsonl(tmp_path / "validation.jsonl", [{"text": "a passage on trade", "label": "trade"}])
-    result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={validation}")
-    assert_refused_before_anything_was_written(result, tmp_path, "'trade'", "never occur in train")
+    test = write_jsonl(tmp_path / "test.jsonl", [{"text": "a passage on energy", "label": "energy"}])
+    result = files_run(tmp_path, train, f"data.validation={validation}", f"data.test={test}")
+    # both splits are named in the one line, not only the first (fixing it would meet the next)
+    assert_refused_before_anything_was_written(result, tmp_path, "validation data", "'trade' and test data",
+                                               "'energy' that never occur in train")
     # a misspelt label is named with the one it may be
     misspelt = write_jsonl(tmp_path / "misspelt.jsonl", [{"text": "a passage on a visit", "label": "visits"}])
     result = files_run(tmp_path, train, f"data.validation={misspelt}", f"data.test={misspelt}")

@@ -181,14 +181,16 @@ def check_dataset(dataset, leakage: bool = True, labels_in_train: bool = True) -
 
 
 def check_labels_in_train(dataset) -> None:
-    """No validation or test label that train lacks: a model never trained on it cannot predict it."""
+    """No validation or test label that train lacks: a model never trained on it cannot predict it.
+    Every split that has such labels is named, in one line."""
     known = {label for row in dataset.train.labels for label in row}
+    found = []
     for split in dataset.eval_splits:
         unknown = Counter(label for row in split.labels for label in row if label not in known)
         if unknown:
             names = ", ".join(repr(label) + did_you_mean(label, sorted(known))
                               for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
-            raise UserError(
-                f"{split.name} data ({split.source}) has label(s) {names} that never occur in train. "
-                "Fix: add training examples of them or drop those rows (or correct a misspelt label)"
-            )
+            found.append(f"{split.name} data ({split.source}) has label(s) {names}")
+    if found:
+        raise UserError(f"{' and '.join(found)} that never occur in train. "
+                        "Fix: add training examples of them or drop those rows (or correct a misspelt label)")
