@@ -41,8 +41,6 @@ def load_hf(
     from train. Integer ``ClassLabel`` labels (or lists of them) become their names. The other
     parameters are ``load_files``'s.
     """
-    import datasets  # heavy; only this reader needs it
-
     loaded = _hf_splits(path, config_name)
     wanted = {"train": train_split, "validation": validation_split, "test": test_split}
     _check_split_names(path, loaded, wanted)
@@ -50,17 +48,8 @@ def load_hf(
     for split_name, hf_split in wanted.items():
         if hf_split not in loaded:  # none asked for, or the default name missing (checked): carved from train
             continue
-        part = loaded[hf_split]
-        frame = part.to_pandas()
-        feature = part.features.get(label_column)
-        inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
-        if isinstance(feature, datasets.ClassLabel) or isinstance(inner, datasets.ClassLabel):
-            frame[label_column] = _class_names(frame[label_column], feature if inner is None else inner,
-                                               listed=inner is not None)
-            if not any(labels is not None and len(labels) for labels in frame[label_column]):
-                # every row -1: a split without labels (GLUE's test splits, IMDB's unsupervised)
-                raise UserError(f"split {hf_split!r} of dataset {path!r} has no labels (every row's is -1). "
-                                f"Fix: set data.{split_name}_split to a labeled split, or to null")
+        frame = _frame_with_label_names(loaded[hf_split], label_column, f"split {hf_split!r} of dataset {path!r}",
+                                        split_name)
         splits[split_name], left_out = to_split(
             split_name, frame, f"{path}:{hf_split}", text_column, label_column, id_column, group_column,
             label_separator, missing
@@ -68,6 +57,23 @@ def load_hf(
         rows_left_out += left_out
     splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
     return finish_dataset(name, splits, overlap, per_label, split_seed, rows_left_out, for_audit)
+
+
+def _frame_with_label_names(part, label_column: str, where: str, split_name: str) -> pd.DataFrame:
+    """A split's rows as a DataFrame, integer ``ClassLabel`` labels (or lists of them) as their names."""
+    import datasets  # heavy; only this module imports it, and only where it reads
+
+    frame = part.to_pandas()
+    feature = part.features.get(label_column)
+    inner = getattr(feature, "feature", None)  # a Sequence or List of labels (multi-label)
+    if isinstance(feature, datasets.ClassLabel) or isinstance(inner, datasets.ClassLabel):
+        frame[label_column] = _class_names(frame[label_column], feature if inner is None else inner,
+                                           listed=inner is not None)
+        if not any(labels is not None and len(labels) for labels in frame[label_column]):
+            # every row -1: a split without labels (GLUE's test splits, IMDB's unsupervised)
+            raise UserError(f"{where} has no labels (every row's is -1). "
+                            f"Fix: set data.{split_name}_split to a labeled split, or to null")
+    return frame
 
 
 def _class_names(values: pd.Series, classes, listed: bool) -> pd.Series:
