@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 import textclf
-from helpers.processes import clean_env
+from helpers.processes import WITHOUT_TEXTCLF, clean_env
 from textclf.errors import UserError
-from textclf.tracking.discovery import find_tracking_uri
+from textclf.tracking.background import load_code
+from textclf.tracking.discovery import find_tracking_uri, project_store_uri
 
 TEXT = "Pyongyang fired two short-range ballistic missiles into the sea off its east coast on Sunday morning."
 
@@ -127,3 +128,21 @@ def test_load_model_from_python_finds_the_store_as_the_command_does(trained_stor
     monkeypatch.chdir(project / "notes")
     model = textclf.load_model()
     assert model.predict(pd.DataFrame({"text": [TEXT]})).loc[0, "label"] == "north_korea_security"
+
+
+def test_the_load_line_a_run_prints_for_the_projects_store_loads_from_a_subfolder(trained_store, tmp_path,
+                                                                                 monkeypatch):
+    """MLflow does not look for the project's store as textclf's commands do: the summary's
+    ``load it:`` line names it (before, it did not for the project's own store, and run from a
+    subfolder it opened and created an empty mlflow.db there: "model not found")."""
+    project = make_project(tmp_path / "project", trained_store[0])
+    here = project / "notes" / "deeper"
+    monkeypatch.chdir(here)
+    line = load_code(project_store_uri(), "models:/diplomacy-topics@champion")
+    script = WITHOUT_TEXTCLF + line.replace("mlflow.pyfunc", "model = mlflow.pyfunc") + (
+        f"\nprint(model.predict(pd.DataFrame({{'text': [{TEXT!r}]}})).loc[0, 'label'])")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=here,
+                            env=clean_env())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["north_korea_security"]
+    assert list(here.iterdir()) == []  # no stray store

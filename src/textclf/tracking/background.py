@@ -227,9 +227,8 @@ class BackgroundTracker:
         return f"textclf predict --model-uri {self.champion_uri}{self._store_flag()}"
 
     def load_code(self) -> str:
-        """Python that loads the champion, naming the store as ``predict_command`` does."""
-        store = f"mlflow.set_tracking_uri({shown(self.uri)!r}); " if self._store_flag() else ""
-        return f"{store}mlflow.pyfunc.load_model({self.champion_uri!r})"
+        """Python that loads the champion."""
+        return load_code(self.uri, self.champion_uri)
 
     def compare_command(self) -> str:
         """``textclf compare`` of this run's experiment."""
@@ -287,3 +286,9 @@ def _signals_deferred():
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
 
+
+def load_code(uri: str, model_uri: str) -> str:
+    """Python that loads ``model_uri`` from the store ``uri``. The store is named even when it is
+    the project's own, which textclf's commands find by themselves: MLflow does not look for it,
+    and from any other folder would open (and create) an empty ``mlflow.db`` there."""
+    return f"mlflow.set_tracking_uri({shown(uri)!r}); mlflow.pyfunc.load_model({model_uri!r})"
