@@ -249,3 +249,42 @@ def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):
     refused = cli_in_process("compare", "--tracking-uri", uri, "--sweep", "ffffffff")
     assert refused.returncode == 2 and refused.stderr.count("error:") == 1
     assert "no sweep 'ffffffff'" in refused.stderr and first[:8] in refused.stderr and "Fix:" in refused.stderr
+
+
+def test_a_sweeps_closing_table_names_the_command_that_shows_its_hidden_params(tmp_path, monkeypatch, capsys,
+                                                                             cli_in_process):
+    """The table a sweep ends with hides params to fit; its note names `compare --sweep ID --wide`
+    (and the store, not the project's): plain `compare --wide` showed every run of the experiment."""
+    from mlflow.tracking import MlflowClient
+
+    from textclf.tracking.sweep import print_ranking
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("diplomacy", artifact_location=(tmp_path / "mlruns").as_uri())
+
+    def finished(name, **tags):
+        run = client.create_run(experiment, run_name=name, tags={"textclf.task": "multiclass", **tags})
+        for i in range(6):
+            client.log_param(run.info.run_id, LONG_PARAM.format(i), f"{name} {i}")
+        client.log_metric(run.info.run_id, "validation/macro_f1", 0.5)
+        client.set_terminated(run.info.run_id, "FINISHED")
+        return run.info.run_id
+
+    finished("outside the sweep")
+    parent = finished("sweep", **{"textclf.sweep": "parent"})
+    for name in ("job-a", "job-b"):
+        finished(name, **{"mlflow.parentRunId": parent})
+    import mlflow
+
+    # as a sweep's parent run sets it; both are put back after the test (it sets the variable too)
+    monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    print_ranking(parent, "validation/macro_f1")
+    (note,) = [line for line in capsys.readouterr().out.splitlines() if "hidden" in line]
+    command = note.split(": ", 1)[1].removesuffix(" shows every one)")
+    assert command == f"textclf compare --sweep {parent[:8]} --wide --tracking-uri {uri}"
+    shown = cli_in_process(*command.split()[1:])
+    assert shown.returncode == 0, shown.stderr
+    assert LONG_PARAM.format(5) in shown.stdout and "job-a" in shown.stdout and "outside" not in shown.stdout

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import _thread
 import contextlib
-import os
 import shlex
 import signal
 import threading
@@ -235,13 +234,9 @@ class BackgroundTracker:
         return f"textclf compare --experiment {shlex.quote(self.experiment)}{self._store_flag()}"
 
     def _store_flag(self) -> str:
-        """The store, named unless it is this project's own, which the commands find by themselves.
-        (MLFLOW_TRACKING_URI is no guide: a sweep's parent run sets it in the process its jobs run
-        in, and the user's next shell may not have it.)"""
-        from textclf.tracking.discovery import project_store_uri
+        from textclf.tracking.discovery import store_flag
 
-        own = project_store_uri() == self.uri and os.environ.get("MLFLOW_TRACKING_URI", self.uri) == self.uri
-        return "" if own else f" --tracking-uri {shlex.quote(shown(self.uri))}"
+        return store_flag(self.uri)
 
     def close(self) -> None:
         """Stop the worker (after the calls already sent), wait for it, remove the model files."""

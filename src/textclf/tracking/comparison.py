@@ -164,9 +164,9 @@ def _differing_params(runs: pd.DataFrame) -> list[str]:
                                                  runs[column].isna().any(), column.count("."), column))
 
 
-def render(ranking, wide: bool, markdown: bool = False) -> str:
+def render(ranking, wide: bool, markdown: bool = False, wide_command: str = "textclf compare --wide") -> str:
     """One task's ranking: a heading (which names the task), the table, and what was left out to
-    fit ``WIDTH``."""
+    fit ``WIDTH``, with ``wide_command``, the command that shows it."""
     direction = "lowest" if lower_is_better(ranking.metric) else "highest"
     heading = f"{ranking.task}: {len(ranking.table)} run(s), {direction} {ranking.metric} first"
     table = ranking.table.copy()
@@ -186,7 +186,7 @@ def render(ranking, wide: bool, markdown: bool = False) -> str:
             table = table.iloc[:, :-1]
             hidden += 1
     body = _markdown(table) if markdown else table.to_string(index=False)
-    note = f"\n({hidden} more differing param(s) hidden: textclf compare --wide shows every one)" if hidden else ""
+    note = f"\n({hidden} more differing param(s) hidden: {wide_command} shows every one)" if hidden else ""
     return f"{heading}\n{body}{note}"
 
 

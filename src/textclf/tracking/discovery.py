@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 from pathlib import Path
 
 from textclf.errors import UserError
@@ -40,6 +41,14 @@ def project_store_uri() -> str | None:
     """The sqlite store of the textclf project folder this runs in, if it runs in one."""
     project = find_project_root()
     return None if project is None else f"sqlite:///{project / 'mlflow.db'}"
+
+
+def store_flag(uri: str) -> str:
+    """`` --tracking-uri URI`` for a command a run prints, unless ``uri`` is this project's own
+    store, which the command finds by itself. (MLFLOW_TRACKING_URI is no guide: a sweep's parent
+    run sets it in the process its jobs run in, and the user's next shell may not have it.)"""
+    own = project_store_uri() == uri and os.environ.get("MLFLOW_TRACKING_URI", uri) == uri
+    return "" if own else f" --tracking-uri {shlex.quote(shown(uri))}"
 
 
 def require_existing_store(uri: str, command: str) -> None:

@@ -215,13 +215,18 @@ def log_study(parent_run_id: str, tags: dict[str, str], plots) -> None:
 
 def print_ranking(parent_run_id: str | None, metric: str) -> None:
     """The sweep's jobs in one table, best first (per task, as ``textclf compare`` ranks them)."""
+    import mlflow
+
     from textclf.tracking.comparison import render, sweep_rankings
+    from textclf.tracking.discovery import store_flag
 
     if parent_run_id is None:
         return
     rankings, pruned = sweep_rankings(parent_run_id, metric)
+    # this sweep's runs only; plain `textclf compare --wide` shows the experiment's every run
+    wide_command = f"textclf compare --sweep {parent_run_id[:8]} --wide{store_flag(mlflow.get_tracking_uri())}"
     for ranking in rankings:
-        print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False)}")
+        print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False, wide_command=wide_command)}")
     if pruned:
         print(f"({pruned} pruned trial(s) left out: their runs ended KILLED, tagged textclf.pruned)")
 
