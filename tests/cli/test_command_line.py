@@ -24,7 +24,10 @@ def test_help_is_plain_text(command, cli_in_process, tmp_path):
 def test_a_bad_flag_is_one_error_line(cli_in_process, tmp_path):
     result = cli_in_process("predict", "--no-such-flag", cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
-    assert result.stderr == ("error: unrecognized arguments: --no-such-flag. Fix: see textclf --help\n")
+    # the command's own help, where its flags are (the top-level help lists only the commands)
+    assert result.stderr == ("error: unrecognized arguments: --no-such-flag. Fix: see textclf predict --help\n")
+    result = cli_in_process("compare", "--expriment", "x", cwd=tmp_path)
+    assert result.stderr == "error: unrecognized arguments: --expriment x. Fix: see textclf compare --help\n"
     result = cli_in_process(cwd=tmp_path)
     assert result.stderr == "error: the following arguments are required: command. Fix: see textclf --help\n"
 

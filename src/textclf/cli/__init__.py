@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for add_command in (_add_predict, _add_verify, _add_audit, _add_suggest, _add_server, _add_compare):
         add_command(commands)
+    for command in commands.choices.values():  # an unknown flag of a command points at its own --help
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -252,7 +254,7 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
         args.overrides += later
         unknown = [token for token in unknown if token not in later]
     if unknown:
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     return args
 
 
