@@ -177,6 +177,11 @@ def test_a_metric_no_run_logged_is_one_line_naming_those_logged(mixed_store, cli
                                                       "mean 'validation/macro_f1'?). Fix: pass --metric with a logged "
                                                       "metric: "), line
     assert "test/subset_accuracy" in line and "validation/log_loss" in line
+    # the runs' headline metrics are listed first, whatever the store's order
+    assert line.split("metric: ")[1].startswith("validation/macro_f1, test/macro_f1, test/accuracy, fit_seconds")
+    # a metric without its split names the splits that logged it
+    result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "macro_f1")
+    assert "no run logged metric 'macro_f1' (did you mean 'validation/macro_f1' or 'test/macro_f1'?)" in result.stderr
 
 
 def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_score(tmp_path, cli_in_process):

@@ -77,10 +77,21 @@ def compare_runs(tracking_uri: str, experiment: str, metric: str | None, columns
     if f"metrics.{metric}" not in runs.columns:
         logged = [column.removeprefix("metrics.") for column in runs.columns
                   if column.startswith("metrics.") and "_per_label/" not in column]
+        headline = [name for names in HEADLINE_METRICS.values() for name in names]
+        logged.sort(key=lambda name: (headline.index(name) if name in headline else len(headline), name))
         shown = ", ".join(logged[:8]) + (f" and {len(logged) - 8} more" if len(logged) > 8 else "")
-        raise UserError(f"no run logged metric {metric!r}{did_you_mean(metric, logged)}. Fix: pass --metric with "
-                        f"a logged metric: {shown}")
+        raise UserError(f"no run logged metric {metric!r}{_did_you_mean_metric(metric, logged)}. Fix: pass --metric "
+                        f"with a logged metric: {shown}")
     return rank_by_task(runs, metric, columns, limit, every_table)
+
+
+def _did_you_mean_metric(metric: str, logged: list[str]) -> str:
+    """A close spelling, or the split-prefixed names of a metric given without its split
+    (``macro_f1``: ``validation/macro_f1`` or ``test/macro_f1``)."""
+    with_split = [name for name in logged if "/" not in metric and name.rpartition("/")[2] == metric]
+    if with_split:
+        return f" (did you mean {' or '.join(repr(name) for name in with_split[:3])}?)"
+    return did_you_mean(metric, logged)
 
 
 def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
