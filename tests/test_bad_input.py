@@ -4,6 +4,7 @@ Each case runs train.py's (or textclf's) own entry point in this process; tests/
 keeps a few as real `python train.py` processes.
 """
 
+import gzip
 import json
 
 import pandas as pd
@@ -257,6 +258,10 @@ def test_non_utf8_bytes(tmp_path, files_run):
     train = tmp_path / "train.csv"
     train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "UTF-8")
+    # a training file that is no text at all says what it looks like, not "re-save it as UTF-8"
+    train.write_bytes(gzip.compress(b"text,label\na visit,visit\n"))
+    assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path,
+                                               "train.csv is not UTF-8 text: it looks like a gzip-compressed file")
 
 
 def test_missing_text_column(tmp_path, files_run):

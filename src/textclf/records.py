@@ -42,6 +42,34 @@ def utf8(data: bytes, origin: str, line: int | None = None, unit: str = "line", 
         raise UserError(f"{origin} {unit} {number} is not UTF-8 (byte {data[error.start]:#04x}). {fix}") from None
 
 
+# The first bytes of files people hand over as text by mistake, and what each file is.
+BINARY_STARTS = {
+    b"SQLite format 3\x00": "an SQLite database (such as an MLflow store)",
+    b"\x1f\x8b": "a gzip-compressed file (gunzip it first)",
+    b"PAR1": "a Parquet file (name it .parquet to read it as one)",
+    b"PK\x03\x04": "a zip archive, or an .xlsx or .docx file (save the table as CSV)",
+    b"%PDF": "a PDF",
+    b"\xff\xfe": "UTF-16 text (convert it: iconv -f utf-16 -t utf-8)",
+    b"\xfe\xff": "UTF-16 text (convert it: iconv -f utf-16 -t utf-8)",
+}
+
+
+def refuse_binary(path: Path, wanted: str) -> None:
+    """A ``UserError`` for a file whose first bytes show it is not text, saying what it looks
+    like: read as text, its first bad byte would be named, with iconv as the fix, which cannot
+    help. ``wanted``: the kinds of file to pass instead. A named pipe is left to its reader (its
+    bytes can be read only once)."""
+    if not path.is_file():
+        return
+    with path.open("rb") as handle:
+        head = handle.read(4096)
+    looks = next((what for start, what in BINARY_STARTS.items() if head.startswith(start)), None)
+    if looks is None and b"\x00" in head:  # no text file holds a NUL byte
+        looks = "a binary file"
+    if looks is not None:
+        raise UserError(f"{path} is not UTF-8 text: it looks like {looks}. Fix: pass a {wanted} file")
+
+
 def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of a JSONL file; a line that is not a JSON
     object is a ``UserError`` showing ``example``, a line as it should be."""

@@ -3,9 +3,11 @@ predictions (top-k labels, confidence): in batches, safe for spreadsheets, read 
 and never half-written."""
 
 import csv
+import gzip
 import io
 import json
 import os
+import re
 import sys
 import threading
 
@@ -85,6 +87,15 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"fine\ncaf\xe9\n")))
     with pytest.raises(UserError, match="standard input line 2 is not UTF-8"):
         read_texts("-", "text")
+    # a file that is not text at all says what it looks like (iconv, suggested before, cannot help)
+    for name, content, looks in (("store.db", b"SQLite format 3\x00\x10\x00\xfc", "an SQLite database"),
+                                 ("texts.txt.gz", gzip.compress(b"a text\n"), "a gzip-compressed file (gunzip"),
+                                 ("table.csv", b"PAR1\x15\x04", "a Parquet file (name it .parquet"),
+                                 ("wide.txt", "a text\n".encode("utf-16"), "UTF-16 text (convert it: iconv -f utf-16"),
+                                 ("blob.jsonl", b"\x00\x01\x02text", "a binary file")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(UserError, match=re.escape(f"{name} is not UTF-8 text: it looks like {looks}")):
+            read_texts(str(tmp_path / name), "text")
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(UserError, match="empty.csv is empty. Fix: pass a file with a header row and texts"):
         read_texts(str(tmp_path / "empty.csv"), "text")

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from textclf.errors import UserError
 from textclf.records import (DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, not_comma_separated, other_separator,
-                             table_kind, utf8)
+                             refuse_binary, table_kind, utf8)
 
 BATCH_TEXTS = 2000
 LINE_COLUMN = "line"
@@ -60,6 +60,8 @@ def _records(source: str, text_column: str, id_column: str | None,
         # extension to go by, as text lines)
         raise UserError(f"input file not found: {path}. Fix: pass an existing CSV, JSONL, Parquet or text file")
     kind = None if path is None else table_kind(path)
+    if path is not None and kind != "parquet":
+        refuse_binary(path, "CSV, JSONL, Parquet or text")
     if id_column is not None and kind is None:
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
                         "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")

@@ -18,7 +18,7 @@ from textclf.data.checks import (check_dataset, check_unique_ids, missing_rows, 
 from textclf.data.dataset import Dataset, MissingRow, Split
 from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label, not_carved
 from textclf.errors import UserError
-from textclf.records import TABLE_KINDS, not_comma_separated, other_separator, table_kind
+from textclf.records import TABLE_KINDS, not_comma_separated, other_separator, refuse_binary, table_kind
 
 
 def load_files(
@@ -112,6 +112,8 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
     string. A file that is not UTF-8 or does not parse is a ``UserError`` naming the ``role`` the
     file plays (``train``, ``unlabeled``...) and, for a parse error, ending in ``parse_fix``."""
     kind = table_kind(file)
+    if kind != "parquet":
+        refuse_binary(file, "CSV, JSONL or Parquet")
     try:
         if kind == "csv":
             with warnings.catch_warnings():
