@@ -27,8 +27,7 @@ def audit(args) -> None:
     check_reachable(settings["uri"], settings["connect_timeout"])  # in seconds, before the folds' minutes
     if not cfg.audit.models:  # the out-of-fold probabilities are the models' mean: none, no audit
         raise UserError("audit.models names no model. Fix: pass audit.models=[tfidf_linearsvc] (or more models)")
-    models = {str(name): compose_config([*args.overrides, f"model={name}"], args.project, config_name="audit").model
-              for name in cfg.audit.models}
+    models = {str(name): _model_config(str(name), args) for name in cfg.audit.models}
     output = Path(args.output if args.output else cfg.audit.output_dir).expanduser().resolve()
     if output.exists() and not output.is_dir():
         raise UserError(f"report folder {output} is a file. Fix: pass --output to a new or empty folder")
@@ -57,3 +56,13 @@ def audit(args) -> None:
     if failed:
         print(f"failing (--fail-on): {', '.join(f'{found[kind]} {kind}' for kind in failed)}", file=sys.stderr)
         raise SystemExit(1)
+
+
+def _model_config(name: str, args):
+    """The model config ``name`` of ``audit.models``, composed as the audit's own config is."""
+    from textclf.project import compose_config
+
+    try:
+        return compose_config([*args.overrides, f"model={name}"], args.project, config_name="audit").model
+    except UserError as error:  # Hydra's words name the defaults list, not the setting that chose it
+        raise UserError(f"audit.models has {name!r}: {error}") from None
