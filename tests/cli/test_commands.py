@@ -180,6 +180,16 @@ def test_compare_without_an_experiment_names_the_others_that_hold_runs(tmp_path,
     for data in (["data=files", f"data.train={tmp_path / 'mine.csv'}", "data.name=mine"], []):
         trained = train_in_process(tmp_path, *data, "model=tfidf_nb", "features=tfidf_word")
         assert trained.returncode == 0, trained.stderr[-2000:]
+    # an audit's run: a count of problems, no score the named command could rank by (it failed so)
+    from mlflow.tracking import MlflowClient
+
+    from textclf.tracking.description import AUDIT_TAG
+
+    client = MlflowClient(store_uri(tmp_path))
+    audit = client.create_run(client.create_experiment("mine-audit", artifact_location=str(tmp_path / "mlruns")),
+                              tags={AUDIT_TAG: "report"})
+    client.log_metric(audit.info.run_id, "audit/label_issues", 2)
+    client.set_terminated(audit.info.run_id, "FINISHED")
     store = ["--tracking-uri", store_uri(tmp_path)]
     default = cli_in_process("compare", *store)
     assert default.returncode == 0 and "tfidf_nb" in default.stdout, default.stderr
@@ -187,9 +197,7 @@ def test_compare_without_an_experiment_names_the_others_that_hold_runs(tmp_path,
     named = cli_in_process("compare", "--experiment", "mine", *store)
     assert named.returncode == 0 and "tfidf_nb" in named.stdout and named.stderr == ""
     # an experiment without finished runs points at those that have some (was: "run python train.py first")
-    from mlflow.tracking import MlflowClient
-
-    MlflowClient(store_uri(tmp_path)).create_experiment("empty", artifact_location=str(tmp_path / "mlruns"))
+    client.create_experiment("empty", artifact_location=str(tmp_path / "mlruns"))
     empty = cli_in_process("compare", "--experiment", "empty", *store)
     assert empty.returncode == 2 and empty.stderr == ("error: experiment 'empty' has no finished runs. Fix: pass "
                                                       "--experiment NAME, one of diplomacy, mine\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from textclf.tracking.description import AUDIT_TAG
 from textclf.tracking.store import store_errors_as_user_errors
 from textclf.tracking.tracker import MlflowClient, Tracker
 
@@ -18,7 +19,7 @@ def log_audit(settings: dict, run_name: str, params: dict[str, str], metrics: di
     with store_errors_as_user_errors(settings["uri"]):
         tracker = Tracker.connect(**{**settings, "experiment": f"{settings['experiment']}-audit"})
         client = MlflowClient()
-        run = client.create_run(tracker.experiment_id, run_name=run_name, tags={"textclf.audit": "report"})
+        run = client.create_run(tracker.experiment_id, run_name=run_name, tags={AUDIT_TAG: "report"})
         run_id = run.info.run_id
         try:
             now = int(time.time() * 1000)

@@ -13,7 +13,8 @@ import pandas as pd
 
 from textclf.errors import UserError, did_you_mean
 from textclf.evaluation import HEADLINE_METRICS, lower_is_better
-from textclf.tracking.description import OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG, task_from_config
+from textclf.tracking.description import (AUDIT_TAG, OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG,
+                                         task_from_config)
 from textclf.tracking.store import store_errors_as_user_errors
 from textclf.tracking.sweep_lookup import experiment_named, find_sweep
 
@@ -95,8 +96,9 @@ def _did_you_mean_metric(metric: str, logged: list[str]) -> str:
 
 
 def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
-    """The store's other experiments that hold finished runs, among its latest 1,000 (one
-    request, however many experiments a team's server holds); the store is open."""
+    """The store's other experiments that hold finished training runs, among its latest 1,000
+    (one request, however many experiments a team's server holds); the store is open. An audit's
+    runs (``<experiment>-audit``) are left out: they log no score to rank by, only counts."""
     from mlflow.tracking import MlflowClient
 
     from textclf.tracking.runs import mlflow
@@ -105,7 +107,7 @@ def other_experiments(tracking_uri: str, experiment: str) -> list[str]:
         names = {found.experiment_id: found.name for found in mlflow.search_experiments() if found.name != experiment}
         finished = "attributes.status = 'FINISHED'"
         runs = MlflowClient().search_runs(list(names), finished, max_results=1000) if names else []
-    return sorted({names[run.info.experiment_id] for run in runs})
+    return sorted({names[run.info.experiment_id] for run in runs if AUDIT_TAG not in run.data.tags})
 
 
 def sweep_rankings(parent_run_id: str, metric: str) -> tuple[list[Ranking], int]:

@@ -30,6 +30,7 @@ LABELS_TAG = "textclf.labels"
 SWEEP_TAG = "textclf.sweep"  # "parent" on a sweep's parent run (its jobs have mlflow.parentRunId)
 SWEEP_STARTED_TAG = "textclf.sweep_started"  # on a sweep's parent run: ms since the epoch, at each (re)start
 SWEEP_METRIC_TAG = "textclf.sweep_metric"  # on a sweep's parent run: the metric its jobs are ranked by
+AUDIT_TAG = "textclf.audit"  # "report" on a textclf audit's run (in the <experiment>-audit experiment)
 MULTILABEL_TARGET = "MultilabelTask"  # the class name in a run's param task._target_
 
 
