@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import threading
+import warnings
 
 import pandas as pd
 import pytest
@@ -19,7 +20,7 @@ from textclf.cli.output import opened_output, write_predictions
 from textclf.cli.predict import keyed_rows, shaped_predictions, tagged_batch
 from textclf.cli.predict_input import Batch, read_batches
 from textclf.cli.suggest import ADDED_COLUMNS
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 
 
 def read_texts(source, column):
@@ -67,6 +68,19 @@ def test_texts_come_in_batches(tmp_path, monkeypatch):
     assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.txt"), "text")] == [3, 3, 1]
     pd.DataFrame({"text": [f"t{i}" for i in range(7)]}).to_csv(tmp_path / "in.csv", index=False)
     assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.csv"), "text")] == [3, 3, 1]
+
+
+def test_an_html_page_read_as_lines_of_text_is_said_to_be_one(tmp_path):
+    """Each line of a page, markup and all, went to the model without a word; --article reads
+    the page's text as a browser shows it."""
+    page = tmp_path / "saved page.html"
+    page.write_text("<!DOCTYPE html>\n<html><body><p>Ministers met in Seoul.</p></body></html>\n")
+    with pytest.warns(TextclfWarning, match=re.escape(f"Fix: textclf predict --article '{page}' tags the page's")):
+        assert read_texts(str(page), "text") == ["<!DOCTYPE html>", "<html><body><p>Ministers met in Seoul.</p></body></html>"]
+    (tmp_path / "plain.txt").write_text("<b>bold</b> is no page\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_texts(str(tmp_path / "plain.txt"), "text")
 
 
 def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):

@@ -4,12 +4,15 @@ input's id column, or the line the text starts on). Blank texts are skipped."""
 
 from __future__ import annotations
 
+import shlex
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from textclf.errors import UserError
+from textclf.articles.html_input import looks_like_a_page
+from textclf.errors import TextclfWarning, UserError
 from textclf.records import (DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, not_comma_separated, other_separator,
                              refuse_binary, table_kind, utf8)
 
@@ -81,7 +84,13 @@ def _records(source: str, text_column: str, id_column: str | None,
 def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
     for number, line in enumerate(handle, start=1):
         text = utf8(line, origin, number).rstrip("\r\n")
-        yield LINE_COLUMN, number, text.removeprefix("\ufeff") if number == 1 else text  # a BOM is no text
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a BOM is no text
+            if looks_like_a_page(text):
+                warnings.warn(f"{origin} looks like an HTML page, and each of its lines is tagged as text, markup "
+                              f"included. Fix: textclf predict --article {shlex.quote(origin) if handle is not sys.stdin.buffer else '-'} "
+                              "tags the page's text, passage by passage", TextclfWarning, stacklevel=2)
+        yield LINE_COLUMN, number, text
 
 
 def _json_lines(path: Path, text_column: str, id_column: str | None,
