@@ -200,6 +200,9 @@ def test_a_cross_validated_runs_mean_over_folds_is_shown_beside_the_validation_s
     header = result.stdout.splitlines()[1].split()
     assert header[:4] == ["run", "validation/macro_f1", "cv/macro_f1", "test/macro_f1"], result.stdout
     assert "0.7512" in result.stdout.splitlines()[3].split()  # the folded run, ranked second
+    assert result.stdout.splitlines()[2].split()[:3] == ["plain", "0.8", "-"]  # no folds: "-", as a param (was NaN)
+    csv = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--format", "csv")
+    assert pd.read_csv(io.StringIO(csv.stdout))["cv/macro_f1"].isna().tolist() == [True, False]  # an empty cell
 
 
 def test_sweep_shows_only_the_jobs_of_one_sweep(tmp_path, cli_in_process):

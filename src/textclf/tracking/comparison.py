@@ -182,7 +182,7 @@ def render(ranking, wide: bool, markdown: bool = False, wide_command: str = "tex
     fit ``WIDTH``, with ``wide_command``, the command that shows it."""
     direction = "lowest" if lower_is_better(ranking.metric) else "highest"
     heading = f"{ranking.task}: {len(ranking.table)} run(s), {direction} {ranking.metric} first"
-    table = ranking.table.copy()
+    table = ranking.table.fillna("-")  # a metric a run did not log (cv/macro_f1 of a run without folds), as a param
     hidden = 0
     if not wide:
         table["run"] = _without_shared_overrides(table["run"])
