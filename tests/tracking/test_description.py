@@ -15,11 +15,15 @@ def test_a_run_is_named_after_its_model_and_the_overrides_that_say_what_it_is():
     assert about.run_tags()["textclf.overrides"] == " ".join(overrides)  # the full list, where-to included
     assert describe_run(composed("run_name=mine"), overrides, "multiclass", ("a",), 0).name == "mine"
     assert short_override("features.word_ngram_range=[1,3]") == "word_ngram_range=[1,3]"
+    # a searched float to four digits, as compare shows params (the param keeps every digit)
+    assert short_override("model.classifier.estimator.C=0.23345864076016243") == "C=0.2335"
+    assert short_override("model.classifier.estimator.C=2.340677735927049e-05") == "C=2.341e-05"
+    assert short_override("model.classifier.C=5.0") == "C=5.0" and short_override("seed=1234567") == "seed=1234567"
     assert short_override("data.name=" + "x" * 40) == "name=" + "x" * 21 + "..."
     # a search over many settings: the name fits MLflow's column on PostgreSQL (a team server)
-    many = [f"+model.classifier.setting_{i}=0.{i}23456789" for i in range(20)]
+    many = [f"+model.classifier.setting_{i}=value_{i}_abcdefgh" for i in range(20)]
     long_name = describe_run(cfg, many, "multiclass", ("a",), 0).name
-    assert len(long_name) == 250 and long_name.startswith("tfidf_logreg setting_0=0.023456789") and long_name.endswith("...")
+    assert len(long_name) == 250 and long_name.startswith("tfidf_logreg setting_0=value_0_abcdefgh") and long_name.endswith("...")
     # a deleted setting is named as deleted, not as if it had been set
     assert short_override("~model.classifier.class_weight") == "~class_weight"
     assert short_override("~model.classifier.class_weight=balanced") == "~class_weight=balanced"

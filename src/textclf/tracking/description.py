@@ -97,9 +97,21 @@ def short_override(override: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
     value = value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
+    value = _four_digits(value)
     if len(value) > LONGEST_VALUE:
         value = value[: LONGEST_VALUE - 3] + "..."
     return f"{key}={value}" if _ else key
+
+
+def _four_digits(value: str) -> str:
+    """A long decimal number to four significant digits, as ``textclf compare`` shows params (a
+    search samples ``C=0.23345864076016243``: ``C=0.2335``); the param keeps every digit."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    long_decimal = len(value) > 6 and ("." in value or "e" in value.lower())
+    return f"{number:.4g}" if long_decimal and number == number and abs(number) != float("inf") else value
 
 
 def task_from_config(target: str) -> str:
