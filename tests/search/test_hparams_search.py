@@ -2,6 +2,7 @@
 run through Hydra's launcher, one parent run per study with a nested run per trial, resumed by
 rerunning the command, pruning by fold scores, and the best configuration registered once."""
 
+import re
 import sqlite3
 
 import optuna
@@ -50,6 +51,8 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3 + [TrialState.PRUNED] * 2
     assert all(list(t.intermediate_values) == [1, 2] for t in study.trials[:3])  # each fold a step
     assert "trial 3 pruned after fold 1" in second.stderr
+    # the best score as a run's summary gives it, three decimals (a 1.0 read "1")
+    assert re.search(r"^best: trial \d, cv/macro_f1 \d\.\d{3}: ", second.stdout, re.MULTILINE), second.stdout[-2000:]
 
     runs = all_runs(tmp_path)
     parents = [r for r in runs if r.data.tags.get("textclf.sweep") == "parent"]

@@ -156,8 +156,9 @@ class StudySweeper:
         tags = summary_tags(study)
         if "optuna.best_value" in tags:
             best = " ".join(search_space.as_overrides(study.best_trial.params))
+            # the score as run summaries give it (1.0 read "1"); the settings exact, to rerun
             print(f"best: trial {tags['optuna.best_trial']}, {self.config.optimized_metric} "
-                  f"{tags['optuna.best_value']}: {best}")
+                  f"{study.best_value:.3f}: {best}")
         parent = os.environ.get(PARENT_RUN_ENV)
         if parent:
             with tempfile.TemporaryDirectory() as folder:
