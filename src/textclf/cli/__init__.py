@@ -249,6 +249,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.
     """``parser.parse_args``, except that audit's KEY=VALUE overrides may also follow its options,
     as train.py's do (argparse fills a positional list only before the first option)."""
     args, unknown = parser.parse_known_args(argv)
+    given = sys.argv[1:] if argv is None else list(argv)
+    args.command_arguments = given[given.index(args.command) + 1:]  # as typed, for commands a line prints
     if args.command == "audit":
         later = [token for token in unknown if "=" in token and not token.startswith("-")]
         args.overrides += later

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 import pandas as pd
@@ -29,4 +30,7 @@ def compare(args, tracking_uri: str, default_experiment: str) -> None:
         table = table[["run", "task", *[c for c in table.columns if c not in ("run", "task")]]]
         write_rows(sys.stdout, [list(table.columns), *table.itertuples(index=False)])
         return
-    print("\n\n".join(render(ranking, args.wide, markdown=args.format == "markdown") for ranking in rankings))
+    # this command as the user typed it (its --experiment, --sweep, store), plus --wide
+    wide_command = shlex.join(["textclf", "compare", *args.command_arguments, "--wide"])
+    print("\n\n".join(render(ranking, args.wide, markdown=args.format == "markdown", wide_command=wide_command)
+                      for ranking in rankings))

@@ -87,9 +87,10 @@ def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
         if number == 1:
             text = text.removeprefix("\ufeff")  # a BOM is no text
             if looks_like_a_page(text):
+                page = "-" if handle is sys.stdin.buffer else shlex.quote(origin)
                 warnings.warn(f"{origin} looks like an HTML page, and each of its lines is tagged as text, markup "
-                              f"included. Fix: textclf predict --article {shlex.quote(origin) if handle is not sys.stdin.buffer else '-'} "
-                              "tags the page's text, passage by passage", TextclfWarning, stacklevel=2)
+                              f"included. Fix: textclf predict --article {page} tags the page's text, passage by "
+                              "passage", TextclfWarning, stacklevel=2)
         yield LINE_COLUMN, number, text
 
 
