@@ -261,7 +261,7 @@ def test_non_utf8_bytes(tmp_path, files_run):
     # a training file that is no text at all says what it looks like, not "re-save it as UTF-8"
     train.write_bytes(gzip.compress(b"text,label\na visit,visit\n"))
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path,
-                                               "train.csv is not UTF-8 text: it looks like a gzip-compressed file")
+                                               "train file", "train.csv is not UTF-8 text: it looks like a gzip-compressed file. Fix: gunzip")
 
 
 def test_missing_text_column(tmp_path, files_run):

@@ -42,32 +42,38 @@ def utf8(data: bytes, origin: str, line: int | None = None, unit: str = "line", 
         raise UserError(f"{origin} {unit} {number} is not UTF-8 (byte {data[error.start]:#04x}). {fix}") from None
 
 
-# The first bytes of files people hand over as text by mistake, and what each file is.
+# The first bytes of files people hand over as text by mistake: what each file is, and its fix
+# (None: pass another file). UTF-32's mark starts as UTF-16's, so it comes first.
 BINARY_STARTS = {
-    b"SQLite format 3\x00": "an SQLite database (such as an MLflow store)",
-    b"\x1f\x8b": "a gzip-compressed file (gunzip it first)",
-    b"PAR1": "a Parquet file (name it .parquet to read it as one)",
-    b"PK\x03\x04": "a zip archive, or an .xlsx or .docx file (save the table as CSV)",
-    b"%PDF": "a PDF",
-    b"\xff\xfe": "UTF-16 text (convert it: iconv -f utf-16 -t utf-8)",
-    b"\xfe\xff": "UTF-16 text (convert it: iconv -f utf-16 -t utf-8)",
+    b"SQLite format 3\x00": ("an SQLite database (such as an MLflow store)", None),
+    b"\x1f\x8b": ("a gzip-compressed file", "gunzip it first"),
+    b"PAR1": ("a Parquet file", "name it .parquet to read it as one"),
+    b"PK\x03\x04": ("a zip archive (or an .xlsx or .docx file)", "unzip it, or save a spreadsheet's table as CSV"),
+    b"%PDF": ("a PDF", None),
+    b"\xff\xfe\x00\x00": ("UTF-32 text", "convert it, e.g. iconv -f utf-32 -t utf-8"),
+    b"\xff\xfe": ("UTF-16 text", "convert it, e.g. iconv -f utf-16 -t utf-8"),
+    b"\xfe\xff": ("UTF-16 text", "convert it, e.g. iconv -f utf-16 -t utf-8"),
 }
 
 
-def refuse_binary(path: Path, wanted: str) -> None:
+def refuse_binary(path: Path, wanted: str, named: str | None = None) -> None:
     """A ``UserError`` for a file whose first bytes show it is not text, saying what it looks
     like: read as text, its first bad byte would be named, with iconv as the fix, which cannot
-    help. ``wanted``: the kinds of file to pass instead. A named pipe is left to its reader (its
-    bytes can be read only once)."""
+    help. ``wanted``: the kinds of file to pass instead; ``named``: how the error names the file
+    (default: its path). A named pipe (its bytes can be read only once) and a file that cannot be
+    opened are left to the reader, which reports them."""
     if not path.is_file():
         return
-    with path.open("rb") as handle:
-        head = handle.read(4096)
-    looks = next((what for start, what in BINARY_STARTS.items() if head.startswith(start)), None)
-    if looks is None and b"\x00" in head:  # no text file holds a NUL byte
-        looks = "a binary file"
-    if looks is not None:
-        raise UserError(f"{path} is not UTF-8 text: it looks like {looks}. Fix: pass a {wanted} file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return
+    what, fix = next((found for start, found in BINARY_STARTS.items() if head.startswith(start)), (None, None))
+    if what is None and b"\x00" in head:  # no UTF-8 text holds a NUL byte
+        what = "a binary file (or UTF-16 text without a byte-order mark)"
+    if what is not None:
+        raise UserError(f"{named or path} is not UTF-8 text: it looks like {what}. Fix: {fix or f'pass a {wanted} file'}")
 
 
 def jsonl_objects(path: Path, example: str) -> Iterator[tuple[int, dict]]:

@@ -106,6 +106,8 @@ def test_jsonl_and_csv_hold_one_article_a_record_named_by_id_or_line(tmp_path):
     ("\n\n", dict(sources=["a.jsonl"]), "no articles in .*a.jsonl. Fix:"),
     ("id,text\n", dict(sources=["a.csv"]), "no articles in .*a.csv. Fix:"),
     (b"caf\xe9\n", dict(sources=["a.txt"]), "line 1 is not UTF-8"),
+    # not text at all: what it is, not iconv's fix
+    ("%PDF-1.7\n".encode() + bytes(8), dict(sources=["a.txt"]), "article file .*a.txt is not UTF-8 text: it looks like a PDF"),
     (b"<p>caf\xe9</p>\n", dict(sources=["a.html"]), "line 1 is not UTF-8.*Fix: convert"),  # no charset declared
     (b'<meta charset="klingon"><p>caf\xe9</p>', dict(sources=["a.html"]), "declares charset 'klingon', which Python"),
     (b'<meta charset="ascii"><p>caf\xe9</p>', dict(sources=["a.html"]), "is not ascii as it declares .*Fix: convert"),

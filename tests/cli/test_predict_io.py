@@ -70,17 +70,27 @@ def test_texts_come_in_batches(tmp_path, monkeypatch):
     assert [len(batch.texts) for batch in read_batches(str(tmp_path / "in.csv"), "text")] == [3, 3, 1]
 
 
-def test_an_html_page_read_as_lines_of_text_is_said_to_be_one(tmp_path):
-    """Each line of a page, markup and all, went to the model without a word; --article reads
-    the page's text as a browser shows it."""
+def test_an_html_page_read_as_lines_of_text_is_said_to_be_one(tmp_path, monkeypatch):
+    """predict: each line of a page, markup and all, went to the model without a word; --article
+    reads the page's text as a browser shows it."""
+    def predict_reads(source):
+        return [text for batch in read_batches(source, "text", article_flag=True) for text in batch.texts]
+
+    html = "<!DOCTYPE html>\n<html><body><p>Ministers met in Seoul.</p></body></html>\n"
     page = tmp_path / "saved page.html"
-    page.write_text("<!DOCTYPE html>\n<html><body><p>Ministers met in Seoul.</p></body></html>\n")
+    page.write_text(html)
     with pytest.warns(TextclfWarning, match=re.escape(f"Fix: textclf predict --article '{page}' tags the page's")):
-        assert read_texts(str(page), "text") == ["<!DOCTYPE html>", "<html><body><p>Ministers met in Seoul.</p></body></html>"]
+        assert predict_reads(str(page)) == ["<!DOCTYPE html>", "<html><body><p>Ministers met in Seoul.</p></body></html>"]
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(html.encode())))
+    with pytest.warns(TextclfWarning, match=re.escape("standard input looks like an HTML page, and each of its lines "
+                                                      "is tagged as text, markup included. Fix: textclf predict "
+                                                      "--article - tags")):
+        predict_reads("-")
     (tmp_path / "plain.txt").write_text("<b>bold</b> is no page\n")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        read_texts(str(tmp_path / "plain.txt"), "text")
+        predict_reads(str(tmp_path / "plain.txt"))
+        read_texts(str(page), "text")  # suggest's pool: it has no --article to point at
 
 
 def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
@@ -102,11 +112,13 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="standard input line 2 is not UTF-8"):
         read_texts("-", "text")
     # a file that is not text at all says what it looks like (iconv, suggested before, cannot help)
-    for name, content, looks in (("store.db", b"SQLite format 3\x00\x10\x00\xfc", "an SQLite database"),
-                                 ("texts.txt.gz", gzip.compress(b"a text\n"), "a gzip-compressed file (gunzip"),
-                                 ("table.csv", b"PAR1\x15\x04", "a Parquet file (name it .parquet"),
-                                 ("wide.txt", "a text\n".encode("utf-16"), "UTF-16 text (convert it: iconv -f utf-16"),
-                                 ("blob.jsonl", b"\x00\x01\x02text", "a binary file")):
+    for name, content, looks in (("store.db", b"SQLite format 3\x00\x10\x00\xfc",
+                                  "an SQLite database (such as an MLflow store). Fix: pass a CSV, JSONL, Parquet or "),
+                                 ("texts.txt.gz", gzip.compress(b"a text\n"), "a gzip-compressed file. Fix: gunzip"),
+                                 ("table.csv", b"PAR1\x15\x04", "a Parquet file. Fix: name it .parquet"),
+                                 ("wide.txt", "a text\n".encode("utf-16"), "UTF-16 text. Fix: convert it, e.g. iconv -f utf-16"),
+                                 ("wider.txt", "a text\n".encode("utf-32"), "UTF-32 text. Fix: convert it, e.g. iconv -f utf-32"),
+                                 ("blob.jsonl", b"\x00\x01\x02text", "a binary file (or UTF-16 text without")):
         (tmp_path / name).write_bytes(content)
         with pytest.raises(UserError, match=re.escape(f"{name} is not UTF-8 text: it looks like {looks}")):
             read_texts(str(tmp_path / name), "text")

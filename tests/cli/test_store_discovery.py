@@ -12,7 +12,7 @@ import pytest
 import textclf
 from helpers.processes import WITHOUT_TEXTCLF, clean_env
 from textclf.errors import UserError
-from textclf.tracking.background import load_code
+from textclf.tracking.background import pyfunc_load_line
 from textclf.tracking.discovery import find_tracking_uri, project_store_uri
 
 TEXT = "Pyongyang fired two short-range ballistic missiles into the sea off its east coast on Sunday morning."
@@ -138,7 +138,7 @@ def test_the_load_line_a_run_prints_for_the_projects_store_loads_from_a_subfolde
     project = make_project(tmp_path / "project", trained_store[0])
     here = project / "notes" / "deeper"
     monkeypatch.chdir(here)
-    line = load_code(project_store_uri(), "models:/diplomacy-topics@champion")
+    line = pyfunc_load_line(project_store_uri(), "models:/diplomacy-topics@champion")  # what a run prints
     script = WITHOUT_TEXTCLF + line.replace("mlflow.pyfunc", "model = mlflow.pyfunc") + (
         f"\nprint(model.predict(pd.DataFrame({{'text': [{TEXT!r}]}})).loc[0, 'label'])")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=here,

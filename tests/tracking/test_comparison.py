@@ -291,10 +291,21 @@ def test_a_sweeps_closing_table_names_the_command_that_shows_its_hidden_params(t
     monkeypatch.setattr(mlflow.tracking._tracking_service.utils, "_tracking_uri", None)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
-    print_ranking(parent, "validation/macro_f1")
+    print_ranking(parent, "validation/macro_f1", uri)
     (note,) = [line for line in capsys.readouterr().out.splitlines() if "hidden" in line]
     command = note.split(": ", 1)[1].removesuffix(" shows every one)")
     assert command == f"textclf compare --sweep {parent[:8]} --wide --tracking-uri {uri}"
     shown = cli_in_process(*command.split()[1:])
     assert shown.returncode == 0, shown.stderr
     assert LONG_PARAM.format(5) in shown.stdout and "job-a" in shown.stdout and "outside" not in shown.stdout
+
+
+def test_the_note_repeats_a_store_without_its_password():
+    """The hidden-params note repeats the command as typed (for pasting into reports, --format
+    markdown): a team server's password in it is hidden, as every store textclf prints is."""
+    from textclf.cli.compare import _without_passwords
+
+    typed = ["--tracking-uri", "postgresql://analyst:s3cret@db.internal/mlflow", "--experiment", "mine",
+             "--tracking-uri=http://analyst:s3cret@mlflow.internal:5000"]
+    assert _without_passwords(typed) == ["--tracking-uri", "postgresql://analyst:***@db.internal/mlflow",
+                                         "--experiment", "mine", "--tracking-uri=http://analyst:***@mlflow.internal:5000"]

@@ -19,6 +19,8 @@ def test_a_run_is_named_after_its_model_and_the_overrides_that_say_what_it_is():
     assert short_override("model.classifier.estimator.C=0.23345864076016243") == "C=0.2335"
     assert short_override("model.classifier.estimator.C=2.340677735927049e-05") == "C=2.341e-05"
     assert short_override("model.classifier.C=5.0") == "C=5.0" and short_override("seed=1234567") == "seed=1234567"
+    # from 1,000 up a number keeps its digits: two runs stay apart (2024.01 and 2024.02 both read 2024)
+    assert short_override("data.release=2024.0125") == "release=2024.0125" and short_override("a=12345678.9") == "a=12345678.9"
     assert short_override("data.name=" + "x" * 40) == "name=" + "x" * 21 + "..."
     # a search over many settings: the name fits MLflow's column on PostgreSQL (a team server)
     many = [f"+model.classifier.setting_{i}=value_{i}_abcdefgh" for i in range(20)]

@@ -20,7 +20,7 @@ from typing import Iterator
 from textclf.articles.html_input import HTML_SUFFIXES, looks_like_a_page, page_text
 from textclf.articles.tag import Article, chosen_form
 from textclf.errors import TextclfWarning, UserError
-from textclf.records import DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, table_kind, utf8
+from textclf.records import DEFAULT_ID_COLUMN, csv_rows, json_text, jsonl_objects, refuse_binary, table_kind, utf8
 
 ARTICLE_TABLES = ("csv", "jsonl")  # files of one article a record (records.TABLE_KINDS)
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -78,6 +78,8 @@ def _articles(source: str, form: str, text_column: str, id_column: str | None) -
         if id_column is not None:
             raise UserError(f"--article-id-column needs a CSV or JSONL file, and {path} is one plain-text article. "
                             "Fix: drop --article-id-column (the article is named by its path)")
+        if form != "html":  # (a page's own charset is read by page_text)
+            refuse_binary(path, "text, Markdown, HTML, JSONL or CSV", named=f"article file {path}")
         decoded = (page_text if form == "html" else utf8)(path.read_bytes(), str(path))
         yield Article(source, decoded.removeprefix("\ufeff"), form), str(path)
     elif kind == "csv":

@@ -247,7 +247,10 @@ def command() -> None:
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """``parser.parse_args``, except that audit's KEY=VALUE overrides may also follow its options,
-    as train.py's do (argparse fills a positional list only before the first option)."""
+    as train.py's do (argparse fills a positional list only before the first option); an unknown
+    flag is reported by its command's parser (its own --help). ``args.command_arguments``: what
+    followed the command, as typed (the top level has no option that takes a value, so the first
+    word that names the command is it)."""
     args, unknown = parser.parse_known_args(argv)
     given = sys.argv[1:] if argv is None else list(argv)
     args.command_arguments = given[given.index(args.command) + 1:]  # as typed, for commands a line prints

@@ -31,6 +31,18 @@ def compare(args, tracking_uri: str, default_experiment: str) -> None:
         write_rows(sys.stdout, [list(table.columns), *table.itertuples(index=False)])
         return
     # this command as the user typed it (its --experiment, --sweep, store), plus --wide
-    wide_command = shlex.join(["textclf", "compare", *args.command_arguments, "--wide"])
+    wide_command = shlex.join(["textclf", "compare", *_without_passwords(args.command_arguments), "--wide"])
     print("\n\n".join(render(ranking, args.wide, markdown=args.format == "markdown", wide_command=wide_command)
                       for ranking in rankings))
+
+
+def _without_passwords(arguments: list[str]) -> list[str]:
+    """``arguments`` as typed, a store URI's password hidden as every printed store is
+    (``--tracking-uri postgresql://u:***@host/db``)."""
+    from textclf.tracking.store import shown
+
+    hidden = []
+    for argument in arguments:
+        flag, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", argument)
+        hidden.append(f"{flag}={shown(value)}" if equals else shown(argument))
+    return hidden

@@ -89,7 +89,7 @@ def predict(args) -> None:
 
     output_format = chosen_format(args.output, args.format)
     check_output(args.output)
-    batches = read_batches(args.input, args.text_column, args.id_column)
+    batches = read_batches(args.input, args.text_column, args.id_column, article_flag=True)
     first = next(batches)  # bad input is reported before the store is looked for and the model loaded
     model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     from textclf.cli.progress import tagging_progress

@@ -31,13 +31,14 @@ class Batch:
 
 
 def read_batches(source: str, text_column: str, id_column: str | None = None,
-                 text_flag: str = "--text-column") -> Iterator[Batch]:
+                 text_flag: str = "--text-column", article_flag: bool = False) -> Iterator[Batch]:
     """Batches of non-empty texts from a CSV, JSONL or Parquet file (``text_column``), a text file
     (one a line), or stdin ('-'). Each text keeps the input's ``id_column`` (default ``id``, when the
     input has it) or its line number (a Parquet file's: its row number). Raises ``UserError`` when
-    there is no text at all."""
+    there is no text at all. ``article_flag``: the command has ``--article``, which a text input
+    that is an HTML page is pointed at."""
     keys, texts, found = [], [], False
-    for key_column, key, text in _records(source, text_column, id_column, text_flag):
+    for key_column, key, text in _records(source, text_column, id_column, text_flag, article_flag):
         if not text.strip():
             continue
         keys.append(key)
@@ -53,8 +54,8 @@ def read_batches(source: str, text_column: str, id_column: str | None = None,
         raise UserError(f"no texts to tag in {origin}. Fix: give at least one non-empty text")
 
 
-def _records(source: str, text_column: str, id_column: str | None,
-             text_flag: str) -> Iterator[tuple[str, object, str]]:
+def _records(source: str, text_column: str, id_column: str | None, text_flag: str,
+             article_flag: bool) -> Iterator[tuple[str, object, str]]:
     """(key column, key, text) for every record of the input, blank ones included."""
     path = None if source == "-" else Path(source)
     if path is not None and path.is_dir():
@@ -69,7 +70,7 @@ def _records(source: str, text_column: str, id_column: str | None,
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
                         "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")
     if path is None:
-        yield from _text_lines(sys.stdin.buffer, "standard input")
+        yield from _text_lines(sys.stdin.buffer, "standard input", "-" if article_flag else None)
     elif kind == "csv":
         yield from _csv_rows(path, text_column, id_column, text_flag)
     elif kind == "jsonl":
@@ -78,19 +79,20 @@ def _records(source: str, text_column: str, id_column: str | None,
         yield from _parquet_rows(path, text_column, id_column, text_flag)
     else:
         with path.open("rb") as handle:
-            yield from _text_lines(handle, str(path))
+            yield from _text_lines(handle, str(path), shlex.quote(str(path)) if article_flag else None)
 
 
-def _text_lines(handle, origin: str) -> Iterator[tuple[str, int, str]]:
+def _text_lines(handle, origin: str, as_article: str | None) -> Iterator[tuple[str, int, str]]:
+    """(line, number, text) of each line; ``as_article``: how ``--article`` names this input,
+    said when the input is an HTML page (each of its lines would be tagged, markup and all)."""
     for number, line in enumerate(handle, start=1):
         text = utf8(line, origin, number).rstrip("\r\n")
         if number == 1:
             text = text.removeprefix("\ufeff")  # a BOM is no text
-            if looks_like_a_page(text):
-                page = "-" if handle is sys.stdin.buffer else shlex.quote(origin)
+            if as_article is not None and looks_like_a_page(text):
                 warnings.warn(f"{origin} looks like an HTML page, and each of its lines is tagged as text, markup "
-                              f"included. Fix: textclf predict --article {page} tags the page's text, passage by "
-                              "passage", TextclfWarning, stacklevel=2)
+                              f"included. Fix: textclf predict --article {as_article} tags the page's text, "
+                              "passage by passage", TextclfWarning, stacklevel=2)
         yield LINE_COLUMN, number, text
 
 

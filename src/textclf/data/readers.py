@@ -113,7 +113,7 @@ def read_table(file: Path, role: str, parse_fix: str) -> pd.DataFrame:
     file plays (``train``, ``unlabeled``...) and, for a parse error, ending in ``parse_fix``."""
     kind = table_kind(file)
     if kind != "parquet":
-        refuse_binary(file, "CSV, JSONL or Parquet")
+        refuse_binary(file, "CSV, JSONL or Parquet", named=f"{role} file {file}")
     try:
         if kind == "csv":
             with warnings.catch_warnings():

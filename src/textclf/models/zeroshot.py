@@ -25,7 +25,7 @@ from textclf.models.descriptions import check_descriptions, phrases_of, unused_l
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
-from textclf.records import table_kind
+from textclf.records import refuse_binary, table_kind
 from textclf.serving.inference import ZeroShot
 
 # How each label's similarities are adjusted, from their spread over the unlabeled pool.
@@ -269,6 +269,7 @@ def read_unlabeled_texts(path) -> list[str]:
 
 
 def _lines(file: Path) -> list[str]:
+    refuse_binary(file, "CSV, JSONL, Parquet or text", named=f"unlabeled file {file}")
     try:
         return file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as error:

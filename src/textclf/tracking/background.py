@@ -227,7 +227,7 @@ class BackgroundTracker:
 
     def load_code(self) -> str:
         """Python that loads the champion."""
-        return load_code(self.uri, self.champion_uri)
+        return pyfunc_load_line(self.uri, self.champion_uri)
 
     def compare_command(self) -> str:
         """``textclf compare`` of this run's experiment."""
@@ -282,7 +282,7 @@ def _signals_deferred():
             signal.signal(signum, handler)
 
 
-def load_code(uri: str, model_uri: str) -> str:
+def pyfunc_load_line(uri: str, model_uri: str) -> str:
     """Python that loads ``model_uri`` from the store ``uri``. The store is named even when it is
     the project's own, which textclf's commands find by themselves: MLflow does not look for it,
     and from any other folder would open (and create) an empty ``mlflow.db`` there."""

@@ -14,7 +14,7 @@ import pandas as pd
 from textclf.errors import UserError, did_you_mean
 from textclf.evaluation import HEADLINE_METRICS, lower_is_better
 from textclf.tracking.description import (AUDIT_TAG, OVERRIDES_TAG, SWEEP_METRIC_TAG, SWEEP_TAG, TASK_TAG,
-                                         task_from_config)
+                                         four_digits, task_from_config)
 from textclf.tracking.store import store_errors_as_user_errors
 from textclf.tracking.sweep_lookup import experiment_named, find_sweep
 
@@ -22,6 +22,7 @@ DEFAULT_METRIC = "validation/macro_f1"  # textclf compare ranks by it unless tol
 WIDTH = 120  # of the default table (``render``)
 CV_METRIC = "cv/macro_f1"  # shown when a run of the table logged it (cv=kfold)
 LONGEST_RUN_NAME = 36
+NOT_LOGGED = "-"  # a metric or param a run lacks, in the table printed
 SHORTEST_RUN_NAME = 28  # run names are cut down to this before a differing param is hidden: the model and
 # its first setting ("minilm_setfit per_label=4 m…"), what tells the runs of one model apart
 LONGEST_VALUE = 18
@@ -182,7 +183,7 @@ def render(ranking, wide: bool, markdown: bool = False, wide_command: str = "tex
     fit ``WIDTH``, with ``wide_command``, the command that shows it."""
     direction = "lowest" if lower_is_better(ranking.metric) else "highest"
     heading = f"{ranking.task}: {len(ranking.table)} run(s), {direction} {ranking.metric} first"
-    table = ranking.table.fillna("-")  # a metric a run did not log (cv/macro_f1 of a run without folds), as a param
+    table = ranking.table.copy()
     hidden = 0
     if not wide:
         table["run"] = _without_shared_overrides(table["run"])
@@ -198,7 +199,7 @@ def render(ranking, wide: bool, markdown: bool = False, wide_command: str = "tex
         while _width(table, markdown) > WIDTH and len(table.columns) > 1 + len(ranking.metrics):
             table = table.iloc[:, :-1]
             hidden += 1
-    body = _markdown(table) if markdown else table.to_string(index=False)
+    body = _markdown(table) if markdown else _plain(table)
     note = f"\n({hidden} more differing param(s) hidden: {wide_command} shows every one)" if hidden else ""
     return f"{heading}\n{body}{note}"
 
@@ -262,13 +263,9 @@ def short_names(names: list[str]) -> list[str]:
 
 def _short_value(value: str) -> str:
     """``sklearn.linear_model.LogisticRegression`` -> ``LogisticRegression``; a number to four
-    significant digits (``0.23345864076016243`` -> ``0.2335``)."""
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if number is not None and ("." in value or "e" in value.lower()) and len(value) > 6:
-        return f"{number:.4g}"  # 2.340677735927049e-05 -> 2.341e-05 (cut, it read as 2.34)
+    significant digits (``0.23345864076016243`` -> ``0.2335``: ``description.four_digits``)."""
+    if (number := four_digits(value)) != value:
+        return number
     *module, name = value.split(".")
     return name if module and name[:1].isupper() and " " not in value else value
 
@@ -278,8 +275,14 @@ def _cut(text: str, length: int) -> str:
 
 
 def _width(table: pd.DataFrame, markdown: bool) -> int:
-    text = _markdown(table) if markdown else table.to_string(index=False)
+    text = _markdown(table) if markdown else _plain(table)
     return max(len(line) for line in text.splitlines())
+
+
+def _plain(table) -> str:
+    """``table`` as text; a metric a run did not log (cv/macro_f1 of a run without folds) is ``-``,
+    as a param it lacks."""
+    return table.to_string(index=False, na_rep=NOT_LOGGED)
 
 
 def _markdown(table) -> str:
@@ -287,7 +290,7 @@ def _markdown(table) -> str:
     cells = table.astype(object).copy()
     for column in table.columns:
         if pd.api.types.is_float_dtype(table[column]):
-            cells[column] = table[column].to_string(index=False, header=False).splitlines()
+            cells[column] = table[column].to_string(index=False, header=False, na_rep=NOT_LOGGED).splitlines()
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
     rows = ["| " + " | ".join(str(value).strip() for value in row) + " |" for row in cells.itertuples(index=False)]

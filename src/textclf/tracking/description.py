@@ -97,21 +97,23 @@ def short_override(override: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         value = value[1:-1]
     value = value.rstrip("/").rsplit("/", 1)[-1] if "/" in value and not value.startswith("[") else value
-    value = _four_digits(value)
+    value = four_digits(value)
     if len(value) > LONGEST_VALUE:
         value = value[: LONGEST_VALUE - 3] + "..."
     return f"{key}={value}" if _ else key
 
 
-def _four_digits(value: str) -> str:
-    """A long decimal number to four significant digits, as ``textclf compare`` shows params (a
-    search samples ``C=0.23345864076016243``: ``C=0.2335``); the param keeps every digit."""
+def four_digits(value: str) -> str:
+    """A long decimal number to four significant digits, as run names and ``textclf compare``
+    show a searched setting (``0.23345864076016243`` -> ``0.2335``, ``2.340677735927049e-05`` ->
+    ``2.341e-05``); the param keeps every digit. From 1,000 up a number keeps its digits
+    (``2024.01`` and ``2024.02`` stay apart), and anything not plainly a number is left as written."""
     try:
         number = float(value)
     except ValueError:
         return value
-    long_decimal = len(value) > 6 and ("." in value or "e" in value.lower())
-    return f"{number:.4g}" if long_decimal and number == number and abs(number) != float("inf") else value
+    plain = "_" not in value and ("." in value or "e" in value.lower()) and len(value) > 6
+    return f"{number:.4g}" if plain and abs(number) < 1000 else value  # (nan and inf fail the bound)
 
 
 def task_from_config(target: str) -> str:

@@ -89,7 +89,7 @@ class ParentRunCallback(Callback):
                                                    RunTag(SWEEP_METRIC_TAG, metric)])
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        print_ranking(self.parent_run_id, config.optimized_metric)
+        print_ranking(self.parent_run_id, config.optimized_metric, self._tracking_uri)
         self._end("FINISHED")
 
     def _end(self, status: str) -> None:
@@ -213,10 +213,8 @@ def log_study(parent_run_id: str, tags: dict[str, str], plots) -> None:
         client.log_artifact(parent_run_id, str(plot), artifact_path="study")
 
 
-def print_ranking(parent_run_id: str | None, metric: str) -> None:
+def print_ranking(parent_run_id: str | None, metric: str, tracking_uri: str) -> None:
     """The sweep's jobs in one table, best first (per task, as ``textclf compare`` ranks them)."""
-    import mlflow
-
     from textclf.tracking.comparison import render, sweep_rankings
     from textclf.tracking.discovery import store_flag
 
@@ -224,7 +222,7 @@ def print_ranking(parent_run_id: str | None, metric: str) -> None:
         return
     rankings, pruned = sweep_rankings(parent_run_id, metric)
     # this sweep's runs only; plain `textclf compare --wide` shows the experiment's every run
-    wide_command = f"textclf compare --sweep {parent_run_id[:8]} --wide{store_flag(mlflow.get_tracking_uri())}"
+    wide_command = f"textclf compare --sweep {parent_run_id[:8]} --wide{store_flag(tracking_uri)}"
     for ranking in rankings:
         print(f"\nsweep {parent_run_id[:8]}, {render(ranking, wide=False, wide_command=wide_command)}")
     if pruned:
