@@ -11,7 +11,6 @@ import pandas as pd
 
 from textclf.data.dataset import Dataset
 from textclf.data.readers import finish_dataset, to_split
-from textclf.data.splitting import carve_missing_splits, not_carved
 from textclf.errors import UserError
 
 
@@ -55,8 +54,8 @@ def load_hf(
             label_separator, missing
         )
         rows_left_out += left_out
-    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return finish_dataset(name, splits, overlap, per_label, split_seed, rows_left_out, for_audit)
+    return finish_dataset(name, splits, rows_left_out, validation_size=validation_size, test_size=test_size,
+                          split_seed=split_seed, overlap=overlap, per_label=per_label, for_audit=for_audit)
 
 
 def _frame_with_label_names(part, label_column: str, where: str, split_name: str) -> pd.DataFrame:

@@ -78,9 +78,9 @@ def load_files(
         for split_name, (frame, source) in frames.items()
     }
     splits = {split_name: split for split_name, (split, _) in read.items()}
-    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
-    return finish_dataset(name, splits, overlap, per_label, split_seed, sum((rows for _, rows in read.values()), ()),
-                          for_audit)
+    return finish_dataset(name, splits, sum((rows for _, rows in read.values()), ()), validation_size=validation_size,
+                          test_size=test_size, split_seed=split_seed, overlap=overlap, per_label=per_label,
+                          for_audit=for_audit)
 
 
 def _read_table(path: str, split_name: str) -> tuple[pd.DataFrame, str]:
@@ -211,10 +211,14 @@ def to_split(name, frame, source, text_column, label_column, id_column, group_co
     return Split(name=name, texts=texts, labels=labels, ids=ids, source=source, groups=groups), left_out
 
 
-def finish_dataset(name: str, splits: dict, overlap: str, per_label: int | None, seed: int,
-                   left_out: tuple[MissingRow, ...], for_audit: bool) -> Dataset:
+def finish_dataset(name: str, splits: dict, left_out: tuple[MissingRow, ...], *, validation_size: float,
+                   test_size: float, split_seed: int, overlap: str, per_label: int | None, for_audit: bool) -> Dataset:
+    """The ``Dataset`` of the splits read (``{name: Split}``; ``left_out``: the rows ``data.missing=drop``
+    left out of them), as every reader makes it: the splits not given carved from train (not for the
+    audit), overlap and ``per_label`` applied, the label set taken, and the cross-split checks."""
+    splits = not_carved(splits) if for_audit else carve_missing_splits(splits, validation_size, test_size, split_seed)
     splits, dropped = drop_overlap(splits, overlap)
-    splits["train"] = keep_per_label(splits["train"], per_label, seed)
+    splits["train"] = keep_per_label(splits["train"], per_label, split_seed)
     labelled = splits.values() if for_audit else [splits["train"]]
     label_names = tuple(sorted({label for split in labelled for row in split.labels for label in row}))
     dataset = Dataset(
