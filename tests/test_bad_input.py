@@ -259,7 +259,7 @@ def test_non_utf8_bytes(tmp_path, files_run):
     train.write_bytes("text,label\ncaf\xe9 diplomacy,visit\n".encode("latin-1"))
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path, "UTF-8")
     # a training file that is no text at all says what it looks like, not "re-save it as UTF-8"
-    train.write_bytes(gzip.compress(b"text,label\na visit,visit\n"))
+    train.write_bytes(gzip.compress(b"text,label\na visit,visit\n", mtime=0))
     assert_refused_before_anything_was_written(files_run(tmp_path, train), tmp_path,
                                                "train file", "train.csv is not UTF-8 text: it looks like a gzip-compressed file. Fix: gunzip")
 

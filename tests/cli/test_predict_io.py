@@ -114,7 +114,7 @@ def test_unreadable_inputs_are_user_errors(tmp_path, monkeypatch):
     # a file that is not text at all says what it looks like (iconv, suggested before, cannot help)
     for name, content, looks in (("store.db", b"SQLite format 3\x00\x10\x00\xfc",
                                   "an SQLite database (such as an MLflow store). Fix: pass a CSV, JSONL, Parquet or "),
-                                 ("texts.txt.gz", gzip.compress(b"a text\n"), "a gzip-compressed file. Fix: gunzip"),
+                                 ("texts.txt.gz", gzip.compress(b"a text\n", mtime=0), "a gzip-compressed file. Fix: gunzip"),
                                  ("table.csv", b"PAR1\x15\x04", "a Parquet file. Fix: name it .parquet"),
                                  ("wide.txt", "a text\n".encode("utf-16"), "UTF-16 text. Fix: convert it, e.g. iconv -f utf-16"),
                                  ("wider.txt", "a text\n".encode("utf-32"), "UTF-32 text. Fix: convert it, e.g. iconv -f utf-32"),
