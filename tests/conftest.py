@@ -55,10 +55,10 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def trained_store(tmp_path_factory):
-    """One default `python train.py` run on the seed corpus, shared by read-only tests (built once
-    per test run: ``helpers.shared``)."""
+    """One default `python train.py` run on the seed corpus, on a new store as a user's first run
+    is, shared by read-only tests (built once per test run: ``helpers.shared``)."""
     def build(folder):
-        result = run_train(folder)
+        result = run_train(folder, new_store=True)
         assert result.returncode == 0, result.stderr[-3000:]
         keep_result(folder / "train.json", result)
 
@@ -91,7 +91,8 @@ def two_model_store(tmp_path_factory):
 @pytest.fixture
 def train_in_process(monkeypatch, capsys):
     """``python train.py OVERRIDES`` with its store in a folder, run here by train.py's own main."""
-    return lambda folder, *overrides: train_here(folder, *overrides, monkeypatch=monkeypatch, capsys=capsys)
+    return lambda folder, *overrides, **options: train_here(folder, *overrides, monkeypatch=monkeypatch,
+                                                           capsys=capsys, **options)
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from textclf.errors import UserError
 
 @pytest.fixture
 def run_train(train_in_process):
-    return train_in_process
+    """Refused input must leave no store behind: each test starts where none is."""
+    return lambda folder, *overrides: train_in_process(folder, *overrides, new_store=True)
 
 
 @pytest.fixture

@@ -165,7 +165,8 @@ def test_a_sweep_under_torchrun_is_refused_before_it_starts(tmp_path, monkeypatc
     from helpers.training import train_here
 
     as_torchrun_process(monkeypatch, rank)
-    result = train_here(tmp_path, "-m", "model=tfidf_nb,tfidf_logreg", monkeypatch=monkeypatch, capsys=capsys)
+    result = train_here(tmp_path, "-m", "model=tfidf_nb,tfidf_logreg", monkeypatch=monkeypatch, capsys=capsys,
+                        new_store=True)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     said = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert said == (["error: a sweep (-m) cannot run under torchrun: every process would run the whole sweep. "

@@ -94,7 +94,7 @@ def test_a_model_or_data_option_without_its_extra_is_one_line_before_any_run(tmp
                                                                                override, hidden, expected):
     without(hidden)
     extra = [f"data.path={tmp_path}"] if override == "data=hf" else []
-    result = train_in_process(tmp_path, override, *extra)
+    result = train_in_process(tmp_path, override, *extra, new_store=True)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith(expected), result.stderr[-2000:]

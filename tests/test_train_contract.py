@@ -159,7 +159,7 @@ def test_bad_input_from_the_real_command_is_one_line_and_exit_2(tmp_path):
     """The contract of bad input as a user meets it: a real `python train.py` process."""
     for overrides, word in ((["data=files", f"data.train={tmp_path / 'nope.csv'}"], "nope.csv"),
                             (["model=tfidf_nope"], "tfidf_nope")):
-        result = run_train(tmp_path, *overrides)
+        result = run_train(tmp_path, *overrides, new_store=True)
         assert result.returncode == 2, result.stderr[-2000:]
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error: ") and word in lines[0], result.stderr

@@ -23,7 +23,6 @@ what happened, the run's status, and whether its model is registered.
 """
 
 import os
-import shutil
 import signal
 import subprocess
 
@@ -32,7 +31,7 @@ import pytest
 
 from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, runs_of, wait_for
 from helpers.processes import clean_env, tracking_workers, train_command
-from helpers.shared import built_once
+from helpers.stores import migrated_store
 from helpers.team_server import PASSWORD, sign_in
 from textclf.pause import MOMENTS
 from textclf.tracking.scratch import remove_abandoned
@@ -88,20 +87,6 @@ def expected(moment: str, target: str, name: str) -> dict:
     return dict(exit=-9, status="FAILED", registered=False, says=None)  # both gone: the next process ends it
 
 
-@pytest.fixture(scope="session")
-def empty_sqlite_store(tmp_path_factory):
-    """An MLflow sqlite store with its tables and no runs, made once; each sqlite cell copies it.
-    Creating the tables (MLflow's migrations, 0.7 s of CPU) is not one of the moments a cell
-    interrupts (the worker creates them before the run starts), and other tests cover a first run
-    on a new store."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    def build(folder):
-        SqlAlchemyStore(f"sqlite:///{folder}/mlflow.db", str(folder / "mlruns")).engine.dispose()
-
-    return built_once(tmp_path_factory, "empty-sqlite-store", build) / "mlflow.db"
-
-
 @pytest.fixture
 def store(request, tmp_path, monkeypatch, store_kind):
     """(tracking URI, overrides, an MlflowClient on it, experiment, train.py's environment) for one
@@ -111,7 +96,9 @@ def store(request, tmp_path, monkeypatch, store_kind):
     name = f"fault-{abs(hash(request.node.nodeid)) % 10**8}"
     environment = {}
     if store_kind == "sqlite":
-        shutil.copyfile(request.getfixturevalue("empty_sqlite_store"), tmp_path / "mlflow.db")
+        # Creating the tables (MLflow's migrations) is not one of the moments a cell interrupts:
+        # the worker creates them before the run starts, and other tests cover a new store.
+        migrated_store(tmp_path)
         uri = f"sqlite:///{tmp_path}/mlflow.db"
     else:
         uri = request.getfixturevalue(SERVER_OF[store_kind])[0]

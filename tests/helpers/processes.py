@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from helpers.paths import ROOT
+from helpers.stores import migrated_store
 
 # Start of a script run with `python -c` to load models as a user without textclf would.
 WITHOUT_TEXTCLF = """
@@ -26,8 +27,12 @@ def clean_env(**extra) -> dict:
     return env
 
 
-def store_overrides(folder: Path, artifact_location: Path | None = None) -> list[str]:
-    """Point a run's tracking store, artifacts (default ``folder/mlruns``) and Hydra output at ``folder``."""
+def store_overrides(folder: Path, artifact_location: Path | None = None, new_store: bool = False) -> list[str]:
+    """Point a run's tracking store, artifacts (default ``folder/mlruns``) and Hydra output at
+    ``folder``, where an empty migrated store is put first (``stores.migrated_store``) unless the
+    test is of a new store (``new_store``) or of a run that must write nothing."""
+    if not new_store:
+        migrated_store(folder)
     return [
         f"tracking.uri=sqlite:///{folder}/mlflow.db",
         f"tracking.artifact_location={artifact_location or folder / 'mlruns'}",
@@ -36,15 +41,16 @@ def store_overrides(folder: Path, artifact_location: Path | None = None) -> list
     ]
 
 
-def train_command(folder: Path, *overrides: str) -> list[str]:
+def train_command(folder: Path, *overrides: str, new_store: bool = False) -> list[str]:
     flags = [o for o in overrides if o.startswith("-")]  # Hydra wants -m before the overrides
-    return [sys.executable, str(ROOT / "train.py"), *flags, *store_overrides(folder),
+    return [sys.executable, str(ROOT / "train.py"), *flags, *store_overrides(folder, new_store=new_store),
             *(o for o in overrides if not o.startswith("-"))]
 
 
-def run_train(folder: Path, *overrides: str, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(train_command(folder, *overrides), capture_output=True, text=True, timeout=timeout,
-                          cwd=folder, env=env or clean_env())
+def run_train(folder: Path, *overrides: str, timeout: int = 600, env: dict | None = None,
+              new_store: bool = False) -> subprocess.CompletedProcess:
+    return subprocess.run(train_command(folder, *overrides, new_store=new_store), capture_output=True, text=True,
+                          timeout=timeout, cwd=folder, env=env or clean_env())
 
 
 def start_long_finetune(folder: Path) -> subprocess.Popen:

@@ -10,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from helpers.paths import CONFIGS, ROOT
 from helpers.processes import store_overrides
+from helpers.stores import migrated_store
 from textclf.tracking.sweep import end_as_at_exit
 
 
@@ -36,10 +37,12 @@ def _exit_code(call) -> int:
     return 0
 
 
-def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_environment: bool = False) -> Result:
+def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_environment: bool = False,
+               new_store: bool = False) -> Result:
     """``python train.py OVERRIDES`` with its store in ``folder``, run by train.py's own main; the
-    store named by ``tracking.uri=`` or, ``tracking_uri_from_environment``, by MLFLOW_TRACKING_URI."""
-    store = store_overrides(folder)
+    store named by ``tracking.uri=`` or, ``tracking_uri_from_environment``, by MLFLOW_TRACKING_URI
+    (``new_store``: as ``processes.store_overrides``)."""
+    store = store_overrides(folder, new_store=new_store)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     if tracking_uri_from_environment:
         (uri,) = [override for override in store if override.startswith("tracking.uri=")]
@@ -108,10 +111,13 @@ def log_a_model(tracker, folder):
     return tracker.log_model(str(folder), packages, pd.DataFrame({"text": texts[:1]}), output)
 
 
-def background_tracker(folder, registered_model: str = "demo-topics"):
-    """A ``BackgroundTracker`` on a sqlite store in ``folder``, as ``train.py`` opens one."""
+def background_tracker(folder, registered_model: str = "demo-topics", new_store: bool = False):
+    """A ``BackgroundTracker`` on a sqlite store in ``folder``, as ``train.py`` opens one
+    (``new_store``: as ``processes.store_overrides``)."""
     from textclf.tracking.background import BackgroundTracker
 
+    if not new_store:
+        migrated_store(folder)
     settings = dict(uri=f"sqlite:///{folder}/mlflow.db", artifact_location=str(folder / "mlruns"), experiment="demo",
                     registered_model=registered_model, champion_alias="champion",
                     champion_metric="validation/macro_f1", connect_timeout=5)

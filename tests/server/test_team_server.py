@@ -23,7 +23,7 @@ def trained(team_server, tmp_path_factory):
     """One default `python train.py` against the server, with credentials."""
     url, _ = team_server
     folder = tmp_path_factory.mktemp("client")
-    result = run_train(folder, f"tracking.uri={url}", env=credentials())
+    result = run_train(folder, f"tracking.uri={url}", env=credentials(), new_store=True)
     assert result.returncode == 0, result.stderr[-3000:]
     return folder
 

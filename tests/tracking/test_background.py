@@ -82,7 +82,7 @@ def test_a_store_that_cannot_be_opened_interrupts_training_at_once(tmp_path):
     not_a_folder.write_text("")
     started = time.monotonic()
     with pytest.raises(UserError, match="tracking"):
-        with background_tracker(not_a_folder) as tracker, tracker.run(run_description("never")):
+        with background_tracker(not_a_folder, new_store=True) as tracker, tracker.run(run_description("never")):
             while time.monotonic() - started < 60:  # "training": only an interrupt ends it early
                 time.sleep(0.05)
     assert time.monotonic() - started < 30

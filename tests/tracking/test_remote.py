@@ -13,7 +13,7 @@ def test_train_register_and_load_through_a_server(tracking_server, tmp_path):
     scratch.mkdir()
     access_log = AccessLog(server_folder / "access.log")
     result = run_train(tmp_path, f"tracking.uri={url}", "features=tfidf_word", "model=tfidf_nb",
-                       env=clean_env(TMPDIR=str(scratch)))
+                       env=clean_env(TMPDIR=str(scratch)), new_store=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
     assert list((server_folder / "artifacts").rglob("state.json"))  # the server stored the model

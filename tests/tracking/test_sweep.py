@@ -33,7 +33,7 @@ def test_parallel_sweep_on_a_new_store_loses_no_run(tmp_path):
     """Four jobs at once on a store that does not exist yet: all nested, FINISHED, registered."""
     assert not (tmp_path / "mlflow.db").exists()
     result = run_train(tmp_path, "-m", "model=tfidf_logreg,tfidf_linearsvc,tfidf_nb,tfidf_sgd",
-                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4")
+                       "features=tfidf_word", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", new_store=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "database is locked" not in result.stderr
     assert len(client(tmp_path).search_model_versions()) == 4
