@@ -9,7 +9,7 @@ import pytest
 
 from helpers.paths import SEEDS
 from helpers.shared import built_once
-from helpers.stores import all_runs, client
+from helpers.stores import all_runs, client, migrated_store
 from helpers.training import cli_here
 from textclf.audit.checks import length_problems, rare_label_pairs
 
@@ -39,6 +39,7 @@ def planted(tmp_path_factory):
             pd.DataFrame({"id": [r["id"] for r in part], "text": [r["text"] for r in part],
                           "topic": ["|".join(r["labels"]) for r in part]}).to_csv(folder / f"{name}.csv", index=False)
         monkeypatch, capture = pytest.MonkeyPatch(), _Capture()
+        migrated_store(folder)
         with capture.redirected():
             result = cli_here("audit", *_data(folder), "--output", str(folder / "report"), capsys=capture,
                               monkeypatch=monkeypatch)
@@ -227,6 +228,7 @@ def test_rows_train_py_refuses_are_reported_where_they_are_in_the_file(tmp_path,
     arguments = ["audit", "data=files", f"data.train={tmp_path / 'mine.csv'}", f"data.validation={tmp_path / 'held.csv'}",
                  "data.text_column=body", "data.label_column=topic", "audit.models=[tfidf_linearsvc]", "audit.folds=3",
                  f"tracking.uri=sqlite:///{tmp_path}/mlflow.db", "--output", str(tmp_path / "report")]
+    migrated_store(tmp_path)
     result = cli_here(*arguments, "--fail-on", "missing", capsys=capsys, monkeypatch=monkeypatch)
     assert result.returncode == 1 and "failing (--fail-on): 3 missing" in result.stderr, result.stderr[-2000:]
     assert "error:" not in result.stderr and "no text or no label          3" in result.stdout
