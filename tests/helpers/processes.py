@@ -29,8 +29,8 @@ def clean_env(**extra) -> dict:
 
 def store_overrides(folder: Path, artifact_location: Path | None = None, new_store: bool = False) -> list[str]:
     """Point a run's tracking store, artifacts (default ``folder/mlruns``) and Hydra output at
-    ``folder``, where an empty migrated store is put first (``stores.migrated_store``) unless the
-    test is of a new store (``new_store``) or of a run that must write nothing."""
+    ``folder``, where an empty migrated store is put first (``stores.migrated_store``) unless
+    ``new_store``: tests of a new store, or of runs that must leave no store, pass it."""
     if not new_store:
         migrated_store(folder)
     return [

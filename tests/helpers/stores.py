@@ -26,6 +26,7 @@ def migrated_store(folder: Path) -> None:
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
             template.mkdir(exist_ok=True)
+            (template / "building.db").unlink(missing_ok=True)  # left by a build that was interrupted
             SqlAlchemyStore(f"sqlite:///{template}/building.db", str(template / "mlruns")).engine.dispose()
             (template / "building.db").rename(template / "mlflow.db")  # whole, or not there
     folder.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ def assert_complete(runs, expected):
 
 
 def test_two_train_processes_started_together_on_a_new_store(tmp_path):
-    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path), "features=tfidf_word"]
+    command = [sys.executable, str(ROOT / "train.py"), *store_overrides(tmp_path, new_store=True), "features=tfidf_word"]
     processes = [subprocess.Popen([*command, f"model={model}"], cwd=tmp_path, env=clean_env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for model in ("tfidf_nb", "tfidf_sgd")]

@@ -49,7 +49,8 @@ def pins_not_rechecked():
     every installed distribution's files to the modules they hold, once per process: 0.9 s of a
     6.4 s ``python train.py`` on 2 cores. Our pins are this environment's versions, read from it
     (``requirements``), so the check has nothing to find; ``requirements.warn_about_version_mismatches``
-    does it on load, where it can."""
+    does it on load, where it can. Not re-entrant, and other threads see the swap: only the
+    tracking worker logs models, one at a time."""
     from mlflow.utils import environment
 
     check = environment.warn_dependency_requirement_mismatches
