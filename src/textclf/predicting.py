@@ -37,6 +37,14 @@ def load_for_predicting(model_uri: str, tracking_uri: str, verify: bool):
     return model
 
 
+def logged_by(model) -> str | None:
+    """The id of the run that logged a model ``load_for_predicting`` loaded (None: a saved folder
+    that never was in a run). A page or table kept for later names it: an alias moves on."""
+    from textclf.tracking.local_registry import LocallyLoadedModel
+
+    return model.run_id if isinstance(model, LocallyLoadedModel) else model.metadata.run_id
+
+
 def check_model_uri(model_uri: str) -> None:
     """Accept a URI (``models:/``, ``runs:/``, ``file://``...: a scheme of two letters or more)
     or a folder that exists; refuse anything else, naming the URI it most likely meant (a

@@ -31,7 +31,7 @@ from textclf.models.data_parallel import run_tags as data_parallel_tags
 from textclf.models.params import check_estimator_params
 from textclf.pause import pause_at
 from textclf.search.trial import run_tags as search_run_tags
-from textclf.search.trial import search_trial
+from textclf.search.trial import is_refit, search_trial
 from textclf.tracking.background import check_store, open_tracker
 from textclf.tracking.description import describe_run
 
@@ -60,7 +60,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
         return train_alongside(estimator, dataset, task, folds)
-    description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000))
+    description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000), is_refit(cfg))
 
     pause_at("before_run")
     with open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)):

@@ -97,6 +97,33 @@ def test_each_article_has_a_topic_chart_and_the_page_an_index(page):
     assert len(elements.having("rect", "bar")) == sum(len(record["topics"]) for record in records)
 
 
+def champion_run(folder: Path) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    return client.get_model_version_by_alias("diplomacy-topics", "champion").run_id
+
+
+def test_the_page_names_the_run_behind_the_alias_it_was_tagged_by(page, trained_store):
+    """``@champion`` moves on to later models while the page is kept: the page names the run."""
+    _, _, dom, _ = page
+    (note,) = [text for text in re.findall(r'<p class="note">(.*?)</p>', dom, re.S) if "Tagged by" in text]
+    assert f"Tagged by <code>models:/diplomacy-topics@champion</code> (logged by run <code>" \
+           f"{champion_run(trained_store[0])}</code>)" in note
+
+
+def test_a_model_loaded_through_mlflow_names_its_run_too(trained_store, tmp_path, cli_in_process):
+    """--no-verify loads through MLflow's pyfunc, not textclf's own reader of a local store."""
+    folder, _ = trained_store
+    (tmp_path / "short.txt").write_text(SHORT, encoding="utf-8")
+    result = cli_in_process("predict", "--article", str(tmp_path / "short.txt"), "--no-verify", "--html",
+                            str(tmp_path / "page.html"), "-o", str(tmp_path / "tagged.jsonl"),
+                            "--tracking-uri", f"sqlite:///{folder}/mlflow.db", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    page_source = (tmp_path / "page.html").read_text(encoding="utf-8")
+    assert f"(logged by run <code>{champion_run(folder)}</code>)" in page_source
+
+
 def test_the_page_needs_nothing_from_the_network(page):
     _, source, _, _ = page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//|url\(|@import|<link""", source, re.I)

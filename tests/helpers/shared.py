@@ -9,6 +9,7 @@ files read run in one worker, ``GROUPED`` in tests/conftest.py, so that nobody w
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +19,18 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
     """The folder ``name``, filled by ``build(folder)`` the first time any worker asks."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's, not the worker's
+    return built_once_in(shared, name, build)
+
+
+def built_once_in(shared: Path, name: str, build: Callable[[Path], None]) -> Path:
+    """``shared/name``, filled by ``build(folder)`` under a lock both workers take, once: a build
+    that was interrupted (no ``name.done``) is emptied and done again."""
     folder, done = shared / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            folder.mkdir(exist_ok=True)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
             build(folder)
             done.touch()
     return folder

@@ -1,11 +1,12 @@
 """Real sqlite stores for tests: an empty one ready for a run, and reading what a run left."""
 
-import fcntl
 import shutil
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
+
+from helpers.shared import built_once_in
 
 
 def migrated_store(folder: Path) -> None:
@@ -19,18 +20,15 @@ def migrated_store(folder: Path) -> None:
     """
     if (folder / "mlflow.db").exists():
         return
-    template = Path(tempfile.gettempdir()) / "migrated-store"
-    with open(f"{template}.lock", "w") as lock:  # both xdist workers share the run's folder
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (template / "mlflow.db").exists():
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            template.mkdir(exist_ok=True)
-            (template / "building.db").unlink(missing_ok=True)  # left by a build that was interrupted
-            SqlAlchemyStore(f"sqlite:///{template}/building.db", str(template / "mlruns")).engine.dispose()
-            (template / "building.db").rename(template / "mlflow.db")  # whole, or not there
+    template = built_once_in(Path(tempfile.gettempdir()), "migrated-store", _migrate)  # shared by both workers
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(template / "mlflow.db", folder / "mlflow.db")
+
+
+def _migrate(template: Path) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(f"sqlite:///{template}/mlflow.db", str(template / "mlruns")).engine.dispose()
 
 
 def client(folder: Path):

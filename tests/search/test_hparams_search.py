@@ -78,6 +78,7 @@ def test_a_study_runs_resumes_prunes_and_registers_only_its_best(tmp_path):
     # the best trial refitted once and registered; no trial registered anything
     best = study.best_trial
     (refit,) = [r for r in children if r.data.tags.get("textclf.search") == "refit of the best trial"]
+    assert refit.info.run_name == trials[best.number].info.run_name + " (refit)"  # side by side in the UI
     (version,) = client(tmp_path).search_model_versions()
     assert version.run_id == refit.info.run_id
     assert float(refit.data.params["model.classifier.estimator.C"]) == pytest.approx(best.params["model.classifier.estimator.C"])

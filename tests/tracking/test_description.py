@@ -26,6 +26,11 @@ def test_a_run_is_named_after_its_model_and_the_overrides_that_say_what_it_is():
     many = [f"+model.classifier.setting_{i}=value_{i}_abcdefgh" for i in range(20)]
     long_name = describe_run(cfg, many, "multiclass", ("a",), 0).name
     assert len(long_name) == 250 and long_name.startswith("tfidf_logreg setting_0=value_0_abcdefgh") and long_name.endswith("...")
+    # a search's refit of its best trial: the trial's name, marked, even where the name is cut
+    trial = describe_run(cfg, overrides, "multiclass", ("a",), 0)
+    assert describe_run(cfg, overrides, "multiclass", ("a",), 0, refit=True).name == trial.name + " (refit)"
+    long_refit = describe_run(cfg, many, "multiclass", ("a",), 0, refit=True).name
+    assert len(long_refit) == 250 and long_refit.endswith("... (refit)")
     # a deleted setting is named as deleted, not as if it had been set
     assert short_override("~model.classifier.class_weight") == "~class_weight"
     assert short_override("~model.classifier.class_weight=balanced") == "~class_weight=balanced"

@@ -45,15 +45,18 @@ svg text { font: 12px system-ui, sans-serif; fill: #222; }
 """
 
 
-def render_page(tagged: list[TaggedArticle], classes: list[str], model_uri: str,
+def render_page(tagged: list[TaggedArticle], classes: list[str], model_uri: str, run_id: str | None,
                 boilerplate_label: str | None) -> str:
-    """The whole page, as a string."""
+    """The whole page, as a string. ``run_id``: the run that logged the model, named beside
+    ``model_uri`` because an alias (``@champion``) moves on to other models while the page is kept."""
     colours = label_colours(classes, boilerplate_label)
     explained = any(p.explanation for article in tagged for p in article.passages)
     title = escape(f"{len(tagged)} article{'s' if len(tagged) != 1 else ''} tagged by topic")
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              f"<title>{title}</title><style>{STYLE}</style></head><body>", f"<h1>{title}</h1>",
-             f'<p class="note">Tagged by <code>{escape(model_uri)}</code>. Hover a passage for its probabilities'
+             f'<p class="note">Tagged by <code>{escape(model_uri)}</code>'
+             + (f" (logged by run <code>{escape(run_id)}</code>)" if run_id else "")
+             + ". Hover a passage for its probabilities"
              + ("; marked words pushed it towards its label, struck-through words pulled it away." if explained
                 else ".") + (" Markup in grey: the model reads the words without it."
                              if any(article.markup for article in tagged) else "") + "</p>",

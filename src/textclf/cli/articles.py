@@ -55,7 +55,7 @@ def predict_articles(args) -> None:
     from textclf.articles.sources import read_articles
     from textclf.articles.tag import DEFAULT_BOILERPLATE_LABEL, check_articles, tag_with
     from textclf.cli.output import opened_output
-    from textclf.predicting import load_for_predicting
+    from textclf.predicting import load_for_predicting, logged_by
     from textclf.tracking.discovery import find_tracking_uri
 
     unit = args.unit or "sentence"
@@ -81,7 +81,7 @@ def predict_articles(args) -> None:
         if page is not None:
             from textclf.articles.html import render_page
 
-            page.write(render_page(tagged, classes, args.model_uri, boilerplate))
+            page.write(render_page(tagged, classes, args.model_uri, logged_by(model), boilerplate))
         for article in tagged:
             handle.write(json.dumps(article.to_record(), ensure_ascii=False) + "\n")
 

@@ -47,14 +47,20 @@ def search_trial(cfg: DictConfig) -> "TrialReporter | None":
     return TrialReporter(search, steps="epoch", metric="train/held_out_macro_f1")
 
 
+def is_refit(cfg: DictConfig) -> bool:
+    """Whether this run is a search's refit of its best trial (launched with the study, no trial)."""
+    search = cfg.get("hparams_search")
+    return search is not None and bool(search.get("study_name")) and search_trial_number(cfg) is None
+
+
 def run_tags(cfg: DictConfig) -> dict[str, str]:
     """Tags for a run a search launched: its study, and its trial number or its role as the refit."""
     search = cfg.get("hparams_search")
     if search is None or not search.get("study_name"):
         return {}
-    trial = search_trial_number(cfg)
-    role = {"optuna.trial": str(trial)} if trial is not None else {"textclf.search": "refit of the best trial"}
-    return {"textclf.study": str(search.study_name), **role}
+    if is_refit(cfg):
+        return {"textclf.study": str(search.study_name), "textclf.search": "refit of the best trial"}
+    return {"textclf.study": str(search.study_name), "optuna.trial": str(search_trial_number(cfg))}
 
 
 def record_value(cfg: DictConfig, value: float) -> None:

@@ -64,22 +64,26 @@ class RunDescription:
                 f"(run {run_id[:8]})")
 
 
-def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int) -> RunDescription:
+def describe_run(cfg: DictConfig, overrides, task: str, labels, started_ms: int, refit: bool = False) -> RunDescription:
     """The description of the run ``cfg`` configures; ``overrides``: the command line's
-    ``key=value`` list. ``cfg.run_name`` names it when set."""
+    ``key=value`` list. ``cfg.run_name`` names it when set. ``refit``: a search's refit of its best
+    trial, named as that trial is (the same settings) and marked, so the two tell apart in a list."""
     overrides = tuple(str(override) for override in overrides)
     model = cfg.model.get("name") or cfg.model.estimator["_target_"].rsplit(".", 1)[-1]
     name = cfg.run_name or " ".join([model, *(short_override(o) for o in overrides if _says_what(o))])
-    name = storable_run_name(name)
+    mark = " (refit)" if refit else ""
+    name = storable_run_name(name, room_for=mark) + mark
     source = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
     from textclf.tracking.sweep_parent import sweep_parent_run  # Hydra's runtime: only train.py's jobs have one
 
     return RunDescription(name, model, task, tuple(labels), overrides, source, started_ms, sweep_parent_run())
 
 
-def storable_run_name(name: str) -> str:
-    """``name``, cut to what MLflow's runs.name column holds on PostgreSQL and MySQL."""
-    return name if len(name) <= LONGEST_STORED_RUN_NAME else name[: LONGEST_STORED_RUN_NAME - 3] + "..."
+def storable_run_name(name: str, room_for: str = "") -> str:
+    """``name``, cut to what MLflow's runs.name column holds on PostgreSQL and MySQL, leaving
+    ``room_for`` what will follow it."""
+    longest = LONGEST_STORED_RUN_NAME - len(room_for)
+    return name if len(name) <= longest else name[: longest - 3] + "..."
 
 
 def _says_what(override: str) -> bool:

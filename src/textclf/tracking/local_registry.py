@@ -115,11 +115,13 @@ def _left_by_a_dead_process(connection: sqlite3.Connection) -> bool:
 
 
 class LocallyLoadedModel:
-    """A saved textclf model loaded by its own serving code; ``predict`` as MLflow's pyfunc."""
+    """A saved textclf model loaded by its own serving code; ``predict`` as MLflow's pyfunc.
+    ``run_id``: the run that logged it, as its MLmodel file records (MLflow's ``metadata.run_id``)."""
 
-    def __init__(self, saved, folder: Path):
+    def __init__(self, saved, folder: Path, run_id: str | None):
         self._saved = saved
         self.folder = folder
+        self.run_id = run_id
 
     def predict(self, model_input, params=None):
         # A model saved before params existed takes none: its answer lacks what they ask for, as
@@ -132,8 +134,8 @@ class LocallyLoadedModel:
 def _load_saved_model(folder: Path, model_uri: str):
     import yaml  # MLflow's MLmodel file is YAML; PyYAML comes with MLflow
 
-    flavor = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8")).get("flavors", {}).get(
-        "python_function", {})
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    flavor = mlmodel.get("flavors", {}).get("python_function", {})
     state = flavor.get("artifacts", {}).get("state", {}).get("path")
     code = folder / str(flavor.get("code"))
     if flavor.get("loader_module") != CODE_MODEL_LOADER or not state or not (code / SERVING_PACKAGE).is_dir():
@@ -145,7 +147,7 @@ def _load_saved_model(folder: Path, model_uri: str):
         return None
     warn_about_version_mismatches(folder / "requirements.txt")
     try:
-        return LocallyLoadedModel(pyfunc.SavedModel(str(folder / state)), folder)
+        return LocallyLoadedModel(pyfunc.SavedModel(str(folder / state)), folder, mlmodel.get("run_id"))
     except ModuleNotFoundError as error:  # a MiniLM model where the transformers extra is not installed
         extra = missing_extra(error)
         if extra is None:
