@@ -3,7 +3,8 @@
 Same model (all-MiniLM-L6-v2), data (the seed corpus' train split, first label of each passage),
 and the estimator settings of configs/model/minilm_finetune.yaml (batch size, max_length, learning
 rate, weight decay, warmup); dynamic padding and length grouping on both sides; one epoch each by
-default, one after another in one process, on the CPU. Contenders:
+default, one after another in one process, on the CPU (``--device cuda``: both on the GPU, not yet run on
+one). Contenders:
 
     bare          Trainer as a user writes it with those settings (float32: the Trainer's default)
     bare-bf16     the same with bf16=True (the Trainer's mixed precision; the reference for precision: bf16)
@@ -14,7 +15,7 @@ Prints training samples per second (the Trainer's own train_runtime; textclf's e
 without model loading and tokenising) and the macro-F1 of the trained weights on the seed corpus'
 validation and test splits, scored the same way (float32) for every contender.
     python benchmarks/finetune.py [--limit 400] [--epochs 1] [--seed 42] [--contenders bare textclf] [--repeats 2]
-                                  [--json OUT] [--encoder DIR (a smoke run)]
+                                  [--device cpu|cuda] [--json OUT] [--encoder DIR (a smoke run)]
 Needs `pip install -e '.[bench]'` (the Trainer needs accelerate).
 """
 
@@ -58,11 +59,11 @@ def macro_f1(model, tokenizer, classes: list[str], split: tuple[list[str], list[
         for start in range(0, len(texts), 64):
             inputs = tokenizer(texts[start:start + 64], truncation=True, max_length=max_length, padding=True,
                                return_tensors="pt")
-            predicted.extend(model(**inputs).logits.argmax(-1).tolist())
+            predicted.extend(model(**inputs.to(model.device)).logits.argmax(-1).tolist())
     return float(f1_score(labels, [classes[i] for i in predicted], average="macro", zero_division=0.0))
 
 
-def bare_trainer(train, settings: dict, epochs: int, seed: int, folder: str, bf16: bool):
+def bare_trainer(train, settings: dict, epochs: int, seed: int, folder: str, bf16: bool, device: str):
     """A bare Trainer as its documentation shows it; returns (samples/s, model, tokenizer, classes)."""
     from datasets import Dataset
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
@@ -81,7 +82,7 @@ def bare_trainer(train, settings: dict, epochs: int, seed: int, folder: str, bf1
                                       learning_rate=settings["learning_rate"], num_train_epochs=epochs,
                                       weight_decay=settings["weight_decay"], warmup_steps=settings["warmup_ratio"],
                                       train_sampling_strategy="group_by_length", bf16=bf16, save_strategy="no",
-                                      report_to=[], logging_strategy="no", seed=seed, use_cpu=True,
+                                      report_to=[], logging_strategy="no", seed=seed, use_cpu=device == "cpu",
                                       dataloader_num_workers=0, disable_tqdm=True)
         trainer = Trainer(model=model, args=arguments, train_dataset=data,
                           data_collator=DataCollatorWithPadding(tokenizer))
@@ -89,23 +90,24 @@ def bare_trainer(train, settings: dict, epochs: int, seed: int, folder: str, bf1
     return len(texts) * epochs / runtime, model, tokenizer, classes
 
 
-def textclf_classifier(train, settings: dict, epochs: int, seed: int, folder: str, precision: str):
+def textclf_classifier(train, settings: dict, epochs: int, seed: int, folder: str, precision: str, device: str):
     """textclf's estimator with the configured settings; returns (samples/s, model, tokenizer, classes)."""
     from textclf.models.finetune import TransformerClassifier
 
     estimator = TransformerClassifier(encoder=folder, **{key: settings[key] for key in SHARED}, precision=precision,
-                                      epochs=epochs, validation_fraction=0.0, random_state=seed, progress=False)
+                                      epochs=epochs, validation_fraction=0.0, random_state=seed, progress=False,
+                                      device=device)
     estimator.fit(*train)
     seconds = sum(h["epoch_seconds"] for h in estimator.history_)
     return len(train[0]) * epochs / seconds, estimator.model_, estimator.tokenizer_, list(estimator.classes_)
 
 
-def measure(contender: str, splits: dict, settings: dict, epochs: int, seed: int, folder: str) -> dict:
+def measure(contender: str, splits: dict, settings: dict, epochs: int, seed: int, folder: str, device: str) -> dict:
     if contender.startswith("bare"):
-        trained = bare_trainer(splits["train"], settings, epochs, seed, folder, bf16=contender == "bare-bf16")
+        trained = bare_trainer(splits["train"], settings, epochs, seed, folder, contender == "bare-bf16", device)
     else:
         precision = "fp32" if contender == "textclf-fp32" else settings["precision"]
-        trained = textclf_classifier(splits["train"], settings, epochs, seed, folder, precision)
+        trained = textclf_classifier(splits["train"], settings, epochs, seed, folder, precision, device)
     samples_per_second, model, tokenizer, classes = trained
     scores = {f"{split}/macro_f1": macro_f1(model, tokenizer, classes, splits[split], settings["max_length"])
               for split in ("validation", "test")}
@@ -126,7 +128,8 @@ def machine() -> dict:
                 if line.startswith("model name")), platform.processor())
     return {"cpu": cpu, "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "transformers": transformers.__version__,
-            "avx512_bf16": bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())}
+            "avx512_bf16": bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()),
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def summarise(results: list[dict]) -> dict[str, dict]:
@@ -156,6 +159,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--repeats", type=int, default=1, help="run the contenders this many times, alternating")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where both contenders train")
     parser.add_argument("--json", default=None)
     parser.add_argument("--encoder", default=None, help="a model folder in place of MiniLM (smoke runs: a tiny model)")
     args = parser.parse_args()
@@ -168,13 +172,14 @@ def main() -> None:
     results = []
     for contender in args.contenders * args.repeats:
         started = time.perf_counter()
-        results.append(measure(contender, splits, settings, args.epochs, args.seed, folder))
+        results.append(measure(contender, splits, settings, args.epochs, args.seed, folder, args.device))
         print(f"{contender}: {results[-1]['train_samples_per_second']:.1f} samples/s, "
               f"{time.perf_counter() - started:.0f} s in all", flush=True)
     summary = summarise(results)
     print_table(summary)
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": settings, "epochs": args.epochs, "seed": args.seed,
+                                               "device": args.device,
                                                "texts": len(splits["train"][0]), "machine": machine(),
                                                "summary": summary, "results": results}, indent=2))
 
