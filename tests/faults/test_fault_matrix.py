@@ -26,10 +26,9 @@ import os
 import signal
 import subprocess
 
-import psutil
 import pytest
 
-from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, runs_of, wait_for
+from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, runs_of, still_running, wait_for
 from helpers.processes import clean_env, tracking_workers, train_command
 from helpers.stores import migrated_store
 from helpers.team_server import PASSWORD, sign_in
@@ -135,8 +134,7 @@ def test_fault(store, tmp_path, store_kind, moment, target, name, cli_in_process
         pause_file.unlink()  # let the paused process go on, if it still can
         _, stderr = process.communicate(timeout=90)
         if worker is not None:  # it may still be ending the run; then it goes too, leaving no orphan
-            _, outlived = psutil.wait_procs([worker], timeout=60)
-            assert outlived == [], f"the tracking worker outlived train.py: {stderr[-3000:]}"
+            assert still_running([worker]) == [], f"the tracking worker outlived train.py: {stderr[-3000:]}"
     finally:
         kill_group(process)
 

@@ -13,7 +13,7 @@ import subprocess
 import psutil
 import pytest
 
-from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, wait_for
+from helpers.faults import assert_store_is_truthful, deliver, is_dead, kill_group, still_running, wait_for
 from helpers.processes import clean_env, train_command
 from helpers.stores import all_runs, client
 
@@ -56,8 +56,8 @@ def test_a_forked_worker_keeps_the_fault_matrixs_promises(tmp_path, moment, targ
             wait_for(lambda: is_dead(forked), process, "the worker to die")
         pause_file.unlink()
         _, stderr = process.communicate(timeout=90)
-        _, outlived = psutil.wait_procs([forked, server], timeout=60)
-        assert outlived == [], f"the forked worker or the fork server outlived train.py: {stderr[-3000:]}"
+        assert still_running([forked, server]) == [], \
+            f"the forked worker or the fork server outlived train.py: {stderr[-3000:]}"
     finally:
         kill_group(process)
 

@@ -75,14 +75,26 @@ def deliver(signum: int, target: str, process, worker) -> None:
 
 
 def is_dead(worker) -> bool:
-    """Gone, or exited and waiting for train.py to collect its exit code. A killed process's first
-    thread shows as a zombie while its other threads are still exiting, and until they have, its
-    parent's ``poll()`` still finds it running (seen: a worker killed before the run began was
-    taken for the run, 2 of 8 tries): so every thread must be gone."""
+    """Gone, or exited and waiting for its parent (train.py, or init once train.py is gone) to
+    collect its exit code. A killed process's first thread shows as a zombie while its other
+    threads are still exiting, and until they have, its parent's ``poll()`` still finds it running
+    (seen: a worker killed before the run began was taken for the run, 2 of 8 tries): so every
+    thread must be gone."""
     try:
         return worker.status() == psutil.STATUS_ZOMBIE and len(os.listdir(f"/proc/{worker.pid}/task")) <= 1
     except (psutil.NoSuchProcess, FileNotFoundError):
         return True
+
+
+def still_running(processes, timeout: float = 60) -> list:
+    """Those of ``processes`` still running after waiting up to ``timeout`` seconds for them to end.
+    An exited process counts as ended before anyone collects its exit code (``is_dead``): one whose
+    parent died is collected by the machine's init, which here took 1 to 1.5 s more after it had
+    exited, once per cell a process is killed in."""
+    deadline = time.monotonic() + timeout
+    while (running := [process for process in processes if not is_dead(process)]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return running
 
 
 def kill_group(process) -> None:

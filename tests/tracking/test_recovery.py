@@ -5,12 +5,16 @@ deleted, a registry lock whose holder is gone is released; a run owned by anothe
 alone. `predict` does this too on a local sqlite store, where it otherwise loads without MLflow."""
 
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
 from helpers.processes import dead_owner
 from helpers.stores import client
-from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, is_gone, this_process
+from textclf.procstat import STATE, stat_fields
+from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, describe, is_gone, this_process
 
 MODEL = "diplomacy-topics"
 
@@ -22,6 +26,21 @@ def test_a_process_is_gone_once_it_exits_and_only_on_this_host_and_boot():
     assert not is_gone(f"elsewhere/{boot}/{pid}/{ticks}")  # another host's process cannot be checked
     assert is_gone(f"{host}/another-boot/{pid}/{ticks}")    # the machine restarted since
     assert not is_gone("written by an older textclf")
+
+
+def test_a_process_is_gone_as_soon_as_it_exits_before_anyone_collects_it():
+    """Killed with train.py, a worker is a zombie until init collects it (or for ever, in a
+    container whose first process collects none): it is gone for the next process at once."""
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    owner = describe(child.pid)
+    assert not is_gone(owner)
+    child.stdin.close()  # it exits; nobody collects it yet
+    deadline = time.monotonic() + 30
+    while stat_fields(child.pid)[STATE] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert is_gone(owner)
+    child.wait()
+    assert is_gone(owner)
 
 
 def leave_abandoned_work(folder) -> dict:
