@@ -328,6 +328,27 @@ def test_workers_a_killed_server_process_left_are_said_and_stopped(tmp_path):
                 os.killpg(group.pid, signal.SIGKILL)
 
 
+def test_a_postmaster_that_has_exited_is_not_taken_for_a_running_cluster(tmp_path):
+    """A killed PostgreSQL is a zombie until init collects it: `start` must start the cluster again
+    then, and `stop` not wait for it. Here the zombie is a child this test has not collected."""
+    import subprocess
+    import sys
+
+    from textclf.server.postgres import Account, Cluster
+
+    cluster = Cluster(tmp_path, Account("someone", os.getuid(), os.getgid()), tmp_path / "log")
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n{tmp_path}\n")
+    assert cluster.pid() == child.pid and cluster.running()
+    child.stdin.close()
+    deadline = time.monotonic() + 30
+    while cluster.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] == "Z"  # exited, not yet collected
+    assert cluster.pid() is None and not cluster.running()
+    child.wait()
+
+
 def _record_and_kill_the_leader(folder, leader) -> None:
     """``leader``, which leads a group of two workers, recorded as the server's MLflow process, then killed."""
     import signal

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from textclf.errors import UserError
+from textclf.server.process_group import is_alive
 
 SUPERUSER = "postgres"
 PORT = 5432  # only names the socket file: the cluster opens no TCP port
@@ -109,13 +110,14 @@ class Cluster:
         return self.pid() is not None
 
     def pid(self) -> int | None:
-        """The postmaster's pid, from its pid file, if that process is alive."""
+        """The postmaster's pid, from its pid file, if that process is alive. Killed, it stays a
+        zombie until init collects it (for ever, where the first process collects none): not alive,
+        so a start starts the cluster again instead of counting on a dead one."""
         try:
             pid = int((self.folder / "postmaster.pid").read_text().split("\n", 1)[0])
-            os.kill(pid, 0)
-            return pid
         except (OSError, ValueError):
             return None
+        return pid if is_alive(pid) else None
 
     def create_database(self, name: str) -> None:
         import psycopg  # the server extra; only the server needs it
