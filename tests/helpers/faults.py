@@ -88,9 +88,9 @@ def is_dead(worker) -> bool:
 
 def still_running(processes, timeout: float = 60) -> list:
     """Those of ``processes`` still running after waiting up to ``timeout`` seconds for them to end.
-    An exited process counts as ended before anyone collects its exit code (``is_dead``): one whose
-    parent died is collected by the machine's init, which here took 1 to 1.5 s more after it had
-    exited, once per cell a process is killed in."""
+    An exited process counts as ended before anyone collects its exit code (``is_dead``), as it does
+    for textclf (``ownership.is_gone``): one whose parent died waits for the machine's init to
+    collect it, which took 1 to 1.5 s here."""
     deadline = time.monotonic() + timeout
     while (running := [process for process in processes if not is_dead(process)]) and time.monotonic() < deadline:
         time.sleep(0.02)

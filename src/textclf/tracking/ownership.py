@@ -63,7 +63,7 @@ def _boot_id() -> str:
 
 def _has_exited(pid: int) -> bool:
     """A zombie: exited, with its exit code not yet collected. A killed training process's worker
-    stays one until init collects it, which took 1-1.5 s here, and forever in a container whose
+    stays one until init collects it, which took 1-1.5 s here, and for ever in a container whose
     first process collects none: it will never write again."""
     fields = stat_fields(pid)
     return fields is not None and fields[STATE] in ("Z", "X")
