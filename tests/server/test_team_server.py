@@ -329,8 +329,8 @@ def test_workers_a_killed_server_process_left_are_said_and_stopped(tmp_path):
 
 
 def test_a_postmaster_that_has_exited_is_not_taken_for_a_running_cluster(tmp_path):
-    """A killed PostgreSQL is a zombie until init collects it: `start` must start the cluster again
-    then, and `stop` not wait for it. Here the zombie is a child this test has not collected."""
+    """A killed PostgreSQL is a zombie until init collects it: `status` must not report it running,
+    nor `stop` wait for it. Here the zombie is a child this test has not collected."""
     import subprocess
     import sys
 

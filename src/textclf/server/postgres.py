@@ -110,9 +110,10 @@ class Cluster:
         return self.pid() is not None
 
     def pid(self) -> int | None:
-        """The postmaster's pid, from its pid file, if that process is alive. Killed, it stays a
-        zombie until init collects it (for ever, where the first process collects none): not alive,
-        so a start starts the cluster again instead of counting on a dead one."""
+        """The postmaster's pid, from its pid file, if that process is alive. Killed, it leaves its
+        pid file and stays a zombie until init collects it (for ever, where the first process
+        collects none): not alive, so `status` does not report it and `stop` does not hand it to
+        `pg_ctl stop`, which would wait for the pid file to go."""
         try:
             pid = int((self.folder / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
