@@ -3,6 +3,7 @@ in it may hold spaces and parentheses, so its fields are counted after the name'
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 STATE, GROUP = 0, 2  # indexes in ``stat_fields``: proc(5)'s fields 3 and 5
@@ -17,3 +18,17 @@ def stat_fields(pid: int | str) -> list[str] | None:
     except OSError:
         return None
     return stat[stat.rindex(")") + 2:].split()
+
+
+def has_exited(pid: int | str) -> bool:
+    """Whether process ``pid`` has exited, its exit status not yet collected (a zombie; killed with
+    its parent, until init collects it, or for ever where the first process collects none). Its
+    first thread shows as one as soon as it ends, while others may still run (a main thread that
+    called ``pthread_exit``) or be ending (a killed process): only once they are gone too."""
+    fields = stat_fields(pid)
+    if fields is None or fields[STATE] not in ("Z", "X"):
+        return False
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1
+    except OSError:  # collected meanwhile
+        return True

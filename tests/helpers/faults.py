@@ -81,6 +81,8 @@ def is_dead(worker) -> bool:
     (seen: a worker killed before the run began was taken for the run, 2 of 8 tries): so every
     thread must be gone."""
     try:
+        if not worker.is_running():  # collected (its pid may already be another process's)
+            return True
         return worker.status() == psutil.STATUS_ZOMBIE and len(os.listdir(f"/proc/{worker.pid}/task")) <= 1
     except (psutil.NoSuchProcess, FileNotFoundError):
         return True
@@ -88,9 +90,9 @@ def is_dead(worker) -> bool:
 
 def still_running(processes, timeout: float = 60) -> list:
     """Those of ``processes`` still running after waiting up to ``timeout`` seconds for them to end.
-    An exited process counts as ended before anyone collects its exit code (``is_dead``), as it does
-    for textclf (``ownership.is_gone``): one whose parent died waits for the machine's init to
-    collect it, which took 1 to 1.5 s here."""
+    An exited process counts as ended before anyone collects its exit code (``is_dead``), by the
+    rule textclf follows (``procstat.has_exited``): one whose parent died waits for the machine's
+    init to collect it, which took 1 to 1.5 s here."""
     deadline = time.monotonic() + timeout
     while (running := [process for process in processes if not is_dead(process)]) and time.monotonic() < deadline:
         time.sleep(0.02)

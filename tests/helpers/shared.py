@@ -24,11 +24,12 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Pa
 
 def built_once_in(shared: Path, name: str, build: Callable[[Path], None]) -> Path:
     """``shared/name``, filled by ``build(folder)`` under a lock both workers take, once: a build
-    that was interrupted (no ``name.done``) is emptied and done again."""
+    that was interrupted (no ``name.done``), or whose folder is gone, is emptied and done again."""
     folder, done = shared / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
+        if not (done.exists() and folder.is_dir()):
+            done.unlink(missing_ok=True)
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
             build(folder)

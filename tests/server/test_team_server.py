@@ -330,23 +330,30 @@ def test_workers_a_killed_server_process_left_are_said_and_stopped(tmp_path):
 
 def test_a_postmaster_that_has_exited_is_not_taken_for_a_running_cluster(tmp_path):
     """A killed PostgreSQL is a zombie until init collects it: `status` must not report it running,
-    nor `stop` wait for it. Here the zombie is a child this test has not collected."""
+    nor `stop` wait for it, and a start says why PostgreSQL would refuse. Here the zombie is a
+    child this test has not collected."""
     import subprocess
     import sys
 
+    from textclf.errors import UserError
     from textclf.server.postgres import Account, Cluster
 
     cluster = Cluster(tmp_path, Account("someone", os.getuid(), os.getgid()), tmp_path / "log")
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
-    (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n{tmp_path}\n")
-    assert cluster.pid() == child.pid and cluster.running()
-    child.stdin.close()
-    deadline = time.monotonic() + 30
-    while cluster.running() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] == "Z"  # exited, not yet collected
-    assert cluster.pid() is None and not cluster.running()
-    child.wait()
+    try:
+        (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n{tmp_path}\n")
+        assert cluster.pid() == child.pid and cluster.running()
+        child.stdin.close()
+        deadline = time.monotonic() + 10
+        while cluster.running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] == "Z"  # exited, not yet collected
+        assert cluster.pid() is None and not cluster.running()
+        with pytest.raises(UserError, match=rf"last server process \(pid {child.pid}\) was killed.*docker run --init"):
+            cluster.start()
+    finally:
+        child.kill()
+        child.wait()
 
 
 def _record_and_kill_the_leader(folder, leader) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from textclf.errors import UserError
+from textclf.procstat import has_exited
 from textclf.server.process_group import is_alive
 
 SUPERUSER = "postgres"
@@ -98,6 +99,12 @@ class Cluster:
             raise
 
     def start(self) -> None:
+        left = self._recorded_pid()
+        if left is not None and has_exited(left):  # PostgreSQL takes its pid file for a live server's
+            raise UserError(f"PostgreSQL's last server process (pid {left}) was killed and has not been collected "
+                            "yet, and PostgreSQL will not start while its pid file names it. Fix: start again in a "
+                            "moment; in a container, run it with an init that collects exited processes "
+                            "(docker run --init)")
         # pg_ctl hands -o to a shell: the folder is quoted for it
         options = f"-p {PORT} -k {shlex.quote(str(self.folder))} -c listen_addresses='' -c unix_socket_permissions=0700"
         self._run("pg_ctl", "-D", str(self.folder), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
@@ -114,11 +121,14 @@ class Cluster:
         pid file and stays a zombie until init collects it (for ever, where the first process
         collects none): not alive, so `status` does not report it and `stop` does not hand it to
         `pg_ctl stop`, which would wait for the pid file to go."""
+        pid = self._recorded_pid()
+        return pid if pid is not None and is_alive(pid) else None
+
+    def _recorded_pid(self) -> int | None:
         try:
-            pid = int((self.folder / "postmaster.pid").read_text().split("\n", 1)[0])
+            return int((self.folder / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
             return None
-        return pid if is_alive(pid) else None
 
     def create_database(self, name: str) -> None:
         import psycopg  # the server extra; only the server needs it

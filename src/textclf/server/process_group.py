@@ -8,7 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from textclf.procstat import GROUP, STATE, stat_fields
+from textclf.procstat import GROUP, has_exited, stat_fields
 
 STOP_TIMEOUT = 30  # seconds a group has to go after SIGTERM before SIGKILL
 
@@ -48,16 +48,12 @@ def _pids_in(pgid: int):
 
 
 def _group_of(pid: str) -> int | None:
-    """The process group of a live process (not a zombie), from /proc."""
+    """The process group of a live process (not one that has exited), from /proc."""
     fields = stat_fields(pid)
-    return int(fields[GROUP]) if fields and fields[STATE] != "Z" else None
+    return int(fields[GROUP]) if fields and not has_exited(pid) else None
 
-
-def _state_of(pid: str) -> str | None:
-    fields = stat_fields(pid)
-    return fields[STATE] if fields else None
 
 
 def is_alive(pid: int) -> bool:
-    """Running (not gone, not a zombie)."""
-    return _state_of(str(pid)) not in (None, "Z")
+    """Running (not gone, not exited: ``procstat.has_exited``)."""
+    return stat_fields(pid) is not None and not has_exited(pid)

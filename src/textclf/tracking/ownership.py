@@ -11,7 +11,7 @@ import os
 import socket
 from pathlib import Path
 
-from textclf.procstat import START_TICKS, STATE, stat_fields
+from textclf.procstat import START_TICKS, has_exited, stat_fields
 
 OWNER_TAG = "textclf.owner"        # on a run: the training process that started it
 WORKER_TAG = "textclf.worker"      # on a run: the tracking worker that logs it (and holds the registry lock)
@@ -45,7 +45,9 @@ def is_gone(owner: str) -> bool:
         return False
     if boot != _boot_id():
         return True  # the machine restarted since: every process of that boot is gone
-    return _has_exited(pid) or _start_ticks(pid) != ticks
+    # Exited counts as gone before anything collects it: a worker killed with its training
+    # process waited 1-1.5 s for init here, and will never write again.
+    return has_exited(pid) or _start_ticks(pid) != ticks
 
 
 def run_processes_gone(tags: dict) -> bool:
@@ -59,14 +61,6 @@ def _boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:  # not Linux: processes are then told apart by id only
         return "-"
-
-
-def _has_exited(pid: int) -> bool:
-    """A zombie: exited, with its exit code not yet collected. A killed training process's worker
-    stays one until init collects it, which took 1-1.5 s here, and for ever in a container whose
-    first process collects none: it will never write again."""
-    fields = stat_fields(pid)
-    return fields is not None and fields[STATE] in ("Z", "X")
 
 
 def _start_ticks(pid: int) -> str:
