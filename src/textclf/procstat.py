@@ -20,12 +20,13 @@ def stat_fields(pid: int | str) -> list[str] | None:
     return stat[stat.rindex(")") + 2:].split()
 
 
-def has_exited(pid: int | str) -> bool:
+def has_exited(pid: int | str, fields: list[str] | None = None) -> bool:
     """Whether process ``pid`` has exited, its exit status not yet collected (a zombie; killed with
     its parent, until init collects it, or for ever where the first process collects none). Its
     first thread shows as one as soon as it ends, while others may still run (a main thread that
-    called ``pthread_exit``) or be ending (a killed process): only once they are gone too."""
-    fields = stat_fields(pid)
+    called ``pthread_exit``) or be ending (a killed process): only once they are gone too.
+    ``fields``: its ``stat_fields``, when the caller has read them already."""
+    fields = stat_fields(pid) if fields is None else fields
     if fields is None or fields[STATE] not in ("Z", "X"):
         return False
     try:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from helpers.paths import ROOT
@@ -99,3 +100,13 @@ def dead_owner() -> str:
     process.kill()
     process.wait()
     return owner
+
+
+def until_zombie(pid: int, timeout: float = 10) -> None:
+    """Wait until the uncollected child ``pid`` shows as a zombie (its first thread has ended)."""
+    from textclf.procstat import STATE, stat_fields
+
+    deadline = time.monotonic() + timeout
+    while stat_fields(pid)[STATE] != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stat_fields(pid)[STATE] == "Z", f"process {pid} did not exit in {timeout} s"

@@ -14,7 +14,7 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from helpers.processes import clean_env, run_cli, run_train
+from helpers.processes import clean_env, run_cli, run_train, until_zombie
 from helpers.serving import free_port
 from helpers.team_server import PASSWORD, credentials, processes_using, server_folder, sign_in, stop_team_server
 
@@ -344,10 +344,7 @@ def test_a_postmaster_that_has_exited_is_not_taken_for_a_running_cluster(tmp_pat
         (tmp_path / "postmaster.pid").write_text(f"{child.pid}\n{tmp_path}\n")
         assert cluster.pid() == child.pid and cluster.running()
         child.stdin.close()
-        deadline = time.monotonic() + 10
-        while cluster.running() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert open(f"/proc/{child.pid}/stat").read().split(") ")[1][0] == "Z"  # exited, not yet collected
+        until_zombie(child.pid)  # exited, not yet collected
         assert cluster.pid() is None and not cluster.running()
         with pytest.raises(UserError, match=rf"last server process \(pid {child.pid}\) was killed.*docker run --init"):
             cluster.start()

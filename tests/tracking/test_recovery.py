@@ -11,9 +11,8 @@ import time
 
 import pytest
 
-from helpers.processes import dead_owner
+from helpers.processes import dead_owner, until_zombie
 from helpers.stores import client
-from textclf.procstat import STATE, stat_fields
 from textclf.tracking.ownership import ENDED_BY_TAG, OWNER_TAG, describe, is_gone, this_process
 
 MODEL = "diplomacy-topics"
@@ -36,9 +35,7 @@ def test_a_process_is_gone_as_soon_as_it_exits_before_anyone_collects_it():
         owner = describe(child.pid)
         assert not is_gone(owner)
         child.stdin.close()  # it exits; nobody collects it yet
-        deadline = time.monotonic() + 10
-        while stat_fields(child.pid)[STATE] != "Z" and time.monotonic() < deadline:
-            time.sleep(0.01)
+        until_zombie(child.pid)
         assert is_gone(owner)
     finally:
         child.kill()
@@ -55,10 +52,8 @@ def test_a_process_whose_main_thread_ended_while_another_runs_is_not_gone():
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
     try:
         owner = describe(child.pid)
-        deadline = time.monotonic() + 10
-        while stat_fields(child.pid)[STATE] != "Z" and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert stat_fields(child.pid)[STATE] == "Z" and not is_gone(owner)
+        until_zombie(child.pid)
+        assert not is_gone(owner)
         child.stdin.close()  # the last thread ends
         deadline = time.monotonic() + 10
         while not is_gone(owner) and time.monotonic() < deadline:

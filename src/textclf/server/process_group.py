@@ -50,10 +50,10 @@ def _pids_in(pgid: int):
 def _group_of(pid: str) -> int | None:
     """The process group of a live process (not one that has exited), from /proc."""
     fields = stat_fields(pid)
-    return int(fields[GROUP]) if fields and not has_exited(pid) else None
-
+    return int(fields[GROUP]) if fields and not has_exited(pid, fields) else None
 
 
 def is_alive(pid: int) -> bool:
     """Running (not gone, not exited: ``procstat.has_exited``)."""
-    return stat_fields(pid) is not None and not has_exited(pid)
+    fields = stat_fields(pid)
+    return fields is not None and not has_exited(pid, fields)
