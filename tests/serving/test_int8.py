@@ -97,3 +97,37 @@ def test_int8_models_pin_onnxruntime_not_torch(tiny, tmp_path):
                          ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
     packages = save_state(pipeline, ArgmaxDecision(("security", "visit")), tmp_path)
     assert {"onnxruntime", "tokenizers"} <= set(packages) and "torch" not in packages and "transformers" not in packages
+
+
+def test_a_frozen_encoders_graph_is_built_once_then_read_from_the_cache(tiny, tmp_path, monkeypatch):
+    from textclf.models import quantization
+
+    def embedder(**settings):
+        return SentenceEmbedder(encoder=tiny, inference="int8", cache_dir=str(tmp_path), **settings).fit(TEXTS)
+
+    built = SentenceEmbedder(encoder=tiny, inference="int8").fit(TEXTS)  # no cache: built here
+    first = embedder()
+    (cached,) = (tmp_path / "int8").iterdir()
+    graph = cached.read_bytes()
+    assert first.features_.graph.serialized == graph
+    assert np.array_equal(first.transform(TEXTS[:1] + ["a text the embedding cache lacks"]),
+                          built.transform(TEXTS[:1] + ["a text the embedding cache lacks"]))
+
+    def exported_again(*args):
+        raise AssertionError("the graph was exported again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(quantization, "_int8_graph", exported_again)
+        again = embedder()
+    assert again.features_.graph.serialized == graph
+    assert np.array_equal(again.transform(["another text the cache lacks"]), built.transform(["another text the cache lacks"]))
+
+    # The pooling is traced into the graph: another pooling is another graph.
+    cls = embedder(pooling="cls")
+    assert len(list((tmp_path / "int8").iterdir())) == 2
+    assert not np.allclose(cls.transform(["one more new text"]), first.transform(["one more new text"]))
+
+    # Half a file (a disk that filled up) or another file in its place: built again and replaced.
+    cached.write_bytes(graph[: len(graph) // 2])
+    assert embedder().features_.graph.serialized == graph and cached.read_bytes() == graph
+    assert [path.name for path in (tmp_path / "int8").iterdir() if path.suffix != ".onnx"] == []

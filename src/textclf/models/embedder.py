@@ -27,7 +27,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     normalize : bool or None
         L2-normalise the vectors; None: the encoder's own (a ``Normalize`` module), else False.
     cache_dir : str or None
-        Folder of the embedding cache; ``None`` disables it.
+        Folder of the embedding cache, and of the encoder's int8 graph (built once per encoder
+        and exporting packages, then read back by every fit); ``None`` disables both.
     num_threads : int or None
         CPU threads (torch's, and ONNX Runtime's while fitting); ``None`` keeps their default (all cores).
     inference : {"fp32", "int8"}
@@ -56,7 +57,8 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         layout = encoder_layout(self.encoder, self.pooling, self.normalize)
         features = load_encoder(layout, self.max_length, self.batch_size)
         # As it will run once saved, so that the classifier after it learns from the same vectors.
-        self.features_ = int8_encoder(features, self.num_threads) if self.inference == "int8" else features
+        self.features_ = (int8_encoder(features, self.num_threads, self.cache_dir) if self.inference == "int8"
+                          else features)
         self.n_features_out_ = self.features_.dimension
         return self
 

@@ -9,14 +9,19 @@ float on average on the seed test split (0.978 at worst), against 0.956 per tens
 for torch's own per-channel dynamic quantization (which keeps 7 bits of each activation and ran
 at 406 passages/s here, against ONNX Runtime's 540). Quantizing the token embeddings as well
 would shrink the graph from 59 to 23 MB at no speed gain, and moved more zero-shot labels.
-Exporting and quantizing MiniLM takes about 2 s.
+Exporting and quantizing MiniLM takes about 2 s (5.4 s on a 2-core CPU without AVX512), so a
+frozen encoder's graph is kept in a cache folder (``cached_graph``) and read back by the next fit:
+a cross-validation's folds, a sweep's runs, the next ``train.py``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import tempfile
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 from sklearn.utils._param_validation import StrOptions
@@ -32,6 +37,11 @@ OPSET = 17
 # Two texts of different token lengths: the traced graph must include the padding mask.
 TRACING_TEXTS = ["x", "x x x x x x"]
 TOKENIZER_CHECK = [*TRACING_TEXTS, "Seoul's Foreign Minister, 2025: \"talks\" (ROK-U.S.) — déjà vu 한국"]
+# Part of a cached graph's key: change it when what int8_encoder traces changes, so that no cache
+# serves a graph built the old way.
+GRAPH_FORMAT = 1
+# The packages that trace and quantize a graph: another version may build another graph.
+EXPORTERS = ("torch", "onnx", "onnxruntime")
 
 
 def require_int8_extra(inference: str) -> None:
@@ -45,8 +55,52 @@ def require_int8_extra(inference: str) -> None:
                         + ", or set the model's inference to fp32") from None
 
 
-def int8_encoder(features, num_threads: int | None = None) -> Int8EncoderFeatures:
-    """``inference.EncoderFeatures`` (float, torch) as an int8 graph with the same pooling."""
+def int8_encoder(features, num_threads: int | None = None, cache_dir: str | None = None) -> Int8EncoderFeatures:
+    """``inference.EncoderFeatures`` (float, torch) as an int8 graph with the same pooling.
+    ``cache_dir``: where the graph of an encoder whose weights are its folder's (not tuned) is
+    kept and read back (``cached_graph``); None builds it every time."""
+    names, tokenizer = _input_names(features.tokenizer), _fast_tokenizer(features.tokenizer)
+
+    def build() -> bytes:
+        return _int8_graph(_pooled(features, names), features.tokenizer, names)
+
+    def session(graph: bytes) -> Int8Graph:
+        return Int8Graph(graph, tokenizer, features.max_length, features.batch_size, num_threads)
+
+    graph = cached_graph(cache_dir, _graph_key(features), build, session) if cache_dir else session(build())
+    return Int8EncoderFeatures(graph, features.folder, features.pooling, features.normalize)
+
+
+def cached_graph(cache_dir: str, key: str, build, session) -> Int8Graph:
+    """``session(graph)`` of the graph cached under ``key`` in ``cache_dir``/int8, or of a new one
+    from ``build()``, then cached. Written to a temporary file and renamed, so that a reader
+    (another sweep job) never sees half a graph; one that does not load is built again."""
+    path = Path(cache_dir) / "int8" / f"{key}.onnx"
+    if path.exists():
+        try:
+            return session(path.read_bytes())
+        except Exception:  # noqa: BLE001 - ONNX Runtime's errors for a bad graph vary; rebuilt below
+            pass
+    graph = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_bytes(graph)
+    os.replace(partial, path)
+    return session(graph)
+
+
+def _graph_key(features) -> str:
+    """What the graph of an untuned encoder depends on: its folder's weights, config and tokenizer,
+    the pooling and normalisation traced into it, and how it was exported."""
+    from textclf.models.embedding_cache import encoder_fingerprint
+
+    parts = [encoder_fingerprint(features.folder), "+".join(features.pooling), str(int(features.normalize)),
+             f"opset{OPSET}", f"format{GRAPH_FORMAT}", *(f"{name}{version(name)}" for name in EXPORTERS)]
+    return hashlib.sha256(":".join(parts).encode()).hexdigest()[:24]
+
+
+def _pooled(features, names: list[str]):
+    """The encoder with its pooling and normalisation, as one module from token tensors to rows."""
     import torch
 
     from textclf.serving.inference import pool
@@ -61,10 +115,7 @@ def int8_encoder(features, num_threads: int | None = None) -> Int8EncoderFeature
             pooled = pool(self.model(**batch).last_hidden_state, batch["attention_mask"], features.pooling)
             return torch.nn.functional.normalize(pooled, dim=-1) if features.normalize else pooled
 
-    names = _input_names(features.tokenizer)
-    graph = Int8Graph(_int8_graph(Pooled(), features.tokenizer, names), _fast_tokenizer(features.tokenizer),
-                      features.max_length, features.batch_size, num_threads)
-    return Int8EncoderFeatures(graph, features.folder, features.pooling, features.normalize)
+    return Pooled()
 
 
 def int8_classifier(model, tokenizer, multi_label: bool, max_length: int, batch_size: int,
