@@ -3,6 +3,8 @@
 Zero-shot's and the contrastive embedder's own behaviour is tested in test_zeroshot.py and
 test_contrastive.py; here they take the checks every estimator passes."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -256,6 +258,29 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
     assert calls == [["new text on trust"]] and cache.hits == 8
     shorter = SentenceEmbedder(encoder=tiny, cache_dir=str(tmp_path), max_length=4).fit(TEXTS).transform(TEXTS)
     assert not np.array_equal(shorter, first)  # settings are part of the key
+
+
+def test_encoders_whose_weights_differ_only_in_a_bin_file_get_different_fingerprints(tiny, tmp_path):
+    """What keys the embedding and int8 graph caches: a folder of PyTorch .bin weights (no
+    model.safetensors) counts its weights too, and a model.safetensors folder keeps its old key."""
+    import hashlib
+    import shutil
+
+    import torch
+
+    from textclf.models.embedding_cache import encoder_fingerprint
+
+    old_key = hashlib.sha256(b"".join((Path(tiny) / name).read_bytes()
+                                      for name in ("config.json", "model.safetensors", "tokenizer.json")))
+    assert encoder_fingerprint(tiny) == old_key.hexdigest()[:16]
+    fingerprints = set()
+    for value in (0.0, 1.0):
+        folder = tmp_path / f"bin-{value}"
+        shutil.copytree(tiny, folder)
+        (folder / "model.safetensors").unlink()
+        torch.save({"embeddings.word_embeddings.weight": torch.full((2, 2), value)}, folder / "pytorch_model.bin")
+        fingerprints.add(encoder_fingerprint(str(folder)))
+    assert len(fingerprints) == 2
 
 
 def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path, capfd):

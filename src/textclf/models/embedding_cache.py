@@ -17,8 +17,13 @@ import numpy as np
 
 @functools.lru_cache(maxsize=8)
 def encoder_fingerprint(folder: str) -> str:
+    """A hash of the encoder's config, weights and tokenizer. Weights in other files than
+    model.safetensors (shards, PyTorch's .bin) come after those three, so that a
+    model.safetensors folder keeps the fingerprint it had before they counted."""
     digest = hashlib.sha256()
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+    others = sorted(path.name for path in Path(folder).iterdir()
+                    if path.name != "model.safetensors" and path.suffix in (".safetensors", ".bin"))
+    for name in ("config.json", "model.safetensors", "tokenizer.json", *others):
         path = Path(folder) / name
         if path.exists():
             with path.open("rb") as handle:
