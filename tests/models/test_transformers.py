@@ -260,13 +260,15 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
     assert not np.array_equal(shorter, first)  # settings are part of the key
 
 
-def test_encoders_whose_weights_differ_only_in_a_bin_file_get_different_fingerprints(tiny, tmp_path):
-    """What keys the embedding and int8 graph caches: a folder of PyTorch .bin weights (no
-    model.safetensors) counts its weights too, and a model.safetensors folder keeps its old key."""
+def test_encoders_whose_weights_differ_only_in_their_shards_get_different_fingerprints(tiny, tmp_path):
+    """What keys the embedding and int8 graph caches: a folder of sharded weights (no
+    model.safetensors) counts its weights too, a model.safetensors folder keeps its old key, and
+    two hub names get two keys."""
     import hashlib
     import shutil
 
     import torch
+    from safetensors.torch import save_file
 
     from textclf.models.embedding_cache import encoder_fingerprint
 
@@ -275,13 +277,14 @@ def test_encoders_whose_weights_differ_only_in_a_bin_file_get_different_fingerpr
     assert encoder_fingerprint(tiny) == old_key.hexdigest()[:16]
     fingerprints = set()
     for value in (0.0, 1.0):
-        folder = tmp_path / f"bin-{value}"
+        folder = tmp_path / f"sharded-{value}"
         shutil.copytree(tiny, folder)
         (folder / "model.safetensors").unlink()
-        torch.save({"embeddings.word_embeddings.weight": torch.full((2, 2), value)}, folder / "pytorch_model.bin")
+        save_file({"embeddings.word_embeddings.weight": torch.full((2, 2), value)},
+                  str(folder / "model-00001-of-00001.safetensors"))
         fingerprints.add(encoder_fingerprint(str(folder)))
     assert len(fingerprints) == 2
-
+    assert encoder_fingerprint("someone/an-encoder") != encoder_fingerprint("someone/another-encoder")
 
 def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path, capfd):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])

@@ -18,11 +18,13 @@ import numpy as np
 @functools.lru_cache(maxsize=8)
 def encoder_fingerprint(folder: str) -> str:
     """A hash of the encoder's config, weights and tokenizer. Weights in other files than
-    model.safetensors (shards, PyTorch's .bin) come after those three, so that a
-    model.safetensors folder keeps the fingerprint it had before they counted."""
+    model.safetensors (shards) come after those three, so that a model.safetensors folder keeps
+    the fingerprint it had before they counted. A hub name (no folder here) is its own key."""
+    if not Path(folder).is_dir():
+        return hashlib.sha256(folder.encode("utf-8")).hexdigest()[:16]
     digest = hashlib.sha256()
     others = sorted(path.name for path in Path(folder).iterdir()
-                    if path.name != "model.safetensors" and path.suffix in (".safetensors", ".bin"))
+                    if path.name != "model.safetensors" and path.suffix == ".safetensors")
     for name in ("config.json", "model.safetensors", "tokenizer.json", *others):
         path = Path(folder) / name
         if path.exists():
