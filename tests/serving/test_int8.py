@@ -127,7 +127,34 @@ def test_a_frozen_encoders_graph_is_built_once_then_read_from_the_cache(tiny, tm
     assert len(list((tmp_path / "int8").iterdir())) == 2
     assert not np.allclose(cls.transform(["one more new text"]), first.transform(["one more new text"]))
 
-    # Half a file (a disk that filled up) or another file in its place: built again and replaced.
-    cached.write_bytes(graph[: len(graph) // 2])
-    assert embedder().features_.graph.serialized == graph and cached.read_bytes() == graph
-    assert [path.name for path in (tmp_path / "int8").iterdir() if path.suffix != ".onnx"] == []
+    # Half a file (a disk that filled up), or another graph in its place: built again, with a warning.
+    for damaged in (graph[: len(graph) // 2], cls.features_.graph.serialized):
+        cached.write_bytes(damaged)
+        with pytest.warns(UserWarning, match="damaged"):
+            assert embedder().features_.graph.serialized == graph
+        assert cached.read_bytes() == graph
+    assert sorted(path.suffix for path in (tmp_path / "int8").iterdir()) == [".onnx", ".onnx"]
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_a_warning_not_the_fit(tiny, tmp_path):
+    built = SentenceEmbedder(encoder=tiny, inference="int8", cache_dir=str(tmp_path / "writable")).fit(TEXTS)
+    (name,) = [path.name for path in (tmp_path / "writable" / "int8").iterdir()]
+    (tmp_path / "no-folder").mkdir()
+    (tmp_path / "no-folder" / "int8").write_text("a file where the graphs' folder would be")
+    (tmp_path / "no-file" / "int8" / name).mkdir(parents=True)  # a folder where the graph would go
+    for cache in ("no-folder", "no-file"):
+        with pytest.warns(UserWarning, match="could not keep the int8 graph"):
+            embedder = SentenceEmbedder(encoder=tiny, inference="int8", cache_dir=str(tmp_path / cache)).fit(TEXTS)
+        assert np.array_equal(embedder.transform(["a text"]), built.transform(["a text"]))
+    assert [path.name for path in (tmp_path / "no-file" / "int8").iterdir()] == [name]  # no half-written file left
+
+
+def test_the_graph_of_an_encoder_named_on_the_hub_is_not_cached(tiny, tmp_path):
+    """A hub name may stand for other weights tomorrow; a folder's files are what the key hashes."""
+    from textclf.models.encoders import encoder_layout, load_encoder
+    from textclf.models.quantization import int8_encoder
+
+    features = load_encoder(encoder_layout(tiny, None, None), 128, 64)
+    features.folder = "someone/an-encoder"  # as EncoderFeatures holds a hub name it was loaded by
+    int8_encoder(features, cache_dir=str(tmp_path))
+    assert not (tmp_path / "int8").exists()

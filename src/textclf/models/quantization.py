@@ -27,7 +27,7 @@ from pathlib import Path
 from sklearn.utils._param_validation import StrOptions
 
 from textclf import extras
-from textclf.errors import UserError
+from textclf.errors import TextclfWarning, UserError
 from textclf.serving.int8 import ENCODING_FIELDS, Int8EncoderFeatures, Int8Graph, Int8SequenceClassifier
 
 # An estimator's ``inference``: fp32 runs the float model in torch; int8 its int8 graph in ONNX
@@ -37,11 +37,11 @@ OPSET = 17
 # Two texts of different token lengths: the traced graph must include the padding mask.
 TRACING_TEXTS = ["x", "x x x x x x"]
 TOKENIZER_CHECK = [*TRACING_TEXTS, "Seoul's Foreign Minister, 2025: \"talks\" (ROK-U.S.) — déjà vu 한국"]
-# Part of a cached graph's key: change it when what int8_encoder traces changes, so that no cache
-# serves a graph built the old way.
+# Part of a cached graph's key: change it when what int8_encoder traces changes (_pooled, and
+# serving.inference.pool, which it calls), so that no cache serves a graph built the old way.
 GRAPH_FORMAT = 1
-# The packages that trace and quantize a graph: another version may build another graph.
-EXPORTERS = ("torch", "onnx", "onnxruntime")
+# The packages whose code is traced into a graph or quantizes it: another version may build another.
+EXPORTERS = ("torch", "transformers", "onnx", "onnxruntime")
 
 
 def require_int8_extra(inference: str) -> None:
@@ -58,7 +58,8 @@ def require_int8_extra(inference: str) -> None:
 def int8_encoder(features, num_threads: int | None = None, cache_dir: str | None = None) -> Int8EncoderFeatures:
     """``inference.EncoderFeatures`` (float, torch) as an int8 graph with the same pooling.
     ``cache_dir``: where the graph of an encoder whose weights are its folder's (not tuned) is
-    kept and read back (``cached_graph``); None builds it every time."""
+    kept and read back (``cached_graph``); None, or an encoder named on the hub, builds it every
+    time."""
     names, tokenizer = _input_names(features.tokenizer), _fast_tokenizer(features.tokenizer)
 
     def build() -> bytes:
@@ -67,35 +68,58 @@ def int8_encoder(features, num_threads: int | None = None, cache_dir: str | None
     def session(graph: bytes) -> Int8Graph:
         return Int8Graph(graph, tokenizer, features.max_length, features.batch_size, num_threads)
 
-    graph = cached_graph(cache_dir, _graph_key(features), build, session) if cache_dir else session(build())
+    if cache_dir and Path(features.folder).is_dir():  # a hub name may stand for other weights tomorrow
+        graph = cached_graph(cache_dir, _graph_key(features, names), build, session)
+    else:
+        graph = session(build())
     return Int8EncoderFeatures(graph, features.folder, features.pooling, features.normalize)
 
 
 def cached_graph(cache_dir: str, key: str, build, session) -> Int8Graph:
     """``session(graph)`` of the graph cached under ``key`` in ``cache_dir``/int8, or of a new one
-    from ``build()``, then cached. Written to a temporary file and renamed, so that a reader
-    (another sweep job) never sees half a graph; one that does not load is built again."""
-    path = Path(cache_dir) / "int8" / f"{key}.onnx"
-    if path.exists():
+    from ``build()``, then cached. The file is named by its key and a hash of its bytes, checked
+    on every read: a file that does not match (cut short by a full disk, or another graph in its
+    place) is removed and the graph built again. Written to a temporary file and renamed, so that
+    a reader (another sweep job) never sees half a graph; a cache that cannot be written costs a
+    warning, not the fit."""
+    folder = Path(cache_dir) / "int8"
+    for path in sorted(folder.glob(f"{key}-*.onnx")):
         try:
-            return session(path.read_bytes())
-        except Exception:  # noqa: BLE001 - ONNX Runtime's errors for a bad graph vary; rebuilt below
-            pass
+            graph = path.read_bytes()
+        except OSError:  # removed by another process meanwhile, or not a file
+            continue
+        if path.stem == f"{key}-{_digest(graph)}":
+            return session(graph)
+        warnings.warn(f"the cached int8 graph {path} is damaged; building it again", TextclfWarning, stacklevel=2)
+        path.unlink(missing_ok=True)
     graph = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_bytes(graph)
-    os.replace(partial, path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=f"{key}-", suffix=".partial", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as file:
+                file.write(graph)
+            os.replace(partial, folder / f"{key}-{_digest(graph)}.onnx")
+        finally:
+            Path(partial).unlink(missing_ok=True)
+    except OSError as error:
+        warnings.warn(f"could not keep the int8 graph in {folder} ({error}); it is built again at every fit. "
+                      "Fix: make paths.cache_dir writable", TextclfWarning, stacklevel=2)
     return session(graph)
 
 
-def _graph_key(features) -> str:
+def _digest(graph: bytes) -> str:
+    return hashlib.sha256(graph).hexdigest()[:16]
+
+
+def _graph_key(features, names: list[str]) -> str:
     """What the graph of an untuned encoder depends on: its folder's weights, config and tokenizer,
-    the pooling and normalisation traced into it, and how it was exported."""
+    its inputs, the pooling and normalisation traced into it, and how it was exported."""
     from textclf.models.embedding_cache import encoder_fingerprint
 
-    parts = [encoder_fingerprint(features.folder), "+".join(features.pooling), str(int(features.normalize)),
-             f"opset{OPSET}", f"format{GRAPH_FORMAT}", *(f"{name}{version(name)}" for name in EXPORTERS)]
+    parts = [encoder_fingerprint(features.folder), "+".join(names), "+".join(features.pooling),
+             str(int(features.normalize)), f"opset{OPSET}", f"format{GRAPH_FORMAT}",
+             *(f"{name}{version(name)}" for name in EXPORTERS)]
     return hashlib.sha256(":".join(parts).encode()).hexdigest()[:24]
 
 

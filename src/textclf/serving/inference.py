@@ -77,6 +77,7 @@ def _length_sorted_batches(tokenizer, texts: list[str], batch_size: int, max_len
                               return_tensors="pt")
 
 
+# Traced into int8 graphs, which are cached: a change here needs models.quantization.GRAPH_FORMAT bumped.
 def pool(hidden, attention_mask, modes: tuple[str, ...]):
     """Token embeddings to one vector per text, as sentence-transformers' Pooling computes it."""
     import torch
