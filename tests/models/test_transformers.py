@@ -286,6 +286,7 @@ def test_encoders_whose_weights_differ_only_in_their_shards_get_different_finger
     assert len(fingerprints) == 2
     assert encoder_fingerprint("someone/an-encoder") != encoder_fingerprint("someone/another-encoder")
 
+
 def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path, capfd):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])
     pipeline.fit(TEXTS, LABELS)

@@ -47,7 +47,8 @@ def is_gone(owner: str) -> bool:
         return True  # the machine restarted since: every process of that boot is gone
     # Exited counts as gone before anything collects it: a worker killed with its training
     # process waited 1-1.5 s for init here, and will never write again.
-    return has_exited(pid) or _start_ticks(pid) != ticks
+    fields = stat_fields(pid)
+    return has_exited(pid, fields) or _start_ticks(pid, fields) != ticks
 
 
 def run_processes_gone(tags: dict) -> bool:
@@ -63,8 +64,9 @@ def _boot_id() -> str:
         return "-"
 
 
-def _start_ticks(pid: int) -> str:
-    fields = stat_fields(pid)
+def _start_ticks(pid: int, fields: list[str] | None = None) -> str:
+    """When ``pid`` started (``fields``: its ``stat_fields``, when the caller has read them)."""
+    fields = stat_fields(pid) if fields is None else fields
     if fields is not None and len(fields) > START_TICKS:
         return fields[START_TICKS]
     try:
