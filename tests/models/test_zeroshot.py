@@ -323,7 +323,7 @@ def test_descriptions_from_a_folder_of_ones_own_are_used_and_logged(tmp_path, ti
 
 
 def test_int8_zero_shot_reads_the_encoders_graph_from_the_cache_the_embedder_built(tiny, tmp_path, monkeypatch):
-    from textclf.models import quantization
+    from textclf.models import quantization, zeroshot
     from textclf.models.embedder import SentenceEmbedder
 
     SentenceEmbedder(encoder=tiny, normalize=True, inference="int8", cache_dir=str(tmp_path)).fit(TEXTS)
@@ -332,7 +332,17 @@ def test_int8_zero_shot_reads_the_encoders_graph_from_the_cache_the_embedder_bui
     def exported_again(*args):
         raise AssertionError("the graph was exported again")
 
+    def cached():
+        return ZeroShotClassifier(encoder=tiny, descriptions=DESCRIPTIONS, inference="int8",
+                                  cache_dir=str(tmp_path)).fit(TEXTS, LABELS)
+
     monkeypatch.setattr(quantization, "_int8_graph", exported_again)
-    cached = ZeroShotClassifier(encoder=tiny, descriptions=DESCRIPTIONS, inference="int8",
-                                cache_dir=str(tmp_path)).fit(TEXTS, LABELS)
-    np.testing.assert_array_equal(cached.predict_proba(TEXTS), built.predict_proba(TEXTS))
+    np.testing.assert_array_equal(cached().predict_proba(TEXTS), built.predict_proba(TEXTS))
+
+    # The descriptions' float vectors and the pool's int8 ones are cached now: the next fit loads
+    # no float model, and scores the same.
+    def float_model_loaded(*args):
+        raise AssertionError("the float model was loaded")
+
+    monkeypatch.setattr(zeroshot, "load_encoder", float_model_loaded)
+    np.testing.assert_array_equal(cached().predict_proba(TEXTS), built.predict_proba(TEXTS))

@@ -100,7 +100,7 @@ def test_int8_models_pin_onnxruntime_not_torch(tiny, tmp_path):
 
 
 def test_a_frozen_encoders_graph_is_built_once_then_read_from_the_cache(tiny, tmp_path, monkeypatch):
-    from textclf.models import quantization
+    from textclf.models import embedder as embedder_module, quantization
 
     def embedder(**settings):
         return SentenceEmbedder(encoder=tiny, inference="int8", cache_dir=str(tmp_path), **settings).fit(TEXTS)
@@ -108,32 +108,52 @@ def test_a_frozen_encoders_graph_is_built_once_then_read_from_the_cache(tiny, tm
     built = SentenceEmbedder(encoder=tiny, inference="int8").fit(TEXTS)  # no cache: built here
     first = embedder()
     (cached,) = (tmp_path / "int8").iterdir()
-    graph = cached.read_bytes()
-    assert first.features_.graph.serialized == graph
+    entry = cached.read_bytes()  # the tokenizer, then the graph
+    assert entry.endswith(first.features_.graph.serialized)
     assert np.array_equal(first.transform(TEXTS[:1] + ["a text the embedding cache lacks"]),
                           built.transform(TEXTS[:1] + ["a text the embedding cache lacks"]))
 
     def exported_again(*args):
         raise AssertionError("the graph was exported again")
 
+    def float_model_loaded(*args):
+        raise AssertionError("the float model was loaded: the cached entry is all a fit needs")
+
     with monkeypatch.context() as patched:
         patched.setattr(quantization, "_int8_graph", exported_again)
+        patched.setattr(embedder_module, "load_encoder", float_model_loaded)
         again = embedder()
-    assert again.features_.graph.serialized == graph
+    assert again.features_.graph.serialized == first.features_.graph.serialized
     assert np.array_equal(again.transform(["another text the cache lacks"]), built.transform(["another text the cache lacks"]))
+    assert again.characters_read("missile launch " * 200) == built.characters_read("missile launch " * 200)
 
     # The pooling is traced into the graph: another pooling is another graph.
     cls = embedder(pooling="cls")
-    assert len(list((tmp_path / "int8").iterdir())) == 2
+    (other,) = set((tmp_path / "int8").iterdir()) - {cached}
     assert not np.allclose(cls.transform(["one more new text"]), first.transform(["one more new text"]))
 
     # Half a file (a disk that filled up), or another graph in its place: built again, with a warning.
-    for damaged in (graph[: len(graph) // 2], cls.features_.graph.serialized):
+    for damaged in (entry[: len(entry) // 2], other.read_bytes()):
         cached.write_bytes(damaged)
         with pytest.warns(UserWarning, match="damaged"):
-            assert embedder().features_.graph.serialized == graph
-        assert cached.read_bytes() == graph
+            assert embedder().features_.graph.serialized == first.features_.graph.serialized
+        assert cached.read_bytes() == entry
     assert sorted(path.suffix for path in (tmp_path / "int8").iterdir()) == [".onnx", ".onnx"]
+
+
+def test_the_cached_graph_follows_the_encoders_tokenizer_files(tiny, tmp_path):
+    """The cached entry holds the tokenizer made from the folder's tokenizer files: another
+    tokenizer_config.json (or vocab.txt...) is another entry, not the old tokenizer."""
+    import shutil
+
+    folder = tmp_path / "encoder"
+    shutil.copytree(tiny, folder)
+    cache = tmp_path / "cache"
+    SentenceEmbedder(encoder=str(folder), inference="int8", cache_dir=str(cache)).fit(TEXTS)
+    settings = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**settings, "model_max_length": 64}))
+    SentenceEmbedder(encoder=str(folder), inference="int8", cache_dir=str(cache)).fit(TEXTS)
+    assert len(list((cache / "int8").iterdir())) == 2
 
 
 def test_a_cache_folder_that_cannot_be_written_costs_a_warning_not_the_fit(tiny, tmp_path):

@@ -6,9 +6,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from textclf.models.embedding_cache import EmbeddingCache
+from textclf.models.embedding_cache import embedded, embedding_settings
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
-from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
+from textclf.models.quantization import (INFERENCE_CONSTRAINT, cached_int8_encoder, int8_encoder,
+                                         require_int8_extra)
 
 
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
@@ -53,14 +54,21 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         self._validate_params()
         require_int8_extra(self.inference)
-        set_threads(self.num_threads)
-        layout = encoder_layout(self.encoder, self.pooling, self.normalize)
-        features = load_encoder(layout, self.max_length, self.batch_size)
-        # As it will run once saved, so that the classifier after it learns from the same vectors.
-        self.features_ = (int8_encoder(features, self.num_threads, self.cache_dir) if self.inference == "int8"
-                          else features)
+        self.features_ = self._runtime(encoder_layout(self.encoder, self.pooling, self.normalize))
         self.n_features_out_ = self.features_.dimension
         return self
+
+    def _runtime(self, layout):
+        """The encoder as it will run once saved, so that the classifier after it learns from the
+        same vectors: float32 in torch, or its int8 graph, read from the cache when built before
+        (then neither torch nor the float model is loaded)."""
+        if self.inference == "int8":
+            cached = cached_int8_encoder(layout, self.max_length, self.batch_size, self.num_threads, self.cache_dir)
+            if cached is not None:
+                return cached
+        set_threads(self.num_threads)
+        features = load_encoder(layout, self.max_length, self.batch_size)
+        return int8_encoder(features, self.num_threads, self.cache_dir) if self.inference == "int8" else features
 
     def characters_read(self, text: str) -> int:
         """How far into ``text`` the encoder reads (it keeps ``max_length`` tokens)."""
@@ -73,13 +81,9 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         def encode(missing: list[str]) -> np.ndarray:
             return self.features_.encode(missing, progress=len(missing) > 4 * self.batch_size)
 
-        if self.cache_dir is None:
-            return encode(texts)
         features = self.features_
-        settings = f"{features.max_length}:{'+'.join(features.pooling)}:{int(features.normalize)}"
-        if features.inference != "fp32":  # fp32 keeps the key it had before int8 existed
-            settings += f":{features.inference}"
-        return EmbeddingCache(self.cache_dir, features.folder, settings).embed(texts, encode)
+        settings = embedding_settings(features.max_length, features.pooling, features.normalize, features.inference)
+        return embedded(texts, encode, self.cache_dir, features.folder, settings)
 
     def __textclf_state__(self, writer) -> dict:
         return encoder_state(writer, self.features_)

@@ -34,6 +34,21 @@ def encoder_fingerprint(folder: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def embedding_settings(max_length: int, pooling, normalize: bool, inference: str = "fp32") -> str:
+    """What besides the weights and the text changes a vector: part of each cached vector's key."""
+    settings = f"{max_length}:{'+'.join(pooling)}:{int(normalize)}"
+    if inference != "fp32":  # fp32 keeps the key it had before int8 existed
+        settings += f":{inference}"
+    return settings
+
+
+def embedded(texts: list[str], encode, cache_dir: str | None, encoder_folder: str, settings: str) -> np.ndarray:
+    """``encode(texts)``, reading and keeping the vectors in the cache in ``cache_dir`` (None: no cache)."""
+    if cache_dir is None:
+        return encode(texts)
+    return EmbeddingCache(cache_dir, encoder_folder, settings).embed(texts, encode)
+
+
 class EmbeddingCache:
     def __init__(self, cache_dir: str, encoder_folder: str, settings: str):
         """``settings``: everything besides the weights that changes a vector (length, pooling...)."""

@@ -9,6 +9,7 @@ fit a classifier head on their embeddings (self-training). Measurements: experim
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from numbers import Integral, Real
@@ -22,9 +23,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from textclf.errors import TextclfWarning, UserError
 from textclf.models.descriptions import check_descriptions, phrases_of, unused_labels
+from textclf.models.embedding_cache import embedded, embedding_settings
 from textclf.models.encoders import encoder_layout, encoder_state, load_encoder, set_threads
 from textclf.models.finetune import LabelSetClassifier
-from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
+from textclf.models.quantization import (INFERENCE_CONSTRAINT, cached_int8_encoder, int8_encoder,
+                                         require_int8_extra)
 from textclf.records import refuse_binary, table_kind
 from textclf.serving.inference import ZeroShot
 
@@ -139,21 +142,24 @@ class ZeroShotClassifier(LabelSetClassifier):
     def fit(self, X, y):
         self._validate_params()
         require_int8_extra(self.inference)
-        set_threads(self.num_threads)
         names = self._learn_label_set(np.asarray(y))
         phrases = [label_phrases(name, self.descriptions, self.use_label_name) for name in names]
         # Read before the encoder loads: a bad path fails in a second, not after quantization.
         pool = read_unlabeled_texts(self.unlabeled) if self.unlabeled is not None else [str(text) for text in X]
-        encoder = load_encoder(encoder_layout(self.encoder, self.pooling, normalize=True), self.max_length,
-                               self.batch_size)
-        # Encoded once, here, in float32 whatever the inference: as precisely as they can be.
-        phrase_embeddings = [encoder.encode(texts) for texts in phrases]
+        layout = encoder_layout(self.encoder, self.pooling, normalize=True)
+        # Loaded only if a vector or the int8 graph is not in the cache (cache_dir).
+        float_encoder = functools.cache(functools.partial(self._float_encoder, layout))
+        # Encoded in float32 whatever the inference: as precisely as they can be.
+        phrase_settings = embedding_settings(self.max_length, layout.pooling, layout.normalize)
+        phrase_embeddings = [embedded(texts, lambda missing: float_encoder().encode(missing), self.cache_dir,
+                                      layout.folder, phrase_settings) for texts in phrases]
         prototypes = np.stack([normalise(vectors.mean(axis=0)) for vectors in phrase_embeddings])
-        if self.inference == "int8":
-            encoder = int8_encoder(encoder, self.num_threads, self.cache_dir)
+        encoder = self._runtime(layout, float_encoder)
         # Uncalibrated zero-shot needs no pool: it does not spend time encoding one.
         needs_pool = self.calibration != "none" or self.unlabeled is not None
-        pool_embeddings = encoder.transform(pool) if needs_pool else np.zeros((0, prototypes.shape[1]), np.float32)
+        pool_settings = embedding_settings(encoder.max_length, encoder.pooling, encoder.normalize, encoder.inference)
+        pool_embeddings = (embedded(pool, encoder.transform, self.cache_dir, layout.folder, pool_settings) if needs_pool
+                           else np.zeros((0, prototypes.shape[1]), np.float32))
         offsets, scales = label_calibration(pool_embeddings @ prototypes.T, self.calibration)
         self.scorer_ = ZeroShot(encoder, prototypes, self.temperature, offsets, scales)
         pool_source = "model.unlabeled" if self.unlabeled is not None else "fit's texts, labels unused"
@@ -161,6 +167,18 @@ class ZeroShotClassifier(LabelSetClassifier):
         if self.unlabeled is not None:
             self._self_train(pool_embeddings, phrase_embeddings)
         return self
+
+    def _float_encoder(self, layout):
+        set_threads(self.num_threads)
+        return load_encoder(layout, self.max_length, self.batch_size)
+
+    def _runtime(self, layout, float_encoder):
+        """The encoder as it will run once saved: float32, or its int8 graph (read from the cache
+        when built before: then the float model is not loaded for it)."""
+        if self.inference != "int8":
+            return float_encoder()
+        cached = cached_int8_encoder(layout, self.max_length, self.batch_size, self.num_threads, self.cache_dir)
+        return cached if cached is not None else int8_encoder(float_encoder(), self.num_threads, self.cache_dir)
 
     def _learn_label_set(self, targets: np.ndarray) -> list[str]:
         """Set ``classes_``; return the label name of each column, each with a description."""
