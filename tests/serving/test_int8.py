@@ -92,6 +92,32 @@ def test_an_int8_model_loads_and_predicts_without_torch_or_transformers(tiny, tm
     np.testing.assert_array_equal(probabilities, pipeline.predict_proba(TEXTS))
 
 
+def test_a_fit_that_finds_the_cached_graph_imports_neither_torch_nor_transformers(tiny, tmp_path):
+    """What makes a second `train.py model=minilm_logreg` seconds faster: the cached entry is all
+    the fit needs, in a fresh interpreter too."""
+    def pipeline():
+        return Pipeline([("features", SentenceEmbedder(encoder=tiny, inference="int8", cache_dir=str(tmp_path))),
+                         ("classifier", LogisticRegression())])
+
+    built = pipeline().fit(TEXTS, LABELS)
+    script = textwrap.dedent(f"""
+        import json, sys
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+        from textclf.models.embedder import SentenceEmbedder
+        pipeline = Pipeline([("features", SentenceEmbedder(encoder={tiny!r}, inference="int8",
+                                                           cache_dir={str(tmp_path)!r})),
+                             ("classifier", LogisticRegression())]).fit({TEXTS!r}, {LABELS!r})
+        probabilities = pipeline.predict_proba({TEXTS!r} + ["a text no cache holds"]).tolist()
+        print(json.dumps([[name for name in ("torch", "transformers") if name in sys.modules], probabilities]))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported, probabilities = json.loads(result.stdout.strip().splitlines()[-1])
+    assert imported == []
+    np.testing.assert_array_equal(probabilities, built.predict_proba(TEXTS + ["a text no cache holds"]))
+
+
 def test_int8_models_pin_onnxruntime_not_torch(tiny, tmp_path):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny, inference="int8")),
                          ("classifier", LogisticRegression())]).fit(TEXTS, LABELS)
