@@ -150,12 +150,14 @@ def test_a_process_killed_mid_fit_ends_the_run_killed_with_nothing_registered(tm
         (rank_1,) = [child for child in psutil.Process(process.pid).children(recursive=True)
                      if child.environ().get("RANK") == "1"]
         rank_1.kill()
-        process.wait(timeout=120)
+        _, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
     assert process.returncode != 0
     (run,) = all_runs(tmp_path)
-    assert run.info.status == "KILLED"
+    assert run.info.status == "KILLED", stderr[-5000:]
+    # rank 0's line, whether the lost peer or torchrun's SIGTERM reached it first, or both
+    assert f"interrupted: run {run.info.run_id} ended KILLED; nothing was registered" in stderr, stderr[-5000:]
     assert not client(tmp_path).search_registered_models()
 
 

@@ -14,7 +14,8 @@ import os
 import time
 
 MOMENTS = ("before_run", "fit", "reports", "save_model", "register", "after_register")  # a train.py run's
-# (``textclf audit`` has one of its own, ``audit_report``: its report written, not yet in place)
+# (``textclf audit`` has one of its own, ``audit_report``: its report written, not yet in place; and the
+# tracking worker ``end_run``: ending a run that training waits on, where a second Ctrl-C must wait too)
 PAUSE_SECONDS = 30
 _paused: set[str] = set()  # a moment a run passes more than once (reports: one per split) pauses the first time
 

@@ -3,8 +3,10 @@
 runs no handler, so what the killed process was fitting makes no difference there.)"""
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -93,6 +95,54 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
         with background_tracker(tmp_path) as tracker, tracker.run(run_description("interrupted")):
             tracker.log_history([{"epoch": 1, "loss": 1.0}], [])
             raise KeyboardInterrupt
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == "KILLED"
+
+
+@pytest.mark.parametrize("ending", ["KILLED", "FINISHED"])
+def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypatch, ending):
+    """Ctrl-C pressed twice, or torchrun's SIGTERM a moment after a lost peer interrupted the fit
+    (KILLED), or Ctrl-C once as a run without registering ends (FINISHED): the signal arrives while
+    training waits for the worker to end the run. It used to cut that wait short: a line saying
+    nothing was logged, or that a FINISHED run ended KILLED, and a run left RUNNING when it landed
+    before the worker was asked to end it."""
+    from textclf.errors import Interrupted
+
+    pause = tmp_path / "paused"
+    monkeypatch.setenv("TEXTCLF_PAUSE_AT", "end_run")  # the worker, ending the run, waits for the file to go
+    monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 60
+        while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)  # training is waiting for the run to end
+        time.sleep(0.3)  # the handler runs on the main thread, which wakes from its wait for it
+        pause.unlink()
+
+    pressing = threading.Thread(target=press_ctrl_c)
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("twice")):
+            pressing.start()
+            if ending == "KILLED":
+                raise KeyboardInterrupt  # the first Ctrl-C
+    pressing.join()
+    (run,) = all_runs(tmp_path)
+    assert run.info.status == ending
+    assert isinstance(interrupted.value, Interrupted), repr(interrupted.value)
+    assert str(interrupted.value) == {
+        "KILLED": f"interrupted: run {run.info.run_id} ended KILLED; nothing was registered",
+        "FINISHED": f"interrupted during the last step, which completed: run {run.info.run_id} FINISHED"}[ending]
+
+
+def test_a_worker_closed_with_its_run_still_active_ends_it_killed(tmp_path):
+    """Training ends its run before closing the worker; should an interrupt cut the ending short
+    anyway, closing ends the run KILLED, never leaving it RUNNING for the next process to find."""
+    from textclf.tracking.ownership import this_process
+
+    tracker = background_tracker(tmp_path)
+    tracker._channel.submit("begin_run", run_description("cut short"), this_process(), urgent=True).result()
+    tracker.close()
     (run,) = all_runs(tmp_path)
     assert run.info.status == "KILLED"
 

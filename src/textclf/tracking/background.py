@@ -93,9 +93,12 @@ class BackgroundTracker:
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        self.close()
+        arrived = self.close()
         if error is not None and self.failure is not None:
             raise self.failure from None  # the cause, not the interrupt or the skipped calls it led to
+        if error is None and arrived:  # the run has ended FINISHED (``run``)
+            registered = " and its model is registered" if self._finished else ""
+            raise Interrupted(f"interrupted after the last step: run {self.run_id} FINISHED{registered}")
 
     @contextlib.contextmanager
     def run(self, description: RunDescription):
@@ -112,7 +115,8 @@ class BackgroundTracker:
             if not self._finished:  # nothing was registered: the run ends once every call succeeded
                 self._channel.wait_for_all()
                 self.run_id = self._started.result()
-                self._end("FINISHED")
+                if self._end("FINISHED"):
+                    raise Interrupted(f"interrupted during the last step, which completed: run {self.run_id} FINISHED")
         except Interrupted:  # already says what became of the run
             raise
         except KeyboardInterrupt:
@@ -238,23 +242,33 @@ class BackgroundTracker:
 
         return store_flag(self.uri)
 
-    def close(self) -> None:
-        """Stop the worker (after the calls already sent), wait for it, remove the model files."""
-        self._saving.shutdown(wait=True, cancel_futures=True)
-        self._channel.close(timeout=5 if self.failure is not None else 30)
+    def close(self) -> list[int]:
+        """Stop the worker (after the calls already sent), wait for it, remove the model files;
+        return the Ctrl-C and SIGTERM that arrived meanwhile (they wait: the wait is bounded, and
+        cut short it would leave the worker and the model files behind)."""
+        with _signals_deferred() as arrived:
+            self._saving.shutdown(wait=True, cancel_futures=True)
+            self._channel.close(timeout=5 if self.failure is not None else 30)
+        return arrived
 
-    def _end(self, status: str, delete: bool = False) -> None:
+    def _end(self, status: str, delete: bool = False) -> list[int]:
+        """End the run with ``status``; return the Ctrl-C and SIGTERM that arrived meanwhile.
+        They wait for the ending, which is bounded: a second Ctrl-C from an impatient user, or
+        torchrun's SIGTERM a moment after a lost peer already interrupted the fit, must not cut
+        it short and leave the run RUNNING with a line saying nothing was logged."""
         if self._finished:
-            return
-        self._channel.allow_interrupts(False)  # from here on failures are raised, not interrupts
-        ended = self._channel.submit("end_run", status, delete)
-        try:
-            # A store that stopped answering would keep us here: the next process on the store
-            # ends the run instead (``recovery``).
-            ended.result(timeout=5 if self.failure is not None else END_RUN_SECONDS)
-        except Exception:  # noqa: BLE001 - the run cannot be ended from here; the cause is raised by the caller
-            if status == "FINISHED":
-                raise
+            return []
+        with _signals_deferred() as arrived:
+            self._channel.allow_interrupts(False)  # from here on failures are raised, not interrupts
+            ended = self._channel.submit("end_run", status, delete)
+            try:
+                # A store that stopped answering would keep us here: the next process on the store
+                # ends the run instead (``recovery``).
+                ended.result(timeout=5 if self.failure is not None else END_RUN_SECONDS)
+            except Exception:  # noqa: BLE001 - the run cannot be ended from here; the cause is raised by the caller
+                if status == "FINISHED":
+                    raise
+        return arrived
 
     def _interrupt_training(self, failure: BaseException) -> None:
         if self.failure is not None:  # the first failure is the cause; later ones follow from it
@@ -271,8 +285,12 @@ def _result_if_done(future: Future):
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold Ctrl-C and SIGTERM until the block ends; yield the list of those that arrived."""
+    """Hold Ctrl-C and SIGTERM until the block ends; yield the list of those that arrived.
+    (Python runs signal handlers on the main thread only: elsewhere there is nothing to hold.)"""
     arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield arrived
+        return
     handlers = {signum: signal.signal(signum, lambda number, frame: arrived.append(number))
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:

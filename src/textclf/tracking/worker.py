@@ -81,7 +81,7 @@ def serve(connection, scratch: str, forked: bool = False) -> None:
     ``forked``: a fork of the fork server (``fork_server``), whose priority is the worker's already."""
     if not forked:
         lower_priority()
-    tracker, handlers, failed, closed = None, {}, False, False
+    tracker, handlers, failed = None, {}, False
     try:
         import_tracker()
         while True:
@@ -89,8 +89,7 @@ def serve(connection, scratch: str, forked: bool = False) -> None:
                 message = connection.recv()
             except (EOFError, OSError):  # EOF, or a reset when it died with our reply unread
                 break
-            if message is None:
-                closed = True
+            if message is None:  # training closed this worker after its last call
                 break
             reply = _answer(tracker, handlers, failed, *message)
             if message[0] == "connect" and reply[0]:
@@ -103,8 +102,10 @@ def serve(connection, scratch: str, forked: bool = False) -> None:
                 break
     finally:
         try:
-            if not closed and tracker is not None:  # training is gone without closing
-                tracker.end_run("KILLED")  # never FINISHED
+            # Training ends its run before closing this worker; a run still active here was not
+            # ended: training is gone without closing, or an interrupt cut its ending short.
+            if tracker is not None:
+                tracker.end_run("KILLED")  # never FINISHED; nothing to do for a run already ended
         finally:
             # Nothing needs the model's files any more: training closed this worker after its last
             # call, or is gone. It removes them too, unless it dies first, or between this worker's
