@@ -287,6 +287,32 @@ def test_encoders_whose_weights_differ_only_in_their_shards_get_different_finger
     assert encoder_fingerprint("someone/an-encoder") != encoder_fingerprint("someone/another-encoder")
 
 
+def test_a_tokenizer_built_from_vocab_txt_is_part_of_the_cache_key(tiny, tmp_path):
+    """A folder without tokenizer.json (a BERT tokenizer from vocab.txt and tokenizer_config.json):
+    after its vocabulary is edited, the cache serves the new vectors, not those of the old one."""
+    import json
+    import shutil
+
+    folder = tmp_path / "vocab-only"
+    shutil.copytree(tiny, folder)
+    vocab = json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]
+    (folder / "tokenizer.json").unlink()
+    words = sorted(vocab, key=vocab.get)
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+
+    def embeddings(cache_dir=None):
+        return SentenceEmbedder(encoder=str(folder), cache_dir=cache_dir).fit(TEXTS).transform(TEXTS)
+
+    before = embeddings(str(tmp_path / "cache"))
+    first, second = words.index("missile"), words.index("summit")
+    words[first], words[second] = words[second], words[first]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    after = embeddings()  # no cache
+    assert not np.allclose(after, before, atol=1e-4)  # the edit changes the vectors
+    np.testing.assert_allclose(embeddings(str(tmp_path / "cache")), after, atol=1e-6)
+
+
 def test_pipeline_with_embedder_survives_save_load(tiny, tmp_path, capfd):
     pipeline = Pipeline([("features", SentenceEmbedder(encoder=tiny)), ("classifier", LogisticRegression())])
     pipeline.fit(TEXTS, LABELS)

@@ -15,13 +15,22 @@ from pathlib import Path
 import numpy as np
 
 
-@functools.lru_cache(maxsize=8)
 def encoder_fingerprint(folder: str) -> str:
     """A hash of the encoder's config, weights and tokenizer. Weights in other files than
     model.safetensors (shards) come after those three, so that a model.safetensors folder keeps
-    the fingerprint it had before they counted. A hub name (no folder here) is its own key."""
+    the fingerprint it had before they counted. A folder without tokenizer.json has its tokenizer
+    built from its other files (vocab.txt, tokenizer_config.json...): those count then, each with
+    its name. A hub name (no folder here) is its own key."""
     if not Path(folder).is_dir():
         return hashlib.sha256(folder.encode("utf-8")).hexdigest()[:16]
+    # Hashed once per process while no file of the folder changes (a notebook may edit one)
+    stamps = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns)
+                   for path in sorted(Path(folder).iterdir()) if path.is_file())
+    return _hashed_folder(folder, stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _hashed_folder(folder: str, stamps: tuple) -> str:
     digest = hashlib.sha256()
     others = sorted(path.name for path in Path(folder).iterdir()
                     if path.name != "model.safetensors" and path.suffix == ".safetensors")
@@ -31,6 +40,10 @@ def encoder_fingerprint(folder: str) -> str:
             with path.open("rb") as handle:
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
+    if not (Path(folder) / "tokenizer.json").exists():
+        for path in sorted(Path(folder).iterdir()):
+            if path.is_file() and path.suffix != ".safetensors" and path.name != "config.json":
+                digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
