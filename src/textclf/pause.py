@@ -2,7 +2,8 @@
 
 ``pause_at("fit")`` does nothing unless ``TEXTCLF_PAUSE_AT`` names that moment: then it writes
 the moment and this process id to the file ``TEXTCLF_PAUSE_FILE`` and waits until the test
-deletes that file (it has sent its signal) or ``PAUSE_SECONDS`` pass, then goes on as usual. The moments are the edges where
+deletes that file (it has sent its signal) or ``PAUSE_SECONDS`` pass (``TEXTCLF_PAUSE_SECONDS``, if
+set), then goes on as usual. The moments are the edges where
 a fault is hardest to survive: before the run exists, inside the fit, while reports are logged,
 between saving the model and logging it, between registering the model and ending the run, and
 after the last step.
@@ -27,6 +28,6 @@ def pause_at(moment: str) -> None:
     path = os.environ["TEXTCLF_PAUSE_FILE"]
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"{moment} {os.getpid()}\n")
-    deadline = time.monotonic() + PAUSE_SECONDS
+    deadline = time.monotonic() + float(os.environ.get("TEXTCLF_PAUSE_SECONDS", PAUSE_SECONDS))
     while os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -135,6 +135,36 @@ def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypa
         "FINISHED": f"interrupted during the last step, which completed: run {run.info.run_id} FINISHED"}[ending]
 
 
+def test_a_failure_found_while_the_run_ends_stops_the_wait_seconds_later(tmp_path, monkeypatch):
+    """A tracking server that goes silent just as the run ends: its watcher's interrupt (here
+    called as it calls it) is held with the signals while training waits for the end, which then
+    stops 5 s later, not after the minute a healthy store is given."""
+    from textclf.errors import UserError
+    from textclf.tracking.background import END_RUN_SECONDS
+
+    pause = tmp_path / "paused"
+    monkeypatch.setenv("TEXTCLF_PAUSE_AT", "end_run")  # the worker, ending the run, stays stuck
+    monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
+    monkeypatch.setenv("TEXTCLF_PAUSE_SECONDS", str(2 * END_RUN_SECONDS))  # longer than any wait for it
+
+    def server_goes_silent() -> None:
+        while not (pause.exists() and pause.read_text()):
+            time.sleep(0.02)
+        tracker._interrupt_training(UserError("tracking server stopped answering"))
+
+    silent = threading.Thread(target=server_goes_silent, daemon=True)
+    started = time.monotonic()
+    try:
+        with pytest.raises(UserError, match="stopped answering"):
+            with background_tracker(tmp_path) as tracker, tracker.run(run_description("silent")):
+                silent.start()
+    finally:
+        pause.unlink(missing_ok=True)
+    # 5 s for the end, 5 s to end it FAILED, 5 s for the worker to stop, and the worker's start
+    # (17-25 s); waiting out END_RUN_SECONDS first takes 70 s
+    assert time.monotonic() - started < END_RUN_SECONDS * 0.75
+
+
 def test_a_worker_closed_with_its_run_still_active_ends_it_killed(tmp_path):
     """Training ends its run before closing the worker; should an interrupt cut the ending short
     anyway, closing ends the run KILLED, never leaving it RUNNING for the next process to find."""

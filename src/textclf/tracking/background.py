@@ -30,7 +30,9 @@ import contextlib
 import shlex
 import signal
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pandas as pd
 from omegaconf import DictConfig
@@ -81,6 +83,7 @@ class BackgroundTracker:
         self.experiment = tracking["experiment"]
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # the first failure that interrupted training
+        self._failed_at = 0.0  # time.monotonic() when it did
         self.run_id: str | None = None
         self.run_name: str | None = None
         self._finished = False
@@ -262,18 +265,33 @@ class BackgroundTracker:
             self._channel.allow_interrupts(False)  # from here on failures are raised, not interrupts
             ended = self._channel.submit("end_run", status, delete)
             try:
-                # A store that stopped answering would keep us here: the next process on the store
-                # ends the run instead (``recovery``).
-                ended.result(timeout=5 if self.failure is not None else END_RUN_SECONDS)
+                self._wait_for_end(ended)
             except Exception:  # noqa: BLE001 - the run cannot be ended from here; the cause is raised by the caller
                 if status == "FINISHED":
                     raise
         return arrived
 
+    def _wait_for_end(self, ended: Future) -> None:
+        """Wait for the worker to end the run: at most ``END_RUN_SECONDS``, and 5 s once a failure
+        is known, also one found meanwhile (a server that stops answering as the run ends: its
+        interrupt is held with the signals). A store that stopped answering would keep us here: the
+        next process on the store ends the run instead (``recovery``)."""
+        started = time.monotonic()
+        deadline = started + END_RUN_SECONDS
+        while True:
+            if self.failure is not None:
+                deadline = min(deadline, max(started, self._failed_at) + 5)
+            try:
+                ended.result(timeout=max(0.0, min(0.2, deadline - time.monotonic())))
+                return
+            except FutureTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+
     def _interrupt_training(self, failure: BaseException) -> None:
         if self.failure is not None:  # the first failure is the cause; later ones follow from it
             return
-        self.failure = failure
+        self.failure, self._failed_at = failure, time.monotonic()
         _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
 
 
