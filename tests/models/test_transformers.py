@@ -3,8 +3,6 @@
 Zero-shot's and the contrastive embedder's own behaviour is tested in test_zeroshot.py and
 test_contrastive.py; here they take the checks every estimator passes."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -262,9 +260,9 @@ def test_embeddings_are_cached_on_disk(tiny, tmp_path):
 
 def test_encoders_whose_weights_differ_only_in_their_shards_get_different_fingerprints(tiny, tmp_path):
     """What keys the embedding and int8 graph caches: a folder of sharded weights (no
-    model.safetensors) counts its weights too, a model.safetensors folder keeps its old key, and
-    two hub names get two keys."""
-    import hashlib
+    model.safetensors) counts its weights too, the tokenizer's settings count beside tokenizer.json
+    (``do_lower_case: false`` turns a cased word of MiniLM's into [UNK]), and two hub names get two keys."""
+    import json
     import shutil
 
     import torch
@@ -272,9 +270,11 @@ def test_encoders_whose_weights_differ_only_in_their_shards_get_different_finger
 
     from textclf.models.embedding_cache import encoder_fingerprint
 
-    old_key = hashlib.sha256(b"".join((Path(tiny) / name).read_bytes()
-                                      for name in ("config.json", "model.safetensors", "tokenizer.json")))
-    assert encoder_fingerprint(tiny) == old_key.hexdigest()[:16]
+    cased = tmp_path / "cased"
+    shutil.copytree(tiny, cased)
+    settings = json.loads((cased / "tokenizer_config.json").read_text())
+    (cased / "tokenizer_config.json").write_text(json.dumps({**settings, "do_lower_case": False}))
+    assert encoder_fingerprint(str(cased)) != encoder_fingerprint(tiny)
     fingerprints = set()
     for value in (0.0, 1.0):
         folder = tmp_path / f"sharded-{value}"

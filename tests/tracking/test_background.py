@@ -100,7 +100,7 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
 
 
 @pytest.mark.parametrize("ending", ["KILLED", "FINISHED"])
-def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypatch, ending):
+def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypatch, capfd, ending):
     """Ctrl-C pressed twice, or torchrun's SIGTERM a moment after a lost peer interrupted the fit
     (KILLED), or Ctrl-C once as a run without registering ends (FINISHED): the signal arrives while
     training waits for the worker to end the run. It used to cut that wait short: a line saying
@@ -114,13 +114,15 @@ def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypa
 
     def press_ctrl_c() -> None:
         deadline = time.monotonic() + 60
-        while not (pause.exists() and pause.read_text()) and time.monotonic() < deadline:
+        while not (pause.exists() and pause.read_text()):
+            if time.monotonic() > deadline:  # never paused: the test fails on its own, no Ctrl-C sent
+                return
             time.sleep(0.02)
         os.kill(os.getpid(), signal.SIGINT)  # training is waiting for the run to end
         time.sleep(0.3)  # the handler runs on the main thread, which wakes from its wait for it
-        pause.unlink()
+        pause.unlink(missing_ok=True)
 
-    pressing = threading.Thread(target=press_ctrl_c)
+    pressing = threading.Thread(target=press_ctrl_c, daemon=True)
     with pytest.raises(KeyboardInterrupt) as interrupted:
         with background_tracker(tmp_path) as tracker, tracker.run(run_description("twice")):
             pressing.start()
@@ -130,14 +132,15 @@ def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypa
     (run,) = all_runs(tmp_path)
     assert run.info.status == ending
     assert isinstance(interrupted.value, Interrupted), repr(interrupted.value)
+    assert f"waiting for the run to end {ending} (at most 60 s) before stopping" in capfd.readouterr().err
     assert str(interrupted.value) == {
         "KILLED": f"interrupted: run {run.info.run_id} ended KILLED; nothing was registered",
         "FINISHED": f"interrupted during the last step, which completed: run {run.info.run_id} FINISHED"}[ending]
 
 
 def test_a_failure_found_while_the_run_ends_stops_the_wait_seconds_later(tmp_path, monkeypatch):
-    """A tracking server that goes silent just as the run ends: its watcher's interrupt (here
-    called as it calls it) is held with the signals while training waits for the end, which then
+    """A tracking server that goes silent just as the run ends: its watcher (here called as it
+    calls it) does not interrupt training's wait for the end, which holds the signals; the wait
     stops 5 s later, not after the minute a healthy store is given."""
     from textclf.errors import UserError
     from textclf.tracking.background import END_RUN_SECONDS
@@ -163,6 +166,66 @@ def test_a_failure_found_while_the_run_ends_stops_the_wait_seconds_later(tmp_pat
     # 5 s for the end, 5 s to end it FAILED, 5 s for the worker to stop, and the worker's start
     # (17-25 s); waiting out END_RUN_SECONDS first takes 70 s
     assert time.monotonic() - started < END_RUN_SECONDS * 0.75
+
+
+@pytest.mark.parametrize("stopped_by", ["pruned", "failed"])
+def test_ctrl_c_while_a_pruned_or_failed_run_ends_stops_the_process(tmp_path, monkeypatch, stopped_by):
+    """A search trial's pruner, or a failure, ends the run; a Ctrl-C held while it ended must still
+    stop the process (a search went on to its next trial: a pruned trial returns a value)."""
+    from textclf.errors import Interrupted, Pruned
+
+    pause = tmp_path / "paused"
+    monkeypatch.setenv("TEXTCLF_PAUSE_AT", "end_run")
+    monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
+
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 60
+        while not (pause.exists() and pause.read_text()):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)
+        pause.unlink(missing_ok=True)
+
+    pressing = threading.Thread(target=press_ctrl_c, daemon=True)
+    stop = {"pruned": Pruned("fold", 1, 0.1), "failed": RuntimeError("a bug in a fit")}[stopped_by]
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description(stopped_by)):
+            pressing.start()
+            raise stop
+    (run,) = all_runs(tmp_path)
+    status = {"pruned": "KILLED", "failed": "FAILED"}[stopped_by]
+    assert run.info.status == status
+    assert isinstance(interrupted.value, Interrupted) and interrupted.value.__cause__ is stop
+    assert str(interrupted.value) == f"interrupted: run {run.info.run_id} ended {status}; nothing was registered"
+
+
+def test_a_model_saved_while_an_interrupt_ended_the_run_starts_no_run_of_its_own(tmp_path, monkeypatch):
+    """Ctrl-C while the model's files are written: the run ends KILLED, then the save thread hands
+    the model over; MLflow would log it in a new run of the Default experiment, left behind."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from helpers.stores import client
+    from textclf.serving.decision import ArgmaxDecision
+
+    pause = tmp_path / "paused"
+    monkeypatch.setenv("TEXTCLF_PAUSE_AT", "save_model")  # the save thread: files written, not yet handed over
+    monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
+    texts, labels = ["a missile launch", "a summit visit", "rockets fired", "talks in seoul"], ["nk", "visit"] * 2
+    model = Pipeline([("features", TfidfVectorizer()), ("classifier", LogisticRegression())]).fit(texts, labels)
+    with pytest.raises(KeyboardInterrupt):
+        with background_tracker(tmp_path) as tracker, tracker.run(run_description("late")):
+            tracker.log_model(model, ArgmaxDecision(("nk", "visit")), texts[:2])
+            while not (pause.exists() and pause.read_text()):
+                time.sleep(0.02)
+            threading.Timer(1.0, lambda: pause.unlink(missing_ok=True)).start()  # once the run has ended
+            raise KeyboardInterrupt
+    store = client(tmp_path)
+    runs = [run for experiment in store.search_experiments() for run in store.search_runs([experiment.experiment_id])]
+    assert [(run.info.run_name, run.info.status) for run in runs] == [("late", "KILLED")]
 
 
 def test_a_worker_closed_with_its_run_still_active_ends_it_killed(tmp_path):

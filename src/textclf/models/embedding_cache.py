@@ -15,36 +15,52 @@ from pathlib import Path
 import numpy as np
 
 
+# Read beside tokenizer.json too (do_lower_case, special and added tokens change the token ids)
+TOKENIZER_SETTINGS = ("tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+# What a tokenizer is built from in a folder without tokenizer.json (and *.model: sentencepiece)
+TOKENIZER_SOURCES = ("vocab.txt", "vocab.json", "merges.txt")
+
+
 def encoder_fingerprint(folder: str) -> str:
-    """A hash of the encoder's config, weights and tokenizer. Weights in other files than
-    model.safetensors (shards) come after those three, so that a model.safetensors folder keeps
-    the fingerprint it had before they counted. A folder without tokenizer.json has its tokenizer
-    built from its other files (vocab.txt, tokenizer_config.json...): those count then, each with
-    its name. A hub name (no folder here) is its own key."""
+    """A hash of the encoder's config, weights and tokenizer: config.json, model.safetensors,
+    tokenizer.json, then other weight files (shards), then the tokenizer's settings files and, in
+    a folder without tokenizer.json, the files its tokenizer is built from, each with its name. A
+    hub name (no folder here) is its own key."""
     if not Path(folder).is_dir():
         return hashlib.sha256(folder.encode("utf-8")).hexdigest()[:16]
     # Hashed once per process while no file of the folder changes (a notebook may edit one)
-    stamps = tuple((path.name, path.stat().st_size, path.stat().st_mtime_ns)
-                   for path in sorted(Path(folder).iterdir()) if path.is_file())
-    return _hashed_folder(folder, stamps)
+    stamps = []
+    for path in sorted(Path(folder).iterdir()):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # a dangling link, or removed meanwhile
+            continue
+        stamps.append((path.name, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino))
+    return _hashed_folder(folder, tuple(stamps))
 
 
 @functools.lru_cache(maxsize=8)
 def _hashed_folder(folder: str, stamps: tuple) -> str:
     digest = hashlib.sha256()
-    others = sorted(path.name for path in Path(folder).iterdir()
-                    if path.name != "model.safetensors" and path.suffix == ".safetensors")
-    for name in ("config.json", "model.safetensors", "tokenizer.json", *others):
-        path = Path(folder) / name
-        if path.exists():
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    if not (Path(folder) / "tokenizer.json").exists():
-        for path in sorted(Path(folder).iterdir()):
-            if path.is_file() and path.suffix != ".safetensors" and path.name != "config.json":
-                digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes())
+    files = {path.name: path for path in Path(folder).iterdir() if path.is_file()}
+    shards = sorted(name for name in files if name != "model.safetensors" and name.endswith(".safetensors"))
+    for name in ("config.json", "model.safetensors", "tokenizer.json", *shards):
+        if name in files:
+            _add_file(digest, files[name])
+    tokenizer = [*TOKENIZER_SETTINGS]
+    if "tokenizer.json" not in files:
+        tokenizer += [*TOKENIZER_SOURCES, *sorted(name for name in files if name.endswith(".model"))]
+    for name in tokenizer:
+        if name in files:
+            digest.update(f"{name}\0{files[name].stat().st_size}\0".encode("utf-8"))
+            _add_file(digest, files[name])
     return digest.hexdigest()[:16]
+
+
+def _add_file(digest, path: Path) -> None:
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
 
 
 def embedding_settings(max_length: int, pooling, normalize: bool, inference: str = "fp32") -> str:

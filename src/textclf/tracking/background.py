@@ -29,6 +29,7 @@ import _thread
 import contextlib
 import shlex
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -84,6 +85,8 @@ class BackgroundTracker:
         self.champion_metric = tracking["champion_metric"]
         self.failure: BaseException | None = None  # the first failure that interrupted training
         self._failed_at = 0.0  # time.monotonic() when it did
+        self._holding = False  # Ctrl-C and SIGTERM are held (``_signals_held``)
+        self._ended_as: str | None = None  # the status the run was last asked to end with
         self.run_id: str | None = None
         self.run_name: str | None = None
         self._finished = False
@@ -99,9 +102,8 @@ class BackgroundTracker:
         arrived = self.close()
         if error is not None and self.failure is not None:
             raise self.failure from None  # the cause, not the interrupt or the skipped calls it led to
-        if error is None and arrived:  # the run has ended FINISHED (``run``)
-            registered = " and its model is registered" if self._finished else ""
-            raise Interrupted(f"interrupted after the last step: run {self.run_id} FINISHED{registered}")
+        if arrived and not isinstance(error, KeyboardInterrupt):  # held while the worker stopped
+            raise self._interrupted() from error
 
     @contextlib.contextmanager
     def run(self, description: RunDescription):
@@ -138,13 +140,16 @@ class BackgroundTracker:
             self.log_tags({"textclf.pruned": str(pruned)})
             for step, value in pruned.reported if pruned.metric else ():  # beside the finished trials' steps
                 self._channel.submit("log_metrics", {pruned.metric: value}, step=step)
-            self._end("KILLED")
+            if self._end("KILLED"):  # Ctrl-C while it ended: the search stops too, not only this trial
+                raise self._interrupted() from pruned
             raise
-        except UserError:  # bad input found only once training ran: the run holds nothing to keep
-            self._end("FAILED", delete=True)
+        except UserError as error:  # bad input found only once training ran: the run holds nothing to keep
+            if self._end("FAILED", delete=True):
+                raise self._interrupted() from error
             raise
-        except BaseException:
-            self._end("FAILED")
+        except BaseException as error:
+            if self._end("FAILED"):
+                raise self._interrupted() from error
             raise
         finally:
             stop_watching.set()
@@ -198,7 +203,7 @@ class BackgroundTracker:
         FINISHED. Only a run whose every call succeeded and that no interrupt reached gets here."""
         self._log_last_metrics(metrics)
         self._channel.wait_for_all()  # every call answered, none failed
-        with _signals_deferred() as arrived:
+        with self._signals_held("the registration to complete") as arrived:
             finishing = self._channel.submit("register_and_finish", metrics[self.champion_metric])
             self._channel.allow_interrupts(False)  # the worker's answer decides how this ends now
             registration = finishing.result()
@@ -249,7 +254,7 @@ class BackgroundTracker:
         """Stop the worker (after the calls already sent), wait for it, remove the model files;
         return the Ctrl-C and SIGTERM that arrived meanwhile (they wait: the wait is bounded, and
         cut short it would leave the worker and the model files behind)."""
-        with _signals_deferred() as arrived:
+        with self._signals_held("the tracking worker to stop (at most 30 s)") as arrived:
             self._saving.shutdown(wait=True, cancel_futures=True)
             self._channel.close(timeout=5 if self.failure is not None else 30)
         return arrived
@@ -261,7 +266,9 @@ class BackgroundTracker:
         it short and leave the run RUNNING with a line saying nothing was logged."""
         if self._finished:
             return []
-        with _signals_deferred() as arrived:
+        self._ended_as = status
+        limit = END_RUN_SECONDS if self.failure is None else 5
+        with self._signals_held(f"the run to end {status} (at most {limit} s)") as arrived:
             self._channel.allow_interrupts(False)  # from here on failures are raised, not interrupts
             ended = self._channel.submit("end_run", status, delete)
             try:
@@ -274,7 +281,7 @@ class BackgroundTracker:
     def _wait_for_end(self, ended: Future) -> None:
         """Wait for the worker to end the run: at most ``END_RUN_SECONDS``, and 5 s once a failure
         is known, also one found meanwhile (a server that stops answering as the run ends: its
-        interrupt is held with the signals). A store that stopped answering would keep us here: the
+        watcher does not interrupt a wait that holds the signals). A store that stopped answering would keep us here: the
         next process on the store ends the run instead (``recovery``)."""
         started = time.monotonic()
         deadline = started + END_RUN_SECONDS
@@ -292,7 +299,28 @@ class BackgroundTracker:
         if self.failure is not None:  # the first failure is the cause; later ones follow from it
             return
         self.failure, self._failed_at = failure, time.monotonic()
-        _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
+        if not self._holding:  # held, it would read as a Ctrl-C; a wait for the run's end sees the failure
+            _thread.interrupt_main()  # raises KeyboardInterrupt in training; __exit__ re-raises failure
+
+    @contextlib.contextmanager
+    def _signals_held(self, waiting_for: str):
+        """``_signals_deferred`` while this process waits for ``waiting_for``, a bounded wait (but
+        registering): a Ctrl-C or SIGTERM then must not cut it short, leaving the run RUNNING."""
+        self._holding = True
+        try:
+            with _signals_deferred(waiting_for) as arrived:
+                yield arrived
+        finally:
+            self._holding = False
+
+    def _interrupted(self) -> Interrupted:
+        """The line for a Ctrl-C or SIGTERM held while the run ended or the worker stopped."""
+        if self._finished or self._ended_as == "FINISHED":
+            registered = " and its model is registered" if self._finished else ""
+            return Interrupted(f"interrupted after the last step: run {self.run_id} FINISHED{registered}")
+        self.run_id = self.run_id or _result_if_done(self._started)
+        return Interrupted(f"interrupted: run {self.run_id or '(not started)'} ended {self._ended_as or 'KILLED'}; "
+                           "nothing was registered")
 
 
 def _result_if_done(future: Future):
@@ -302,15 +330,26 @@ def _result_if_done(future: Future):
 
 
 @contextlib.contextmanager
-def _signals_deferred():
-    """Hold Ctrl-C and SIGTERM until the block ends; yield the list of those that arrived.
-    (Python runs signal handlers on the main thread only: elsewhere there is nothing to hold.)"""
+def _signals_deferred(waiting_for: str):
+    """Hold Ctrl-C and SIGTERM until the block ends; yield the list of those that arrived. The
+    first says what is waited for, on stderr. A signal this process ignores (SIGINT in a job
+    started with ``&``) stays ignored. (Python runs handlers on the main thread only, and only
+    there can they be set: elsewhere there is nothing to hold.)"""
     arrived: list[int] = []
     if threading.current_thread() is not threading.main_thread():
         yield arrived
         return
-    handlers = {signum: signal.signal(signum, lambda number, frame: arrived.append(number))
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(number, frame) -> None:
+        if not arrived:
+            print(f"waiting for {waiting_for} before stopping", file=sys.stderr, flush=True)
+        arrived.append(number)
+
+    # None: a handler set outside Python, left as it is
+    handlers = {signum: handler for signum in (signal.SIGINT, signal.SIGTERM)
+                if (handler := signal.getsignal(signum)) not in (signal.SIG_IGN, None)}
+    for signum in handlers:
+        signal.signal(signum, hold)
     try:
         yield arrived
     finally:

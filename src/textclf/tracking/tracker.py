@@ -202,7 +202,9 @@ class Tracker:
                   state_digests: dict[str, str] | None = None) -> str:
         """Log a model saved by ``serving.writer.save_state`` as a pyfunc model, with its manifest
         (``manifest``; ``state_digests``: those of ``state_folder``'s files, if already known);
-        return its URI."""
+        return its URI ("" when no run is active)."""
+        if mlflow.active_run() is None:  # saved while an interrupt ended the run: MLflow would log it
+            return ""                    # in a new run of its own, left RUNNING in the Default experiment
         with tempfile.TemporaryDirectory() as staging:
             # The serving package travels with the model under a name of its own, so the model
             # loads where textclf is not installed.
