@@ -159,6 +159,19 @@ def test_bad_overrides(tmp_path, override, words, run_train):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize("splits", [[], ["data.validation=null", "data.test=null"]])
+def test_an_own_train_file_without_data_files_is_refused(tmp_path, run_train, splits):
+    """A new user's first try: data.train without data=files. It was read beside the bundled
+    corpus's validation and test splits (a missing column, with a Fix that led in a circle) or,
+    with those set to null, trained and registered as the bundled corpus, diplomacy-topics."""
+    rows = pd.DataFrame({"body": [row["text"] for row in good_rows()], "topic": [row["label"] for row in good_rows()]})
+    rows.to_csv(tmp_path / "news.csv", index=False)
+    result = run_train(tmp_path, f"data.train={tmp_path / 'news.csv'}", "data.text_column=body",
+                       "data.label_column=topic", *splits)
+    assert_clean_failure(result, tmp_path, "data=diplomacy", f"Fix: pass data=files data.train={tmp_path / 'news.csv'}")
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_bad_setting_found_during_fit_leaves_no_run(tmp_path, run_train):
     # a term must be in more texts than train holds: only the fit can know
     result = run_train(tmp_path, "features=tfidf_word", "features.min_df=100000")

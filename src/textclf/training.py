@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from textclf import held_out_reports
 from textclf.config import build
-from textclf.data.checks import LIKELY_SEPARATORS
+from textclf.data.checks import LIKELY_SEPARATORS, check_own_train_file_with_the_bundled_corpus
 from textclf.errors import TextclfWarning, UserError
 from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate, pool_of
@@ -46,6 +46,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     seed_everything(cfg.seed)
     if launched_ranks().main:  # the process that tracks: a store it cannot use fails it before the data is read
         check_store(cfg.tracking)
+    check_own_train_file_with_the_bundled_corpus(cfg.data, f"{cfg.paths.data_dir}/diplomacy")
     dataset = build(cfg.data, "data")
     report_dropped_rows(dataset)
     task = build(cfg.task, "task")

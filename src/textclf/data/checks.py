@@ -194,3 +194,21 @@ def check_labels_in_train(dataset) -> None:
     if found:
         raise UserError(f"{' and '.join(found)} that never occur in train. "
                         "Fix: add training examples of them or drop those rows (or correct a misspelt label)")
+
+
+def check_own_train_file_with_the_bundled_corpus(data, bundled_folder: str) -> None:
+    """``data.train=PATH`` without ``data=files`` keeps the bundled corpus's validation and test
+    splits, columns and name: the user's file was read against them (``has no text column``, with
+    a Fix that led in a circle) or, with them set to null, trained and registered as the corpus.
+    ``data``: the data config; ``bundled_folder``: where the bundled corpus's files are."""
+    from pathlib import Path
+
+    if data.get("name") != "diplomacy" or data.get("train") is None:
+        return
+    bundled = Path(bundled_folder).resolve()
+    if Path(str(data.train)).resolve().parent != bundled:
+        raise UserError(f"data.train={data.train} is a file of your own, but the data settings are still the "
+                        "bundled corpus's (data=diplomacy: its validation and test splits, columns and name). "
+                        f"Fix: pass data=files data.train={data.train} (validation and test are carved out of it "
+                        "unless you pass data.validation and data.test)")
+
