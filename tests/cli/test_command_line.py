@@ -56,3 +56,24 @@ def test_a_reader_gone_before_compare_writes_ends_it_quietly(trained_store, tmp_
     # `true` reads nothing and exits at once, long before compare has read the store.
     result = pipe_into(f"compare --tracking-uri sqlite:///{folder}/mlflow.db", "true", tmp_path)
     assert result.stdout == "textclf exited 141\n" and result.stderr == "", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, lambda: textclf.UserError("a bad setting. Fix: another")])
+def test_the_last_line_starts_its_own_line_after_a_progress_bar(capsys, stop):
+    """Ctrl-C during a fit with a progress bar: the line ran on from the bar
+    (``loss=0.896]interrupted: ...``) and the bar went on drawing after it."""
+    from tqdm import tqdm
+
+    from textclf.cli.errors import report_user_errors
+
+    @report_user_errors
+    def fit():
+        bar = tqdm(total=10, file=sys.stderr, mininterval=0)
+        bar.update(3)
+        raise stop()
+
+    with pytest.raises(SystemExit):
+        fit()
+    err = capsys.readouterr().err
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last.startswith(("interrupted", "error: a bad setting")), repr(err[-300:])

@@ -37,14 +37,28 @@ def report_user_errors(function=None, *, interrupted: str = BEFORE_A_RUN):
         except UserError as error:
             if os.environ.get("TEXTCLF_DEBUG"):
                 raise
+            close_progress_bars()
             print(f"error: {error}", file=sys.stderr)
             exit_past_a_running_fit(error.exit_code)
         except KeyboardInterrupt as interrupt:
             note_interrupt()
+            close_progress_bars()
             print(interrupt if isinstance(interrupt, Interrupted) else interrupted, file=sys.stderr)
             exit_past_a_running_fit(130)
 
     return wrapper
+
+
+def close_progress_bars() -> None:
+    """Close the progress bars still open (a fit's, stopped by Ctrl-C): a bar leaves the cursor at
+    the end of its line, and the line printed next ran on from it (``loss=0.896]interrupted: ...``).
+    Closed, a bar ends its line and draws no more, though the fit's thread may still update it."""
+    tqdm = sys.modules.get("tqdm")  # only a process that drew a bar has imported it
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        try:
+            bar.close()
+        except Exception:  # noqa: BLE001 - a bar that cannot close must not hide the line that follows
+            pass
 
 
 _python_formatwarning = warnings.formatwarning
