@@ -100,3 +100,18 @@ def test_a_refused_label_set_says_what_this_run_adds_and_lacks():
     assert _difference("-1,0,1", "-1,1") == "this run lacks 0"
     assert _difference("-1,1", "-1,0,1") == "this run adds 0"
     assert _difference("a,b", "a,c") == "this run adds c; it lacks b"
+
+
+def test_a_champion_scored_on_another_validation_split_is_said_not_to_compare(tmp_path, train_in_process):
+    """Every run on your own files registers under files-topics by default: a new user's runs on
+    two files were ranked by validation scores of two different splits, silently."""
+    from helpers.paths import SEEDS
+
+    own = ["data=files", f"data.train={SEEDS / 'train.jsonl'}", "data.label_column=labels", "features=tfidf_word",
+           "model=tfidf_nb"]
+    runs = [train_in_process(tmp_path, *own, f"data.split_seed={seed}") for seed in (1, 1, 2)]
+    assert [run.returncode for run in runs] == [0, 0, 0], runs[-1].stderr[-2000:]
+    assert "(v1, now champion)" in runs[0].stdout
+    assert "a tie keeps it)" in runs[1].stdout and "another validation split" not in runs[1].stdout  # the same split
+    assert ("v1 was scored on another validation split, so the two scores do not compare "
+            "(tracking.registered_model=NAME keeps a dataset's models apart)") in runs[2].stdout, runs[2].stdout

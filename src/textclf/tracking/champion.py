@@ -22,6 +22,7 @@ from textclf.tracking.store import Registration, is_store_failure
 
 LOCK_SUFFIX = ".textclf-lock"
 CHAMPION_TAG = "champion"  # on a run: "true" while its model holds the alias
+VALIDATION_HASH_TAG = "data.validation_hash"  # on a run: the content hash of the split it was scored on
 RETRY_CODES = {"RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"}
 LOCK_WAIT_SECONDS = 120
 # A lock whose owner cannot be checked (another host) is taken as abandoned after this long;
@@ -48,7 +49,8 @@ def promote_if_better(client, registered_model: str, alias: str, metric: str, ve
     ``client`` is an ``MlflowClient``; the caller holds ``registry_lock``.
     """
     holder = current_holder(client, registered_model, alias)
-    best = None if holder is None else client.get_run(holder.run_id).data.metrics.get(metric)
+    holder_run = None if holder is None else client.get_run(holder.run_id)
+    best = None if holder_run is None else holder_run.data.metrics.get(metric)
     # A holder without that score, or with NaN (no score), is beaten by any new version.
     promoted = best is None or math.isnan(best) or (score < best if lower_is_better(metric) else score > best)
     if promoted:
@@ -56,9 +58,20 @@ def promote_if_better(client, registered_model: str, alias: str, metric: str, ve
         if holder is not None:  # only the current champion's run says it is one
             client.set_tag(holder.run_id, CHAMPION_TAG, "false")
     # Tagged here, under the lock, so that a later champion's "false" always lands after this.
-    client.set_tag(client.get_model_version(registered_model, version).run_id, CHAMPION_TAG, str(promoted).lower())
+    run_id = client.get_model_version(registered_model, version).run_id
+    client.set_tag(run_id, CHAMPION_TAG, str(promoted).lower())
     return Registration(f"models:/{registered_model}/{version}", version, promoted,
-                        version if promoted else str(holder.version), metric, score, best)
+                        version if promoted else str(holder.version), metric, score, best,
+                        previous_version=None if holder is None else str(holder.version),
+                        scored_on_other_data=holder_run is not None and _scored_on_other_data(
+                            client.get_run(run_id), holder_run))
+
+
+def _scored_on_other_data(run, holder_run) -> bool:
+    """Whether the two runs' champion scores were measured on different validation splits (your
+    own files all register under ``files-topics`` by default); unknown for runs without the tag."""
+    ours, theirs = run.data.tags.get(VALIDATION_HASH_TAG), holder_run.data.tags.get(VALIDATION_HASH_TAG)
+    return ours is not None and theirs is not None and ours != theirs
 
 
 def current_holder(client, registered_model: str, alias: str):

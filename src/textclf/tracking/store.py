@@ -191,16 +191,24 @@ class Registration:
     metric: str
     score: float
     champion_score: float | None  # None: there was no champion (then this version is promoted)
+    previous_version: str | None = None  # the champion before this registration, if any
+    scored_on_other_data: bool = False  # that champion's score was measured on another validation split
 
     def outcome(self) -> str:
-        """``now champion``, or ``champion stays vN`` and why: a higher score, or a tie, which keeps it."""
+        """``now champion``, or ``champion stays vN`` and why: a higher score, or a tie, which keeps it;
+        and whether the two scores were measured on different validation splits."""
+        elsewhere = ""
+        if self.scored_on_other_data:
+            elsewhere = (f"; v{self.previous_version} was scored on another validation split, so the two scores do not "
+                         "compare (tracking.registered_model=NAME keeps a dataset's models apart)")
         if self.promoted:
-            return "now champion"
+            return "now champion" + elsewhere
         if self.score == self.champion_score:
-            return f"champion stays v{self.champion_version}: the same {self.metric}, {self.score:.3f}; a tie keeps it"
+            return (f"champion stays v{self.champion_version}: the same {self.metric}, {self.score:.3f}; a tie keeps it"
+                    + elsewhere)
         shown = "{:.3f}" if f"{self.score:.3f}" != f"{self.champion_score:.3f}" else "{!r}"  # apart in later digits
         return (f"champion stays v{self.champion_version}: its {self.metric} {shown.format(self.champion_score)} "
-                f"against {shown.format(self.score)}")
+                f"against {shown.format(self.score)}" + elsewhere)
 
 
 class TrackingLost(UserError):

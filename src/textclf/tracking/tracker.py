@@ -29,7 +29,7 @@ from textclf import serving
 from textclf.pause import pause_at  # reports, end_run: moments fault tests stop at
 from textclf.safe_csv import write_rows
 from textclf.serving.pyfunc import EXPLAIN_PARAM
-from textclf.tracking.champion import register_candidate
+from textclf.tracking.champion import VALIDATION_HASH_TAG, register_candidate
 from textclf.tracking.description import RunDescription, git_commit
 from textclf.tracking.local_registry import SERVING_PACKAGE
 from textclf.tracking.manifest import DIGEST_TAG, MANIFEST_ARTIFACT, digest_of, file_digests
@@ -140,6 +140,9 @@ class Tracker:
                                    digest=split.content_hash[:8], schema=schema)
             _log_input(data, split.name, {"content_hash": split.content_hash, "rows": str(split.rows)})
         mlflow.set_tags({"data.name": dataset.name, "data.hash": dataset.content_hash,
+                         # what the champion rule's scores were measured on (``champion``)
+                         **{VALIDATION_HASH_TAG: split.content_hash for split in dataset.splits
+                            if split.name == "validation"},
                          "data.labels": ",".join(dataset.label_names),
                          **{f"data.overlap_dropped.{split}": str(rows) for split, rows in dataset.dropped_overlap},
                          **{f"data.missing_dropped.{split}": str(rows) for split, rows in dataset.missing_dropped}})
