@@ -63,3 +63,32 @@ def test_whole_articles_show_their_passages_out_of_the_total(trained_store, tmp_
     assert code == 0, drawn
     total = len(json.loads((tmp_path / "tagged.jsonl").read_text(encoding="utf-8"))["passages"])
     assert f"| {total}/{total} [" in drawn and "100%|" in drawn and "passages/s]" in drawn, drawn[-500:]
+
+
+def test_texts_read_from_a_terminal_are_asked_for(trained_store):
+    """`textclf predict` with no input file, typed at: it waited on a silent terminal (and a store it
+    could not find was said only once the texts were typed)."""
+    folder, _ = trained_store
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "textclf.cli", "predict", "--format", "jsonl", "--tracking-uri",
+                                f"sqlite:///{folder}/mlflow.db"], stdin=follower,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=folder, env=clean_env(), text=True)
+    os.close(follower)
+    os.write(leader, b"Pyongyang fired a ballistic missile on Sunday.\n\x04")
+    stdout, stderr = process.communicate(timeout=120)
+    os.close(leader)
+    assert process.returncode == 0, stderr[-2000:]
+    assert stderr == "reading texts from the terminal, one a line; Ctrl-D ends them\n"
+    assert len(stdout.splitlines()) == 1 and json.loads(stdout)["label"]
+
+
+def test_a_store_not_found_is_said_before_texts_are_typed(tmp_path):
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "textclf.cli", "predict"], stdin=follower, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=tmp_path, env=clean_env(), text=True)
+    os.close(follower)
+    try:
+        _, stderr = process.communicate(timeout=60)  # nothing typed: it must not wait for it
+    finally:
+        os.close(leader)
+    assert process.returncode == 2 and stderr.startswith("error: no tracking store found"), stderr

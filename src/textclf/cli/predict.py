@@ -11,6 +11,8 @@ the text starts on. Blank texts are skipped, so counting output rows would not f
 
 from __future__ import annotations
 
+import sys
+
 from itertools import chain
 
 import numpy as np
@@ -90,8 +92,12 @@ def predict(args) -> None:
     output_format = chosen_format(args.output, args.format)
     check_output(args.output)
     batches = read_batches(args.input, args.text_column, args.id_column, article_flag=True)
-    first = next(batches)  # bad input is reported before the store is looked for and the model loaded
-    model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
+    if args.input in (None, "-") and sys.stdin.isatty():  # texts typed once the model is found, not before its error
+        model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
+        first = next(batches)
+    else:
+        first = next(batches)  # bad input is reported before the store is looked for and the model loaded
+        model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
     from textclf.cli.progress import tagging_progress
 
     with opened_output(args.output) as handle, tagging_progress(args.output) as progress:

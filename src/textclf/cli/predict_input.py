@@ -70,6 +70,8 @@ def _records(source: str, text_column: str, id_column: str | None, text_flag: st
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
                         "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")
     if path is None:
+        if sys.stdin.isatty():  # typed, or a forgotten file name: say what it waits for
+            print("reading texts from the terminal, one a line; Ctrl-D ends them", file=sys.stderr, flush=True)
         yield from _text_lines(sys.stdin.buffer, "standard input", "-" if article_flag else None)
     elif kind == "csv":
         yield from _csv_rows(path, text_column, id_column, text_flag)
