@@ -143,6 +143,22 @@ def test_overrides_every_run_shares_are_left_out_of_the_names_shown(tmp_path, cl
         ["minilm_setfit", "per_label=8"]], table.stdout
 
 
+def test_a_long_path_keeps_the_end_that_tells_files_apart(tmp_path, cli_in_process):
+    """A new user's runs on news.csv and news.jsonl in one folder showed as the same cut path."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("news", artifact_location=(tmp_path / "mlruns").as_uri())
+    for name, score in (("news.csv", 0.7), ("news.jsonl", 0.8)):
+        run = client.create_run(experiment, run_name="tfidf_linearsvc", tags={"textclf.task": "multiclass"})
+        client.log_param(run.info.run_id, "data.train", f"/home/analyst/projects/topics/{name}")
+        client.log_metric(run.info.run_id, "validation/macro_f1", score)
+        client.set_terminated(run.info.run_id)
+    table = cli_in_process("compare", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--experiment", "news")
+    assert [line.split()[-1] for line in table.stdout.splitlines()[2:4]] == ["…topics/news.jsonl",
+                                                                             "…s/topics/news.csv"], table.stdout
+
+
 def test_losses_sort_ascending(mixed_store, cli_in_process):
     result = cli_in_process("compare", "--tracking-uri", mixed_store, "--metric", "validation/log_loss")
     multiclass = "\n".join(sections(result.stdout)["multiclass"])

@@ -271,7 +271,11 @@ def _short_value(value: str) -> str:
 
 
 def _cut(text: str, length: int) -> str:
-    return text if len(text) <= length else text[: length - 1] + "…"
+    """``text`` in at most ``length`` characters; a path keeps its end, where its file names differ
+    (two runs' ``/data/news/news.csv`` and ``.../news.jsonl`` were both ``/data/news/news.…``)."""
+    if len(text) <= length:
+        return text
+    return "…" + text[-(length - 1):] if "/" in text and " " not in text else text[: length - 1] + "…"
 
 
 def _width(table: pd.DataFrame, markdown: bool) -> int:
