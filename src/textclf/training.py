@@ -160,8 +160,11 @@ def say_if_labels_and_task_disagree(dataset, task, separator: str | None) -> Non
                       "to train on all of them", TextclfWarning, stacklevel=2)
     if separator is not None or task.name != "multilabel" or several:
         return
+    names = set(dataset.label_names)
     for mark in LIKELY_SEPARATORS:
-        joined = [name for name in dataset.label_names if mark in name]
+        # a label made of other labels (``economy|tech`` beside ``economy``) was said as the data was read
+        joined = [name for name in dataset.label_names
+                  if mark in name and not all(part.strip() in names for part in name.split(mark))]
         if joined:
             warnings.warn(f"task=multilabel, yet every training text has one label, and {len(joined)} of the "
                           f"{len(dataset.label_names)} labels hold {mark!r} (e.g. {joined[0]!r}). Fix: if a cell "

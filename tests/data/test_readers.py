@@ -528,6 +528,16 @@ def test_label_sets_read_as_labels_under_a_multilabel_task_are_said(tmp_path, tr
     assert not [w for w in recwarn if "label_separator" in str(w.message)]
 
 
+def test_labels_made_of_other_labels_under_a_multilabel_task_are_said_once(tmp_path, train_in_process, recwarn):
+    """``trade|health`` beside ``trade`` and ``health``: said as the data was read, and again by the
+    multilabel check, in two overlapping warnings (a new user's first multi-label try)."""
+    data = [*_files_labelled(tmp_path, ["trade", "health", "trade|health"]), "task=multilabel"]
+    result = train_in_process(tmp_path, *data)
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = [str(w.message) for w in recwarn if "label_separator" in str(w.message)]
+    assert len(said) == 1 and "made of other labels joined by '|'" in said[0], said
+
+
 def test_a_suggested_label_is_a_close_spelling_never_a_number():
     from textclf.errors import did_you_mean
 

@@ -196,7 +196,7 @@ def to_split(name, frame, source, text_column, label_column, id_column, group_co
     skip = frozenset(row.row for row in left_out)
     texts = normalise_texts(raw_texts, name, source, skip)
     labels = tuple(row for i, row in enumerate(label_rows) if i not in skip)
-    if label_separator is None:
+    if label_separator is None and name == "train":  # (validation's and test's labels are train's, or refused)
         say_if_labels_look_joined(labels, name, source)
     ids = tuple(ident for row, ident in enumerate(all_ids) if row not in skip)
     check_unique_ids(ids, name, source)
