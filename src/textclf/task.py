@@ -10,14 +10,32 @@ with the model, and applies the same way in training and in serving.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.utils import get_tags
 
+from textclf.errors import TextclfWarning
 from textclf.evaluation.metrics import multiclass_metrics, multiclass_tables, multilabel_metrics, multilabel_tables
 from textclf.serving.decision import ArgmaxDecision, ThresholdDecision
+
+
+FEW_POSITIVES = 5  # validation texts of a label below which its tuned threshold is said to be shaky
+
+
+def say_if_thresholds_rest_on_few_texts(targets: np.ndarray, label_names) -> None:
+    """A threshold tuned on two or three validation texts of its label can land anywhere on the
+    grid (a new user's model gave three labels to a text none of them scored 0.2 on), silently."""
+    counts = targets.sum(axis=0)
+    few = [f"{name}: {int(count)}" for name, count in zip(label_names, counts) if count < FEW_POSITIVES]
+    if few:
+        shown = ", ".join(few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+        warnings.warn(f"the thresholds of {len(few)} label(s) were tuned on fewer than {FEW_POSITIVES} validation texts "
+                      f"each ({shown}): they may be far off. Fix: give validation more texts of them (a larger "
+                      "data.validation file, or data.validation_size)", TextclfWarning, stacklevel=2)
 
 
 class MulticlassTask:
@@ -88,6 +106,7 @@ class MultilabelTask:
     def fit_decision(self, fitted, dataset) -> ThresholdDecision:
         """Per label, the threshold with the best F1 on the validation split."""
         probabilities, _ = fitted.probabilities(dataset.validation)
+        say_if_thresholds_rest_on_few_texts(self.targets(dataset.validation, dataset.label_names), dataset.label_names)
         return self.decide(dataset.validation, dataset.label_names, probabilities)
 
     def decide(self, split, label_names, probabilities) -> ThresholdDecision:

@@ -61,3 +61,24 @@ def test_the_configured_grid_reaches_a_rare_labels_low_probabilities():
     thresholds = MultilabelTask(threshold_grid=grid).best_thresholds(split, names, probabilities)
     assert 0.002 < thresholds[1] <= 0.012  # all four found, no false alarm
     assert MultilabelTask().threshold_grid == tuple(grid)  # the Python default is the shipped one
+
+
+def test_thresholds_tuned_on_few_validation_texts_are_said(tmp_path, train_in_process, recwarn):
+    """Four validation texts a label gave it a threshold of 0.1-0.35, and a text three labels it
+    scored 0.17 on, silently. The seed corpus (37 or more validation texts a label) says nothing."""
+    import pandas as pd
+
+    rows = [{"text": f"passage {i} on {topic} matters", "label": topic}
+            for i, topic in enumerate(["trade", "health", "sports", "trade|sports"] * 15)]
+    pd.DataFrame(rows).to_csv(tmp_path / "tags.csv", index=False)
+    result = train_in_process(tmp_path, "data=files", f"data.train={tmp_path / 'tags.csv'}", "task=multilabel",
+                              "data.label_separator='|'", "model=tfidf_nb", "features=tfidf_word")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (said,) = [str(w.message) for w in recwarn if "thresholds of" in str(w.message)]
+    # 9 validation texts: 15% of 60, carved seeded
+    assert said.startswith("the thresholds of 2 label(s) were tuned on fewer than 5 validation texts each "
+                           "(health: 2, sports: 3): they may be far off. Fix: "), said
+    recwarn.clear()
+    result = train_in_process(tmp_path, "task=multilabel", "model=tfidf_nb", "features=tfidf_word")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not [w for w in recwarn if "thresholds of" in str(w.message)]
