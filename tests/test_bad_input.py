@@ -159,7 +159,7 @@ def test_bad_overrides(tmp_path, override, words, run_train):
     assert not (tmp_path / "mlflow.db").exists()
 
 
-@pytest.mark.parametrize("splits", [[], ["data.validation=null", "data.test=null"]])
+@pytest.mark.parametrize("splits", [[], ["data.validation=null", "data.test=null"], ["data.name=mine"]])
 def test_an_own_train_file_without_data_files_is_refused(tmp_path, run_train, splits):
     """A new user's first try: data.train without data=files. It was read beside the bundled
     corpus's validation and test splits (a missing column, with a Fix that led in a circle) or,

@@ -34,11 +34,17 @@ def build(node: DictConfig, group: str, **arguments):
         raise UserError(f"bad {group} config: {detail}. Fix: check the {group}.* overrides") from None
 
 
-def _chosen(group: str) -> str:
-    """``group=option`` as the user picked it (``model=minilm_logreg``), when Hydra is running."""
+def config_choice(group: str) -> str | None:
+    """The option of config group ``group`` the run was composed with (``minilm_logreg`` for
+    ``model``), when Hydra is running; else None."""
     from hydra.core.hydra_config import HydraConfig
 
-    option = HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+    return HydraConfig.get().runtime.choices.get(group) if HydraConfig.initialized() else None
+
+
+def _chosen(group: str) -> str:
+    """``group=option`` as the user picked it (``model=minilm_logreg``), when Hydra is running."""
+    option = config_choice(group)
     return f"{group}={option}" if option else f"this {group} config"
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from textclf import held_out_reports
-from textclf.config import build
+from textclf.config import build, config_choice
 from textclf.data.checks import LIKELY_SEPARATORS, check_own_train_file_with_the_bundled_corpus
 from textclf.errors import TextclfWarning, UserError
 from textclf.evaluation import HEADLINE_METRICS
@@ -46,7 +46,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     seed_everything(cfg.seed)
     if launched_ranks().main:  # the process that tracks: a store it cannot use fails it before the data is read
         check_store(cfg.tracking)
-    check_own_train_file_with_the_bundled_corpus(cfg.data, f"{cfg.paths.data_dir}/diplomacy")
+    check_own_train_file_with_the_bundled_corpus(cfg.data, config_choice("data"), f"{cfg.paths.data_dir}/diplomacy")
     dataset = build(cfg.data, "data")
     report_dropped_rows(dataset)
     task = build(cfg.task, "task")

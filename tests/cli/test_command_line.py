@@ -59,12 +59,21 @@ def test_a_reader_gone_before_compare_writes_ends_it_quietly(trained_store, tmp_
 
 
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, lambda: textclf.UserError("a bad setting. Fix: another")])
-def test_the_last_line_starts_its_own_line_after_a_progress_bar(capsys, stop):
+def test_the_last_line_starts_its_own_line_after_a_progress_bar(capsys, monkeypatch, stop):
     """Ctrl-C during a fit with a progress bar: the line ran on from the bar
     (``loss=0.896]interrupted: ...``) and the bar went on drawing after it."""
+    import signal
+    import warnings
+
     from tqdm import tqdm
 
     from textclf.cli.errors import report_user_errors
+    from textclf.errors import interrupt_received
+
+    # what the entry point sets for its process, put back for the tests after this one
+    monkeypatch.setattr(warnings, "formatwarning", warnings.formatwarning)
+    signal.signal(signal.SIGTERM, handler := signal.getsignal(signal.SIGTERM))
+    monkeypatch.setattr(interrupt_received, "set", lambda: None)
 
     @report_user_errors
     def fit():
@@ -72,8 +81,11 @@ def test_the_last_line_starts_its_own_line_after_a_progress_bar(capsys, stop):
         bar.update(3)
         raise stop()
 
-    with pytest.raises(SystemExit):
-        fit()
+    try:
+        with pytest.raises(SystemExit):
+            fit()
+    finally:
+        signal.signal(signal.SIGTERM, handler)
     err = capsys.readouterr().err
     last = err.rstrip("\n").split("\n")[-1]
     assert last.startswith(("interrupted", "error: a bad setting")), repr(err[-300:])

@@ -545,3 +545,17 @@ def test_a_suggested_label_is_a_close_spelling_never_a_number():
     assert did_you_mean("trsut", ["trust", "visit"]) == " (did you mean 'trust'?)"
     for name, known in (("10", ["1", "2"]), ("4.0", ["5.0"]), (3, [1, 2]), ("sci.med", ["sci.space", "rec.autos"])):
         assert did_you_mean(name, known) == "", name
+
+
+def test_label_sets_only_in_validation_are_refused_with_the_separator_as_the_fix(tmp_path, train_in_process):
+    """Train holds ``trade`` and ``health``, validation ``trade|health``: the refusal's Fix sent the
+    user to add training examples of a label that is a label set."""
+    for split, labels in (("train", ["trade", "health"] * 12), ("validation", ["trade", "trade|health"] * 3)):
+        pd.DataFrame({"text": [f"{split} passage {i} on {label}" for i, label in enumerate(labels)],
+                      "label": labels}).to_csv(tmp_path / f"{split}.csv", index=False)
+    result = train_in_process(tmp_path, "data=files", f"data.train={tmp_path / 'train.csv'}",
+                              f"data.validation={tmp_path / 'validation.csv'}", "model=tfidf_nb", "features=tfidf_word",
+                              new_store=True)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().endswith("that never occur in train. Fix: if a cell lists several labels, pass "
+                                          "\"data.label_separator='|'\" task=multilabel"), result.stderr

@@ -219,7 +219,9 @@ def test_a_model_saved_while_an_interrupt_ended_the_run_starts_no_run_of_its_own
     with pytest.raises(KeyboardInterrupt):
         with background_tracker(tmp_path) as tracker, tracker.run(run_description("late")):
             tracker.log_model(model, ArgmaxDecision(("nk", "visit")), texts[:2])
+            deadline = time.monotonic() + 60
             while not (pause.exists() and pause.read_text()):
+                assert time.monotonic() < deadline, "the save thread never reached its pause"
                 time.sleep(0.02)
             threading.Timer(1.0, lambda: pause.unlink(missing_ok=True)).start()  # once the run has ended
             raise KeyboardInterrupt

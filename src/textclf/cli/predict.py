@@ -11,15 +11,13 @@ the text starts on. Blank texts are skipped, so counting output rows would not f
 
 from __future__ import annotations
 
-import sys
-
 from itertools import chain
 
 import numpy as np
 import pandas as pd
 
 from textclf.cli.output import check_output, chosen_format, opened_output, write_predictions
-from textclf.cli.predict_input import Batch, read_batches
+from textclf.cli.predict_input import Batch, read_batches, stdin_is_a_terminal
 from textclf.errors import UserError
 from textclf.predicting import PROBABILITY_PREFIX, load_for_predicting, model_answer
 
@@ -92,7 +90,7 @@ def predict(args) -> None:
     output_format = chosen_format(args.output, args.format)
     check_output(args.output)
     batches = read_batches(args.input, args.text_column, args.id_column, article_flag=True)
-    if args.input in (None, "-") and sys.stdin.isatty():  # texts typed once the model is found, not before its error
+    if args.input in (None, "-") and stdin_is_a_terminal():  # texts typed once the model is found, not before its error
         model = load_for_predicting(args.model_uri, find_tracking_uri(args.tracking_uri), verify=not args.no_verify)
         first = next(batches)
     else:

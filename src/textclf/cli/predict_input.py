@@ -30,6 +30,13 @@ class Batch:
     texts: list[str]
 
 
+def stdin_is_a_terminal() -> bool:
+    """Whether standard input is a terminal someone types at (not a pipe or file; none at all
+    after ``<&-``; a stand-in without ``isatty`` in a notebook or a test)."""
+    isatty = getattr(sys.stdin, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def read_batches(source: str, text_column: str, id_column: str | None = None,
                  text_flag: str = "--text-column", article_flag: bool = False) -> Iterator[Batch]:
     """Batches of non-empty texts from a CSV, JSONL or Parquet file (``text_column``), a text file
@@ -70,7 +77,7 @@ def _records(source: str, text_column: str, id_column: str | None, text_flag: st
         raise UserError(f"--id-column {id_column} needs a CSV, JSONL or Parquet input, and {path or 'standard input'} "
                         "is plain text. Fix: drop --id-column (rows get their line number), or pass a CSV, JSONL or Parquet file")
     if path is None:
-        if sys.stdin.isatty():  # typed, or a forgotten file name: say what it waits for
+        if stdin_is_a_terminal():  # typed, or a forgotten file name: say what it waits for
             print("reading texts from the terminal, one a line; Ctrl-D ends them", file=sys.stderr, flush=True)
         yield from _text_lines(sys.stdin.buffer, "standard input", "-" if article_flag else None)
     elif kind == "csv":

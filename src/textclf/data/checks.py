@@ -184,29 +184,41 @@ def check_labels_in_train(dataset) -> None:
     """No validation or test label that train lacks: a model never trained on it cannot predict it.
     Every split that has such labels is named, in one line."""
     known = {label for row in dataset.train.labels for label in row}
-    found = []
+    found, unknown_names = [], set()
     for split in dataset.eval_splits:
         unknown = Counter(label for row in split.labels for label in row if label not in known)
+        unknown_names |= set(unknown)
         if unknown:
             names = ", ".join(repr(label) + did_you_mean(label, sorted(known))
                               for label, _ in unknown.most_common(MAX_ROWS_SHOWN))
             found.append(f"{split.name} data ({split.source}) has label(s) {names}")
     if found:
         raise UserError(f"{' and '.join(found)} that never occur in train. "
-                        "Fix: add training examples of them or drop those rows (or correct a misspelt label)")
+                        + (joined_labels_fix(unknown_names, known) or
+                           "Fix: add training examples of them or drop those rows (or correct a misspelt label)"))
 
 
-def check_own_train_file_with_the_bundled_corpus(data, bundled_folder: str) -> None:
+def joined_labels_fix(labels, known) -> str | None:
+    """The Fix for unknown labels made of train's labels and a separator (``trade|health``): the
+    file lists label sets, read as single labels without ``data.label_separator``."""
+    for mark in LIKELY_SEPARATORS:
+        if any(mark in label and all(part.strip() in known for part in label.split(mark)) for label in labels):
+            return (f"Fix: if a cell lists several labels, pass \"data.label_separator='{mark}'\" task=multilabel")
+    return None
+
+
+def check_own_train_file_with_the_bundled_corpus(data, chosen: str | None, bundled_folder: str) -> None:
     """``data.train=PATH`` without ``data=files`` keeps the bundled corpus's validation and test
     splits, columns and name: the user's file was read against them (``has no text column``, with
     a Fix that led in a circle) or, with them set to null, trained and registered as the corpus.
-    ``data``: the data config; ``bundled_folder``: where the bundled corpus's files are."""
+    ``data``: the data config; ``chosen``: the data config group's choice (None: not known, then
+    its name tells); ``bundled_folder``: where the bundled corpus's files are."""
     from pathlib import Path
 
-    if data.get("name") != "diplomacy" or data.get("train") is None:
+    if (chosen or data.get("name")) != "diplomacy" or data.get("train") is None:
         return
-    bundled = Path(bundled_folder).resolve()
-    if Path(str(data.train)).resolve().parent != bundled:
+    bundled = Path(bundled_folder).expanduser().resolve()
+    if Path(str(data.train)).expanduser().resolve().parent != bundled:
         raise UserError(f"data.train={data.train} is a file of your own, but the data settings are still the "
                         "bundled corpus's (data=diplomacy: its validation and test splits, columns and name). "
                         f"Fix: pass data=files data.train={data.train} (validation and test are carved out of it "

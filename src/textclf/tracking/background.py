@@ -102,7 +102,7 @@ class BackgroundTracker:
         arrived = self.close()
         if error is not None and self.failure is not None:
             raise self.failure from None  # the cause, not the interrupt or the skipped calls it led to
-        if arrived and not isinstance(error, KeyboardInterrupt):  # held while the worker stopped
+        if arrived and not isinstance(error, (KeyboardInterrupt, UserError)):  # held while the worker stopped
             raise self._interrupted() from error
 
     @contextlib.contextmanager
@@ -143,9 +143,8 @@ class BackgroundTracker:
             if self._end("KILLED"):  # Ctrl-C while it ended: the search stops too, not only this trial
                 raise self._interrupted() from pruned
             raise
-        except UserError as error:  # bad input found only once training ran: the run holds nothing to keep
-            if self._end("FAILED", delete=True):
-                raise self._interrupted() from error
+        except UserError:  # bad input found only once training ran: the run holds nothing to keep
+            self._end("FAILED", delete=True)  # a Ctrl-C meanwhile: the process ends on the error's line anyway
             raise
         except BaseException as error:
             if self._end("FAILED"):
@@ -254,7 +253,7 @@ class BackgroundTracker:
         """Stop the worker (after the calls already sent), wait for it, remove the model files;
         return the Ctrl-C and SIGTERM that arrived meanwhile (they wait: the wait is bounded, and
         cut short it would leave the worker and the model files behind)."""
-        with self._signals_held("the tracking worker to stop (at most 30 s)") as arrived:
+        with self._signals_held("the model's files to be written and the tracking worker to stop") as arrived:
             self._saving.shutdown(wait=True, cancel_futures=True)
             self._channel.close(timeout=5 if self.failure is not None else 30)
         return arrived
@@ -341,9 +340,10 @@ def _signals_deferred(waiting_for: str):
         return
 
     def hold(number, frame) -> None:
-        if not arrived:
-            print(f"waiting for {waiting_for} before stopping", file=sys.stderr, flush=True)
         arrived.append(number)
+        if len(arrived) == 1:
+            with contextlib.suppress(OSError, ValueError):  # stderr a closed pipe (`| head`): the wait goes on
+                print(f"waiting for {waiting_for} before stopping", file=sys.stderr, flush=True)
 
     # None: a handler set outside Python, left as it is
     handlers = {signum: handler for signum in (signal.SIGINT, signal.SIGTERM)

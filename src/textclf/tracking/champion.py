@@ -63,8 +63,8 @@ def promote_if_better(client, registered_model: str, alias: str, metric: str, ve
     return Registration(f"models:/{registered_model}/{version}", version, promoted,
                         version if promoted else str(holder.version), metric, score, best,
                         previous_version=None if holder is None else str(holder.version),
-                        scored_on_other_data=holder_run is not None and _scored_on_other_data(
-                            client.get_run(run_id), holder_run))
+                        scored_on_other_data=holder_run is not None and metric.startswith("validation/")
+                        and _scored_on_other_data(client.get_run(run_id), holder_run))
 
 
 def _scored_on_other_data(run, holder_run) -> bool:

@@ -192,7 +192,7 @@ class Registration:
     score: float
     champion_score: float | None  # None: there was no champion (then this version is promoted)
     previous_version: str | None = None  # the champion before this registration, if any
-    scored_on_other_data: bool = False  # that champion's score was measured on another validation split
+    scored_on_other_data: bool = False  # that champion's validation score was measured on another split
 
     def outcome(self) -> str:
         """``now champion``, or ``champion stays vN`` and why: a higher score, or a tie, which keeps it;
