@@ -99,6 +99,22 @@ def test_ctrl_c_in_training_ends_the_run_killed(tmp_path):
     assert run.info.status == "KILLED"
 
 
+def ctrl_c_at_the_pause(pause) -> threading.Thread:
+    """A thread (to start) that presses Ctrl-C on this process once the worker is paused at the
+    pause file (ending the run, which training waits for), then lets the worker go on."""
+    def press_ctrl_c() -> None:
+        deadline = time.monotonic() + 60
+        while not (pause.exists() and pause.read_text()):
+            if time.monotonic() > deadline:  # never paused: the test fails on its own, no Ctrl-C sent
+                return
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)  # the handler runs on the main thread, which wakes from its wait for it
+        pause.unlink(missing_ok=True)
+
+    return threading.Thread(target=press_ctrl_c, daemon=True)
+
+
 @pytest.mark.parametrize("ending", ["KILLED", "FINISHED"])
 def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypatch, capfd, ending):
     """Ctrl-C pressed twice, or torchrun's SIGTERM a moment after a lost peer interrupted the fit
@@ -112,17 +128,7 @@ def test_an_interrupt_while_the_run_ends_waits_for_the_ending(tmp_path, monkeypa
     monkeypatch.setenv("TEXTCLF_PAUSE_AT", "end_run")  # the worker, ending the run, waits for the file to go
     monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
 
-    def press_ctrl_c() -> None:
-        deadline = time.monotonic() + 60
-        while not (pause.exists() and pause.read_text()):
-            if time.monotonic() > deadline:  # never paused: the test fails on its own, no Ctrl-C sent
-                return
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)  # training is waiting for the run to end
-        time.sleep(0.3)  # the handler runs on the main thread, which wakes from its wait for it
-        pause.unlink(missing_ok=True)
-
-    pressing = threading.Thread(target=press_ctrl_c, daemon=True)
+    pressing = ctrl_c_at_the_pause(pause)
     with pytest.raises(KeyboardInterrupt) as interrupted:
         with background_tracker(tmp_path) as tracker, tracker.run(run_description("twice")):
             pressing.start()
@@ -178,17 +184,7 @@ def test_ctrl_c_while_a_pruned_or_failed_run_ends_stops_the_process(tmp_path, mo
     monkeypatch.setenv("TEXTCLF_PAUSE_AT", "end_run")
     monkeypatch.setenv("TEXTCLF_PAUSE_FILE", str(pause))
 
-    def press_ctrl_c() -> None:
-        deadline = time.monotonic() + 60
-        while not (pause.exists() and pause.read_text()):
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.3)
-        pause.unlink(missing_ok=True)
-
-    pressing = threading.Thread(target=press_ctrl_c, daemon=True)
+    pressing = ctrl_c_at_the_pause(pause)
     stop = {"pruned": Pruned("fold", 1, 0.1), "failed": RuntimeError("a bug in a fit")}[stopped_by]
     with pytest.raises(KeyboardInterrupt) as interrupted:
         with background_tracker(tmp_path) as tracker, tracker.run(run_description(stopped_by)):
