@@ -71,12 +71,12 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
 
     Attributes
     ----------
-    estimator_ : classifier
-        Fitted on all the training data; it decides the predictions.
     temperature_ : float
         Scores are divided by it before the softmax (sigmoid for two classes).
     scaled_ : LogisticRegression
-        ``estimator_``'s weights divided by ``temperature_``; predictions and saved models use it.
+        The classifier fitted on all the training data, its weights divided by ``temperature_``;
+        predictions and saved models use it. The classifier itself is not kept (its weights
+        are ``scaled_``'s times ``temperature_``).
     choices_ : dict
         Which texts the temperature was fitted on (a run logs it as the tag ``calibration``).
     classes_ : ndarray
@@ -111,19 +111,21 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         check_classification_targets(y)
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)  # rows are picked below
         held_out = self._held_out_scores(X, y) if calibration_set is None else None  # a copy fits meanwhile
-        self.estimator_ = clone(self.estimator).fit(X, y)
-        self.classes_ = self.estimator_.classes_
+        classifier = clone(self.estimator).fit(X, y)
+        self.classes_ = classifier.classes_
         too_few = None  # why a calibration set given was not used
         if held_out is None:
             X_calibration, y_calibration = calibration_set() if callable(calibration_set) else calibration_set
             too_few = self._too_few_to_calibrate(y_calibration)
-            held_out = self._held_out_scores(X, y) if too_few else self._own_scores(X_calibration, y_calibration)
+            held_out = self._held_out_scores(X, y) if too_few else self._own_scores(classifier, X_calibration, y_calibration)
         scores, truth, fitted_on = held_out()
         self.choices_ = {"calibration": f"temperature fitted on {fitted_on}" + (f" ({too_few})" if too_few else "")}
         self.temperature_ = _best_temperature(scores, np.searchsorted(self.classes_, truth))
-        self.scaled_ = _as_logistic_regression(self.estimator_, self.temperature_)
-        if hasattr(self.estimator_, "n_features_in_"):
-            self.n_features_in_ = self.estimator_.n_features_in_
+        if hasattr(classifier, "n_features_in_"):
+            self.n_features_in_ = classifier.n_features_in_
+        # The classifier's weights move into scaled_, divided in place: a second copy of a 20-class,
+        # 385,000-term model is 62 MB more at the run's peak (benchmarks/RESULTS.md, December 5).
+        self.scaled_ = _as_logistic_regression(classifier, self.temperature_)
         return self
 
     def _too_few_to_calibrate(self, y) -> str | None:
@@ -139,13 +141,13 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         return (f"not the calibration set: it holds {counts.min()} text(s) of class {rarest!r}, fewer than "
                 f"min_held_out={self.min_held_out}")
 
-    def _own_scores(self, X, y):
-        """A function giving the fitted classifier's scores for the calibration texts whose class
+    def _own_scores(self, classifier, X, y):
+        """A function giving the fitted ``classifier``'s scores for the calibration texts whose class
         it knows (a class absent from training has no score to calibrate), their classes, and what
         they are."""
         X, y = check_array(X, accept_sparse=["csr", "csc"]), np.asarray(y)
         known = np.isin(y, self.classes_)
-        scores = self.estimator_.decision_function(X[known])
+        scores = classifier.decision_function(X[known])
         return lambda: (scores, y[known], f"the {int(known.sum())} texts of the calibration set")
 
     def _held_out_scores(self, X, y: np.ndarray):
@@ -247,10 +249,12 @@ def platt_targets(truth: np.ndarray, classes: int) -> np.ndarray:
 
 def _as_logistic_regression(linear, temperature: float) -> LogisticRegression:
     """A fitted ``LogisticRegression`` whose scores are ``linear``'s divided by ``temperature``:
-    its ``predict_proba`` is then the softmax (sigmoid) of those scores."""
+    its ``predict_proba`` is then the softmax (sigmoid) of those scores. It takes ``linear``'s
+    weights over (divided in place where they are float64), so ``linear`` is of no further use."""
     scaled = LogisticRegression()
-    scaled.coef_ = np.asarray(linear.coef_, dtype=np.float64) / temperature
-    scaled.intercept_ = np.atleast_1d(np.asarray(linear.intercept_, dtype=np.float64)) / temperature
+    weights = np.asarray(linear.coef_, dtype=np.float64)
+    scaled.coef_ = np.divide(weights, temperature, out=weights if weights.flags.writeable else None)
+    scaled.intercept_ = np.atleast_1d(np.array(linear.intercept_, dtype=np.float64)) / temperature
     scaled.classes_ = linear.classes_
     scaled.n_features_in_ = scaled.coef_.shape[1]
     return scaled

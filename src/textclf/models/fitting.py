@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse
 from sklearn.pipeline import Pipeline
 
-from textclf.models.memory import release_freed_memory
+from textclf.memory import release_freed_memory
 from textclf.pause import pause_at
 from textclf.procstat import START_TICKS, stat_fields
 
@@ -56,6 +56,7 @@ class FittedModel:
         """The probabilities for ``split``, and the seconds spent on them (features included)."""
         if split.name not in self._probabilities:
             self._probabilities[split.name] = self._predict(split)
+            release_freed_memory()  # the split's features, no longer needed
         return self._probabilities[split.name]
 
     def _predict(self, split) -> tuple[np.ndarray, float]:

@@ -40,6 +40,7 @@ from omegaconf import DictConfig
 
 from textclf.config import flatten_config, to_yaml
 from textclf.errors import Interrupted, Pruned, UserError, raise_keyboard_interrupt
+from textclf.memory import release_freed_memory
 from textclf.pause import pause_at
 from textclf.serving.tagging import tag_texts
 from textclf.serving.writer import save_state
@@ -187,6 +188,7 @@ class BackgroundTracker:
             # copy is exact, and every load hashes the stored copy again.
             hashing = DigestsAsWritten(folder)
             packages = save_state(estimator, decision, folder, on_written=hashing)
+            release_freed_memory()  # what encoding the model built, while the run is at its peak
             digests = hashing.digests()
             pause_at("save_model")
             self._channel.submit("log_model", str(folder), packages, *example, state_digests=digests)

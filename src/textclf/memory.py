@@ -6,7 +6,10 @@ most of what is freed mapped for reuse, in one heap per thread that allocated it
 allocated next (the classifier's copy of the matrix, its weights, the other splits' features, the
 saved model's arrays) does not all land in those holes, so the process's peak grows by what it had
 already dropped. ``malloc_trim(0)`` returns the free pages; it takes milliseconds. Elsewhere
-(macOS, musl, Windows) it does nothing. Measured in benchmarks/RESULTS.md (November 30, evening).
+(macOS, musl, Windows) it does nothing. So a run calls it where it drops something large: the
+tables its data was parsed from, the counted terms, the classifier's working copies, a split's
+features once predicted, the model's encoding once saved. Measured in benchmarks/RESULTS.md
+(November 30, evening; December 5).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from textclf.models import memory
+from textclf import memory
 
 
 def resident_mb() -> float:
