@@ -59,6 +59,8 @@ def test_counting_on_two_cores_is_exactly_one_pass():
     {"analyzer": "word", "ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True},
     {"analyzer": "char_wb", "ngram_range": (2, 5), "sublinear_tf": True},
     {"analyzer": "word", "max_df": 0.5, "max_features": 300, "binary": True},
+    {"analyzer": "word", "ngram_range": (1, 2), "min_df": 0.02, "max_features": 200},  # rare terms dropped early
+    {"analyzer": "char_wb", "ngram_range": (2, 4), "min_df": 3, "max_df": 0.3},
 ])
 def test_the_faster_count_gives_scikit_learns_matrices(settings, counting_cores):
     ours, theirs = CountingTfidfVectorizer(**settings), TfidfVectorizer(**settings)
@@ -74,6 +76,16 @@ def test_an_empty_vocabulary_is_the_same_error(counting_cores):
     for vectorizer in (CountingTfidfVectorizer(), TfidfVectorizer()):
         with pytest.raises(ValueError, match="empty vocabulary"):
             vectorizer.fit(["!!", "?"])
+
+
+@pytest.mark.parametrize("settings, error", [
+    ({"min_df": 1.0}, "no terms remain"),  # no term is in every text
+    ({"min_df": 5, "max_df": 2}, "max_df corresponds to < documents than min_df"),
+])
+def test_pruning_everything_is_the_same_error(settings, error, counting_cores):
+    for vectorizer in (CountingTfidfVectorizer(**settings), TfidfVectorizer(**settings)):
+        with pytest.raises(ValueError, match=error):
+            vectorizer.fit(TEXTS)
 
 
 def test_a_saved_model_holds_plain_tfidf_vectorizers(tmp_path):

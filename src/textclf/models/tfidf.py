@@ -29,6 +29,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from textclf.memory import release_freed_memory
 from textclf.models.forked import ChildResult
 from textclf.serving.linear_tfidf import term_counts
 
@@ -142,7 +143,8 @@ class CountingTfidfVectorizer(TfidfVectorizer):
             vocabulary, counts = counted(texts, analyze, self.dtype)
         if not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
-        return vocabulary, counts
+        min_texts = self.min_df if isinstance(self.min_df, Integral) else self.min_df * len(texts)
+        return without_rare_terms(vocabulary, counts, min_texts)
 
     def __textclf_state__(self, writer):
         """Saved as the plain ``TfidfVectorizer`` with the same state (the count is only faster)."""
@@ -169,9 +171,10 @@ def counted_on_two_cores(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr
     middle = int(np.searchsorted(characters, characters[-1] / 2))
     second_half = ChildResult(_terms_and_counts, (texts[middle:], analyze, dtype), name="textclf-count")
     vocabulary, first = counted(texts[:middle], analyze, dtype)
-    terms, second = second_half.result()
+    joined_terms, term_lengths, second = second_half.result()
     add = vocabulary.setdefault
-    renumbered = np.fromiter((add(term, len(vocabulary)) for term in terms), dtype=np.int64, count=len(terms))
+    renumbered = np.fromiter((add(term, len(vocabulary)) for term in _split(joined_terms, term_lengths)),
+                             dtype=np.int64, count=len(term_lengths))
     index_type = np.int32 if len(vocabulary) <= np.iinfo(np.int32).max else np.int64
     second = sp.csr_matrix((second.data, renumbered[second.indices].astype(index_type), second.indptr),
                            shape=(second.shape[0], len(vocabulary)))
@@ -181,7 +184,42 @@ def counted_on_two_cores(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr
     return vocabulary, counts
 
 
-def _terms_and_counts(texts: list[str], analyze, dtype) -> tuple[list[str], sp.csr_matrix]:
-    """What the child hands back: its terms in column order (a list pickles faster than a dict)."""
+def _terms_and_counts(texts: list[str], analyze, dtype) -> tuple[str, np.ndarray, sp.csr_matrix]:
+    """What the child hands back: its terms in column order, joined into one string, with their
+    lengths. Pickled as a list, 750,000 terms (half of 20 Newsgroups) cost the child a pickle memo
+    entry each and the parent a new string each, 60 and 40 MB at the run's peak (benchmarks/RESULTS.md,
+    December 5); joined, one string each side, and the parent keeps only the terms it lacks."""
     vocabulary, counts = counted(texts, analyze, dtype)
-    return list(vocabulary), counts
+    lengths = np.fromiter(map(len, vocabulary), dtype=np.int64, count=len(vocabulary))
+    joined = "".join(vocabulary)
+    del vocabulary  # the child's largest part, gone before its answer is pickled beside it
+    release_freed_memory()
+    return joined, lengths, counts
+
+
+def without_rare_terms(vocabulary: dict[str, int], counts: sp.csr_matrix, min_texts: float) -> tuple[dict, sp.csr_matrix]:
+    """The terms of at least ``min_texts`` texts, and their counts: what scikit-learn's pruning
+    keeps of ``min_df`` (it still prunes the rest: ``max_df``, ``max_features``), done before it
+    sorts and lists the whole vocabulary, 1.2 million terms on 20 Newsgroups where 330,000 stay.
+    The terms kept are copied side by side: left where the count made them, scattered among the
+    freed ones, they would keep that memory from being reused or handed back
+    (benchmarks/RESULTS.md, December 5). ``vocabulary``: terms numbered in column order."""
+    kept = np.flatnonzero(np.bincount(counts.indices, minlength=counts.shape[1]) >= min_texts)
+    if len(kept) == len(vocabulary) or len(kept) == 0:  # nothing to drop, or scikit-learn's error to raise
+        return vocabulary, counts
+    terms = list(vocabulary)
+    kept_terms = [terms[column] for column in kept.tolist()]
+    del terms
+    lengths = np.fromiter(map(len, kept_terms), dtype=np.int64, count=len(kept_terms))
+    joined = "".join(kept_terms)
+    del kept_terms
+    vocabulary.clear()  # the count's terms go before their copies are made
+    return dict(zip(_split(joined, lengths), range(len(kept)))), counts[:, kept]
+
+
+def _split(joined: str, lengths: np.ndarray):
+    """The strings ``joined`` was made of, one at a time, given their ``lengths``."""
+    start = 0
+    for end in np.cumsum(lengths).tolist():
+        yield joined[start:end]
+        start = end
