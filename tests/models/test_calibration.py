@@ -290,7 +290,7 @@ def test_a_multilabel_run_says_which_texts_each_labels_temperature_came_from():
 
 
 def test_the_fitted_model_holds_its_weights_once():
-    """The classifier's weights are the model's largest part (62 MB for 20 Newsgroups): a fitted
+    """The classifier's weights are the model's largest part (51 MB for 20 Newsgroups): a fitted
     model keeps one copy, the scaled one, not the classifier's as well."""
     X, y, X_test, _ = noisy_problem()
     model = TemperatureScaledClassifier(LinearSVC(random_state=0), random_state=0).fit(X, y, calibration_set=(X_test, _))

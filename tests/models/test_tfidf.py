@@ -78,6 +78,16 @@ def test_an_empty_vocabulary_is_the_same_error(counting_cores):
             vectorizer.fit(["!!", "?"])
 
 
+def test_terms_that_are_not_strings_count_as_scikit_learns(counting_cores):
+    """A custom analyzer may give any hashable term (here tuples of words)."""
+    def word_pairs(text):
+        words = text.split()
+        return list(zip(words, words[1:]))
+    ours, theirs = (vectorizer(analyzer=word_pairs, min_df=2) for vectorizer in (CountingTfidfVectorizer, TfidfVectorizer))
+    mine, expected = ours.fit_transform(TEXTS), theirs.fit_transform(TEXTS)
+    assert ours.vocabulary_ == theirs.vocabulary_ and (mine != expected).nnz == 0
+
+
 @pytest.mark.parametrize("settings, error", [
     ({"min_df": 1.0}, "no terms remain"),  # no term is in every text
     ({"min_df": 5, "max_df": 2}, "max_df corresponds to < documents than min_df"),

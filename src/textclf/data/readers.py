@@ -18,7 +18,6 @@ from textclf.data.checks import (check_dataset, check_unique_ids, missing_rows, 
 from textclf.data.dataset import Dataset, MissingRow, Split
 from textclf.data.splitting import carve_missing_splits, drop_overlap, keep_per_label, not_carved
 from textclf.errors import UserError
-from textclf.memory import release_freed_memory
 from textclf.records import TABLE_KINDS, not_comma_separated, other_separator, refuse_binary, table_kind
 
 
@@ -232,7 +231,4 @@ def finish_dataset(name: str, splits: dict, left_out: tuple[MissingRow, ...], *,
         dropped_missing=left_out,
     )
     check_dataset(dataset, leakage=overlap != "keep", labels_in_train=not for_audit)
-    # The tables parsed are dropped now; the terms are counted on another thread, which glibc
-    # gives its own heap, so without this their memory stays mapped on top of the run's peak.
-    release_freed_memory()
     return dataset

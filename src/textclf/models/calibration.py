@@ -124,7 +124,7 @@ class TemperatureScaledClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstim
         if hasattr(classifier, "n_features_in_"):
             self.n_features_in_ = classifier.n_features_in_
         # The classifier's weights move into scaled_, divided in place: a second copy of a 20-class,
-        # 385,000-term model is 62 MB more at the run's peak (benchmarks/RESULTS.md, December 5).
+        # 331,874-term model is 51 MB more at the run's peak (benchmarks/RESULTS.md, December 5).
         self.scaled_ = _as_logistic_regression(classifier, self.temperature_)
         return self
 

@@ -119,6 +119,9 @@ def _on_interruptible_thread(function, *args):
 
 def _fit(estimator, texts: list[str], targets, predict_next: Sequence, calibration) -> FittedModel:
     pause_at("fit")
+    # What reading the data freed (the parsed tables) stays mapped in the heap of the thread that
+    # freed it; this thread, which fits, allocates from its own.
+    release_freed_memory()
     startup_seconds, started = seconds_since_process_start(), time.perf_counter()
     latency_texts = predict_next[-1].texts if predict_next else texts
     if not isinstance(estimator, Pipeline) or len(estimator) < 2:

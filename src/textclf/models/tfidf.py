@@ -122,8 +122,10 @@ class CountingTfidfVectorizer(TfidfVectorizer):
 
     scikit-learn counts each text's terms in a Python dict, one term at a time. Here a list
     comprehension maps each text's terms to column numbers (adding new terms to the vocabulary as
-    it meets them), and ``serving.linear_tfidf.term_counts`` turns the repeats into counts. Pruning
-    (``min_df``...), sorting the vocabulary and TF-IDF weighting stay scikit-learn's. Training texts
+    it meets them), and ``serving.linear_tfidf.term_counts`` turns the repeats into counts. Terms in
+    fewer than ``min_df`` texts are dropped right after (``_without_rare_terms``); the rest of the
+    pruning (``max_df``, ``max_features``), sorting the vocabulary and TF-IDF weighting stay
+    scikit-learn's. Training texts
     of at least ``TWO_CORES_MIN_CHARS`` characters are counted half in a forked child
     (``counted_on_two_cores``), with the same result.
     """
@@ -144,7 +146,7 @@ class CountingTfidfVectorizer(TfidfVectorizer):
         if not vocabulary:
             raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
         min_texts = self.min_df if isinstance(self.min_df, Integral) else self.min_df * len(texts)
-        return without_rare_terms(vocabulary, counts, min_texts)
+        return _without_rare_terms(vocabulary, counts, min_texts)
 
     def __textclf_state__(self, writer):
         """Saved as the plain ``TfidfVectorizer`` with the same state (the count is only faster)."""
@@ -171,10 +173,11 @@ def counted_on_two_cores(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr
     middle = int(np.searchsorted(characters, characters[-1] / 2))
     second_half = ChildResult(_terms_and_counts, (texts[middle:], analyze, dtype), name="textclf-count")
     vocabulary, first = counted(texts[:middle], analyze, dtype)
-    joined_terms, term_lengths, second = second_half.result()
+    packed_terms, second = second_half.result()
     add = vocabulary.setdefault
-    renumbered = np.fromiter((add(term, len(vocabulary)) for term in _split(joined_terms, term_lengths)),
-                             dtype=np.int64, count=len(term_lengths))
+    renumbered = np.fromiter((add(term, len(vocabulary)) for term in _unpacked(packed_terms)), dtype=np.int64,
+                             count=second.shape[1])
+    del packed_terms
     index_type = np.int32 if len(vocabulary) <= np.iinfo(np.int32).max else np.int64
     second = sp.csr_matrix((second.data, renumbered[second.indices].astype(index_type), second.indptr),
                            shape=(second.shape[0], len(vocabulary)))
@@ -184,41 +187,52 @@ def counted_on_two_cores(texts: list[str], analyze, dtype) -> tuple[dict, sp.csr
     return vocabulary, counts
 
 
-def _terms_and_counts(texts: list[str], analyze, dtype) -> tuple[str, np.ndarray, sp.csr_matrix]:
-    """What the child hands back: its terms in column order, joined into one string, with their
-    lengths. Pickled as a list, 750,000 terms (half of 20 Newsgroups) cost the child a pickle memo
-    entry each and the parent a new string each, 60 and 40 MB at the run's peak (benchmarks/RESULTS.md,
-    December 5); joined, one string each side, and the parent keeps only the terms it lacks."""
+def _terms_and_counts(texts: list[str], analyze, dtype) -> tuple[tuple, sp.csr_matrix]:
+    """What the child hands back: its terms in column order, packed (``_packed``), and its counts.
+    Pickled as a list, 750,000 terms (half of 20 Newsgroups) cost the child a pickle memo entry
+    each and the parent a new string each, 60 and 40 MB at the run's peak (benchmarks/RESULTS.md,
+    December 5); packed, one string each side, and the parent keeps only the terms it lacks."""
     vocabulary, counts = counted(texts, analyze, dtype)
-    lengths = np.fromiter(map(len, vocabulary), dtype=np.int64, count=len(vocabulary))
-    joined = "".join(vocabulary)
+    packed = _packed(vocabulary)
     del vocabulary  # the child's largest part, gone before its answer is pickled beside it
     release_freed_memory()
-    return joined, lengths, counts
+    return packed, counts
 
 
-def without_rare_terms(vocabulary: dict[str, int], counts: sp.csr_matrix, min_texts: float) -> tuple[dict, sp.csr_matrix]:
+def _without_rare_terms(vocabulary: dict, counts: sp.csr_matrix, min_texts: float) -> tuple[dict, sp.csr_matrix]:
     """The terms of at least ``min_texts`` texts, and their counts: what scikit-learn's pruning
     keeps of ``min_df`` (it still prunes the rest: ``max_df``, ``max_features``), done before it
     sorts and lists the whole vocabulary, 1.2 million terms on 20 Newsgroups where 330,000 stay.
-    The terms kept are copied side by side: left where the count made them, scattered among the
-    freed ones, they would keep that memory from being reused or handed back
-    (benchmarks/RESULTS.md, December 5). ``vocabulary``: terms numbered in column order."""
+    The terms kept are copied side by side (``_packed``, ``_unpacked``): left where the count made
+    them, scattered among the freed ones, they would keep that memory from being reused or handed
+    back (benchmarks/RESULTS.md, December 5). ``vocabulary`` (terms numbered in column order) is
+    emptied when terms are dropped."""
     kept = np.flatnonzero(np.bincount(counts.indices, minlength=counts.shape[1]) >= min_texts)
     if len(kept) == len(vocabulary) or len(kept) == 0:  # nothing to drop, or scikit-learn's error to raise
         return vocabulary, counts
     terms = list(vocabulary)
-    kept_terms = [terms[column] for column in kept.tolist()]
+    packed = _packed([terms[column] for column in kept.tolist()])
     del terms
-    lengths = np.fromiter(map(len, kept_terms), dtype=np.int64, count=len(kept_terms))
-    joined = "".join(kept_terms)
-    del kept_terms
     vocabulary.clear()  # the count's terms go before their copies are made
-    return dict(zip(_split(joined, lengths), range(len(kept)))), counts[:, kept]
+    return dict(zip(_unpacked(packed), range(len(kept)))), counts[:, kept]
 
 
-def _split(joined: str, lengths: np.ndarray):
-    """The strings ``joined`` was made of, one at a time, given their ``lengths``."""
+def _packed(terms) -> tuple:
+    """``terms`` (a list, or a dict's keys) as one object to pickle or keep: strings joined into
+    one, with their lengths; other terms (a custom analyzer's tuples) as a list. One character beyond Latin-1
+    widens every character of the joined string (Python stores a string at its widest), up to 4
+    bytes each: about what the separate strings would cost, no more."""
+    if set(map(type, terms)) != {str}:
+        return list(terms), None
+    return "".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+
+
+def _unpacked(packed: tuple):
+    """The terms ``_packed`` packed, one at a time (new strings, made side by side in memory)."""
+    joined, lengths = packed
+    if lengths is None:
+        yield from joined
+        return
     start = 0
     for end in np.cumsum(lengths).tolist():
         yield joined[start:end]
