@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from textclf.memory import release_freed_memory
 from textclf.models.forked import ChildResult
+from textclf.serving.format import joined, split_joined
 from textclf.serving.linear_tfidf import term_counts
 
 
@@ -218,22 +219,16 @@ def _without_rare_terms(vocabulary: dict, counts: sp.csr_matrix, min_texts: floa
 
 
 def _packed(terms) -> tuple:
-    """``terms`` (a list, or a dict's keys) as one object to pickle or keep: strings joined into
-    one, with their lengths; other terms (a custom analyzer's tuples) as a list. One character beyond Latin-1
-    widens every character of the joined string (Python stores a string at its widest), up to 4
-    bytes each: about what the separate strings would cost, no more."""
+    """``terms`` (a list, or a dict: its keys) as one object to pickle or keep: strings as
+    ``serving.format.joined`` stores them; other terms (a custom analyzer's tuples) as a list. One
+    character beyond Latin-1 widens every character of the joined string (Python stores a string
+    at its widest), up to 4 bytes each: about what the separate strings would cost, no more."""
     if set(map(type, terms)) != {str}:
         return list(terms), None
-    return "".join(terms), np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
+    return joined(terms)
 
 
 def _unpacked(packed: tuple):
-    """The terms ``_packed`` packed, one at a time (new strings, made side by side in memory)."""
-    joined, lengths = packed
-    if lengths is None:
-        yield from joined
-        return
-    start = 0
-    for end in np.cumsum(lengths).tolist():
-        yield joined[start:end]
-        start = end
+    """The terms ``_packed`` packed, one at a time (strings made anew, side by side in memory)."""
+    text_or_terms, lengths = packed
+    return iter(text_or_terms) if lengths is None else split_joined(text_or_terms, lengths)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .decision import Decision, decision_from_json
-from .format import ALLOWED_MODULE_PREFIX, ARRAYS_FOLDER, FORMAT, SAFE_TYPES, STATE_FILE, UnsafeModelError
+from .format import (ALLOWED_MODULE_PREFIX, ARRAYS_FOLDER, FORMAT, SAFE_TYPES, STATE_FILE, UnsafeModelError,
+                     split_joined)
 from .linear_tfidf import linear_tfidf_model
 
 MMAP_BYTES = 1 << 20  # arrays above 1 MiB are memory-mapped rather than read
@@ -75,9 +76,7 @@ class _Decoder:
     def _str_int_dict(self, node):
         parts = {name: self.load_array(key) for name, key in node["__str_int_dict__"].items()}
         text = parts["keys"].tobytes().decode("utf-8")
-        ends = np.cumsum(parts["key_lengths"]).tolist()
-        keys = [text[start:end] for start, end in zip([0, *ends[:-1]], ends)]
-        return dict(zip(keys, parts["values"].tolist()))
+        return dict(zip(split_joined(text, parts["key_lengths"]), parts["values"].tolist()))
 
     def _dict(self, node):
         return {key: self.decode(value) for key, value in node["__dict__"].items()}

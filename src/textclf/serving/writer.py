@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import ARRAYS_FOLDER, FORMAT, FORMAT_VERSION, SAFE_TYPES, STATE_FILE
+from .format import ARRAYS_FOLDER, FORMAT, FORMAT_VERSION, SAFE_TYPES, STATE_FILE, joined
 
 PLAIN = (str, int, float, bool, type(None))
 # Dicts of strings to ints at least this long are stored as arrays (__str_int_dict__).
@@ -109,10 +109,10 @@ class _Encoder:
         )
 
     def _str_int_dict(self, value: dict) -> dict:
-        keys = list(value)
+        keys, key_lengths = joined(value)
         return {"__str_int_dict__": {
-            "keys": self._array(np.frombuffer("".join(keys).encode("utf-8"), dtype=np.uint8), "keys")["__array__"],
-            "key_lengths": self._array(np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)), "lengths")["__array__"],
+            "keys": self._array(np.frombuffer(keys.encode("utf-8"), dtype=np.uint8), "keys")["__array__"],
+            "key_lengths": self._array(key_lengths, "lengths")["__array__"],
             "values": self._array(np.fromiter(value.values(), dtype=np.int64, count=len(value)), "values")["__array__"],
         }}
 
