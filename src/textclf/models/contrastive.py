@@ -12,6 +12,7 @@ in a Pipeline (``configs/model/minilm_setfit.yaml``); ``task=multilabel`` wraps 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from numbers import Integral
@@ -24,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from textclf.models import data_parallel
 from textclf.errors import TextclfWarning
 from textclf.models.descriptions import check_descriptions, phrases_of, unused_labels
-from textclf.models.encoders import (adamw_with_warmup, encoder_layout, load_encoder, set_threads,
+from textclf.models.encoders import (adamw_with_warmup, encoder_layout, gradients_reused, load_encoder, set_threads,
                                      tuned_encoder_state)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_encoder, require_int8_extra
 
@@ -243,39 +244,45 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
     def _tune(self, encoder, texts: list[str], sets: list[frozenset[int]], labelled: int) -> list[dict]:
         """Tune ``encoder.model`` in place; each epoch's mean loss and time. An epoch is
         ``labelled`` texts' worth of steps (the descriptions after them add none)."""
-        import torch
         from tqdm.auto import tqdm
-
-        from textclf.serving.inference import pool
 
         steps_per_epoch = -(-labelled // self.train_batch_size)
         steps = min(self.max_steps, self.epochs * steps_per_epoch)
         batches = LabelBalancedBatches(sets, self.train_batch_size, self.texts_per_label,
                                        np.random.default_rng(self.random_state))
         optimizer, scheduler = self._optimizer(encoder.model, steps)
-        model = encoder.model.train()
+        encoder.model.train()
         history, losses, started = [], [], time.perf_counter()
-        for step in tqdm(range(1, steps + 1), desc="contrastive tuning", unit="step", disable=not self.progress):
-            rows = batches.next()
-            inputs = encoder.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                       max_length=self.max_length, return_tensors="pt").to(self.device_)
-            vectors = pool(model(**inputs).last_hidden_state, inputs["attention_mask"], encoder.pooling)
-            vectors = torch.nn.functional.normalize(vectors, dim=-1)
-            shares_label = torch.tensor([[float(bool(sets[i] & sets[j])) for j in rows] for i in rows],
-                                        device=self.device_)
-            loss = self._loss(vectors @ vectors.T, shares_label)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
-            if step % steps_per_epoch == 0 or step == steps:
-                seconds = time.perf_counter() - started
-                history.append({"epoch": len(history) + 1, "contrastive_loss": float(np.mean(losses)),
-                                "epoch_seconds": seconds})
-                losses, started = [], time.perf_counter()
+        with gradients_reused(encoder.model) if self.device_ == "cpu" else contextlib.nullcontext():
+            for step in tqdm(range(1, steps + 1), desc="contrastive tuning", unit="step",
+                             disable=not self.progress):
+                losses.append(self._step(encoder, texts, sets, batches.next(), optimizer, scheduler))
+                if step % steps_per_epoch == 0 or step == steps:
+                    seconds = time.perf_counter() - started
+                    history.append({"epoch": len(history) + 1, "contrastive_loss": float(np.mean(losses)),
+                                    "epoch_seconds": seconds})
+                    losses, started = [], time.perf_counter()
         return history
+
+    def _step(self, encoder, texts: list[str], sets: list[frozenset[int]], rows, optimizer, scheduler) -> float:
+        """One update on the texts ``rows``: their similarities pulled towards "shares a label"."""
+        import torch
+
+        from textclf.serving.inference import pool
+
+        inputs = encoder.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
+                                   max_length=self.max_length, return_tensors="pt").to(self.device_)
+        vectors = pool(encoder.model(**inputs).last_hidden_state, inputs["attention_mask"], encoder.pooling)
+        vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        shares_label = torch.tensor([[float(bool(sets[i] & sets[j])) for j in rows] for i in rows],
+                                    device=self.device_)
+        loss = self._loss(vectors @ vectors.T, shares_label)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(encoder.model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        return loss.item()
 
     def _loss(self, similarity, shares_label):
         if self.loss == "supcon":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from textclf.errors import UserError
 from textclf.extras import require_extra
+from textclf.memory import large_buffers_reused
 from textclf.serving.inference import EncoderFeatures, sentence_transformers_layout
 from textclf.serving.int8 import INT8_GRAPH, TOKENIZER_FILE
 
@@ -84,6 +85,12 @@ def adamw_with_warmup(model, learning_rate: float, weight_decay: float, warmup_r
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
     return optimizer, get_linear_schedule_with_warmup(optimizer, int(warmup_ratio * steps), steps)
+
+
+def gradients_reused(model):
+    """Around a tuning loop: each step's gradients, the largest the word embeddings' (47 MB for
+    MiniLM), reuse the memory the last step's freed instead of fresh pages (``memory``)."""
+    return large_buffers_reused(max(parameter.nbytes for parameter in model.parameters()) + (1 << 20))
 
 
 def encoder_state(writer, features) -> dict:

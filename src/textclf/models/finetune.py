@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted
 from textclf import held_out_reports
 from textclf.errors import TextclfWarning
 from textclf.models import data_parallel
-from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, inference_state, resolve_encoder,
-                                     set_threads)
+from textclf.models.encoders import (INFERENCE_BATCH_SIZE, adamw_with_warmup, gradients_reused, inference_state,
+                                     resolve_encoder, set_threads)
 from textclf.models.quantization import INFERENCE_CONSTRAINT, int8_classifier, require_int8_extra
 from textclf.models.targets import BatchLoss, class_weights, targets_for
 from textclf.serving.inference import SequenceClassifier, weights_loaded_quietly
@@ -249,7 +249,9 @@ class TransformerClassifier(LabelSetClassifier):
         bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not (self.progress and self.ranks_.main))
         # bits_dropout saves random draws on a CPU; on a GPU it would cost transformers' fused attention
-        with bits_dropout_while_training(model) if self.device_ == "cpu" else contextlib.nullcontext():
+        on_cpu = self.device_ == "cpu"
+        with (bits_dropout_while_training(model) if on_cpu else contextlib.nullcontext(),
+              gradients_reused(model) if on_cpu else contextlib.nullcontext()):
             for batch_rows in bar:
                 mine, row_weight = data_parallel.shard(batch_rows, self.ranks_)
                 inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in mine]}, return_tensors="pt")
