@@ -69,3 +69,18 @@ def test_a_large_buffer_freed_each_step_is_reused_and_handed_back_after():
     assert first_step > pages / 2  # the first step's block is new
     assert next_steps < pages / 4, f"{next_steps} page faults in 4 steps: the block was not reused"
     assert resident_mb() < held - 40, "the kept block was not handed back after the block"
+
+
+@pytest.mark.skipif(memory._GLIBC is None, reason="needs glibc's mallopt")
+def test_a_model_tuned_on_the_cpu_reuses_its_largest_gradient_and_one_elsewhere_is_left_alone():
+    torch = pytest.importorskip("torch")
+    from textclf.models.encoders import gradients_reused
+
+    pages = (48 << 20) // resource.getpagesize()
+    on_cpu = torch.nn.Embedding(12_800, 1024)  # a 52 MB weight, like MiniLM's 47 MB word embeddings
+    with gradients_reused(on_cpu):
+        page_faults_of(1)
+        assert page_faults_of(4) < pages / 4, "a 48 MB block was not reused while a CPU model tunes"
+    elsewhere = torch.nn.Embedding(12_800, 1024, device="meta")  # no memory of the CPU's
+    with gradients_reused(elsewhere):
+        assert page_faults_of(4) > 3 * pages, "glibc's thresholds changed for a model off the CPU"

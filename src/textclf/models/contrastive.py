@@ -12,7 +12,6 @@ in a Pipeline (``configs/model/minilm_setfit.yaml``); ``task=multilabel`` wraps 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from numbers import Integral
@@ -253,7 +252,7 @@ class ContrastiveEmbedder(TransformerMixin, BaseEstimator):
         optimizer, scheduler = self._optimizer(encoder.model, steps)
         encoder.model.train()
         history, losses, started = [], [], time.perf_counter()
-        with gradients_reused(encoder.model) if self.device_ == "cpu" else contextlib.nullcontext():
+        with gradients_reused(encoder.model):
             for step in tqdm(range(1, steps + 1), desc="contrastive tuning", unit="step",
                              disable=not self.progress):
                 losses.append(self._step(encoder, texts, sets, batches.next(), optimizer, scheduler))

@@ -7,6 +7,7 @@ for a Python package that ships a model and exposes ``get_model_path()``
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 from dataclasses import dataclass
@@ -89,8 +90,12 @@ def adamw_with_warmup(model, learning_rate: float, weight_decay: float, warmup_r
 
 def gradients_reused(model):
     """Around a tuning loop: each step's gradients, the largest the word embeddings' (47 MB for
-    MiniLM), reuse the memory the last step's freed instead of fresh pages (``memory``)."""
-    return large_buffers_reused(max(parameter.nbytes for parameter in model.parameters()) + (1 << 20))
+    MiniLM), reuse the memory the last step's freed instead of fresh pages (``memory``). Only for a
+    model on the CPU: a GPU's gradients are not glibc's to keep."""
+    parameters = list(model.parameters())
+    if parameters[0].device.type != "cpu":
+        return contextlib.nullcontext()
+    return large_buffers_reused(max(parameter.nbytes for parameter in parameters) + (1 << 20))
 
 
 def encoder_state(writer, features) -> dict:

@@ -249,9 +249,8 @@ class TransformerClassifier(LabelSetClassifier):
         bar = tqdm(self._batches(tokens, rows, rng), desc=f"epoch {epoch}/{self.epochs}", unit="batch",
                    disable=not (self.progress and self.ranks_.main))
         # bits_dropout saves random draws on a CPU; on a GPU it would cost transformers' fused attention
-        on_cpu = self.device_ == "cpu"
-        with (bits_dropout_while_training(model) if on_cpu else contextlib.nullcontext(),
-              gradients_reused(model) if on_cpu else contextlib.nullcontext()):
+        with (bits_dropout_while_training(model) if self.device_ == "cpu" else contextlib.nullcontext(),
+              gradients_reused(model)):
             for batch_rows in bar:
                 mine, row_weight = data_parallel.shard(batch_rows, self.ranks_)
                 inputs = self.tokenizer_.pad({"input_ids": [tokens[i] for i in mine]}, return_tensors="pt")
