@@ -5,11 +5,20 @@ import shutil
 import signal
 import tempfile
 
-import pytest
+# One thread each for BLAS (numpy, scipy, torch) and OpenMP (scikit-learn, torch) in this process,
+# xdist's workers and every process the tests start: two workers already keep both cores busy, and
+# a library starting a thread per core beside them spends the time its threads spin waiting on each
+# other (the transformer, serving and contrastive tests took 197 s of CPU with them, 111 s without;
+# benchmarks/RESULTS.md, "December 6, later"). Set before anything imports those libraries; a value
+# given in the environment is kept. What train.py does on a user's machine is not changed.
+for _threads in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
 
-from helpers.processes import run_train, start_long_finetune
-from helpers.shared import built_once, kept_result, keep_result
-from helpers.training import cli_here, train_here
+import pytest  # noqa: E402
+
+from helpers.processes import run_train, start_long_finetune  # noqa: E402
+from helpers.shared import built_once, kept_result, keep_result  # noqa: E402
+from helpers.training import cli_here, train_here  # noqa: E402
 
 # A suite started in the background by a non-interactive shell (`pytest &`, nohup) inherits SIGINT
 # ignored, and so would every train.py it starts: the tests' Ctrl-C would never arrive and the
