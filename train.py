@@ -16,6 +16,7 @@ import textclf
 from textclf.cli.errors import refuse_a_sweep_under_torchrun, report_config_errors, report_user_errors
 from textclf.cli.job_log import copy_output_to_job_log
 from textclf.errors import Pruned
+from textclf.imports import own_this_process
 from textclf.search.trial import check_search_is_swept, record_value
 
 # configs/paths/default.yaml resolves every path against the project folder.
@@ -42,4 +43,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     refuse_a_sweep_under_torchrun(sys.argv[1:])
+    own_this_process()  # what its heavy imports make is set aside from the garbage collector (textclf.imports)
     report_config_errors(main)()

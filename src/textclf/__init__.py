@@ -15,14 +15,17 @@ __all__ = ["UserError", "load_model", "run", "tag_articles", "train", "__version
 
 def run(cfg, overrides=()):
     """Train, evaluate, track and register one model from a Hydra config; see ``textclf.training``."""
+    from textclf.imports import heavy_imports
     from textclf.models.data_parallel import launched_ranks
     from textclf.tracking.channel import worker_started_ahead
 
     # In a fresh process the tracking worker imports MLflow while this one imports what training
     # needs and reads the data, instead of after: a small run ends seconds sooner on two cores.
-    fresh = "textclf.training" not in sys.modules and launched_ranks().main
+    first = "textclf.training" not in sys.modules  # this process's first run: training's modules are not imported yet
+    fresh = first and launched_ranks().main
     with worker_started_ahead() if fresh else contextlib.nullcontext():
-        from textclf.training import run as _run
+        with heavy_imports() if first else contextlib.nullcontext():
+            from textclf.training import run as _run
 
         return _run(cfg, overrides)
 

@@ -55,6 +55,8 @@ def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_e
     # variable records nothing to undo, and the next test's runs would nest under that sweep)
     monkeypatch.setenv("TEXTCLF_PARENT_RUN_ID", "")
     monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID")
+    # train.py's __main__ marks its process as textclf's own (textclf.imports); this one is pytest's
+    monkeypatch.setattr("textclf.imports._own_process", False)
     capsys.readouterr()
     GlobalHydra.instance().clear()
     try:

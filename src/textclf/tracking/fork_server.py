@@ -293,6 +293,8 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     started_with = dict(os.environ)  # before MLflow's import adds to it
     # Through the module's own name: the messages pickled here are unpickled there as its classes.
+    from textclf.imports import own_this_process
     from textclf.tracking import fork_server
 
+    own_this_process()
     fork_server.serve(socket.socket(fileno=int(sys.argv[1])), started_with)

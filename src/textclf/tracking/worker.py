@@ -25,6 +25,7 @@ import traceback  # noqa: E402
 from multiprocessing.connection import Connection  # noqa: E402
 
 from textclf.errors import UserError  # noqa: E402
+from textclf.imports import heavy_imports, own_this_process  # noqa: E402
 from textclf.tracking.store import TrackingError, is_store_failure, unusable_store  # noqa: E402
 
 BACKGROUND_NICENESS = 5  # about a third of the CPU share of a normal process, when they compete
@@ -46,7 +47,8 @@ def _answer(tracker, handlers, failed, call, args, kwargs) -> tuple[bool, object
         if call == "connect":
             from textclf.tracking.tracker import Tracker
 
-            return True, Tracker.connect(**kwargs)
+            with heavy_imports():  # opening the store imports its database layer (SQLAlchemy, alembic)
+                return True, Tracker.connect(**kwargs)
         if call == "end_run":
             return True, tracker and tracker.end_run(*args)
         if failed:
@@ -72,7 +74,7 @@ def lower_priority() -> None:
 def import_tracker() -> None:
     """MLflow's slow import, at once: it overlaps training's own start (channel.worker_started_ahead).
     Should it fail, connecting imports it again and reports the failure as any call's."""
-    with contextlib.suppress(Exception):
+    with contextlib.suppress(Exception), heavy_imports():
         import textclf.tracking.tracker  # noqa: F401
 
 
@@ -117,4 +119,5 @@ def serve(connection, scratch: str, forked: bool = False) -> None:
 
 
 if __name__ == "__main__":
+    own_this_process()
     serve(Connection(int(sys.argv[1])), sys.argv[2])
