@@ -10,8 +10,8 @@ So the processes that are textclf's own (train.py, the tracking worker and its f
 first (``own_this_process``); there ``heavy_imports`` pauses the collector for the imports and then
 sets aside every object that exists (``gc.freeze``: never walked, never freed, as modules are not).
 A quick run on the seed corpus took 18% less time and 16% less CPU (benchmarks/RESULTS.md,
-"December 6, later"). Elsewhere (``textclf.train`` called in a notebook, whose objects are not ours to set aside
-for good) the collector is only paused for the imports.
+"December 6, later"). Elsewhere (``textclf.train`` called in a notebook, whose objects are not
+ours to set aside for good) the collector is only paused for the imports.
 """
 
 from __future__ import annotations
