@@ -16,13 +16,13 @@ from textclf import imports
 
 @pytest.fixture
 def collector_as_it_was():
-    """This process's collector as it was before the test: on, and nothing set aside."""
-    frozen = gc.get_freeze_count()
+    """The test's process is pytest's: nothing in it was set aside (not even by the tests that run
+    train.py in it, ``helpers.training``), and it is so again afterwards, the collector as it was."""
+    assert gc.get_freeze_count() == 0, "a test left objects of pytest's process set aside"
+    enabled = gc.isenabled()
     yield
-    gc.unfreeze()  # what a test set aside goes back to the collector's oldest generation
-    if frozen:
-        gc.freeze()
-    gc.enable()
+    gc.unfreeze()  # what the test set aside goes back to the collector's oldest generation
+    (gc.enable if enabled else gc.disable)()
 
 
 def made_in_the_body() -> list:
@@ -79,3 +79,10 @@ def test_train_py_sets_aside_what_it_imports(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     collector = json.loads(result.stdout.strip().splitlines()[-1])
     assert collector["enabled"] and collector["frozen"] > 50_000, collector
+
+
+def test_train_py_run_in_pytests_process_leaves_it_pytests(tmp_path, train_in_process):
+    """``helpers.training`` runs train.py's ``__main__`` in this process: it must not mark it as
+    textclf's own, or a later first run here would set aside every object of pytest's."""
+    assert train_in_process(tmp_path, "--help").returncode == 0
+    assert imports._own_process is False and gc.get_freeze_count() == 0

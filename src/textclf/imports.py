@@ -8,8 +8,9 @@ imported MLflow and opened a sqlite store it ran 436 times and found 2,900 objec
 
 So the processes that are textclf's own (train.py, the tracking worker and its fork server) say so
 first (``own_this_process``); there ``heavy_imports`` pauses the collector for the imports and then
-sets aside every object that exists (``gc.freeze``: never walked, never freed, as modules are not).
-A quick run on the seed corpus took 18% less time and 16% less CPU (benchmarks/RESULTS.md,
+sets aside every object alive at that moment (``gc.freeze``): the collector never walks them again.
+They are still freed when nothing refers to them; only a reference cycle among them is kept for the
+life of the process, as are the few cycles the imports left (the 2,900 above, under a MB). A quick run on the seed corpus took 18% less time and 16% less CPU (benchmarks/RESULTS.md,
 "December 6, later"). Elsewhere (``textclf.train`` called in a notebook, whose objects are not
 ours to set aside for good) the collector is only paused for the imports.
 """
@@ -24,7 +25,7 @@ _own_process = False
 
 def own_this_process() -> None:
     """Called first by the entry points that own their process (train.py, the tracking worker and
-    its fork server): what ``heavy_imports`` imports there is set aside for good."""
+    its fork server): after ``heavy_imports`` there, every object then alive is set aside."""
     global _own_process
     _own_process = True
 

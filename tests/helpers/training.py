@@ -55,8 +55,9 @@ def train_here(folder, *overrides: str, monkeypatch, capsys, tracking_uri_from_e
     # variable records nothing to undo, and the next test's runs would nest under that sweep)
     monkeypatch.setenv("TEXTCLF_PARENT_RUN_ID", "")
     monkeypatch.delenv("TEXTCLF_PARENT_RUN_ID")
-    # train.py's __main__ marks its process as textclf's own (textclf.imports); this one is pytest's
-    monkeypatch.setattr("textclf.imports._own_process", False)
+    # train.py's __main__ marks its process as textclf's own (textclf.imports), whose objects are
+    # then set aside for good; this process is pytest's (checked in tests/test_imports.py)
+    monkeypatch.setattr("textclf.imports.own_this_process", lambda: None)
     capsys.readouterr()
     GlobalHydra.instance().clear()
     try:
