@@ -10,9 +10,10 @@ So the processes that are textclf's own (train.py, the tracking worker and its f
 first (``own_this_process``); there ``heavy_imports`` pauses the collector for the imports and then
 sets aside every object alive at that moment (``gc.freeze``): the collector never walks them again.
 They are still freed when nothing refers to them; only a reference cycle among them is kept for the
-life of the process, as are the few cycles the imports left (the 2,900 above, under a MB). A quick run on the seed corpus took 18% less time and 16% less CPU (benchmarks/RESULTS.md,
-"December 6, later"). Elsewhere (``textclf.train`` called in a notebook, whose objects are not
-ours to set aside for good) the collector is only paused for the imports.
+life of the process, as are the few cycles the imports left (the 2,900 objects above). A quick run
+on the seed corpus took 18% less time and 16% less CPU (benchmarks/RESULTS.md, "December 6, later").
+Elsewhere (``textclf.train`` called in a notebook, whose objects are not ours to set aside for good)
+the collector is only paused for the imports.
 """
 
 from __future__ import annotations
