@@ -2,9 +2,9 @@
 
 Importing MLflow, or scikit-learn and Hydra, makes a few hundred thousand objects (modules, classes,
 functions) that live as long as the process. The collector runs after every 700 new container
-objects, and every so often a full pass walks every object there is: while a tracking worker
-imported MLflow and opened a sqlite store it ran 436 times and found 2,900 objects to free among
-285,000, and every full pass of the run that followed walked all 285,000 again.
+objects, and every so often a full pass walks every object there is: it ran 436 times while a
+tracking worker imported MLflow; with the sqlite store's modules imported too, one pass found 2,900
+objects to free among 285,000, and every full pass of the run that followed walked all of them.
 
 So the processes that are textclf's own (train.py, the tracking worker and its fork server) say so
 first (``own_this_process``); there ``heavy_imports`` pauses the collector for the imports and then
