@@ -43,5 +43,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     refuse_a_sweep_under_torchrun(sys.argv[1:])
-    own_this_process()  # what its heavy imports make is set aside from the garbage collector (textclf.imports)
+    own_this_process()  # its heavy imports are set aside from the garbage collector (textclf.imports)
     report_config_errors(main)()
