@@ -26,6 +26,7 @@ from textclf.evaluation import HEADLINE_METRICS
 from textclf.evaluation.crossval import cross_validate, pool_of
 from textclf.evaluation.evaluate import check_metric_setting, collect_metrics, evaluate
 from textclf.models import fitting, steps_of
+from textclf.models.blas import blas_threads, check_blas_threads
 from textclf.models.data_parallel import launched_ranks, say_if_trained_alone, trains_data_parallel
 from textclf.models.data_parallel import run_tags as data_parallel_tags
 from textclf.models.params import check_estimator_params
@@ -44,6 +45,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     """
     started = time.time()  # the run's start time in MLflow: reading the data is part of the work
     seed_everything(cfg.seed)
+    check_blas_threads(cfg.blas_threads)
     if launched_ranks().main:  # the process that tracks: a store it cannot use fails it before the data is read
         check_store(cfg.tracking)
     check_own_train_file_with_the_bundled_corpus(cfg.data, config_choice("data"), f"{cfg.paths.data_dir}/diplomacy")
@@ -64,7 +66,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000), is_refit(cfg))
 
     pause_at("before_run")
-    with open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)):
+    with (open_tracker(cfg, dataset, description) as tracker, held_out_reports.listening(search_trial(cfg)),
+          blas_threads(cfg.blas_threads)):
         tracker.log_tags({**search_run_tags(cfg), **data_parallel_tags(estimator)})
         cv = cross_validate(estimator, dataset, task, folds) if folds is not None else None
         if cv is not None:

@@ -24,6 +24,7 @@ from textclf.data.dataset import MissingRow
 from textclf.data.splitting import check_carvable
 from textclf.errors import UserError
 from textclf.evaluation.crossval import KFold, cross_validate_pool, pool_of
+from textclf.models.blas import blas_threads, check_blas_threads
 from textclf.models.params import check_estimator_params
 from textclf.training import seed_everything
 
@@ -73,6 +74,7 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     """Audit the data ``cfg`` reads; ``models``: each model of ``audit.models`` by name, its config
     composed as ``model=NAME`` (``cli.audit``)."""
     seed_everything(cfg.seed)
+    check_blas_threads(cfg.blas_threads)
     check_every_row_read(cfg.data)
     dataset = build(cfg.data, "data", for_audit=True)
     task = build(cfg.task, "task")
@@ -84,8 +86,9 @@ def run_audit(cfg: DictConfig, models: dict[str, DictConfig]) -> AuditReport:
     origins = file_rows(dataset)
 
     folds = KFold(folds=settings.folds, seed=cfg.seed, setting="audit.folds")
-    validations = {name: cross_validate_pool(estimator, pool, dataset.label_names, task, folds)
-                   for name, estimator in estimators.items()}
+    with blas_threads(cfg.blas_threads):
+        validations = {name: cross_validate_pool(estimator, pool, dataset.label_names, task, folds)
+                       for name, estimator in estimators.items()}
     probabilities = np.mean([validation.probabilities for validation in validations.values()], axis=0)
     multilabel = task.name == "multilabel"
     given = pool.labels if multilabel else tuple(row[:1] for row in pool.labels)

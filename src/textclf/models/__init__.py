@@ -4,8 +4,9 @@ scikit-learn's own estimators are written straight into ``configs/model/*.yaml``
 holds textclf's transformer estimators (``embedder``, ``finetune``, ``zeroshot``), the encoder
 helpers and embedding cache they share, TF-IDF features that scale with the corpus (``tfidf``),
 probabilities for a linear SVM (``calibration``, tfidf_linearsvc's), how a Pipeline is fitted
-(``fitting``), data-parallel and GPU training (``data_parallel``) and the check of model settings
-before training (``params``). Importing it imports no heavy library.
+(``fitting``) and with how many OpenBLAS threads (``blas``), data-parallel and GPU training
+(``data_parallel``) and the check of model settings before training (``params``). Importing it
+imports no heavy library.
 """
 
 

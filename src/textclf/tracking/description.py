@@ -18,7 +18,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 # Overrides that say where a run is stored or written, not what it is: left out of its name.
-WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name", "hparams_search", "threads")
+WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name", "hparams_search", "threads",
+                  "blas_threads")
 LONGEST_VALUE = 24  # characters of an override's value shown in a run name
 LONGEST_STORED_RUN_NAME = 250  # MLflow's runs.name column: PostgreSQL and MySQL refuse longer (sqlite does not)
 LONGEST_LABEL_TAG = 4000  # MLflow refuses longer tag values on some stores; longer label sets are hashed
