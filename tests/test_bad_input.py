@@ -133,8 +133,14 @@ def test_single_class(tmp_path, files_run):
         ("cv=kfold cv.fold=3", ["unknown config key 'cv.fold' (did you mean 'cv.folds'?)", "+cv.fold"]),
         ("data.train=[", ["cannot parse"]),
         ("seed=abc", ["seed"]),
-        ("blas_threads=0", ["blas_threads must be a whole number of 1 or more, or null", "got 0", "Fix: pass blas_threads=1"]),
-        ("blas_threads=two", ["blas_threads must be a whole number", "got 'two'"]),
+        ("blas_threads=0", ["blas_threads must be null (OpenBLAS's own setting) or a whole number from 1 to", "got 0",
+                            "Fix: pass blas_threads=1"]),
+        ("blas_threads=two", ["blas_threads must be null", "got 'two'"]),
+        ("blas_threads=true", ["blas_threads must be null", "got True"]),  # would have read as 1
+        ("blas_threads=1.5", ["blas_threads must be null", "got 1.5"]),
+        ("blas_threads=-1", ["blas_threads must be null", "got -1"]),
+        # was ctypes' traceback inside the started run (too large for C), or a quiet cap
+        ("blas_threads=100000000000000000000", ["this machine's cores", "got 100000000000000000000"]),
         ("model.classifier.estimator.C=abc", ["'C' parameter"]),
         ("model.calibration_set=test", ["model.calibration_set", "validation or null"]),
         ("features.word_ngram_range=abc", ["features.word_ngram_range must be two whole numbers", "['a', 'b', 'c']"]),

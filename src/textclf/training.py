@@ -62,7 +62,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, float]:
     check_metric_settings(cfg, task.name, dataset.label_names, cross_validated=folds is not None)
     calibration = calibration_split(cfg.model, dataset, task)
     if not launched_ranks().main:  # another torchrun process: it trains alongside rank 0, which reports
-        return train_alongside(estimator, dataset, task, folds)
+        with blas_threads(cfg.blas_threads):
+            return train_alongside(estimator, dataset, task, folds)
     description = describe_run(cfg, overrides, task.name, dataset.label_names, round(started * 1000), is_refit(cfg))
 
     pause_at("before_run")

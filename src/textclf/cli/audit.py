@@ -36,7 +36,8 @@ def audit(args) -> None:
     report = run_audit(cfg, models)
     from textclf.tracking.audit_run import log_audit
 
-    params = {key: value for key, value in flatten_config(cfg).items() if key.startswith(("audit.", "data.", "task."))}
+    params = {key: value for key, value in flatten_config(cfg).items()
+              if key.startswith(("audit.", "data.", "task.")) or key == "blas_threads"}
     found = report.found()
     # Written beside the destination and moved into place once complete: never half a report.
     # Then logged: a store that fails this late (the early check passed) keeps the folds' work.

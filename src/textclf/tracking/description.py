@@ -17,7 +17,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-# Overrides that say where a run is stored or written, not what it is: left out of its name.
+# Overrides that say where a run is stored or written, or how many threads it uses, not what it
+# is: left out of its name (the threads are logged as params).
 WHERE_NOT_WHAT = ("tracking.", "paths.", "hydra.", "hydra/", "run_name", "hparams_search", "threads",
                   "blas_threads")
 LONGEST_VALUE = 24  # characters of an override's value shown in a run name
