@@ -93,13 +93,13 @@ def check_sweep_settings(config: DictConfig) -> None:
     (``hydra.launcher.n_jobs=0`` was joblib's traceback; ``hydra.sweeper.n_jobs=0`` an endless
     search that asked for no trial)."""
     launcher_jobs = OmegaConf.select(config, "hydra.launcher.n_jobs", default=None)
-    if launcher_jobs is not None and (not _is_whole(launcher_jobs) or launcher_jobs == 0):
+    if launcher_jobs is not None and (not is_whole(launcher_jobs) or launcher_jobs == 0):
         raise UserError(f"hydra.launcher.n_jobs must be a whole number other than 0 (jobs run side by side; -1: one "
                         f"per core), got {launcher_jobs!r}. Fix: pass hydra.launcher.n_jobs=2")
     sweeper = OmegaConf.select(config, "hydra.sweeper", default=None) or {}
     for key, meaning, fix in (("n_trials", "the study's trials in all, those it has included", 20),
                               ("n_jobs", "trials asked for at a time", 2)):
-        if key in sweeper and not (_is_whole(sweeper[key]) and sweeper[key] >= 1):
+        if key in sweeper and not (is_whole(sweeper[key]) and sweeper[key] >= 1):
             raise UserError(f"hydra.sweeper.{key} must be a whole number of 1 or more ({meaning}), got "
                             f"{sweeper[key]!r}. Fix: pass hydra.sweeper.{key}={fix}")
     _check_group_sweeps(config)
@@ -119,7 +119,8 @@ def _check_group_sweeps(config: DictConfig) -> None:
                             f"numbers. Fix: list the options to sweep, e.g. {group}={groups[group]},OTHER")
 
 
-def _is_whole(value) -> bool:
+def is_whole(value) -> bool:
+    """An int as YAML and the command line give one, not a bool (``true`` is not 1)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

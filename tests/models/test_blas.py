@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from helpers.paths import SEEDS
-from helpers.stores import all_runs, client
+from helpers.stores import all_runs
 from helpers.training import cli_here
 
 
@@ -44,9 +44,9 @@ def test_the_fit_uses_the_configured_blas_threads_and_the_caller_gets_its_own_ba
             assert seen and all(counts == expected for counts in seen), (caller, overrides, seen)
             assert blas_thread_counts() == {caller}
     # logged with the run (it changes the last digits of a fit), kept out of the run's name
-    logged = sorted(run.data.params["blas_threads"] for run in all_runs(tmp_path))
-    assert logged == ["1", "2", "None"]
-    assert {run.info.run_name for run in all_runs(tmp_path)} == {"tfidf_logreg features=tfidf_word per_label=20"}
+    runs = all_runs(tmp_path)
+    assert sorted(run.data.params["blas_threads"] for run in runs) == ["1", "2", "None"]
+    assert {run.info.run_name for run in runs} == {"tfidf_logreg features=tfidf_word per_label=20"}
 
 
 def test_the_audits_folds_fit_with_the_configured_blas_threads(tmp_path, capsys, monkeypatch):

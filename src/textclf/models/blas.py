@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from numbers import Integral
 
+from textclf.config import is_whole
 from textclf.errors import UserError
 
 
@@ -26,8 +26,7 @@ def check_blas_threads(threads) -> None:
     """``blas_threads`` is None or a whole number from 1 to this machine's cores (more threads
     than cores only wait on each other; OpenBLAS would quietly cap or refuse them)."""
     cores = os.cpu_count() or 1
-    whole = isinstance(threads, Integral) and not isinstance(threads, bool)
-    if threads is not None and not (whole and 1 <= threads <= cores):
+    if threads is not None and not (is_whole(threads) and 1 <= threads <= cores):
         raise UserError(f"blas_threads must be null (OpenBLAS's own setting) or a whole number from 1 to {cores} "
                         f"(this machine's cores), got {threads!r}. Fix: pass blas_threads=1")
 
